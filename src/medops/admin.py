@@ -1,0 +1,100 @@
+"""Local administration on the server's own files: the only actions that bypass the API.
+
+``init`` runs before any user exists (so nobody could authenticate to an API) and ``upgrade``
+must run before the API can serve. Both act as the local ``system`` actor, are audited, and
+are what ``medops init`` and ``medops db upgrade`` call.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from medops.audit.schemas import AuditEntry
+from medops.auth.schemas import UserOut
+from medops.config import Settings
+from medops.context import SYSTEM_ACTOR, Context, Origin
+from medops.db import migrate
+from medops.services import build_services
+
+LOCAL_ORIGIN = Origin(source_ip="local", user_agent="medops-cli", request_id=None)
+
+
+@dataclass(frozen=True)
+class InitResult:
+    home: str
+    database: str
+    revision: str
+    admin: UserOut
+    generated_password: str | None
+
+
+@dataclass(frozen=True)
+class UpgradeResult:
+    database: str
+    before: str | None
+    after: str
+
+
+def generate_password() -> str:
+    """A random password of 24 URL-safe characters (about 143 bits)."""
+    return secrets.token_urlsafe(18)
+
+
+def init(settings: Settings, admin_name: str = "admin") -> InitResult:
+    """Create the home, migrate the database and create the first admin."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.home.chmod(0o700)
+    services = build_services(settings)
+    try:
+        migrate.upgrade(services.db)
+        given = settings.admin_password.get_secret_value() if settings.admin_password else None
+        password = given or generate_password()
+        ctx = Context(actor=SYSTEM_ACTOR, origin=LOCAL_ORIGIN)
+        admin = services.identity.bootstrap_admin(ctx, admin_name, password)
+        return InitResult(
+            home=str(settings.home.resolve()),
+            database=services.db.dialect,
+            revision=migrate.head_revision(),
+            admin=admin,
+            generated_password=None if given else password,
+        )
+    finally:
+        services.close()
+
+
+def upgrade(settings: Settings) -> UpgradeResult:
+    """Migrate the database to the newest schema this release ships."""
+    if settings.database_url is None:
+        settings.home.mkdir(parents=True, exist_ok=True)
+    services = build_services(settings)
+    try:
+        before = migrate.current_revision(services.db)
+        migrate.upgrade(services.db)
+        after = migrate.head_revision()
+        if before != after:
+            services.audit.record_alone(
+                Context(actor=SYSTEM_ACTOR, origin=LOCAL_ORIGIN),
+                AuditEntry(
+                    action="db.upgrade",
+                    resource_type="database",
+                    resource_id=services.db.dialect,
+                    details={"before": before, "after": after},
+                ),
+            )
+        return UpgradeResult(services.db.dialect, before, after)
+    finally:
+        services.close()
+
+
+def status(settings: Settings) -> UpgradeResult:
+    """The database's revision and the newest one (``before`` is the current revision)."""
+    services = build_services(settings)
+    try:
+        return UpgradeResult(
+            services.db.dialect,
+            migrate.current_revision(services.db),
+            migrate.head_revision(),
+        )
+    finally:
+        services.close()

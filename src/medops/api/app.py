@@ -1,0 +1,59 @@
+"""The FastAPI app factory: the whole HTTP surface of one medops installation."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+import medops
+from medops.api.errors import install_error_handlers
+from medops.api.metrics import HttpMetrics
+from medops.api.middleware import RequestMiddleware
+from medops.api.routers import audit, auth, health, tokens, users
+from medops.config import Settings, load_settings
+from medops.services import Services, build_services
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    services: Services | None = None,
+    owns_services: bool | None = None,
+) -> FastAPI:
+    """Build the app for ``services`` (or for ``settings``, or for the environment's settings).
+
+    The app closes the services at shutdown when it owns them: by default, when it built them.
+    """
+    owned = services is None if owns_services is None else owns_services
+    if services is None:
+        services = build_services(settings or load_settings())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            services.close()
+
+    app = FastAPI(
+        title="medops",
+        version=medops.__version__,
+        summary="Clinical ML models from notebook to patients, under hospital governance.",
+        docs_url=None,  # Swagger UI would load scripts from a CDN; hospitals run offline.
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.metrics = HttpMetrics()
+    install_error_handlers(app)
+    for router in (
+        health.router,
+        auth.router,
+        users.router,
+        tokens.router,
+        audit.router,
+    ):
+        app.include_router(router)
+    app.add_middleware(RequestMiddleware, metrics=app.state.metrics)
+    return app

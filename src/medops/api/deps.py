@@ -1,0 +1,87 @@
+"""Request dependencies: the services, the caller's context, and permission checks.
+
+Every route declares exactly one of ``Depends(require(Permission.X))`` or
+``Depends(public)``; tests/api/test_route_permissions.py fails on a route that declares neither.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from medops.auth.permissions import Permission
+from medops.context import Context, Origin
+from medops.errors import AuthenticationError, PermissionDeniedError
+from medops.services import Services
+
+API_PREFIX = "/api/v1"
+PERMISSION_ATTR = "__medops_permission__"
+PUBLIC_ATTR = "__medops_public__"
+CONTEXT_STATE = "medops_context"
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def origin_of(request: Request) -> Origin:
+    """Where the request came from: client address, user agent, request id."""
+    return Origin(
+        source_ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+        request_id=getattr(request.state, "request_id", None),
+    )
+
+
+def public(request: Request) -> Context:
+    """Marks a route as open to everyone; the context has no actor."""
+    ctx = Context(actor=None, origin=origin_of(request))
+    setattr(request.state, CONTEXT_STATE, ctx)
+    return ctx
+
+
+setattr(public, PUBLIC_ATTR, True)
+
+
+def _bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization")
+    if not header:
+        raise AuthenticationError("authentication required: send 'Authorization: Bearer <token>'")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationError("the Authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+def require(permission: Permission) -> Callable[..., Context]:
+    """A dependency that authenticates the caller and checks one permission."""
+
+    def dependency(request: Request) -> Context:
+        origin = origin_of(request)
+        setattr(request.state, CONTEXT_STATE, Context(actor=None, origin=origin))
+        actor = get_services(request).identity.authenticate(_bearer_token(request))
+        ctx = Context(actor=actor, origin=origin)
+        setattr(request.state, CONTEXT_STATE, ctx)
+        if not actor.can(permission):
+            raise PermissionDeniedError(
+                f"role {actor.role!r} lacks permission {permission.value!r}"
+            )
+        return ctx
+
+    setattr(dependency, PERMISSION_ATTR, permission)
+    dependency.__name__ = f"require_{permission.name.lower()}"
+    return dependency
+
+
+def declared_access(dependant_calls: list[Any]) -> tuple[list[Permission], bool]:
+    """The permissions and public marker found among a route's dependency callables."""
+    permissions = [
+        getattr(c, PERMISSION_ATTR) for c in dependant_calls if hasattr(c, PERMISSION_ATTR)
+    ]
+    return permissions, any(getattr(c, PUBLIC_ATTR, False) for c in dependant_calls)

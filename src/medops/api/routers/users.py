@@ -1,0 +1,45 @@
+"""User accounts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+
+from medops.api.deps import API_PREFIX, ServicesDep, require
+from medops.auth.permissions import Permission
+from medops.auth.schemas import USERNAME_PATTERN, UserCreate, UserOut
+from medops.context import Context
+
+router = APIRouter(prefix=f"{API_PREFIX}/users", tags=["users"])
+
+Username = Annotated[str, Path(pattern=USERNAME_PATTERN)]
+
+
+@router.get("", name="user.list")
+def list_users(
+    services: ServicesDep,
+    _ctx: Annotated[Context, Depends(require(Permission.USERS_READ))],
+) -> list[UserOut]:
+    """All user accounts with role and status."""
+    return services.identity.list_users()
+
+
+@router.post("", name="user.create", status_code=201)
+def create_user(
+    body: UserCreate,
+    services: ServicesDep,
+    ctx: Annotated[Context, Depends(require(Permission.USERS_MANAGE))],
+) -> UserOut:
+    """Create an account with one role and an initial password."""
+    return services.identity.create_user(ctx, body)
+
+
+@router.post("/{username}/disable", name="user.disable")
+def disable_user(
+    username: Username,
+    services: ServicesDep,
+    ctx: Annotated[Context, Depends(require(Permission.USERS_MANAGE))],
+) -> UserOut:
+    """Disable an account; its tokens stop working on the next request."""
+    return services.identity.disable_user(ctx, username)

@@ -1,0 +1,59 @@
+"""Input and output shapes of the audit domain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class Outcome(StrEnum):
+    """How an audited action ended."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    DENIED = "denied"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """What happened; the actor, origin and time are added by the audit service."""
+
+    action: str
+    outcome: Outcome = Outcome.SUCCESS
+    resource_type: str | None = None
+    resource_id: str | None = None
+    patient_ref: str | None = None
+    reason: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class AuditEventOut(BaseModel):
+    """One audit record as the API returns it."""
+
+    seq: int
+    occurred_at: datetime
+    actor_id: str | None
+    actor_name: str | None
+    actor_role: str | None
+    auth_method: str | None
+    action: str
+    resource_type: str | None
+    resource_id: str | None
+    patient_ref: str | None
+    outcome: str
+    reason: str | None
+    source_ip: str | None
+    user_agent: str | None
+    request_id: str | None
+    details: dict[str, Any] | None
+
+
+class AuditPage(BaseModel):
+    """A page of audit records, newest first; pass ``next_before`` to get older ones."""
+
+    events: list[AuditEventOut]
+    next_before: int | None

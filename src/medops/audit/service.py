@@ -1,0 +1,146 @@
+"""The audit seam: every change commits together with its audit record, or not at all.
+
+``AuditSink`` is the interface the tamper-evident, hash-chained log (its own issue) will fill;
+``DatabaseAuditSink`` appends plain rows in the caller's transaction. ``install_audit_guard``
+makes the rule structural: a session that flushes a change without an audit record raises.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+from sqlalchemy import event, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from medops.audit.models import AuditEvent
+from medops.audit.schemas import AuditEntry, AuditEventOut, AuditPage
+from medops.clock import Clock
+from medops.context import Context
+from medops.db.engine import Database
+from medops.errors import AuditUnavailableError
+
+_AUDITED = "medops.audited"
+
+
+class AuditSink(Protocol):
+    """Where audit records go; ``append`` must join the caller's transaction."""
+
+    def append(self, session: Session, event: AuditEvent) -> None:
+        """Add the record to the session's transaction."""
+        ...
+
+
+class DatabaseAuditSink:
+    """Appends rows to ``audit_events`` in the caller's transaction."""
+
+    def append(self, session: Session, event: AuditEvent) -> None:
+        session.add(event)
+
+
+class AuditGuardError(RuntimeError):
+    """A programming error: a change was about to be written without an audit record."""
+
+
+def install_audit_guard(factory: sessionmaker[Session]) -> None:
+    """Refuse any flush that changes data without an audit record in the same transaction,
+    and any flush that would change or delete an existing audit record."""
+
+    @event.listens_for(factory, "before_flush")
+    def _check(session: Session, _context: Any, _instances: Any) -> None:
+        changed = [*session.new, *session.dirty, *session.deleted]
+        if any(isinstance(obj, AuditEvent) for obj in [*session.dirty, *session.deleted]):
+            raise AuditGuardError("audit records are append-only")
+        if any(isinstance(obj, AuditEvent) for obj in session.new):
+            session.info[_AUDITED] = True
+        if changed and not session.info.get(_AUDITED):
+            kinds = sorted({type(obj).__name__ for obj in changed})
+            raise AuditGuardError(f"change to {', '.join(kinds)} without an audit record")
+
+    @event.listens_for(factory, "after_transaction_end")
+    def _reset(session: Session, transaction: Any) -> None:
+        if transaction.parent is None:
+            session.info.pop(_AUDITED, None)
+
+
+class AuditService:
+    """Writes audit records and reads them back."""
+
+    def __init__(self, db: Database, clock: Clock, sink: AuditSink | None = None) -> None:
+        self._db = db
+        self._clock = clock
+        self._sink = sink or DatabaseAuditSink()
+
+    def record(self, session: Session, ctx: Context, entry: AuditEntry) -> None:
+        """Append ``entry`` to the caller's transaction: it commits with the change or never."""
+        actor = ctx.actor
+        self._sink.append(
+            session,
+            AuditEvent(
+                occurred_at=self._clock.now(),
+                actor_id=actor.user_id if actor else None,
+                actor_name=actor.username if actor else None,
+                actor_role=actor.role if actor else None,
+                auth_method=actor.auth_method if actor else None,
+                action=entry.action,
+                resource_type=entry.resource_type,
+                resource_id=entry.resource_id,
+                patient_ref=entry.patient_ref,
+                outcome=entry.outcome.value,
+                reason=entry.reason[:500] if entry.reason else None,
+                source_ip=ctx.origin.source_ip,
+                user_agent=(ctx.origin.user_agent or "")[:256] or None,
+                request_id=ctx.origin.request_id,
+                details=json.dumps(entry.details, sort_keys=True, default=str)
+                if entry.details
+                else None,
+            ),
+        )
+
+    def record_alone(self, ctx: Context, entry: AuditEntry) -> None:
+        """Write one record in its own transaction (failed or refused actions)."""
+        try:
+            with self._db.transaction() as session:
+                self.record(session, ctx, entry)
+        except SQLAlchemyError as exc:
+            raise AuditUnavailableError("the audit record could not be written") from exc
+
+    def list_events(
+        self, *, limit: int = 100, before: int | None = None, action: str | None = None
+    ) -> AuditPage:
+        """The newest records first, at most ``limit``, older than sequence ``before``."""
+        query = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit + 1)
+        if before is not None:
+            query = query.where(AuditEvent.seq < before)
+        if action is not None:
+            query = query.where(AuditEvent.action == action)
+        with self._db.session() as session:
+            rows = list(session.scalars(query))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return AuditPage(
+            events=[_to_out(row) for row in rows],
+            next_before=rows[-1].seq if more and rows else None,
+        )
+
+
+def _to_out(row: AuditEvent) -> AuditEventOut:
+    return AuditEventOut(
+        seq=row.seq,
+        occurred_at=row.occurred_at,
+        actor_id=row.actor_id,
+        actor_name=row.actor_name,
+        actor_role=row.actor_role,
+        auth_method=row.auth_method,
+        action=row.action,
+        resource_type=row.resource_type,
+        resource_id=row.resource_id,
+        patient_ref=row.patient_ref,
+        outcome=row.outcome,
+        reason=row.reason,
+        source_ip=row.source_ip,
+        user_agent=row.user_agent,
+        request_id=row.request_id,
+        details=json.loads(row.details) if row.details else None,
+    )

@@ -1,0 +1,65 @@
+"""Permissions are data: a ``Permission`` enum and a role -> permissions table.
+
+Every API route declares the one permission it needs (see api/deps.py); a test fails when a
+route declares none. Least privilege: a role gets a permission only when its work needs it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from types import MappingProxyType
+
+
+class Role(StrEnum):
+    """The built-in roles; each user has exactly one."""
+
+    ADMIN = "admin"
+    DATA_SCIENTIST = "data_scientist"
+    ML_ENGINEER = "ml_engineer"
+    CLINICIAN = "clinician"
+    AUDITOR = "auditor"
+    SERVICE = "service"
+
+
+class Permission(StrEnum):
+    """One thing an actor may do; routes and CLI commands name exactly one."""
+
+    SELF_READ = "self:read"
+    TOKENS_OWN = "tokens:own"
+    USERS_READ = "users:read"
+    USERS_MANAGE = "users:manage"
+    AUDIT_READ = "audit:read"
+
+
+PERMISSION_DESCRIPTIONS: MappingProxyType[Permission, str] = MappingProxyType(
+    {
+        Permission.SELF_READ: "See one's own identity, role and permissions.",
+        Permission.TOKENS_OWN: "Create, list and revoke one's own API tokens.",
+        Permission.USERS_READ: "List user accounts and their roles.",
+        Permission.USERS_MANAGE: "Create and disable user accounts.",
+        Permission.AUDIT_READ: "Read the audit trail.",
+    }
+)
+
+_EVERYONE = frozenset({Permission.SELF_READ, Permission.TOKENS_OWN})
+
+ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyType(
+    {
+        Role.ADMIN: _EVERYONE
+        | {Permission.USERS_READ, Permission.USERS_MANAGE, Permission.AUDIT_READ},
+        Role.DATA_SCIENTIST: _EVERYONE,
+        Role.ML_ENGINEER: _EVERYONE,
+        Role.CLINICIAN: _EVERYONE,
+        Role.AUDITOR: _EVERYONE | {Permission.USERS_READ, Permission.AUDIT_READ},
+        # A service account acts only through tokens an admin gives it; it manages none itself.
+        Role.SERVICE: frozenset({Permission.SELF_READ}),
+    }
+)
+
+
+def permissions_of(role: str) -> frozenset[Permission]:
+    """The permissions a role grants; an unknown role grants nothing."""
+    try:
+        return ROLE_PERMISSIONS[Role(role)]
+    except ValueError:
+        return frozenset()

@@ -1,0 +1,70 @@
+"""Helpers shared by the CLI's command groups."""
+
+from __future__ import annotations
+
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+
+import typer
+
+from medops.client import Client
+from medops.config import Settings, load_settings
+from medops.errors import FieldError, InvalidInputError
+
+PasswordStdinOption = typer.Option(
+    False,
+    "--password-stdin",
+    help="Read the password from the first line of standard input.",
+)
+
+
+def settings() -> Settings:
+    return load_settings()
+
+
+def client() -> Client:
+    """An SDK client for the configured installation (remote or embedded)."""
+    return Client(settings=settings())
+
+
+def read_password(*, from_stdin: bool, prompt: str = "Password", confirm: bool = False) -> str:
+    """A password from stdin (scripts) or an interactive prompt that does not echo."""
+    if from_stdin:
+        line = sys.stdin.readline()
+        password = line.rstrip("\r\n")
+        if not password:
+            raise InvalidInputError(
+                "--password-stdin given but standard input had no password",
+                errors=[FieldError("password", "empty")],
+            )
+        return password
+    if not sys.stdin.isatty():
+        raise InvalidInputError(
+            "no terminal to prompt for a password on; pass it with --password-stdin"
+        )
+    value: str = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
+    return value
+
+
+_DURATION = re.compile(r"^(\d+)([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_expiry(value: str, now: datetime | None = None) -> datetime:
+    """``30d``, ``12h``, ``90m``, ``2w`` from now, or an ISO date/time (UTC if no zone)."""
+    now = now or datetime.now(UTC)
+    text = value.strip().lower()
+    match = _DURATION.match(text)
+    if match:
+        amount, unit = int(match.group(1)), match.group(2)
+        return now + timedelta(**{_UNITS[unit]: amount})
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        reason = "use a duration like 30d, 12h, 90m, 2w or an ISO date like 2027-01-31"
+        raise InvalidInputError(
+            f"--expires {value!r} is not understood: {reason}",
+            errors=[FieldError("expires", reason)],
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,180 @@
+"""The ``medops`` command: every action goes through the SDK (and so the API), except the
+local administration of ``init`` and ``db`` (see medops/admin.py)."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+import medops
+from medops import admin
+from medops.cli import db, tokens, users
+from medops.cli.common import PasswordStdinOption, client, read_password, settings
+from medops.cli.output import (
+    JsonOption,
+    console,
+    error_line,
+    fail,
+    print_json,
+    print_record,
+)
+from medops.errors import MedopsError
+from medops.logs import configure_logging
+
+app = typer.Typer(
+    name="medops",
+    help="medops: clinical ML models from notebook to patients, under hospital governance.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(users.app, name="users")
+app.add_typer(tokens.app, name="tokens")
+app.add_typer(db.app, name="db")
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"medops {medops.__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def root(
+    _version_flag: bool = typer.Option(
+        False,
+        "--version",
+        callback=_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
+) -> None:
+    """medops: clinical ML models from notebook to patients, under hospital governance."""
+
+
+@app.command()
+def init(
+    admin_name: str = typer.Option("admin", "--admin", help="Login name of the first admin."),
+    json_output: bool = JsonOption,
+) -> None:
+    """Create MEDOPS_HOME, migrate the database and create the first admin."""
+    result = admin.init(settings(), admin_name)
+    if json_output:
+        print_json(
+            {
+                "home": result.home,
+                "database": result.database,
+                "revision": result.revision,
+                "admin": result.admin.model_dump(mode="json"),
+                "generated_password": result.generated_password,
+            }
+        )
+        return
+    print_record(
+        "medops initialized",
+        {
+            "home": result.home,
+            "database": result.database,
+            "revision": result.revision,
+            "admin": result.admin.username,
+        },
+    )
+    if result.generated_password:
+        console.print(
+            f"Password of {result.admin.username} (shown once; store it now):",
+            style="bold",
+        )
+        console.print(result.generated_password, markup=False, highlight=False)
+
+
+@app.command()
+def server(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port to listen on."),
+) -> None:
+    """Serve the API with uvicorn; SIGTERM drains requests and stops gracefully."""
+    import uvicorn
+
+    from medops.api.app import create_app
+
+    config = settings()
+    configure_logging(config.log_level)
+    uvicorn.run(
+        create_app(config),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=30,
+    )
+
+
+@app.command()
+def login(
+    username: str | None = typer.Option(
+        None, "--username", "-u", help="Login name (prompted if absent)."
+    ),
+    password_stdin: bool = PasswordStdinOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Log in and save an access token in MEDOPS_HOME/credentials.json (mode 0600)."""
+    if username is None:
+        if password_stdin or not sys.stdin.isatty():
+            raise fail("--username is required when the password comes from standard input")
+        username = typer.prompt("Username")
+    password = read_password(from_stdin=password_stdin)
+    with client() as c:
+        answer = c.login(username, password, save=True)
+    if json_output:
+        print_json({"username": username, "expires_at": answer.expires_at.isoformat()})
+    else:
+        expires = answer.expires_at.isoformat(timespec="seconds")
+        console.print(f"logged in as {username}; token expires {expires}")
+
+
+@app.command()
+def logout(json_output: bool = JsonOption) -> None:
+    """Revoke the saved login token and forget it."""
+    with client() as c:
+        c.logout()
+    if json_output:
+        print_json({"logged_out": True})
+    else:
+        console.print("logged out")
+
+
+@app.command()
+def whoami(json_output: bool = JsonOption) -> None:
+    """Show who you are logged in as, your role and permissions."""
+    with client() as c:
+        me = c.whoami()
+    if json_output:
+        print_json(me)
+        return
+    record = me.model_dump(mode="json")
+    record["permissions"] = ", ".join(me.permissions)
+    print_record("whoami", record)
+
+
+def main() -> None:
+    """Entry point of the console script: one line on stderr and a non-zero exit on error."""
+    configure_logging("warning")
+    try:
+        app()
+    except MedopsError as exc:
+        raise SystemExit(_exit(error_line(exc))) from None
+    except KeyboardInterrupt:
+        raise SystemExit(_exit("interrupted", 130)) from None
+    except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback
+        raise SystemExit(_exit(f"internal error ({type(exc).__name__}): {exc}")) from None
+
+
+def _exit(message: str, code: int = 1) -> int:
+    fail(message, code)
+    return code
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""How the CLI speaks: rich tables for people, JSON on stdout with --json, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+from medops.errors import MedopsError
+
+console = Console()
+err_console = Console(stderr=True)
+
+JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
+
+
+def to_jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    return value
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, default=str) + "\n")
+
+
+def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console.print(table)
+
+
+def print_record(title: str, record: dict[str, Any]) -> None:
+    print_table(title, ("field", "value"), record.items())
+
+
+def error_line(exc: MedopsError) -> str:
+    """The one line printed for an error: its message and the fields it names."""
+    line = exc.message
+    extra = [f"{e.field}: {e.reason}" for e in exc.errors if e.reason not in line]
+    if extra:
+        line += " (" + "; ".join(extra) + ")"
+    return " ".join(line.split())
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(code)

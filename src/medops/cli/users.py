@@ -1,0 +1,68 @@
+"""``medops users``: create, list and disable accounts."""
+
+from __future__ import annotations
+
+import typer
+
+from medops.auth.permissions import Role
+from medops.cli.common import PasswordStdinOption, client, read_password
+from medops.cli.output import JsonOption, print_json, print_record, print_table
+
+app = typer.Typer(
+    help="Manage user accounts (needs users:manage or users:read).",
+    no_args_is_help=True,
+)
+
+
+@app.command("create")
+def create(
+    name: str = typer.Argument(..., help="Login name: lower case, 2-64 characters."),
+    role: Role = typer.Option(..., "--role", help="The account's one role."),
+    password_stdin: bool = PasswordStdinOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Create an account with one role; prompts for its initial password."""
+    password = read_password(from_stdin=password_stdin, prompt=f"Password for {name}", confirm=True)
+    with client() as c:
+        user = c.create_user(name, role.value, password)
+    if json_output:
+        print_json(user)
+    else:
+        print_record(f"created user {user.username}", user.model_dump(mode="json"))
+
+
+@app.command("list")
+def list_(json_output: bool = JsonOption) -> None:
+    """List accounts with role and status."""
+    with client() as c:
+        users = c.list_users()
+    if json_output:
+        print_json(users)
+        return
+    print_table(
+        "users",
+        ("username", "role", "active", "created", "id"),
+        [
+            (
+                u.username,
+                u.role.value,
+                "yes" if u.active else "no",
+                u.created_at.isoformat(timespec="seconds"),
+                u.id,
+            )
+            for u in users
+        ],
+    )
+
+
+@app.command("disable")
+def disable(
+    name: str = typer.Argument(..., help="Login name."), json_output: bool = JsonOption
+) -> None:
+    """Disable an account; its tokens stop working at once."""
+    with client() as c:
+        user = c.disable_user(name)
+    if json_output:
+        print_json(user)
+    else:
+        print_record(f"disabled user {user.username}", user.model_dump(mode="json"))

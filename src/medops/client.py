@@ -1,0 +1,246 @@
+"""The medops SDK: one ``Client`` over HTTP, remote or embedded.
+
+With ``MEDOPS_URL`` set (or ``url=``) it talks to that server; otherwise it runs the app
+in-process against ``MEDOPS_HOME``. Either way every call passes the server's authentication,
+permission checks and audit. The CLI is built only on this class.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+from pydantic import TypeAdapter
+from sqlalchemy.exc import SQLAlchemyError
+
+import medops
+from medops.audit.schemas import AuditPage
+from medops.auth.schemas import AccessToken, Me, TokenIssued, TokenOut, UserOut
+from medops.config import Settings, load_settings
+from medops.errors import (
+    BY_CODE,
+    ConnectionFailedError,
+    FieldError,
+    MedopsError,
+    NotInitializedError,
+    RemoteError,
+)
+
+EMBEDDED_KEY = "embedded"
+T = TypeVar("T")
+
+_ACCESS = TypeAdapter(AccessToken)
+_ME = TypeAdapter(Me)
+_USER = TypeAdapter(UserOut)
+_USERS = TypeAdapter(list[UserOut])
+_ISSUED = TypeAdapter(TokenIssued)
+_TOKEN = TypeAdapter(TokenOut)
+_TOKENS = TypeAdapter(list[TokenOut])
+_AUDIT_PAGE = TypeAdapter(AuditPage)
+_DICT = TypeAdapter(dict[str, Any])
+
+
+class Client:
+    """Talks to one medops installation as one user (the token's)."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        settings: Settings | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.settings = settings or load_settings()
+        self.url = url if url is not None else self.settings.url
+        self.token = token or self.settings.token or self._saved_token()
+        headers = {"user-agent": f"medops-sdk/{medops.__version__}"}
+        if transport is None and self.url is None:
+            transport = _embedded_transport(self.settings)
+        self.embedded = self.url is None
+        self._http = httpx.Client(
+            base_url=self.url or "http://medops.embedded",
+            transport=transport,
+            headers=headers,
+            timeout=self.settings.request_timeout_seconds,
+        )
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- authentication --------------------------------------------------------------------
+
+    def login(self, username: str, password: str, *, save: bool = False) -> AccessToken:
+        """Exchange a password for an access token, use it from now on, and optionally save it."""
+        form = {"username": username, "password": password}
+        answer = self._call("POST", "/api/v1/auth/token", _ACCESS, data=form)
+        self.token = answer.access_token
+        if save:
+            self._save_token(username, answer)
+        return answer
+
+    def logout(self) -> None:
+        """Revoke the current login token and forget the saved one."""
+        me = self.whoami()
+        if me.token_id:
+            self.revoke_token(me.token_id)
+        self.token = None
+        self._forget_token()
+
+    def whoami(self) -> Me:
+        return self._call("GET", "/api/v1/auth/me", _ME)
+
+    # --- users -----------------------------------------------------------------------------
+
+    def create_user(self, username: str, role: str, password: str) -> UserOut:
+        body = {"username": username, "role": role, "password": password}
+        return self._call("POST", "/api/v1/users", _USER, json=body)
+
+    def list_users(self) -> list[UserOut]:
+        return self._call("GET", "/api/v1/users", _USERS)
+
+    def disable_user(self, username: str) -> UserOut:
+        return self._call("POST", f"/api/v1/users/{username}/disable", _USER)
+
+    # --- tokens ----------------------------------------------------------------------------
+
+    def create_token(self, name: str = "api", expires_at: datetime | None = None) -> TokenIssued:
+        body: dict[str, Any] = {"name": name}
+        if expires_at is not None:
+            body["expires_at"] = expires_at.isoformat()
+        return self._call("POST", "/api/v1/tokens", _ISSUED, json=body)
+
+    def list_tokens(self) -> list[TokenOut]:
+        return self._call("GET", "/api/v1/tokens", _TOKENS)
+
+    def revoke_token(self, token_id: str) -> TokenOut:
+        return self._call("DELETE", f"/api/v1/tokens/{token_id}", _TOKEN)
+
+    # --- audit -----------------------------------------------------------------------------
+
+    def audit_events(
+        self, *, limit: int = 100, before: int | None = None, action: str | None = None
+    ) -> AuditPage:
+        params: dict[str, Any] = {"limit": limit}
+        if before is not None:
+            params["before"] = before
+        if action is not None:
+            params["action"] = action
+        return self._call("GET", "/api/v1/audit/events", _AUDIT_PAGE, params=params)
+
+    # --- health ----------------------------------------------------------------------------
+
+    def ready(self) -> dict[str, Any]:
+        return self._call("GET", "/readyz", _DICT)
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, shape: TypeAdapter[T], **kwargs: Any) -> T:
+        headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            response = self._http.request(method, path, headers=headers, **kwargs)
+        except httpx.TransportError as exc:
+            raise ConnectionFailedError(f"cannot reach {self.url}: {exc}") from None
+        if response.status_code >= 400:
+            raise _error_from(response)
+        return shape.validate_json(response.content)
+
+    def _credentials_key(self) -> str:
+        return self.url or EMBEDDED_KEY
+
+    def _read_credentials(self) -> dict[str, Any]:
+        path = self.settings.credentials_file
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _saved_token(self) -> str | None:
+        entry = self._read_credentials().get(self.url or EMBEDDED_KEY)
+        token = entry.get("token") if isinstance(entry, dict) else None
+        return token if isinstance(token, str) else None
+
+    def _save_token(self, username: str, answer: AccessToken) -> None:
+        data = self._read_credentials()
+        data[self._credentials_key()] = {
+            "username": username,
+            "token": answer.access_token,
+            "expires_at": answer.expires_at.isoformat(),
+        }
+        _write_private(self.settings.credentials_file, json.dumps(data, indent=2))
+
+    def _forget_token(self) -> None:
+        data = self._read_credentials()
+        if data.pop(self._credentials_key(), None) is not None:
+            _write_private(self.settings.credentials_file, json.dumps(data, indent=2))
+
+
+def _embedded_transport(settings: Settings) -> httpx.BaseTransport:
+    from medops.api.app import create_app
+    from medops.db import migrate
+    from medops.embedded import EmbeddedTransport
+    from medops.services import build_services
+
+    if settings.database_url is None and not (settings.home / "medops.db").exists():
+        raise NotInitializedError(
+            f"no medops installation in {settings.home.resolve()}: run 'medops init' "
+            "(or set MEDOPS_HOME, or MEDOPS_URL for a server)"
+        )
+    services = build_services(settings)
+    try:
+        if not migrate.is_current(services.db):
+            raise NotInitializedError("the database schema is not current: run 'medops db upgrade'")
+    except MedopsError:
+        services.close()
+        raise
+    except SQLAlchemyError as exc:
+        services.close()
+        raise NotInitializedError(f"cannot open the database: {type(exc).__name__}") from None
+    return EmbeddedTransport(create_app(services=services, owns_services=True))
+
+
+def _error_from(response: httpx.Response) -> MedopsError:
+    try:
+        problem = response.json()
+    except ValueError:
+        problem = {}
+    if not isinstance(problem, dict):
+        problem = {}
+    code = str(problem.get("type", "")).rpartition(":")[2]
+    detail = str(problem.get("detail") or f"HTTP {response.status_code}")
+    errors = [
+        FieldError(str(e.get("field", "?")), str(e.get("reason", "")))
+        for e in problem.get("errors", [])
+        if isinstance(e, dict)
+    ]
+    error = BY_CODE.get(code, RemoteError)(detail, errors=errors)
+    error.status = response.status_code
+    return error
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    tmp.replace(path)

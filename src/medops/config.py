@@ -1,0 +1,118 @@
+"""Settings: read once from ``MEDOPS_*`` environment variables and passed explicitly.
+
+Every setting is documented in docs/configuration.md (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from medops.errors import ConfigurationError
+
+ENV_PREFIX = "MEDOPS_"
+
+
+class Settings(BaseSettings):
+    """The process-wide configuration of one medops installation."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    home: Path = Field(
+        default=Path(".medops"),
+        description="Folder that holds the SQLite database, the blob store and local credentials.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the database; default: SQLite file medops.db in the home.",
+    )
+    url: str | None = Field(
+        default=None,
+        description="Base URL of a remote medops server; unset means the SDK and CLI run embedded.",
+    )
+    token: str | None = Field(
+        default=None,
+        description="API token used by the SDK and CLI; overrides the one saved by `medops login`.",
+    )
+    admin_password: SecretStr | None = Field(
+        default=None,
+        description="Password `medops init` gives the first admin; unset: generated, shown once.",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Lowest level written to the JSON log on stderr."
+    )
+    login_token_ttl_minutes: int = Field(
+        default=720,
+        ge=1,
+        le=60 * 24 * 30,
+        description="Lifetime of the access token returned by POST /api/v1/auth/token.",
+    )
+    api_token_max_days: int = Field(
+        default=365,
+        ge=1,
+        le=3650,
+        description="Longest lifetime `medops tokens create --expires` may give an API token.",
+    )
+    request_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Timeout of one SDK/CLI request to a remote server.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_http(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("http://", "https://")):
+            msg = "must start with http:// or https://"
+            raise ValueError(msg)
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_is_supported(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("sqlite", "postgresql")):
+            msg = "must be a sqlite:/// or postgresql+psycopg:// URL"
+            raise ValueError(msg)
+        if value.startswith(("postgresql://", "postgres://")):
+            return "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL in force: the setting, or the SQLite file in the home."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'medops.db').resolve()}"
+
+    @property
+    def blob_dir(self) -> Path:
+        """Where the local content-addressed blob store keeps its objects."""
+        return self.home / "blobs"
+
+    @property
+    def credentials_file(self) -> Path:
+        """Where `medops login` saves the access token (mode 0600)."""
+        return self.home / "credentials.json"
+
+    @property
+    def login_token_ttl(self) -> timedelta:
+        return timedelta(minutes=self.login_token_ttl_minutes)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment; a bad value raises one clear ConfigurationError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        variable = ENV_PREFIX + field.upper()
+        raise ConfigurationError(f"invalid setting {variable}: {first['msg']}") from None

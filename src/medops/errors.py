@@ -1,0 +1,162 @@
+"""The one exception hierarchy of medops.
+
+Nothing here knows about HTTP: api/errors.py maps each class to a status code and an
+RFC 9457 problem type, and the CLI prints ``str(exc)`` on one line. Each class's ``code`` is
+the stable slug that ends its problem ``type`` URI (``urn:medops:problem:<code>``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One bad input field: where it is (dotted path) and why it was refused."""
+
+    field: str
+    reason: str
+
+
+class MedopsError(Exception):
+    """Base of every error medops raises on purpose."""
+
+    code = "error"
+    title = "medops error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: list[FieldError] | None = None,
+        audited: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or []
+        # True when the raiser already wrote the failure's audit record (e.g. a failed login).
+        self.audited = audited
+        # The HTTP status when the SDK rebuilt this error from a server's problem+json.
+        self.status: int | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigurationError(MedopsError):
+    """Raised at start when a ``MEDOPS_*`` setting is missing or invalid."""
+
+    code = "configuration-error"
+    title = "Invalid configuration"
+
+
+class NotInitializedError(MedopsError):
+    """Raised when the home or database has not been set up with ``medops init``."""
+
+    code = "not-initialized"
+    title = "medops is not initialized"
+
+
+class InvalidInputError(MedopsError):
+    """Raised when a request or command argument is malformed or breaks a rule."""
+
+    code = "invalid-input"
+    title = "Invalid input"
+
+
+class MalformedRequestError(InvalidInputError):
+    """Raised when a request body cannot be parsed at all (e.g. broken JSON)."""
+
+    code = "malformed-request"
+    title = "Malformed request body"
+
+
+class NotFoundError(MedopsError):
+    """Raised when the named resource does not exist (or the caller may not know it does)."""
+
+    code = "not-found"
+    title = "Not found"
+
+
+class MethodNotAllowedError(MedopsError):
+    """Raised when a resource exists but does not accept the request's method."""
+
+    code = "method-not-allowed"
+    title = "Method not allowed"
+
+
+class ConflictError(MedopsError):
+    """Raised when a change collides with the current state (e.g. a duplicate name)."""
+
+    code = "conflict"
+    title = "Conflict"
+
+
+class AuthenticationError(MedopsError):
+    """Raised when credentials are missing, wrong, expired or revoked."""
+
+    code = "unauthenticated"
+    title = "Authentication required"
+
+
+class PermissionDeniedError(MedopsError):
+    """Raised when an authenticated actor lacks the permission an action needs."""
+
+    code = "forbidden"
+    title = "Permission denied"
+
+
+class IntegrityError(MedopsError):
+    """Raised when stored content no longer matches its digest (corruption or tampering)."""
+
+    code = "integrity-error"
+    title = "Stored content failed its integrity check"
+
+
+class ServiceUnavailableError(MedopsError):
+    """Raised when a dependency (database, audit log) is down; the action was not done."""
+
+    code = "service-unavailable"
+    title = "Service unavailable"
+
+
+class AuditUnavailableError(ServiceUnavailableError):
+    """Raised when an audit record cannot be made durable; the action fails closed."""
+
+    code = "audit-unavailable"
+    title = "Audit log unavailable"
+
+
+class RemoteError(MedopsError):
+    """Raised by the SDK when a server answers with a problem it does not map to a subclass."""
+
+    code = "remote-error"
+    title = "Server error"
+
+
+class ConnectionFailedError(MedopsError):
+    """Raised by the SDK when the server at ``MEDOPS_URL`` cannot be reached."""
+
+    code = "connection-failed"
+    title = "Cannot reach the server"
+
+
+ALL_ERRORS: tuple[type[MedopsError], ...] = (
+    MedopsError,
+    ConfigurationError,
+    NotInitializedError,
+    InvalidInputError,
+    MalformedRequestError,
+    NotFoundError,
+    MethodNotAllowedError,
+    ConflictError,
+    AuthenticationError,
+    PermissionDeniedError,
+    IntegrityError,
+    ServiceUnavailableError,
+    AuditUnavailableError,
+    RemoteError,
+    ConnectionFailedError,
+)
+
+BY_CODE: dict[str, type[MedopsError]] = {cls.code: cls for cls in ALL_ERRORS}

@@ -1,0 +1,53 @@
+"""The wiring of one medops installation: settings, database, clock, blob store and services.
+
+Built once per process (or per test) and handed to the API app; nothing here is global.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from medops.audit.service import AuditService, AuditSink, install_audit_guard
+from medops.auth.service import IdentityService
+from medops.clock import Clock, SystemClock
+from medops.config import Settings
+from medops.db.engine import Database
+from medops.storage.base import BlobStore
+from medops.storage.local import LocalBlobStore
+
+
+@dataclass
+class Services:
+    """Everything a use case needs, injected rather than imported."""
+
+    settings: Settings
+    db: Database
+    clock: Clock
+    blobs: BlobStore
+    audit: AuditService
+    identity: IdentityService
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_services(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    blobs: BlobStore | None = None,
+    audit_sink: AuditSink | None = None,
+) -> Services:
+    """Connect the pieces for ``settings``; nothing is created on disk or in the database."""
+    clock = clock or SystemClock()
+    db = Database(settings.resolved_database_url)
+    install_audit_guard(db.session_factory)
+    audit = AuditService(db, clock, audit_sink)
+    return Services(
+        settings=settings,
+        db=db,
+        clock=clock,
+        blobs=blobs or LocalBlobStore(settings.blob_dir),
+        audit=audit,
+        identity=IdentityService(db, clock, audit, settings),
+    )
