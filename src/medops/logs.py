@@ -47,6 +47,21 @@ def get_logger(name: str) -> Any:
     )
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of each record (it may be swapped)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        return
+
+
 def configure_logging(level: str = "info") -> None:
     """Write every log record (medops's and uvicorn's) to stderr as one JSON object a line."""
     formatter = structlog.stdlib.ProcessorFormatter(
@@ -57,7 +72,7 @@ def configure_logging(level: str = "info") -> None:
             structlog.processors.JSONRenderer(),
         ],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -70,3 +85,6 @@ def configure_logging(level: str = "info") -> None:
     access.handlers[:] = []
     access.propagate = False
     access.disabled = True
+    # httpx logs whole URLs, query strings included, at INFO: keep it to warnings.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, _LEVELS[level]))

@@ -120,12 +120,12 @@ class AuditService:
         more = len(rows) > limit
         rows = rows[:limit]
         return AuditPage(
-            events=[_to_out(row) for row in rows],
+            events=[to_out(row) for row in rows],
             next_before=rows[-1].seq if more and rows else None,
         )
 
 
-def _to_out(row: AuditEvent) -> AuditEventOut:
+def to_out(row: AuditEvent) -> AuditEventOut:
     return AuditEventOut(
         seq=row.seq,
         occurred_at=row.occurred_at,

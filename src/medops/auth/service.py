@@ -125,12 +125,7 @@ class IdentityService:
                 raise ConflictError(f"user {username!r} is already disabled")
             if user.role == Role.ADMIN and self._active_admins(session) <= 1:
                 raise ConflictError("refusing to disable the last active admin")
-            user.disabled_at = now
-            revoked = 0
-            for token in user.tokens:
-                if token.revoked_at is None:
-                    token.revoked_at = now
-                    revoked += 1
+            live_tokens = [token for token in user.tokens if token.revoked_at is None]
             self._audit.record(
                 session,
                 ctx,
@@ -141,10 +136,13 @@ class IdentityService:
                     details={
                         "before": {"active": True},
                         "after": {"active": False},
-                        "tokens_revoked": revoked,
+                        "tokens_revoked": len(live_tokens),
                     },
                 ),
             )
+            user.disabled_at = now
+            for token in live_tokens:
+                token.revoked_at = now
         return _user_out(user)
 
     @staticmethod

@@ -1,0 +1,67 @@
+"""Helpers for tests, ours and users': a clock you control and a view of new audit records.
+
+Use them instead of mocks: inject ``FixedClock`` into ``build_services`` and read what was
+audited with ``capture_audit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from medops.audit.models import AuditEvent
+from medops.audit.schemas import AuditEventOut
+from medops.audit.service import to_out
+from medops.services import Services
+
+
+class FixedClock:
+    """A clock that stands still until told to move."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+        if self._now.tzinfo is None:
+            msg = "FixedClock needs a timezone-aware start time"
+            raise ValueError(msg)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, delta: timedelta) -> None:
+        """Move the clock forward by ``delta``."""
+        self._now += delta
+
+    def set(self, when: datetime) -> None:
+        self._now = when
+
+
+class CapturedAudit:
+    """The audit records written since the capture began, oldest first."""
+
+    def __init__(self) -> None:
+        self.events: list[AuditEventOut] = []
+
+    def actions(self) -> list[str]:
+        return [e.action for e in self.events]
+
+    def find(self, action: str) -> list[AuditEventOut]:
+        return [e for e in self.events if e.action == action]
+
+
+@contextmanager
+def capture_audit(services: Services) -> Iterator[CapturedAudit]:
+    """Collect the audit records written inside the ``with`` block (filled in on exit)."""
+    captured = CapturedAudit()
+    with services.db.session() as session:
+        start = session.scalar(select(func.coalesce(func.max(AuditEvent.seq), 0))) or 0
+    try:
+        yield captured
+    finally:
+        with services.db.session() as session:
+            rows = session.scalars(
+                select(AuditEvent).where(AuditEvent.seq > start).order_by(AuditEvent.seq)
+            )
+            captured.events = [to_out(row) for row in rows]

@@ -1,0 +1,93 @@
+"""Every state-changing request and every refusal leaves an audit record; auditors read them."""
+
+from __future__ import annotations
+
+import httpx
+
+from medops.auth.permissions import Role
+from medops.services import Services
+from medops.testing import capture_audit
+from tests.api.conftest import bearer
+
+
+def test_each_state_change_writes_one_audit_record_with_actor_and_origin(
+    http: httpx.Client, services: Services, tokens: dict[Role, str]
+) -> None:
+    """User create/disable and token create/revoke each write a success record."""
+    admin = bearer(tokens[Role.ADMIN])
+    with capture_audit(services) as audit:
+        http.post(
+            "/api/v1/users",
+            json={"username": "frank", "role": "clinician", "password": "frank-password-1"},
+            headers={**admin, "X-Request-ID": "create-frank"},
+        )
+        http.post("/api/v1/users/frank/disable", headers=admin)
+        issued = http.post("/api/v1/tokens", json={"name": "t"}, headers=admin).json()
+        http.delete(f"/api/v1/tokens/{issued['id']}", headers=admin)
+    assert audit.actions() == ["user.create", "user.disable", "token.create", "token.revoke"]
+    assert all(e.outcome == "success" for e in audit.events)
+    assert all(e.actor_name == "user-admin" and e.actor_role == "admin" for e in audit.events)
+    assert all(e.source_ip == "127.0.0.1" for e in audit.events)
+    create = audit.events[0]
+    assert create.request_id == "create-frank"
+    assert create.resource_type == "user"
+    assert create.resource_id == "frank"
+    assert create.details == {"after": {"role": "clinician", "username": "frank"}}
+    assert "frank-password-1" not in str(create.details)
+    assert audit.events[1].details == {
+        "after": {"active": False},
+        "before": {"active": True},
+        "tokens_revoked": 0,
+    }
+
+
+def test_refused_and_failed_changes_are_audited_with_the_reason(
+    http: httpx.Client, services: Services, tokens: dict[Role, str]
+) -> None:
+    """403, 401 and 409 on a change each leave a denied/failure record naming the action."""
+    body = {"username": "gina", "role": "clinician", "password": "gina-password-12"}
+    with capture_audit(services) as audit:
+        http.post("/api/v1/users", json=body, headers=bearer(tokens[Role.CLINICIAN]))
+        http.post("/api/v1/users", json=body)
+        http.post("/api/v1/users", json=body, headers=bearer(tokens[Role.ADMIN]))
+        http.post("/api/v1/users", json=body, headers=bearer(tokens[Role.ADMIN]))
+    outcomes = [(e.action, e.outcome, e.actor_name) for e in audit.events]
+    assert outcomes == [
+        ("user.create", "denied", "user-clinician"),
+        ("user.create", "denied", None),
+        ("user.create", "success", "user-admin"),
+        ("user.create", "failure", "user-admin"),
+    ]
+    assert "lacks permission 'users:manage'" in (audit.events[0].reason or "")
+    assert "already exists" in (audit.events[3].reason or "")
+
+
+def test_reads_that_succeed_are_not_state_changes_and_write_nothing(
+    http: httpx.Client, services: Services, tokens: dict[Role, str]
+) -> None:
+    """Listing users changes nothing and holds no patient data: no audit record."""
+    with capture_audit(services) as audit:
+        assert http.get("/api/v1/users", headers=bearer(tokens[Role.AUDITOR])).status_code == 200
+    assert audit.events == []
+
+
+def test_auditor_pages_through_the_trail_newest_first(
+    http: httpx.Client, tokens: dict[Role, str]
+) -> None:
+    """The audit API pages with ``before``; clinicians may not read it."""
+    auditor = bearer(tokens[Role.AUDITOR])
+    first = http.get("/api/v1/audit/events", params={"limit": 3}, headers=auditor).json()
+    seqs = [e["seq"] for e in first["events"]]
+    assert seqs == sorted(seqs, reverse=True)
+    assert len(seqs) == 3
+    second = http.get(
+        "/api/v1/audit/events", params={"limit": 3, "before": first["next_before"]}, headers=auditor
+    ).json()
+    assert all(e["seq"] < min(seqs) for e in second["events"])
+    logins = http.get(
+        "/api/v1/audit/events", params={"action": "auth.login"}, headers=auditor
+    ).json()
+    assert {e["action"] for e in logins["events"]} == {"auth.login"}
+    assert len(logins["events"]) == len(Role)
+    denied = http.get("/api/v1/audit/events", headers=bearer(tokens[Role.CLINICIAN]))
+    assert denied.status_code == 403

@@ -1,0 +1,132 @@
+"""Every error is RFC 9457 problem+json naming the problem; no stack trace reaches a client."""
+
+from __future__ import annotations
+
+import httpx
+
+from fastapi import Depends, FastAPI
+
+from medops.api.deps import public
+from medops.auth.permissions import Role
+from medops.embedded import EmbeddedTransport
+from tests.api.conftest import bearer
+
+PROBLEM = "application/problem+json"
+
+
+def test_malformed_json_is_400_problem_naming_the_body(
+    http: httpx.Client, tokens: dict[Role, str]
+) -> None:
+    """A body that is not JSON gets 400 malformed-request, not a 500 or a bare 422."""
+    response = http.post(
+        "/api/v1/users",
+        content=b'{"username": "x", ',
+        headers={**bearer(tokens[Role.ADMIN]), "content-type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["type"] == "urn:medops:problem:malformed-request"
+    assert body["title"] == "Malformed request body"
+    assert body["status"] == 400
+    assert "not valid JSON" in body["detail"]
+    assert body["errors"][0]["field"] == "body"
+
+
+def test_wrong_field_type_is_422_problem_naming_each_field(
+    http: httpx.Client, tokens: dict[Role, str]
+) -> None:
+    """Each bad field is listed with its reason; input values are never echoed back."""
+    response = http.post(
+        "/api/v1/users",
+        json={"username": 12345, "role": "surgeon", "password": "secret-value-not-echoed"},
+        headers=bearer(tokens[Role.ADMIN]),
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert body["type"] == "urn:medops:problem:invalid-input"
+    fields = {e["field"] for e in body["errors"]}
+    assert fields == {"username", "role"}
+    assert "secret-value-not-echoed" not in response.text
+    assert "surgeon" not in response.text
+
+
+def test_unknown_route_is_404_problem(http: httpx.Client) -> None:
+    """An unknown path gets a problem naming the method and path."""
+    response = http.get("/api/v1/no-such-thing")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["type"] == "urn:medops:problem:not-found"
+    assert "/api/v1/no-such-thing" in body["detail"]
+
+
+def test_wrong_method_is_405_problem(http: httpx.Client) -> None:
+    """A known path with an unsupported method gets 405 problem+json."""
+    response = http.put("/healthz")
+    assert response.status_code == 405
+    assert response.json()["type"] == "urn:medops:problem:method-not-allowed"
+
+
+def test_password_policy_violation_names_the_field(
+    http: httpx.Client, tokens: dict[Role, str]
+) -> None:
+    """A domain rule broken in the service layer comes back as 422 naming the field."""
+    response = http.post(
+        "/api/v1/users",
+        json={"username": "shorty", "role": "clinician", "password": "short"},
+        headers=bearer(tokens[Role.ADMIN]),
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "password", "reason": "must be at least 12 characters"}
+    ]
+
+
+def test_duplicate_username_is_409_and_changes_nothing(
+    http: httpx.Client, tokens: dict[Role, str]
+) -> None:
+    """Creating an existing user is a conflict; the first account is untouched."""
+    body = {"username": "dup-user", "role": "clinician", "password": "first-password-123"}
+    assert http.post("/api/v1/users", json=body, headers=bearer(tokens[Role.ADMIN])).status_code == 201
+    again = {**body, "role": "admin"}
+    response = http.post("/api/v1/users", json=again, headers=bearer(tokens[Role.ADMIN]))
+    assert response.status_code == 409
+    assert response.json()["errors"] == [{"field": "username", "reason": "already taken"}]
+    users = http.get("/api/v1/users", headers=bearer(tokens[Role.ADMIN])).json()
+    assert [u["role"] for u in users if u["username"] == "dup-user"] == ["clinician"]
+
+
+def test_unexpected_exception_is_500_problem_without_a_stack_trace(app: FastAPI) -> None:
+    """A bug becomes a generic 500 problem with the request id; the trace stays in the log."""
+
+    def explode() -> None:
+        raise RuntimeError("secret internal detail at /srv/medops/thing.py line 12")
+
+    app.add_api_route("/boom", explode, dependencies=[Depends(public)])
+    with httpx.Client(transport=EmbeddedTransport(app), base_url="http://t") as client:
+        response = client.get("/boom", headers={"X-Request-ID": "req-boom-1"})
+    assert response.status_code == 500
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["type"] == "urn:medops:problem:internal-error"
+    assert body["request_id"] == "req-boom-1"
+    assert "secret internal detail" not in response.text
+    assert "Traceback" not in response.text
+
+
+def test_request_id_is_echoed_when_valid_and_generated_otherwise(http: httpx.Client) -> None:
+    """X-Request-ID is accepted when well-formed, replaced when not, and always returned."""
+    given = http.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert given.headers["x-request-id"] == "abc-123"
+    generated = http.get("/healthz")
+    assert len(generated.headers["x-request-id"]) == 32
+    hostile = http.get("/healthz", headers={"X-Request-ID": "bad id\twith spaces" + "x" * 200})
+    assert hostile.headers["x-request-id"] != "bad id\twith spaces" + "x" * 200
+    assert len(hostile.headers["x-request-id"]) == 32
+
+
+def test_problem_carries_the_request_id(http: httpx.Client) -> None:
+    """Clients can quote the request id of a failure to operators."""
+    response = http.get("/api/v1/users", headers={"X-Request-ID": "trace-me-7"})
+    assert response.json()["request_id"] == "trace-me-7"

@@ -1,0 +1,184 @@
+"""Shared fixtures: every database test runs on SQLite and on PostgreSQL.
+
+PostgreSQL comes from MEDOPS_TEST_POSTGRES_URL (a URL whose user may create databases). Each
+run creates a template database migrated once, gives every test its own copy, and drops them
+all at the end. Unset, the PostgreSQL cases skip with a visible reason; with
+MEDOPS_REQUIRE_POSTGRES=1 (as in .ci/run) a missing URL or any skipped PostgreSQL case fails
+the run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from medops.auth.permissions import Role
+from medops.auth.schemas import UserCreate
+from medops.config import Settings
+from medops.context import SYSTEM_ACTOR, Context, Origin
+from medops.db import migrate
+from medops.db.engine import Database
+from medops.services import Services, build_services
+from medops.testing import FixedClock
+
+PG_ENV = "MEDOPS_TEST_POSTGRES_URL"
+REQUIRE_PG_ENV = "MEDOPS_REQUIRE_POSTGRES"
+PASSWORD = "a-long-test-password"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _pg_admin_url() -> str | None:
+    return os.environ.get(PG_ENV) or None
+
+
+def _require_pg() -> bool:
+    return os.environ.get(REQUIRE_PG_ENV) == "1"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if _require_pg() and not _pg_admin_url():
+        raise pytest.UsageError(f"{REQUIRE_PG_ENV}=1 but {PG_ENV} is not set")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if not _require_pg() or reporter is None:
+        return
+    skipped = [r for r in reporter.stats.get("skipped", []) if "postgresql" in r.nodeid]
+    if skipped:
+        reporter.write_line(f"FAIL: {len(skipped)} PostgreSQL test(s) skipped under {REQUIRE_PG_ENV}=1")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@dataclass
+class PgServer:
+    """The PostgreSQL server of this run: creates and drops per-test databases."""
+
+    admin_url: str
+    prefix: str
+    template: str
+    created: list[str]
+
+    def _sqlalchemy_url(self, name: str) -> str:
+        url = make_url(self.admin_url).set(drivername="postgresql+psycopg", database=name)
+        return url.render_as_string(hide_password=False)
+
+    def _conninfo(self) -> str:
+        return make_url(self.admin_url).set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
+
+    def execute(self, sql: str) -> None:
+        with psycopg.connect(self._conninfo(), autocommit=True) as conn:
+            conn.execute(sql)  # type: ignore[arg-type]
+
+    def new_database(self, *, migrated: bool = True) -> str:
+        name = f"{self.prefix}_{uuid.uuid4().hex[:10]}"
+        template = f" TEMPLATE {self.template}" if migrated else ""
+        self.execute(f"CREATE DATABASE {name}{template}")
+        self.created.append(name)
+        return self._sqlalchemy_url(name)
+
+    def drop_all(self) -> None:
+        for name in [*self.created, self.template]:
+            self.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer | None]:
+    admin_url = _pg_admin_url()
+    if admin_url is None:
+        yield None
+        return
+    prefix = f"medops_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    server = PgServer(admin_url, prefix, f"{prefix}_template", [])
+    server.execute(f"CREATE DATABASE {server.template}")
+    template = Database(server._sqlalchemy_url(server.template))
+    try:
+        migrate.upgrade(template)
+    finally:
+        template.dispose()
+    try:
+        yield server
+    finally:
+        server.drop_all()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "medops.db"
+    database = Database(f"sqlite:///{path}")
+    try:
+        migrate.upgrade(database)
+    finally:
+        database.dispose()
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, pg_server: PgServer | None) -> str:
+    """The database kind of this case; PostgreSQL skips visibly when no server is given."""
+    if request.param == "postgresql" and pg_server is None:
+        pytest.skip(f"PostgreSQL case: set {PG_ENV} to run it")
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(
+    backend: str, tmp_path: Path, pg_server: PgServer | None, sqlite_template: Path
+) -> str:
+    """A migrated, empty database of this case's kind, private to the test."""
+    if backend == "postgresql":
+        assert pg_server is not None
+        return pg_server.new_database()
+    path = tmp_path / "medops.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def empty_db_url(backend: str, tmp_path: Path, pg_server: PgServer | None) -> str:
+    """A database of this case's kind with no schema at all."""
+    if backend == "postgresql":
+        assert pg_server is not None
+        return pg_server.new_database(migrated=False)
+    return f"sqlite:///{tmp_path / 'empty.db'}"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return Settings(home=tmp_path / "home", database_url=db_url)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+@pytest.fixture
+def services(settings: Settings, clock: FixedClock) -> Iterator[Services]:
+    services = build_services(settings, clock=clock)
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+SYSTEM_CTX = Context(actor=SYSTEM_ACTOR, origin=Origin(source_ip="local"))
+
+
+def make_user(services: Services, username: str, role: Role | str) -> str:
+    """Create a user directly through the service and return a fresh login token."""
+    services.identity.create_user(
+        SYSTEM_CTX, UserCreate(username=username, role=Role(role), password=PASSWORD)
+    )
+    ctx = Context(actor=None, origin=Origin(source_ip="127.0.0.1"))
+    return services.identity.login(ctx, username, PASSWORD).access_token
