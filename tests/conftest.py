@@ -54,7 +54,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     skipped = [r for r in reporter.stats.get("skipped", []) if "postgresql" in r.nodeid]
     if skipped:
-        reporter.write_line(f"FAIL: {len(skipped)} PostgreSQL test(s) skipped under {REQUIRE_PG_ENV}=1")
+        reporter.write_line(
+            f"FAIL: {len(skipped)} PostgreSQL test(s) skipped under {REQUIRE_PG_ENV}=1"
+        )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -72,8 +74,10 @@ class PgServer:
         return url.render_as_string(hide_password=False)
 
     def _conninfo(self) -> str:
-        return make_url(self.admin_url).set(drivername="postgresql").render_as_string(
-            hide_password=False
+        return (
+            make_url(self.admin_url)
+            .set(drivername="postgresql")
+            .render_as_string(hide_password=False)
         )
 
     def execute(self, sql: str) -> None:
@@ -132,9 +136,7 @@ def backend(request: pytest.FixtureRequest, pg_server: PgServer | None) -> str:
 
 
 @pytest.fixture
-def db_url(
-    backend: str, tmp_path: Path, pg_server: PgServer | None, sqlite_template: Path
-) -> str:
+def db_url(backend: str, tmp_path: Path, pg_server: PgServer | None, sqlite_template: Path) -> str:
     """A migrated, empty database of this case's kind, private to the test."""
     if backend == "postgresql":
         assert pg_server is not None

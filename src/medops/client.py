@@ -16,7 +16,6 @@ from typing import Any, Self, TypeVar
 
 import httpx
 from pydantic import TypeAdapter
-from sqlalchemy.exc import SQLAlchemyError
 
 import medops
 from medops.audit.schemas import AuditPage
@@ -195,6 +194,9 @@ class Client:
 
 
 def _embedded_transport(settings: Settings) -> httpx.BaseTransport:
+    # Imported here: a remote client never needs the server's stack (and starts faster).
+    from sqlalchemy.exc import SQLAlchemyError
+
     from medops.api.app import create_app
     from medops.db import migrate
     from medops.embedded import EmbeddedTransport

@@ -30,7 +30,9 @@ def http(app: FastAPI) -> Iterator[httpx.Client]:
 @pytest.fixture
 def tokens(services: Services) -> dict[Role, str]:
     """One user per role, each with a login token: ``tokens[Role.CLINICIAN]``."""
-    return {role: make_user(services, f"user-{role.value}".replace("_", "-"), role) for role in Role}
+    return {
+        role: make_user(services, f"user-{role.value}".replace("_", "-"), role) for role in Role
+    }
 
 
 def bearer(token: str) -> dict[str, str]:

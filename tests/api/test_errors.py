@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import httpx
-
 from fastapi import Depends, FastAPI
 
 from medops.api.deps import public
@@ -88,7 +87,9 @@ def test_duplicate_username_is_409_and_changes_nothing(
 ) -> None:
     """Creating an existing user is a conflict; the first account is untouched."""
     body = {"username": "dup-user", "role": "clinician", "password": "first-password-123"}
-    assert http.post("/api/v1/users", json=body, headers=bearer(tokens[Role.ADMIN])).status_code == 201
+    assert (
+        http.post("/api/v1/users", json=body, headers=bearer(tokens[Role.ADMIN])).status_code == 201
+    )
     again = {**body, "role": "admin"}
     response = http.post("/api/v1/users", json=again, headers=bearer(tokens[Role.ADMIN]))
     assert response.status_code == 409

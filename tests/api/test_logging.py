@@ -47,7 +47,9 @@ def test_no_request_content_reaches_the_logs(
     """Bodies, query strings and path values (where patient data would be) are never logged."""
     marker = "PATIENT-MRN-0042"
     admin = bearer(tokens[Role.ADMIN])
-    http.post("/api/v1/users", json={"username": marker, "role": "x", "password": marker}, headers=admin)
+    http.post(
+        "/api/v1/users", json={"username": marker, "role": "x", "password": marker}, headers=admin
+    )
     http.get(f"/api/v1/audit/events?action={marker}", headers=admin)
     http.get(f"/api/v1/records/{marker}", headers=admin)
     http.post("/api/v1/auth/token", data={"username": marker, "password": marker})

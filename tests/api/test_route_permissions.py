@@ -65,7 +65,9 @@ def test_every_route_declares_exactly_one_permission_or_is_an_explicit_public_ex
     public_found = set()
     for method, path, route in _all_routes():
         permissions, public = _declaration(route)
-        assert len(permissions) + int(public) == 1, f"{method} {path} declares {permissions}, public={public}"
+        assert len(permissions) + int(public) == 1, (
+            f"{method} {path} declares {permissions}, public={public}"
+        )
         if public:
             public_found.add((method, path))
     assert public_found == PUBLIC_ROUTES

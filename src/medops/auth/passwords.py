@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -12,8 +14,12 @@ MAX_LENGTH = 256
 
 # OWASP's argon2id minimum (19 MiB, 2 passes, 1 lane): strong, yet ~20 ms on a small server.
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, type=Type.ID)
-# Verified against when the user does not exist, so both paths cost the same time.
-_DUMMY_HASH = _HASHER.hash("medops-timing-equaliser")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so both paths cost the same time."""
+    return _HASHER.hash("medops-timing-equaliser")
 
 
 def check_policy(password: str, *, field: str = "password") -> None:
@@ -35,6 +41,8 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True when the password matches; always spends the time of one verification."""
     try:
-        return _HASHER.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return (
+            _HASHER.verify(password_hash or _dummy_hash(), password) and password_hash is not None
+        )
     except (VerificationError, InvalidHashError):
         return False

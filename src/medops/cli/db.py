@@ -6,7 +6,6 @@ import dataclasses
 
 import typer
 
-from medops import admin
 from medops.cli.common import settings
 from medops.cli.output import JsonOption, print_json, print_record
 
@@ -19,6 +18,8 @@ app = typer.Typer(
 @app.command("upgrade")
 def upgrade(json_output: bool = JsonOption) -> None:
     """Migrate the database to the newest schema of this release."""
+    from medops import admin
+
     result = admin.upgrade(settings())
     if json_output:
         print_json(dataclasses.asdict(result))
@@ -36,6 +37,8 @@ def upgrade(json_output: bool = JsonOption) -> None:
 @app.command("status")
 def status(json_output: bool = JsonOption) -> None:
     """Show the database's schema revision and the newest one."""
+    from medops import admin
+
     result = admin.status(settings())
     record = {
         "database": result.database,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import sys
 
 import typer
+from typer.exceptions import TyperException
 
 import medops
-from medops import admin
 from medops.cli import db, tokens, users
 from medops.cli.common import PasswordStdinOption, client, read_password, settings
 from medops.cli.output import (
@@ -59,6 +59,8 @@ def init(
     json_output: bool = JsonOption,
 ) -> None:
     """Create MEDOPS_HOME, migrate the database and create the first admin."""
+    from medops import admin
+
     result = admin.init(settings(), admin_name)
     if json_output:
         print_json(
@@ -162,13 +164,23 @@ def main() -> None:
     """Entry point of the console script: one line on stderr and a non-zero exit on error."""
     configure_logging("warning")
     try:
-        app()
+        code = app(standalone_mode=False)
+    except TyperException as exc:  # usage errors: bad option, unknown command, missing value
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            sys.stdout.write(ctx.get_help() + "\n")
+            raise SystemExit(0) from None
+        where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        raise SystemExit(_exit(exc.format_message() + where, 2)) from None
+    except typer.Abort:
+        raise SystemExit(_exit("aborted", 130)) from None
     except MedopsError as exc:
         raise SystemExit(_exit(error_line(exc))) from None
     except KeyboardInterrupt:
         raise SystemExit(_exit("interrupted", 130)) from None
     except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback
         raise SystemExit(_exit(f"internal error ({type(exc).__name__}): {exc}")) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 def _exit(message: str, code: int = 1) -> int:

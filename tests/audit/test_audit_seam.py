@@ -1,0 +1,84 @@
+"""A change and its audit record commit together or not at all."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select, text
+
+from medops.audit.models import AuditEvent
+from medops.audit.service import AuditGuardError
+from medops.auth.models import User
+from medops.auth.permissions import Role
+from medops.auth.schemas import UserCreate
+from medops.services import Services
+from tests.conftest import SYSTEM_CTX
+
+
+def _count(services: Services, model: type[User] | type[AuditEvent]) -> int:
+    with services.db.session() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def _break_audit_inserts(services: Services, backend: str) -> None:
+    """Make the database itself refuse audit inserts, as a full disk or lost volume would."""
+    with services.db.engine.begin() as connection:
+        if backend == "sqlite":
+            connection.execute(
+                text(
+                    "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events "
+                    "BEGIN SELECT RAISE(ABORT, 'audit storage unavailable'); END"
+                )
+            )
+        else:
+            connection.execute(
+                text(
+                    "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN RAISE EXCEPTION 'audit storage unavailable'; END $$"
+                )
+            )
+            connection.execute(
+                text(
+                    "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events "
+                    "FOR EACH ROW EXECUTE FUNCTION refuse_audit()"
+                )
+            )
+
+
+def test_when_the_audit_record_cannot_be_written_the_change_is_not_made(
+    services: Services, backend: str
+) -> None:
+    """Fail closed: the user is not created when its audit insert fails in the same transaction."""
+    users_before = _count(services, User)
+    _break_audit_inserts(services, backend)
+    with pytest.raises(Exception, match="audit storage unavailable"):
+        services.identity.create_user(
+            SYSTEM_CTX, UserCreate(username="ghost", role=Role.CLINICIAN, password="x" * 16)
+        )
+    assert _count(services, User) == users_before
+
+
+def test_a_change_flushed_without_an_audit_record_is_refused(services: Services) -> None:
+    """The ORM guard raises before any unaudited change reaches the database."""
+    with pytest.raises(AuditGuardError, match="without an audit record"):
+        with services.db.transaction() as session:
+            session.add(User(username="sneaky", role="admin", created_at=services.clock.now()))
+    assert _count(services, User) == 0
+
+
+def test_existing_audit_records_cannot_be_changed_or_deleted_through_the_orm(
+    services: Services,
+) -> None:
+    """Append-only at the application layer (database-level enforcement is the audit issue's)."""
+    services.identity.create_user(
+        SYSTEM_CTX, UserCreate(username="hank", role=Role.AUDITOR, password="y" * 16)
+    )
+    with pytest.raises(AuditGuardError, match="append-only"):  # noqa: PT012
+        with services.db.transaction() as session:
+            event = session.scalars(select(AuditEvent)).first()
+            assert event is not None
+            event.outcome = "failure"
+    with pytest.raises(AuditGuardError, match="append-only"):  # noqa: PT012
+        with services.db.transaction() as session:
+            event = session.scalars(select(AuditEvent)).first()
+            session.delete(event)
+    assert _count(services, AuditEvent) == 1
