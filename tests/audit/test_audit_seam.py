@@ -59,9 +59,10 @@ def test_when_the_audit_record_cannot_be_written_the_change_is_not_made(
 
 def test_a_change_flushed_without_an_audit_record_is_refused(services: Services) -> None:
     """The ORM guard raises before any unaudited change reaches the database."""
-    with pytest.raises(AuditGuardError, match="without an audit record"):
-        with services.db.transaction() as session:
-            session.add(User(username="sneaky", role="admin", created_at=services.clock.now()))
+    with services.db.session() as session:
+        session.add(User(username="sneaky", role="admin", created_at=services.clock.now()))
+        with pytest.raises(AuditGuardError, match="without an audit record"):
+            session.commit()
     assert _count(services, User) == 0
 
 
@@ -72,13 +73,13 @@ def test_existing_audit_records_cannot_be_changed_or_deleted_through_the_orm(
     services.identity.create_user(
         SYSTEM_CTX, UserCreate(username="hank", role=Role.AUDITOR, password="y" * 16)
     )
-    with pytest.raises(AuditGuardError, match="append-only"):  # noqa: PT012
-        with services.db.transaction() as session:
-            event = session.scalars(select(AuditEvent)).first()
-            assert event is not None
-            event.outcome = "failure"
-    with pytest.raises(AuditGuardError, match="append-only"):  # noqa: PT012
-        with services.db.transaction() as session:
-            event = session.scalars(select(AuditEvent)).first()
-            session.delete(event)
+    with services.db.session() as session:
+        event = session.scalars(select(AuditEvent)).one()
+        event.outcome = "failure"
+        with pytest.raises(AuditGuardError, match="append-only"):
+            session.flush()
+    with services.db.session() as session:
+        session.delete(session.scalars(select(AuditEvent)).one())
+        with pytest.raises(AuditGuardError, match="append-only"):
+            session.flush()
     assert _count(services, AuditEvent) == 1
