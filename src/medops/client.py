@@ -121,11 +121,15 @@ class Client:
 
     # --- tokens ----------------------------------------------------------------------------
 
-    def create_token(self, name: str = "api", expires_at: datetime | None = None) -> TokenIssued:
+    def create_token(
+        self, name: str = "api", expires_at: datetime | None = None, *, for_user: str | None = None
+    ) -> TokenIssued:
+        """A new API token for yourself, or for ``for_user`` (needs users:manage)."""
         body: dict[str, Any] = {"name": name}
         if expires_at is not None:
             body["expires_at"] = expires_at.isoformat()
-        return self._call("POST", "/api/v1/tokens", _ISSUED, json=body)
+        path = f"/api/v1/users/{for_user}/tokens" if for_user else "/api/v1/tokens"
+        return self._call("POST", path, _ISSUED, json=body)
 
     def list_tokens(self) -> list[TokenOut]:
         return self._call("GET", "/api/v1/tokens", _TOKENS)

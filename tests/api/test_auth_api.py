@@ -153,3 +153,22 @@ def test_malformed_authorization_header_is_401(http: httpx.Client) -> None:
     for header in ("Basic YWRtaW46YWRtaW4=", "Bearer", "Bearer    ", "mdo_abc"):
         response = http.get("/api/v1/auth/me", headers={"Authorization": header})
         assert response.status_code == 401, header
+
+
+def test_admin_issues_a_token_to_a_service_account(
+    http: httpx.Client, services: Services, tokens: dict[Role, str]
+) -> None:
+    """A service account gets its token from an admin; it cannot mint its own."""
+    issued = http.post(
+        "/api/v1/users/user-service/tokens",
+        json={"name": "lab-feed"},
+        headers=bearer(tokens[Role.ADMIN]),
+    )
+    assert issued.status_code == 201
+    assert issued.json()["username"] == "user-service"
+    me = http.get("/api/v1/auth/me", headers=bearer(issued.json()["token"])).json()
+    assert (me["username"], me["auth_method"]) == ("user-service", "token")
+    own = http.post("/api/v1/tokens", json={}, headers=bearer(issued.json()["token"]))
+    assert own.status_code == 403
+    missing = http.post("/api/v1/users/ghost/tokens", headers=bearer(tokens[Role.ADMIN]))
+    assert missing.status_code == 404

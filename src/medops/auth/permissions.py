@@ -63,3 +63,26 @@ def permissions_of(role: str) -> frozenset[Permission]:
         return ROLE_PERMISSIONS[Role(role)]
     except ValueError:
         return frozenset()
+
+
+def render_matrix() -> str:
+    """The role x permission table as Markdown, as it appears in docs/security.md."""
+    roles = list(Role)
+    lines = [
+        "| permission | what it allows | " + " | ".join(r.value for r in roles) + " |",
+        "|---|---|" + "---|" * len(roles),
+    ]
+    for permission in Permission:
+        marks = ["yes" if permission in ROLE_PERMISSIONS[r] else "-" for r in roles]
+        lines.append(
+            f"| `{permission.value}` | {PERMISSION_DESCRIPTIONS[permission]} | "
+            + " | ".join(marks)
+            + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # python -m medops.auth.permissions: print the docs table
+    import sys
+
+    sys.stdout.write(render_matrix())

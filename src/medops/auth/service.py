@@ -211,16 +211,26 @@ class IdentityService:
 
     # --- API tokens ----------------------------------------------------------------------
 
-    def create_token(self, ctx: Context, data: TokenCreate) -> TokenIssued:
-        """Issue an API token for the caller; its secret is returned once and never stored."""
+    def create_token(
+        self, ctx: Context, data: TokenCreate, *, for_username: str | None = None
+    ) -> TokenIssued:
+        """Issue an API token for the caller, or for ``for_username`` (an admin issuing one to
+        a service account); its secret is returned once and never stored."""
         actor = _require_actor(ctx)
         now = self._clock.now()
         expires_at = data.expires_at or now + timedelta(days=DEFAULT_TOKEN_DAYS)
         self._check_expiry(now, expires_at)
         with self._db.transaction() as session:
-            user = session.get(User, uuid.UUID(actor.user_id))
-            if user is None:  # deleted between authentication and now
-                raise AuthenticationError("account no longer exists")
+            if for_username is None:
+                user = session.get(User, uuid.UUID(actor.user_id))
+                if user is None:  # deleted between authentication and now
+                    raise AuthenticationError("account no longer exists")
+            else:
+                user = session.scalar(select(User).where(User.username == for_username))
+                if user is None:
+                    raise NotFoundError(f"user {for_username!r} does not exist")
+                if not user.is_active:
+                    raise ConflictError(f"user {for_username!r} is disabled")
             secret, token = self._new_token(user, data.name, "api", expires_at)
             session.add(token)
             self._audit.record(
@@ -231,10 +241,8 @@ class IdentityService:
                     resource_type="token",
                     resource_id=token.id,
                     details={
-                        "after": {
-                            "name": data.name,
-                            "expires_at": expires_at.isoformat(),
-                        }
+                        "owner": user.username,
+                        "after": {"name": data.name, "expires_at": expires_at.isoformat()},
                     },
                 ),
             )

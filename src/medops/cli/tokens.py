@@ -18,12 +18,15 @@ def create(
         "--expires",
         help="Lifetime (30d, 12h, 90m, 2w) or ISO date; default 90 days.",
     ),
+    for_user: str | None = typer.Option(
+        None, "--for", help="Issue it to this account instead (needs users:manage)."
+    ),
     json_output: bool = JsonOption,
 ) -> None:
-    """Create an API token for yourself; its secret is printed once."""
+    """Create an API token for yourself (or, with --for, a service account); shown once."""
     expires_at = parse_expiry(expires) if expires else None
     with client() as c:
-        issued = c.create_token(name, expires_at)
+        issued = c.create_token(name, expires_at, for_user=for_user)
     if json_output:
         print_json(issued)
         return

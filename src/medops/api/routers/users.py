@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Body, Depends, Path
 
 from medops.api.deps import API_PREFIX, ServicesDep, require
 from medops.auth.permissions import Permission
-from medops.auth.schemas import USERNAME_PATTERN, UserCreate, UserOut
+from medops.auth.schemas import USERNAME_PATTERN, TokenCreate, TokenIssued, UserCreate, UserOut
 from medops.context import Context
 
 router = APIRouter(prefix=f"{API_PREFIX}/users", tags=["users"])
@@ -43,3 +43,14 @@ def disable_user(
 ) -> UserOut:
     """Disable an account; its tokens stop working on the next request."""
     return services.identity.disable_user(ctx, username)
+
+
+@router.post("/{username}/tokens", name="user.token.create", status_code=201)
+def create_token_for_user(
+    username: Username,
+    services: ServicesDep,
+    ctx: Annotated[Context, Depends(require(Permission.USERS_MANAGE))],
+    body: Annotated[TokenCreate | None, Body()] = None,
+) -> TokenIssued:
+    """Issue an API token to another account (typically a service account); shown once."""
+    return services.identity.create_token(ctx, body or TokenCreate(), for_username=username)
