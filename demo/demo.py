@@ -71,7 +71,9 @@ def _username(role: Role) -> str:
 
 
 def _try_actions(settings: Settings) -> list[str]:
-    table = Table(title="What each role may do (tried through the SDK -> API)", title_justify="left")
+    table = Table(
+        title="What each role may do (tried through the SDK -> API)", title_justify="left"
+    )
     table.add_column("action")
     table.add_column("permission")
     for role in Role:

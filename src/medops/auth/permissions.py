@@ -81,8 +81,3 @@ def render_matrix() -> str:
         )
     return "\n".join(lines) + "\n"
 
-
-if __name__ == "__main__":  # python -m medops.auth.permissions: print the docs table
-    import sys
-
-    sys.stdout.write(render_matrix())
