@@ -80,4 +80,3 @@ def render_matrix() -> str:
             + " |"
         )
     return "\n".join(lines) + "\n"
-
