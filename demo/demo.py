@@ -27,8 +27,8 @@ PASSWORD = "demo-password-not-for-production"
 
 Action = tuple[str, Permission, Callable[[Client, Role], object]]
 ACTIONS: list[Action] = [
-    ("see own identity", Permission.SELF_READ, lambda c, _r: c.whoami()),
-    ("create own API token", Permission.TOKENS_OWN, lambda c, _r: c.create_token("demo")),
+    ("see own identity", Permission.SELF, lambda c, _r: c.whoami()),
+    ("create own API token", Permission.TOKENS_CREATE, lambda c, _r: c.create_token("demo")),
     ("list users", Permission.USERS_READ, lambda c, _r: c.list_users()),
     (
         "create a user",

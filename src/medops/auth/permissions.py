@@ -24,8 +24,8 @@ class Role(StrEnum):
 class Permission(StrEnum):
     """One thing an actor may do; routes and CLI commands name exactly one."""
 
-    SELF_READ = "self:read"
-    TOKENS_OWN = "tokens:own"
+    SELF = "self"
+    TOKENS_CREATE = "tokens:create"
     USERS_READ = "users:read"
     USERS_MANAGE = "users:manage"
     AUDIT_READ = "audit:read"
@@ -33,26 +33,26 @@ class Permission(StrEnum):
 
 PERMISSION_DESCRIPTIONS: MappingProxyType[Permission, str] = MappingProxyType(
     {
-        Permission.SELF_READ: "See one's own identity, role and permissions.",
-        Permission.TOKENS_OWN: "Create, list and revoke one's own API tokens.",
+        Permission.SELF: "See one's own identity and tokens; revoke one's own tokens (log out).",
+        Permission.TOKENS_CREATE: "Create API tokens for oneself.",
         Permission.USERS_READ: "List user accounts and their roles.",
         Permission.USERS_MANAGE: "Create and disable user accounts.",
         Permission.AUDIT_READ: "Read the audit trail.",
     }
 )
 
-_EVERYONE = frozenset({Permission.SELF_READ, Permission.TOKENS_OWN})
+_PEOPLE = frozenset({Permission.SELF, Permission.TOKENS_CREATE})
 
 ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyType(
     {
-        Role.ADMIN: _EVERYONE
+        Role.ADMIN: _PEOPLE
         | {Permission.USERS_READ, Permission.USERS_MANAGE, Permission.AUDIT_READ},
-        Role.DATA_SCIENTIST: _EVERYONE,
-        Role.ML_ENGINEER: _EVERYONE,
-        Role.CLINICIAN: _EVERYONE,
-        Role.AUDITOR: _EVERYONE | {Permission.USERS_READ, Permission.AUDIT_READ},
-        # A service account acts only through tokens an admin gives it; it manages none itself.
-        Role.SERVICE: frozenset({Permission.SELF_READ}),
+        Role.DATA_SCIENTIST: _PEOPLE,
+        Role.ML_ENGINEER: _PEOPLE,
+        Role.CLINICIAN: _PEOPLE,
+        Role.AUDITOR: _PEOPLE | {Permission.USERS_READ, Permission.AUDIT_READ},
+        # A service account acts only through tokens an admin issues to it; it mints none.
+        Role.SERVICE: frozenset({Permission.SELF}),
     }
 )
 

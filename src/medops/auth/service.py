@@ -147,8 +147,15 @@ class IdentityService:
 
     @staticmethod
     def _active_admins(session: Session) -> int:
-        query = select(func.count()).where(User.role == Role.ADMIN, User.disabled_at.is_(None))
-        return int(session.scalar(query) or 0)
+        # FOR UPDATE (PostgreSQL) locks the admin rows, so two admins disabling each other
+        # at once cannot both see "another admin remains"; SQLite serialises write
+        # transactions instead (BEGIN IMMEDIATE).
+        query = (
+            select(User.id)
+            .where(User.role == Role.ADMIN, User.disabled_at.is_(None))
+            .with_for_update()
+        )
+        return len(session.scalars(query).all())
 
     # --- authentication ----------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_PRAGMAS = (
@@ -17,7 +17,13 @@ SQLITE_PRAGMAS = (
 )
 
 
+SQLITE_BEGIN_OPTION = "medops_sqlite_begin"
+
+
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite would start transactions
+    # only at the first write, so the reads before it would see no consistent snapshot).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
         for pragma in SQLITE_PRAGMAS:
@@ -26,11 +32,19 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+def _sqlite_on_begin(connection: Connection) -> None:
+    # Write transactions take the write lock up front (BEGIN IMMEDIATE): two of them never
+    # interleave their reads and writes, so a check such as "the last active admin" holds.
+    mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine with medops's connection settings for the URL's dialect."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
         return engine
     return create_engine(
         url,
@@ -60,8 +74,14 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A session whose transaction commits on success and rolls back on error."""
+        """A write transaction: commits on success, rolls back on error.
+
+        On SQLite it starts with BEGIN IMMEDIATE, so concurrent write transactions run one
+        after the other; on PostgreSQL use ``SELECT ... FOR UPDATE`` where a check must hold.
+        """
         with self.session_factory.begin() as session:
+            if self.dialect == "sqlite":
+                session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
             yield session
 
     def ping(self) -> None:

@@ -26,7 +26,7 @@ def login(
 
 
 @router.get("/me", name="auth.me")
-def me(ctx: Annotated[Context, Depends(require(Permission.SELF_READ))]) -> Me:
+def me(ctx: Annotated[Context, Depends(require(Permission.SELF))]) -> Me:
     """Who the token belongs to, with role, permissions and authentication method."""
     actor = ctx.actor
     assert actor is not None

@@ -12,13 +12,14 @@ from medops.auth.schemas import TokenCreate, TokenIssued, TokenOut
 from medops.context import Context
 
 router = APIRouter(prefix=f"{API_PREFIX}/tokens", tags=["tokens"])
-OwnTokens = Annotated[Context, Depends(require(Permission.TOKENS_OWN))]
+SelfContext = Annotated[Context, Depends(require(Permission.SELF))]
+CreateContext = Annotated[Context, Depends(require(Permission.TOKENS_CREATE))]
 
 
 @router.post("", name="token.create", status_code=201)
 def create_token(
     services: ServicesDep,
-    ctx: OwnTokens,
+    ctx: SelfContext,
     body: Annotated[TokenCreate | None, Body()] = None,
 ) -> TokenIssued:
     """Create an API token; the secret is in this response and nowhere else, ever."""
@@ -26,12 +27,12 @@ def create_token(
 
 
 @router.get("", name="token.list")
-def list_tokens(services: ServicesDep, ctx: OwnTokens) -> list[TokenOut]:
+def list_tokens(services: ServicesDep, ctx: SelfContext) -> list[TokenOut]:
     """The caller's tokens with expiry and revocation time (never the secrets)."""
     return services.identity.list_tokens(ctx)
 
 
 @router.delete("/{token_id}", name="token.revoke")
-def revoke_token(token_id: str, services: ServicesDep, ctx: OwnTokens) -> TokenOut:
+def revoke_token(token_id: str, services: ServicesDep, ctx: SelfContext) -> TokenOut:
     """Revoke a token; it stops working on the next request."""
     return services.identity.revoke_token(ctx, token_id)
