@@ -38,7 +38,10 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch, tmp_pat
     ("variable", "value", "reason"),
     [
         ("MEDOPS_URL", "medops.hospital", "must start with http:// or https://"),
-        ("MEDOPS_DATABASE_URL", "mysql://x", "must be a sqlite:/// or postgresql+psycopg:// URL"),
+        ("MEDOPS_DATABASE_URL", "mysql://x", "must be a sqlite:///path or postgresql://"),
+        ("MEDOPS_DATABASE_URL", "sqlitex:///x", "must be a sqlite:///path or postgresql://"),
+        ("MEDOPS_DATABASE_URL", "postgresql+asyncpg://u@h/d", "must be a sqlite:///path"),
+        ("MEDOPS_MAX_REQUEST_BYTES", "10", "greater than or equal to 1024"),
         ("MEDOPS_LOG_LEVEL", "verbose", "Input should be"),
         ("MEDOPS_LOGIN_TOKEN_TTL_MINUTES", "0", "greater than or equal to 1"),
         ("MEDOPS_REQUEST_TIMEOUT_SECONDS", "soon", "valid number"),

@@ -7,14 +7,17 @@ are what ``medops init`` and ``medops db upgrade`` call.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 
 from medops.audit.schemas import AuditEntry
-from medops.auth.schemas import UserOut
+from medops.auth.passwords import check_policy
+from medops.auth.schemas import USERNAME_PATTERN, UserOut
 from medops.config import Settings
 from medops.context import SYSTEM_ACTOR, Context, Origin
 from medops.db import migrate
+from medops.errors import FieldError, InvalidInputError
 from medops.services import build_services
 
 LOCAL_ORIGIN = Origin(source_ip="local", user_agent="medops-cli", request_id=None)
@@ -43,13 +46,20 @@ def generate_password() -> str:
 
 def init(settings: Settings, admin_name: str = "admin") -> InitResult:
     """Create the home, migrate the database and create the first admin."""
+    given = settings.admin_password.get_secret_value() if settings.admin_password else None
+    password = given or generate_password()
+    # Check the name and password before touching anything on disk or in the database.
+    if not re.fullmatch(USERNAME_PATTERN, admin_name):
+        reason = "must be 2-64 characters of a-z 0-9 _ . - starting with a letter"
+        raise InvalidInputError(
+            f"admin name {admin_name!r} {reason}", errors=[FieldError("admin", reason)]
+        )
+    check_policy(password, field="MEDOPS_ADMIN_PASSWORD")
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.home.chmod(0o700)
     services = build_services(settings)
     try:
         migrate.upgrade(services.db)
-        given = settings.admin_password.get_secret_value() if settings.admin_password else None
-        password = given or generate_password()
         ctx = Context(actor=SYSTEM_ACTOR, origin=LOCAL_ORIGIN)
         admin = services.identity.bootstrap_admin(ctx, admin_name, password)
         return InitResult(

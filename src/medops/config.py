@@ -11,10 +11,13 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from medops.errors import ConfigurationError
 
 ENV_PREFIX = "MEDOPS_"
+SUPPORTED_DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql+psycopg")
 
 
 class Settings(BaseSettings):
@@ -57,6 +60,11 @@ class Settings(BaseSettings):
         le=3650,
         description="Longest lifetime `medops tokens create --expires` may give an API token.",
     )
+    max_request_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body the server accepts; larger ones get 413.",
+    )
     request_timeout_seconds: float = Field(
         default=30.0,
         gt=0,
@@ -78,12 +86,16 @@ class Settings(BaseSettings):
     def _database_is_supported(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
-        if not value.startswith(("sqlite", "postgresql")):
-            msg = "must be a sqlite:/// or postgresql+psycopg:// URL"
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            url = None
+        if url is not None and url.drivername in ("postgresql", "postgres"):
+            url = url.set(drivername="postgresql+psycopg")
+        if url is None or url.drivername not in SUPPORTED_DRIVERS:
+            msg = "must be a sqlite:///path or postgresql://user@host/db URL"
             raise ValueError(msg)
-        if value.startswith(("postgresql://", "postgres://")):
-            return "postgresql+psycopg://" + value.split("://", 1)[1]
-        return value
+        return url.render_as_string(hide_password=False)
 
     @property
     def resolved_database_url(self) -> str:

@@ -71,6 +71,13 @@ class MalformedRequestError(InvalidInputError):
     title = "Malformed request body"
 
 
+class RequestTooLargeError(InvalidInputError):
+    """Raised when a request body exceeds ``MEDOPS_MAX_REQUEST_BYTES``."""
+
+    code = "request-too-large"
+    title = "Request body too large"
+
+
 class NotFoundError(MedopsError):
     """Raised when the named resource does not exist (or the caller may not know it does)."""
 
@@ -147,6 +154,7 @@ ALL_ERRORS: tuple[type[MedopsError], ...] = (
     NotInitializedError,
     InvalidInputError,
     MalformedRequestError,
+    RequestTooLargeError,
     NotFoundError,
     MethodNotAllowedError,
     ConflictError,

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
+
 import httpx
+import pytest
 from fastapi import Depends, FastAPI
 
+from medops.api.app import create_app
 from medops.api.deps import public
 from medops.auth.permissions import Role
 from medops.embedded import EmbeddedTransport
+from medops.services import Services
+from medops.testing import capture_audit
 from tests.api.conftest import bearer
 
 PROBLEM = "application/problem+json"
@@ -131,3 +138,107 @@ def test_problem_carries_the_request_id(http: httpx.Client) -> None:
     """Clients can quote the request id of a failure to operators."""
     response = http.get("/api/v1/users", headers={"X-Request-ID": "trace-me-7"})
     assert response.json()["request_id"] == "trace-me-7"
+
+
+def test_access_is_checked_before_the_body_is_judged(
+    http: httpx.Client, tokens: dict[Role, str]
+) -> None:
+    """A malformed body gets 401 without a token and 403 for the wrong role, never 400/422."""
+    broken = {"content-type": "application/json"}
+    anonymous = http.post("/api/v1/users", content=b"{bad", headers=broken)
+    assert anonymous.status_code == 401
+    clinician = http.post(
+        "/api/v1/users", content=b"{bad", headers={**broken, **bearer(tokens[Role.CLINICIAN])}
+    )
+    assert clinician.status_code == 403
+    wrong_type = http.post(
+        "/api/v1/users", json={"username": 5}, headers=bearer(tokens[Role.AUDITOR])
+    )
+    assert wrong_type.status_code == 403
+    admin = http.post(
+        "/api/v1/users", content=b"{bad", headers={**broken, **bearer(tokens[Role.ADMIN])}
+    )
+    assert admin.status_code == 400
+
+
+def test_malformed_body_by_an_authenticated_caller_is_audited_under_their_name(
+    http: httpx.Client, services: Services, tokens: dict[Role, str]
+) -> None:
+    """The failure record names the admin who sent it, not an anonymous actor."""
+    with capture_audit(services) as audit:
+        http.post(
+            "/api/v1/users",
+            content=b"{bad",
+            headers={"content-type": "application/json", **bearer(tokens[Role.ADMIN])},
+        )
+    (event,) = audit.events
+    assert (event.action, event.outcome, event.actor_name) == (
+        "user.create",
+        "failure",
+        "user-admin",
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"username": "\xff\xfe"}', b"[" * 100_000 + b"]" * 100_000],
+    ids=["not-utf8", "nested-too-deep"],
+)
+def test_unparseable_bodies_are_400_malformed_request(
+    http: httpx.Client, tokens: dict[Role, str], body: bytes
+) -> None:
+    """Bodies that are not decodable JSON are malformed (400), not invalid (422) or 500."""
+    response = http.post(
+        "/api/v1/users",
+        content=body,
+        headers={"content-type": "application/json", **bearer(tokens[Role.ADMIN])},
+    )
+    assert response.status_code == 400
+    assert response.json()["type"] == "urn:medops:problem:malformed-request"
+
+
+def test_body_over_the_limit_is_413_before_it_is_buffered(
+    services: Services, tokens: dict[Role, str]
+) -> None:
+    """Declared and streamed bodies over MEDOPS_MAX_REQUEST_BYTES get 413 problem+json."""
+    small = dataclasses.replace(
+        services, settings=services.settings.model_copy(update={"max_request_bytes": 4096})
+    )
+    app = create_app(services=small, owns_services=False)
+    admin = bearer(tokens[Role.ADMIN])
+    chunks_sent = 0
+
+    def stream() -> Iterator[bytes]:
+        nonlocal chunks_sent
+        for _ in range(1000):
+            chunks_sent += 1
+            yield b" " * 1024
+
+    with httpx.Client(transport=EmbeddedTransport(app), base_url="http://t") as client:
+        declared = client.post("/api/v1/users", json={"username": "x" * 10_000}, headers=admin)
+        streamed = client.post(
+            "/api/v1/users", content=stream(), headers={**admin, "content-type": "application/json"}
+        )
+        anonymous = client.post("/api/v1/users", json={"username": "x" * 10_000})
+    for response in (declared, streamed):
+        assert response.status_code == 413
+        assert response.json()["type"] == "urn:medops:problem:request-too-large"
+    assert anonymous.status_code == 401
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"], indirect=True)
+def test_values_the_database_refuses_are_422_and_audited(
+    http: httpx.Client, services: Services, tokens: dict[Role, str]
+) -> None:
+    """A NUL character (PostgreSQL refuses it) or an int64 overflow is bad input, not an outage."""
+    with capture_audit(services) as audit:
+        login = http.post("/api/v1/auth/token", data={"username": "a\x00b", "password": "x"})
+        revoke = http.delete("/api/v1/tokens/tok%00x", headers=bearer(tokens[Role.ADMIN]))
+    assert login.status_code in (401, 422)
+    assert revoke.status_code in (404, 422)
+    assert [e.action for e in audit.events] == ["auth.login", "token.revoke"]
+    assert all(e.outcome == "failure" for e in audit.events)
+    huge = http.get(
+        "/api/v1/audit/events", params={"before": 2**63}, headers=bearer(tokens[Role.AUDITOR])
+    )
+    assert huge.status_code == 422

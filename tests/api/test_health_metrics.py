@@ -69,6 +69,7 @@ def test_metrics_count_requests_by_route_template_and_status(
     admin = bearer(tokens[Role.ADMIN])
     http.post("/api/v1/users/no-such-user/disable", headers=admin)
     http.get("/api/v1/unknown/path/patient-123")
+    http.get("/openapi.json")
     text = http.get("/metrics").text
     families = {f.name: f for f in text_string_to_metric_families(text)}
     assert "process_cpu_seconds" in families
@@ -81,6 +82,7 @@ def test_metrics_count_requests_by_route_template_and_status(
     }
     assert ("POST", "/api/v1/users/{username}/disable", "404") in labels
     assert ("GET", "<unmatched>", "404") in labels
+    assert ("GET", "/openapi.json", "200") in labels
     assert "no-such-user" not in text
     assert "patient-123" not in text
     histogram = families["medops_http_request_duration_seconds"]

@@ -8,8 +8,11 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from fastapi import Depends, FastAPI
 
+from medops.api.deps import public
 from medops.auth.permissions import Role
+from medops.embedded import EmbeddedTransport
 from medops.logs import configure_logging
 from tests.api.conftest import bearer
 
@@ -59,3 +62,23 @@ def test_no_request_content_reaches_the_logs(
         json.loads(line)
     assert marker not in err
     assert marker.lower() not in err.lower()
+
+
+def test_error_log_lines_carry_the_request_id_and_no_trace_reaches_the_client(
+    app: FastAPI, json_logs: pytest.CaptureFixture[str]
+) -> None:
+    """Every line a request writes (here: the traceback line of a bug) has its request id."""
+
+    def explode() -> None:
+        raise RuntimeError("boom")
+
+    app.add_api_route("/boom", explode, dependencies=[Depends(public)])
+    with httpx.Client(transport=EmbeddedTransport(app), base_url="http://t") as client:
+        client.get("/boom", headers={"X-Request-ID": "req-err-1"})
+    lines = [json.loads(line) for line in json_logs.readouterr().err.splitlines() if line]
+    mine = [line for line in lines if line.get("request_id") == "req-err-1"]
+    assert {line["event"] for line in mine} == {"unhandled error", "request"}
+    assert (
+        "RuntimeError: boom"
+        in next(x for x in mine if x["event"] == "unhandled error")["exception"]
+    )

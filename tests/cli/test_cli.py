@@ -130,6 +130,10 @@ def test_db_status_and_upgrade_on_an_empty_database(cli: Cli) -> None:
             ("--password-stdin",),
         ),
         (("tokens", "create", "--expires", "someday"), "", {}, ("--expires 'someday'",)),
+        (("tokens", "create", "--expires", "99999999999d"), "", {}, ("too far in the future",)),
+        (("init", "--admin", "Bad Name"), "", {}, ("admin name 'Bad Name' must be",)),
+        (("init",), "", {"MEDOPS_ADMIN_PASSWORD": "short"}, ("MEDOPS_ADMIN_PASSWORD must be",)),
+        (("whoami",), "", {"MEDOPS_DATABASE_URL": "sqlitex:///x"}, ("MEDOPS_DATABASE_URL",)),
         (("login", "--password-stdin"), "pw\n", {}, ("--username is required",)),
     ],
 )
@@ -143,6 +147,7 @@ def test_errors_are_one_line_on_stderr_with_non_zero_exit(
     """No traceback, nothing on stdout, one line naming the problem."""
     cli = Cli(clean_env(MEDOPS_HOME=str(tmp_path / "nowhere"), **env))
     assert_one_line_error(cli(*args, stdin=stdin), *fragments)
+    assert not (tmp_path / "nowhere").exists(), "a refused command left files behind"
 
 
 def test_bad_input_after_login_names_the_field(cli: Cli) -> None:

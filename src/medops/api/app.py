@@ -40,6 +40,7 @@ def create_app(
         title="medops",
         version=medops.__version__,
         summary="Clinical ML models from notebook to patients, under hospital governance.",
+        openapi_url=None,  # served by routers/health.py as a declared, metered route
         docs_url=None,  # Swagger UI would load scripts from a CDN; hospitals run offline.
         redoc_url=None,
         lifespan=lifespan,
@@ -55,5 +56,9 @@ def create_app(
         audit.router,
     ):
         app.include_router(router)
-    app.add_middleware(RequestMiddleware, metrics=app.state.metrics)
+    app.add_middleware(
+        RequestMiddleware,
+        metrics=app.state.metrics,
+        max_body_bytes=services.settings.max_request_bytes,
+    )
     return app

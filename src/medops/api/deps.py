@@ -79,6 +79,20 @@ def require(permission: Permission) -> Callable[..., Context]:
     return dependency
 
 
+def access_check(route: Any) -> Callable[[Request], Context] | None:
+    """The route's ``require(...)`` dependency, or None for a public or unknown route."""
+    stack = [getattr(route, "dependant", None)]
+    while stack:
+        dependant = stack.pop()
+        if dependant is None:
+            continue
+        if hasattr(dependant.call, PERMISSION_ATTR):
+            check: Callable[[Request], Context] = dependant.call
+            return check
+        stack.extend(dependant.dependencies)
+    return None
+
+
 def declared_access(dependant_calls: list[Any]) -> tuple[list[Permission], bool]:
     """The permissions and public marker found among a route's dependency callables."""
     permissions = [

@@ -11,10 +11,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from medops.api.deps import CONTEXT_STATE, get_services, origin_of
+from medops.api.deps import CONTEXT_STATE, access_check, get_services, origin_of
 from medops.api.middleware import route_template
 from medops.api.problems import PROBLEM_CONTENT_TYPE, problem_body
 from medops.audit.schemas import AuditEntry, Outcome
@@ -33,6 +33,7 @@ from medops.errors import (
     NotFoundError,
     NotInitializedError,
     PermissionDeniedError,
+    RequestTooLargeError,
     ServiceUnavailableError,
 )
 from medops.logs import get_logger
@@ -47,6 +48,7 @@ STATUS_OF: dict[type[MedopsError], int] = {
     NotFoundError: 404,
     MethodNotAllowedError: 405,
     ConflictError: 409,
+    RequestTooLargeError: 413,
     AuditUnavailableError: 503,
     ServiceUnavailableError: 503,
     NotInitializedError: 503,
@@ -83,8 +85,10 @@ def _problem(request: Request, exc: MedopsError, status: int) -> JSONResponse:
 
 
 def _audit_failure(request: Request, exc: MedopsError, status: int) -> None:
-    """Record a refused or failed attempt, unless it changes nothing and was not refused."""
-    if exc.audited:
+    """Record a refused or failed attempt on a route, unless it changes nothing and was not
+    refused. Requests that match no route have no action to record (the access log has them)."""
+    route: Any = request.scope.get("route")
+    if exc.audited or route is None:
         return
     refused = status in (401, 403)
     if request.method in SAFE_METHODS and not refused:
@@ -92,7 +96,6 @@ def _audit_failure(request: Request, exc: MedopsError, status: int) -> None:
     ctx: Context = getattr(request.state, CONTEXT_STATE, None) or Context(
         actor=None, origin=origin_of(request)
     )
-    route: Any = request.scope.get("route")
     action = getattr(route, "name", None) or "http.request"
     entry = AuditEntry(
         action=action,
@@ -107,8 +110,26 @@ def _audit_failure(request: Request, exc: MedopsError, status: int) -> None:
         log.error("audit record of a failed request could not be written", action=action)
 
 
+def _check_access_first(request: Request) -> MedopsError | None:
+    """FastAPI parses the body before running dependencies; a bad body must not let an
+    unauthenticated or unauthorised caller learn more than 401/403 would tell."""
+    check = access_check(request.scope.get("route"))
+    if check is None:
+        return None
+    try:
+        check(request)
+    except (AuthenticationError, PermissionDeniedError) as refusal:
+        return refusal
+    except SQLAlchemyError:
+        return ServiceUnavailableError("the database is unavailable; nothing was changed")
+    return None
+
+
 def handle_medops_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MedopsError)
+    ctx: Context | None = getattr(request.state, CONTEXT_STATE, None)
+    if isinstance(exc, InvalidInputError) and (ctx is None or ctx.actor is None):
+        exc = _check_access_first(request) or exc
     status = status_of(exc)
     if status >= 500:
         log.error("request failed", error=exc.code, detail=exc.message)
@@ -144,39 +165,42 @@ def _field_name(loc: Any) -> str:
 
 
 def handle_http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Errors raised by the framework itself (routing, body parsing, body limit) as problems."""
     assert isinstance(exc, StarletteHTTPException)
     error: MedopsError
+    detail = str(exc.detail)
     if exc.status_code == 404:
         error = NotFoundError(f"no route matches {request.method} {request.url.path}")
     elif exc.status_code == 405:
         error = MethodNotAllowedError(f"{request.method} is not allowed here")
-    elif exc.status_code in (401, 403):
-        error = (
-            AuthenticationError(str(exc.detail))
-            if exc.status_code == 401
-            else PermissionDeniedError(str(exc.detail))
+    elif exc.status_code == 401:
+        error = AuthenticationError(detail)
+    elif exc.status_code == 403:
+        error = PermissionDeniedError(detail)
+    elif exc.status_code == 413:
+        error = RequestTooLargeError(detail)
+    elif exc.status_code < 500:  # 400: a body that cannot be decoded or parsed
+        error = MalformedRequestError(
+            f"request body cannot be parsed: {detail}", errors=[FieldError("body", detail)]
         )
-    elif exc.status_code >= 500:
-        error = ServiceUnavailableError(str(exc.detail))
     else:
-        error = InvalidInputError(str(exc.detail))
-    response = handle_medops_error(request, error)
-    if exc.status_code not in (401, 403, 404, 405, 422) and exc.status_code < 500:
-        response.status_code = exc.status_code
-        body = problem_body(
-            code=error.code,
-            title=error.title,
-            status=exc.status_code,
-            detail=error.message,
-            request_id=getattr(request.state, "request_id", None),
-        )
-        return JSONResponse(body, status_code=exc.status_code, media_type=PROBLEM_CONTENT_TYPE)
-    return response
+        error = ServiceUnavailableError(detail)
+    return handle_medops_error(request, error)
 
 
 def handle_database_error(request: Request, exc: Exception) -> JSONResponse:
+    """The database failed: unreachable (503), or it refused a value (422). Nothing changed."""
     log.error("database error", error=type(exc).__name__)
+    if isinstance(exc, DataError):
+        return handle_medops_error(
+            request,
+            InvalidInputError(
+                "a value was refused by the database (for example a NUL character or a number "
+                "out of range); nothing was changed"
+            ),
+        )
     error = ServiceUnavailableError("the database is unavailable; nothing was changed")
+    _audit_failure(request, error, 503)
     return _problem(request, error, 503)
 
 
@@ -184,5 +208,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(MedopsError, handle_medops_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
-    app.add_exception_handler(OperationalError, handle_database_error)
     app.add_exception_handler(DBAPIError, handle_database_error)

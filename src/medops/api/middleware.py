@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 import structlog
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from medops.api.metrics import HttpMetrics
@@ -34,9 +35,10 @@ def route_template(scope: Scope) -> str:
 class RequestMiddleware:
     """Assigns the request id, times the request, logs it and counts it."""
 
-    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics, max_body_bytes: int) -> None:
         self.app = app
         self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,7 +64,7 @@ class RequestMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, self._limited(scope, receive), send_wrapper)
         except Exception:
             log.exception("unhandled error", route=route_template(scope))
             if not response_started:
@@ -94,10 +96,35 @@ class RequestMiddleware:
             )
             structlog.contextvars.unbind_contextvars("request_id")
 
+    def _limited(self, scope: Scope, receive: Receive) -> Receive:
+        """``receive`` that refuses a body over the limit (declared or streamed) with 413,
+        raised where the body is read: after routing, so the refusal is authorised and
+        audited like any other bad input, and before the body is buffered."""
+        limit = self.max_body_bytes
+        declared = _header(scope, b"content-length")
+        received = 0
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                raise HTTPException(413, f"request body over the limit of {limit} bytes")
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise HTTPException(413, f"request body over the limit of {limit} bytes")
+            return message
+
+        return receive_limited
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
 
 def _incoming_request_id(scope: Scope) -> str | None:
-    for name, value in scope.get("headers", []):
-        if name == REQUEST_ID_HEADER:
-            candidate = value.decode("latin-1")
-            return candidate if _VALID_REQUEST_ID.match(candidate) else None
-    return None
+    candidate = _header(scope, REQUEST_ID_HEADER)
+    return candidate if candidate and _VALID_REQUEST_ID.match(candidate) else None

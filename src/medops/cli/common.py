@@ -58,7 +58,13 @@ def parse_expiry(value: str, now: datetime | None = None) -> datetime:
     match = _DURATION.match(text)
     if match:
         amount, unit = int(match.group(1)), match.group(2)
-        return now + timedelta(**{_UNITS[unit]: amount})
+        try:
+            return now + timedelta(**{_UNITS[unit]: amount})
+        except OverflowError:
+            reason = "is too far in the future"
+            raise InvalidInputError(
+                f"--expires {value!r} {reason}", errors=[FieldError("expires", reason)]
+            ) from None
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:

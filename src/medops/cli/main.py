@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from pydantic import ValidationError
 from typer.exceptions import TyperException
 
 import medops
@@ -176,6 +177,10 @@ def main() -> None:
         raise SystemExit(_exit("aborted", 130)) from None
     except MedopsError as exc:
         raise SystemExit(_exit(error_line(exc))) from None
+    except ValidationError as exc:  # a value checked by a pydantic model on this side
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "input"
+        raise SystemExit(_exit(f"invalid {where}: {first['msg']}")) from None
     except KeyboardInterrupt:
         raise SystemExit(_exit("interrupted", 130)) from None
     except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback

@@ -19,7 +19,7 @@ def list_events(
     services: ServicesDep,
     _ctx: Annotated[Context, Depends(require(Permission.AUDIT_READ))],
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
 ) -> AuditPage:
     """Audit records, newest first; page back with ``before``."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
@@ -55,6 +55,15 @@ def readyz(services: ServicesDep) -> Readiness:
     return Readiness(status="ready", database=services.db.dialect, revision=head)
 
 
+@router.get(
+    "/openapi.json", name="openapi", include_in_schema=False, dependencies=[Depends(public)]
+)
+def openapi(request: Request) -> dict[str, Any]:
+    """The OpenAPI document (served here, not by FastAPI, so it is metered and declared)."""
+    document: dict[str, Any] = request.app.openapi()
+    return document
+
+
 @router.get("/metrics", name="health.metrics", dependencies=[Depends(public)])
 def metrics(request: Request) -> Response:
     """Prometheus text exposition of process and HTTP metrics."""
@@ -62,6 +71,3 @@ def metrics(request: Request) -> Response:
         request.app.state.metrics.render(),
         media_type="text/plain; version=0.0.4; charset=utf-8",
     )
-
-
-PublicContext = Annotated[object, Depends(public)]

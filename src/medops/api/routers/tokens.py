@@ -19,7 +19,7 @@ CreateContext = Annotated[Context, Depends(require(Permission.TOKENS_CREATE))]
 @router.post("", name="token.create", status_code=201)
 def create_token(
     services: ServicesDep,
-    ctx: SelfContext,
+    ctx: CreateContext,
     body: Annotated[TokenCreate | None, Body()] = None,
 ) -> TokenIssued:
     """Create an API token; the secret is in this response and nowhere else, ever."""
