@@ -48,6 +48,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(f"{REQUIRE_PG_ENV}=1 but {PG_ENV} is not set")
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how many database cases ran on each backend (CI shows both)."""
+    passed = terminalreporter.stats.get("passed", [])
+    counts = {b: sum(f"[{b}" in r.nodeid or f"-{b}" in r.nodeid for r in passed) for b in BACKENDS}
+    terminalreporter.write_line(
+        "database cases passed: " + ", ".join(f"{n} on {b}" for b, n in counts.items())
+    )
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if not _require_pg() or reporter is None:
