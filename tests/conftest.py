@@ -166,7 +166,8 @@ def empty_db_url(backend: str, tmp_path: Path, pg_server: PgServer | None) -> st
 
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:
-    return Settings(home=tmp_path / "home", database_url=db_url)
+    """Settings of a test installation; the MFA policy is off unless a test turns it on."""
+    return Settings(home=tmp_path / "home", database_url=db_url, mfa_required_roles=())
 
 
 @pytest.fixture
@@ -192,4 +193,4 @@ def make_user(services: Services, username: str, role: Role | str) -> str:
         SYSTEM_CTX, UserCreate(username=username, role=Role(role), password=PASSWORD)
     )
     ctx = Context(actor=None, origin=Origin(source_ip="127.0.0.1"))
-    return services.identity.login(ctx, username, PASSWORD).access_token
+    return services.logins.login(ctx, username, PASSWORD, kind="login").secret

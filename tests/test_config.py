@@ -43,7 +43,8 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch, tmp_pat
         ("MEDOPS_DATABASE_URL", "postgresql+asyncpg://u@h/d", "must be a sqlite:///path"),
         ("MEDOPS_MAX_REQUEST_BYTES", "10", "greater than or equal to 1024"),
         ("MEDOPS_LOG_LEVEL", "verbose", "Input should be"),
-        ("MEDOPS_LOGIN_TOKEN_TTL_MINUTES", "0", "greater than or equal to 1"),
+        ("MEDOPS_SESSION_IDLE_MINUTES", "0", "greater than or equal to 1"),
+        ("MEDOPS_MFA_REQUIRED_ROLES", "admin,boss", "unknown role(s) boss"),
         ("MEDOPS_REQUEST_TIMEOUT_SECONDS", "soon", "valid number"),
     ],
 )

@@ -19,7 +19,7 @@ from medops.errors import AuthenticationError, PermissionDeniedError
 from tests.cli.conftest import Cli, clean_env
 
 MEDOPS = str(Path(sys.executable).with_name("medops"))
-ADMIN_PW = "server-admin-password"
+ADMIN_PW = "copper-valley-notes"
 
 
 def _free_port() -> int:
@@ -78,9 +78,9 @@ def test_server_answers_probes_metrics_openapi_and_enforces_auth(
     settings = Settings(home=tmp_path / "client-home")
     with Client(url=url, settings=settings) as admin:
         admin.login("admin", ADMIN_PW)
-        admin.create_user("ward-nurse", "clinician", "ward-nurse-password")
+        admin.create_user("ward-nurse", "clinician", "quiet-harbour-plum")
     with Client(url=url, settings=settings) as nurse:
-        nurse.login("ward-nurse", "ward-nurse-password")
+        nurse.login("ward-nurse", "quiet-harbour-plum")
         assert nurse.whoami().role == "clinician"
         with pytest.raises(PermissionDeniedError) as denied:
             nurse.create_user("intruder", "admin", "intruder-password")
@@ -99,4 +99,4 @@ def test_server_answers_probes_metrics_openapi_and_enforces_auth(
     assert lines
     assert all(line.startswith("{") for line in lines), lines[:3]
     assert any('"route": "/api/v1/users"' in line and '"request_id"' in line for line in lines)
-    assert "ward-nurse-password" not in stderr
+    assert "quiet-harbour-plum" not in stderr

@@ -19,7 +19,17 @@ from pydantic import TypeAdapter
 
 import medops
 from medops.audit.schemas import AuditPage
-from medops.auth.schemas import AccessToken, Me, TokenIssued, TokenOut, UserOut
+from medops.auth.schemas import (
+    AccessToken,
+    BreakGlassOut,
+    Me,
+    MfaEnrollmentOut,
+    RecoveryCodes,
+    RoleMatrix,
+    TokenIssued,
+    TokenOut,
+    UserOut,
+)
 from medops.config import Settings, load_settings
 from medops.errors import (
     BY_CODE,
@@ -42,6 +52,12 @@ _TOKEN = TypeAdapter(TokenOut)
 _TOKENS = TypeAdapter(list[TokenOut])
 _AUDIT_PAGE = TypeAdapter(AuditPage)
 _DICT = TypeAdapter(dict[str, Any])
+_NONE = TypeAdapter(None)
+_ROLES = TypeAdapter(RoleMatrix)
+_ENROLLMENT = TypeAdapter(MfaEnrollmentOut)
+_RECOVERY = TypeAdapter(RecoveryCodes)
+_GRANT = TypeAdapter(BreakGlassOut)
+_GRANTS = TypeAdapter(list[BreakGlassOut])
 
 
 class Client:
@@ -87,9 +103,14 @@ class Client:
 
     # --- authentication --------------------------------------------------------------------
 
-    def login(self, username: str, password: str, *, save: bool = False) -> AccessToken:
-        """Exchange a password for an access token, use it from now on, and optionally save it."""
+    def login(
+        self, username: str, password: str, *, otp: str | None = None, save: bool = False
+    ) -> AccessToken:
+        """Exchange a password (and one-time code) for an access token, use it from now on,
+        and optionally save it. Raises MfaRequiredError when a code is needed."""
         form = {"username": username, "password": password}
+        if otp:
+            form["otp"] = otp
         answer = self._call("POST", "/api/v1/auth/token", _ACCESS, data=form)
         self.token = answer.access_token
         if save:
@@ -97,15 +118,36 @@ class Client:
         return answer
 
     def logout(self) -> None:
-        """Revoke the current login token and forget the saved one."""
-        me = self.whoami()
-        if me.token_id:
-            self.revoke_token(me.token_id)
+        """End the current login on the server and forget the saved token."""
+        self._call("POST", "/api/v1/auth/logout", _NONE)
         self.token = None
         self._forget_token()
 
+    def logout_everywhere(self) -> int:
+        """End every login of this user (CLI and browser); returns how many ended."""
+        ended = self._call("POST", "/api/v1/auth/sessions/revoke-all", _DICT)["sessions_ended"]
+        self.token = None
+        self._forget_token()
+        return int(ended)
+
+    def sessions(self) -> list[TokenOut]:
+        return self._call("GET", "/api/v1/auth/sessions", _TOKENS)
+
     def whoami(self) -> Me:
         return self._call("GET", "/api/v1/auth/me", _ME)
+
+    def roles(self) -> RoleMatrix:
+        return self._call("GET", "/api/v1/auth/roles", _ROLES)
+
+    def change_password(self, current: str, new: str) -> None:
+        body = {"current_password": current, "new_password": new}
+        self._call("POST", "/api/v1/auth/password", _NONE, json=body)
+
+    def mfa_enroll(self) -> MfaEnrollmentOut:
+        return self._call("POST", "/api/v1/auth/mfa/enroll", _ENROLLMENT)
+
+    def mfa_confirm(self, code: str) -> RecoveryCodes:
+        return self._call("POST", "/api/v1/auth/mfa/confirm", _RECOVERY, json={"code": code})
 
     # --- users -----------------------------------------------------------------------------
 
@@ -119,13 +161,50 @@ class Client:
     def disable_user(self, username: str) -> UserOut:
         return self._call("POST", f"/api/v1/users/{username}/disable", _USER)
 
+    def reset_password(self, username: str, temporary_password: str) -> UserOut:
+        body = {"password": temporary_password}
+        return self._call("POST", f"/api/v1/users/{username}/password-reset", _USER, json=body)
+
+    def reset_mfa(self, username: str) -> UserOut:
+        return self._call("POST", f"/api/v1/users/{username}/mfa-reset", _USER)
+
+    def unlock(self, username: str) -> None:
+        self._call("POST", f"/api/v1/users/{username}/unlock", _NONE)
+
+    # --- break-glass -----------------------------------------------------------------------
+
+    def breakglass(
+        self, permission: str, reason: str, *, minutes: int = 60, resource: str | None = None
+    ) -> BreakGlassOut:
+        body = {"permission": permission, "reason": reason, "minutes": minutes}
+        if resource:
+            body["resource"] = resource
+        return self._call("POST", "/api/v1/breakglass", _GRANT, json=body)
+
+    def breakglass_grants(self, *, pending: bool = False) -> list[BreakGlassOut]:
+        params = {"pending": "true"} if pending else {}
+        return self._call("GET", "/api/v1/breakglass", _GRANTS, params=params)
+
+    def review_breakglass(self, grant_id: str, note: str) -> BreakGlassOut:
+        return self._call(
+            "POST", f"/api/v1/breakglass/{grant_id}/review", _GRANT, json={"note": note}
+        )
+
     # --- tokens ----------------------------------------------------------------------------
 
     def create_token(
-        self, name: str = "api", expires_at: datetime | None = None, *, for_user: str | None = None
+        self,
+        name: str = "api",
+        expires_at: datetime | None = None,
+        *,
+        for_user: str | None = None,
+        scopes: list[str] | None = None,
     ) -> TokenIssued:
-        """A new API token for yourself, or for ``for_user`` (needs users:manage)."""
+        """A new API token for yourself, or for ``for_user`` (needs users:manage); ``scopes``
+        narrows it to some of the owner's permissions."""
         body: dict[str, Any] = {"name": name}
+        if scopes is not None:
+            body["scopes"] = scopes
         if expires_at is not None:
             body["expires_at"] = expires_at.isoformat()
         path = f"/api/v1/users/{for_user}/tokens" if for_user else "/api/v1/tokens"
@@ -164,6 +243,8 @@ class Client:
             raise ConnectionFailedError(f"cannot reach {self.url}: {exc}") from None
         if response.status_code >= 400:
             raise _error_from(response)
+        if response.status_code == 204:
+            return shape.validate_python(None)
         return shape.validate_json(response.content)
 
     def _credentials_key(self) -> str:

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from medops.auth.permissions import Role
 from medops.errors import ConfigurationError
 
 ENV_PREFIX = "MEDOPS_"
+ROLE_NAMES = tuple(role.value for role in Role)
 SUPPORTED_DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql+psycopg")
 
 
@@ -48,11 +50,39 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Lowest level written to the JSON log on stderr."
     )
-    login_token_ttl_minutes: int = Field(
-        default=720,
+    session_idle_minutes: int = Field(
+        default=15,
         ge=1,
-        le=60 * 24 * 30,
-        description="Lifetime of the access token returned by POST /api/v1/auth/token.",
+        le=24 * 60,
+        description="A login (CLI, SDK or browser session) unused this long expires.",
+    )
+    session_max_hours: int = Field(
+        default=12,
+        ge=1,
+        le=24 * 30,
+        description="A login expires this long after it began, however active.",
+    )
+    mfa_required_roles: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("admin", "ml_engineer"),
+        description=(
+            "Comma-separated roles that must use TOTP; until enrolled, they can only enroll."
+        ),
+    )
+    lockout_threshold: int = Field(
+        default=5, ge=1, le=100, description="Failed logins in a row that lock a username."
+    )
+    lockout_base_seconds: int = Field(
+        default=60, ge=1, description="First lockout; each further one doubles it."
+    )
+    lockout_max_seconds: int = Field(
+        default=3600, ge=1, description="Longest lockout, however often it repeats."
+    )
+    breakglass_max_minutes: int = Field(
+        default=240, ge=1, le=24 * 60, description="Longest break-glass grant."
+    )
+    cookie_secure: bool = Field(
+        default=True,
+        description="Mark the browser session cookie Secure (sent over HTTPS and localhost only).",
     )
     api_token_max_days: int = Field(
         default=365,
@@ -80,6 +110,17 @@ class Settings(BaseSettings):
             msg = "must start with http:// or https://"
             raise ValueError(msg)
         return value.rstrip("/")
+
+    @field_validator("mfa_required_roles", mode="before")
+    @classmethod
+    def _roles_list(cls, value: object) -> tuple[str, ...]:
+        items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+        roles = tuple(str(item).strip() for item in items if str(item).strip())
+        unknown = [r for r in roles if r not in ROLE_NAMES]
+        if unknown:
+            msg = f"unknown role(s) {', '.join(unknown)}; roles are {', '.join(ROLE_NAMES)}"
+            raise ValueError(msg)
+        return roles
 
     @field_validator("database_url")
     @classmethod
@@ -115,8 +156,12 @@ class Settings(BaseSettings):
         return self.home / "credentials.json"
 
     @property
-    def login_token_ttl(self) -> timedelta:
-        return timedelta(minutes=self.login_token_ttl_minutes)
+    def session_idle(self) -> timedelta:
+        return timedelta(minutes=self.session_idle_minutes)
+
+    @property
+    def session_max(self) -> timedelta:
+        return timedelta(hours=self.session_max_hours)
 
 
 def load_settings(**overrides: object) -> Settings:

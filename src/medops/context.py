@@ -17,6 +17,10 @@ class Actor:
     auth_method: str
     permissions: frozenset[Permission] = field(default_factory=frozenset)
     token_id: str | None = None
+    # Set while the login may do only one thing first: "password-change" or "mfa-enrollment".
+    restriction: str | None = None
+    # Permissions held only through active break-glass grants (used, they are audited).
+    emergency: frozenset[Permission] = field(default_factory=frozenset)
 
     def can(self, permission: Permission) -> bool:
         return permission in self.permissions

@@ -106,11 +106,50 @@ class AuthenticationError(MedopsError):
     title = "Authentication required"
 
 
+class MfaRequiredError(AuthenticationError):
+    """Raised when the password was right but the account's one-time code is missing."""
+
+    code = "mfa-required"
+    title = "One-time code required"
+
+
+class TooManyAttemptsError(MedopsError):
+    """Raised while a username is locked after repeated failed logins."""
+
+    code = "too-many-attempts"
+    title = "Too many failed attempts"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: int = 0,
+        errors: list[FieldError] | None = None,
+        audited: bool = False,
+    ) -> None:
+        super().__init__(message, errors=errors, audited=audited)
+        self.retry_after = retry_after
+
+
 class PermissionDeniedError(MedopsError):
     """Raised when an authenticated actor lacks the permission an action needs."""
 
     code = "forbidden"
     title = "Permission denied"
+
+
+class CsrfError(PermissionDeniedError):
+    """Raised when a state-changing browser request lacks the session's CSRF token."""
+
+    code = "csrf-failed"
+    title = "CSRF token missing or wrong"
+
+
+class ActionRequiredError(PermissionDeniedError):
+    """Raised when a login must first change its password or enroll in MFA."""
+
+    code = "action-required"
+    title = "Another step is required first"
 
 
 class IntegrityError(MedopsError):
@@ -159,7 +198,11 @@ ALL_ERRORS: tuple[type[MedopsError], ...] = (
     MethodNotAllowedError,
     ConflictError,
     AuthenticationError,
+    MfaRequiredError,
+    TooManyAttemptsError,
     PermissionDeniedError,
+    CsrfError,
+    ActionRequiredError,
     IntegrityError,
     ServiceUnavailableError,
     AuditUnavailableError,

@@ -8,6 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from medops.audit.service import AuditService, AuditSink, install_audit_guard
+from medops.auth.breakglass import BreakGlassService
+from medops.auth.enrollment import MfaService
+from medops.auth.login import LoginService
 from medops.auth.service import IdentityService
 from medops.clock import Clock, SystemClock
 from medops.config import Settings
@@ -26,6 +29,9 @@ class Services:
     blobs: BlobStore
     audit: AuditService
     identity: IdentityService
+    logins: LoginService
+    mfa: MfaService
+    breakglass: BreakGlassService
 
     def close(self) -> None:
         self.db.dispose()
@@ -50,4 +56,7 @@ def build_services(
         blobs=blobs or LocalBlobStore(settings.blob_dir),
         audit=audit,
         identity=IdentityService(db, clock, audit, settings),
+        logins=LoginService(db, clock, audit, settings),
+        mfa=MfaService(db, clock, audit),
+        breakglass=BreakGlassService(db, clock, audit, settings),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -10,8 +10,10 @@ from fastapi import FastAPI
 
 from medops.api.app import create_app
 from medops.auth.permissions import Role
+from medops.config import Settings
 from medops.embedded import EmbeddedTransport
-from medops.services import Services
+from medops.services import Services, build_services
+from medops.testing import FixedClock
 from tests.conftest import make_user
 
 
@@ -23,7 +25,7 @@ def app(services: Services) -> FastAPI:
 @pytest.fixture
 def http(app: FastAPI) -> Iterator[httpx.Client]:
     transport = EmbeddedTransport(app)
-    with httpx.Client(transport=transport, base_url="http://testserver") as client:
+    with httpx.Client(transport=transport, base_url="https://testserver") as client:
         yield client
 
 
@@ -37,3 +39,34 @@ def tokens(services: Services) -> dict[Role, str]:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def client_for(
+    settings: Settings, clock: FixedClock
+) -> Iterator[Callable[..., tuple[httpx.Client, Services]]]:
+    """Build an app on the same database with some settings changed; yields (client, services)."""
+    opened: list[tuple[httpx.Client, Services]] = []
+
+    def build(**overrides: object) -> tuple[httpx.Client, Services]:
+        services = build_services(settings.model_copy(update=overrides), clock=clock)
+        client = httpx.Client(
+            transport=EmbeddedTransport(create_app(services=services)),
+            base_url="https://testserver",
+        )
+        opened.append((client, services))
+        return client, services
+
+    yield build
+    for client, services in opened:
+        client.close()
+        services.close()
+
+
+def login(
+    http: httpx.Client, username: str, password: str, otp: str | None = None
+) -> httpx.Response:
+    form = {"username": username, "password": password}
+    if otp is not None:
+        form["otp"] = otp
+    return http.post("/api/v1/auth/token", data=form)

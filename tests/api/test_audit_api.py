@@ -18,7 +18,7 @@ def test_each_state_change_writes_one_audit_record_with_actor_and_origin(
     with capture_audit(services) as audit:
         http.post(
             "/api/v1/users",
-            json={"username": "frank", "role": "clinician", "password": "frank-password-1"},
+            json={"username": "frank", "role": "clinician", "password": "fresh-orchard-41"},
             headers={**admin, "X-Request-ID": "create-frank"},
         )
         http.post("/api/v1/users/frank/disable", headers=admin)
@@ -33,7 +33,7 @@ def test_each_state_change_writes_one_audit_record_with_actor_and_origin(
     assert create.resource_type == "user"
     assert create.resource_id == "frank"
     assert create.details == {"after": {"role": "clinician", "username": "frank"}}
-    assert "frank-password-1" not in str(create.details)
+    assert "fresh-orchard-41" not in str(create.details)
     assert audit.events[1].details == {
         "after": {"active": False},
         "before": {"active": True},
@@ -45,7 +45,7 @@ def test_refused_and_failed_changes_are_audited_with_the_reason(
     http: httpx.Client, services: Services, tokens: dict[Role, str]
 ) -> None:
     """403, 401 and 409 on a change each leave a denied/failure record naming the action."""
-    body = {"username": "gina", "role": "clinician", "password": "gina-password-12"}
+    body = {"username": "gina", "role": "clinician", "password": "amber-lantern-77"}
     with capture_audit(services) as audit:
         http.post("/api/v1/users", json=body, headers=bearer(tokens[Role.CLINICIAN]))
         http.post("/api/v1/users", json=body)

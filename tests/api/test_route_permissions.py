@@ -21,6 +21,7 @@ PUBLIC_ROUTES = {
     ("GET", "/readyz"),
     ("GET", "/metrics"),
     ("POST", "/api/v1/auth/token"),
+    ("POST", "/api/v1/auth/session"),
 }
 
 

@@ -52,7 +52,8 @@ def test_when_the_audit_record_cannot_be_written_the_change_is_not_made(
     _break_audit_inserts(services, backend)
     with pytest.raises(Exception, match="audit storage unavailable"):
         services.identity.create_user(
-            SYSTEM_CTX, UserCreate(username="ghost", role=Role.CLINICIAN, password="x" * 16)
+            SYSTEM_CTX,
+            UserCreate(username="ghost", role=Role.CLINICIAN, password="granite-otter-91"),
         )
     assert _count(services, User) == users_before
 
@@ -71,7 +72,7 @@ def test_existing_audit_records_cannot_be_changed_or_deleted_through_the_orm(
 ) -> None:
     """Append-only at the application layer (database-level enforcement is the audit issue's)."""
     services.identity.create_user(
-        SYSTEM_CTX, UserCreate(username="hank", role=Role.AUDITOR, password="y" * 16)
+        SYSTEM_CTX, UserCreate(username="hank", role=Role.AUDITOR, password="lemon-compass-52")
     )
     with services.db.session() as session:
         event = session.scalars(select(AuditEvent)).one()

@@ -97,6 +97,7 @@ class Cli:
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDOPS_")}
     env["COLUMNS"] = "200"
+    env["MEDOPS_MFA_REQUIRED_ROLES"] = ""  # tests/cli/test_access.py turns the policy on
     return {**env, **extra}
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.cli.conftest import Cli, Result, clean_env
 
-ADMIN_PW = "admin-password-for-tests"
+ADMIN_PW = "tidal-granite-sketch"
 
 
 def _init(cli: Cli) -> Result:
@@ -97,9 +97,9 @@ def test_clinician_cannot_create_users(cli: Cli) -> None:
         "--role",
         "clinician",
         "--password-stdin",
-        stdin="doc-password-1234\n",
+        stdin="silver-meadow-88\n",
     )
-    _login(cli, "doc", "doc-password-1234")
+    _login(cli, "doc", "silver-meadow-88")
     result = cli(
         "users", "create", "intruder", "--role", "admin", "--password-stdin", stdin="x" * 20 + "\n"
     )

@@ -11,7 +11,7 @@ import medops
 from medops.api.errors import install_error_handlers
 from medops.api.metrics import HttpMetrics
 from medops.api.middleware import RequestMiddleware
-from medops.api.routers import audit, auth, health, tokens, users
+from medops.api.routers import audit, auth, breakglass, health, tokens, users
 from medops.config import Settings, load_settings
 from medops.services import Services, build_services
 
@@ -54,6 +54,7 @@ def create_app(
         users.router,
         tokens.router,
         audit.router,
+        breakglass.router,
     ):
         app.include_router(router)
     app.add_middleware(

@@ -7,13 +7,14 @@ Every route declares exactly one of ``Depends(require(Permission.X))`` or
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from medops.auth.permissions import Permission
 from medops.context import Context, Origin
-from medops.errors import AuthenticationError, PermissionDeniedError
+from medops.errors import ActionRequiredError, AuthenticationError, PermissionDeniedError
 from medops.services import Services
 
 API_PREFIX = "/api/v1"
@@ -49,14 +50,23 @@ def public(request: Request) -> Context:
 setattr(public, PUBLIC_ATTR, True)
 
 
-def _bearer_token(request: Request) -> str:
+SESSION_COOKIE = "medops_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _credentials(request: Request) -> tuple[str, bool]:
+    """The bearer token, or else the session cookie; and whether it came from the cookie."""
     header = request.headers.get("authorization")
-    if not header:
-        raise AuthenticationError("authentication required: send 'Authorization: Bearer <token>'")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise AuthenticationError("the Authorization header must be 'Bearer <token>'")
-    return token.strip()
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationError("the Authorization header must be 'Bearer <token>'")
+        return token.strip(), False
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return cookie, True
+    raise AuthenticationError("authentication required: send 'Authorization: Bearer <token>'")
 
 
 def require(permission: Permission) -> Callable[..., Context]:
@@ -65,18 +75,39 @@ def require(permission: Permission) -> Callable[..., Context]:
     def dependency(request: Request) -> Context:
         origin = origin_of(request)
         setattr(request.state, CONTEXT_STATE, Context(actor=None, origin=origin))
-        actor = get_services(request).identity.authenticate(_bearer_token(request))
+        secret, via_cookie = _credentials(request)
+        services = get_services(request)
+        actor = services.logins.authenticate(
+            secret,
+            via_cookie=via_cookie,
+            csrf=request.headers.get(CSRF_HEADER),
+            unsafe=request.method not in SAFE_METHODS,
+        )
         ctx = Context(actor=actor, origin=origin)
         setattr(request.state, CONTEXT_STATE, ctx)
-        if not actor.can(permission):
-            raise PermissionDeniedError(
-                f"role {actor.role!r} lacks permission {permission.value!r}"
-            )
-        return ctx
+        if actor.restriction is not None and permission is not Permission.SELF:
+            raise ActionRequiredError(RESTRICTION_HINTS.get(actor.restriction, actor.restriction))
+        if actor.can(permission):
+            return ctx
+        if permission in actor.emergency:
+            ctx = Context(actor=replace(actor, auth_method="break-glass"), origin=origin)
+            setattr(request.state, CONTEXT_STATE, ctx)
+            route = getattr(request.scope.get("route"), "path", "?")
+            services.breakglass.record_use(ctx, permission, f"{request.method} {route}")
+            return ctx
+        raise PermissionDeniedError(f"role {actor.role!r} lacks permission {permission.value!r}")
 
     setattr(dependency, PERMISSION_ATTR, permission)
     dependency.__name__ = f"require_{permission.name.lower()}"
     return dependency
+
+
+RESTRICTION_HINTS = {
+    "password-change": "change your password first (POST /api/v1/auth/password, "
+    "or 'medops password')",
+    "mfa-enrollment": "your role requires MFA: enroll first (POST /api/v1/auth/mfa/enroll, "
+    "or 'medops mfa enroll')",
+}
 
 
 def access_check(route: Any) -> Callable[[Request], Context] | None:

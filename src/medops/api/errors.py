@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from medops.api.deps import CONTEXT_STATE, access_check, get_services, origin_of
+from medops.api.deps import CONTEXT_STATE, SAFE_METHODS, access_check, get_services, origin_of
 from medops.api.middleware import route_template
 from medops.api.problems import PROBLEM_CONTENT_TYPE, problem_body
 from medops.audit.schemas import AuditEntry, Outcome
@@ -35,6 +35,7 @@ from medops.errors import (
     PermissionDeniedError,
     RequestTooLargeError,
     ServiceUnavailableError,
+    TooManyAttemptsError,
 )
 from medops.logs import get_logger
 
@@ -48,6 +49,7 @@ STATUS_OF: dict[type[MedopsError], int] = {
     NotFoundError: 404,
     MethodNotAllowedError: 405,
     ConflictError: 409,
+    TooManyAttemptsError: 429,
     RequestTooLargeError: 413,
     AuditUnavailableError: 503,
     ServiceUnavailableError: 503,
@@ -55,7 +57,6 @@ STATUS_OF: dict[type[MedopsError], int] = {
     IntegrityError: 500,
     ConfigurationError: 500,
 }
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def status_of(exc: MedopsError) -> int:
@@ -69,6 +70,8 @@ def _problem(request: Request, exc: MedopsError, status: int) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if status == 503:
         headers = {"Retry-After": "5"}
+    if isinstance(exc, TooManyAttemptsError):
+        headers = {"Retry-After": str(exc.retry_after)}
     return JSONResponse(
         problem_body(
             code=exc.code,
@@ -90,7 +93,7 @@ def _audit_failure(request: Request, exc: MedopsError, status: int) -> None:
     route: Any = request.scope.get("route")
     if exc.audited or route is None:
         return
-    refused = status in (401, 403)
+    refused = status in (401, 403, 429)
     if request.method in SAFE_METHODS and not refused:
         return
     ctx: Context = getattr(request.state, CONTEXT_STATE, None) or Context(

@@ -22,6 +22,7 @@ from medops.db.engine import Database
 from medops.errors import AuditUnavailableError
 
 _AUDITED = "medops.audited"
+_EXEMPT = "medops.audit_exempt"
 
 
 class AuditSink(Protocol):
@@ -54,7 +55,7 @@ def install_audit_guard(factory: sessionmaker[Session]) -> None:
             raise AuditGuardError("audit records are append-only")
         if any(isinstance(obj, AuditEvent) for obj in session.new):
             session.info[_AUDITED] = True
-        if changed and not session.info.get(_AUDITED):
+        if changed and not session.info.get(_AUDITED) and not session.info.get(_EXEMPT):
             kinds = sorted({type(obj).__name__ for obj in changed})
             raise AuditGuardError(f"change to {', '.join(kinds)} without an audit record")
 
@@ -62,6 +63,13 @@ def install_audit_guard(factory: sessionmaker[Session]) -> None:
     def _reset(session: Session, transaction: Any) -> None:
         if transaction.parent is None:
             session.info.pop(_AUDITED, None)
+            session.info.pop(_EXEMPT, None)
+
+
+def exempt_from_audit_guard(session: Session) -> None:
+    """Allow this transaction to change rows without an audit record: only for bookkeeping
+    that is not an action (a token's last-used time, a reset failure counter)."""
+    session.info[_EXEMPT] = True
 
 
 class AuditService:

@@ -29,6 +29,8 @@ class Permission(StrEnum):
     USERS_READ = "users:read"
     USERS_MANAGE = "users:manage"
     AUDIT_READ = "audit:read"
+    BREAKGLASS_USE = "breakglass:use"
+    BREAKGLASS_REVIEW = "breakglass:review"
 
 
 PERMISSION_DESCRIPTIONS: MappingProxyType[Permission, str] = MappingProxyType(
@@ -36,25 +38,42 @@ PERMISSION_DESCRIPTIONS: MappingProxyType[Permission, str] = MappingProxyType(
         Permission.SELF: "See one's own identity and tokens; revoke one's own tokens (log out).",
         Permission.TOKENS_CREATE: "Create API tokens for oneself.",
         Permission.USERS_READ: "List user accounts and their roles.",
-        Permission.USERS_MANAGE: "Create and disable user accounts.",
+        Permission.USERS_MANAGE: (
+            "Create and disable accounts, reset passwords and MFA, unlock, issue service tokens."
+        ),
         Permission.AUDIT_READ: "Read the audit trail.",
+        Permission.BREAKGLASS_USE: "Take time-limited emergency access, with a reason.",
+        Permission.BREAKGLASS_REVIEW: "List break-glass grants and record their review.",
     }
 )
 
 _PEOPLE = frozenset({Permission.SELF, Permission.TOKENS_CREATE})
 
+_EMERGENCY = frozenset({Permission.BREAKGLASS_USE})
+
 ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyType(
     {
         Role.ADMIN: _PEOPLE
-        | {Permission.USERS_READ, Permission.USERS_MANAGE, Permission.AUDIT_READ},
-        Role.DATA_SCIENTIST: _PEOPLE,
-        Role.ML_ENGINEER: _PEOPLE,
-        Role.CLINICIAN: _PEOPLE,
-        Role.AUDITOR: _PEOPLE | {Permission.USERS_READ, Permission.AUDIT_READ},
+        | {
+            Permission.USERS_READ,
+            Permission.USERS_MANAGE,
+            Permission.AUDIT_READ,
+            Permission.BREAKGLASS_REVIEW,
+        },
+        Role.DATA_SCIENTIST: _PEOPLE | _EMERGENCY,
+        Role.ML_ENGINEER: _PEOPLE | _EMERGENCY,
+        Role.CLINICIAN: _PEOPLE | _EMERGENCY,
+        Role.AUDITOR: _PEOPLE
+        | {Permission.USERS_READ, Permission.AUDIT_READ, Permission.BREAKGLASS_REVIEW},
         # A service account acts only through tokens an admin issues to it; it mints none.
         Role.SERVICE: frozenset({Permission.SELF}),
     }
 )
+
+
+# What break-glass may grant: reads needed in an emergency, never management or review
+# (so it cannot be turned into a lasting privilege). Patient-data reads join as they land.
+BREAKGLASS_ELIGIBLE = frozenset({Permission.AUDIT_READ, Permission.USERS_READ})
 
 
 def permissions_of(role: str) -> frozenset[Permission]:

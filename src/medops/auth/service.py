@@ -1,30 +1,25 @@
-"""Use cases of the identity domain: accounts, logins and API tokens."""
+"""Use cases of the identity domain: accounts, passwords and API tokens."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 
-from medops.audit.schemas import AuditEntry, Outcome
+from medops.audit.schemas import AuditEntry
 from medops.audit.service import AuditService
 from medops.auth import passwords, tokens
-from medops.auth.models import ApiToken, User
+from medops.auth.common import LOGIN_KINDS, require_actor, token_out, user_out
+from medops.auth.models import ApiToken, LoginThrottle, RecoveryCode, User
 from medops.auth.permissions import Permission, Role, permissions_of
-from medops.auth.schemas import (
-    AccessToken,
-    TokenCreate,
-    TokenIssued,
-    TokenOut,
-    UserCreate,
-    UserOut,
-)
+from medops.auth.schemas import TokenCreate, TokenIssued, TokenOut, UserCreate, UserOut
 from medops.clock import Clock
 from medops.config import Settings
-from medops.context import Actor, Context
+from medops.context import Context
 from medops.db.engine import Database
 from medops.errors import (
     AuthenticationError,
@@ -35,11 +30,10 @@ from medops.errors import (
 )
 
 DEFAULT_TOKEN_DAYS = 90
-_BAD_LOGIN = "invalid username or password"
 
 
 class IdentityService:
-    """Creates and disables users, checks passwords, issues and resolves bearer tokens."""
+    """Creates, disables and resets accounts; issues, lists and revokes API tokens."""
 
     def __init__(self, db: Database, clock: Clock, audit: AuditService, settings: Settings) -> None:
         self._db = db
@@ -51,7 +45,7 @@ class IdentityService:
 
     def create_user(self, ctx: Context, data: UserCreate) -> UserOut:
         """Create an account; the username must be new and the password meet the policy."""
-        passwords.check_policy(data.password)
+        passwords.check_policy(data.password, username=data.username)
         with self._db.transaction() as session:
             self._audit.record(
                 session,
@@ -64,11 +58,11 @@ class IdentityService:
                 ),
             )
             user = self._insert_user(session, data)
-        return _user_out(user)
+        return user_out(user)
 
     def bootstrap_admin(self, ctx: Context, username: str, password: str) -> UserOut:
         """Create the first admin; refused once any user exists."""
-        passwords.check_policy(password)
+        passwords.check_policy(password, username=username)
         data = UserCreate(username=username, role=Role.ADMIN, password=password)
         with self._db.transaction() as session:
             if session.scalar(select(func.count()).select_from(User)):
@@ -84,43 +78,46 @@ class IdentityService:
                 ),
             )
             user = self._insert_user(session, data)
-        return _user_out(user)
+        return user_out(user)
 
     def _insert_user(self, session: Session, data: UserCreate) -> User:
+        taken = ConflictError(
+            f"user {data.username!r} already exists",
+            errors=[FieldError("username", "already taken")],
+        )
         if session.scalar(select(User.id).where(User.username == data.username)) is not None:
-            raise ConflictError(
-                f"user {data.username!r} already exists",
-                errors=[FieldError("username", "already taken")],
-            )
+            raise taken
         user = User(
             id=uuid.uuid4(),
             username=data.username,
             role=data.role.value,
             password_hash=passwords.hash_password(data.password),
             created_at=self._clock.now(),
+            must_change_password=False,
         )
         session.add(user)
         try:
             session.flush()
         except DBIntegrityError:
-            raise ConflictError(
-                f"user {data.username!r} already exists",
-                errors=[FieldError("username", "already taken")],
-            ) from None
+            raise taken from None
         return user
 
     def list_users(self) -> list[UserOut]:
         """All accounts, by username."""
         with self._db.session() as session:
-            return [_user_out(u) for u in session.scalars(select(User).order_by(User.username))]
+            return [user_out(u) for u in session.scalars(select(User).order_by(User.username))]
+
+    def _user(self, session: Session, username: str) -> User:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise NotFoundError(f"user {username!r} does not exist")
+        return user
 
     def disable_user(self, ctx: Context, username: str) -> UserOut:
         """Disable an account and revoke its tokens at once; the last active admin stays."""
         now = self._clock.now()
         with self._db.transaction() as session:
-            user = session.scalar(select(User).where(User.username == username))
-            if user is None:
-                raise NotFoundError(f"user {username!r} does not exist")
+            user = self._user(session, username)
             if user.disabled_at is not None:
                 raise ConflictError(f"user {username!r} is already disabled")
             if user.role == Role.ADMIN and self._active_admins(session) <= 1:
@@ -143,7 +140,7 @@ class IdentityService:
             user.disabled_at = now
             for token in live_tokens:
                 token.revoked_at = now
-        return _user_out(user)
+        return user_out(user)
 
     @staticmethod
     def _active_admins(session: Session) -> int:
@@ -157,64 +154,74 @@ class IdentityService:
         )
         return len(session.scalars(query).all())
 
-    # --- authentication ----------------------------------------------------------------
-
-    def login(self, ctx: Context, username: str, password: str) -> AccessToken:
-        """Check a password and issue a short-lived access token; every try is audited."""
+    def reset_password(self, ctx: Context, username: str, temporary: str) -> UserOut:
+        """Set a temporary password that must be changed at next login; ends all logins."""
+        passwords.check_policy(temporary, username=username)
         now = self._clock.now()
         with self._db.transaction() as session:
-            user = session.scalar(select(User).where(User.username == username))
-            ok = passwords.verify_password(user.password_hash if user else None, password)
-            if user is None or not ok or not user.is_active:
-                reason = "disabled account" if user is not None and ok else _BAD_LOGIN
-                self._audit.record(
-                    session,
-                    Context(actor=None, origin=ctx.origin),
-                    AuditEntry(
-                        action="auth.login",
-                        outcome=Outcome.FAILURE,
-                        resource_type="user",
-                        resource_id=username[:128],
-                        reason=reason,
-                    ),
+            user = self._user(session, username)
+            self._audit.record(
+                session,
+                ctx,
+                AuditEntry(
+                    action="user.password-reset",
+                    resource_type="user",
+                    resource_id=username,
+                    details={"after": {"must_change_password": True}},
+                ),
+            )
+            user.password_hash = passwords.hash_password(temporary)
+            user.must_change_password = True
+            session.execute(
+                update(ApiToken)
+                .where(
+                    ApiToken.user_id == user.id,
+                    ApiToken.kind.in_(LOGIN_KINDS),
+                    ApiToken.revoked_at.is_(None),
                 )
-                failed = True
-            else:
-                secret, token = self._new_token(
-                    user, "login", "login", now + self._settings.login_token_ttl
-                )
-                session.add(token)
-                actor = _actor(user, "password", token.id)
-                self._audit.record(
-                    session,
-                    Context(actor=actor, origin=ctx.origin),
-                    AuditEntry(action="auth.login", resource_type="token", resource_id=token.id),
-                )
-                failed = False
-        if failed:
-            # Same answer for unknown user, wrong password and disabled account.
-            raise AuthenticationError(_BAD_LOGIN, audited=True)
-        return AccessToken(access_token=secret, expires_at=token.expires_at)
+                .values(revoked_at=now)
+            )
+        return user_out(user)
 
-    def authenticate(self, secret: str) -> Actor:
-        """The actor a bearer token stands for; raises when it is unknown, expired or revoked."""
-        now = self._clock.now()
-        with self._db.session() as session:
-            row = session.execute(
-                select(ApiToken, User)
-                .join(User, ApiToken.user_id == User.id)
-                .where(ApiToken.token_hash == tokens.digest(secret))
-            ).first()
-        if row is None:
-            raise AuthenticationError("invalid token")
-        token, user = row
-        if token.revoked_at is not None:
-            raise AuthenticationError("token has been revoked")
-        if token.expires_at <= now:
-            raise AuthenticationError("token has expired")
-        if not user.is_active:
-            raise AuthenticationError("account is disabled")
-        return _actor(user, "token" if token.kind == "api" else "password", token.id)
+    def reset_mfa(self, ctx: Context, username: str) -> UserOut:
+        """Remove a user's TOTP and recovery codes (a lost phone); they enroll again."""
+        with self._db.transaction() as session:
+            user = self._user(session, username)
+            if user.mfa_secret is None:
+                raise ConflictError(f"user {username!r} has no MFA to reset")
+            self._audit.record(
+                session,
+                ctx,
+                AuditEntry(
+                    action="user.mfa-reset",
+                    resource_type="user",
+                    resource_id=username,
+                    details={"before": {"mfa_enabled": user.mfa_enabled_at is not None}},
+                ),
+            )
+            user.mfa_secret = None
+            user.mfa_enabled_at = None
+            user.mfa_last_step = None
+            session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+        return user_out(user)
+
+    def unlock(self, ctx: Context, username: str) -> None:
+        """Clear the failed-login lockout of a username."""
+        with self._db.transaction() as session:
+            throttle = session.get(LoginThrottle, username.lower()[:128])
+            if throttle is None or throttle.locked_until is None:
+                raise ConflictError(f"{username!r} is not locked")
+            self._audit.record(
+                session,
+                ctx,
+                AuditEntry(
+                    action="user.unlock",
+                    resource_type="user",
+                    resource_id=username,
+                    details={"before": {"locked_until": throttle.locked_until.isoformat()}},
+                ),
+            )
+            session.delete(throttle)
 
     # --- API tokens ----------------------------------------------------------------------
 
@@ -223,7 +230,7 @@ class IdentityService:
     ) -> TokenIssued:
         """Issue an API token for the caller, or for ``for_username`` (an admin issuing one to
         a service account); its secret is returned once and never stored."""
-        actor = _require_actor(ctx)
+        actor = require_actor(ctx)
         now = self._clock.now()
         expires_at = data.expires_at or now + timedelta(days=DEFAULT_TOKEN_DAYS)
         self._check_expiry(now, expires_at)
@@ -233,12 +240,21 @@ class IdentityService:
                 if user is None:  # deleted between authentication and now
                     raise AuthenticationError("account no longer exists")
             else:
-                user = session.scalar(select(User).where(User.username == for_username))
-                if user is None:
-                    raise NotFoundError(f"user {for_username!r} does not exist")
+                user = self._user(session, for_username)
                 if not user.is_active:
                     raise ConflictError(f"user {for_username!r} is disabled")
-            secret, token = self._new_token(user, data.name, "api", expires_at)
+            scopes = self._check_scopes(user, data.scopes)
+            secret = tokens.new_secret()
+            token = ApiToken(
+                id=tokens.new_token_id(),
+                user_id=user.id,
+                name=data.name,
+                kind="api",
+                token_hash=tokens.digest(secret),
+                created_at=now,
+                expires_at=expires_at,
+                scopes=json.dumps(scopes) if scopes is not None else None,
+            )
             session.add(token)
             self._audit.record(
                 session,
@@ -249,11 +265,28 @@ class IdentityService:
                     resource_id=token.id,
                     details={
                         "owner": user.username,
-                        "after": {"name": data.name, "expires_at": expires_at.isoformat()},
+                        "after": {
+                            "name": data.name,
+                            "expires_at": expires_at.isoformat(),
+                            "scopes": scopes,
+                        },
                     },
                 ),
             )
-            return TokenIssued(token=secret, **_token_out(token, user.username).model_dump())
+            return TokenIssued(token=secret, **token_out(token, user.username).model_dump())
+
+    @staticmethod
+    def _check_scopes(user: User, scopes: list[Permission] | None) -> list[str] | None:
+        if scopes is None:
+            return None
+        beyond = sorted(p.value for p in set(scopes) - permissions_of(user.role))
+        if beyond:
+            reason = f"{', '.join(beyond)} not held by role {user.role!r}"
+            raise InvalidInputError(
+                f"scopes must be a subset of the owner's permissions: {reason}",
+                errors=[FieldError("scopes", reason)],
+            )
+        return sorted({p.value for p in scopes})
 
     def _check_expiry(self, now: datetime, expires_at: datetime) -> None:
         if expires_at.tzinfo is None:
@@ -267,19 +300,19 @@ class IdentityService:
         raise InvalidInputError(f"expires_at {reason}", errors=[FieldError("expires_at", reason)])
 
     def list_tokens(self, ctx: Context) -> list[TokenOut]:
-        """The caller's API tokens, newest first (login tokens included)."""
-        actor = _require_actor(ctx)
+        """The caller's tokens, newest first (logins and browser sessions included)."""
+        actor = require_actor(ctx)
         with self._db.session() as session:
             rows = session.scalars(
                 select(ApiToken)
                 .where(ApiToken.user_id == uuid.UUID(actor.user_id))
                 .order_by(ApiToken.created_at.desc(), ApiToken.id)
             )
-            return [_token_out(t, actor.username) for t in rows]
+            return [token_out(t, actor.username) for t in rows]
 
     def revoke_token(self, ctx: Context, token_id: str) -> TokenOut:
         """Revoke a token now: one's own, or anyone's with ``users:manage``."""
-        actor = _require_actor(ctx)
+        actor = require_actor(ctx)
         with self._db.transaction() as session:
             row = session.execute(
                 select(ApiToken, User)
@@ -299,65 +332,10 @@ class IdentityService:
                 session,
                 ctx,
                 AuditEntry(
-                    action="token.revoke",
+                    action="session.revoke" if token.kind in LOGIN_KINDS else "token.revoke",
                     resource_type="token",
                     resource_id=token_id,
-                    details={"owner": owner.username},
+                    details={"owner": owner.username, "kind": token.kind},
                 ),
             )
-            return _token_out(token, owner.username)
-
-    def _new_token(
-        self, user: User, name: str, kind: str, expires_at: datetime
-    ) -> tuple[str, ApiToken]:
-        secret = tokens.new_secret()
-        token = ApiToken(
-            id=tokens.new_token_id(),
-            user_id=user.id,
-            name=name,
-            kind=kind,
-            token_hash=tokens.digest(secret),
-            created_at=self._clock.now(),
-            expires_at=expires_at,
-        )
-        return secret, token
-
-
-def _require_actor(ctx: Context) -> Actor:
-    if ctx.actor is None:
-        raise AuthenticationError("authentication required")
-    return ctx.actor
-
-
-def _actor(user: User, method: str, token_id: str | None) -> Actor:
-    return Actor(
-        user_id=str(user.id),
-        username=user.username,
-        role=user.role,
-        auth_method=method,
-        permissions=permissions_of(user.role),
-        token_id=token_id,
-    )
-
-
-def _user_out(user: User) -> UserOut:
-    return UserOut(
-        id=str(user.id),
-        username=user.username,
-        role=Role(user.role),
-        active=user.is_active,
-        created_at=user.created_at,
-        disabled_at=user.disabled_at,
-    )
-
-
-def _token_out(token: ApiToken, username: str) -> TokenOut:
-    return TokenOut(
-        id=token.id,
-        name=token.name,
-        kind=token.kind,
-        username=username,
-        created_at=token.created_at,
-        expires_at=token.expires_at,
-        revoked_at=token.revoked_at,
-    )
+            return token_out(token, owner.username)

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from typer.exceptions import TyperException
 
 import medops
-from medops.cli import db, tokens, users
+from medops.cli import access, db, tokens, users
 from medops.cli.common import PasswordStdinOption, client, read_password, settings
 from medops.cli.output import (
     JsonOption,
@@ -20,7 +20,7 @@ from medops.cli.output import (
     print_json,
     print_record,
 )
-from medops.errors import MedopsError
+from medops.errors import MedopsError, MfaRequiredError
 from medops.logs import configure_logging
 
 app = typer.Typer(
@@ -33,6 +33,10 @@ app = typer.Typer(
 app.add_typer(users.app, name="users")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(db.app, name="db")
+app.add_typer(access.mfa_app, name="mfa")
+app.add_typer(access.sessions_app, name="sessions")
+app.add_typer(access.grants_app, name="grants")
+app.command("breakglass")(access.breakglass)
 
 
 def _version(value: bool) -> None:
@@ -120,32 +124,81 @@ def login(
         None, "--username", "-u", help="Login name (prompted if absent)."
     ),
     password_stdin: bool = PasswordStdinOption,
+    otp: str | None = typer.Option(
+        None, "--otp", help="One-time code (TOTP or recovery code) when MFA is enrolled."
+    ),
     json_output: bool = JsonOption,
 ) -> None:
     """Log in and save an access token in MEDOPS_HOME/credentials.json (mode 0600)."""
+    interactive = sys.stdin.isatty() and not password_stdin
     if username is None:
-        if password_stdin or not sys.stdin.isatty():
+        if not interactive:
             raise fail("--username is required when the password comes from standard input")
         username = typer.prompt("Username")
     password = read_password(from_stdin=password_stdin)
     with client() as c:
-        answer = c.login(username, password, save=True)
+        try:
+            answer = c.login(username, password, otp=otp, save=True)
+        except MfaRequiredError:
+            if not interactive:
+                raise
+            code = typer.prompt("One-time code")
+            answer = c.login(username, password, otp=code, save=True)
     if json_output:
-        print_json({"username": username, "expires_at": answer.expires_at.isoformat()})
-    else:
-        expires = answer.expires_at.isoformat(timespec="seconds")
-        console.print(f"logged in as {username}; token expires {expires}")
+        print_json(
+            {
+                "username": username,
+                "expires_at": answer.expires_at.isoformat(),
+                "restriction": answer.restriction,
+            }
+        )
+        return
+    expires = answer.expires_at.isoformat(timespec="seconds")
+    console.print(f"logged in as {username}; session ends by {expires} or when idle")
+    if answer.restriction == "mfa-enrollment":
+        console.print("Your role requires MFA: run 'medops mfa enroll' before anything else.")
+    elif answer.restriction == "password-change":
+        console.print("Your password was reset: run 'medops password' before anything else.")
 
 
 @app.command()
-def logout(json_output: bool = JsonOption) -> None:
-    """Revoke the saved login token and forget it."""
+def logout(
+    everywhere: bool = typer.Option(
+        False, "--everywhere", help="End all your logins (CLI and browser), not just this one."
+    ),
+    json_output: bool = JsonOption,
+) -> None:
+    """End your login on the server and forget the saved token."""
     with client() as c:
-        c.logout()
+        if everywhere:
+            ended = c.logout_everywhere()
+        else:
+            c.logout()
+            ended = 1
     if json_output:
-        print_json({"logged_out": True})
+        print_json({"logged_out": True, "sessions_ended": ended})
     else:
-        console.print("logged out")
+        console.print(f"logged out ({ended} session(s) ended)")
+
+
+@app.command()
+def password(
+    password_stdin: bool = typer.Option(
+        False,
+        "--password-stdin",
+        help="Read the current password, then the new one, from two lines of standard input.",
+    ),
+) -> None:
+    """Change your password (asks for the current one); your other logins end."""
+    if password_stdin:
+        current = read_password(from_stdin=True)
+        new = read_password(from_stdin=True)
+    else:
+        current = read_password(from_stdin=False, prompt="Current password")
+        new = read_password(from_stdin=False, prompt="New password", confirm=True)
+    with client() as c:
+        c.change_password(current, new)
+    console.print("password changed")
 
 
 @app.command()

@@ -21,12 +21,15 @@ def create(
     for_user: str | None = typer.Option(
         None, "--for", help="Issue it to this account instead (needs users:manage)."
     ),
+    scope: list[str] | None = typer.Option(
+        None, "--scope", help="Limit the token to this permission (repeat for several)."
+    ),
     json_output: bool = JsonOption,
 ) -> None:
     """Create an API token for yourself (or, with --for, a service account); shown once."""
     expires_at = parse_expiry(expires) if expires else None
     with client() as c:
-        issued = c.create_token(name, expires_at, for_user=for_user)
+        issued = c.create_token(name, expires_at, for_user=for_user, scopes=scope or None)
     if json_output:
         print_json(issued)
         return

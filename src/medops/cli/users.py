@@ -6,7 +6,7 @@ import typer
 
 from medops.auth.permissions import Role
 from medops.cli.common import PasswordStdinOption, client, read_password
-from medops.cli.output import JsonOption, print_json, print_record, print_table
+from medops.cli.output import JsonOption, console, print_json, print_record, print_table
 
 app = typer.Typer(
     help="Manage user accounts (needs users:manage or users:read).",
@@ -66,3 +66,61 @@ def disable(
         print_json(user)
     else:
         print_record(f"disabled user {user.username}", user.model_dump(mode="json"))
+
+
+@app.command("roles")
+def roles(json_output: bool = JsonOption) -> None:
+    """Show the role -> permission matrix the server enforces."""
+    with client() as c:
+        matrix = c.roles()
+    if json_output:
+        print_json(matrix)
+        return
+    names = list(matrix.roles)
+    print_table(
+        "permissions by role",
+        ("permission", *names),
+        [
+            (perm, *("yes" if perm in matrix.roles[r] else "-" for r in names))
+            for perm in matrix.permissions
+        ],
+    )
+
+
+@app.command("unlock")
+def unlock(name: str = typer.Argument(..., help="Login name.")) -> None:
+    """Lift a failed-login lockout before it expires."""
+    with client() as c:
+        c.unlock(name)
+    console.print(f"unlocked {name}")
+
+
+@app.command("reset-password")
+def reset_password(
+    name: str = typer.Argument(..., help="Login name."),
+    password_stdin: bool = PasswordStdinOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Give a user a temporary password they must change at next login; their logins end."""
+    temporary = read_password(
+        from_stdin=password_stdin, prompt=f"Temporary password for {name}", confirm=True
+    )
+    with client() as c:
+        user = c.reset_password(name, temporary)
+    if json_output:
+        print_json(user)
+    else:
+        console.print(f"password of {name} reset; they must change it at next login")
+
+
+@app.command("reset-mfa")
+def reset_mfa(
+    name: str = typer.Argument(..., help="Login name."), json_output: bool = JsonOption
+) -> None:
+    """Remove a user's TOTP and recovery codes (a lost phone); they enroll again."""
+    with client() as c:
+        user = c.reset_mfa(name)
+    if json_output:
+        print_json(user)
+    else:
+        console.print(f"MFA of {name} removed; they must enroll again")

@@ -8,7 +8,14 @@ from fastapi import APIRouter, Body, Depends, Path
 
 from medops.api.deps import API_PREFIX, ServicesDep, require
 from medops.auth.permissions import Permission
-from medops.auth.schemas import USERNAME_PATTERN, TokenCreate, TokenIssued, UserCreate, UserOut
+from medops.auth.schemas import (
+    USERNAME_PATTERN,
+    PasswordReset,
+    TokenCreate,
+    TokenIssued,
+    UserCreate,
+    UserOut,
+)
 from medops.context import Context
 
 router = APIRouter(prefix=f"{API_PREFIX}/users", tags=["users"])
@@ -54,3 +61,28 @@ def create_token_for_user(
 ) -> TokenIssued:
     """Issue an API token to another account (typically a service account); shown once."""
     return services.identity.create_token(ctx, body or TokenCreate(), for_username=username)
+
+
+Manage = Annotated[Context, Depends(require(Permission.USERS_MANAGE))]
+
+
+@router.post("/{username}/password-reset", name="user.password-reset")
+def reset_password(
+    username: Username, body: PasswordReset, services: ServicesDep, ctx: Manage
+) -> UserOut:
+    """Set a temporary password; the user must change it at next login; their logins end."""
+    return services.identity.reset_password(ctx, username, body.password)
+
+
+@router.post("/{username}/mfa-reset", name="user.mfa-reset")
+def reset_mfa(username: Username, services: ServicesDep, ctx: Manage) -> UserOut:
+    """Remove a user's TOTP and recovery codes (a lost phone); they enroll again."""
+    return services.identity.reset_mfa(ctx, username)
+
+
+@router.post("/{username}/unlock", name="user.unlock", status_code=204)
+def unlock(
+    username: Annotated[str, Path(max_length=128)], services: ServicesDep, ctx: Manage
+) -> None:
+    """Lift a failed-login lockout before it expires."""
+    services.identity.unlock(ctx, username)

@@ -1,0 +1,81 @@
+"""Helpers shared by the identity services: converting rows, building actors."""
+
+from __future__ import annotations
+
+import json
+
+from medops.auth.models import ApiToken, User
+from medops.auth.permissions import Permission, Role, permissions_of
+from medops.auth.schemas import TokenOut, UserOut
+from medops.context import Actor, Context
+from medops.errors import AuthenticationError
+
+BAD_LOGIN = "invalid username or password"
+LOGIN_KINDS = ("login", "session")
+
+
+def require_actor(ctx: Context) -> Actor:
+    if ctx.actor is None:
+        raise AuthenticationError("authentication required")
+    return ctx.actor
+
+
+def token_scopes(token: ApiToken) -> frozenset[Permission] | None:
+    if token.scopes is None:
+        return None
+    return frozenset(Permission(p) for p in json.loads(token.scopes))
+
+
+def make_actor(
+    user: User,
+    token: ApiToken,
+    emergency: frozenset[Permission] = frozenset(),
+) -> Actor:
+    permissions = permissions_of(user.role)
+    scopes = token_scopes(token)
+    if scopes is not None:
+        permissions &= scopes
+    return Actor(
+        user_id=str(user.id),
+        username=user.username,
+        role=user.role,
+        auth_method=_method(user, token),
+        permissions=permissions,
+        token_id=token.id,
+        restriction=token.restriction,
+        emergency=emergency - permissions,
+    )
+
+
+def _method(user: User, token: ApiToken) -> str:
+    if token.kind == "api":
+        return "token"
+    return "password+totp" if user.mfa_enabled_at else "password"
+
+
+def user_out(user: User) -> UserOut:
+    return UserOut(
+        id=str(user.id),
+        username=user.username,
+        role=Role(user.role),
+        active=user.is_active,
+        created_at=user.created_at,
+        disabled_at=user.disabled_at,
+        mfa_enabled=user.mfa_enabled_at is not None,
+        must_change_password=user.must_change_password,
+    )
+
+
+def token_out(token: ApiToken, username: str) -> TokenOut:
+    scopes = token_scopes(token)
+    return TokenOut(
+        id=token.id,
+        name=token.name,
+        kind=token.kind,
+        username=username,
+        created_at=token.created_at,
+        expires_at=token.expires_at,
+        revoked_at=token.revoked_at,
+        last_used_at=token.last_used_at,
+        scopes=sorted(p.value for p in scopes) if scopes is not None else None,
+    )

@@ -1,0 +1,97 @@
+"""The CLI's access-control commands: MFA, sessions, password, break-glass, grants, roles."""
+
+from __future__ import annotations
+
+import pyotp
+
+from tests.cli.conftest import Cli
+from tests.cli.test_cli import ADMIN_PW, _init, _login, assert_one_line_error
+
+NURSE_PW = "gentle-spruce-window"
+
+
+def _with_nurse(cli: Cli) -> None:
+    _init(cli)
+    _login(cli)
+    cli.ok("users", "create", "nurse", "--role", "clinician", "--password-stdin", stdin=NURSE_PW)
+
+
+def test_mfa_policy_enroll_and_login_with_a_code(cli: Cli) -> None:
+    """Under the policy the admin must enroll first; then logins need --otp."""
+    policy = {"MEDOPS_MFA_REQUIRED_ROLES": "admin"}
+    cli.ok("init", MEDOPS_ADMIN_PASSWORD=ADMIN_PW, **policy)
+    login = cli.ok("login", "-u", "admin", "--password-stdin", "--json", stdin=ADMIN_PW, **policy)
+    assert login.json()["restriction"] == "mfa-enrollment"
+    assert_one_line_error(cli("users", "list", **policy), "enroll first")
+    enrollment = cli.ok("mfa", "enroll", "--json", **policy).json()
+    totp = pyotp.TOTP(enrollment["secret"])
+    codes = cli.ok("mfa", "confirm", totp.now(), "--json", **policy).json()["codes"]
+    assert len(codes) == 10
+    cli.ok("users", "list", **policy)
+    no_code = cli("login", "-u", "admin", "--password-stdin", stdin=ADMIN_PW, **policy)
+    assert_one_line_error(no_code, "one-time code")
+    with_code = cli.ok(
+        "login", "-u", "admin", "--password-stdin", "--otp", codes[0], stdin=ADMIN_PW, **policy
+    )
+    assert "logged in as admin" in with_code.out
+    assert cli.ok("whoami", "--json", **policy).json()["auth_method"] == "password+totp"
+
+
+def test_sessions_list_and_revoke_all(cli: Cli) -> None:
+    """sessions list shows this login; revoke --all ends it."""
+    _init(cli)
+    _login(cli)
+    sessions = cli.ok("sessions", "list", "--json").json()
+    assert [s["kind"] for s in sessions] == ["login"]
+    assert cli.ok("sessions", "revoke", "--all", "--json").json() == {"sessions_ended": 1}
+    assert_one_line_error(cli("whoami"), "authentication required")  # token forgotten too
+    assert_one_line_error(cli("sessions", "revoke"), "give a session id or --all")
+
+
+def test_password_change_reset_and_unlock(cli: Cli) -> None:
+    """Admin resets the nurse; the nurse must change it; an admin unlocks a locked name."""
+    _with_nurse(cli)
+    cli.ok("users", "reset-password", "nurse", "--password-stdin", stdin="temp-maple-bridge")
+    _login(cli, "nurse", "temp-maple-bridge")
+    assert_one_line_error(cli("tokens", "create"), "change your password first")
+    cli.ok("password", "--password-stdin", stdin="temp-maple-bridge\nnew-cedar-lantern\n")
+    cli.ok("tokens", "create")
+    _login(cli)
+    for _ in range(5):
+        cli("login", "-u", "nurse", "--password-stdin", stdin="wrong-guess-000")
+    assert_one_line_error(
+        cli("login", "-u", "nurse", "--password-stdin", stdin="new-cedar-lantern"),
+        "too many failed logins",
+    )
+    cli.ok("users", "unlock", "nurse")
+    _login(cli, "nurse", "new-cedar-lantern")
+
+
+def test_breakglass_and_review(cli: Cli) -> None:
+    """The nurse takes audit:read with a reason; the admin sees it pending and reviews it."""
+    _with_nurse(cli)
+    _login(cli, "nurse", NURSE_PW)
+    grant = cli.ok(
+        "breakglass", "audit:read", "--reason", "code blue in ward 7, tracing model use", "--json"
+    ).json()
+    assert grant["active"] is True
+    assert cli.ok("whoami", "--json").json()["emergency_permissions"] == ["audit:read"]
+    _login(cli)
+    pending = cli.ok("grants", "list", "--pending", "--json").json()
+    assert [g["id"] for g in pending] == [grant["id"]]
+    cli.ok("grants", "review", grant["id"], "--note", "justified")
+    assert cli.ok("grants", "list", "--pending", "--json").json() == []
+
+
+def test_roles_matrix_and_scoped_tokens(cli: Cli) -> None:
+    """users roles prints the matrix; tokens create --scope narrows a token."""
+    _init(cli)
+    _login(cli)
+    matrix = cli.ok("users", "roles", "--json").json()
+    assert "users:manage" in matrix["roles"]["admin"]
+    assert "users:manage" not in matrix["roles"]["auditor"]
+    human = cli.ok("users", "roles").out
+    assert "breakglass:use" in human
+    token = cli.ok("tokens", "create", "--scope", "audit:read", "--json").json()
+    assert token["scopes"] == ["audit:read"]
+    assert_one_line_error(cli("users", "list", MEDOPS_TOKEN=token["token"]), "lacks permission")
