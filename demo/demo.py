@@ -1,9 +1,17 @@
 """The medops end-to-end demo (``make demo``): grows with every capability.
 
-Today: a fresh installation in a temporary folder (SQLite), one user per role, a handful of
-actions tried by each role through the SDK (the same path as the API and CLI), the table of
-what each role may and may not do, and the audit trail of it all. The demo checks that what
-happened matches the permission table and exits non-zero if not.
+Today, on a fresh installation in a temporary folder (SQLite), all through the SDK (the same
+path as the API and CLI):
+
+1. The first admin logs in and, as the MFA policy demands, can do nothing but enroll TOTP;
+   the demo plays the authenticator app (pyotp) and gets recovery codes.
+2. One user per role; a handful of actions tried by each role; the table of what each role
+   may and may not do, checked against the permission matrix.
+3. Security in action: a password guesser is locked out (429); a clinician takes break-glass
+   access with a reason and an auditor reviews it.
+4. The audit trail of it all, read as the auditor.
+
+It exits non-zero if any outcome differs from what the rules say.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import pyotp
 from rich.console import Console
 from rich.table import Table
 
@@ -20,7 +29,14 @@ from medops import admin
 from medops.auth.permissions import ROLE_PERMISSIONS, Permission, Role
 from medops.client import Client
 from medops.config import Settings
-from medops.errors import MedopsError, PermissionDeniedError
+from medops.errors import (
+    ActionRequiredError,
+    AuthenticationError,
+    MedopsError,
+    MfaRequiredError,
+    PermissionDeniedError,
+    TooManyAttemptsError,
+)
 
 console = Console(width=160)
 PASSWORD = "demo-password-not-for-production"
@@ -49,13 +65,14 @@ def main() -> int:
             f"first admin: [bold]{init.admin.username}[/]"
         )
         with Client(settings=settings) as admin_client:
-            admin_client.login("admin", PASSWORD)
+            _enroll_admin(admin_client)
             for role in Role:
                 if role is not Role.ADMIN:
                     admin_client.create_user(_username(role), role.value, PASSWORD)
         console.print(f"Created one user per role: {', '.join(_username(r) for r in Role)}\n")
 
         mismatches = _try_actions(settings)
+        mismatches += _security_in_action(settings)
         _show_audit(settings)
     if mismatches:
         console.print(f"[red]{len(mismatches)} outcome(s) differ from the permission table:[/]")
@@ -64,6 +81,39 @@ def main() -> int:
         return 1
     console.print("[green]Every outcome matches the role -> permission table.[/]")
     return 0
+
+
+RECOVERY: dict[str, list[str]] = {}  # the demo keeps each enrolled user's recovery codes
+
+
+def _enroll_admin(client: Client) -> None:
+    answer = client.login("admin", PASSWORD)
+    console.print(f"admin logs in: restriction [bold]{answer.restriction}[/]")
+    try:
+        client.list_users()
+    except ActionRequiredError as exc:
+        console.print(f"  listing users first -> 403 action-required: {exc}")
+    _enroll(client, "admin")
+    client.login("admin", PASSWORD, otp=RECOVERY["admin"].pop())
+    console.print(f"  logs in again with a recovery code: {client.whoami().auth_method}")
+
+
+def _enroll(client: Client, username: str) -> None:
+    enrollment = client.mfa_enroll()
+    app = pyotp.TOTP(enrollment.secret)  # the demo plays the authenticator app
+    RECOVERY[username] = client.mfa_confirm(app.now()).codes
+    uri = enrollment.otpauth_uri.split("?")[0]
+    console.print(f"  {username} enrolled TOTP ({uri}); {len(RECOVERY[username])} recovery codes")
+
+
+def _login(client: Client, username: str) -> None:
+    """Log in as the demo user, with a one-time code or enrolling first where MFA applies."""
+    try:
+        answer = client.login(username, PASSWORD)
+    except MfaRequiredError:
+        answer = client.login(username, PASSWORD, otp=RECOVERY[username].pop())
+    if answer.restriction == "mfa-enrollment":
+        _enroll(client, username)
 
 
 def _username(role: Role) -> str:
@@ -81,7 +131,7 @@ def _try_actions(settings: Settings) -> list[str]:
     outcomes: dict[tuple[str, Role], bool] = {}
     for role in Role:
         with Client(settings=settings) as client:
-            client.login(_username(role), PASSWORD)
+            _login(client, _username(role))
             for name, _permission, call in ACTIONS:
                 try:
                     call(client, role)
@@ -104,9 +154,44 @@ def _try_actions(settings: Settings) -> list[str]:
     return mismatches
 
 
+def _security_in_action(settings: Settings) -> list[str]:
+    problems = []
+    console.rule("security in action")
+    with Client(settings=settings) as guesser:
+        answers = []
+        for _ in range(6):
+            try:
+                guesser.login("clinician", "is-it-summer2024")
+            except TooManyAttemptsError:
+                answers.append("429")
+            except AuthenticationError:
+                answers.append("401")
+        console.print(f"6 wrong passwords for 'clinician': {' '.join(answers)} (locked for 60 s)")
+        if answers != ["401"] * 5 + ["429"]:
+            problems.append(f"lockout: {answers}")
+    with Client(settings=settings) as data_scientist:
+        _login(data_scientist, "data-scientist")
+        grant = data_scientist.breakglass(
+            "audit:read", "sepsis model alert storm at 03:00; checking recent changes", minutes=30
+        )
+        page = data_scientist.audit_events(limit=3)
+        console.print(
+            f"data-scientist takes break-glass {grant.permission} for 30 min "
+            f"({grant.id}) and reads {len(page.events)} audit records"
+        )
+    with Client(settings=settings) as auditor:
+        _login(auditor, "auditor")
+        pending = auditor.breakglass_grants(pending=True)
+        reviewed = auditor.review_breakglass(pending[0].id, "justified by the on-call incident")
+        console.print(f"auditor reviews {reviewed.id}: {reviewed.review_note}\n")
+        if [g.id for g in pending] != [grant.id]:
+            problems.append("break-glass grant not pending review")
+    return problems
+
+
 def _show_audit(settings: Settings) -> None:
     with Client(settings=settings) as auditor:
-        auditor.login("auditor", PASSWORD)
+        _login(auditor, "auditor")
         page = auditor.audit_events(limit=1000)
     table = Table(
         title=f"Audit trail ({len(page.events)} records, oldest first; read as the auditor)",

@@ -54,7 +54,7 @@ def init(settings: Settings, admin_name: str = "admin") -> InitResult:
         raise InvalidInputError(
             f"admin name {admin_name!r} {reason}", errors=[FieldError("admin", reason)]
         )
-    check_policy(password, field="MEDOPS_ADMIN_PASSWORD")
+    check_policy(password, field="MEDOPS_ADMIN_PASSWORD", username=admin_name)
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.home.chmod(0o700)
     services = build_services(settings)
