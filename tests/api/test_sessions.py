@@ -121,3 +121,19 @@ def test_api_tokens_record_their_last_use(
         t["id"]: t for t in http.get("/api/v1/tokens", headers=bearer(issued["token"])).json()
     }
     assert listed[issued["id"]]["last_used_at"] == clock.now().isoformat().replace("+00:00", "Z")
+
+
+def test_a_login_form_posted_from_another_site_is_refused(
+    http: httpx.Client, services: Services
+) -> None:
+    """Login CSRF: an Origin other than the server's own gets 403 and no cookie."""
+    make_user(services, "xena", Role.CLINICIAN)
+    form = {"username": "xena", "password": PASSWORD}
+    foreign = http.post(
+        "/api/v1/auth/session", data=form, headers={"Origin": "https://evil.example"}
+    )
+    assert foreign.status_code == 403
+    assert foreign.json()["type"] == "urn:medops:problem:csrf-failed"
+    assert "set-cookie" not in foreign.headers
+    same = http.post("/api/v1/auth/session", data=form, headers={"Origin": "https://testserver"})
+    assert same.status_code == 200

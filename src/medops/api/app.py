@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 import medops
 from medops.api.errors import install_error_handlers
@@ -13,7 +16,24 @@ from medops.api.metrics import HttpMetrics
 from medops.api.middleware import RequestMiddleware
 from medops.api.routers import audit, auth, breakglass, health, tokens, users
 from medops.config import Settings, load_settings
+from medops.logs import get_logger
 from medops.services import Services, build_services
+
+SWEEP_SECONDS = 60
+log = get_logger("medops.app")
+
+
+async def _sweep_sessions(services: Services) -> None:
+    """Every minute, end and audit logins that expired while nobody used them."""
+    while True:
+        await asyncio.sleep(SWEEP_SECONDS)
+        try:
+            ended = await run_in_threadpool(services.logins.sweep_expired)
+        except Exception:
+            log.warning("session sweep failed", exc_info=True)
+        else:
+            if ended:
+                log.info("expired sessions ended", count=ended)
 
 
 def create_app(
@@ -32,9 +52,15 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        if owned:
-            services.close()
+        sweeper = asyncio.create_task(_sweep_sessions(services))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            if owned:
+                services.close()
 
     app = FastAPI(
         title="medops",

@@ -44,6 +44,11 @@ class BreakGlassService:
             reason = f"must be at most {self._settings.breakglass_max_minutes}"
             raise InvalidInputError(f"minutes {reason}", errors=[FieldError("minutes", reason)])
         now = self._clock.now()
+        if request.permission in actor.emergency:
+            raise ConflictError(
+                f"you already hold an active break-glass grant of {request.permission.value!r}; "
+                "it cannot be extended, take a new one when it ends"
+            )
         grant = BreakGlassGrant(
             id="bg_" + secrets.token_hex(8),
             user_id=uuid.UUID(actor.user_id),

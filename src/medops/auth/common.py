@@ -35,6 +35,7 @@ def make_actor(
     scopes = token_scopes(token)
     if scopes is not None:
         permissions &= scopes
+        emergency &= scopes  # a scoped token stays scoped, even under break-glass
     return Actor(
         user_id=str(user.id),
         username=user.username,

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from medops.audit.schemas import AuditEntry, Outcome
@@ -77,7 +79,8 @@ class LoginService:
         error: MedopsError | None = None
         result: LoginResult | None = None
         with self._db.transaction() as session, session.no_autoflush:
-            user = session.scalar(select(User).where(User.username == username))
+            # Lock the user row: two concurrent logins cannot both spend the same TOTP step.
+            user = session.scalar(select(User).where(User.username == username).with_for_update())
             throttle = self._throttle(session, username)
             if throttle.locked_until is not None and throttle.locked_until > now:
                 wait = int((throttle.locked_until - now).total_seconds()) + 1
@@ -88,7 +91,7 @@ class LoginService:
             else:
                 ok = passwords.verify_password(user.password_hash if user else None, password)
                 second: str | None = "none"
-                if ok and user is not None and user.mfa_enabled_at is not None:
+                if ok and user is not None and user.is_active and user.mfa_enabled_at is not None:
                     second = self._second_factor(session, user, otp, now) if otp else None
                     if not otp:
                         error = MfaRequiredError(
@@ -124,14 +127,23 @@ class LoginService:
         return result
 
     def _throttle(self, session: Session, username: str) -> LoginThrottle:
+        """The username's failure counter, created if need be and locked for this transaction
+        (INSERT ... ON CONFLICT DO NOTHING, so concurrent first failures do not collide)."""
         key = username.lower()[:128]
-        throttle = session.get(LoginThrottle, key, with_for_update=True)
-        if throttle is None:
-            throttle = LoginThrottle(username=key, failures=0, lockouts=0)
-            session.add(throttle)
+        insert = sqlite_insert if self._db.dialect == "sqlite" else postgresql_insert
+        session.execute(
+            insert(LoginThrottle)
+            .values(username=key, failures=0, lockouts=0)
+            .on_conflict_do_nothing(index_elements=["username"])
+        )
+        throttle = session.get(LoginThrottle, key, with_for_update=True, populate_existing=True)
+        assert throttle is not None
         return throttle
 
     def _count_failure(self, throttle: LoginThrottle, now: datetime, *, disabled: bool) -> str:
+        window = timedelta(seconds=self._settings.lockout_max_seconds)
+        if throttle.last_failure_at is not None and now - throttle.last_failure_at > window:
+            throttle.failures = 0  # old typos do not add up to a lockout months later
         throttle.failures += 1
         throttle.last_failure_at = now
         if throttle.failures >= self._settings.lockout_threshold:
@@ -157,11 +169,13 @@ class LoginService:
             return "totp"
         if mfa.looks_like_recovery_code(otp):
             code = session.scalar(
-                select(RecoveryCode).where(
+                select(RecoveryCode)
+                .where(
                     RecoveryCode.user_id == user.id,
                     RecoveryCode.code_hash == mfa.recovery_digest(otp),
                     RecoveryCode.used_at.is_(None),
                 )
+                .with_for_update()
             )
             if code is not None:
                 code.used_at = now
@@ -296,6 +310,28 @@ class LoginService:
             else:
                 exempt_from_audit_guard(session)
 
+    def sweep_expired(self) -> int:
+        """End and audit every login that has expired unnoticed (its client never came back);
+        the server runs this every minute, so each expiry is recorded within about a minute."""
+        now = self._clock.now()
+        idle_cutoff = now - self._settings.session_idle
+        with self._db.session() as session:
+            rows = session.execute(
+                select(ApiToken, User)
+                .join(User, ApiToken.user_id == User.id)
+                .where(
+                    ApiToken.kind.in_(LOGIN_KINDS),
+                    ApiToken.revoked_at.is_(None),
+                    (ApiToken.expires_at <= now)
+                    | (func.coalesce(ApiToken.last_used_at, ApiToken.created_at) <= idle_cutoff),
+                )
+            ).all()
+        for token, user in rows:
+            why = self._expiry(token, now)
+            if why is not None:
+                self._end(token, user, now, why)
+        return len(rows)
+
     # --- sessions ------------------------------------------------------------------------
 
     def list_sessions(self, ctx: Context) -> list[TokenOut]:
@@ -393,10 +429,12 @@ class LoginService:
                 )
                 .values(revoked_at=now)
             )
+            # The change lifts only its own restriction: MFA enrollment may still be due.
+            needs_mfa = user.role in self._settings.mfa_required_roles and not user.mfa_enabled_at
             session.execute(
                 update(ApiToken)
                 .where(ApiToken.id == actor.token_id, ApiToken.restriction == "password-change")
-                .values(restriction=None)
+                .values(restriction="mfa-enrollment" if needs_mfa else None)
             )
 
     def reauthenticate(self, ctx: Context, signature: Signature) -> SignatureRecord:
@@ -435,7 +473,7 @@ class LoginService:
         error: MedopsError | None = None
         method = "password"
         with self._db.transaction() as session, session.no_autoflush:
-            user = session.get(User, uuid.UUID(actor.user_id))
+            user = session.get(User, uuid.UUID(actor.user_id), with_for_update=True)
             throttle = self._throttle(session, actor.username)
             assert user is not None
             if throttle.locked_until is not None and throttle.locked_until > now:

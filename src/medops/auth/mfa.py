@@ -48,7 +48,7 @@ def terminal_qr(uri: str) -> str:
 def verify_totp(secret: str, code: str, now: datetime, last_step: int | None) -> int | None:
     """The time step the code belongs to, or None when it is wrong, expired or replayed."""
     code = code.strip().replace(" ", "")
-    if not (code.isdigit() and len(code) == 6):
+    if not (code.isascii() and code.isdigit() and len(code) == 6):
         return None
     totp = pyotp.TOTP(secret)
     current = totp.timecode(now)

@@ -203,6 +203,16 @@ class IdentityService:
             user.mfa_enabled_at = None
             user.mfa_last_step = None
             session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+            # A lost authenticator may be in someone else's hands: end the user's logins.
+            session.execute(
+                update(ApiToken)
+                .where(
+                    ApiToken.user_id == user.id,
+                    ApiToken.kind.in_(LOGIN_KINDS),
+                    ApiToken.revoked_at.is_(None),
+                )
+                .values(revoked_at=self._clock.now())
+            )
         return user_out(user)
 
     def unlock(self, ctx: Context, username: str) -> None:
@@ -239,11 +249,19 @@ class IdentityService:
                 user = session.get(User, uuid.UUID(actor.user_id))
                 if user is None:  # deleted between authentication and now
                     raise AuthenticationError("account no longer exists")
+                # Never wider than the calling token: a scoped token mints scoped tokens.
+                held = actor.permissions
             else:
                 user = self._user(session, for_username)
+                if user.role != Role.SERVICE:
+                    reason = "tokens are issued only to service accounts; people log in"
+                    raise InvalidInputError(
+                        f"{for_username!r}: {reason}", errors=[FieldError("username", reason)]
+                    )
                 if not user.is_active:
                     raise ConflictError(f"user {for_username!r} is disabled")
-            scopes = self._check_scopes(user, data.scopes)
+                held = permissions_of(user.role)
+            scopes = self._check_scopes(user, data.scopes, held)
             secret = tokens.new_secret()
             token = ApiToken(
                 id=tokens.new_token_id(),
@@ -276,12 +294,16 @@ class IdentityService:
             return TokenIssued(token=secret, **token_out(token, user.username).model_dump())
 
     @staticmethod
-    def _check_scopes(user: User, scopes: list[Permission] | None) -> list[str] | None:
+    def _check_scopes(
+        user: User, scopes: list[Permission] | None, held: frozenset[Permission]
+    ) -> list[str] | None:
+        """The token's scopes: a subset of what the issuer's token may pass on (``held``);
+        unset means all of ``held``, recorded explicitly when that is less than the role."""
         if scopes is None:
-            return None
-        beyond = sorted(p.value for p in set(scopes) - permissions_of(user.role))
+            return None if held >= permissions_of(user.role) else sorted(p.value for p in held)
+        beyond = sorted(p.value for p in set(scopes) - held)
         if beyond:
-            reason = f"{', '.join(beyond)} not held by role {user.role!r}"
+            reason = f"{', '.join(beyond)} not held by the issuing token or role {user.role!r}"
             raise InvalidInputError(
                 f"scopes must be a subset of the owner's permissions: {reason}",
                 errors=[FieldError("scopes", reason)],

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Form, Response
+from fastapi import APIRouter, Depends, Form, Request, Response
 
 from medops.api.deps import API_PREFIX, SESSION_COOKIE, ServicesDep, public, require
 from medops.auth.permissions import PERMISSION_DESCRIPTIONS, ROLE_PERMISSIONS, Permission
@@ -20,6 +21,7 @@ from medops.auth.schemas import (
     TokenOut,
 )
 from medops.context import Context
+from medops.errors import CsrfError
 
 router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"])
 Public = Annotated[Context, Depends(public)]
@@ -42,6 +44,7 @@ def login(
 
 @router.post("/session", name="auth.session", responses={401: {}, 429: {}})
 def start_session(
+    request: Request,
     response: Response,
     services: ServicesDep,
     ctx: Public,
@@ -50,7 +53,11 @@ def start_session(
     otp: Otp = None,
 ) -> SessionStarted:
     """Browser login: sets the session cookie (Secure, HttpOnly, SameSite=Strict) and returns
-    the CSRF token to send as ``X-CSRF-Token`` with every change."""
+    the CSRF token to send as ``X-CSRF-Token`` with every change. A form posted from another
+    site (login CSRF) is refused by its Origin header."""
+    origin = request.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc != request.url.netloc:
+        raise CsrfError("a login form must be posted from this server's own pages")
     result = services.logins.login(ctx, username, password, otp, kind="session")
     settings = services.settings
     response.set_cookie(
