@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from medops.auth.models import ApiToken, User
 from medops.auth.permissions import Permission, Role, permissions_of
@@ -12,6 +17,20 @@ from medops.errors import AuthenticationError
 
 BAD_LOGIN = "invalid username or password"
 LOGIN_KINDS = ("login", "session")
+
+
+def end_logins(
+    session: Session, user_id: uuid.UUID, now: datetime, *, keep: str | None = None
+) -> None:
+    """Revoke every live login (CLI token, browser session) of a user, except ``keep``."""
+    query = update(ApiToken).where(
+        ApiToken.user_id == user_id,
+        ApiToken.kind.in_(LOGIN_KINDS),
+        ApiToken.revoked_at.is_(None),
+    )
+    if keep is not None:
+        query = query.where(ApiToken.id != keep)
+    session.execute(query.values(revoked_at=now))
 
 
 def require_actor(ctx: Context) -> Actor:

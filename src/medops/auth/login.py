@@ -27,7 +27,14 @@ from sqlalchemy.orm import Session
 from medops.audit.schemas import AuditEntry, Outcome
 from medops.audit.service import AuditService, exempt_from_audit_guard
 from medops.auth import mfa, passwords, tokens
-from medops.auth.common import BAD_LOGIN, LOGIN_KINDS, make_actor, require_actor, token_out
+from medops.auth.common import (
+    BAD_LOGIN,
+    LOGIN_KINDS,
+    end_logins,
+    make_actor,
+    require_actor,
+    token_out,
+)
 from medops.auth.models import ApiToken, BreakGlassGrant, LoginThrottle, RecoveryCode, User
 from medops.auth.permissions import Permission
 from medops.auth.schemas import Signature, SignatureRecord, TokenOut
@@ -419,16 +426,7 @@ class LoginService:
             )
             user.password_hash = passwords.hash_password(new)
             user.must_change_password = False
-            session.execute(
-                update(ApiToken)
-                .where(
-                    ApiToken.user_id == user.id,
-                    ApiToken.kind.in_(LOGIN_KINDS),
-                    ApiToken.id != actor.token_id,
-                    ApiToken.revoked_at.is_(None),
-                )
-                .values(revoked_at=now)
-            )
+            end_logins(session, user.id, now, keep=actor.token_id)
             # The change lifts only its own restriction: MFA enrollment may still be due.
             needs_mfa = user.role in self._settings.mfa_required_roles and not user.mfa_enabled_at
             session.execute(

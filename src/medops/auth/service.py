@@ -6,14 +6,14 @@ import json
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 
 from medops.audit.schemas import AuditEntry
 from medops.audit.service import AuditService
 from medops.auth import passwords, tokens
-from medops.auth.common import LOGIN_KINDS, require_actor, token_out, user_out
+from medops.auth.common import LOGIN_KINDS, end_logins, require_actor, token_out, user_out
 from medops.auth.models import ApiToken, LoginThrottle, RecoveryCode, User
 from medops.auth.permissions import Permission, Role, permissions_of
 from medops.auth.schemas import TokenCreate, TokenIssued, TokenOut, UserCreate, UserOut
@@ -172,15 +172,7 @@ class IdentityService:
             )
             user.password_hash = passwords.hash_password(temporary)
             user.must_change_password = True
-            session.execute(
-                update(ApiToken)
-                .where(
-                    ApiToken.user_id == user.id,
-                    ApiToken.kind.in_(LOGIN_KINDS),
-                    ApiToken.revoked_at.is_(None),
-                )
-                .values(revoked_at=now)
-            )
+            end_logins(session, user.id, now)
         return user_out(user)
 
     def reset_mfa(self, ctx: Context, username: str) -> UserOut:
@@ -204,15 +196,7 @@ class IdentityService:
             user.mfa_last_step = None
             session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
             # A lost authenticator may be in someone else's hands: end the user's logins.
-            session.execute(
-                update(ApiToken)
-                .where(
-                    ApiToken.user_id == user.id,
-                    ApiToken.kind.in_(LOGIN_KINDS),
-                    ApiToken.revoked_at.is_(None),
-                )
-                .values(revoked_at=self._clock.now())
-            )
+            end_logins(session, user.id, self._clock.now())
         return user_out(user)
 
     def unlock(self, ctx: Context, username: str) -> None:
