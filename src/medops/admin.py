@@ -10,8 +10,12 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
+from medops.audit import signing
+from medops.audit.checkpoints import checkpoint_rows, read_exported, record_rows
 from medops.audit.schemas import AuditEntry
+from medops.audit.verify import Report, verify
 from medops.auth.passwords import check_policy
 from medops.auth.schemas import USERNAME_PATTERN, UserOut
 from medops.config import Settings
@@ -62,6 +66,7 @@ def init(settings: Settings, admin_name: str = "admin") -> InitResult:
         migrate.upgrade(services.db)
         ctx = Context(actor=SYSTEM_ACTOR, origin=LOCAL_ORIGIN)
         admin = services.identity.bootstrap_admin(ctx, admin_name, password)
+        services.checkpoints.key()  # create the checkpoint signing key now, mode 0600
         return InitResult(
             home=str(settings.home.resolve()),
             database=services.db.dialect,
@@ -105,6 +110,31 @@ def status(settings: Settings) -> UpgradeResult:
             services.db.dialect,
             migrate.current_revision(services.db),
             migrate.head_revision(),
+        )
+    finally:
+        services.close()
+
+
+def audit_checkpoint(settings: Settings) -> dict[str, object] | None:
+    """Sign a checkpoint of the records since the last one (None: nothing new)."""
+    services = build_services(settings)
+    try:
+        return services.checkpoints.checkpoint()
+    finally:
+        services.close()
+
+
+def audit_verify(settings: Settings, exported: Path | None = None) -> Report:
+    """Verify every chain and checkpoint straight from the database (no server, no login)."""
+    services = build_services(settings)
+    try:
+        key_file = settings.resolved_audit_key_file
+        public_key = signing.load_or_create(key_file).public_key() if key_file.exists() else None
+        return verify(
+            record_rows(services.db),
+            checkpoint_rows(services.db),
+            exported=read_exported(exported) if exported else (),
+            public_key=public_key,
         )
     finally:
         services.close()

@@ -80,6 +80,17 @@ class Settings(BaseSettings):
     breakglass_max_minutes: int = Field(
         default=240, ge=1, le=24 * 60, description="Longest break-glass grant."
     )
+    audit_key_file: Path | None = Field(
+        default=None,
+        description="Ed25519 key signing audit checkpoints; default audit-signing.key in the home.",
+    )
+    audit_checkpoint_dir: Path | None = Field(
+        default=None,
+        description="Second location where each signed audit checkpoint is also written.",
+    )
+    audit_checkpoint_seconds: int = Field(
+        default=60, ge=5, description="How often the server signs a checkpoint of new records."
+    )
     cookie_secure: bool = Field(
         default=True,
         description="Mark the browser session cookie Secure (sent over HTTPS and localhost only).",
@@ -149,6 +160,10 @@ class Settings(BaseSettings):
     def blob_dir(self) -> Path:
         """Where the local content-addressed blob store keeps its objects."""
         return self.home / "blobs"
+
+    @property
+    def resolved_audit_key_file(self) -> Path:
+        return self.audit_key_file or self.home / "audit-signing.key"
 
     @property
     def credentials_file(self) -> Path:

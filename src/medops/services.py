@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from medops.audit.checkpoints import CheckpointService
 from medops.audit.service import AuditService, AuditSink, install_audit_guard
 from medops.auth.breakglass import BreakGlassService
 from medops.auth.enrollment import MfaService
@@ -32,6 +33,7 @@ class Services:
     logins: LoginService
     mfa: MfaService
     breakglass: BreakGlassService
+    checkpoints: CheckpointService
 
     def close(self) -> None:
         self.db.dispose()
@@ -59,4 +61,7 @@ def build_services(
         logins=LoginService(db, clock, audit, settings),
         mfa=MfaService(db, clock, audit),
         breakglass=BreakGlassService(db, clock, audit, settings),
+        checkpoints=CheckpointService(
+            db, clock, audit, settings.resolved_audit_key_file, settings.audit_checkpoint_dir
+        ),
     )

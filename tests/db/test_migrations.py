@@ -63,7 +63,17 @@ def test_timestamps_round_trip_as_aware_utc(db_url: str) -> None:
     given = datetime(2026, 3, 29, 2, 30, tzinfo=timezone(timedelta(hours=2)))
     try:
         with database.transaction() as session:
-            session.add(AuditEvent(occurred_at=given, action="t", outcome="success"))
+            session.add(
+                AuditEvent(
+                    occurred_at=given,
+                    action="t",
+                    outcome="success",
+                    chain_id="test",
+                    chain_seq=1,
+                    prev_hash="0" * 64,
+                    hash="0" * 64,
+                )
+            )
         with database.session() as session:
             stored = session.scalar(select(AuditEvent.occurred_at))
         assert stored == given

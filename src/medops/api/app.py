@@ -23,17 +23,26 @@ SWEEP_SECONDS = 60
 log = get_logger("medops.app")
 
 
-async def _sweep_sessions(services: Services) -> None:
-    """Every minute, end and audit logins that expired while nobody used them."""
+async def _housekeeping(services: Services) -> None:
+    """Every minute, end and audit logins that expired while nobody used them; every
+    MEDOPS_AUDIT_CHECKPOINT_SECONDS, sign a checkpoint of the new audit records."""
+    every = services.settings.audit_checkpoint_seconds
+    tick = min(SWEEP_SECONDS, every)
+    elapsed = 0
     while True:
-        await asyncio.sleep(SWEEP_SECONDS)
+        await asyncio.sleep(tick)
+        elapsed += tick
         try:
             ended = await run_in_threadpool(services.logins.sweep_expired)
-        except Exception:
-            log.warning("session sweep failed", exc_info=True)
-        else:
             if ended:
                 log.info("expired sessions ended", count=ended)
+            if elapsed >= every:
+                elapsed = 0
+                made = await run_in_threadpool(services.checkpoints.checkpoint)
+                if made:
+                    log.info("audit checkpoint signed", to_seq=made["to_seq"])
+        except Exception:
+            log.warning("housekeeping failed; retried at the next tick", exc_info=True)
 
 
 def create_app(
@@ -52,7 +61,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        sweeper = asyncio.create_task(_sweep_sessions(services))
+        sweeper = asyncio.create_task(_housekeeping(services))
         try:
             yield
         finally:

@@ -8,12 +8,16 @@ makes the rule structural: a session that flushes a change without an audit reco
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import socket
 from typing import Any, Protocol
 
 from sqlalchemy import event, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from medops.audit.chain import GENESIS, HASHED_FIELDS, record_hash
 from medops.audit.models import AuditEvent
 from medops.audit.schemas import AuditEntry, AuditEventOut, AuditPage
 from medops.clock import Clock
@@ -23,6 +27,12 @@ from medops.errors import AuditUnavailableError
 
 _AUDITED = "medops.audited"
 _EXEMPT = "medops.audit_exempt"
+_PENDING = "medops.audit_chain_pending"
+
+
+def new_chain_id() -> str:
+    """A chain of its own for each writer: host, process id and a random suffix."""
+    return f"{socket.gethostname()[:32]}-{os.getpid()}-{secrets.token_hex(4)}"
 
 
 class AuditSink(Protocol):
@@ -59,11 +69,19 @@ def install_audit_guard(factory: sessionmaker[Session]) -> None:
             kinds = sorted({type(obj).__name__ for obj in changed})
             raise AuditGuardError(f"change to {', '.join(kinds)} without an audit record")
 
+    @event.listens_for(factory, "after_commit")
+    def _advance_chain(session: Session) -> None:
+        pending = session.info.pop(_PENDING, None)
+        if pending is not None:
+            service, head = pending
+            service._head = head
+
     @event.listens_for(factory, "after_transaction_end")
     def _reset(session: Session, transaction: Any) -> None:
         if transaction.parent is None:
             session.info.pop(_AUDITED, None)
             session.info.pop(_EXEMPT, None)
+            session.info.pop(_PENDING, None)  # rolled back: the chain head stays where it was
 
 
 def exempt_from_audit_guard(session: Session) -> None:
@@ -75,36 +93,53 @@ def exempt_from_audit_guard(session: Session) -> None:
 class AuditService:
     """Writes audit records and reads them back."""
 
-    def __init__(self, db: Database, clock: Clock, sink: AuditSink | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        sink: AuditSink | None = None,
+        *,
+        chain_id: str | None = None,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._sink = sink or DatabaseAuditSink()
+        self.chain_id = chain_id or new_chain_id()
+        self._head: tuple[int, str] = (0, GENESIS)  # (chain_seq, hash) of the last committed
 
     def record(self, session: Session, ctx: Context, entry: AuditEntry) -> None:
-        """Append ``entry`` to the caller's transaction: it commits with the change or never."""
+        """Append ``entry`` to the caller's transaction: it commits with the change or never.
+
+        The caller holds ``Database.write_lock`` (every ``Database.transaction`` does), so
+        this process's chain grows in commit order; the head advances only on commit."""
+        pending = session.info.get(_PENDING)
+        seq, prev = pending[1] if pending is not None else self._head
         actor = ctx.actor
-        self._sink.append(
-            session,
-            AuditEvent(
-                occurred_at=self._clock.now(),
-                actor_id=actor.user_id if actor else None,
-                actor_name=actor.username if actor else None,
-                actor_role=actor.role if actor else None,
-                auth_method=actor.auth_method if actor else None,
-                action=entry.action,
-                resource_type=entry.resource_type,
-                resource_id=entry.resource_id,
-                patient_ref=entry.patient_ref,
-                outcome=entry.outcome.value,
-                reason=entry.reason[:500] if entry.reason else None,
-                source_ip=ctx.origin.source_ip,
-                user_agent=(ctx.origin.user_agent or "")[:256] or None,
-                request_id=ctx.origin.request_id,
-                details=json.dumps(entry.details, sort_keys=True, default=str)
-                if entry.details
-                else None,
-            ),
+        record = AuditEvent(
+            chain_id=self.chain_id,
+            chain_seq=seq + 1,
+            prev_hash=prev,
+            occurred_at=self._clock.now(),
+            actor_id=actor.user_id if actor else None,
+            actor_name=actor.username if actor else None,
+            actor_role=actor.role if actor else None,
+            auth_method=actor.auth_method if actor else None,
+            action=entry.action,
+            resource_type=entry.resource_type,
+            resource_id=entry.resource_id,
+            patient_ref=entry.patient_ref,
+            outcome=entry.outcome.value,
+            reason=entry.reason[:500] if entry.reason else None,
+            source_ip=ctx.origin.source_ip,
+            user_agent=(ctx.origin.user_agent or "")[:256] or None,
+            request_id=ctx.origin.request_id,
+            details=json.dumps(entry.details, sort_keys=True, default=str)
+            if entry.details
+            else None,
         )
+        record.hash = record_hash({c: getattr(record, c) for c in HASHED_FIELDS})
+        session.info[_PENDING] = (self, (record.chain_seq, record.hash))
+        self._sink.append(session, record)
 
     def record_alone(self, ctx: Context, entry: AuditEntry) -> None:
         """Write one record in its own transaction (failed or refused actions)."""

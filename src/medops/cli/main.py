@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from typer.exceptions import TyperException
 
 import medops
-from medops.cli import access, db, tokens, users
+from medops.cli import access, audit, db, tokens, users
 from medops.cli.common import PasswordStdinOption, client, read_password, settings
 from medops.cli.output import (
     JsonOption,
@@ -33,6 +33,7 @@ app = typer.Typer(
 app.add_typer(users.app, name="users")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(db.app, name="db")
+app.add_typer(audit.app, name="audit")
 app.add_typer(access.mfa_app, name="mfa")
 app.add_typer(access.sessions_app, name="sessions")
 app.add_typer(access.grants_app, name="grants")

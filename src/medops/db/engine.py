@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -63,6 +64,10 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+        # Held for the whole of every write transaction of this process, before any database
+        # lock: the audit hash chain of this process is appended in commit order, and one
+        # lock order (this, then the database's) cannot deadlock.
+        self.write_lock = threading.RLock()
 
     @property
     def dialect(self) -> str:
@@ -79,7 +84,7 @@ class Database:
         On SQLite it starts with BEGIN IMMEDIATE, so concurrent write transactions run one
         after the other; on PostgreSQL use ``SELECT ... FOR UPDATE`` where a check must hold.
         """
-        with self.session_factory.begin() as session:
+        with self.write_lock, self.session_factory.begin() as session:
             if self.dialect == "sqlite":
                 session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
             yield session

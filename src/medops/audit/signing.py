@@ -1,0 +1,49 @@
+"""The Ed25519 key that signs audit checkpoints: created once, kept in a 0600 file."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+
+def load_or_create(path: Path) -> Ed25519PrivateKey:
+    """The signing key in ``path``; a new one is written (mode 0600) if the file is absent."""
+    if path.exists():
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            msg = f"{path} does not hold an Ed25519 private key"
+            raise ValueError(msg)
+        return key
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    return key
+
+
+def public_bytes(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def public_b64(key: Ed25519PublicKey) -> str:
+    return base64.b64encode(public_bytes(key)).decode()
+
+
+def key_id(key: Ed25519PublicKey) -> str:
+    """A short fingerprint: the first 16 hex digits of SHA-256 of the raw public key."""
+    return hashlib.sha256(public_bytes(key)).hexdigest()[:16]
+
+
+def public_from_b64(text: str) -> Ed25519PublicKey:
+    return Ed25519PublicKey.from_public_bytes(base64.b64decode(text))

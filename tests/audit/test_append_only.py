@@ -1,0 +1,36 @@
+"""The database itself refuses to change or remove audit records and checkpoints."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from medops.auth.permissions import Role
+from medops.services import Services
+from tests.conftest import make_user
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_events SET outcome = 'failure'",
+        "DELETE FROM audit_events",
+        "UPDATE audit_checkpoints SET merkle_root = 'x'",
+        "DELETE FROM audit_checkpoints",
+    ],
+)
+def test_raw_sql_cannot_update_or_delete_history(services: Services, statement: str) -> None:
+    """Triggers refuse UPDATE and DELETE even for the table's owner."""
+    make_user(services, "ada", Role.CLINICIAN)
+    assert services.checkpoints.checkpoint() is not None
+    with pytest.raises(DBAPIError, match="append-only"), services.db.engine.begin() as conn:
+        conn.execute(text(statement))
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_postgresql_refuses_truncate_too(services: Services) -> None:
+    """TRUNCATE bypasses row triggers, so a statement trigger refuses it."""
+    make_user(services, "bo", Role.CLINICIAN)
+    with pytest.raises(DBAPIError, match="append-only"), services.db.engine.begin() as conn:
+        conn.execute(text("TRUNCATE audit_events"))
