@@ -9,7 +9,8 @@ path as the API and CLI):
    may and may not do, checked against the permission matrix.
 3. Security in action: a password guesser is locked out (429); a clinician takes break-glass
    access with a reason and an auditor reviews it.
-4. The audit trail of it all, read as the auditor.
+4. The audit trail of it all, read as the auditor; a signed checkpoint and an offline
+   verification of the hash chains.
 
 It exits non-zero if any outcome differs from what the rules say.
 """
@@ -74,6 +75,7 @@ def main() -> int:
         mismatches = _try_actions(settings)
         mismatches += _security_in_action(settings)
         _show_audit(settings)
+        mismatches += _verify_audit(settings)
     if mismatches:
         console.print(f"[red]{len(mismatches)} outcome(s) differ from the permission table:[/]")
         for line in mismatches:
@@ -187,6 +189,19 @@ def _security_in_action(settings: Settings) -> list[str]:
         if [g.id for g in pending] != [grant.id]:
             problems.append("break-glass grant not pending review")
     return problems
+
+
+def _verify_audit(settings: Settings) -> list[str]:
+    checkpoint = admin.audit_checkpoint(settings)
+    assert checkpoint is not None
+    report = admin.audit_verify(settings)
+    console.print(
+        f"Signed checkpoint of records {checkpoint['from_seq']}..{checkpoint['to_seq']} "
+        f"(Merkle root {checkpoint['merkle_root'][:16]}…, key {checkpoint['key_id']}); "
+        f"'medops audit verify': {report.records} records in {report.chains} chains, "
+        f"{report.checkpoints} checkpoint(s): {'OK' if report.ok else report.first}"
+    )
+    return [] if report.ok else [f"audit verify: {report.first}"]
 
 
 def _show_audit(settings: Settings) -> None:

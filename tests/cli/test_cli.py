@@ -6,7 +6,9 @@ import stat
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
+from medops.db.engine import Database
 from tests.cli.conftest import Cli, Result, clean_env
 
 ADMIN_PW = "tidal-granite-sketch"
@@ -189,3 +191,30 @@ def test_the_installed_console_script_runs_init_and_login(cli: Cli) -> None:
     login = cli.subprocess("login", "-u", "admin", "--password-stdin", stdin=ADMIN_PW + "\n")
     assert login.code == 0, login.err
     assert "logged in as admin" in login.out
+
+
+def test_audit_checkpoint_and_verify_offline(cli: Cli, tmp_path: Path) -> None:
+    """verify passes on an honest log and fails in one line naming the record after an edit."""
+    _init(cli)
+    _login(cli)
+    export = str(tmp_path / "export")
+    made = cli.ok("audit", "checkpoint", "--json", MEDOPS_AUDIT_CHECKPOINT_DIR=export).json()
+    assert made["from_seq"] == 1
+    assert (tmp_path / "export").is_dir()
+    report = cli.ok("audit", "verify", "--checkpoints", export, "--json").json()
+    assert report["ok"] is True
+    assert report["checkpoints"] == 1
+    url = cli.env["MEDOPS_DATABASE_URL"]
+    database = Database(url)
+    try:
+        with database.engine.begin() as conn:
+            if database.dialect == "sqlite":
+                conn.execute(text("DROP TRIGGER audit_events_no_update"))
+            else:
+                conn.execute(text("DROP TRIGGER audit_events_append_only ON audit_events"))
+            conn.execute(text("UPDATE audit_events SET outcome = 'failure' WHERE seq = 2"))
+    finally:
+        database.dispose()
+    assert_one_line_error(
+        cli("audit", "verify", "--checkpoints", export), "seq 2", "content does not match"
+    )

@@ -38,7 +38,7 @@ def verify(
     }
     if json_output:
         print_json(summary)
-    else:
+    elif first is None:
         print_record("audit verification", summary)
     if first is not None:
         where = f"seq {first.seq} ({first.where})" if first.seq is not None else first.where
