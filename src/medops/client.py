@@ -219,14 +219,30 @@ class Client:
     # --- audit -----------------------------------------------------------------------------
 
     def audit_events(
-        self, *, limit: int = 100, before: int | None = None, action: str | None = None
+        self,
+        *,
+        limit: int = 100,
+        before: int | None = None,
+        **filters: str | datetime | None,
     ) -> AuditPage:
-        params: dict[str, Any] = {"limit": limit}
+        """Search the audit trail, newest first. Filters: actor, action, resource_type,
+        resource_id, patient, outcome, since, until."""
+        params = _params(filters) | {"limit": limit}
         if before is not None:
             params["before"] = before
-        if action is not None:
-            params["action"] = action
         return self._call("GET", "/api/v1/audit/events", _AUDIT_PAGE, params=params)
+
+    def audit_export(self, fmt: str = "jsonl", **filters: str | datetime | None) -> bytes:
+        """Every matching record as JSON lines, CSV or a FHIR R4 Bundle (``fmt``)."""
+        params = _params(filters) | {"format": fmt}
+        headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            response = self._http.get("/api/v1/audit/export", params=params, headers=headers)
+        except httpx.TransportError as exc:
+            raise ConnectionFailedError(f"cannot reach {self.url}: {exc}") from None
+        if response.status_code >= 400:
+            raise _error_from(response)
+        return response.content
 
     # --- health ----------------------------------------------------------------------------
 
@@ -276,6 +292,14 @@ class Client:
         data = self._read_credentials()
         if data.pop(self._credentials_key(), None) is not None:
             _write_private(self.settings.credentials_file, json.dumps(data, indent=2))
+
+
+def _params(filters: dict[str, str | datetime | None]) -> dict[str, Any]:
+    return {
+        key: value.isoformat() if isinstance(value, datetime) else value
+        for key, value in filters.items()
+        if value is not None
+    }
 
 
 def _embedded_transport(settings: Settings) -> httpx.BaseTransport:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+
 import httpx
+from fhir.resources.R4B.bundle import Bundle
 
 from medops.auth.permissions import Role
 from medops.services import Services
@@ -91,3 +96,49 @@ def test_auditor_pages_through_the_trail_newest_first(
     assert len(logins["events"]) == len(Role)
     denied = http.get("/api/v1/audit/events", headers=bearer(tokens[Role.CLINICIAN]))
     assert denied.status_code == 403
+
+
+def test_search_filters_combine(
+    http: httpx.Client, services: Services, tokens: dict[Role, str]
+) -> None:
+    """actor, action, outcome and time range narrow the result; admins may not search."""
+    auditor = bearer(tokens[Role.AUDITOR])
+    http.post("/api/v1/auth/token", data={"username": "user-clinician", "password": "nope-nope-1"})
+    failed = http.get(
+        "/api/v1/audit/events",
+        params={"action": "auth.login", "outcome": "failure", "resource_id": "user-clinician"},
+        headers=auditor,
+    ).json()["events"]
+    assert [(e["action"], e["outcome"]) for e in failed] == [("auth.login", "failure")]
+    mine = http.get(
+        "/api/v1/audit/events", params={"actor": "user-auditor"}, headers=auditor
+    ).json()["events"]
+    assert {e["actor_name"] for e in mine} == {"user-auditor"}
+    future = http.get(
+        "/api/v1/audit/events", params={"since": "2099-01-01T00:00:00Z"}, headers=auditor
+    ).json()["events"]
+    assert future == []
+    assert http.get("/api/v1/audit/events", headers=bearer(tokens[Role.ADMIN])).status_code == 403
+
+
+def test_exports_in_jsonl_csv_and_fhir(http: httpx.Client, tokens: dict[Role, str]) -> None:
+    """The three formats carry the same records, oldest first; FHIR is an R4 Bundle."""
+    auditor = bearer(tokens[Role.AUDITOR])
+    jsonl = http.get("/api/v1/audit/export", params={"format": "jsonl"}, headers=auditor)
+    assert jsonl.headers["content-type"].startswith("application/x-ndjson")
+    lines = [json.loads(line) for line in jsonl.text.splitlines()]
+    assert [r["seq"] for r in lines] == sorted(r["seq"] for r in lines)
+    csv_rows = list(
+        csv.DictReader(
+            io.StringIO(
+                http.get("/api/v1/audit/export", params={"format": "csv"}, headers=auditor).text
+            )
+        )
+    )
+    assert [int(r["seq"]) for r in csv_rows] == [r["seq"] for r in lines]
+    fhir = http.get("/api/v1/audit/export", params={"format": "fhir"}, headers=auditor)
+    assert fhir.headers["content-type"].startswith("application/fhir+json")
+    bundle = Bundle.model_validate(fhir.json())
+    assert len(bundle.entry or []) == len(lines)
+    bad = http.get("/api/v1/audit/export", params={"format": "xml"}, headers=auditor)
+    assert bad.status_code == 422

@@ -57,3 +57,17 @@ class AuditPage(BaseModel):
 
     events: list[AuditEventOut]
     next_before: int | None
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Filters of an audit search; every one is optional and they combine with AND."""
+
+    actor: str | None = None
+    action: str | None = None
+    resource_type: str | None = None
+    resource_id: str | None = None
+    patient_ref: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None

@@ -11,15 +11,16 @@ import json
 import os
 import secrets
 import socket
+from collections.abc import Iterator
 from typing import Any, Protocol
 
-from sqlalchemy import event, select
+from sqlalchemy import Select, event, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from medops.audit.chain import GENESIS, HASHED_FIELDS, record_hash
 from medops.audit.models import AuditEvent
-from medops.audit.schemas import AuditEntry, AuditEventOut, AuditPage
+from medops.audit.schemas import AuditEntry, AuditEventOut, AuditPage, AuditQuery
 from medops.clock import Clock
 from medops.context import Context
 from medops.db.engine import Database
@@ -149,23 +150,60 @@ class AuditService:
         except SQLAlchemyError as exc:
             raise AuditUnavailableError("the audit record could not be written") from exc
 
-    def list_events(
-        self, *, limit: int = 100, before: int | None = None, action: str | None = None
+    def search(
+        self, query: AuditQuery | None = None, *, limit: int = 100, before: int | None = None
     ) -> AuditPage:
-        """The newest records first, at most ``limit``, older than sequence ``before``."""
-        query = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit + 1)
+        """Matching records, newest first, at most ``limit``, older than sequence ``before``."""
+        statement = self._filtered(query or AuditQuery()).order_by(AuditEvent.seq.desc())
         if before is not None:
-            query = query.where(AuditEvent.seq < before)
-        if action is not None:
-            query = query.where(AuditEvent.action == action)
+            statement = statement.where(AuditEvent.seq < before)
         with self._db.session() as session:
-            rows = list(session.scalars(query))
+            rows = list(session.scalars(statement.limit(limit + 1)))
         more = len(rows) > limit
         rows = rows[:limit]
         return AuditPage(
             events=[to_out(row) for row in rows],
             next_before=rows[-1].seq if more and rows else None,
         )
+
+    def iterate(
+        self, query: AuditQuery | None = None, *, batch: int = 1000
+    ) -> Iterator[AuditEventOut]:
+        """Every matching record, oldest first, read in batches (for exports of any size)."""
+        after = 0
+        while True:
+            statement = (
+                self._filtered(query or AuditQuery())
+                .where(AuditEvent.seq > after)
+                .order_by(AuditEvent.seq)
+                .limit(batch)
+            )
+            with self._db.session() as session:
+                rows = list(session.scalars(statement))
+            yield from (to_out(row) for row in rows)
+            if len(rows) < batch:
+                return
+            after = rows[-1].seq
+
+    @staticmethod
+    def _filtered(query: AuditQuery) -> Select[AuditEvent]:
+        statement = select(AuditEvent)
+        equal = {
+            AuditEvent.actor_name: query.actor,
+            AuditEvent.action: query.action,
+            AuditEvent.resource_type: query.resource_type,
+            AuditEvent.resource_id: query.resource_id,
+            AuditEvent.patient_ref: query.patient_ref,
+            AuditEvent.outcome: query.outcome,
+        }
+        for column, value in equal.items():
+            if value is not None:
+                statement = statement.where(column == value)
+        if query.since is not None:
+            statement = statement.where(AuditEvent.occurred_at >= query.since)
+        if query.until is not None:
+            statement = statement.where(AuditEvent.occurred_at < query.until)
+        return statement
 
 
 def to_out(row: AuditEvent) -> AuditEventOut:

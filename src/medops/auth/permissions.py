@@ -41,7 +41,7 @@ PERMISSION_DESCRIPTIONS: MappingProxyType[Permission, str] = MappingProxyType(
         Permission.USERS_MANAGE: (
             "Create and disable accounts, reset passwords and MFA, unlock, issue service tokens."
         ),
-        Permission.AUDIT_READ: "Read the audit trail.",
+        Permission.AUDIT_READ: "Search and export the audit trail.",
         Permission.BREAKGLASS_USE: "Take time-limited emergency access, with a reason.",
         Permission.BREAKGLASS_REVIEW: "List break-glass grants and record their review.",
     }
@@ -53,13 +53,10 @@ _EMERGENCY = frozenset({Permission.BREAKGLASS_USE})
 
 ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyType(
     {
+        # Separation of duties: admins manage accounts but do not read (or police) the
+        # audit trail; auditors do.
         Role.ADMIN: _PEOPLE
-        | {
-            Permission.USERS_READ,
-            Permission.USERS_MANAGE,
-            Permission.AUDIT_READ,
-            Permission.BREAKGLASS_REVIEW,
-        },
+        | {Permission.USERS_READ, Permission.USERS_MANAGE, Permission.BREAKGLASS_REVIEW},
         Role.DATA_SCIENTIST: _PEOPLE | _EMERGENCY,
         Role.ML_ENGINEER: _PEOPLE | _EMERGENCY,
         Role.CLINICIAN: _PEOPLE | _EMERGENCY,

@@ -1,26 +1,104 @@
-"""Reading the audit trail."""
+"""Searching and exporting the audit trail (auditors)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import csv
+import io
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from medops.api.deps import API_PREFIX, ServicesDep, require
-from medops.audit.schemas import AuditPage
+from medops.audit import fhir
+from medops.audit.schemas import AuditEventOut, AuditPage, AuditQuery
 from medops.auth.permissions import Permission
 from medops.context import Context
 
 router = APIRouter(prefix=f"{API_PREFIX}/audit", tags=["audit"])
+Auditor = Annotated[Context, Depends(require(Permission.AUDIT_READ))]
+Text = Annotated[str | None, Query(max_length=128)]
+CSV_FIELDS = list(AuditEventOut.model_fields)
 
 
-@router.get("/events", name="audit.list")
-def list_events(
+def _query(
+    actor: Text = None,
+    action: Text = None,
+    resource_type: Text = None,
+    resource_id: Text = None,
+    patient: Text = None,
+    outcome: Annotated[Literal["success", "failure", "denied"] | None, Query()] = None,
+    since: Annotated[datetime | None, Query()] = None,
+    until: Annotated[datetime | None, Query()] = None,
+) -> AuditQuery:
+    return AuditQuery(
+        actor=actor,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        patient_ref=patient,
+        outcome=outcome,
+        since=since,
+        until=until,
+    )
+
+
+Filters = Annotated[AuditQuery, Depends(_query)]
+
+
+@router.get("/events", name="audit.search")
+def search(
     services: ServicesDep,
-    _ctx: Annotated[Context, Depends(require(Permission.AUDIT_READ))],
+    _ctx: Auditor,
+    query: Filters,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-    action: Annotated[str | None, Query(max_length=64)] = None,
 ) -> AuditPage:
-    """Audit records, newest first; page back with ``before``."""
-    return services.audit.list_events(limit=limit, before=before, action=action)
+    """Audit records matching the filters, newest first; page back with ``before``."""
+    return services.audit.search(query, limit=limit, before=before)
+
+
+@router.get(
+    "/export",
+    name="audit.export",
+    response_model=None,
+    responses={
+        200: {"content": {"application/x-ndjson": {}, "text/csv": {}, "application/fhir+json": {}}}
+    },
+)
+def export(
+    services: ServicesDep,
+    _ctx: Auditor,
+    query: Filters,
+    format: Annotated[Literal["jsonl", "csv", "fhir"], Query()] = "jsonl",  # noqa: A002
+) -> StreamingResponse | JSONResponse:
+    """Every matching record, oldest first: JSON lines, CSV, or a FHIR R4 Bundle of
+    AuditEvent resources."""
+    events = services.audit.iterate(query)
+    if format == "fhir":
+        return JSONResponse(fhir.bundle(events), media_type="application/fhir+json")
+    if format == "csv":
+        return StreamingResponse(_csv(events), media_type="text/csv")
+    return StreamingResponse(_jsonl(events), media_type="application/x-ndjson")
+
+
+def _jsonl(events: Iterator[AuditEventOut]) -> Iterator[str]:
+    for event in events:
+        yield event.model_dump_json() + "\n"
+
+
+def _csv(events: Iterator[AuditEventOut]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS)
+    writer.writeheader()
+    for event in events:
+        row = event.model_dump(mode="json")
+        row["details"] = json.dumps(row["details"], sort_keys=True) if row["details"] else ""
+        writer.writerow(row)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    yield buffer.getvalue()
