@@ -36,6 +36,7 @@ class Services:
     checkpoints: CheckpointService
 
     def close(self) -> None:
+        self.audit.close()
         self.db.dispose()
 
 

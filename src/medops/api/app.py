@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 import medops
 from medops.api.errors import install_error_handlers
-from medops.api.metrics import HttpMetrics
+from medops.api.metrics import AuditWriterCollector, HttpMetrics
 from medops.api.middleware import RequestMiddleware
 from medops.api.routers import audit, auth, breakglass, health, tokens, users
 from medops.config import Settings, load_settings
@@ -82,6 +82,7 @@ def create_app(
     )
     app.state.services = services
     app.state.metrics = HttpMetrics()
+    app.state.metrics.registry.register(AuditWriterCollector(services.audit.writer.stats))
     install_error_handlers(app)
     for router in (
         health.router,

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+from medops.audit.writer import WriterStats
 
 LATENCY_BUCKETS = (
     0.001,
@@ -27,6 +33,36 @@ LATENCY_BUCKETS = (
     5.0,
     10.0,
 )
+
+
+class AuditWriterCollector(Collector):
+    """The group-commit writer's counters, read at scrape time."""
+
+    def __init__(self, stats: WriterStats) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._stats
+        yield CounterMetricFamily(
+            "medops_audit_batches",
+            "Audit batches committed by the group-commit writer.",
+            value=stats.batches,
+        )
+        yield CounterMetricFamily(
+            "medops_audit_batched_records",
+            "Audit records committed in those batches.",
+            value=stats.records,
+        )
+        yield CounterMetricFamily(
+            "medops_audit_failed_batches",
+            "Audit batches that could not be committed.",
+            value=stats.failed_batches,
+        )
+        yield GaugeMetricFamily(
+            "medops_audit_largest_batch",
+            "Largest audit batch committed so far.",
+            value=stats.largest_batch,
+        )
 
 
 class HttpMetrics:

@@ -15,16 +15,15 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 from sqlalchemy import Select, event, select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from medops.audit.chain import GENESIS, HASHED_FIELDS, record_hash
 from medops.audit.models import AuditEvent
 from medops.audit.schemas import AuditEntry, AuditEventOut, AuditPage, AuditQuery
+from medops.audit.writer import GroupCommitWriter
 from medops.clock import Clock
 from medops.context import Context
 from medops.db.engine import Database
-from medops.errors import AuditUnavailableError
 
 _AUDITED = "medops.audited"
 _EXEMPT = "medops.audit_exempt"
@@ -102,11 +101,12 @@ class AuditService:
         *,
         chain_id: str | None = None,
     ) -> None:
-        self._db = db
+        self.db = db
         self._clock = clock
         self._sink = sink or DatabaseAuditSink()
         self.chain_id = chain_id or new_chain_id()
         self._head: tuple[int, str] = (0, GENESIS)  # (chain_seq, hash) of the last committed
+        self.writer = GroupCommitWriter(self)
 
     def record(self, session: Session, ctx: Context, entry: AuditEntry) -> None:
         """Append ``entry`` to the caller's transaction: it commits with the change or never.
@@ -143,12 +143,15 @@ class AuditService:
         self._sink.append(session, record)
 
     def record_alone(self, ctx: Context, entry: AuditEntry) -> None:
-        """Write one record in its own transaction (failed or refused actions)."""
-        try:
-            with self._db.transaction() as session:
-                self.record(session, ctx, entry)
-        except SQLAlchemyError as exc:
-            raise AuditUnavailableError("the audit record could not be written") from exc
+        """Write one record that belongs to no change (a refusal, a failure, a break-glass
+        use), batched with others by the group-commit writer; returns once it is durable."""
+        if self.db.in_write_transaction():
+            msg = "record_alone inside a write transaction would deadlock: use record()"
+            raise RuntimeError(msg)
+        self.writer.submit(ctx, entry)
+
+    def close(self) -> None:
+        self.writer.close()
 
     def search(
         self, query: AuditQuery | None = None, *, limit: int = 100, before: int | None = None
@@ -157,7 +160,7 @@ class AuditService:
         statement = self._filtered(query or AuditQuery()).order_by(AuditEvent.seq.desc())
         if before is not None:
             statement = statement.where(AuditEvent.seq < before)
-        with self._db.session() as session:
+        with self.db.session() as session:
             rows = list(session.scalars(statement.limit(limit + 1)))
         more = len(rows) > limit
         rows = rows[:limit]
@@ -178,7 +181,7 @@ class AuditService:
                 .order_by(AuditEvent.seq)
                 .limit(batch)
             )
-            with self._db.session() as session:
+            with self.db.session() as session:
                 rows = list(session.scalars(statement))
             yield from (to_out(row) for row in rows)
             if len(rows) < batch:

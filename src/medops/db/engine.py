@@ -68,6 +68,7 @@ class Database:
         # lock: the audit hash chain of this process is appended in commit order, and one
         # lock order (this, then the database's) cannot deadlock.
         self.write_lock = threading.RLock()
+        self._local = threading.local()
 
     @property
     def dialect(self) -> str:
@@ -85,9 +86,17 @@ class Database:
         after the other; on PostgreSQL use ``SELECT ... FOR UPDATE`` where a check must hold.
         """
         with self.write_lock, self.session_factory.begin() as session:
-            if self.dialect == "sqlite":
-                session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
-            yield session
+            self._local.depth = getattr(self._local, "depth", 0) + 1
+            try:
+                if self.dialect == "sqlite":
+                    session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+                yield session
+            finally:
+                self._local.depth -= 1
+
+    def in_write_transaction(self) -> bool:
+        """True inside ``transaction()`` on this thread."""
+        return getattr(self._local, "depth", 0) > 0
 
     def ping(self) -> None:
         """Run a trivial query; raises if the database cannot be reached."""

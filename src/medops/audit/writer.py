@@ -1,0 +1,136 @@
+"""Group commit for audit records that stand alone (refusals, failures, break-glass use,
+and the prediction path to come): many records, one transaction and one commit (fsync).
+
+``submit`` returns only once its record is durable, or raises ``AuditUnavailableError``
+(fail closed): when the bounded queue stays full for ``timeout`` (backpressure) or when the
+batch cannot be committed. One background thread drains the queue: it takes what is waiting,
+up to ``max_batch``, waiting at most ``max_wait`` for more once it has one.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from medops.audit.schemas import AuditEntry
+from medops.context import Context
+from medops.errors import AuditUnavailableError
+from medops.logs import get_logger
+
+if TYPE_CHECKING:
+    from medops.audit.service import AuditService
+
+log = get_logger("medops.audit.writer")
+
+
+@dataclass
+class _Item:
+    ctx: Context
+    entry: AuditEntry
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+
+@dataclass
+class WriterStats:
+    batches: int = 0
+    records: int = 0
+    largest_batch: int = 0
+    failed_batches: int = 0
+
+
+class GroupCommitWriter:
+    """A bounded queue of audit records, committed in batches by one thread."""
+
+    def __init__(
+        self,
+        audit: AuditService,
+        *,
+        max_batch: int = 256,
+        max_wait: float = 0.002,
+        capacity: int = 10_000,
+        timeout: float = 5.0,
+    ) -> None:
+        self._audit = audit
+        self._max_batch = max_batch
+        self._max_wait = max_wait
+        self._timeout = timeout
+        self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=capacity)
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self.stats = WriterStats()
+
+    def submit(self, ctx: Context, entry: AuditEntry) -> None:
+        """Queue one record and wait until it is committed; raises when it cannot be."""
+        self._ensure_started()
+        item = _Item(ctx, entry)
+        try:
+            self._queue.put(item, timeout=self._timeout)
+        except queue.Full:
+            raise AuditUnavailableError(
+                "the audit log is saturated; the action was not done"
+            ) from None
+        if not item.done.wait(self._timeout):
+            raise AuditUnavailableError("the audit record was not made durable in time")
+        if item.error is not None:
+            raise AuditUnavailableError("the audit record could not be written") from item.error
+
+    def _ensure_started(self) -> None:
+        if self._thread is not None:
+            return
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="medops-audit-writer", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            deadline = time.monotonic() + self._max_wait
+            stop = False
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: list[_Item]) -> None:
+        try:
+            with self._audit.db.transaction() as session:
+                for item in batch:
+                    self._audit.record(session, item.ctx, item.entry)
+        except Exception as exc:  # noqa: BLE001 - every waiter hears of it, none is lost
+            log.error("audit batch failed", records=len(batch), error=type(exc).__name__)
+            self.stats.failed_batches += 1
+            for item in batch:
+                item.error = exc
+        else:
+            self.stats.batches += 1
+            self.stats.records += len(batch)
+            self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
+        finally:
+            for item in batch:
+                item.done.set()
+
+    def close(self) -> None:
+        """Commit what is queued, then stop the thread."""
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+        self._thread = None

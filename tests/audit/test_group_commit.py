@@ -1,0 +1,77 @@
+"""The group-commit writer: batched, durable before it returns, fail-closed when it cannot be."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from medops.audit.checkpoints import checkpoint_rows, record_rows
+from medops.audit.models import AuditEvent
+from medops.audit.schemas import AuditEntry
+from medops.audit.verify import verify
+from medops.audit.writer import GroupCommitWriter
+from medops.errors import AuditUnavailableError
+from medops.services import Services
+from tests.conftest import SYSTEM_CTX
+
+
+def test_concurrent_records_are_batched_durable_and_chained(services: Services) -> None:
+    """8 threads x 40 records: every one is stored when submit returns, in fewer batches."""
+    stored_when_returned: list[bool] = []
+    lock = threading.Lock()
+
+    def worker(n: int) -> None:
+        for i in range(40):
+            services.audit.record_alone(
+                SYSTEM_CTX, AuditEntry(action="test.write", resource_id=f"{n}-{i}")
+            )
+            with services.db.session() as session:
+                found = session.scalar(
+                    select(AuditEvent.seq).where(AuditEvent.resource_id == f"{n}-{i}")
+                )
+            with lock:
+                stored_when_returned.append(found is not None)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert stored_when_returned == [True] * 320
+    stats = services.audit.writer.stats
+    assert stats.records == 320
+    assert stats.batches < 320
+    assert stats.largest_batch > 1
+    report = verify(record_rows(services.db), checkpoint_rows(services.db))
+    assert report.ok, report.first
+
+
+def test_a_saturated_or_blocked_log_fails_closed(services: Services) -> None:
+    """With the database held, submits raise AuditUnavailableError instead of returning."""
+    writer = GroupCommitWriter(services.audit, capacity=1, timeout=0.3)
+    services.audit.writer = writer
+    released = threading.Event()
+
+    def hold() -> None:
+        with services.db.write_lock:
+            released.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        with pytest.raises(AuditUnavailableError):
+            services.audit.record_alone(SYSTEM_CTX, AuditEntry(action="test.blocked"))
+    finally:
+        released.set()
+        holder.join()
+        writer.close()
+
+
+def test_record_alone_inside_a_write_transaction_is_a_programming_error(
+    services: Services,
+) -> None:
+    """It would wait for a lock its own thread holds; it says so instead of hanging."""
+    with pytest.raises(RuntimeError, match="use record"), services.db.transaction():
+        services.audit.record_alone(SYSTEM_CTX, AuditEntry(action="test.nested"))

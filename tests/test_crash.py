@@ -1,0 +1,96 @@
+"""SIGKILL under concurrent load loses no acknowledged action, and the log still verifies."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from medops.audit.checkpoints import checkpoint_rows, record_rows
+from medops.audit.verify import verify
+from medops.db.engine import Database
+from tests.cli.conftest import Cli, clean_env
+from tests.test_server import MEDOPS, _free_port
+
+ADMIN_PW = "kestrel-marble-oak"
+
+
+def _start(env: dict[str, str], port: int) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [MEDOPS, "server", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("server did not start")
+
+
+def test_sigkill_under_load_keeps_every_acknowledged_audit_record(
+    tmp_path: Path, empty_db_url: str
+) -> None:
+    """Four clients create tokens as fast as they can; the server is killed mid-flight."""
+    env = clean_env(MEDOPS_HOME=str(tmp_path / "home"), MEDOPS_DATABASE_URL=empty_db_url)
+    Cli(env).ok("init", MEDOPS_ADMIN_PASSWORD=ADMIN_PW)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = _start(env, port)
+    token = httpx.post(
+        f"{url}/api/v1/auth/token", data={"username": "admin", "password": ADMIN_PW}
+    ).json()["access_token"]
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(n: int) -> None:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as http:
+            i = 0
+            while not stop.is_set() and i < 2000:
+                i += 1
+                try:
+                    answer = http.post("/api/v1/tokens", json={"name": f"c{n}-{i}"}, timeout=5)
+                except httpx.TransportError:
+                    return
+                if answer.status_code == 201:
+                    with lock:
+                        acknowledged.append(answer.json()["id"])
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(acknowledged) >= 20, "too little load to mean anything"
+
+    database = Database(empty_db_url)
+    try:
+        records = record_rows(database)
+        report = verify(records, checkpoint_rows(database))
+    finally:
+        database.dispose()
+    assert report.ok, report.first
+    audited = {r["resource_id"] for r in records if r["action"] == "token.create"}
+    assert set(acknowledged) <= audited
+
+    restarted = _start(env, _free_port())
+    try:
+        assert restarted.poll() is None
+    finally:
+        restarted.terminate()
+        restarted.wait(timeout=15)
