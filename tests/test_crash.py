@@ -10,8 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from medops.audit.checkpoints import checkpoint_rows, record_rows
-from medops.audit.verify import verify
+from medops.audit.checkpoints import verify_database
 from medops.db.engine import Database
 from tests.cli.conftest import Cli, clean_env
 from tests.test_server import MEDOPS, _free_port
@@ -80,8 +79,7 @@ def test_sigkill_under_load_keeps_every_acknowledged_audit_record(
 
     database = Database(empty_db_url)
     try:
-        records = record_rows(database)
-        report = verify(records, checkpoint_rows(database))
+        report, records = verify_database(database)
     finally:
         database.dispose()
     assert report.ok, report.first

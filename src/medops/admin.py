@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medops.audit import signing
-from medops.audit.checkpoints import checkpoint_rows, read_exported, record_rows
+from medops.audit.checkpoints import verify_database
 from medops.audit.schemas import AuditEntry
-from medops.audit.verify import Report, verify
+from medops.audit.verify import Report
 from medops.auth.passwords import check_policy
 from medops.auth.schemas import USERNAME_PATTERN, UserOut
 from medops.config import Settings
@@ -130,11 +130,7 @@ def audit_verify(settings: Settings, exported: Path | None = None) -> Report:
     try:
         key_file = settings.resolved_audit_key_file
         public_key = signing.load_or_create(key_file).public_key() if key_file.exists() else None
-        return verify(
-            record_rows(services.db),
-            checkpoint_rows(services.db),
-            exported=read_exported(exported) if exported else (),
-            public_key=public_key,
-        )
+        report, _records = verify_database(services.db, exported=exported, public_key=public_key)
+        return report
     finally:
         services.close()

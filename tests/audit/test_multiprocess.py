@@ -6,8 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from medops.audit.checkpoints import checkpoint_rows, record_rows
-from medops.audit.verify import verify
+from medops.audit.checkpoints import verify_database
 from medops.db.engine import Database
 
 WRITER = """
@@ -48,8 +47,7 @@ def test_two_processes_append_concurrently_and_both_chains_verify(
         chain_ids.append(out.strip())
     database = Database(db_url)
     try:
-        records = record_rows(database)
-        report = verify(records, checkpoint_rows(database))
+        report, records = verify_database(database)
     finally:
         database.dispose()
     assert report.ok, report.first

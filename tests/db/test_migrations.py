@@ -9,6 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 
+from medops.audit.checkpoints import verify_database
 from medops.audit.models import AuditEvent
 from medops.db import migrate
 from medops.db.engine import Database
@@ -91,3 +92,27 @@ def test_naive_timestamps_are_refused(db_url: str) -> None:
             session.add(AuditEvent(occurred_at=datetime(2026, 1, 1), action="t", outcome="success"))
     finally:
         database.dispose()
+
+
+def test_records_written_before_0003_are_chained_by_the_migration(empty_db_url: str) -> None:
+    """Upgrading a 0002 database with audit rows puts them in one verifiable chain."""
+    database = Database(empty_db_url)
+    try:
+        migrate.upgrade(database, "0002")
+        with database.engine.begin() as connection:
+            for n in range(5):
+                connection.execute(
+                    text(
+                        "INSERT INTO audit_events (occurred_at, action, outcome, resource_id)"
+                        " VALUES (:t, 'user.create', 'success', :r)"
+                    ),
+                    {"t": datetime(2026, 1, 1, 8, n, tzinfo=UTC), "r": f"u{n}"},
+                )
+        migrate.upgrade(database)
+        report, records = verify_database(database)
+    finally:
+        database.dispose()
+    assert report.ok, report.first
+    assert [(r["chain_id"], r["chain_seq"]) for r in records] == [
+        ("migrated-0003", n) for n in range(1, 6)
+    ]

@@ -14,7 +14,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 from sqlalchemy import func, select, text
 
 from medops.audit import signing
@@ -22,7 +25,14 @@ from medops.audit.chain import HASHED_FIELDS, canonical_value
 from medops.audit.models import AuditCheckpoint, AuditEvent
 from medops.audit.schemas import AuditEntry
 from medops.audit.service import AuditService
-from medops.audit.verify import GENESIS, checkpoint_body, checkpoint_digest, merkle_root_of
+from medops.audit.verify import (
+    GENESIS,
+    Report,
+    checkpoint_body,
+    checkpoint_digest,
+    merkle_root_of,
+    verify,
+)
 from medops.clock import Clock
 from medops.context import SYSTEM_ACTOR, Context, Origin
 from medops.db.engine import Database
@@ -56,6 +66,21 @@ def _as_dict(row: AuditCheckpoint) -> dict[str, Any]:
         "key_id": row.key_id,
         "signature": row.signature,
     }
+
+
+def verify_database(
+    db: Database, *, exported: Path | None = None, public_key: Ed25519PublicKey | None = None
+) -> tuple[Report, list[dict[str, Any]]]:
+    """Verify the log stored in ``db`` (and the copies in ``exported``); also returns the
+    records read, for callers that check more."""
+    records = record_rows(db)
+    report = verify(
+        records,
+        checkpoint_rows(db),
+        exported=read_exported(exported) if exported else (),
+        public_key=public_key,
+    )
+    return report, records
 
 
 def read_exported(folder: Path) -> list[dict[str, Any]]:

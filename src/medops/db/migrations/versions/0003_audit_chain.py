@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from medops.audit.chain import GENESIS, record_hash
+from medops.audit.chain import GENESIS, HASHED_FIELDS, record_hash
 from medops.db.base import UTCDateTime
 
 revision = "0003"
@@ -100,27 +100,10 @@ def upgrade() -> None:
 
     events = sa.table(
         "audit_events",
-        *(sa.column(name) for name in ("seq", "chain_id", "chain_seq", "prev_hash", "hash")),
+        sa.column("seq"),
+        sa.column("hash"),
         sa.column("occurred_at", UTCDateTime()),
-        *(
-            sa.column(name)
-            for name in (
-                "actor_id",
-                "actor_name",
-                "actor_role",
-                "auth_method",
-                "action",
-                "resource_type",
-                "resource_id",
-                "patient_ref",
-                "outcome",
-                "reason",
-                "source_ip",
-                "user_agent",
-                "request_id",
-                "details",
-            )
-        ),
+        *(sa.column(name) for name in HASHED_FIELDS if name != "occurred_at"),
     )
     bind = op.get_bind()
     prev = GENESIS
