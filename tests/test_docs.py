@@ -41,6 +41,9 @@ def test_every_cli_command_has_a_heading_in_cli_md() -> None:
     assert len(commands) >= 12
     missing = [c for c in commands if f"### `{c}`" not in text]
     assert missing == []
+    documented = re.findall(r"^### `(medops [^`]*)`", text, re.M)
+    phantom = [c for c in documented if c not in commands and c != "medops --version"]
+    assert phantom == [], "documented commands that do not exist"
 
 
 def test_every_cli_option_appears_in_cli_md() -> None:

@@ -12,8 +12,11 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from medops.audit import signing
-from medops.audit.checkpoints import verify_database
+from medops.audit.checkpoints import read_exported, verify_database
 from medops.audit.schemas import AuditEntry
 from medops.audit.verify import Report
 from medops.auth.passwords import check_policy
@@ -124,13 +127,52 @@ def audit_checkpoint(settings: Settings) -> dict[str, object] | None:
         services.close()
 
 
-def audit_verify(settings: Settings, exported: Path | None = None) -> Report:
-    """Verify every chain and checkpoint straight from the database (no server, no login)."""
+def audit_verify(
+    settings: Settings, exported: Path | None = None, public_key_file: Path | None = None
+) -> Report:
+    """Verify every chain and checkpoint straight from the database (no server, no login).
+
+    The public key comes from ``public_key_file`` (PEM), else the signing key file, else the
+    exported checkpoints; the exported folder defaults to MEDOPS_AUDIT_CHECKPOINT_DIR."""
+    folder = exported or settings.audit_checkpoint_dir
+    if folder is not None and not folder.is_dir():
+        reason = "is not a folder of exported checkpoints"
+        raise InvalidInputError(f"{folder} {reason}", errors=[FieldError("checkpoints", reason)])
     services = build_services(settings)
     try:
-        key_file = settings.resolved_audit_key_file
-        public_key = signing.load_or_create(key_file).public_key() if key_file.exists() else None
-        report, _records = verify_database(services.db, exported=exported, public_key=public_key)
+        report, _records = verify_database(
+            services.db, exported=folder, public_key=_public_key(settings, folder, public_key_file)
+        )
         return report
     finally:
         services.close()
+
+
+def _public_key(
+    settings: Settings, folder: Path | None, public_key_file: Path | None
+) -> Ed25519PublicKey | None:
+    if public_key_file is not None:
+        try:
+            key = serialization.load_pem_public_key(public_key_file.read_bytes())
+        except (OSError, ValueError) as exc:
+            reason = f"cannot be read as a PEM public key ({type(exc).__name__})"
+            raise InvalidInputError(
+                f"{public_key_file} {reason}", errors=[FieldError("public_key", reason)]
+            ) from None
+        if not isinstance(key, Ed25519PublicKey):
+            raise InvalidInputError(f"{public_key_file} is not an Ed25519 public key")
+        return key
+    key_file = settings.resolved_audit_key_file
+    if key_file.exists():
+        return signing.load_or_create(key_file).public_key()
+    for copy in read_exported(folder) if folder else []:
+        return signing.public_from_b64(copy["public_key"])
+    return None
+
+
+def audit_public_key(settings: Settings) -> str:
+    """The checkpoint verification key as PEM, to hand to auditors."""
+    key = signing.load_or_create(settings.resolved_audit_key_file).public_key()
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()

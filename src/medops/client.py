@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -223,7 +224,7 @@ class Client:
         *,
         limit: int = 100,
         before: int | None = None,
-        **filters: str | datetime | None,
+        filters: Mapping[str, str | datetime] | None = None,
     ) -> AuditPage:
         """Search the audit trail, newest first. Filters: actor, action, resource_type,
         resource_id, patient, outcome, since, until."""
@@ -232,7 +233,9 @@ class Client:
             params["before"] = before
         return self._call("GET", "/api/v1/audit/events", _AUDIT_PAGE, params=params)
 
-    def audit_export(self, fmt: str = "jsonl", **filters: str | datetime | None) -> bytes:
+    def audit_export(
+        self, fmt: str = "jsonl", filters: Mapping[str, str | datetime] | None = None
+    ) -> bytes:
         """Every matching record as JSON lines, CSV or a FHIR R4 Bundle (``fmt``)."""
         params = _params(filters) | {"format": fmt}
         headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
@@ -294,11 +297,10 @@ class Client:
             _write_private(self.settings.credentials_file, json.dumps(data, indent=2))
 
 
-def _params(filters: dict[str, str | datetime | None]) -> dict[str, Any]:
+def _params(filters: Mapping[str, str | datetime] | None) -> dict[str, Any]:
     return {
         key: value.isoformat() if isinstance(value, datetime) else value
-        for key, value in filters.items()
-        if value is not None
+        for key, value in (filters or {}).items()
     }
 
 

@@ -7,6 +7,7 @@ import io
 import json
 
 import httpx
+import pytest
 from fhir.resources.R4B.bundle import Bundle
 
 from medops.auth.permissions import Role
@@ -142,3 +143,23 @@ def test_exports_in_jsonl_csv_and_fhir(http: httpx.Client, tokens: dict[Role, st
     assert len(bundle.entry or []) == len(lines)
     bad = http.get("/api/v1/audit/export", params={"format": "xml"}, headers=auditor)
     assert bad.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"since": "2026-01-01T00:00:00"},
+        {"until": "0001-01-01T00:00:00+14:00"},
+        {"actor": "a\x00b"},
+        {"outcome": "maybe"},
+    ],
+    ids=["naive-time", "out-of-range", "nul", "unknown-outcome"],
+)
+def test_bad_search_filters_are_422_not_500(
+    http: httpx.Client, tokens: dict[Role, str], params: dict[str, str]
+) -> None:
+    """Times need a zone and a sane range; text filters no NUL; for search and export."""
+    auditor = bearer(tokens[Role.AUDITOR])
+    for path in ("/api/v1/audit/events", "/api/v1/audit/export"):
+        response = http.get(path, params=params, headers=auditor)
+        assert response.status_code == 422, (path, response.text)

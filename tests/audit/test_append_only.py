@@ -34,3 +34,18 @@ def test_postgresql_refuses_truncate_too(services: Services) -> None:
     make_user(services, "bo", Role.CLINICIAN)
     with pytest.raises(DBAPIError, match="append-only"), services.db.engine.begin() as conn:
         conn.execute(text("TRUNCATE audit_events"))
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_sqlite_insert_or_replace_cannot_overwrite_a_record(services: Services) -> None:
+    """REPLACE deletes the row it collides with without firing delete triggers: refused too."""
+    make_user(services, "cy", Role.CLINICIAN)
+    with pytest.raises(DBAPIError, match="append-only"), services.db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT OR REPLACE INTO audit_events (seq, occurred_at, action, outcome, "
+                "chain_id, chain_seq, prev_hash, hash) "
+                "SELECT seq, occurred_at, 'user.view', outcome, chain_id, chain_seq, prev_hash, "
+                "hash FROM audit_events WHERE seq = 1"
+            )
+        )

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
+from medops.audit.checkpoints import record_rows
 from medops.audit.models import AuditEvent
-from medops.audit.service import AuditGuardError
+from medops.audit.schemas import AuditEntry
+from medops.audit.service import AuditGuardError, AuditService
+from medops.audit.verify import verify
 from medops.auth.models import User
 from medops.auth.permissions import Role
 from medops.auth.schemas import UserCreate
@@ -84,3 +88,21 @@ def test_existing_audit_records_cannot_be_changed_or_deleted_through_the_orm(
         with pytest.raises(AuditGuardError, match="append-only"):
             session.flush()
     assert _count(services, AuditEvent) == 1
+
+
+def test_a_writer_whose_head_fell_behind_recovers_from_the_database(services: Services) -> None:
+    """If a commit landed but its answer was lost, the next record re-reads the chain head."""
+    behind = AuditService(services.db, services.clock, chain_id=services.audit.chain_id)
+    with services.db.transaction() as session:  # the "lost" commit, by the chain's writer
+        services.audit.record(session, SYSTEM_CTX, AuditEntry(action="test.first"))
+    clash = r"append-only|UNIQUE|unique|duplicate"
+    with pytest.raises(DBIntegrityError, match=clash), services.db.transaction() as s:
+        behind.record(s, SYSTEM_CTX, AuditEntry(action="test.second"))
+    with services.db.transaction() as session:
+        behind.record(session, SYSTEM_CTX, AuditEntry(action="test.third"))
+    rows = sorted(
+        (r for r in record_rows(services.db) if r["chain_id"] == behind.chain_id),
+        key=lambda r: r["chain_seq"],
+    )
+    assert [r["action"] for r in rows] == ["test.first", "test.third"]
+    assert verify(rows).ok

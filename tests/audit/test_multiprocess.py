@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+from medops.audit import signing
 from medops.audit.checkpoints import verify_database
 from medops.db.engine import Database
 
@@ -16,11 +18,16 @@ from medops.config import Settings
 from medops.context import SYSTEM_ACTOR, Context, Origin
 from medops.services import build_services
 
+import time
+
 services = build_services(Settings(home=sys.argv[1], database_url=sys.argv[2]))
+while time.time() < float(sys.argv[4]):  # both writers start together
+    time.sleep(0.005)
 ctx = Context(actor=SYSTEM_ACTOR, origin=Origin(source_ip="local"))
 for i in range(int(sys.argv[3])):
     with services.db.transaction() as session:
         services.audit.record(session, ctx, AuditEntry(action="test.write", resource_id=str(i)))
+    time.sleep(0.004)  # a pause between writes, as between requests: lets the other in
     if i % 40 == 0:
         services.checkpoints.checkpoint()
 print(services.audit.chain_id)
@@ -31,9 +38,10 @@ def test_two_processes_append_concurrently_and_both_chains_verify(
     db_url: str, tmp_path: Path
 ) -> None:
     """Two writer processes, 150 records each, interleaved; checkpoints taken by both."""
+    start = time.time() + 4  # after both interpreters have imported medops
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(tmp_path), db_url, "150"],
+            [sys.executable, "-c", WRITER, str(tmp_path), db_url, "150", str(start)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -47,7 +55,8 @@ def test_two_processes_append_concurrently_and_both_chains_verify(
         chain_ids.append(out.strip())
     database = Database(db_url)
     try:
-        report, records = verify_database(database)
+        key = signing.load_or_create(tmp_path / "audit-signing.key").public_key()
+        report, records = verify_database(database, public_key=key)
     finally:
         database.dispose()
     assert report.ok, report.first

@@ -7,6 +7,7 @@ per database kind; every trial starts from a fresh copy of it.
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 from collections.abc import Callable
@@ -15,20 +16,31 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from medops.audit.chain import HASHED_FIELDS, record_hash
+from medops.audit import signing
+from medops.audit.chain import GENESIS, HASHED_FIELDS, record_hash
 from medops.audit.checkpoints import checkpoint_rows, read_exported, record_rows
 from medops.audit.schemas import AuditEntry
-from medops.audit.verify import Report, verify
+from medops.audit.verify import Report, merkle_root_of, verify
 from medops.config import Settings
 from medops.db.engine import Database
 from medops.services import build_services
 from tests.conftest import SYSTEM_CTX, PgServer
 
 TRIALS = {"sqlite": 1000, "postgresql": 60}
-KINDS = ("edit", "delete", "insert", "reorder", "rewrite", "truncate", "erase-checkpoints")
+KINDS = (
+    "edit",
+    "delete",
+    "insert",
+    "reorder",
+    "rewrite",
+    "truncate",
+    "erase-checkpoints",
+    "forge-checkpoint",
+)
 
 
 @dataclass
@@ -36,6 +48,7 @@ class Pristine:
     url: str
     exported: Path
     records: int
+    public_key: Ed25519PublicKey
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +93,9 @@ def pristine(
         assert writers[0].checkpoints.checkpoint() is not None
         for writer in writers:
             writer.close()
-        built[kind] = Pristine(url, folder / "export", 46)  # 45 records + the checkpoint's own
+        key = signing.load_or_create(settings.resolved_audit_key_file).public_key()
+        # 45 records + the checkpoint's own
+        built[kind] = Pristine(url, folder / "export", 46, key)
         return built[kind]
 
     return build
@@ -102,7 +117,7 @@ def _copy(kind: str, source: Pristine, tmp_path: Path, pg_server: PgServer | Non
 def _drop_triggers(conn: Connection, kind: str) -> None:
     if kind == "sqlite":
         for table in ("audit_events", "audit_checkpoints"):
-            for verb in ("update", "delete"):
+            for verb in ("update", "delete", "replace"):
                 conn.execute(text(f"DROP TRIGGER {table}_no_{verb}"))
     else:
         for table in ("audit_events", "audit_checkpoints"):
@@ -130,7 +145,12 @@ def _tamper(  # noqa: PLR0911 - one branch per kind of tampering reads best here
         return int(victim["seq"])
     if kind == "delete":
         conn.execute(text("DELETE FROM audit_events WHERE seq = :s"), {"s": victim["seq"]})
-        return None
+        after = [
+            r["seq"]
+            for r in _rows(conn)
+            if r["chain_id"] == victim["chain_id"] and r["chain_seq"] > victim["chain_seq"]
+        ]
+        return min(after) if after else None  # the next record of the chain is named
     if kind == "insert":
         forged = dict(victim) | {"action": "user.delete", "resource_id": "evidence"}
         conn.execute(
@@ -195,17 +215,64 @@ def _tamper(  # noqa: PLR0911 - one branch per kind of tampering reads best here
         cut = rng.randrange(covered - 5, covered) + 1
         conn.execute(text("DELETE FROM audit_events WHERE seq >= :c"), {"c": cut})
         return None
-    # erase-checkpoints: remove the checkpoints from the database, then the tail they signed.
-    conn.execute(text("DELETE FROM audit_checkpoints"))
-    conn.execute(text("DELETE FROM audit_events WHERE seq >= :c"), {"c": covered - 2})
+    if kind == "erase-checkpoints":
+        # Remove the checkpoints from the database, then the tail they signed.
+        conn.execute(text("DELETE FROM audit_checkpoints"))
+        conn.execute(text("DELETE FROM audit_events WHERE seq >= :c"), {"c": covered - 2})
+        return None
+    _forge_checkpoint(conn, victim)
     return None
 
 
-def _verify(url: str, exported: Path) -> Report:
+def _forge_checkpoint(conn: Connection, victim: dict[str, Any]) -> None:
+    """Delete a record, re-chain the rest of its chain, and rewrite the checkpoint's root,
+    count and heads to match: everything but the signature, which needs the key."""
+    conn.execute(text("DELETE FROM audit_events WHERE seq = :s"), {"s": victim["seq"]})
+    chain = sorted(
+        (r for r in _rows(conn) if r["chain_id"] == victim["chain_id"]),
+        key=lambda r: r["chain_seq"],
+    )
+    prev = GENESIS
+    for position, row in enumerate(chain, 1):
+        row["chain_seq"], row["prev_hash"] = position, prev
+        row["hash"] = record_hash({f: row[f] for f in HASHED_FIELDS})
+        conn.execute(
+            text(
+                "UPDATE audit_events SET chain_seq = :c, prev_hash = :p, hash = :h WHERE seq = :s"
+            ),
+            {"c": -row["seq"], "p": row["prev_hash"], "h": row["hash"], "s": row["seq"]},
+        )
+        prev = row["hash"]
+    for row in chain:
+        conn.execute(
+            text("UPDATE audit_events SET chain_seq = :c WHERE seq = :s"),
+            {"c": row["chain_seq"], "s": row["seq"]},
+        )
+    checkpoint = dict(conn.execute(text("SELECT * FROM audit_checkpoints")).mappings().one())
+    covered = [r for r in _rows(conn) if checkpoint["from_seq"] <= r["seq"] <= checkpoint["to_seq"]]
+    heads = json.loads(checkpoint["chain_heads"])
+    if chain:
+        heads[victim["chain_id"]] = [chain[-1]["chain_seq"], chain[-1]["hash"]]
+    else:
+        heads.pop(victim["chain_id"], None)
+    conn.execute(
+        text("UPDATE audit_checkpoints SET merkle_root = :m, record_count = :n, chain_heads = :h"),
+        {
+            "m": merkle_root_of(covered),
+            "n": len(covered),
+            "h": json.dumps(heads, sort_keys=True, separators=(",", ":")),
+        },
+    )
+
+
+def _verify(url: str, exported: Path, key: Ed25519PublicKey) -> Report:
     database = Database(url)
     try:
         return verify(
-            record_rows(database), checkpoint_rows(database), exported=read_exported(exported)
+            record_rows(database),
+            checkpoint_rows(database),
+            exported=read_exported(exported),
+            public_key=key,
         )
     finally:
         database.dispose()
@@ -216,7 +283,7 @@ def test_campaign(
 ) -> None:
     """Every trial is caught; edits are pinned to the edited record's sequence number."""
     source = pristine(backend)
-    assert _verify(source.url, source.exported).ok
+    assert _verify(source.url, source.exported, source.public_key).ok
     rng = random.Random(2026)
     caught: dict[str, int] = dict.fromkeys(KINDS, 0)
     for n in range(TRIALS[backend]):
@@ -229,7 +296,7 @@ def test_campaign(
                 expected = _tamper(conn, kind, rng, covered=45)
         finally:
             database.dispose()
-        report = _verify(url, source.exported)
+        report = _verify(url, source.exported, source.public_key)
         assert not report.ok, (n, kind)
         assert report.first is not None
         if expected is not None:

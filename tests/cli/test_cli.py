@@ -218,3 +218,18 @@ def test_audit_checkpoint_and_verify_offline(cli: Cli, tmp_path: Path) -> None:
     assert_one_line_error(
         cli("audit", "verify", "--checkpoints", export), "seq 2", "content does not match"
     )
+
+
+def test_verify_refuses_to_trust_checkpoints_without_a_key(cli: Cli, tmp_path: Path) -> None:
+    """A copy of the database alone (no key, no exports) does not pass as verified."""
+    _init(cli)
+    cli.ok("audit", "checkpoint")
+    (tmp_path / "home" / "audit-signing.key").rename(tmp_path / "elsewhere.key")
+    assert_one_line_error(cli("audit", "verify"), "without the public key")
+    cli.env["MEDOPS_AUDIT_KEY_FILE"] = str(tmp_path / "elsewhere.key")
+    public = cli.ok("audit", "public-key").out
+    (tmp_path / "auditor.pem").write_text(public)
+    del cli.env["MEDOPS_AUDIT_KEY_FILE"]
+    assert cli.ok(
+        "audit", "verify", "--public-key", str(tmp_path / "auditor.pem"), "--json"
+    ).json()["ok"]

@@ -111,16 +111,19 @@ class CheckpointService:
     def checkpoint(self) -> dict[str, Any] | None:
         """Sign the records since the last checkpoint; None when there are none.
 
-        On PostgreSQL the transaction first takes SHARE on audit_events, which waits for every
-        transaction still inserting records (from any process) and holds new ones back for the
-        moment it takes, so no record below the signed range can commit later; EXCLUSIVE on
-        audit_checkpoints makes concurrent checkpoints queue instead of forking. SQLite write
-        transactions are serial already (BEGIN IMMEDIATE)."""
+        On PostgreSQL, EXCLUSIVE on audit_checkpoints makes concurrent checkpoints queue
+        instead of forking, and SHARE ROW EXCLUSIVE on audit_events waits for every transaction
+        still inserting records (from any process) and holds new ones back for the moment it
+        takes, so no record below the signed range can commit later. SQLite write transactions
+        are serial already (BEGIN IMMEDIATE)."""
         key = self.key()
         with self._db.transaction() as session:
             if self._db.dialect == "postgresql":
-                session.execute(text("LOCK TABLE audit_events IN SHARE MODE"))
+                # Checkpointers queue on audit_checkpoints first; then SHARE ROW EXCLUSIVE on
+                # audit_events waits for every transaction still inserting records (and is
+                # compatible with this transaction's own insert of its audit record).
                 session.execute(text("LOCK TABLE audit_checkpoints IN EXCLUSIVE MODE"))
+                session.execute(text("LOCK TABLE audit_events IN SHARE ROW EXCLUSIVE MODE"))
             now = self._clock.now()
             last = session.scalars(
                 select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)

@@ -9,6 +9,8 @@ to the verifiable log.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -25,11 +27,19 @@ OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
 OUTCOME = {"success": "0", "denied": "4", "failure": "4"}
 
 
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _action_code(action: str) -> str:
     verb = action.rsplit(".", 1)[-1]
     if verb in {"create", "grant", "enroll", "checkpoint", "bootstrap-admin"}:
         return "C"
-    if verb in {"list", "read", "me", "roles", "use"}:
+    if verb in {"list", "read", "me", "roles", "use", "search", "export"}:
         return "R"
     if verb in {"delete"}:
         return "D"
@@ -49,13 +59,18 @@ def audit_event(event: AuditEventOut) -> dict[str, Any]:
         agent["who"]["identifier"] = {"system": "urn:medops:user", "value": event.actor_id}
     if event.actor_role:
         agent["role"] = [{"text": event.actor_role}]
-    if event.source_ip:
-        agent["network"] = {"address": event.source_ip, "type": "2"}
+    if event.source_ip and _is_ip(event.source_ip):
+        agent["network"] = {"address": event.source_ip, "type": "2"}  # 2: IP address
     if event.auth_method:
         agent["policy"] = [f"urn:medops:auth-method:{event.auth_method}"]
     details = [{"type": "seq", "valueString": str(event.seq)}]
     if event.request_id:
         details.append({"type": "request_id", "valueString": event.request_id})
+    if event.user_agent:
+        details.append({"type": "user_agent", "valueString": event.user_agent})
+    if event.details:
+        changes = json.dumps(event.details, sort_keys=True)
+        details.append({"type": "changes", "valueString": changes})
     what: dict[str, Any] = {"display": event.resource_type or "medops"}
     if event.resource_id:
         what["identifier"] = {

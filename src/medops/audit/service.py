@@ -81,7 +81,11 @@ def install_audit_guard(factory: sessionmaker[Session]) -> None:
         if transaction.parent is None:
             session.info.pop(_AUDITED, None)
             session.info.pop(_EXEMPT, None)
-            session.info.pop(_PENDING, None)  # rolled back: the chain head stays where it was
+            pending = session.info.pop(_PENDING, None)
+            if pending is not None:
+                # Not committed as far as we know; but a commit whose answer was lost may have
+                # landed, so the next record reads the chain head back from the database.
+                pending[0]._head_known = False
 
 
 def exempt_from_audit_guard(session: Session) -> None:
@@ -106,6 +110,7 @@ class AuditService:
         self._sink = sink or DatabaseAuditSink()
         self.chain_id = chain_id or new_chain_id()
         self._head: tuple[int, str] = (0, GENESIS)  # (chain_seq, hash) of the last committed
+        self._head_known = True
         self.writer = GroupCommitWriter(self)
 
     def record(self, session: Session, ctx: Context, entry: AuditEntry) -> None:
@@ -114,6 +119,9 @@ class AuditService:
         The caller holds ``Database.write_lock`` (every ``Database.transaction`` does), so
         this process's chain grows in commit order; the head advances only on commit."""
         pending = session.info.get(_PENDING)
+        if pending is None and not self._head_known:
+            self._head = self._stored_head(session)
+            self._head_known = True
         seq, prev = pending[1] if pending is not None else self._head
         actor = ctx.actor
         record = AuditEvent(
@@ -141,6 +149,15 @@ class AuditService:
         record.hash = record_hash({c: getattr(record, c) for c in HASHED_FIELDS})
         session.info[_PENDING] = (self, (record.chain_seq, record.hash))
         self._sink.append(session, record)
+
+    def _stored_head(self, session: Session) -> tuple[int, str]:
+        row = session.execute(
+            select(AuditEvent.chain_seq, AuditEvent.hash)
+            .where(AuditEvent.chain_id == self.chain_id)
+            .order_by(AuditEvent.chain_seq.desc())
+            .limit(1)
+        ).first()
+        return (int(row[0]), str(row[1])) if row is not None else (0, GENESIS)
 
     def record_alone(self, ctx: Context, entry: AuditEntry) -> None:
         """Write one record that belongs to no change (a refusal, a failure, a break-glass

@@ -8,6 +8,7 @@ second location with the database's. It reports every problem and names the firs
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
 import json
 from collections import defaultdict
@@ -42,6 +43,7 @@ class Problem:
     seq: int | None
     where: str
     reason: str
+    kind: str = "record"  # "record" (a chain problem), "checkpoint" or "export"
 
 
 @dataclass
@@ -58,11 +60,12 @@ class Report:
 
     @property
     def first(self) -> Problem | None:
-        """The problem at the lowest sequence number (or the first found without one)."""
-        if not self.problems:
-            return None
-        with_seq = [p for p in self.problems if p.seq is not None]
-        return min(with_seq, key=lambda p: p.seq or 0) if with_seq else self.problems[0]
+        """The first bad record: the chain problem at the lowest sequence number; failing
+        that, the first checkpoint or export problem."""
+        records = [p for p in self.problems if p.kind == "record" and p.seq is not None]
+        if records:
+            return min(records, key=lambda p: p.seq or 0)
+        return self.problems[0] if self.problems else None
 
 
 def checkpoint_body(checkpoint: Mapping[str, Any]) -> bytes:
@@ -93,14 +96,52 @@ def verify(
     """Check every chain and checkpoint; see the module docstring."""
     report = Report(records=len(records), checkpoints=len(checkpoints), exported=len(exported))
     problems = report.problems
+    report.chains = _check_chains(records, problems)
+
+    by_position = {(r["chain_id"], r["chain_seq"]): r for r in records}
+    ordered = sorted(records, key=lambda r: r["seq"])
+    seqs = [r["seq"] for r in ordered]
+    if checkpoints and public_key is None:
+        reason = "signatures cannot be checked without the public key (--public-key)"
+        problems.append(Problem(None, "checkpoints", reason, "checkpoint"))
+    previous = GENESIS
+    for checkpoint in checkpoints:
+        low = bisect.bisect_left(seqs, checkpoint["from_seq"])
+        high = bisect.bisect_right(seqs, checkpoint["to_seq"])
+        covered = ordered[low:high]
+        _check_checkpoint(checkpoint, covered, by_position, previous, public_key, problems)
+        previous = checkpoint_digest(checkpoint)
+
+    stored = {c["to_seq"]: c for c in checkpoints}
+    for copy in exported:
+        where = f"exported checkpoint up to seq {copy['to_seq']}"
+        original = stored.get(copy["to_seq"])
+        if public_key is not None and not _signed(copy, public_key):
+            problems.append(Problem(None, where, "signature does not verify", "export"))
+        elif original is None:
+            problems.append(Problem(None, where, "is missing from the database", "export"))
+        elif checkpoint_body(original) != checkpoint_body(copy) or (
+            original["signature"] != copy["signature"]
+        ):
+            problems.append(Problem(None, where, "differs from the database's", "export"))
+    return report
+
+
+def _check_chains(records: Sequence[Mapping[str, Any]], problems: list[Problem]) -> int:
+    """Recompute every chain's positions, links and hashes; returns how many chains."""
     chains: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for record in records:
         chains[record["chain_id"]].append(record)
-    report.chains = len(chains)
     for chain_id, members in chains.items():
         prev = GENESIS
-        for position, record in enumerate(sorted(members, key=lambda r: r["chain_seq"]), 1):
+        for position, record in enumerate(sorted(members, key=_chain_order), 1):
             where = f"chain {chain_id} #{record['chain_seq']}"
+            try:
+                digest = record_hash(record)
+            except (TypeError, ValueError, AttributeError) as exc:
+                problems.append(Problem(record["seq"], where, f"cannot be read: {exc}"))
+                prev = str(record.get("hash"))
+                continue
             if record["chain_seq"] != position:
                 problems.append(
                     Problem(
@@ -111,67 +152,47 @@ def verify(
                 problems.append(
                     Problem(record["seq"], where, "does not link to the record before it")
                 )
-            elif record_hash(record) != record["hash"]:
+            elif digest != record["hash"]:
                 problems.append(Problem(record["seq"], where, "content does not match its hash"))
             prev = record["hash"]
 
-    by_position = {(r["chain_id"], r["chain_seq"]): r for r in records}
-    previous = GENESIS
-    for checkpoint in checkpoints:
-        _check_checkpoint(checkpoint, records, by_position, previous, public_key, problems)
-        previous = checkpoint_digest(checkpoint)
-
-    stored = {c["to_seq"]: c for c in checkpoints}
-    for copy in exported:
-        where = f"exported checkpoint up to seq {copy['to_seq']}"
-        original = stored.get(copy["to_seq"])
-        if original is None:
-            problems.append(Problem(None, where, "is missing from the database"))
-        elif checkpoint_body(original) != checkpoint_body(copy) or (
-            original["signature"] != copy["signature"]
-        ):
-            problems.append(Problem(None, where, "differs from the database's"))
-        elif "public_key" in copy and not _signed(copy, _key(copy["public_key"])):
-            problems.append(Problem(None, where, "signature does not verify"))
-    return report
+    return len(chains)
 
 
 def _check_checkpoint(
     checkpoint: Mapping[str, Any],
-    records: Sequence[Mapping[str, Any]],
+    covered: Sequence[Mapping[str, Any]],
     by_position: Mapping[tuple[str, int], Mapping[str, Any]],
     previous: str,
     public_key: Ed25519PublicKey | None,
     problems: list[Problem],
 ) -> None:
+    """``covered``: the records with from_seq <= seq <= to_seq, in seq order."""
     where = f"checkpoint up to seq {checkpoint['to_seq']}"
     if public_key is not None and not _signed(checkpoint, public_key):
-        problems.append(Problem(None, where, "signature does not verify"))
+        problems.append(Problem(None, where, "signature does not verify", "checkpoint"))
     if checkpoint["previous"] != previous:
-        problems.append(Problem(None, where, "does not link to the checkpoint before it"))
-    covered = [r for r in records if checkpoint["from_seq"] <= r["seq"] <= checkpoint["to_seq"]]
+        reason = "does not link to the checkpoint before it"
+        problems.append(Problem(None, where, reason, "checkpoint"))
     if (
         len(covered) != checkpoint["record_count"]
         or merkle_root_of(covered) != checkpoint["merkle_root"]
     ):
-        problems.append(
-            Problem(
-                checkpoint["from_seq"],
-                where,
-                f"records {checkpoint['from_seq']}..{checkpoint['to_seq']} differ from the "
-                f"{checkpoint['record_count']} it signed (changed, removed, added or reordered)",
-            )
+        reason = (
+            f"records {checkpoint['from_seq']}..{checkpoint['to_seq']} differ from the "
+            f"{checkpoint['record_count']} it signed (changed, removed, added or reordered)"
         )
+        problems.append(Problem(checkpoint["from_seq"], where, reason, "checkpoint"))
     for chain_id, (chain_seq, digest) in json.loads(checkpoint["chain_heads"]).items():
         head = by_position.get((chain_id, chain_seq))
         if head is None or head["hash"] != digest:
-            problems.append(
-                Problem(
-                    None,
-                    f"chain {chain_id} #{chain_seq}",
-                    f"the head signed by the {where} is missing or changed (truncated?)",
-                )
-            )
+            reason = f"the head signed by the {where} is missing or changed (truncated?)"
+            problems.append(Problem(None, f"chain {chain_id} #{chain_seq}", reason, "checkpoint"))
+
+
+def _chain_order(record: Mapping[str, Any]) -> tuple[int, str]:
+    position = record["chain_seq"]
+    return (position, "") if isinstance(position, int) else (-1, str(position))
 
 
 def _key(b64: str) -> Ed25519PublicKey:

@@ -131,6 +131,9 @@ class GroupCommitWriter:
         """Commit what is queued, then stop the thread."""
         if self._thread is None:
             return
-        self._queue.put(None)
+        try:
+            self._queue.put(None, timeout=10)
+        except queue.Full:
+            log.error("audit writer did not drain its queue in time; records left unwritten")
         self._thread.join(timeout=10)
         self._thread = None

@@ -2,29 +2,128 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
 
-from medops.cli.common import settings
-from medops.cli.output import JsonOption, console, fail, print_json, print_record
+from medops.cli.common import client, settings
+from medops.cli.output import JsonOption, console, fail, print_json, print_record, print_table
 
 app = typer.Typer(
-    help="The tamper-evident audit log (local: runs on the database itself).", no_args_is_help=True
+    help="The tamper-evident audit log: search and export (auditors, through the API); "
+    "verify, checkpoint and public-key (local, offline).",
+    no_args_is_help=True,
 )
+
+ActorOption = typer.Option(None, "--actor", help="Only records of this username.")
+ActionOption = typer.Option(None, "--action", help="Only this action, e.g. auth.login.")
+ResourceOption = typer.Option(None, "--resource", help="Only this resource id.")
+PatientOption = typer.Option(None, "--patient", help="Only records about this patient reference.")
+OutcomeOption = typer.Option(None, "--outcome", help="success, failure or denied.")
+SinceOption = typer.Option(None, "--since", help="From this time (ISO 8601 with a zone).")
+UntilOption = typer.Option(None, "--until", help="Before this time (ISO 8601 with a zone).")
+
+
+def _filters(**values: str | None) -> dict[str, str]:
+    names = {"resource": "resource_id"}
+    return {names.get(k, k): v for k, v in values.items() if v is not None}
+
+
+@app.command("search")
+def search(
+    actor: str | None = ActorOption,
+    action: str | None = ActionOption,
+    resource: str | None = ResourceOption,
+    patient: str | None = PatientOption,
+    outcome: str | None = OutcomeOption,
+    since: str | None = SinceOption,
+    until: str | None = UntilOption,
+    limit: int = typer.Option(50, "--limit", min=1, max=1000, help="At most this many records."),
+    json_output: bool = JsonOption,
+) -> None:
+    """Search the audit trail, newest first (needs audit:read)."""
+    filters = _filters(
+        actor=actor,
+        action=action,
+        resource=resource,
+        patient=patient,
+        outcome=outcome,
+        since=since,
+        until=until,
+    )
+    with client() as c:
+        page = c.audit_events(limit=limit, filters=filters)
+    if json_output:
+        print_json(page)
+        return
+    print_table(
+        "audit records",
+        ("seq", "time (UTC)", "actor", "via", "action", "resource", "patient", "outcome"),
+        [
+            (
+                e.seq,
+                e.occurred_at.isoformat(timespec="seconds"),
+                e.actor_name or "(anonymous)",
+                e.auth_method or "",
+                e.action,
+                f"{e.resource_type or ''} {e.resource_id or ''}".strip(),
+                e.patient_ref or "",
+                e.outcome,
+            )
+            for e in page.events
+        ],
+    )
+
+
+@app.command("export")
+def export(
+    fmt: str = typer.Option("jsonl", "--format", help="jsonl, csv or fhir (an R4 Bundle)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write here, not stdout."),
+    actor: str | None = ActorOption,
+    action: str | None = ActionOption,
+    resource: str | None = ResourceOption,
+    patient: str | None = PatientOption,
+    outcome: str | None = OutcomeOption,
+    since: str | None = SinceOption,
+    until: str | None = UntilOption,
+) -> None:
+    """Export every matching record, oldest first (needs audit:read)."""
+    filters = _filters(
+        actor=actor,
+        action=action,
+        resource=resource,
+        patient=patient,
+        outcome=outcome,
+        since=since,
+        until=until,
+    )
+    with client() as c:
+        data = c.audit_export(fmt, filters)
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        output.write_bytes(data)
+        console.print(f"wrote {len(data)} bytes to {output}")
 
 
 @app.command("verify")
 def verify(
     checkpoints: Path | None = typer.Option(
-        None, "--checkpoints", help="Folder of exported checkpoints to compare with the database."
+        None,
+        "--checkpoints",
+        help="Folder of exported checkpoints (default: MEDOPS_AUDIT_CHECKPOINT_DIR).",
+    ),
+    public_key: Path | None = typer.Option(
+        None, "--public-key", help="PEM file of the checkpoint key (see 'medops audit public-key')."
     ),
     json_output: bool = JsonOption,
 ) -> None:
     """Check every chain and checkpoint; exit 1 naming the first bad record if any."""
     from medops import admin
 
-    report = admin.audit_verify(settings(), checkpoints)
+    report = admin.audit_verify(settings(), checkpoints, public_key)
     first = report.first
     summary = {
         "ok": report.ok,
@@ -57,3 +156,11 @@ def checkpoint(json_output: bool = JsonOption) -> None:
         console.print("no new audit records since the last checkpoint")
     else:
         print_record("audit checkpoint", made)
+
+
+@app.command("public-key")
+def public_key() -> None:
+    """Print the checkpoint verification key (PEM) to give to auditors."""
+    from medops import admin
+
+    sys.stdout.write(admin.audit_public_key(settings()))

@@ -6,17 +6,19 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import AwareDatetime
 
 from medops.api.deps import API_PREFIX, ServicesDep, require
 from medops.audit import fhir
 from medops.audit.schemas import AuditEventOut, AuditPage, AuditQuery
 from medops.auth.permissions import Permission
 from medops.context import Context
+from medops.errors import FieldError, InvalidInputError
 
 router = APIRouter(prefix=f"{API_PREFIX}/audit", tags=["audit"])
 Auditor = Annotated[Context, Depends(require(Permission.AUDIT_READ))]
@@ -31,9 +33,21 @@ def _query(
     resource_id: Text = None,
     patient: Text = None,
     outcome: Annotated[Literal["success", "failure", "denied"] | None, Query()] = None,
-    since: Annotated[datetime | None, Query()] = None,
-    until: Annotated[datetime | None, Query()] = None,
+    since: Annotated[AwareDatetime | None, Query()] = None,
+    until: Annotated[AwareDatetime | None, Query()] = None,
 ) -> AuditQuery:
+    texts = {"actor": actor, "action": action, "resource_type": resource_type}
+    texts |= {"resource_id": resource_id, "patient": patient}
+    for name, value in texts.items():
+        if value is not None and "\x00" in value:
+            reason = "must not contain a NUL character"
+            raise InvalidInputError(f"{name} {reason}", errors=[FieldError(name, reason)])
+    try:
+        since_utc = since.astimezone(UTC) if since else None
+        until_utc = until.astimezone(UTC) if until else None
+    except OverflowError:
+        reason = "is out of range"
+        raise InvalidInputError(f"time {reason}", errors=[FieldError("since", reason)]) from None
     return AuditQuery(
         actor=actor,
         action=action,
@@ -41,8 +55,8 @@ def _query(
         resource_id=resource_id,
         patient_ref=patient,
         outcome=outcome,
-        since=since,
-        until=until,
+        since=since_utc,
+        until=until_utc,
     )
 
 

@@ -38,6 +38,20 @@ def create_append_only_triggers() -> None:
                     f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
                     f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
                 )
+        # INSERT OR REPLACE deletes the row it collides with without firing delete triggers
+        # (unless recursive_triggers is on), so a colliding insert is refused outright.
+        for table, clash in (
+            (
+                "audit_events",
+                "seq = NEW.seq OR (chain_id = NEW.chain_id AND chain_seq = NEW.chain_seq)",
+            ),
+            ("audit_checkpoints", "id = NEW.id OR previous = NEW.previous"),
+        ):
+            op.execute(
+                f"CREATE TRIGGER {table}_no_replace BEFORE INSERT ON {table} "
+                f"WHEN EXISTS (SELECT 1 FROM {table} WHERE {clash}) "
+                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+            )
         return
     op.execute(
         "CREATE OR REPLACE FUNCTION medops_append_only() RETURNS trigger LANGUAGE plpgsql AS "
@@ -61,7 +75,7 @@ def drop_append_only_triggers() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":
         for table in APPEND_ONLY_TABLES:
-            for verb in ("update", "delete"):
+            for verb in ("update", "delete", "replace"):
                 op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{verb}")
         return
     for table in APPEND_ONLY_TABLES:
