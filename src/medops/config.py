@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     audit_checkpoint_seconds: int = Field(
         default=60, ge=5, description="How often the server signs a checkpoint of new records."
     )
+    audit_checkpoint_records: int = Field(
+        default=10_000,
+        ge=1,
+        description="Sign a checkpoint sooner once this many records await one (checked each 5 s).",
+    )
     cookie_secure: bool = Field(
         default=True,
         description="Mark the browser session cookie Secure (sent over HTTPS and localhost only).",

@@ -49,3 +49,11 @@ def test_sqlite_insert_or_replace_cannot_overwrite_a_record(services: Services) 
                 "hash FROM audit_events WHERE seq = 1"
             )
         )
+
+
+def test_pending_records_count_what_no_checkpoint_covers(services: Services) -> None:
+    """The server's 'every N records' trigger reads this count."""
+    make_user(services, "dee", Role.CLINICIAN)  # user.create and auth.login
+    assert services.checkpoints.pending_records() == 2
+    services.checkpoints.checkpoint()
+    assert services.checkpoints.pending_records() == 1  # the checkpoint's own record

@@ -20,24 +20,32 @@ from medops.logs import get_logger
 from medops.services import Services, build_services
 
 SWEEP_SECONDS = 60
+TICK_SECONDS = 5
 log = get_logger("medops.app")
 
 
 async def _housekeeping(services: Services) -> None:
-    """Every minute, end and audit logins that expired while nobody used them; every
-    MEDOPS_AUDIT_CHECKPOINT_SECONDS, sign a checkpoint of the new audit records."""
-    every = services.settings.audit_checkpoint_seconds
-    tick = min(SWEEP_SECONDS, every)
-    elapsed = 0
+    """Every minute, end and audit logins that expired while nobody used them. Sign a
+    checkpoint of new audit records every MEDOPS_AUDIT_CHECKPOINT_SECONDS, or sooner once
+    MEDOPS_AUDIT_CHECKPOINT_RECORDS await one (checked every TICK_SECONDS)."""
+    settings = services.settings
+    since_sweep = since_checkpoint = 0
     while True:
-        await asyncio.sleep(tick)
-        elapsed += tick
+        await asyncio.sleep(TICK_SECONDS)
+        since_sweep += TICK_SECONDS
+        since_checkpoint += TICK_SECONDS
         try:
-            ended = await run_in_threadpool(services.logins.sweep_expired)
-            if ended:
-                log.info("expired sessions ended", count=ended)
-            if elapsed >= every:
-                elapsed = 0
+            if since_sweep >= SWEEP_SECONDS:
+                since_sweep = 0
+                ended = await run_in_threadpool(services.logins.sweep_expired)
+                if ended:
+                    log.info("expired sessions ended", count=ended)
+            due = since_checkpoint >= settings.audit_checkpoint_seconds
+            if not due:
+                waiting = await run_in_threadpool(services.checkpoints.pending_records)
+                due = waiting >= settings.audit_checkpoint_records
+            if due:
+                since_checkpoint = 0
                 made = await run_in_threadpool(services.checkpoints.checkpoint)
                 if made:
                     log.info("audit checkpoint signed", to_seq=made["to_seq"])

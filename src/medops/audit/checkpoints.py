@@ -108,6 +108,13 @@ class CheckpointService:
     def key(self) -> Ed25519PrivateKey:
         return signing.load_or_create(self._key_file)
 
+    def pending_records(self) -> int:
+        """How many records no checkpoint covers yet (by sequence number)."""
+        with self._db.session() as session:
+            signed = session.scalar(select(func.max(AuditCheckpoint.to_seq))) or 0
+            latest = session.scalar(select(func.max(AuditEvent.seq))) or 0
+        return max(0, int(latest) - int(signed))
+
     def checkpoint(self) -> dict[str, Any] | None:
         """Sign the records since the last checkpoint; None when there are none.
 
