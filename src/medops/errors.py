@@ -99,6 +99,50 @@ class ConflictError(MedopsError):
     title = "Conflict"
 
 
+class InvalidArtifactError(InvalidInputError):
+    """Raised when an uploaded model artifact is not a loadable ONNX model (corrupt, a pickle,
+    an archive or another executable format, or operators outside the allowed domains)."""
+
+    code = "invalid-artifact"
+    title = "Model artifact refused"
+
+
+class SignatureMismatchError(InvalidInputError):
+    """Raised when a model signature does not match the ONNX graph's inputs or outputs, or
+    data does not match the signature."""
+
+    code = "signature-mismatch"
+    title = "Model signature does not match"
+
+
+class ParityFailedError(InvalidInputError):
+    """Raised when the ONNX model's outputs differ from the native model's beyond tolerance."""
+
+    code = "parity-failed"
+    title = "ONNX outputs differ from the native model"
+
+
+class PackagingError(InvalidInputError):
+    """Raised on the registering user's side when a model cannot be converted to ONNX."""
+
+    code = "packaging-failed"
+    title = "Model cannot be packaged"
+
+
+class DuplicateVersionError(ConflictError):
+    """Raised when a model already has a version with the same artifact digest."""
+
+    code = "duplicate-version"
+    title = "Version already registered"
+
+
+class PromotionBlockedError(ConflictError):
+    """Raised when moving a protected alias fails one or more gates; ``errors`` lists each."""
+
+    code = "promotion-blocked"
+    title = "Promotion gates not met"
+
+
 class AuthenticationError(MedopsError):
     """Raised when credentials are missing, wrong, expired or revoked."""
 
@@ -152,6 +196,13 @@ class ActionRequiredError(PermissionDeniedError):
     title = "Another step is required first"
 
 
+class SeparationOfDutiesError(PermissionDeniedError):
+    """Raised when a user would approve a model version they registered, or sign twice."""
+
+    code = "separation-of-duties"
+    title = "Separation of duties"
+
+
 class IntegrityError(MedopsError):
     """Raised when stored content no longer matches its digest (corruption or tampering)."""
 
@@ -197,6 +248,13 @@ ALL_ERRORS: tuple[type[MedopsError], ...] = (
     NotFoundError,
     MethodNotAllowedError,
     ConflictError,
+    InvalidArtifactError,
+    SignatureMismatchError,
+    ParityFailedError,
+    PackagingError,
+    DuplicateVersionError,
+    PromotionBlockedError,
+    SeparationOfDutiesError,
     AuthenticationError,
     MfaRequiredError,
     TooManyAttemptsError,

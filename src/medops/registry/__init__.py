@@ -1,0 +1,1 @@
+"""Model registry: models, versions, signatures, validation reports, cards, approvals."""
