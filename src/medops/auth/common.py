@@ -83,6 +83,7 @@ def user_out(user: User) -> UserOut:
         disabled_at=user.disabled_at,
         mfa_enabled=user.mfa_enabled_at is not None,
         must_change_password=user.must_change_password,
+        full_name=user.full_name,
     )
 
 

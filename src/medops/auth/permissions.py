@@ -31,6 +31,12 @@ class Permission(StrEnum):
     AUDIT_READ = "audit:read"
     BREAKGLASS_USE = "breakglass:use"
     BREAKGLASS_REVIEW = "breakglass:review"
+    MODELS_READ = "models:read"
+    MODELS_WRITE = "models:write"
+    MODELS_CARD = "models:card"
+    MODELS_APPROVE = "models:approve"
+    MODELS_PROMOTE = "models:promote"
+    MODELS_POLICY = "models:policy"
 
 
 PERMISSION_DESCRIPTIONS: MappingProxyType[Permission, str] = MappingProxyType(
@@ -44,6 +50,16 @@ PERMISSION_DESCRIPTIONS: MappingProxyType[Permission, str] = MappingProxyType(
         Permission.AUDIT_READ: "Search and export the audit trail.",
         Permission.BREAKGLASS_USE: "Take time-limited emergency access, with a reason.",
         Permission.BREAKGLASS_REVIEW: "List break-glass grants and record their review.",
+        Permission.MODELS_READ: (
+            "See models, versions, validation reports, model cards, signatures and history."
+        ),
+        Permission.MODELS_WRITE: (
+            "Create models, register versions (ONNX) and compute validation reports."
+        ),
+        Permission.MODELS_CARD: "Write the team's fields of a model card.",
+        Permission.MODELS_APPROVE: "Sign a model version electronically (with re-authentication).",
+        Permission.MODELS_PROMOTE: "Move model aliases (promote, gated) and roll them back.",
+        Permission.MODELS_POLICY: "Set a model's promotion policy (thresholds, approvals).",
     }
 )
 
@@ -51,26 +67,42 @@ _PEOPLE = frozenset({Permission.SELF, Permission.TOKENS_CREATE})
 
 _EMERGENCY = frozenset({Permission.BREAKGLASS_USE})
 
+_MODEL_AUTHOR = frozenset({Permission.MODELS_READ, Permission.MODELS_WRITE, Permission.MODELS_CARD})
+
 ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyType(
     {
         # Separation of duties: admins manage accounts but do not read (or police) the
         # audit trail; auditors do.
         Role.ADMIN: _PEOPLE
         | {Permission.USERS_READ, Permission.USERS_MANAGE, Permission.BREAKGLASS_REVIEW},
-        Role.DATA_SCIENTIST: _PEOPLE | _EMERGENCY,
-        Role.ML_ENGINEER: _PEOPLE | _EMERGENCY,
-        Role.CLINICIAN: _PEOPLE | _EMERGENCY,
+        Role.DATA_SCIENTIST: _PEOPLE | _EMERGENCY | _MODEL_AUTHOR,
+        # Separation of duties within the registry is enforced per version: whoever
+        # registered a version cannot sign it.
+        Role.ML_ENGINEER: _PEOPLE
+        | _EMERGENCY
+        | _MODEL_AUTHOR
+        | {Permission.MODELS_APPROVE, Permission.MODELS_PROMOTE, Permission.MODELS_POLICY},
+        Role.CLINICIAN: _PEOPLE
+        | _EMERGENCY
+        | {Permission.MODELS_READ, Permission.MODELS_CARD, Permission.MODELS_APPROVE},
         Role.AUDITOR: _PEOPLE
-        | {Permission.USERS_READ, Permission.AUDIT_READ, Permission.BREAKGLASS_REVIEW},
+        | {
+            Permission.USERS_READ,
+            Permission.AUDIT_READ,
+            Permission.BREAKGLASS_REVIEW,
+            Permission.MODELS_READ,
+        },
         # A service account acts only through tokens an admin issues to it; it mints none.
-        Role.SERVICE: frozenset({Permission.SELF}),
+        Role.SERVICE: frozenset({Permission.SELF, Permission.MODELS_READ}),
     }
 )
 
 
 # What break-glass may grant: reads needed in an emergency, never management or review
 # (so it cannot be turned into a lasting privilege). Patient-data reads join as they land.
-BREAKGLASS_ELIGIBLE = frozenset({Permission.AUDIT_READ, Permission.USERS_READ})
+BREAKGLASS_ELIGIBLE = frozenset(
+    {Permission.AUDIT_READ, Permission.USERS_READ, Permission.MODELS_READ}
+)
 
 
 def permissions_of(role: str) -> frozenset[Permission]:

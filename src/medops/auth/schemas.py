@@ -20,6 +20,20 @@ class UserCreate(BaseModel):
     username: str = Field(pattern=USERNAME_PATTERN, description="Lower-case login name.")
     role: Role
     password: str = PASSWORD_FIELD
+    full_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="The person's full name: the printed name of their electronic signatures.",
+    )
+
+
+class FullName(BaseModel):
+    """A user's full name, as it is printed with their electronic signatures."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    full_name: str = Field(min_length=1, max_length=200, pattern=r"\S")
 
 
 class UserOut(BaseModel):
@@ -33,6 +47,7 @@ class UserOut(BaseModel):
     disabled_at: datetime | None
     mfa_enabled: bool = False
     must_change_password: bool = False
+    full_name: str | None = None
 
 
 class Me(BaseModel):

@@ -90,6 +90,7 @@ class IdentityService:
         user = User(
             id=uuid.uuid4(),
             username=data.username,
+            full_name=data.full_name.strip() if data.full_name else None,
             role=data.role.value,
             password_hash=passwords.hash_password(data.password),
             created_at=self._clock.now(),
@@ -173,6 +174,26 @@ class IdentityService:
             user.password_hash = passwords.hash_password(temporary)
             user.must_change_password = True
             end_logins(session, user.id, now)
+        return user_out(user)
+
+    def set_full_name(self, ctx: Context, username: str, full_name: str) -> UserOut:
+        """Set the full name printed with a user's electronic signatures (audited)."""
+        with self._db.transaction() as session:
+            user = self._user(session, username)
+            self._audit.record(
+                session,
+                ctx,
+                AuditEntry(
+                    action="user.set-name",
+                    resource_type="user",
+                    resource_id=username,
+                    details={
+                        "before": {"full_name": user.full_name},
+                        "after": {"full_name": full_name.strip()},
+                    },
+                ),
+            )
+            user.full_name = full_name.strip()
         return user_out(user)
 
     def reset_mfa(self, ctx: Context, username: str) -> UserOut:

@@ -3,16 +3,32 @@
 from medops.audit.models import AuditCheckpoint, AuditEvent
 from medops.auth.models import ApiToken, BreakGlassGrant, LoginThrottle, RecoveryCode, User
 from medops.db.base import Base
+from medops.registry.models import (
+    AliasEvent,
+    Approval,
+    ModelAlias,
+    ModelCard,
+    ModelVersion,
+    RegisteredModel,
+    ValidationReport,
+)
 
 metadata = Base.metadata
 
 __all__ = [
+    "AliasEvent",
     "ApiToken",
+    "Approval",
     "AuditCheckpoint",
     "AuditEvent",
     "BreakGlassGrant",
     "LoginThrottle",
+    "ModelAlias",
+    "ModelCard",
+    "ModelVersion",
     "RecoveryCode",
+    "RegisteredModel",
     "User",
+    "ValidationReport",
     "metadata",
 ]

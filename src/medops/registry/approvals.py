@@ -1,0 +1,112 @@
+"""Electronic signatures on model versions (21 CFR 11.50, 11.70, 11.200), pure functions.
+
+A signature's *manifest* is the canonical JSON of what was signed: the signer (id, username,
+printed name, role), the meaning, the UTC time, how the signer re-authenticated, and the
+content it is bound to (model, version, artifact digest, validation report id and hash, model
+card hash). Its SHA-256 is countersigned with the server's Ed25519 key (the audit key), so the
+signature cannot be copied onto other content or edited in the database (11.70). A signature is
+valid only while the content it names is the content the version has now.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from medops.registry.models import Approval
+
+MANIFEST_SCHEMA = "medops.signature-manifest/1"
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no spaces, UTF-8 safe: the form every medops hash is taken over."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def sha256_json(value: Any) -> str:
+    """SHA-256 hex of ``canonical_json(value)``."""
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+def manifest(row: Approval, *, model: str, version: int) -> dict[str, Any]:
+    """What a signature row says was signed."""
+    return {
+        "schema": MANIFEST_SCHEMA,
+        "model": model,
+        "version": version,
+        "signer": {
+            "user_id": row.user_id,
+            "username": row.username,
+            "printed_name": row.printed_name,
+            "role": row.role,
+        },
+        "meaning": row.meaning,
+        "comment": row.comment,
+        "signed_at": row.signed_at.isoformat(),
+        "method": row.method,
+        "artifact_digest": row.artifact_digest,
+        "report": {"id": row.report_id, "hash": row.report_hash},
+        "card_hash": row.card_hash,
+    }
+
+
+def seal(row: Approval, key: Ed25519PrivateKey, key_id: str, *, model: str, version: int) -> None:
+    """Fill the manifest hash and the server's countersignature of a new signature row."""
+    row.manifest_hash = sha256_json(manifest(row, model=model, version=version))
+    row.key_id = key_id
+    row.server_signature = base64.b64encode(key.sign(row.manifest_hash.encode())).decode()
+
+
+@dataclass(frozen=True)
+class Current:
+    """The content a version has now, which a signature must still match."""
+
+    artifact_digest: str
+    report_id: str | None
+    report_hash: str | None
+    card_hash: str | None
+    card_revision: int | None
+
+
+def problems(
+    row: Approval,
+    current: Current,
+    public_key: Ed25519PublicKey,
+    key_id: str,
+    *,
+    model: str,
+    version: int,
+) -> list[str]:
+    """Why a signature no longer holds; empty when it is valid."""
+    found: list[str] = []
+    if sha256_json(manifest(row, model=model, version=version)) != row.manifest_hash:
+        found.append("the signature record was altered after signing (manifest hash differs)")
+    if row.key_id != key_id:
+        found.append(f"countersigned with key {row.key_id}, not this server's key {key_id}")
+    else:
+        try:
+            public_key.verify(base64.b64decode(row.server_signature), row.manifest_hash.encode())
+        except (InvalidSignature, ValueError):
+            found.append("the server countersignature does not verify")
+    if row.artifact_digest != current.artifact_digest:
+        found.append("the model artifact differs from the one signed")
+    if current.report_hash is None:
+        found.append("the signed validation report no longer exists")
+    elif row.report_hash != current.report_hash:
+        found.append(
+            f"the validation report changed since signing (signed {row.report_id}, "
+            f"current {current.report_id})"
+        )
+    if current.card_hash is None:
+        found.append("the model card no longer exists")
+    elif row.card_hash != current.card_hash:
+        found.append(
+            f"the model card changed since signing (now at revision {current.card_revision})"
+        )
+    return found

@@ -1,0 +1,297 @@
+"""Input and output shapes of the model registry."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from medops.auth.permissions import Role
+from medops.auth.schemas import PASSWORD_FIELD
+from medops.registry.signature import ModelSignature
+
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+ALIAS_PATTERN = r"^[a-z][a-z0-9_\-]{0,63}$"
+DIGEST_PATTERN = r"^[0-9a-f]{64}$"
+Meaning = Literal["review", "approval", "responsibility"]
+GapMetric = Literal["auroc", "auprc", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1"]
+
+
+class PromotionPolicy(BaseModel):
+    """What a version must show before a protected alias may point at it.
+
+    Thresholds compare the point estimates of the latest validation report; ``None`` turns
+    a check off. ``required_approvals`` counts valid ``approval`` signatures per role."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    protected_aliases: list[str] = Field(default_factory=lambda: ["production"], max_length=20)
+    min_auroc: float | None = Field(default=0.70, ge=0, le=1)
+    min_auprc: float | None = Field(default=None, ge=0, le=1)
+    min_sensitivity: float | None = Field(default=None, ge=0, le=1)
+    min_specificity: float | None = Field(default=None, ge=0, le=1)
+    max_ece: float | None = Field(default=0.10, ge=0, le=1)
+    max_brier: float | None = Field(default=None, ge=0, le=1)
+    max_subgroup_gap: float | None = Field(
+        default=0.10, ge=0, le=1, description="Largest |subgroup - overall| of gap_metric."
+    )
+    gap_metric: GapMetric = "auroc"
+    require_parity: bool = True
+    require_complete_card: bool = True
+    required_approvals: dict[Role, int] = Field(
+        default_factory=lambda: {Role.CLINICIAN: 1, Role.ML_ENGINEER: 1}
+    )
+
+    @field_validator("protected_aliases")
+    @classmethod
+    def _aliases(cls, value: list[str]) -> list[str]:
+        for alias in value:
+            if not re.fullmatch(ALIAS_PATTERN, alias):
+                msg = f"alias {alias!r} must match {ALIAS_PATTERN}"
+                raise ValueError(msg)
+        return sorted(set(value))
+
+    @field_validator("required_approvals")
+    @classmethod
+    def _counts(cls, value: dict[Role, int]) -> dict[Role, int]:
+        for role, count in value.items():
+            if not 0 <= count <= 10:
+                msg = f"{role.value}: between 0 and 10 approvals"
+                raise ValueError(msg)
+        return value
+
+
+class ModelCreate(BaseModel):
+    """A new registered model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=MODEL_NAME_PATTERN)
+    description: str | None = Field(default=None, max_length=10_000)
+    policy: PromotionPolicy = Field(default_factory=PromotionPolicy)
+
+
+class ModelOut(BaseModel):
+    """A registered model with its aliases."""
+
+    name: str
+    description: str | None
+    policy: PromotionPolicy
+    created_at: datetime
+    created_by: str
+    latest_version: int | None
+    aliases: dict[str, int]
+
+
+class DataReference(BaseModel):
+    """Training data: where it is and its content digest (dataset versions link here later)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    uri: str = Field(min_length=1, max_length=2000)
+    digest: str | None = Field(default=None, pattern=DIGEST_PATTERN)
+    description: str | None = Field(default=None, max_length=2000)
+
+
+class CodeReference(BaseModel):
+    """The code that trained the version: repository and commit."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    repository: str | None = Field(default=None, max_length=2000)
+    commit: str = Field(pattern=r"^[0-9a-f]{7,64}$")
+    path: str | None = Field(default=None, max_length=500)
+
+
+class ParityEvidenceIn(BaseModel):
+    """A sample the native model ran on and its probabilities; the server runs the ONNX
+    artifact on the same rows and measures the difference itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    columns: dict[str, list[Any]]
+    native_probabilities: list[list[float]] = Field(min_length=1, max_length=10_000)
+    tolerance: float = Field(default=1e-4, gt=0, le=0.1)
+    client_max_abs_diff: float | None = Field(default=None, ge=0)
+
+
+class VersionCreate(BaseModel):
+    """Everything of a version but its artifact (sent alongside as a file)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    signature: ModelSignature
+    framework: str | None = Field(default=None, max_length=100)
+    description: str | None = Field(default=None, max_length=10_000)
+    training_data: DataReference | None = None
+    code: CodeReference | None = None
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    training_metrics: dict[str, float] = Field(default_factory=dict)
+    lineage: dict[str, Any] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
+    parity: ParityEvidenceIn | None = None
+
+
+class ParityOut(BaseModel):
+    """The parity check as the server measured it."""
+
+    max_abs_diff: float
+    tolerance: float
+    rows: int
+    label_agreement: float
+    client_max_abs_diff: float | None
+
+
+class VersionOut(BaseModel):
+    """One immutable model version."""
+
+    model: str
+    version: int
+    ref: str
+    artifact_digest: str
+    artifact_size: int
+    artifact: dict[str, Any]
+    signature: ModelSignature
+    framework: str | None
+    parity: ParityOut | None
+    training_data: DataReference | None
+    code: CodeReference | None
+    hyperparameters: dict[str, Any]
+    training_metrics: dict[str, float]
+    lineage: dict[str, Any]
+    tags: dict[str, str]
+    description: str | None
+    parent: str | None
+    created_at: datetime
+    created_by: str
+    aliases: list[str]
+    status: str
+
+
+class ReportSummary(BaseModel):
+    """A validation report's headline: judged under the policy, with its hash."""
+
+    id: str
+    model: str
+    version: int
+    dataset_name: str
+    dataset_digest: str
+    dataset_rows: int
+    label_column: str
+    report_hash: str
+    passed: bool
+    failures: list[str]
+    metrics: dict[str, float | None]
+    created_at: datetime
+    created_by: str
+
+
+class ReportOut(ReportSummary):
+    """A validation report with its full content."""
+
+    report: dict[str, Any]
+
+
+class CardContent(BaseModel):
+    """The team-written fields of a model card (Mitchell et al. 2019; ONC HTI-1 source
+    attributes). Fields filled from the version and its report are not part of this."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    developer: str | None = Field(default=None, max_length=2000)
+    contact: str | None = Field(default=None, max_length=2000)
+    license: str | None = Field(default=None, max_length=2000)
+    output_interpretation: str | None = Field(default=None, max_length=10_000)
+    intended_use: str | None = Field(default=None, max_length=10_000)
+    intended_users: str | None = Field(default=None, max_length=10_000)
+    out_of_scope_uses: str | None = Field(default=None, max_length=10_000)
+    development_data: str | None = Field(default=None, max_length=10_000)
+    exclusion_criteria: str | None = Field(default=None, max_length=10_000)
+    relevant_factors: str | None = Field(default=None, max_length=10_000)
+    fairness_approach: str | None = Field(default=None, max_length=10_000)
+    bias_mitigation: str | None = Field(default=None, max_length=10_000)
+    validation_process: str | None = Field(default=None, max_length=10_000)
+    ethical_considerations: str | None = Field(default=None, max_length=10_000)
+    limitations: str | None = Field(default=None, max_length=10_000)
+    recommendations: str | None = Field(default=None, max_length=10_000)
+    update_schedule: str | None = Field(default=None, max_length=10_000)
+    monitoring_plan: str | None = Field(default=None, max_length=10_000)
+
+
+class ApprovalRequest(BaseModel):
+    """An electronic signature: re-authentication, its meaning and an optional comment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    password: str = PASSWORD_FIELD
+    otp: str | None = Field(default=None, max_length=16)
+    meaning: Meaning = "approval"
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class ApprovalOut(BaseModel):
+    """A signature as shown on cards and exports, with whether it still verifies."""
+
+    id: str
+    model: str
+    version: int
+    username: str
+    printed_name: str
+    role: str
+    meaning: str
+    comment: str | None
+    signed_at: datetime
+    method: str
+    artifact_digest: str
+    report_id: str
+    report_hash: str
+    card_hash: str
+    manifest_hash: str
+    key_id: str
+    valid: bool
+    invalid_reasons: list[str]
+
+
+class PromoteRequest(BaseModel):
+    """Point an alias at a version, with the reason recorded in the history."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1)
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class RollbackRequest(BaseModel):
+    """Move an alias back to the version it pointed at before."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class AliasEventOut(BaseModel):
+    """One alias move in a model's history."""
+
+    model: str
+    alias: str
+    kind: str
+    from_version: int | None
+    to_version: int | None
+    occurred_at: datetime
+    actor: str
+    reason: str
+    evidence: dict[str, Any] | None
+
+
+class GateResult(BaseModel):
+    """The promotion gates of one version for one alias; ``unmet`` lists what is missing."""
+
+    model: str
+    version: int
+    alias: str
+    protected: bool
+    passed: bool
+    unmet: list[str]
+    checks: dict[str, bool]

@@ -1,0 +1,501 @@
+"""The model registry's use cases: models, immutable versions, validation reports, cards.
+
+Approvals and alias moves live in lifecycle.py. Every change is audited in the transaction
+that makes it, with before and after values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import secrets
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+
+from medops.audit.schemas import AuditEntry
+from medops.audit.service import AuditService
+from medops.auth.common import require_actor
+from medops.auth.permissions import Permission
+from medops.clock import Clock
+from medops.context import Context
+from medops.db.engine import Database
+from medops.errors import (
+    ConflictError,
+    DuplicateVersionError,
+    FieldError,
+    InvalidInputError,
+    NotFoundError,
+    ParityFailedError,
+    PermissionDeniedError,
+    SignatureMismatchError,
+)
+from medops.registry import card as cards
+from medops.registry import datasets
+from medops.registry.approvals import canonical_json, sha256_json
+from medops.registry.models import ModelCard, ModelVersion, RegisteredModel, ValidationReport
+from medops.registry.onnx_model import OnnxModel, parity_diff, validate_columns
+from medops.registry.policy import judge
+from medops.registry.report import compute_report
+from medops.registry.report_html import render_report_html
+from medops.registry.schemas import (
+    ApprovalOut,
+    CardContent,
+    ModelCreate,
+    ModelOut,
+    ParityOut,
+    PromotionPolicy,
+    ReportOut,
+    ReportSummary,
+    VersionCreate,
+    VersionOut,
+)
+from medops.registry.store import (
+    Ref,
+    aliases_of,
+    card_content,
+    latest_report,
+    load_model,
+    policy_of,
+    report_summary,
+    resolve,
+    version_out,
+)
+from medops.storage.base import BlobStore
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
+class RegistryService:
+    """Registers models and versions, computes validation reports, keeps model cards."""
+
+    def __init__(self, db: Database, clock: Clock, audit: AuditService, blobs: BlobStore) -> None:
+        self._db = db
+        self._clock = clock
+        self._audit = audit
+        self._blobs = blobs
+
+    # -- models ---------------------------------------------------------------------------
+
+    def create_model(self, ctx: Context, data: ModelCreate) -> ModelOut:
+        """Register a model name with its promotion policy (the default unless the caller
+        may set policies)."""
+        actor = require_actor(ctx)
+        if data.policy != PromotionPolicy() and not actor.can(Permission.MODELS_POLICY):
+            raise PermissionDeniedError(
+                "a non-default promotion policy needs permission "
+                f"{Permission.MODELS_POLICY.value!r}"
+            )
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            if session.scalars(
+                select(RegisteredModel).where(RegisteredModel.name == data.name)
+            ).first():
+                raise ConflictError(
+                    f"model {data.name!r} already exists",
+                    errors=[FieldError("name", "already taken")],
+                )
+            policy = data.policy.model_dump(mode="json")
+            self._audit.record(
+                session,
+                ctx,
+                AuditEntry(
+                    action="model.create",
+                    resource_type="model",
+                    resource_id=data.name,
+                    details={"after": {"description": data.description, "policy": policy}},
+                ),
+            )
+            model = RegisteredModel(
+                id=_new_id("mdl"),
+                name=data.name,
+                description=data.description,
+                policy=canonical_json(policy),
+                created_at=now,
+                created_by=actor.username,
+                next_version=1,
+            )
+            session.add(model)
+            return self._model_out(session, model)
+
+    def set_policy(self, ctx: Context, name: str, policy: PromotionPolicy) -> ModelOut:
+        """Replace a model's promotion policy (audited with before and after)."""
+        with self._db.transaction() as session:
+            model = load_model(session, name, for_update=True)
+            before = json.loads(model.policy)
+            after = policy.model_dump(mode="json")
+            self._audit.record(
+                session,
+                ctx,
+                AuditEntry(
+                    action="model.policy",
+                    resource_type="model",
+                    resource_id=name,
+                    details={"before": before, "after": after},
+                ),
+            )
+            model.policy = canonical_json(after)
+            return self._model_out(session, model)
+
+    def list_models(self) -> list[ModelOut]:
+        with self._db.session() as session:
+            models = session.scalars(select(RegisteredModel).order_by(RegisteredModel.name))
+            return [self._model_out(session, m) for m in models]
+
+    def get_model(self, name: str) -> ModelOut:
+        with self._db.session() as session:
+            return self._model_out(session, load_model(session, name))
+
+    @staticmethod
+    def _model_out(session: Any, model: RegisteredModel) -> ModelOut:
+        latest = session.scalar(
+            select(ModelVersion.version)
+            .where(ModelVersion.model_id == model.id)
+            .order_by(ModelVersion.version.desc())
+            .limit(1)
+        )
+        return ModelOut(
+            name=model.name,
+            description=model.description,
+            policy=policy_of(model),
+            created_at=model.created_at,
+            created_by=model.created_by,
+            latest_version=latest,
+            aliases=aliases_of(session, model.id),
+        )
+
+    # -- versions -------------------------------------------------------------------------
+
+    def register_version(
+        self, ctx: Context, name: str, artifact: bytes, data: VersionCreate
+    ) -> VersionOut:
+        """Check the ONNX artifact against its signature and the native model's outputs, then
+        store it as the model's next immutable version; on any failure nothing is stored."""
+        actor = require_actor(ctx)
+        with self._db.session() as session:
+            model = load_model(session, name)
+        loaded = OnnxModel(artifact, data.signature)  # refuses non-ONNX, checks the signature
+        parity = self._parity(loaded, data) if data.parity is not None else None
+        digest = loaded.info.digest
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            model = load_model(session, name, for_update=True)
+            taken = session.scalars(
+                select(ModelVersion.version).where(
+                    ModelVersion.model_id == model.id, ModelVersion.artifact_digest == digest
+                )
+            ).first()
+            if taken is not None:
+                raise DuplicateVersionError(
+                    f"model {name!r} already has this artifact as version {taken} "
+                    f"(sha256 {digest[:12]})",
+                    errors=[FieldError("artifact", f"same digest as version {taken}")],
+                )
+            number = model.next_version
+            row = ModelVersion(
+                id=_new_id("mv"),
+                model_id=model.id,
+                version=number,
+                artifact_digest=digest,
+                artifact_size=loaded.info.size,
+                artifact_info=canonical_json(dataclasses.asdict(loaded.info)),
+                signature=canonical_json(data.signature.model_dump(mode="json")),
+                framework=data.framework,
+                parity=canonical_json(parity.model_dump()) if parity else None,
+                training_data=canonical_json(data.training_data.model_dump())
+                if data.training_data
+                else None,
+                code_ref=canonical_json(data.code.model_dump()) if data.code else None,
+                hyperparameters=canonical_json(data.hyperparameters),
+                training_metrics=canonical_json(data.training_metrics),
+                lineage=canonical_json(data.lineage),
+                tags=canonical_json(data.tags),
+                description=data.description,
+                parent_id=None,
+                created_at=now,
+                created_by=actor.username,
+            )
+            self._audit.record(
+                session,
+                ctx,
+                AuditEntry(
+                    action="model.version.register",
+                    resource_type="model_version",
+                    resource_id=f"{name}/{number}",
+                    details={
+                        "after": {
+                            "artifact_digest": digest,
+                            "framework": data.framework,
+                            "parity": parity.model_dump() if parity else None,
+                            "training_data": data.training_data.model_dump()
+                            if data.training_data
+                            else None,
+                            "code": data.code.model_dump() if data.code else None,
+                        }
+                    },
+                ),
+            )
+            stored = self._blobs.put(artifact)
+            assert stored == digest
+            model.next_version = number + 1
+            session.add(row)
+            session.flush()
+            return version_out(session, model, row)
+
+    @staticmethod
+    def _parity(loaded: OnnxModel, data: VersionCreate) -> ParityOut:
+        evidence = data.parity
+        assert evidence is not None
+        validate_columns(data.signature, evidence.columns)
+        native = np.asarray(evidence.native_probabilities, dtype=np.float64)
+        classes = len(data.signature.outputs.class_labels)
+        rows = len(next(iter(evidence.columns.values()), []))
+        if native.ndim != 2 or native.shape != (rows, classes):
+            reason = f"must be {rows} rows of {classes} probabilities"
+            raise SignatureMismatchError(
+                f"parity.native_probabilities {reason}",
+                errors=[FieldError("parity.native_probabilities", reason)],
+            )
+        diff = parity_diff(loaded, evidence.columns, native)
+        _, probabilities = loaded.predict(evidence.columns)
+        agreement = float(np.mean(np.argmax(probabilities, axis=1) == np.argmax(native, axis=1)))
+        if not diff <= evidence.tolerance:
+            raise ParityFailedError(
+                f"ONNX outputs differ from the native model by up to {diff:.3g} "
+                f"(tolerance {evidence.tolerance:g}) on {rows} rows; nothing was stored",
+                errors=[
+                    FieldError("parity", f"max abs difference {diff:.6g} > {evidence.tolerance:g}")
+                ],
+            )
+        return ParityOut(
+            max_abs_diff=diff,
+            tolerance=evidence.tolerance,
+            rows=rows,
+            label_agreement=agreement,
+            client_max_abs_diff=evidence.client_max_abs_diff,
+        )
+
+    def list_versions(self, name: str) -> list[VersionOut]:
+        with self._db.session() as session:
+            model = load_model(session, name)
+            rows = session.scalars(
+                select(ModelVersion)
+                .where(ModelVersion.model_id == model.id)
+                .order_by(ModelVersion.version)
+            )
+            return [version_out(session, model, row) for row in rows]
+
+    def get_version(self, ref: Ref) -> VersionOut:
+        with self._db.session() as session:
+            model, row = resolve(session, ref)
+            return version_out(session, model, row)
+
+    def artifact(self, ref: Ref) -> tuple[VersionOut, bytes]:
+        """A version and its ONNX bytes (verified against the digest on read)."""
+        version = self.get_version(ref)
+        return version, self._blobs.get(version.artifact_digest)
+
+    # -- validation reports ---------------------------------------------------------------
+
+    def validate(
+        self,
+        ctx: Context,
+        ref: Ref,
+        dataset: bytes,
+        *,
+        label_column: str,
+        dataset_name: str,
+        threshold: float = 0.5,
+        n_bootstrap: int = 1000,
+        seed: int = 0,
+    ) -> ReportOut:
+        """Run the version's ONNX artifact on a labeled CSV and store the validation report,
+        judged under the model's promotion policy."""
+        actor = require_actor(ctx)
+        with self._db.session() as session:
+            model, row = resolve(session, ref)
+            name, number, version_id = model.name, row.version, row.id
+            signature = version_out(session, model, row).signature
+        if len(signature.outputs.class_labels) != 2:
+            reason = "validation reports cover binary classifiers"
+            raise InvalidInputError(reason, errors=[FieldError("signature.outputs", reason)])
+        parsed = datasets.parse_csv(dataset, signature, label_column=label_column)
+        validate_columns(signature, parsed.columns)
+        y_true = np.asarray(
+            datasets.binary_labels(parsed.labels, signature, label_column=label_column),
+            dtype=np.int64,
+        )
+        loaded = OnnxModel(self._blobs.get(row.artifact_digest), signature)
+        scores = loaded.positive_scores(parsed.columns)
+        groups = {
+            f.name: [f.band_of(float(v)) if f.bands else str(v) for v in parsed.columns[f.name]]
+            for f in signature.demographics
+        }
+        report = compute_report(
+            y_true=y_true,
+            scores=np.asarray(scores, dtype=np.float64),
+            groups=groups,
+            threshold=threshold,
+            n_bootstrap=n_bootstrap,
+            seed=seed,
+        )
+        dataset_digest = self._blobs.put(parsed.canonical_csv)
+        report["dataset"] = {
+            "name": dataset_name,
+            "digest": dataset_digest,
+            "rows": parsed.rows,
+            "label_column": label_column,
+            "ignored_columns": parsed.ignored_columns,
+        }
+        report["model"] = {"name": name, "version": number, "artifact_digest": row.artifact_digest}
+        report_hash = sha256_json(report)
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            model = load_model(session, name, for_update=True)
+            policy = policy_of(model)
+            failures = judge(report, policy)
+            record = ValidationReport(
+                id=_new_id("vr"),
+                version_id=version_id,
+                dataset_name=dataset_name,
+                dataset_digest=dataset_digest,
+                dataset_rows=parsed.rows,
+                label_column=label_column,
+                report=canonical_json(report),
+                report_hash=report_hash,
+                policy=canonical_json(policy.model_dump(mode="json")),
+                passed=not failures,
+                failures=json.dumps(failures),
+                auroc=report["metrics"]["auroc"]["value"],
+                created_at=now,
+                created_by=actor.username,
+            )
+            self._audit.record(
+                session,
+                ctx,
+                AuditEntry(
+                    action="model.validate",
+                    resource_type="model_version",
+                    resource_id=f"{name}/{number}",
+                    details={
+                        "after": {
+                            "report": record.id,
+                            "report_hash": report_hash,
+                            "dataset_digest": dataset_digest,
+                            "rows": parsed.rows,
+                            "passed": not failures,
+                            "failures": failures,
+                        }
+                    },
+                ),
+            )
+            session.add(record)
+            session.flush()
+            summary = report_summary(model, row, record)
+        return ReportOut(**summary.model_dump(), report=report)
+
+    def report(self, ref: Ref, report_id: str | None = None) -> ReportOut:
+        """The latest validation report of a version (or the one with ``report_id``)."""
+        with self._db.session() as session:
+            model, row = resolve(session, ref)
+            if report_id is None:
+                record = latest_report(session, row.id)
+            else:
+                record = session.get(ValidationReport, report_id)
+                if record is not None and record.version_id != row.id:
+                    record = None
+            if record is None:
+                raise NotFoundError(
+                    f"{model.name}/{row.version} has no validation report; "
+                    "run 'medops models validate'"
+                )
+            summary = report_summary(model, row, record)
+            return ReportOut(**summary.model_dump(), report=json.loads(record.report))
+
+    def report_html(self, ref: Ref, report_id: str | None = None) -> str:
+        out = self.report(ref, report_id)
+        meta = {
+            "model": f"{out.model} version {out.version}",
+            "artifact digest": out.report["model"]["artifact_digest"],
+            "dataset": f"{out.dataset_name} ({out.dataset_rows} rows, sha256 {out.dataset_digest})",
+            "report": f"{out.id}, sha256 {out.report_hash}",
+            "computed": f"{out.created_at.isoformat()} by {out.created_by}",
+            "policy": "passed" if out.passed else "failed: " + "; ".join(out.failures),
+        }
+        return render_report_html(
+            out.report, title=f"Validation report: {out.model}/{out.version}", meta=meta
+        )
+
+    # -- model cards ----------------------------------------------------------------------
+
+    def set_card(self, ctx: Context, ref: Ref, content: CardContent, *, merge: bool = True) -> int:
+        """Write the team's card fields (merged into the current ones unless ``merge`` is
+        False); returns the new revision. Signatures bound to the old card become invalid."""
+        actor = require_actor(ctx)
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            model, row = resolve(session, ref)
+            load_model(session, model.name, for_update=True)
+            current, card_row = card_content(session, row.id)
+            before = current.model_dump(exclude_none=True)
+            update = content.model_dump(exclude_unset=True) if merge else content.model_dump()
+            after_content = CardContent.model_validate({**current.model_dump(), **update})
+            after = after_content.model_dump(exclude_none=True)
+            if card_row is not None and after == before:
+                return card_row.revision
+            changed = {
+                k: {"before": before.get(k), "after": after.get(k)}
+                for k in sorted(set(before) | set(after))
+                if before.get(k) != after.get(k)
+            }
+            revision = (card_row.revision if card_row else 0) + 1
+            self._audit.record(
+                session,
+                ctx,
+                AuditEntry(
+                    action="model.card.update",
+                    resource_type="model_version",
+                    resource_id=f"{model.name}/{row.version}",
+                    details={"revision": revision, "changes": changed},
+                ),
+            )
+            text = canonical_json(after_content.model_dump(mode="json"))
+            digest = sha256_json(after_content.model_dump(mode="json"))
+            if card_row is None:
+                session.add(
+                    ModelCard(
+                        version_id=row.id,
+                        content=text,
+                        content_hash=digest,
+                        revision=revision,
+                        updated_at=now,
+                        updated_by=actor.username,
+                    )
+                )
+            else:
+                card_row.content = text
+                card_row.content_hash = digest
+                card_row.revision = revision
+                card_row.updated_at = now
+                card_row.updated_by = actor.username
+            return revision
+
+    def card(self, ref: Ref, approvals: list[ApprovalOut]) -> dict[str, Any]:
+        """The whole card document: auto fields, team fields, signatures, completeness."""
+        with self._db.session() as session:
+            model, row = resolve(session, ref)
+            version = version_out(session, model, row)
+            content, card_row = card_content(session, row.id)
+            record = latest_report(session, row.id)
+            summary: ReportSummary | None = report_summary(model, row, record) if record else None
+        return cards.build_card(
+            version,
+            content,
+            report=summary,
+            approvals=approvals,
+            revision=card_row.revision if card_row else None,
+            content_hash=card_row.content_hash if card_row else None,
+        )
