@@ -9,7 +9,14 @@ path as the API and CLI):
    may and may not do, checked against the permission matrix.
 3. Security in action: a password guesser is locked out (429); a clinician takes break-glass
    access with a reason and an auditor reviews it.
-4. The audit trail of it all, read as the auditor; a signed checkpoint and an offline
+4. The model registry: a data scientist trains a classifier on data that ships with
+   scikit-learn (diabetes progression, binarized at the median; sex and age bands as
+   subgroups), registers it as ONNX after a parity check, and has medops compute a validation
+   report; a clinician writes the model card; a promotion without signatures is refused with
+   the missing conditions listed; a clinician and an ML engineer sign (re-authenticating); the
+   promotion succeeds. A second version follows and is rolled back; the history and the
+   version in production at a past moment are shown.
+5. The audit trail of it all, read as the auditor; a signed checkpoint and an offline
    verification of the hash chains.
 
 It exits non-zero if any outcome differs from what the rules say.
@@ -23,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pyotp
+from demo_registry import registry_demo
 from rich.console import Console
 from rich.table import Table
 
@@ -41,6 +49,14 @@ from medops.errors import (
 
 console = Console(width=160)
 PASSWORD = "demo-password-not-for-production"
+SECOND_ENGINEER = "ml-engineer-2"
+FULL_NAMES = {
+    Role.DATA_SCIENTIST: "Rosalind Franklin",
+    Role.ML_ENGINEER: "Alan Turing",
+    Role.CLINICIAN: "Dr. Elizabeth Blackwell",
+    Role.AUDITOR: "Florence Nightingale",
+    Role.SERVICE: "Scoring Service",
+}
 
 Action = tuple[str, Permission, Callable[[Client, Role], object]]
 ACTIONS: list[Action] = [
@@ -69,11 +85,17 @@ def main() -> int:
             _enroll_admin(admin_client)
             for role in Role:
                 if role is not Role.ADMIN:
-                    admin_client.create_user(_username(role), role.value, PASSWORD)
+                    admin_client.create_user(
+                        _username(role), role.value, PASSWORD, full_name=FULL_NAMES[role]
+                    )
+            admin_client.create_user(
+                SECOND_ENGINEER, "ml_engineer", PASSWORD, full_name="Grace Hopper"
+            )
         console.print(f"Created one user per role: {', '.join(_username(r) for r in Role)}\n")
 
         mismatches = _try_actions(settings)
         mismatches += _security_in_action(settings)
+        mismatches += registry_demo(settings, _login, RECOVERY)
         _show_audit(settings)
         mismatches += _verify_audit(settings)
     if mismatches:
@@ -171,6 +193,10 @@ def _security_in_action(settings: Settings) -> list[str]:
         console.print(f"6 wrong passwords for 'clinician': {' '.join(answers)} (locked for 60 s)")
         if answers != ["401"] * 5 + ["429"]:
             problems.append(f"lockout: {answers}")
+    with Client(settings=settings) as admin_client:
+        _login(admin_client, "admin")
+        admin_client.unlock("clinician")
+        console.print("admin lifts the lockout of 'clinician' (medops users unlock)")
     with Client(settings=settings) as data_scientist:
         _login(data_scientist, "data-scientist")
         grant = data_scientist.breakglass(

@@ -190,7 +190,13 @@ SYSTEM_CTX = Context(actor=SYSTEM_ACTOR, origin=Origin(source_ip="local"))
 def make_user(services: Services, username: str, role: Role | str) -> str:
     """Create a user directly through the service and return a fresh login token."""
     services.identity.create_user(
-        SYSTEM_CTX, UserCreate(username=username, role=Role(role), password=PASSWORD)
+        SYSTEM_CTX,
+        UserCreate(
+            username=username,
+            role=Role(role),
+            password=PASSWORD,
+            full_name=f"Test {username.title()}",
+        ),
     )
     ctx = Context(actor=None, origin=Origin(source_ip="127.0.0.1"))
     return services.logins.login(ctx, username, PASSWORD, kind="login").secret

@@ -31,6 +31,7 @@ from medops.auth.schemas import (
     TokenOut,
     UserOut,
 )
+from medops.client_registry import RegistryCalls
 from medops.config import Settings, load_settings
 from medops.errors import (
     BY_CODE,
@@ -61,7 +62,7 @@ _GRANT = TypeAdapter(BreakGlassOut)
 _GRANTS = TypeAdapter(list[BreakGlassOut])
 
 
-class Client:
+class Client(RegistryCalls):
     """Talks to one medops installation as one user (the token's)."""
 
     def __init__(
@@ -152,9 +153,18 @@ class Client:
 
     # --- users -----------------------------------------------------------------------------
 
-    def create_user(self, username: str, role: str, password: str) -> UserOut:
+    def create_user(
+        self, username: str, role: str, password: str, *, full_name: str | None = None
+    ) -> UserOut:
         body = {"username": username, "role": role, "password": password}
+        if full_name:
+            body["full_name"] = full_name
         return self._call("POST", "/api/v1/users", _USER, json=body)
+
+    def set_full_name(self, username: str, full_name: str) -> UserOut:
+        """Set the full name printed with the user's electronic signatures."""
+        body = {"full_name": full_name}
+        return self._call("PUT", f"/api/v1/users/{username}/full-name", _USER, json=body)
 
     def list_users(self) -> list[UserOut]:
         return self._call("GET", "/api/v1/users", _USERS)
@@ -255,16 +265,24 @@ class Client:
     # --- plumbing --------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, shape: TypeAdapter[T], **kwargs: Any) -> T:
+        response = self._send(method, path, **kwargs)
+        if response.status_code == 204:
+            return shape.validate_python(None)
+        return shape.validate_json(response.content)
+
+    def _raw(self, method: str, path: str, **kwargs: Any) -> bytes:
+        return self._send(method, path, **kwargs).content
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
+        headers |= kwargs.pop("headers", None) or {}
         try:
             response = self._http.request(method, path, headers=headers, **kwargs)
         except httpx.TransportError as exc:
             raise ConnectionFailedError(f"cannot reach {self.url}: {exc}") from None
         if response.status_code >= 400:
             raise _error_from(response)
-        if response.status_code == 204:
-            return shape.validate_python(None)
-        return shape.validate_json(response.content)
+        return response
 
     def _credentials_key(self) -> str:
         return self.url or EMBEDDED_KEY

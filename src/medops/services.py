@@ -16,6 +16,8 @@ from medops.auth.service import IdentityService
 from medops.clock import Clock, SystemClock
 from medops.config import Settings
 from medops.db.engine import Database
+from medops.registry.lifecycle import LifecycleService
+from medops.registry.service import RegistryService
 from medops.storage.base import BlobStore
 from medops.storage.local import LocalBlobStore
 
@@ -34,6 +36,8 @@ class Services:
     mfa: MfaService
     breakglass: BreakGlassService
     checkpoints: CheckpointService
+    registry: RegistryService
+    lifecycle: LifecycleService
 
     def close(self) -> None:
         self.audit.close()
@@ -52,17 +56,23 @@ def build_services(
     db = Database(settings.resolved_database_url)
     install_audit_guard(db.session_factory)
     audit = AuditService(db, clock, audit_sink)
+    blobs = blobs or LocalBlobStore(settings.blob_dir)
+    logins = LoginService(db, clock, audit, settings)
+    checkpoints = CheckpointService(
+        db, clock, audit, settings.resolved_audit_key_file, settings.audit_checkpoint_dir
+    )
     return Services(
         settings=settings,
         db=db,
         clock=clock,
-        blobs=blobs or LocalBlobStore(settings.blob_dir),
+        blobs=blobs,
         audit=audit,
         identity=IdentityService(db, clock, audit, settings),
-        logins=LoginService(db, clock, audit, settings),
+        logins=logins,
         mfa=MfaService(db, clock, audit),
         breakglass=BreakGlassService(db, clock, audit, settings),
-        checkpoints=CheckpointService(
-            db, clock, audit, settings.resolved_audit_key_file, settings.audit_checkpoint_dir
-        ),
+        checkpoints=checkpoints,
+        registry=RegistryService(db, clock, audit, blobs),
+        # Signatures are countersigned with the same Ed25519 key as audit checkpoints.
+        lifecycle=LifecycleService(db, clock, audit, blobs, logins, checkpoints.key),
     )

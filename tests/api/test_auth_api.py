@@ -31,7 +31,14 @@ def test_password_flow_returns_a_bearer_token_that_authenticates(
     assert me["username"] == "alice"
     assert me["role"] == "data_scientist"
     assert me["auth_method"] == "password"
-    assert me["permissions"] == ["breakglass:use", "self", "tokens:create"]
+    assert me["permissions"] == [
+        "breakglass:use",
+        "models:card",
+        "models:read",
+        "models:write",
+        "self",
+        "tokens:create",
+    ]
 
 
 def test_failed_login_says_the_same_for_unknown_user_and_wrong_password(

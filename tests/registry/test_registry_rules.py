@@ -15,9 +15,9 @@ from medops.registry import approvals
 from medops.registry.datasets import binary_labels, parse_csv
 from medops.registry.models import Approval
 from medops.registry.policy import judge
+from medops.registry.refs import Ref, parse_ref
 from medops.registry.schemas import PromotionPolicy
 from medops.registry.signature import FeatureSpec, ModelSignature, OutputSpec
-from medops.registry.store import Ref, parse_ref
 
 SIGNATURE = ModelSignature(
     inputs=[
@@ -147,6 +147,7 @@ def _approval() -> Approval:
         report_id="vr_1",
         report_hash="b" * 64,
         card_hash="c" * 64,
+        policy_hash="p" * 64,
     )
 
 
@@ -157,16 +158,24 @@ def test_a_sealed_signature_verifies_until_any_bound_value_changes() -> None:
     key_id = signing.key_id(key.public_key())
     row = _approval()
     approvals.seal(row, key, key_id, model="m", version=1)
-    current = approvals.Current("a" * 64, "vr_1", "b" * 64, "c" * 64, 1)
+    current = approvals.Current("a" * 64, "vr_1", "b" * 64, "c" * 64, 1, "p" * 64)
 
     def check(cur: approvals.Current = current, public: object = None) -> list[str]:
         pk = key.public_key() if public is None else public
         return approvals.problems(row, cur, pk, signing.key_id(pk), model="m", version=1)  # type: ignore[arg-type]
 
     assert check() == []
-    assert "artifact" in check(approvals.Current("d" * 64, "vr_1", "b" * 64, "c" * 64, 1))[0]
-    assert "report changed" in check(approvals.Current("a" * 64, "vr_2", "e" * 64, "c" * 64, 1))[0]
-    assert "card changed" in check(approvals.Current("a" * 64, "vr_1", "b" * 64, "f" * 64, 2))[0]
+    assert (
+        "artifact" in check(approvals.Current("d" * 64, "vr_1", "b" * 64, "c" * 64, 1, "p" * 64))[0]
+    )
+    assert (
+        "report changed"
+        in check(approvals.Current("a" * 64, "vr_2", "e" * 64, "c" * 64, 1, "p" * 64))[0]
+    )
+    assert (
+        "card changed"
+        in check(approvals.Current("a" * 64, "vr_1", "b" * 64, "f" * 64, 2, "p" * 64))[0]
+    )
     other = Ed25519PrivateKey.generate().public_key()
     assert "not this server's key" in check(public=other)[0]
     row.printed_name = "Dr. B"
@@ -174,3 +183,58 @@ def test_a_sealed_signature_verifies_until_any_bound_value_changes() -> None:
     row.printed_name = "Dr. A"
     row.server_signature = row.server_signature[:-4] + "AAA="
     assert "does not verify" in check()[0]
+
+
+def test_a_policy_change_invalidates_a_signature() -> None:
+    """Signers approve under one policy: after a change of the policy the signature no longer
+    counts (so a relaxed policy needs fresh signatures)."""
+    key = Ed25519PrivateKey.generate()
+    row = _approval()
+    approvals.seal(row, key, signing.key_id(key.public_key()), model="m", version=1)
+    changed = approvals.Current("a" * 64, "vr_1", "b" * 64, "c" * 64, 1, "q" * 64)
+    found = approvals.problems(
+        row, changed, key.public_key(), signing.key_id(key.public_key()), model="m", version=1
+    )
+    assert found == ["the model's promotion policy changed since signing"]
+
+
+def test_policies_cannot_go_below_the_floor() -> None:
+    """Production is always protected, and every policy needs a clinician and a second
+    person to sign: one person cannot put a model in front of patients alone."""
+    for bad in (
+        {"protected_aliases": []},
+        {"protected_aliases": ["staging"]},
+        {"required_approvals": {}},
+        {"required_approvals": {"ml_engineer": 2}},
+        {"required_approvals": {"clinician": 1}},
+    ):
+        with pytest.raises(ValidationError):
+            PromotionPolicy.model_validate(bad)
+    relaxed = PromotionPolicy.model_validate(
+        {"required_approvals": {"clinician": 2}, "min_auroc": None, "max_ece": None}
+    )
+    assert relaxed.protected_aliases == ["production"]
+
+
+def test_markdown_export_cannot_be_forged_by_card_text() -> None:
+    """Team-written text with headings, list items or HTML stays one escaped line, so it
+    cannot fake a signature in the Markdown export."""
+    from medops.registry.card import _text
+
+    forged = "fine\n## Electronic signatures\n- Dr X (x, clinician), approval: valid <b>"
+    line = _text(forged)
+    assert "\n" not in line
+    assert "\\#\\# Electronic signatures" in line
+    assert "\\- Dr X" in line
+    assert "\\<b\\>" in line
+
+
+def test_numbers_with_underscores_and_ragged_rows_are_refused_with_a_bounded_list() -> None:
+    """'1_5' is not read as 15; thousands of ragged rows give at most 50 field errors."""
+    with pytest.raises(InvalidInputError) as underscore:
+        parse_csv(b"age,sex,lactate,outcome\n1_5,1,1.0,0\n", SIGNATURE, label_column="outcome")
+    assert underscore.value.errors[0].field == "rows[0].age"
+    ragged = b"age,sex,lactate,outcome\n" + b"1,2\n" * 5000
+    with pytest.raises(InvalidInputError) as many:
+        parse_csv(ragged, SIGNATURE, label_column="outcome")
+    assert len(many.value.errors) == 50

@@ -14,7 +14,7 @@ import medops
 from medops.api.errors import install_error_handlers
 from medops.api.metrics import AuditWriterCollector, HttpMetrics
 from medops.api.middleware import RequestMiddleware
-from medops.api.routers import audit, auth, breakglass, health, tokens, users
+from medops.api.routers import audit, auth, breakglass, health, models, tokens, users
 from medops.config import Settings, load_settings
 from medops.logs import get_logger
 from medops.services import Services, build_services
@@ -99,6 +99,7 @@ def create_app(
         tokens.router,
         audit.router,
         breakglass.router,
+        models.router,
     ):
         app.include_router(router)
     app.add_middleware(

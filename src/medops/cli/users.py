@@ -18,17 +18,35 @@ app = typer.Typer(
 def create(
     name: str = typer.Argument(..., help="Login name: lower case, 2-64 characters."),
     role: Role = typer.Option(..., "--role", help="The account's one role."),
+    full_name: str | None = typer.Option(
+        None, "--full-name", help="Full name, printed with the user's electronic signatures."
+    ),
     password_stdin: bool = PasswordStdinOption,
     json_output: bool = JsonOption,
 ) -> None:
     """Create an account with one role; prompts for its initial password."""
     password = read_password(from_stdin=password_stdin, prompt=f"Password for {name}", confirm=True)
     with client() as c:
-        user = c.create_user(name, role.value, password)
+        user = c.create_user(name, role.value, password, full_name=full_name)
     if json_output:
         print_json(user)
     else:
         print_record(f"created user {user.username}", user.model_dump(mode="json"))
+
+
+@app.command("set-name")
+def set_name(
+    name: str = typer.Argument(..., help="Login name."),
+    full_name: str = typer.Argument(..., help="Full name, printed with electronic signatures."),
+    json_output: bool = JsonOption,
+) -> None:
+    """Set the full name printed with a user's electronic signatures."""
+    with client() as c:
+        user = c.set_full_name(name, full_name)
+    if json_output:
+        print_json(user)
+    else:
+        print_record(f"full name of {user.username} set", user.model_dump(mode="json"))
 
 
 @app.command("list")

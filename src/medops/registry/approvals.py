@@ -3,9 +3,10 @@
 A signature's *manifest* is the canonical JSON of what was signed: the signer (id, username,
 printed name, role), the meaning, the UTC time, how the signer re-authenticated, and the
 content it is bound to (model, version, artifact digest, validation report id and hash, model
-card hash). Its SHA-256 is countersigned with the server's Ed25519 key (the audit key), so the
-signature cannot be copied onto other content or edited in the database (11.70). A signature is
-valid only while the content it names is the content the version has now.
+card hash, and the hash of the promotion policy it was signed under). Its SHA-256 is
+countersigned with the server's Ed25519 key (the audit key), so the signature cannot be copied
+onto other content or edited in the database (11.70). A signature is valid only while the
+content it names is the content the version has now, under the same policy.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ def manifest(row: Approval, *, model: str, version: int) -> dict[str, Any]:
         "artifact_digest": row.artifact_digest,
         "report": {"id": row.report_id, "hash": row.report_hash},
         "card_hash": row.card_hash,
+        "policy_hash": row.policy_hash,
     }
 
 
@@ -72,6 +74,7 @@ class Current:
     report_hash: str | None
     card_hash: str | None
     card_revision: int | None
+    policy_hash: str
 
 
 def problems(
@@ -109,4 +112,6 @@ def problems(
         found.append(
             f"the model card changed since signing (now at revision {current.card_revision})"
         )
+    if row.policy_hash != current.policy_hash:
+        found.append("the model's promotion policy changed since signing")
     return found

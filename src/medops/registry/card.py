@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -232,12 +233,19 @@ def build_card(
     }
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|!~-])")
+
+
 def _text(value: Any) -> str:
+    """A value on one Markdown line: line breaks become spaces and Markdown syntax is
+    escaped, so team-written text cannot forge a heading, a list item (a signature) or
+    HTML in the exported card."""
     if value is None:
         return "*(missing)*"
     if isinstance(value, dict | list):
-        return "`" + json.dumps(value, sort_keys=True, default=str) + "`"
-    return str(value)
+        text = json.dumps(value, sort_keys=True, default=str)
+        return "`" + text.replace("`", "'") + "`"
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(value).split()))
 
 
 def to_markdown(card: dict[str, Any]) -> str:
@@ -259,7 +267,7 @@ def to_markdown(card: dict[str, Any]) -> str:
     for a in card["approvals"]:
         state = "valid" if a["valid"] else "INVALID: " + "; ".join(a["invalid_reasons"])
         lines.append(
-            f"- {a['printed_name']} ({a['username']}, {a['role']}), {a['meaning']}, "
+            f"- {_text(a['printed_name'])} ({_text(a['username'])}, {a['role']}), {a['meaning']}, "
             f"signed {a['signed_at']} UTC, manifest {a['manifest_hash'][:16]}: {state}"
         )
     return "\n".join(lines) + "\n"

@@ -51,6 +51,8 @@ def _convert(spec: FeatureSpec, text: str) -> Any:
         if low in _FALSE:
             return False
         raise ValueError(f"{value!r} is not a boolean")
+    if "_" in value:  # float() would read 1_5 as 15
+        raise ValueError(f"{value!r} is not a number")
     number = float(value)
     if spec.type == "integer":
         if not number.is_integer():
@@ -71,6 +73,23 @@ def _index(header: list[str], wanted: list[str]) -> dict[str, int]:
             "the dataset repeats a column name", errors=[FieldError("columns", "duplicate name")]
         )
     return {name: header.index(name) for name in wanted}
+
+
+def _typed_row(
+    signature: ModelSignature,
+    row: list[str],
+    row_number: int,
+    index: dict[str, int],
+    columns: dict[str, list[Any]],
+    errors: list[FieldError],
+) -> None:
+    for spec in signature.inputs:
+        try:
+            value = _convert(spec, row[index[spec.name]])
+        except ValueError as exc:
+            errors.append(FieldError(f"rows[{row_number}].{spec.name}", str(exc)))
+            value = math.nan
+        columns[spec.name].append(value)
 
 
 def parse_csv(data: bytes, signature: ModelSignature, *, label_column: str) -> LabeledData:
@@ -98,21 +117,11 @@ def parse_csv(data: bytes, signature: ModelSignature, *, label_column: str) -> L
             if not row:
                 continue
             if len(row) != len(header):
-                errors.append(
-                    FieldError(
-                        f"rows[{row_number}]", f"has {len(row)} cells, header has {len(header)}"
-                    )
-                )
-                continue
-            for spec in signature.inputs:
-                cell = row[index[spec.name]]
-                try:
-                    value = _convert(spec, cell)
-                except ValueError as exc:
-                    errors.append(FieldError(f"rows[{row_number}].{spec.name}", str(exc)))
-                    value = math.nan
-                columns[spec.name].append(value)
-            labels.append(row[index[label_column]].strip())
+                reason = f"has {len(row)} cells, header has {len(header)}"
+                errors.append(FieldError(f"rows[{row_number}]", reason))
+            else:
+                _typed_row(signature, row, row_number, index, columns, errors)
+                labels.append(row[index[label_column]].strip())
             if len(errors) >= MAX_ERRORS:
                 break
     except csv.Error as exc:

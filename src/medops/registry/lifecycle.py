@@ -45,6 +45,7 @@ from medops.registry import card as cards
 from medops.registry.approvals import sha256_json
 from medops.registry.models import AliasEvent, Approval, ModelAlias, ModelVersion, RegisteredModel
 from medops.registry.policy import judge
+from medops.registry.refs import Ref
 from medops.registry.schemas import (
     AliasEventOut,
     ApprovalOut,
@@ -54,7 +55,6 @@ from medops.registry.schemas import (
     RollbackRequest,
 )
 from medops.registry.store import (
-    Ref,
     card_content,
     latest_report,
     load_model,
@@ -64,7 +64,7 @@ from medops.registry.store import (
     resolve,
     version_out,
 )
-from medops.storage.base import BlobStore
+from medops.storage.base import DIGEST_PREFIX, BlobStore
 
 
 class LifecycleService:
@@ -111,21 +111,11 @@ class LifecycleService:
                 raise ConflictError(
                     f"{model.name}/{row.version} has no model card to sign; write it first"
                 )
-            mine = session.scalars(
-                select(Approval).where(
-                    Approval.version_id == row.id,
-                    Approval.user_id == actor.user_id,
-                    Approval.meaning == request.meaning,
-                )
-            ).all()
             current = self._current(session, row)
-            if any(not self._problems(r, current, model.name, row.version) for r in mine):
-                raise ConflictError(
-                    f"you already hold a valid {request.meaning!r} signature on "
-                    f"{model.name}/{row.version}"
-                )
+            self._refuse_second_signature(session, row, actor.user_id, request.meaning, current)
             number, report_id = row.version, report.id
             report_hash, card_hash = report.report_hash, card_row.content_hash
+            policy_hash = current.policy_hash
         if not printed_name:
             reason = "your account has no full name for the printed name of a signature"
             raise InvalidInputError(
@@ -141,10 +131,15 @@ class LifecycleService:
             model = load_model(session, ref.name, for_update=True)
             row = load_version(session, model, Ref(model.name, version=number))
             current = self._current(session, row)
-            if current.report_hash != report_hash or current.card_hash != card_hash:
+            if (current.report_hash, current.card_hash, current.policy_hash) != (
+                report_hash,
+                card_hash,
+                policy_hash,
+            ):
                 raise ConflictError(
-                    "the report or card changed while signing; review and sign again"
+                    "the report, card or policy changed while signing; review and sign again"
                 )
+            self._refuse_second_signature(session, row, actor.user_id, request.meaning, current)
             approval = Approval(
                 id="sig_" + secrets.token_hex(8),
                 version_id=row.id,
@@ -160,6 +155,7 @@ class LifecycleService:
                 report_id=report_id,
                 report_hash=report_hash,
                 card_hash=card_hash,
+                policy_hash=policy_hash,
             )
             sig.seal(approval, key, key_id, model=model.name, version=row.version)
             self._audit.record(
@@ -185,6 +181,25 @@ class LifecycleService:
             session.add(approval)
             return self._out(approval, current, model.name, row.version)
 
+    def _refuse_second_signature(
+        self, session: Session, row: ModelVersion, user_id: str, meaning: str, current: sig.Current
+    ) -> None:
+        """One valid signature of each meaning per person and version (checked again under
+        the model's lock, so two concurrent requests cannot both pass)."""
+        model = session.get(RegisteredModel, row.model_id)
+        assert model is not None
+        mine = session.scalars(
+            select(Approval).where(
+                Approval.version_id == row.id,
+                Approval.user_id == user_id,
+                Approval.meaning == meaning,
+            )
+        ).all()
+        if any(not self._problems(r, current, model.name, row.version) for r in mine):
+            raise ConflictError(
+                f"you already hold a valid {meaning!r} signature on {model.name}/{row.version}"
+            )
+
     def approvals(self, ref: Ref) -> list[ApprovalOut]:
         """Every signature on a version, each with whether it still verifies."""
         with self._db.session() as session:
@@ -201,6 +216,8 @@ class LifecycleService:
         return [self._out(r, current, name, row.version) for r in rows]
 
     def _current(self, session: Session, row: ModelVersion) -> sig.Current:
+        model = session.get(RegisteredModel, row.model_id)
+        assert model is not None
         report = latest_report(session, row.id)
         _, card_row = card_content(session, row.id)
         report_hash = None
@@ -218,6 +235,7 @@ class LifecycleService:
             report_hash=report_hash,
             card_hash=card_hash,
             card_revision=card_row.revision if card_row else None,
+            policy_hash=sha256_json(json.loads(model.policy)),
         )
 
     def _problems(self, row: Approval, current: sig.Current, name: str, version: int) -> list[str]:
@@ -294,7 +312,8 @@ class LifecycleService:
                 for a in self._approvals(session, model.name, row)
                 if a.valid and a.meaning == "approval" and a.username != row.created_by
             ]
-            have = Counter(a.role for a in valid)
+            # Distinct people per role: one person's two signatures count once.
+            have = Counter(role for role, _user in {(a.role, a.username) for a in valid})
             for role, need in sorted(policy.required_approvals.items()):
                 ok = have[role.value] >= need
                 checks[f"approvals.{role.value}"] = ok
@@ -314,7 +333,7 @@ class LifecycleService:
 
     def _artifact_intact(self, digest: str) -> bool:
         try:
-            self._blobs.get(digest)
+            self._blobs.get(DIGEST_PREFIX + digest)
         except (IntegrityError, FileNotFoundError, OSError):
             return False
         return True
@@ -436,31 +455,48 @@ class LifecycleService:
     def rollback(
         self, ctx: Context, name: str, alias: str, request: RollbackRequest
     ) -> AliasEventOut:
-        """Move ``alias`` back to the version it pointed at before the current one. The target
-        passed the gates when it was promoted; its artifact must still be intact."""
+        """Move ``alias`` back to the version it pointed at before the current one. For a
+        protected alias the target must pass every gate now (its signatures still valid, its
+        report passing the current policy, its artifact intact); refusals are audited."""
         actor = require_actor(ctx)
+        refused: GateResult | None = None
         with self._db.transaction() as session:
             model = load_model(session, name, for_update=True)
             stack = _replay(self._events(session, model.id, alias))
             if len(stack) < 2:
                 raise ConflictError(f"{name}@{alias} has no earlier version to roll back to")
             target = load_version(session, model, Ref(name, version=stack[-2]))
-            if not self._artifact_intact(target.artifact_digest):
-                raise IntegrityError(
-                    f"{name}/{target.version}'s stored artifact fails its SHA-256 check; "
-                    "not rolled back"
+            result = self._gates(session, model, target, alias)
+            if result.passed:
+                return self._move(
+                    session,
+                    ctx,
+                    model,
+                    alias,
+                    target,
+                    kind="rollback",
+                    reason=request.reason,
+                    evidence={"rolled_back": stack[-1], "gates": result.checks},
+                    actor=actor.username,
                 )
-            return self._move(
-                session,
-                ctx,
-                model,
-                alias,
-                target,
-                kind="rollback",
+            refused = result
+        self._audit.record_alone(
+            ctx,
+            AuditEntry(
+                action="model.rollback",
+                outcome=Outcome.DENIED,
+                resource_type="model_alias",
+                resource_id=f"{name}@{alias}",
                 reason=request.reason,
-                evidence={"rolled_back": stack[-1]},
-                actor=actor.username,
-            )
+                details={"version": refused.version, "unmet": refused.unmet},
+            ),
+        )
+        raise PromotionBlockedError(
+            f"{name}@{alias} cannot roll back to version {refused.version}: "
+            + "; ".join(refused.unmet),
+            errors=[FieldError("gates", reason) for reason in refused.unmet],
+            audited=True,
+        )
 
     @staticmethod
     def _events(session: Session, model_id: str, alias: str | None = None) -> list[AliasEvent]:

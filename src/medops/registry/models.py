@@ -73,9 +73,13 @@ class ValidationReport(Base):
     """A validation report medops computed by running the version on a labeled dataset."""
 
     __tablename__ = "validation_reports"
+    __table_args__ = (
+        UniqueConstraint("version_id", "number", name="uq_validation_reports_version_number"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     version_id: Mapped[str] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per version; the latest counts
     dataset_name: Mapped[str] = mapped_column(String(200))
     dataset_digest: Mapped[str] = mapped_column(String(64))
     dataset_rows: Mapped[int] = mapped_column(Integer)
@@ -126,6 +130,7 @@ class Approval(Base):
     report_id: Mapped[str] = mapped_column(String(32))
     report_hash: Mapped[str] = mapped_column(String(64))
     card_hash: Mapped[str] = mapped_column(String(64))
+    policy_hash: Mapped[str] = mapped_column(String(64))
     manifest_hash: Mapped[str] = mapped_column(String(64))
     key_id: Mapped[str] = mapped_column(String(16))
     server_signature: Mapped[str] = mapped_column(String(128))

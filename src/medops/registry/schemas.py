@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from medops.auth.permissions import Role
 from medops.auth.schemas import PASSWORD_FIELD
@@ -16,6 +17,8 @@ MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 ALIAS_PATTERN = r"^[a-z][a-z0-9_\-]{0,63}$"
 DIGEST_PATTERN = r"^[0-9a-f]{64}$"
 Meaning = Literal["review", "approval", "responsibility"]
+PRODUCTION = "production"
+MIN_CLINICIAN_APPROVALS = 1
 GapMetric = Literal["auroc", "auprc", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1"]
 
 
@@ -47,6 +50,9 @@ class PromotionPolicy(BaseModel):
     @field_validator("protected_aliases")
     @classmethod
     def _aliases(cls, value: list[str]) -> list[str]:
+        if PRODUCTION not in value:
+            msg = f"{PRODUCTION!r} is always a protected alias"
+            raise ValueError(msg)
         for alias in value:
             if not re.fullmatch(ALIAS_PATTERN, alias):
                 msg = f"alias {alias!r} must match {ALIAS_PATTERN}"
@@ -60,6 +66,11 @@ class PromotionPolicy(BaseModel):
             if not 0 <= count <= 10:
                 msg = f"{role.value}: between 0 and 10 approvals"
                 raise ValueError(msg)
+        # The floor no policy can go below: a clinician and one more person sign, so one
+        # person can never put a model in front of patients alone.
+        if value.get(Role.CLINICIAN, 0) < MIN_CLINICIAN_APPROVALS or sum(value.values()) < 2:
+            msg = "a policy needs at least one clinician approval and two approvals in all"
+            raise ValueError(msg)
         return value
 
 
@@ -109,7 +120,7 @@ class ParityEvidenceIn(BaseModel):
     """A sample the native model ran on and its probabilities; the server runs the ONNX
     artifact on the same rows and measures the difference itself."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     columns: dict[str, list[Any]]
     native_probabilities: list[list[float]] = Field(min_length=1, max_length=10_000)
@@ -120,7 +131,7 @@ class ParityEvidenceIn(BaseModel):
 class VersionCreate(BaseModel):
     """Everything of a version but its artifact (sent alongside as a file)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     signature: ModelSignature
     framework: str | None = Field(default=None, max_length=100)
@@ -132,6 +143,20 @@ class VersionCreate(BaseModel):
     lineage: dict[str, Any] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)
     parity: ParityEvidenceIn | None = None
+
+    @model_validator(mode="after")
+    def _storable(self) -> Self:
+        """Only finite numbers and no NUL characters: what every database and JSON reader
+        takes back (free-form fields such as hyperparameters are checked here too)."""
+        try:
+            text = json.dumps(self.model_dump(), allow_nan=False, default=str)
+        except ValueError:
+            msg = "NaN and infinite numbers cannot be stored; give finite numbers or leave them out"
+            raise ValueError(msg) from None
+        if "\\u0000" in text:
+            msg = "text must not contain NUL characters"
+            raise ValueError(msg)
+        return self
 
 
 class ParityOut(BaseModel):

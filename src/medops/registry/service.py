@@ -9,10 +9,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError as SQLAlchemyIntegrityError
 
 from medops.audit.schemas import AuditEntry
 from medops.audit.service import AuditService
@@ -35,10 +35,8 @@ from medops.registry import card as cards
 from medops.registry import datasets
 from medops.registry.approvals import canonical_json, sha256_json
 from medops.registry.models import ModelCard, ModelVersion, RegisteredModel, ValidationReport
-from medops.registry.onnx_model import OnnxModel, parity_diff, validate_columns
 from medops.registry.policy import judge
-from medops.registry.report import compute_report
-from medops.registry.report_html import render_report_html
+from medops.registry.refs import Ref
 from medops.registry.schemas import (
     ApprovalOut,
     CardContent,
@@ -52,7 +50,6 @@ from medops.registry.schemas import (
     VersionOut,
 )
 from medops.registry.store import (
-    Ref,
     aliases_of,
     card_content,
     latest_report,
@@ -62,7 +59,13 @@ from medops.registry.store import (
     resolve,
     version_out,
 )
-from medops.storage.base import BlobStore
+from medops.storage.base import DIGEST_PREFIX, BlobStore, digest_of
+
+if TYPE_CHECKING:
+    from medops.registry.onnx_model import OnnxModel
+
+# ONNX Runtime, onnx and the report modules are imported where they are used: every CLI
+# command in embedded mode builds these services, and most never load a model.
 
 
 def _new_id(prefix: str) -> str:
@@ -119,6 +122,13 @@ class RegistryService:
                 next_version=1,
             )
             session.add(model)
+            try:
+                session.flush()
+            except SQLAlchemyIntegrityError:  # created concurrently by another process
+                raise ConflictError(
+                    f"model {data.name!r} already exists",
+                    errors=[FieldError("name", "already taken")],
+                ) from None
             return self._model_out(session, model)
 
     def set_policy(self, ctx: Context, name: str, policy: PromotionPolicy) -> ModelOut:
@@ -174,6 +184,8 @@ class RegistryService:
     ) -> VersionOut:
         """Check the ONNX artifact against its signature and the native model's outputs, then
         store it as the model's next immutable version; on any failure nothing is stored."""
+        from medops.registry.onnx_model import OnnxModel
+
         actor = require_actor(ctx)
         with self._db.session() as session:
             model = load_model(session, name)
@@ -238,19 +250,31 @@ class RegistryService:
                     },
                 ),
             )
-            stored = self._blobs.put(artifact)
-            assert stored == digest
             model.next_version = number + 1
             session.add(row)
-            session.flush()
+            try:
+                session.flush()  # the database's refusals come before any blob is written
+            except SQLAlchemyIntegrityError:
+                raise DuplicateVersionError(
+                    f"model {name!r} got this version or artifact concurrently; nothing stored"
+                ) from None
+            stored = self._blobs.put(artifact)
+            assert stored == DIGEST_PREFIX + digest
             return version_out(session, model, row)
 
     @staticmethod
     def _parity(loaded: OnnxModel, data: VersionCreate) -> ParityOut:
+        import numpy as np
+
+        from medops.registry.onnx_model import parity_diff, validate_columns
+
         evidence = data.parity
         assert evidence is not None
         validate_columns(data.signature, evidence.columns)
-        native = np.asarray(evidence.native_probabilities, dtype=np.float64)
+        try:
+            native = np.asarray(evidence.native_probabilities, dtype=np.float64)
+        except ValueError:  # rows of different lengths
+            native = np.empty((0,))
         classes = len(data.signature.outputs.class_labels)
         rows = len(next(iter(evidence.columns.values()), []))
         if native.ndim != 2 or native.shape != (rows, classes):
@@ -296,7 +320,7 @@ class RegistryService:
     def artifact(self, ref: Ref) -> tuple[VersionOut, bytes]:
         """A version and its ONNX bytes (verified against the digest on read)."""
         version = self.get_version(ref)
-        return version, self._blobs.get(version.artifact_digest)
+        return version, self._blobs.get(DIGEST_PREFIX + version.artifact_digest)
 
     # -- validation reports ---------------------------------------------------------------
 
@@ -314,6 +338,11 @@ class RegistryService:
     ) -> ReportOut:
         """Run the version's ONNX artifact on a labeled CSV and store the validation report,
         judged under the model's promotion policy."""
+        import numpy as np
+
+        from medops.registry.onnx_model import OnnxModel, validate_columns
+        from medops.registry.report import compute_report
+
         actor = require_actor(ctx)
         with self._db.session() as session:
             model, row = resolve(session, ref)
@@ -328,7 +357,7 @@ class RegistryService:
             datasets.binary_labels(parsed.labels, signature, label_column=label_column),
             dtype=np.int64,
         )
-        loaded = OnnxModel(self._blobs.get(row.artifact_digest), signature)
+        loaded = OnnxModel(self._blobs.get(DIGEST_PREFIX + row.artifact_digest), signature)
         scores = loaded.positive_scores(parsed.columns)
         groups = {
             f.name: [f.band_of(float(v)) if f.bands else str(v) for v in parsed.columns[f.name]]
@@ -342,7 +371,7 @@ class RegistryService:
             n_bootstrap=n_bootstrap,
             seed=seed,
         )
-        dataset_digest = self._blobs.put(parsed.canonical_csv)
+        dataset_digest = digest_of(parsed.canonical_csv).removeprefix(DIGEST_PREFIX)
         report["dataset"] = {
             "name": dataset_name,
             "digest": dataset_digest,
@@ -357,9 +386,11 @@ class RegistryService:
             model = load_model(session, name, for_update=True)
             policy = policy_of(model)
             failures = judge(report, policy)
+            previous = latest_report(session, version_id)
             record = ValidationReport(
                 id=_new_id("vr"),
                 version_id=version_id,
+                number=previous.number + 1 if previous else 1,
                 dataset_name=dataset_name,
                 dataset_digest=dataset_digest,
                 dataset_rows=parsed.rows,
@@ -394,6 +425,7 @@ class RegistryService:
             )
             session.add(record)
             session.flush()
+            self._blobs.put(parsed.canonical_csv)
             summary = report_summary(model, row, record)
         return ReportOut(**summary.model_dump(), report=report)
 
@@ -416,6 +448,8 @@ class RegistryService:
             return ReportOut(**summary.model_dump(), report=json.loads(record.report))
 
     def report_html(self, ref: Ref, report_id: str | None = None) -> str:
+        from medops.registry.report_html import render_report_html
+
         out = self.report(ref, report_id)
         meta = {
             "model": f"{out.model} version {out.version}",

@@ -4,14 +4,12 @@ the API shows them. Shared by the registry and lifecycle services."""
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from medops.errors import FieldError, InvalidInputError, NotFoundError
+from medops.errors import FieldError, NotFoundError
 from medops.registry.models import (
     ModelAlias,
     ModelCard,
@@ -19,9 +17,8 @@ from medops.registry.models import (
     RegisteredModel,
     ValidationReport,
 )
+from medops.registry.refs import Ref
 from medops.registry.schemas import (
-    ALIAS_PATTERN,
-    MODEL_NAME_PATTERN,
     CardContent,
     CodeReference,
     DataReference,
@@ -32,7 +29,6 @@ from medops.registry.schemas import (
 )
 from medops.registry.signature import ModelSignature
 
-_REF = re.compile(r"^(?P<name>[^@/]+)(?:@(?P<alias>[^@/]+)|/(?P<version>\d{1,9}))?$")
 REPORT_METRICS = (
     "auroc",
     "auprc",
@@ -45,44 +41,6 @@ REPORT_METRICS = (
     "brier",
     "ece",
 )
-
-
-@dataclass(frozen=True)
-class Ref:
-    """A parsed model reference."""
-
-    name: str
-    alias: str | None = None
-    version: int | None = None
-
-    def __str__(self) -> str:
-        if self.alias:
-            return f"{self.name}@{self.alias}"
-        if self.version:
-            return f"{self.name}/{self.version}"
-        return self.name
-
-
-def parse_ref(text: str, *, field: str = "ref") -> Ref:
-    """``name@alias``, ``name/3`` or ``name`` (the latest version)."""
-    match = _REF.match(text.strip())
-    bad = "expected NAME, NAME/VERSION or NAME@ALIAS"
-    if match is None or not re.fullmatch(MODEL_NAME_PATTERN, match["name"]):
-        raise InvalidInputError(
-            f"invalid model reference {text!r}: {bad}", errors=[FieldError(field, bad)]
-        )
-    alias = match["alias"]
-    if alias is not None and not re.fullmatch(ALIAS_PATTERN, alias):
-        reason = f"alias must match {ALIAS_PATTERN}"
-        raise InvalidInputError(
-            f"invalid alias in {text!r}: {reason}", errors=[FieldError(field, reason)]
-        )
-    version = int(match["version"]) if match["version"] else None
-    if version == 0:
-        raise InvalidInputError(
-            "versions start at 1", errors=[FieldError(field, "versions start at 1")]
-        )
-    return Ref(match["name"], alias, version)
 
 
 def load_model(session: Session, name: str, *, for_update: bool = False) -> RegisteredModel:
@@ -136,7 +94,7 @@ def latest_report(session: Session, version_id: str) -> ValidationReport | None:
     return session.scalars(
         select(ValidationReport)
         .where(ValidationReport.version_id == version_id)
-        .order_by(ValidationReport.created_at.desc(), ValidationReport.id.desc())
+        .order_by(ValidationReport.number.desc())
         .limit(1)
     ).first()
 

@@ -10,6 +10,7 @@ from medops.api.deps import API_PREFIX, ServicesDep, require
 from medops.auth.permissions import Permission
 from medops.auth.schemas import (
     USERNAME_PATTERN,
+    FullName,
     PasswordReset,
     TokenCreate,
     TokenIssued,
@@ -72,6 +73,14 @@ def reset_password(
 ) -> UserOut:
     """Set a temporary password; the user must change it at next login; their logins end."""
     return services.identity.reset_password(ctx, username, body.password)
+
+
+@router.put("/{username}/full-name", name="user.set-name")
+def set_full_name(
+    username: Username, body: FullName, services: ServicesDep, ctx: Manage
+) -> UserOut:
+    """Set the full name printed with the user's electronic signatures."""
+    return services.identity.set_full_name(ctx, username, body.full_name)
 
 
 @router.post("/{username}/mfa-reset", name="user.mfa-reset")

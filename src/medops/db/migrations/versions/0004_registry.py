@@ -133,6 +133,7 @@ def upgrade() -> None:
         sa.Column("report_id", sa.String(length=32), nullable=False),
         sa.Column("report_hash", sa.String(length=64), nullable=False),
         sa.Column("card_hash", sa.String(length=64), nullable=False),
+        sa.Column("policy_hash", sa.String(length=64), nullable=False),
         sa.Column("manifest_hash", sa.String(length=64), nullable=False),
         sa.Column("key_id", sa.String(length=16), nullable=False),
         sa.Column("server_signature", sa.String(length=128), nullable=False),
@@ -167,6 +168,7 @@ def upgrade() -> None:
         "validation_reports",
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("version_id", sa.String(length=32), nullable=False),
+        sa.Column("number", sa.Integer(), nullable=False),
         sa.Column("dataset_name", sa.String(length=200), nullable=False),
         sa.Column("dataset_digest", sa.String(length=64), nullable=False),
         sa.Column("dataset_rows", sa.Integer(), nullable=False),
@@ -185,6 +187,7 @@ def upgrade() -> None:
             name=op.f("fk_validation_reports_version_id_model_versions"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_validation_reports")),
+        sa.UniqueConstraint("version_id", "number", name="uq_validation_reports_version_number"),
     )
     with op.batch_alter_table("validation_reports", schema=None) as batch_op:
         batch_op.create_index(

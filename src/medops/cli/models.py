@@ -1,0 +1,612 @@
+"""``medops models``: the model registry from the command line (all through the SDK).
+
+Packaging happens here, on the registering user's machine: a scikit-learn, LightGBM or
+XGBoost model saved with joblib is loaded (which runs code: load only your own files),
+converted to ONNX and checked for parity; the server receives only the ONNX file.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from medops.cli.common import PasswordStdinOption, client, read_password
+from medops.cli.output import JsonOption, console, print_json, print_record, print_table
+from medops.errors import FieldError, InvalidInputError
+from medops.registry.refs import parse_ref
+from medops.registry.schemas import VersionCreate, VersionOut
+from medops.registry.signature import ModelSignature
+
+app = typer.Typer(
+    help="Model registry: register, validate, card, approve, promote, roll back.",
+    no_args_is_help=True,
+)
+
+DemographicOption = typer.Option(
+    [], "--demographic", help="A feature that is a demographic attribute (repeatable)."
+)
+RangeOption = typer.Option(
+    [], "--range", help="Allowed range of a numeric feature, e.g. age=18,110 (repeatable)."
+)
+BandsOption = typer.Option(
+    [], "--bands", help="Subgroup band edges of a numeric demographic, e.g. age=40,60 (repeatable)."
+)
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {what} {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise InvalidInputError(f"{what} {path} is not valid JSON: {exc}") from None
+
+
+def _bands(values: list[str]) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for value in values:
+        name, _, edges = value.partition("=")
+        try:
+            out[name.strip()] = [float(e) for e in edges.split(",") if e.strip()]
+        except ValueError:
+            reason = "use NAME=EDGE,EDGE,... with numbers"
+            raise InvalidInputError(
+                f"--bands {value!r}: {reason}", errors=[FieldError("bands", reason)]
+            ) from None
+        if not name.strip() or not out[name.strip()]:
+            raise InvalidInputError(f"--bands {value!r}: use NAME=EDGE,EDGE,...")
+    return out
+
+
+def _ranges(values: list[str]) -> dict[str, tuple[float, float]]:
+    edges = _bands(values)
+    bad = [name for name, pair in edges.items() if len(pair) != 2]
+    if bad:
+        reason = "use NAME=MIN,MAX"
+        raise InvalidInputError(f"--range {bad[0]}: {reason}", errors=[FieldError("range", reason)])
+    return {name: (pair[0], pair[1]) for name, pair in edges.items()}
+
+
+def _tags(values: list[str]) -> dict[str, str]:
+    tags = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key:
+            raise InvalidInputError(
+                f"--tag {value!r}: use KEY=VALUE", errors=[FieldError("tag", "KEY=VALUE")]
+            )
+        tags[key] = val
+    return tags
+
+
+def _lineage(
+    training_data: str | None,
+    training_digest: str | None,
+    commit: str | None,
+    repository: str | None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if training_data:
+        out["training_data"] = {"uri": training_data, "digest": training_digest}
+    elif training_digest:
+        raise InvalidInputError("--training-digest needs --training-data")
+    if commit:
+        out["code"] = {"commit": commit, "repository": repository}
+    elif repository:
+        raise InvalidInputError("--repository needs --commit")
+    return out
+
+
+def _show_version(version: VersionOut, json_output: bool, title: str) -> None:
+    if json_output:
+        print_json(version)
+        return
+    parity = version.parity
+    print_record(
+        title,
+        {
+            "ref": version.ref,
+            "aliases": ", ".join(version.aliases) or "-",
+            "status": version.status,
+            "artifact sha256": version.artifact_digest,
+            "size (bytes)": version.artifact_size,
+            "framework": version.framework,
+            "features": ", ".join(version.signature.feature_names),
+            "demographic": ", ".join(f.name for f in version.signature.demographics) or "-",
+            "classes": ", ".join(str(c) for c in version.signature.outputs.class_labels),
+            "parity": (
+                f"max |diff| {parity.max_abs_diff:.3g} <= {parity.tolerance:g} "
+                f"on {parity.rows} rows"
+            )
+            if parity
+            else "not checked",
+            "training data": version.training_data.uri if version.training_data else "-",
+            "code": version.code.commit if version.code else "-",
+            "registered": (
+                f"{version.created_at.isoformat(timespec='seconds')} by {version.created_by}"
+            ),
+        },
+    )
+
+
+@app.command("create")
+def create(
+    name: str = typer.Argument(..., help="Model name."),
+    description: str | None = typer.Option(None, "--description", help="What the model is for."),
+    policy: Path | None = typer.Option(
+        None, "--policy", help="Promotion policy JSON file (needs models:policy)."
+    ),
+    json_output: bool = JsonOption,
+) -> None:
+    """Register a model name (versions are added with 'register')."""
+    with client() as c:
+        model = c.create_model(
+            name, description=description, policy=_read_json(policy, "policy") if policy else None
+        )
+    if json_output:
+        print_json(model)
+    else:
+        print_record(f"created model {model.name}", model.model_dump(mode="json"))
+
+
+@app.command("policy")
+def policy_(
+    name: str = typer.Argument(..., help="Model name."),
+    set_file: Path | None = typer.Option(
+        None, "--set", help="Replace the policy with this JSON file."
+    ),
+    json_output: bool = JsonOption,
+) -> None:
+    """Show a model's promotion policy, or replace it with --set (needs models:policy)."""
+    with client() as c:
+        model = (
+            c.set_policy(name, _read_json(set_file, "policy")) if set_file else c.get_model(name)
+        )
+    if json_output:
+        print_json(model.policy)
+    else:
+        print_record(f"promotion policy of {model.name}", model.policy.model_dump(mode="json"))
+
+
+@app.command("register")
+def register(
+    name: str = typer.Argument(..., help="Model name (create it first)."),
+    model_file: Path = typer.Argument(
+        ..., help="A .onnx file, or a joblib file of a scikit-learn/LightGBM/XGBoost model."
+    ),
+    sample: Path | None = typer.Option(
+        None, "--sample", help="CSV of feature rows: signature inference and the parity check."
+    ),
+    signature: Path | None = typer.Option(
+        None, "--signature", help="Signature JSON (required for a .onnx file)."
+    ),
+    demographic: list[str] = DemographicOption,
+    bands: list[str] = BandsOption,
+    ranges: list[str] = RangeOption,
+    tolerance: float = typer.Option(
+        1e-4, "--tolerance", help="Largest allowed |ONNX - native| probability."
+    ),
+    training_data: str | None = typer.Option(
+        None, "--training-data", help="URI of the training data."
+    ),
+    training_digest: str | None = typer.Option(
+        None, "--training-digest", help="SHA-256 of the training data."
+    ),
+    commit: str | None = typer.Option(None, "--commit", help="Git commit of the training code."),
+    repository: str | None = typer.Option(
+        None, "--repository", help="Repository of the training code."
+    ),
+    description: str | None = typer.Option(
+        None, "--description", help="What changed in this version."
+    ),
+    tag: list[str] = typer.Option([], "--tag", help="KEY=VALUE tag (repeatable)."),
+    json_output: bool = JsonOption,
+) -> None:
+    """Package a model as ONNX (with a parity check) and register it as the next version."""
+    lineage = _lineage(training_data, training_digest, commit, repository)
+    with client() as c:
+        if model_file.suffix.lower() == ".onnx":
+            if signature is None:
+                raise InvalidInputError(
+                    "a .onnx file needs --signature FILE.json",
+                    errors=[FieldError("signature", "required for .onnx")],
+                )
+            try:
+                onnx = model_file.read_bytes()
+            except OSError as exc:
+                raise InvalidInputError(f"cannot read {model_file}: {exc.strerror}") from None
+            metadata = VersionCreate(
+                signature=ModelSignature.model_validate(_read_json(signature, "signature")),
+                framework="onnx",
+                description=description,
+                tags=_tags(tag),
+                **lineage,
+            )
+            version = c.register_version(name, onnx, metadata)
+        else:
+            from medops.packaging import package_model
+            from medops.packaging.files import load_native, read_sample
+
+            if sample is None:
+                raise InvalidInputError(
+                    "a native model needs --sample CSV for the parity check",
+                    errors=[FieldError("sample", "required")],
+                )
+            native = load_native(model_file)
+            package = package_model(
+                native,
+                sample=read_sample(sample),
+                signature=ModelSignature.model_validate(_read_json(signature, "signature"))
+                if signature
+                else None,
+                demographic=demographic,
+                bands=_bands(bands),
+                ranges=_ranges(ranges),
+                tolerance=tolerance,
+            )
+            version = c.register_package(
+                name, package, description=description, tags=_tags(tag), **lineage
+            )
+    _show_version(version, json_output, f"registered {version.ref}")
+
+
+@app.command("import-mlflow")
+def import_mlflow(
+    uri: str = typer.Argument(
+        ..., help="MLflow model URI: runs:/RUN_ID/PATH or models:/NAME/VERSION."
+    ),
+    name: str = typer.Option(..., "--name", help="medops model to register the version under."),
+    tracking_uri: str | None = typer.Option(
+        None, "--tracking-uri", help="MLflow tracking URI (default: MLflow's own default)."
+    ),
+    sample: Path | None = typer.Option(
+        None, "--sample", help="CSV rows for the parity check (default: the logged input example)."
+    ),
+    demographic: list[str] = DemographicOption,
+    bands: list[str] = BandsOption,
+    ranges: list[str] = RangeOption,
+    tolerance: float = typer.Option(
+        1e-4, "--tolerance", help="Largest allowed |ONNX - native| probability."
+    ),
+    json_output: bool = JsonOption,
+) -> None:
+    """Import a model logged with MLflow: its run id, params and metrics become lineage."""
+    from medops.packaging.files import read_sample
+    from medops.packaging.mlflow import import_mlflow as do_import
+
+    package = do_import(
+        uri,
+        tracking_uri=tracking_uri,
+        sample=read_sample(sample) if sample else None,
+        demographic=demographic,
+        bands=_bands(bands),
+        ranges=_ranges(ranges),
+        tolerance=tolerance,
+    )
+    with client() as c:
+        version = c.register_package(name, package, description=f"imported from MLflow {uri}")
+    _show_version(version, json_output, f"imported {uri} as {version.ref}")
+
+
+@app.command("list")
+def list_(
+    name: str | None = typer.Argument(None, help="A model: list its versions."),
+    json_output: bool = JsonOption,
+) -> None:
+    """List models, or the versions of one model."""
+    with client() as c:
+        if name is None:
+            models = c.list_models()
+            if json_output:
+                print_json(models)
+                return
+            print_table(
+                "models",
+                ("name", "latest", "aliases", "created", "by"),
+                [
+                    (
+                        m.name,
+                        m.latest_version or "-",
+                        ", ".join(f"{a}->{v}" for a, v in sorted(m.aliases.items())) or "-",
+                        m.created_at.isoformat(timespec="seconds"),
+                        m.created_by,
+                    )
+                    for m in models
+                ],
+            )
+            return
+        versions = c.list_versions(name)
+    if json_output:
+        print_json(versions)
+        return
+    print_table(
+        f"versions of {name}",
+        ("version", "aliases", "framework", "sha256", "parity", "registered", "by"),
+        [
+            (
+                v.version,
+                ", ".join(v.aliases) or "-",
+                v.framework,
+                v.artifact_digest[:16],
+                f"{v.parity.max_abs_diff:.2g}" if v.parity else "-",
+                v.created_at.isoformat(timespec="seconds"),
+                v.created_by,
+            )
+            for v in versions
+        ],
+    )
+
+
+def _parse_time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        reason = "use an ISO 8601 time such as 2026-11-27T10:00:00Z"
+        raise InvalidInputError(
+            f"--at {value!r}: {reason}", errors=[FieldError("at", reason)]
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@app.command("show")
+def show(
+    ref: str = typer.Argument(..., help="NAME@ALIAS, NAME/VERSION or NAME (latest)."),
+    at: str | None = typer.Option(
+        None,
+        "--at",
+        help="With NAME@ALIAS: the version it pointed at at this time (UTC if no zone).",
+    ),
+    json_output: bool = JsonOption,
+) -> None:
+    """Show a version; with --at, which version an alias pointed at at that moment."""
+    parsed = parse_ref(ref)
+    with client() as c:
+        if at is not None:
+            if parsed.alias is None:
+                raise InvalidInputError(
+                    "--at needs a reference NAME@ALIAS",
+                    errors=[FieldError("ref", "alias required with --at")],
+                )
+            when = _parse_time(at)
+            number = c.alias_version(parsed.name, parsed.alias, when)
+            version = c.get_version(f"{parsed.name}/{number}")
+            _show_version(version, json_output, f"{ref} at {when.isoformat()} was version {number}")
+            return
+        version = c.get_version(parsed)
+    _show_version(version, json_output, version.ref)
+
+
+@app.command("validate")
+def validate(
+    ref: str = typer.Argument(..., help="NAME/VERSION, NAME@ALIAS or NAME."),
+    data: Path = typer.Option(..., "--data", help="Labeled evaluation CSV (header row)."),
+    label: str = typer.Option(..., "--label", help="The label column."),
+    threshold: float = typer.Option(
+        0.5, "--threshold", help="Operating threshold for the headline metrics."
+    ),
+    bootstrap: int = typer.Option(
+        1000, "--bootstrap", help="Bootstrap resamples for the 95% intervals."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    html: Path | None = typer.Option(
+        None, "--html", help="Also write the HTML report to this file."
+    ),
+    json_output: bool = JsonOption,
+) -> None:
+    """Compute a validation report on the server (metrics per subgroup, calibration)."""
+    if not data.is_file():
+        raise InvalidInputError(
+            f"--data {data}: no such file", errors=[FieldError("data", "no such file")]
+        )
+    with client() as c:
+        report = c.validate(
+            ref, data, label=label, threshold=threshold, bootstrap=bootstrap, seed=seed
+        )
+        if html is not None:
+            html.write_text(c.report_html(ref, report_id=report.id))
+    if json_output:
+        print_json(report)
+        return
+    rows = [
+        (k, "-" if v is None else f"{v:.4f}", _ci(report.report["metrics"].get(k, {})))
+        for k, v in report.metrics.items()
+    ]
+    print_table(
+        f"validation report {report.id} of {report.model}/{report.version} "
+        f"({report.dataset_rows} rows)",
+        ("metric", "value", "95% CI"),
+        rows,
+    )
+    verdict = (
+        "passes the promotion policy"
+        if report.passed
+        else "FAILS the promotion policy: " + "; ".join(report.failures)
+    )
+    console.print(verdict, markup=False, highlight=False)
+    if html is not None:
+        console.print(f"HTML report written to {html}", markup=False, highlight=False)
+
+
+def _ci(metric: dict[str, Any]) -> str:
+    low, high = metric.get("ci_low"), metric.get("ci_high")
+    return "-" if low is None or high is None else f"{low:.3f}-{high:.3f}"
+
+
+@app.command("report")
+def report_(
+    ref: str = typer.Argument(..., help="NAME/VERSION, NAME@ALIAS or NAME."),
+    report_id: str | None = typer.Option(
+        None, "--id", help="A specific report (default: the latest)."
+    ),
+    html: Path | None = typer.Option(None, "--html", help="Write the HTML report to this file."),
+    json_output: bool = JsonOption,
+) -> None:
+    """Show a version's latest validation report (or write it as HTML)."""
+    with client() as c:
+        report = c.report(ref, report_id=report_id)
+        if html is not None:
+            html.write_text(c.report_html(ref, report_id=report.id))
+    if json_output:
+        print_json(report)
+        return
+    print_record(
+        f"validation report {report.id}", report.model_dump(mode="json", exclude={"report"})
+    )
+
+
+@app.command("card")
+def card(
+    ref: str = typer.Argument(..., help="NAME/VERSION, NAME@ALIAS or NAME."),
+    set_file: Path | None = typer.Option(
+        None, "--set", help="JSON file of team-written fields to set."
+    ),
+    fmt: str = typer.Option("md", "--format", help="md, html or json."),
+    output: Path | None = typer.Option(
+        None, "--output", help="Write the card to this file instead of stdout."
+    ),
+    json_output: bool = JsonOption,
+) -> None:
+    """Show or edit a model card; lists what is missing before it is complete."""
+    if fmt not in {"md", "html", "json"}:
+        raise InvalidInputError(
+            f"--format {fmt!r}: use md, html or json",
+            errors=[FieldError("format", "md, html or json")],
+        )
+    with client() as c:
+        if set_file is not None:
+            c.update_card(ref, _read_json(set_file, "card fields"))
+        document = c.card(ref)
+        text = (
+            json.dumps(document, indent=2)
+            if fmt == "json" or json_output
+            else c.card_text(ref, fmt)
+        )
+    if output is not None:
+        output.write_text(text)
+        missing = document["completeness"]["missing"]
+        state = "complete" if not missing else "incomplete, missing " + ", ".join(missing)
+        console.print(f"card written to {output} ({state})", markup=False, highlight=False)
+    else:
+        typer.echo(text)
+
+
+@app.command("approve")
+def approve(
+    ref: str = typer.Argument(..., help="NAME/VERSION to sign."),
+    meaning: str = typer.Option(
+        "approval", "--meaning", help="review, approval or responsibility."
+    ),
+    comment: str | None = typer.Option(None, "--comment", help="A note kept with the signature."),
+    otp: str | None = typer.Option(None, "--otp", help="One-time code, where MFA is enrolled."),
+    password_stdin: bool = PasswordStdinOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Sign a version electronically: re-enter your password (and one-time code)."""
+    password = read_password(from_stdin=password_stdin, prompt="Password (to sign)")
+    with client() as c:
+        approval = c.approve(ref, password, otp=otp, meaning=meaning, comment=comment)
+    if json_output:
+        print_json(approval)
+        return
+    print_record(
+        f"signed {approval.model}/{approval.version}",
+        approval.model_dump(mode="json", exclude={"invalid_reasons"}),
+    )
+
+
+@app.command("gates")
+def gates(
+    ref: str = typer.Argument(..., help="NAME/VERSION to check."),
+    alias: str = typer.Option("production", "--alias", help="The alias it would move."),
+    json_output: bool = JsonOption,
+) -> None:
+    """Check the promotion gates of a version without moving anything."""
+    with client() as c:
+        result = c.gates(ref, alias)
+    if json_output:
+        print_json(result)
+        return
+    print_table(
+        f"gates of {result.model}/{result.version} for @{result.alias}",
+        ("check", "met"),
+        [(k, "yes" if v else "NO") for k, v in result.checks.items()],
+    )
+    for line in result.unmet:
+        console.print(f"missing: {line}", markup=False, highlight=False)
+
+
+@app.command("promote")
+def promote(
+    ref: str = typer.Argument(..., help="NAME/VERSION to promote."),
+    alias: str = typer.Option("production", "--alias", help="The alias to move."),
+    reason: str = typer.Option(..., "--reason", help="Why (kept in the history)."),
+    json_output: bool = JsonOption,
+) -> None:
+    """Move an alias to a version; a protected alias checks every gate first."""
+    parsed = parse_ref(ref)
+    if parsed.version is None:
+        raise InvalidInputError(
+            "promote takes NAME/VERSION", errors=[FieldError("ref", "NAME/VERSION")]
+        )
+    with client() as c:
+        event = c.promote(parsed.name, alias, parsed.version, reason)
+    if json_output:
+        print_json(event)
+    else:
+        print_record(
+            f"{event.model}@{event.alias} -> version {event.to_version}",
+            event.model_dump(mode="json", exclude={"evidence"}),
+        )
+
+
+@app.command("rollback")
+def rollback(
+    name: str = typer.Argument(..., help="Model name."),
+    alias: str = typer.Option("production", "--alias", help="The alias to move back."),
+    reason: str = typer.Option(..., "--reason", help="Why (kept in the history)."),
+    json_output: bool = JsonOption,
+) -> None:
+    """Move an alias (default production) back to the version it pointed at before."""
+    with client() as c:
+        event = c.rollback(name, reason, alias=alias)
+    if json_output:
+        print_json(event)
+    else:
+        print_record(
+            f"{event.model}@{event.alias} rolled back to version {event.to_version}",
+            event.model_dump(mode="json", exclude={"evidence"}),
+        )
+
+
+@app.command("history")
+def history(
+    name: str = typer.Argument(..., help="Model name."),
+    alias: str | None = typer.Option(None, "--alias", help="Only this alias."),
+    json_output: bool = JsonOption,
+) -> None:
+    """Every alias move: who, when, from which version to which, and why."""
+    with client() as c:
+        events = c.history(name, alias)
+    if json_output:
+        print_json(events)
+        return
+    print_table(
+        f"alias history of {name}",
+        ("when (UTC)", "alias", "kind", "from", "to", "who", "why"),
+        [
+            (
+                e.occurred_at.isoformat(timespec="seconds"),
+                e.alias,
+                e.kind,
+                e.from_version or "-",
+                e.to_version,
+                e.actor,
+                e.reason,
+            )
+            for e in events
+        ],
+    )

@@ -1,0 +1,282 @@
+"""The SDK's model-registry calls, mixed into ``medops.Client``.
+
+References are ``name@alias``, ``name/3`` or ``name`` (its latest version). ``register_model``
+packages a native model (scikit-learn, LightGBM, XGBoost, PyTorch) on this machine, checks
+ONNX parity, and uploads only the ONNX file: the server never receives a pickle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import TypeAdapter
+
+from medops.registry.refs import Ref, parse_ref
+from medops.registry.schemas import (
+    AliasEventOut,
+    ApprovalOut,
+    CardContent,
+    GateResult,
+    ModelCreate,
+    ModelOut,
+    ParityEvidenceIn,
+    PromotionPolicy,
+    ReportOut,
+    VersionCreate,
+    VersionOut,
+)
+
+if TYPE_CHECKING:
+    from medops.packaging import Package
+
+T = TypeVar("T")
+
+_MODEL = TypeAdapter(ModelOut)
+_MODELS = TypeAdapter(list[ModelOut])
+_VERSION = TypeAdapter(VersionOut)
+_VERSIONS = TypeAdapter(list[VersionOut])
+_REPORT = TypeAdapter(ReportOut)
+_APPROVAL = TypeAdapter(ApprovalOut)
+_APPROVALS = TypeAdapter(list[ApprovalOut])
+_GATES = TypeAdapter(GateResult)
+_EVENT = TypeAdapter(AliasEventOut)
+_EVENTS = TypeAdapter(list[AliasEventOut])
+_ANY = TypeAdapter(dict[str, Any])
+
+
+class RegistryCalls:
+    """Model registry methods of the SDK client."""
+
+    def _call(self, method: str, path: str, shape: TypeAdapter[T], **kwargs: Any) -> T:
+        raise NotImplementedError
+
+    def _raw(self, method: str, path: str, **kwargs: Any) -> bytes:
+        raise NotImplementedError
+
+    # -- models ---------------------------------------------------------------------------
+
+    def create_model(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        policy: PromotionPolicy | Mapping[str, Any] | None = None,
+    ) -> ModelOut:
+        """Register a model name; a non-default policy needs models:policy."""
+        body = ModelCreate(
+            name=name,
+            description=description,
+            policy=PromotionPolicy.model_validate(policy or {}),
+        ).model_dump(mode="json")
+        return self._call("POST", "/api/v1/models", _MODEL, json=body)
+
+    def list_models(self) -> list[ModelOut]:
+        return self._call("GET", "/api/v1/models", _MODELS)
+
+    def get_model(self, name: str) -> ModelOut:
+        return self._call("GET", f"/api/v1/models/{name}", _MODEL)
+
+    def set_policy(self, name: str, policy: PromotionPolicy | Mapping[str, Any]) -> ModelOut:
+        body = PromotionPolicy.model_validate(policy).model_dump(mode="json")
+        return self._call("PUT", f"/api/v1/models/{name}/policy", _MODEL, json=body)
+
+    # -- versions -------------------------------------------------------------------------
+
+    def _version_path(self, ref: str | Ref) -> str:
+        parsed = parse_ref(ref) if isinstance(ref, str) else ref
+        if parsed.alias is not None:
+            selector = parsed.alias
+        elif parsed.version is not None:
+            selector = str(parsed.version)
+        else:
+            latest = self.get_model(parsed.name).latest_version
+            selector = str(latest or 1)
+        return f"/api/v1/models/{parsed.name}/versions/{selector}"
+
+    def register_version(self, name: str, onnx: bytes, metadata: VersionCreate) -> VersionOut:
+        """Upload an ONNX file with its signature, lineage and (optionally) parity sample."""
+        files = {"artifact": (f"{name}.onnx", onnx, "application/octet-stream")}
+        data = {"metadata": metadata.model_dump_json()}
+        return self._call(
+            "POST", f"/api/v1/models/{name}/versions", _VERSION, files=files, data=data
+        )
+
+    def register_package(
+        self,
+        name: str,
+        package: Package,
+        *,
+        description: str | None = None,
+        training_data: Mapping[str, Any] | None = None,
+        code: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> VersionOut:
+        """Register a packaged model (see ``medops.packaging.package_model``)."""
+        parity = None
+        if package.parity is not None:
+            parity = ParityEvidenceIn(
+                columns=package.parity.columns,
+                native_probabilities=package.parity.native_probabilities,
+                tolerance=package.parity.tolerance,
+                client_max_abs_diff=package.parity.max_abs_diff,
+            )
+        metadata = VersionCreate.model_validate(
+            {
+                "signature": package.signature,
+                "framework": package.framework,
+                "description": description,
+                "training_data": training_data,
+                "code": code,
+                "hyperparameters": package.hyperparameters,
+                "training_metrics": package.training_metrics,
+                "lineage": package.lineage,
+                "tags": dict(tags or {}),
+                "parity": parity,
+            }
+        )
+        return self.register_version(name, package.onnx, metadata)
+
+    def register_model(
+        self,
+        name: str,
+        model: Any,
+        *,
+        sample: Any,
+        demographic: Sequence[str] = (),
+        bands: Mapping[str, Sequence[float]] | None = None,
+        ranges: Mapping[str, Sequence[float]] | None = None,
+        tolerance: float = 1e-4,
+        description: str | None = None,
+        training_data: Mapping[str, Any] | None = None,
+        code: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> VersionOut:
+        """Convert a native model to ONNX here, check parity on ``sample``, and register it."""
+        from medops.packaging import package_model
+
+        package = package_model(
+            model,
+            sample=sample,
+            demographic=demographic,
+            bands=bands,
+            ranges=ranges,
+            tolerance=tolerance,
+        )
+        return self.register_package(
+            name,
+            package,
+            description=description,
+            training_data=training_data,
+            code=code,
+            tags=tags,
+        )
+
+    def list_versions(self, name: str) -> list[VersionOut]:
+        return self._call("GET", f"/api/v1/models/{name}/versions", _VERSIONS)
+
+    def get_version(self, ref: str | Ref) -> VersionOut:
+        return self._call("GET", self._version_path(ref), _VERSION)
+
+    def download_artifact(self, ref: str | Ref) -> bytes:
+        """The version's ONNX bytes."""
+        return self._raw("GET", self._version_path(ref) + "/artifact")
+
+    # -- reports and cards ----------------------------------------------------------------
+
+    def validate(
+        self,
+        ref: str | Ref,
+        dataset: bytes | Path,
+        *,
+        label: str,
+        dataset_name: str | None = None,
+        threshold: float = 0.5,
+        bootstrap: int = 1000,
+        seed: int = 0,
+    ) -> ReportOut:
+        """Compute a validation report on the server from a labeled CSV."""
+        if isinstance(dataset, Path):
+            dataset_name = dataset_name or dataset.name
+            dataset = dataset.read_bytes()
+        params = {
+            "label": label,
+            "dataset": dataset_name or "evaluation.csv",
+            "threshold": threshold,
+            "bootstrap": bootstrap,
+            "seed": seed,
+        }
+        return self._call(
+            "POST",
+            self._version_path(ref) + "/validate",
+            _REPORT,
+            content=dataset,
+            params=params,
+            headers={"content-type": "text/csv"},
+        )
+
+    def report(self, ref: str | Ref, *, report_id: str | None = None) -> ReportOut:
+        params = {"id": report_id} if report_id else {}
+        return self._call("GET", self._version_path(ref) + "/report", _REPORT, params=params)
+
+    def report_html(self, ref: str | Ref, *, report_id: str | None = None) -> str:
+        params = {"format": "html"} | ({"id": report_id} if report_id else {})
+        return self._raw("GET", self._version_path(ref) + "/report", params=params).decode()
+
+    def update_card(
+        self, ref: str | Ref, content: CardContent | Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Set team-written card fields (others keep their values); returns the card."""
+        body = CardContent.model_validate(content).model_dump(mode="json", exclude_unset=True)
+        return self._call("PATCH", self._version_path(ref) + "/card", _ANY, json=body)
+
+    def card(self, ref: str | Ref) -> dict[str, Any]:
+        return self._call("GET", self._version_path(ref) + "/card", _ANY)
+
+    def card_text(self, ref: str | Ref, fmt: str) -> str:
+        """The card as Markdown (``md``) or HTML (``html``)."""
+        return self._raw("GET", self._version_path(ref) + "/card", params={"format": fmt}).decode()
+
+    # -- signatures and aliases -----------------------------------------------------------
+
+    def approve(
+        self,
+        ref: str | Ref,
+        password: str,
+        *,
+        otp: str | None = None,
+        meaning: str = "approval",
+        comment: str | None = None,
+    ) -> ApprovalOut:
+        """Sign a version electronically (re-authenticates with password and one-time code)."""
+        body = {"password": password, "otp": otp, "meaning": meaning, "comment": comment}
+        return self._call("POST", self._version_path(ref) + "/approvals", _APPROVAL, json=body)
+
+    def approvals(self, ref: str | Ref) -> list[ApprovalOut]:
+        return self._call("GET", self._version_path(ref) + "/approvals", _APPROVALS)
+
+    def gates(self, ref: str | Ref, alias: str = "production") -> GateResult:
+        path = self._version_path(ref) + "/gates"
+        return self._call("GET", path, _GATES, params={"alias": alias})
+
+    def promote(self, name: str, alias: str, version: int, reason: str) -> AliasEventOut:
+        """Point ``name@alias`` at ``version``; protected aliases check every gate first."""
+        body = {"version": version, "reason": reason}
+        return self._call("PUT", f"/api/v1/models/{name}/aliases/{alias}", _EVENT, json=body)
+
+    def rollback(self, name: str, reason: str, alias: str = "production") -> AliasEventOut:
+        """Move ``name@alias`` back to its previous version."""
+        path = f"/api/v1/models/{name}/aliases/{alias}/rollback"
+        return self._call("POST", path, _EVENT, json={"reason": reason})
+
+    def history(self, name: str, alias: str | None = None) -> list[AliasEventOut]:
+        params = {"alias": alias} if alias else {}
+        return self._call("GET", f"/api/v1/models/{name}/history", _EVENTS, params=params)
+
+    def alias_version(self, name: str, alias: str, at: datetime | None = None) -> int:
+        """The version ``name@alias`` points at now (or pointed at at time ``at``)."""
+        params = {"at": at.isoformat()} if at else {}
+        answer = self._call("GET", f"/api/v1/models/{name}/aliases/{alias}", _ANY, params=params)
+        return int(answer["version"])

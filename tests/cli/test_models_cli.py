@@ -1,0 +1,232 @@
+"""`medops models` end to end through the CLI: register (with packaging and parity), validate,
+card, approve, promote, history, show --at, rollback, import-mlflow; errors on one line."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from datetime import UTC, datetime
+from pathlib import Path
+
+import joblib
+import pytest
+
+from tests import model_data
+from tests.cli.conftest import Cli
+from tests.cli.test_cli import assert_one_line_error
+from tests.packaging.test_mlflow import MLFLOW_ENV, MLFLOW_WARNINGS
+
+ADMIN_PW = "tidal-granite-sketch"
+USER_PW = "a-long-user-password"
+
+
+def _as(cli: Cli, user: str, password: str = USER_PW) -> None:
+    cli.ok("login", "--username", user, "--password-stdin", stdin=password + "\n")
+
+
+def _setup(cli: Cli, tmp_path: Path) -> dict[str, Path]:
+    cli.ok("init", "--json", MEDOPS_ADMIN_PASSWORD=ADMIN_PW)
+    _as(cli, "admin", ADMIN_PW)
+    for user, role, name in (
+        ("dana", "data_scientist", "Dana Scully"),
+        ("eli", "ml_engineer", "Eli Whitney"),
+        ("mae", "ml_engineer", "Mae Jemison"),
+        ("cora", "clinician", "Dr. Cora Lee"),
+    ):
+        cli.ok(
+            "users",
+            "create",
+            user,
+            "--role",
+            role,
+            "--full-name",
+            name,
+            "--password-stdin",
+            stdin=USER_PW + "\n",
+        )
+    x_train, _, _, _ = model_data.frames()
+    files = {
+        "model": tmp_path / "model.joblib",
+        "train": tmp_path / "train.csv",
+        "eval": tmp_path / "eval.csv",
+        "card": tmp_path / "card.json",
+    }
+    joblib.dump(model_data.pipeline(), files["model"])
+    x_train.to_csv(files["train"], index=False)
+    files["eval"].write_bytes(model_data.eval_csv())
+    files["card"].write_text(json.dumps(model_data.CARD))
+    return files
+
+
+def test_models_lifecycle_through_the_cli(cli: Cli, tmp_path: Path) -> None:
+    """A data scientist registers and validates, a clinician writes the card, a promotion
+    without signatures fails on one line, two signatures later it succeeds; history and
+    show --at answer; a rollback with nothing before is refused."""
+    files = _setup(cli, tmp_path)
+    _as(cli, "eli")
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps(model_data.POLICY))
+    cli.ok(
+        "models", "create", "risk", "--description", "diabetes progression", "--policy", str(policy)
+    )
+    assert cli.ok("models", "policy", "risk", "--json").json()["max_subgroup_gap"] == 0.15
+    _as(cli, "dana")
+    version = cli.ok(
+        "models",
+        "register",
+        "risk",
+        str(files["model"]),
+        "--sample",
+        str(files["train"]),
+        "--demographic",
+        "sex",
+        "--demographic",
+        "age",
+        "--bands",
+        "age=40,60",
+        "--training-data",
+        "file:///data/train.csv",
+        "--commit",
+        "1a2b3c4",
+        "--json",
+    ).json()
+    assert version["version"] == 1
+    assert version["parity"]["max_abs_diff"] <= 1e-4
+    assert version["code"]["commit"] == "1a2b3c4"
+    assert [f["name"] for f in version["signature"]["inputs"] if f["demographic"]] == ["age", "sex"]
+
+    pickled = tmp_path / "sneaky.onnx"
+    pickled.write_bytes(pickle.dumps(model_data.pipeline()))
+    signature = tmp_path / "signature.json"
+    signature.write_text(json.dumps(version["signature"]))
+    assert_one_line_error(
+        cli("models", "register", "risk", str(pickled), "--signature", str(signature)), "pickle"
+    )
+    assert_one_line_error(cli("models", "register", "risk", str(pickled)), "--signature")
+
+    report = cli.ok(
+        "models",
+        "validate",
+        "risk/1",
+        "--data",
+        str(files["eval"]),
+        "--label",
+        model_data.LABEL,
+        "--bootstrap",
+        "100",
+        "--html",
+        str(tmp_path / "report.html"),
+        "--json",
+    ).json()
+    assert report["passed"], report["failures"]
+    assert "<svg" in (tmp_path / "report.html").read_text()
+    human = cli.ok(
+        "models",
+        "validate",
+        "risk/1",
+        "--data",
+        str(files["eval"]),
+        "--label",
+        model_data.LABEL,
+        "--bootstrap",
+        "50",
+    )
+    assert "auroc" in human.out
+
+    _as(cli, "cora")
+    written = cli.ok(
+        "models",
+        "card",
+        "risk/1",
+        "--set",
+        str(files["card"]),
+        "--output",
+        str(tmp_path / "card.md"),
+    )
+    assert "(complete)" in written.out
+    assert "## Purpose and intended use" in (tmp_path / "card.md").read_text()
+
+    _as(cli, "eli")
+    refused = cli("models", "promote", "risk/1", "--reason", "first release")
+    assert_one_line_error(refused, "clinician approval", "ml_engineer approval")
+    gates = cli.ok("models", "gates", "risk/1", "--json").json()
+    assert gates["passed"] is False
+
+    _as(cli, "cora")
+    signed = cli.ok(
+        "models", "approve", "risk/1", "--password-stdin", "--json", stdin=USER_PW + "\n"
+    ).json()
+    assert (signed["printed_name"], signed["valid"]) == ("Dr. Cora Lee", True)
+    _as(cli, "mae")
+    cli.ok("models", "approve", "risk/1", "--password-stdin", stdin=USER_PW + "\n")
+    _as(cli, "eli")
+    moved = cli.ok("models", "promote", "risk/1", "--reason", "first release", "--json").json()
+    assert moved["to_version"] == 1
+    after = datetime.now(UTC).isoformat()
+    history = cli.ok("models", "history", "risk", "--json").json()
+    assert [(e["kind"], e["to_version"], e["actor"]) for e in history] == [("promote", 1, "eli")]
+    shown = cli.ok("models", "show", "risk@production", "--at", after, "--json").json()
+    assert shown["version"] == 1
+    assert_one_line_error(
+        cli("models", "show", "risk@production", "--at", "2000-01-01T00:00:00Z"),
+        "pointed at no version",
+    )
+    assert_one_line_error(cli("models", "show", "risk/1", "--at", after), "NAME@ALIAS")
+    assert_one_line_error(
+        cli("models", "rollback", "risk", "--reason", "oops"), "no earlier version"
+    )
+    listing = cli.ok("models", "list")
+    assert "production->1" in listing.out
+    assert "risk" in cli.ok("models", "history", "risk").out
+
+
+@pytest.mark.filterwarnings(*MLFLOW_WARNINGS)
+def test_import_from_a_real_mlflow_store(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scikit-learn model logged to a local MLflow store is imported with its run id,
+    params and metrics as lineage, and passes the parity check."""
+    pytest.importorskip("mlflow", reason="medops[mlflow] is not installed")
+    for key, value in MLFLOW_ENV.items():
+        monkeypatch.setenv(key, value)
+    import mlflow
+    import mlflow.sklearn
+
+    files = _setup(cli, tmp_path)
+    x_train, _, _, _ = model_data.frames()
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking)  # not set_tracking_uri: that is global
+    experiment = mlflow.create_experiment("risk", artifact_location=tmp_path.as_uri())
+    with mlflow.start_run(experiment_id=experiment) as run:
+        mlflow.log_param("C", 1.0)
+        mlflow.log_metric("train_auc", 0.83)
+        mlflow.sklearn.log_model(
+            model_data.pipeline(),
+            name="model",
+            input_example=x_train.head(20),
+            serialization_format="cloudpickle",  # skops is not part of mlflow-skinny
+        )
+    _as(cli, "dana")
+    cli.ok("models", "create", "risk")
+    version = cli.ok(
+        "models",
+        "import-mlflow",
+        f"runs:/{run.info.run_id}/model",
+        "--name",
+        "risk",
+        "--tracking-uri",
+        tracking,
+        "--sample",
+        str(files["train"]),
+        "--demographic",
+        "sex",
+        "--range",
+        "age=18,110",
+        "--json",
+        **MLFLOW_ENV,
+    ).json()
+    assert version["signature"]["inputs"][0]["maximum"] == 110
+    assert version["lineage"]["mlflow"]["run_id"] == run.info.run_id
+    assert version["hyperparameters"]["C"] == "1.0"
+    assert version["training_metrics"]["train_auc"] == pytest.approx(0.83)
+    assert version["parity"]["max_abs_diff"] <= 1e-4
