@@ -153,6 +153,7 @@ def test_models_lifecycle_through_the_cli(cli: Cli, tmp_path: Path) -> None:
     assert gates["passed"] is False
 
     _as(cli, "cora")
+    assert_one_line_error(cli("models", "approve", "risk", "--password-stdin"), "NAME/VERSION")
     signed = cli.ok(
         "models", "approve", "risk/1", "--password-stdin", "--json", stdin=USER_PW + "\n"
     ).json()

@@ -18,7 +18,7 @@ from medops.cli.common import PasswordStdinOption, client, read_password
 from medops.cli.output import JsonOption, console, print_json, print_record, print_table
 from medops.errors import FieldError, InvalidInputError
 from medops.registry.refs import parse_ref
-from medops.registry.schemas import VersionCreate, VersionOut
+from medops.registry.schemas import AliasEventOut, VersionCreate, VersionOut
 from medops.registry.signature import ModelSignature
 
 app = typer.Typer(
@@ -506,6 +506,9 @@ def approve(
     json_output: bool = JsonOption,
 ) -> None:
     """Sign a version electronically: re-enter your password (and one-time code)."""
+    if parse_ref(ref).version is None:
+        reason = "name the version you sign: NAME/VERSION"
+        raise InvalidInputError(f"approve {ref!r}: {reason}", errors=[FieldError("ref", reason)])
     password = read_password(from_stdin=password_stdin, prompt="Password (to sign)")
     with client() as c:
         approval = c.approve(ref, password, otp=otp, meaning=meaning, comment=comment)
@@ -554,13 +557,7 @@ def promote(
         )
     with client() as c:
         event = c.promote(parsed.name, alias, parsed.version, reason)
-    if json_output:
-        print_json(event)
-    else:
-        print_record(
-            f"{event.model}@{event.alias} -> version {event.to_version}",
-            event.model_dump(mode="json", exclude={"evidence"}),
-        )
+    _show_event(event, json_output, f"{event.model}@{event.alias} -> version {event.to_version}")
 
 
 @app.command("rollback")
@@ -573,13 +570,15 @@ def rollback(
     """Move an alias (default production) back to the version it pointed at before."""
     with client() as c:
         event = c.rollback(name, reason, alias=alias)
+    title = f"{event.model}@{event.alias} rolled back to version {event.to_version}"
+    _show_event(event, json_output, title)
+
+
+def _show_event(event: AliasEventOut, json_output: bool, title: str) -> None:
     if json_output:
         print_json(event)
     else:
-        print_record(
-            f"{event.model}@{event.alias} rolled back to version {event.to_version}",
-            event.model_dump(mode="json", exclude={"evidence"}),
-        )
+        print_record(title, event.model_dump(mode="json", exclude={"evidence"}))
 
 
 @app.command("history")

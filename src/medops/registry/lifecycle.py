@@ -367,22 +367,7 @@ class LifecycleService:
                     actor=actor.username,
                 )
             refused = result
-        self._audit.record_alone(
-            ctx,
-            AuditEntry(
-                action="model.promote",
-                outcome=Outcome.DENIED,
-                resource_type="model_alias",
-                resource_id=f"{name}@{alias}",
-                reason=request.reason,
-                details={"version": request.version, "unmet": refused.unmet},
-            ),
-        )
-        raise PromotionBlockedError(
-            f"{name}@{alias} cannot move to version {request.version}: " + "; ".join(refused.unmet),
-            errors=[FieldError("gates", reason) for reason in refused.unmet],
-            audited=True,
-        )
+        raise self._refused(ctx, "model.promote", refused, request.reason, "move to")
 
     def _evidence(self, session: Session, name: str, row: ModelVersion) -> list[dict[str, str]]:
         return [
@@ -480,21 +465,27 @@ class LifecycleService:
                     actor=actor.username,
                 )
             refused = result
+        raise self._refused(ctx, "model.rollback", refused, request.reason, "roll back to")
+
+    def _refused(
+        self, ctx: Context, action: str, result: GateResult, reason: str, verb: str
+    ) -> PromotionBlockedError:
+        """Audit a refused alias move (after its transaction) and build its error."""
+        target = f"{result.model}@{result.alias}"
         self._audit.record_alone(
             ctx,
             AuditEntry(
-                action="model.rollback",
+                action=action,
                 outcome=Outcome.DENIED,
                 resource_type="model_alias",
-                resource_id=f"{name}@{alias}",
-                reason=request.reason,
-                details={"version": refused.version, "unmet": refused.unmet},
+                resource_id=target,
+                reason=reason,
+                details={"version": result.version, "unmet": result.unmet},
             ),
         )
-        raise PromotionBlockedError(
-            f"{name}@{alias} cannot roll back to version {refused.version}: "
-            + "; ".join(refused.unmet),
-            errors=[FieldError("gates", reason) for reason in refused.unmet],
+        return PromotionBlockedError(
+            f"{target} cannot {verb} version {result.version}: " + "; ".join(result.unmet),
+            errors=[FieldError("gates", unmet) for unmet in result.unmet],
             audited=True,
         )
 

@@ -39,22 +39,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from medops.registry.schemas import REPORT_METRICS
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-METRIC_NAMES: tuple[str, ...] = (
-    "auroc",
-    "auprc",
-    "accuracy",
-    "sensitivity",
-    "specificity",
-    "ppv",
-    "npv",
-    "f1",
-    "brier",
-    "ece",
-)
+METRIC_NAMES: tuple[str, ...] = REPORT_METRICS
 THRESHOLD_METRIC_NAMES: tuple[str, ...] = (
     "sensitivity",
     "specificity",

@@ -18,6 +18,19 @@ ALIAS_PATTERN = r"^[a-z][a-z0-9_\-]{0,63}$"
 DIGEST_PATTERN = r"^[0-9a-f]{64}$"
 Meaning = Literal["review", "approval", "responsibility"]
 PRODUCTION = "production"
+# The headline metrics of a validation report, in the order reports and cards show them.
+REPORT_METRICS: tuple[str, ...] = (
+    "auroc",
+    "auprc",
+    "accuracy",
+    "sensitivity",
+    "specificity",
+    "ppv",
+    "npv",
+    "f1",
+    "brier",
+    "ece",
+)
 MIN_CLINICIAN_APPROVALS = 1
 GapMetric = Literal["auroc", "auprc", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1"]
 

@@ -19,6 +19,7 @@ from medops.registry.models import (
 )
 from medops.registry.refs import Ref
 from medops.registry.schemas import (
+    REPORT_METRICS,
     CardContent,
     CodeReference,
     DataReference,
@@ -28,19 +29,6 @@ from medops.registry.schemas import (
     VersionOut,
 )
 from medops.registry.signature import ModelSignature
-
-REPORT_METRICS = (
-    "auroc",
-    "auprc",
-    "accuracy",
-    "sensitivity",
-    "specificity",
-    "ppv",
-    "npv",
-    "f1",
-    "brier",
-    "ece",
-)
 
 
 def load_model(session: Session, name: str, *, for_update: bool = False) -> RegisteredModel:

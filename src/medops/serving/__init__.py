@@ -1,0 +1,1 @@
+"""Serving: ONNX Runtime sessions, micro-batching, deployments and the prediction log."""

@@ -1,0 +1,209 @@
+"""Adaptive micro-batching with a latency target, first in first out.
+
+Concurrent requests wait in one FIFO queue. The dispatcher takes the oldest request and
+gathers more until the batch holds ``max_batch_size`` rows or the oldest has waited
+``max_delay_s``; then one call of ``run_batch`` (an ONNX Runtime session, in a worker thread so
+the event loop stays free) scores them all. As BentoML's adaptive dispatcher does, the cost of a
+batch is fitted as ``a * rows + b`` (least squares over recent batches); unlike it, order is
+strictly FIFO and the delay is an explicit bound. A request whose projected completion (the
+rows queued ahead of it, its own batch, at the fitted cost) would miss its deadline is shed at
+once with ``ShedError`` (503 with Retry-After), instead of queueing work nobody will wait for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from medops.errors import ServiceUnavailableError
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+HISTORY = 64  # batches kept for the cost fit
+
+
+class ShedError(ServiceUnavailableError):
+    """Raised when a request would miss its deadline in the queue; it was not run."""
+
+    code = "overloaded"
+    title = "Overloaded: request shed"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass
+class BatchStats:
+    """What the batcher did, for metrics: batch sizes, queue waits, sheds."""
+
+    batches: int = 0
+    rows: int = 0
+    shed: int = 0
+    sizes: list[int] = field(default_factory=list)
+    queue_seconds: list[float] = field(default_factory=list)
+
+
+class CostModel:
+    """Batch cost ``a * rows + b`` in seconds, least squares over the last batches."""
+
+    def __init__(self, *, initial_per_row: float = 1e-4, initial_fixed: float = 1e-3) -> None:
+        self.per_row = initial_per_row
+        self.fixed = initial_fixed
+        self._seen: deque[tuple[int, float]] = deque(maxlen=HISTORY)
+
+    def observe(self, rows: int, seconds: float) -> None:
+        self._seen.append((rows, seconds))
+        n = len(self._seen)
+        if n < 2:
+            self.fixed = max(seconds - self.per_row * rows, 0.0)
+            return
+        mean_x = sum(r for r, _ in self._seen) / n
+        mean_y = sum(s for _, s in self._seen) / n
+        var = sum((r - mean_x) ** 2 for r, _ in self._seen)
+        if var > 0:
+            cov = sum((r - mean_x) * (s - mean_y) for r, s in self._seen)
+            self.per_row = max(cov / var, 0.0)
+        self.fixed = max(mean_y - self.per_row * mean_x, 0.0)
+
+    def seconds(self, rows: int) -> float:
+        return self.fixed + self.per_row * rows
+
+
+@dataclass
+class _Pending(Generic[In, Out]):
+    items: Sequence[In]
+    enqueued: float
+    deadline: float
+    future: asyncio.Future[list[Out]]
+
+
+class MicroBatcher(Generic[In, Out]):
+    """Coalesces concurrent calls of ``run_batch`` under a delay bound and deadlines."""
+
+    def __init__(
+        self,
+        run_batch: Callable[[list[In]], list[Out]],
+        *,
+        max_batch_size: int = 64,
+        max_delay_s: float = 0.002,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_batch_size < 1 or max_delay_s < 0:
+            msg = "max_batch_size must be >= 1 and max_delay_s >= 0"
+            raise ValueError(msg)
+        self._run = run_batch
+        self.max_batch_size = max_batch_size
+        self.max_delay_s = max_delay_s
+        self._clock = clock
+        self._queue: deque[_Pending[In, Out]] = deque()
+        self._queued_rows = 0
+        self._inflight: list[_Pending[In, Out]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.cost = CostModel()
+        self.stats = BatchStats()
+
+    def start(self) -> None:
+        """Start the dispatcher on the running event loop."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._dispatch())
+
+    async def close(self) -> None:
+        """Stop the dispatcher; requests queued or in the running batch fail with
+        ServiceUnavailableError (their callers get an answer, never a hang)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        waiting = [*self._inflight, *self._queue]
+        self._queue.clear()
+        self._queued_rows = 0
+        self._inflight = []
+        for pending in waiting:
+            if not pending.future.done():
+                pending.future.set_exception(ServiceUnavailableError("the server is stopping"))
+
+    async def submit(self, items: Sequence[In], *, timeout_s: float) -> list[Out]:
+        """Score ``items`` (one request: one or more rows) within ``timeout_s``, or shed."""
+        if not items:
+            return []
+        self.start()
+        now = self._clock()
+        projected = self._projected_seconds(len(items))
+        if projected > timeout_s:
+            self.stats.shed += 1
+            raise ShedError(
+                f"overloaded: a result is {projected * 1000:.0f} ms away, over the "
+                f"{timeout_s * 1000:.0f} ms deadline; retry shortly",
+                retry_after=max(projected - timeout_s, 0.001),
+            )
+        future: asyncio.Future[list[Out]] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(items, now, now + timeout_s, future))
+        self._queued_rows += len(items)
+        self._wake.set()
+        return await future
+
+    def _projected_seconds(self, rows: int) -> float:
+        """When a request of ``rows`` rows would be answered if it queued now: the queued rows
+        ahead of it in full batches, then its own batch, plus the delay bound."""
+        ahead = self._queued_rows
+        batches = (ahead + rows + self.max_batch_size - 1) // self.max_batch_size
+        return self.max_delay_s + batches * self.cost.fixed + (ahead + rows) * self.cost.per_row
+
+    def _take_batch(self) -> list[_Pending[In, Out]]:
+        batch: list[_Pending[In, Out]] = []
+        rows = 0
+        while self._queue:
+            head = self._queue[0]
+            if batch and rows + len(head.items) > self.max_batch_size:
+                break
+            batch.append(self._queue.popleft())
+            rows += len(head.items)
+        self._queued_rows -= rows
+        return batch
+
+    async def _dispatch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+            oldest = self._queue[0].enqueued
+            wait = oldest + self.max_delay_s - self._clock()
+            if self._queued_rows < self.max_batch_size and wait > 0:
+                await asyncio.sleep(wait)
+            batch = self._take_batch()
+            if not batch:
+                continue
+            started = self._clock()
+            self._inflight = batch
+            flat = [item for pending in batch for item in pending.items]
+            try:
+                results = await loop.run_in_executor(None, self._run, flat)
+            except Exception as exc:  # noqa: BLE001 - handed to every waiting caller
+                self._inflight = []
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(exc)
+                continue
+            # (On cancellation _inflight stays set, so that close() can fail these callers.)
+            self._inflight = []
+            elapsed = self._clock() - started
+            self.cost.observe(len(flat), elapsed)
+            self.stats.batches += 1
+            self.stats.rows += len(flat)
+            self.stats.sizes.append(len(flat))
+            offset = 0
+            for pending in batch:
+                self.stats.queue_seconds.append(started - pending.enqueued)
+                count = len(pending.items)
+                if not pending.future.done():
+                    pending.future.set_result(results[offset : offset + count])
+                offset += count
