@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import pickle
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import joblib
 import pytest
+from fastapi import FastAPI
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
@@ -24,6 +26,7 @@ from sqlalchemy import func, select, update
 
 from medops.audit.service import exempt_from_audit_guard
 from medops.auth.permissions import Role
+from medops.embedded import EmbeddedTransport
 from medops.registry.models import Approval, ModelVersion, ValidationReport
 from medops.registry.onnx_model import OnnxModel
 from medops.services import Services
@@ -589,3 +592,22 @@ def test_bad_evaluation_data_is_a_422_naming_the_cells(
     assert body["errors"][0]["field"] == f"rows[0].{model_data.LABEL}"
     with services.db.session() as session:
         assert session.scalar(select(func.count()).select_from(ValidationReport)) == 0
+
+
+@pytest.mark.usefixtures("model")
+def test_concurrent_signatures_by_one_person_count_once(
+    app: FastAPI, http: httpx.Client, services: Services, people: dict[str, dict[str, str]]
+) -> None:
+    """Four simultaneous approval requests from one clinician: one signature is stored, the
+    others are refused under the model's lock, so one person cannot fill two approvals."""
+    ready_version(http, people)
+
+    def attempt(_: int) -> int:
+        with httpx.Client(transport=EmbeddedTransport(app), base_url="https://testserver") as c:
+            return sign(c, people["clin"]).status_code
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = sorted(pool.map(attempt, range(4)))
+    assert statuses == [201, 409, 409, 409]
+    with services.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Approval)) == 1
