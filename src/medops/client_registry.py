@@ -50,11 +50,11 @@ _ANY = TypeAdapter(dict[str, Any])
 class RegistryCalls:
     """Model registry methods of the SDK client."""
 
-    def _call(self, method: str, path: str, shape: TypeAdapter[T], **kwargs: Any) -> T:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by medops.client.Client, which mixes this class in
 
-    def _raw(self, method: str, path: str, **kwargs: Any) -> bytes:
-        raise NotImplementedError
+        def _call(self, method: str, path: str, shape: TypeAdapter[T], **kwargs: Any) -> T: ...
+
+        def _raw(self, method: str, path: str, **kwargs: Any) -> bytes: ...
 
     # -- models ---------------------------------------------------------------------------
 
