@@ -29,6 +29,9 @@ app = typer.Typer(
 DemographicOption = typer.Option(
     [], "--demographic", help="A feature that is a demographic attribute (repeatable)."
 )
+ToleranceOption = typer.Option(
+    1e-4, "--tolerance", help="Largest allowed |ONNX - native| probability."
+)
 RangeOption = typer.Option(
     [], "--range", help="Allowed range of a numeric feature, e.g. age=18,110 (repeatable)."
 )
@@ -187,9 +190,7 @@ def register(
     demographic: list[str] = DemographicOption,
     bands: list[str] = BandsOption,
     ranges: list[str] = RangeOption,
-    tolerance: float = typer.Option(
-        1e-4, "--tolerance", help="Largest allowed |ONNX - native| probability."
-    ),
+    tolerance: float = ToleranceOption,
     training_data: str | None = typer.Option(
         None, "--training-data", help="URI of the training data."
     ),
@@ -269,9 +270,7 @@ def import_mlflow(
     demographic: list[str] = DemographicOption,
     bands: list[str] = BandsOption,
     ranges: list[str] = RangeOption,
-    tolerance: float = typer.Option(
-        1e-4, "--tolerance", help="Largest allowed |ONNX - native| probability."
-    ),
+    tolerance: float = ToleranceOption,
     json_output: bool = JsonOption,
 ) -> None:
     """Import a model logged with MLflow: its run id, params and metrics become lineage."""
