@@ -111,6 +111,44 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest request body the server accepts; larger ones get 413.",
     )
+    onnx_providers: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("CPUExecutionProvider",),
+        description="ONNX Runtime execution providers in order of preference, comma-separated "
+        "(e.g. TensorrtExecutionProvider,CUDAExecutionProvider,CPUExecutionProvider); those "
+        "this installation of ONNX Runtime lacks are skipped with a warning.",
+    )
+    serving_threads: int = Field(
+        default=1, ge=1, le=64, description="ONNX Runtime intra-op threads per served model."
+    )
+    serving_max_batch_size: int = Field(
+        default=64,
+        ge=1,
+        le=10_000,
+        description="Most records the micro-batcher puts in one ONNX Runtime call.",
+    )
+    serving_max_delay_ms: float = Field(
+        default=2.0,
+        ge=0,
+        le=1000,
+        description="Longest the oldest queued request waits for others to join its batch.",
+    )
+    serving_deadline_ms: float = Field(
+        default=400.0,
+        gt=0,
+        le=60_000,
+        description="A request whose projected queue and inference time exceeds this is shed "
+        "with 503 and Retry-After.",
+    )
+    serving_max_records: int = Field(
+        default=1000, ge=1, le=100_000, description="Most records one predict request may hold."
+    )
+    serving_refresh_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="How often a server checks the database for deployment and alias changes "
+        "made by other processes (its own changes apply at once).",
+    )
     request_timeout_seconds: float = Field(
         default=30.0,
         gt=0,
@@ -126,6 +164,16 @@ class Settings(BaseSettings):
             msg = "must start with http:// or https://"
             raise ValueError(msg)
         return value.rstrip("/")
+
+    @field_validator("onnx_providers", mode="before")
+    @classmethod
+    def _providers_list(cls, value: object) -> tuple[str, ...]:
+        items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+        providers = tuple(str(item).strip() for item in items if str(item).strip())
+        if not providers:
+            msg = "name at least one execution provider"
+            raise ValueError(msg)
+        return providers
 
     @field_validator("mfa_required_roles", mode="before")
     @classmethod

@@ -224,6 +224,19 @@ class AuditUnavailableError(ServiceUnavailableError):
     title = "Audit log unavailable"
 
 
+class ShedError(ServiceUnavailableError):
+    """Raised when a prediction would miss its deadline in the queue; it was not run."""
+
+    code = "overloaded"
+    title = "Overloaded: request shed"
+
+    def __init__(
+        self, message: str, *, retry_after: float = 1.0, errors: list[FieldError] | None = None
+    ) -> None:
+        super().__init__(message, errors=errors)
+        self.retry_after = retry_after
+
+
 class RemoteError(MedopsError):
     """Raised by the SDK when a server answers with a problem it does not map to a subclass."""
 
@@ -264,6 +277,7 @@ ALL_ERRORS: tuple[type[MedopsError], ...] = (
     IntegrityError,
     ServiceUnavailableError,
     AuditUnavailableError,
+    ShedError,
     RemoteError,
     ConnectionFailedError,
 )

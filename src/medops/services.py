@@ -18,6 +18,8 @@ from medops.config import Settings
 from medops.db.engine import Database
 from medops.registry.lifecycle import LifecycleService
 from medops.registry.service import RegistryService
+from medops.serving.deployments import DeploymentService
+from medops.serving.outcomes import OutcomeService
 from medops.storage.base import BlobStore
 from medops.storage.local import LocalBlobStore
 
@@ -38,6 +40,8 @@ class Services:
     checkpoints: CheckpointService
     registry: RegistryService
     lifecycle: LifecycleService
+    deployments: DeploymentService
+    outcomes: OutcomeService
 
     def close(self) -> None:
         self.audit.close()
@@ -61,6 +65,8 @@ def build_services(
     checkpoints = CheckpointService(
         db, clock, audit, settings.resolved_audit_key_file, settings.audit_checkpoint_dir
     )
+    # Signatures are countersigned with the same Ed25519 key as audit checkpoints.
+    lifecycle = LifecycleService(db, clock, audit, blobs, logins, checkpoints.key)
     return Services(
         settings=settings,
         db=db,
@@ -73,6 +79,7 @@ def build_services(
         breakglass=BreakGlassService(db, clock, audit, settings),
         checkpoints=checkpoints,
         registry=RegistryService(db, clock, audit, blobs),
-        # Signatures are countersigned with the same Ed25519 key as audit checkpoints.
-        lifecycle=LifecycleService(db, clock, audit, blobs, logins, checkpoints.key),
+        lifecycle=lifecycle,
+        deployments=DeploymentService(db, clock, audit, lifecycle),
+        outcomes=OutcomeService(db, clock, audit),
     )

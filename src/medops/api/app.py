@@ -14,10 +14,22 @@ import medops
 from medops.api.errors import install_error_handlers
 from medops.api.metrics import AuditWriterCollector, HttpMetrics
 from medops.api.middleware import RequestMiddleware
-from medops.api.routers import audit, auth, breakglass, health, models, tokens, users
+from medops.api.routers import (
+    audit,
+    auth,
+    breakglass,
+    deployments,
+    health,
+    models,
+    tokens,
+    users,
+)
 from medops.config import Settings, load_settings
 from medops.logs import get_logger
 from medops.services import Services, build_services
+from medops.serving.metrics import ServingMetrics
+from medops.serving.predict import Predictor
+from medops.serving.runtime import ServingRuntime
 
 SWEEP_SECONDS = 60
 TICK_SECONDS = 5
@@ -53,6 +65,41 @@ async def _housekeeping(services: Services) -> None:
             log.warning("housekeeping failed; retried at the next tick", exc_info=True)
 
 
+async def _serving_refresh(runtime: ServingRuntime, seconds: float) -> None:
+    """Pick up deployment and alias changes made by other processes (replicas, the CLI on
+    the server's database)."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            if await run_in_threadpool(runtime.poll):
+                log.info("serving view refreshed")
+        except Exception:
+            log.warning("serving refresh failed; retried at the next tick", exc_info=True)
+
+
+def _serving(services: Services, metrics: ServingMetrics) -> tuple[ServingRuntime, Predictor]:
+    """The serving runtime of one app: told of this process's changes at once, ending an
+    unhealthy canary automatically (off the request path, audited as the system)."""
+    runtime = ServingRuntime(services.deployments, services.registry, services.settings)
+    services.deployments.listeners.append(runtime.mark_stale)
+    services.lifecycle.listeners.append(runtime.mark_stale)
+
+    def auto_rollback(name: str, version: int, reason: str) -> None:
+        try:
+            if services.deployments.auto_rollback(name, version, reason):
+                metrics.rollbacks.labels(name).inc()
+                log.warning("canary rolled back automatically", deployment=name, version=version)
+        except Exception:
+            log.exception("automatic canary rollback failed", deployment=name)
+
+    def on_unhealthy(name: str, version: int, reason: str) -> None:
+        asyncio.get_running_loop().run_in_executor(None, auto_rollback, name, version, reason)
+
+    runtime.on_unhealthy = on_unhealthy
+    predictor = Predictor(runtime, services.audit, services.clock, services.settings, metrics)
+    return runtime, predictor
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -66,16 +113,26 @@ def create_app(
     owned = services is None if owns_services is None else owns_services
     if services is None:
         services = build_services(settings or load_settings())
+    metrics = HttpMetrics()
+    runtime, predictor = _serving(services, ServingMetrics(metrics.registry))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         sweeper = asyncio.create_task(_housekeeping(services))
+        refresher = asyncio.create_task(
+            _serving_refresh(runtime, services.settings.serving_refresh_seconds)
+        )
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in (sweeper, refresher):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await predictor.drain()
+            await runtime.close()
+            services.deployments.listeners.remove(runtime.mark_stale)
+            services.lifecycle.listeners.remove(runtime.mark_stale)
             if owned:
                 services.close()
 
@@ -89,8 +146,10 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = services
-    app.state.metrics = HttpMetrics()
+    app.state.metrics = metrics
     app.state.metrics.registry.register(AuditWriterCollector(services.audit.writer.stats))
+    app.state.runtime = runtime
+    app.state.predictor = predictor
     install_error_handlers(app)
     for router in (
         health.router,
@@ -100,6 +159,7 @@ def create_app(
         audit.router,
         breakglass.router,
         models.router,
+        deployments.router,
     ):
         app.include_router(router)
     app.add_middleware(

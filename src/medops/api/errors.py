@@ -6,6 +6,7 @@ audit record here (unless the use case wrote one already), so no attempt goes un
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -35,6 +36,7 @@ from medops.errors import (
     PermissionDeniedError,
     RequestTooLargeError,
     ServiceUnavailableError,
+    ShedError,
     TooManyAttemptsError,
 )
 from medops.logs import get_logger
@@ -72,6 +74,8 @@ def _problem(request: Request, exc: MedopsError, status: int) -> JSONResponse:
         headers = {"Retry-After": "5"}
     if isinstance(exc, TooManyAttemptsError):
         headers = {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, ShedError):
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
     return JSONResponse(
         problem_body(
             code=exc.code,

@@ -1,10 +1,13 @@
-"""Group commit for audit records that stand alone (refusals, failures, break-glass use,
-and the prediction path to come): many records, one transaction and one commit (fsync).
+"""Group commit for audit records that stand alone (refusals, failures, break-glass use)
+and for the prediction log: many records, one transaction and one commit (fsync).
 
 ``submit`` returns only once its record is durable, or raises ``AuditUnavailableError``
 (fail closed): when the bounded queue stays full for ``timeout`` (backpressure) or when the
-batch cannot be committed. One background thread drains the queue: it takes what is waiting,
-up to ``max_batch``, waiting at most ``max_wait`` for more once it has one.
+batch cannot be committed. ``submit_rows`` is the prediction path's way in: audit records each
+with the rows they account for (prediction rows), committed together; it returns a future at
+once, so an event loop can await it without a thread per request. One background thread drains
+the queue: it takes what is waiting, up to ``max_batch``, waiting at most ``max_wait`` for more
+once it has one.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from medops.audit.schemas import AuditEntry
 from medops.context import Context
@@ -29,9 +34,10 @@ log = get_logger("medops.audit.writer")
 @dataclass
 class _Item:
     ctx: Context
-    entry: AuditEntry
+    records: Sequence[tuple[AuditEntry, Sequence[Any]]]
     done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
+    future: Future[None] | None = None
 
 
 @dataclass
@@ -66,7 +72,7 @@ class GroupCommitWriter:
     def submit(self, ctx: Context, entry: AuditEntry) -> None:
         """Queue one record and wait until it is committed; raises when it cannot be."""
         self._ensure_started()
-        item = _Item(ctx, entry)
+        item = _Item(ctx, [(entry, ())])
         try:
             self._queue.put(item, timeout=self._timeout)
         except queue.Full:
@@ -77,6 +83,23 @@ class GroupCommitWriter:
             raise AuditUnavailableError("the audit record was not made durable in time")
         if item.error is not None:
             raise AuditUnavailableError("the audit record could not be written") from item.error
+
+    def submit_rows(
+        self, ctx: Context, records: Sequence[tuple[AuditEntry, Sequence[Any]]]
+    ) -> Future[None]:
+        """Queue audit records, each with the ORM rows it accounts for; the future resolves
+        once all are committed and fails with AuditUnavailableError when they cannot be
+        (at once when the queue is full: the caller is an event loop and must not block)."""
+        self._ensure_started()
+        item = _Item(ctx, records, future=Future())
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            raise AuditUnavailableError(
+                "the audit log is saturated; the action was not done"
+            ) from None
+        assert item.future is not None
+        return item.future
 
     def _ensure_started(self) -> None:
         if self._thread is not None:
@@ -94,9 +117,10 @@ class GroupCommitWriter:
             if first is None:
                 return
             batch = [first]
+            size = len(first.records)
             deadline = time.monotonic() + self._max_wait
             stop = False
-            while len(batch) < self._max_batch:
+            while size < self._max_batch:
                 try:
                     item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
@@ -105,6 +129,7 @@ class GroupCommitWriter:
                     stop = True
                     break
                 batch.append(item)
+                size += len(item.records)
             self._commit(batch)
             if stop:
                 return
@@ -113,19 +138,30 @@ class GroupCommitWriter:
         try:
             with self._audit.db.transaction() as session:
                 for item in batch:
-                    self._audit.record(session, item.ctx, item.entry)
+                    for entry, rows in item.records:
+                        self._audit.record(session, item.ctx, entry)
+                        session.add_all(rows)
         except Exception as exc:  # noqa: BLE001 - every waiter hears of it, none is lost
-            log.error("audit batch failed", records=len(batch), error=type(exc).__name__)
+            records = sum(len(item.records) for item in batch)
+            log.error("audit batch failed", records=records, error=type(exc).__name__)
             self.stats.failed_batches += 1
             for item in batch:
                 item.error = exc
         else:
+            records = sum(len(item.records) for item in batch)
             self.stats.batches += 1
-            self.stats.records += len(batch)
-            self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
+            self.stats.records += records
+            self.stats.largest_batch = max(self.stats.largest_batch, records)
         finally:
             for item in batch:
                 item.done.set()
+                if item.future is not None:
+                    if item.error is None:
+                        item.future.set_result(None)
+                    else:
+                        failure = AuditUnavailableError("the records could not be written")
+                        failure.__cause__ = item.error
+                        item.future.set_exception(failure)
 
     def close(self) -> None:
         """Commit what is queued, then stop the thread."""

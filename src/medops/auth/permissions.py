@@ -37,6 +37,10 @@ class Permission(StrEnum):
     MODELS_APPROVE = "models:approve"
     MODELS_PROMOTE = "models:promote"
     MODELS_POLICY = "models:policy"
+    DEPLOYMENTS_READ = "deployments:read"
+    DEPLOYMENTS_MANAGE = "deployments:manage"
+    PREDICT = "predict"
+    OUTCOMES_WRITE = "outcomes:write"
 
 
 PERMISSION_DESCRIPTIONS: MappingProxyType[Permission, str] = MappingProxyType(
@@ -60,6 +64,13 @@ PERMISSION_DESCRIPTIONS: MappingProxyType[Permission, str] = MappingProxyType(
         Permission.MODELS_APPROVE: "Sign a model version electronically (with re-authentication).",
         Permission.MODELS_PROMOTE: "Move model aliases (promote, gated) and roll them back.",
         Permission.MODELS_POLICY: "Set a model's promotion policy (thresholds, approvals).",
+        Permission.DEPLOYMENTS_READ: "See deployments, what they serve, their history and "
+        "live figures.",
+        Permission.DEPLOYMENTS_MANAGE: (
+            "Create deployments; start and end canary and shadow rollouts; roll back."
+        ),
+        Permission.PREDICT: "Send patient records to a deployment for a prediction.",
+        Permission.OUTCOMES_WRITE: "Attach ground-truth outcomes to earlier predictions.",
     }
 )
 
@@ -81,19 +92,43 @@ ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyTy
         Role.ML_ENGINEER: _PEOPLE
         | _EMERGENCY
         | _MODEL_AUTHOR
-        | {Permission.MODELS_APPROVE, Permission.MODELS_PROMOTE, Permission.MODELS_POLICY},
+        | {
+            Permission.MODELS_APPROVE,
+            Permission.MODELS_PROMOTE,
+            Permission.MODELS_POLICY,
+            Permission.DEPLOYMENTS_READ,
+            Permission.DEPLOYMENTS_MANAGE,
+        },
+        # Clinicians score their patients and report what happened to them.
         Role.CLINICIAN: _PEOPLE
         | _EMERGENCY
-        | {Permission.MODELS_READ, Permission.MODELS_CARD, Permission.MODELS_APPROVE},
+        | {
+            Permission.MODELS_READ,
+            Permission.MODELS_CARD,
+            Permission.MODELS_APPROVE,
+            Permission.DEPLOYMENTS_READ,
+            Permission.PREDICT,
+            Permission.OUTCOMES_WRITE,
+        },
         Role.AUDITOR: _PEOPLE
         | {
             Permission.USERS_READ,
             Permission.AUDIT_READ,
             Permission.BREAKGLASS_REVIEW,
             Permission.MODELS_READ,
+            Permission.DEPLOYMENTS_READ,
         },
         # A service account acts only through tokens an admin issues to it; it mints none.
-        Role.SERVICE: frozenset({Permission.SELF, Permission.MODELS_READ}),
+        # Hospital systems (the EHR integration) predict and send outcomes through one.
+        Role.SERVICE: frozenset(
+            {
+                Permission.SELF,
+                Permission.MODELS_READ,
+                Permission.DEPLOYMENTS_READ,
+                Permission.PREDICT,
+                Permission.OUTCOMES_WRITE,
+            }
+        ),
     }
 )
 
@@ -101,7 +136,12 @@ ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyTy
 # What break-glass may grant: reads needed in an emergency, never management or review
 # (so it cannot be turned into a lasting privilege). Patient-data reads join as they land.
 BREAKGLASS_ELIGIBLE = frozenset(
-    {Permission.AUDIT_READ, Permission.USERS_READ, Permission.MODELS_READ}
+    {
+        Permission.AUDIT_READ,
+        Permission.USERS_READ,
+        Permission.MODELS_READ,
+        Permission.DEPLOYMENTS_READ,
+    }
 )
 
 

@@ -12,6 +12,7 @@ from medops.registry.models import (
     RegisteredModel,
     ValidationReport,
 )
+from medops.serving.models import Deployment, DeploymentEvent, Outcome, Prediction
 
 metadata = Base.metadata
 
@@ -22,10 +23,14 @@ __all__ = [
     "AuditCheckpoint",
     "AuditEvent",
     "BreakGlassGrant",
+    "Deployment",
+    "DeploymentEvent",
     "LoginThrottle",
     "ModelAlias",
     "ModelCard",
     "ModelVersion",
+    "Outcome",
+    "Prediction",
     "RecoveryCode",
     "RegisteredModel",
     "User",

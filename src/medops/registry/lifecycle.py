@@ -85,8 +85,14 @@ class LifecycleService:
         self._blobs = blobs
         self._logins = logins
         self._key = key
+        self.listeners: list[Callable[[], None]] = []
 
     # -- signatures -----------------------------------------------------------------------
+
+    def _changed(self) -> None:
+        """Tell listeners (the serving runtime) that an alias moved, after the commit."""
+        for listener in self.listeners:
+            listener()
 
     def approve(self, ctx: Context, ref: Ref, request: ApprovalRequest) -> ApprovalOut:
         """Sign a version: re-authenticate, bind the signature to the artifact digest, the
@@ -344,6 +350,7 @@ class LifecycleService:
         """Point ``alias`` at ``request.version`` if every gate passes; audited either way."""
         actor = require_actor(ctx)
         refused: GateResult | None = None
+        moved: AliasEventOut | None = None
         with self._db.transaction() as session:
             model = load_model(session, name, for_update=True)
             row = load_version(session, model, Ref(name, version=request.version))
@@ -352,7 +359,7 @@ class LifecycleService:
                 raise ConflictError(f"{name}@{alias} already points at version {row.version}")
             result = self._gates(session, model, row, alias)
             if result.passed:
-                return self._move(
+                moved = self._move(
                     session,
                     ctx,
                     model,
@@ -366,7 +373,12 @@ class LifecycleService:
                     },
                     actor=actor.username,
                 )
-            refused = result
+            else:
+                refused = result
+        if moved is not None:
+            self._changed()
+            return moved
+        assert refused is not None
         raise self._refused(ctx, "model.promote", refused, request.reason, "move to")
 
     def _evidence(self, session: Session, name: str, row: ModelVersion) -> list[dict[str, str]]:
@@ -445,6 +457,7 @@ class LifecycleService:
         report passing the current policy, its artifact intact); refusals are audited."""
         actor = require_actor(ctx)
         refused: GateResult | None = None
+        moved: AliasEventOut | None = None
         with self._db.transaction() as session:
             model = load_model(session, name, for_update=True)
             stack = _replay(self._events(session, model.id, alias))
@@ -453,7 +466,7 @@ class LifecycleService:
             target = load_version(session, model, Ref(name, version=stack[-2]))
             result = self._gates(session, model, target, alias)
             if result.passed:
-                return self._move(
+                moved = self._move(
                     session,
                     ctx,
                     model,
@@ -464,7 +477,12 @@ class LifecycleService:
                     evidence={"rolled_back": stack[-1], "gates": result.checks},
                     actor=actor.username,
                 )
-            refused = result
+            else:
+                refused = result
+        if moved is not None:
+            self._changed()
+            return moved
+        assert refused is not None
         raise self._refused(ctx, "model.rollback", refused, request.reason, "roll back to")
 
     def _refused(

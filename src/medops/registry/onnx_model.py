@@ -286,8 +286,11 @@ class OnnxModel:
 
     def predict(self, columns: Columns) -> tuple[np.ndarray, np.ndarray]:
         """(labels of shape (n,), class probabilities of shape (n, n_classes) as float64)."""
+        return self.run_feed(self.feed(columns))
+
+    def run_feed(self, feed: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """``predict`` for a feed made by ``feed`` (or several concatenated)."""
         spec = self.signature.outputs
-        feed = self.feed(columns)
         try:
             labels, probabilities = self._session.run(
                 [spec.label_output, spec.probability_output], feed

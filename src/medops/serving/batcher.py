@@ -17,36 +17,24 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from medops.errors import ServiceUnavailableError
+from medops.errors import ServiceUnavailableError, ShedError
 
 In = TypeVar("In")
 Out = TypeVar("Out")
 HISTORY = 64  # batches kept for the cost fit
 
 
-class ShedError(ServiceUnavailableError):
-    """Raised when a request would miss its deadline in the queue; it was not run."""
-
-    code = "overloaded"
-    title = "Overloaded: request shed"
-
-    def __init__(self, message: str, *, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
 @dataclass
 class BatchStats:
-    """What the batcher did, for metrics: batch sizes, queue waits, sheds."""
+    """What the batcher did, for metrics: counters only (``on_batch`` sees each batch)."""
 
     batches: int = 0
     rows: int = 0
     shed: int = 0
-    sizes: list[int] = field(default_factory=list)
-    queue_seconds: list[float] = field(default_factory=list)
+    largest: int = 0
 
 
 class CostModel:
@@ -81,6 +69,7 @@ class _Pending(Generic[In, Out]):
     enqueued: float
     deadline: float
     future: asyncio.Future[list[Out]]
+    timing: dict[str, float] | None = None
 
 
 class MicroBatcher(Generic[In, Out]):
@@ -93,6 +82,7 @@ class MicroBatcher(Generic[In, Out]):
         max_batch_size: int = 64,
         max_delay_s: float = 0.002,
         clock: Callable[[], float] = time.monotonic,
+        on_batch: Callable[[int, float], None] | None = None,
     ) -> None:
         if max_batch_size < 1 or max_delay_s < 0:
             msg = "max_batch_size must be >= 1 and max_delay_s >= 0"
@@ -101,6 +91,7 @@ class MicroBatcher(Generic[In, Out]):
         self.max_batch_size = max_batch_size
         self.max_delay_s = max_delay_s
         self._clock = clock
+        self._on_batch = on_batch  # (rows, seconds in ONNX Runtime) of each batch run
         self._queue: deque[_Pending[In, Out]] = deque()
         self._queued_rows = 0
         self._inflight: list[_Pending[In, Out]] = []
@@ -130,8 +121,15 @@ class MicroBatcher(Generic[In, Out]):
             if not pending.future.done():
                 pending.future.set_exception(ServiceUnavailableError("the server is stopping"))
 
-    async def submit(self, items: Sequence[In], *, timeout_s: float) -> list[Out]:
-        """Score ``items`` (one request: one or more rows) within ``timeout_s``, or shed."""
+    async def submit(
+        self,
+        items: Sequence[In],
+        *,
+        timeout_s: float,
+        timing: dict[str, float] | None = None,
+    ) -> list[Out]:
+        """Score ``items`` (one request: one or more rows) within ``timeout_s``, or shed.
+        ``timing`` (when given) receives the seconds spent queued and in the batch run."""
         if not items:
             return []
         self.start()
@@ -145,7 +143,7 @@ class MicroBatcher(Generic[In, Out]):
                 retry_after=max(projected - timeout_s, 0.001),
             )
         future: asyncio.Future[list[Out]] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(items, now, now + timeout_s, future))
+        self._queue.append(_Pending(items, now, now + timeout_s, future, timing))
         self._queued_rows += len(items)
         self._wake.set()
         return await future
@@ -199,10 +197,14 @@ class MicroBatcher(Generic[In, Out]):
             self.cost.observe(len(flat), elapsed)
             self.stats.batches += 1
             self.stats.rows += len(flat)
-            self.stats.sizes.append(len(flat))
+            self.stats.largest = max(self.stats.largest, len(flat))
+            if self._on_batch is not None:
+                self._on_batch(len(flat), elapsed)
             offset = 0
             for pending in batch:
-                self.stats.queue_seconds.append(started - pending.enqueued)
+                if pending.timing is not None:
+                    pending.timing["queue"] = started - pending.enqueued
+                    pending.timing["infer"] = elapsed
                 count = len(pending.items)
                 if not pending.future.done():
                     pending.future.set_result(results[offset : offset + count])

@@ -1,0 +1,164 @@
+"""Deployments, predictions and outcomes: the inference service's HTTP surface."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from medops.api.deps import API_PREFIX, ServicesDep, require
+from medops.api.errors import status_of
+from medops.auth.permissions import Permission
+from medops.context import Context
+from medops.errors import InvalidInputError, MedopsError, ServiceUnavailableError, ShedError
+from medops.serving.predict import Predictor
+from medops.serving.runtime import ServingRuntime
+from medops.serving.schemas import (
+    DEPLOYMENT_NAME_PATTERN,
+    CanaryRequest,
+    DeploymentCreate,
+    DeploymentEventOut,
+    DeploymentOut,
+    DeploymentRollbackRequest,
+    OutcomeIn,
+    OutcomeOut,
+    OutcomeUploadOut,
+    ShadowRequest,
+)
+
+router = APIRouter(tags=["deployments"])
+PREFIX = f"{API_PREFIX}/deployments"
+FHIR_JSON = "application/fhir+json"
+
+Name = Annotated[str, Path(pattern=DEPLOYMENT_NAME_PATTERN)]
+PredictionId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
+Read = Annotated[Context, Depends(require(Permission.DEPLOYMENTS_READ))]
+Manage = Annotated[Context, Depends(require(Permission.DEPLOYMENTS_MANAGE))]
+Predict = Annotated[Context, Depends(require(Permission.PREDICT))]
+Outcomes = Annotated[Context, Depends(require(Permission.OUTCOMES_WRITE))]
+
+
+def _runtime(request: Request) -> ServingRuntime:
+    runtime: ServingRuntime = request.app.state.runtime
+    return runtime
+
+
+def _with_live(request: Request, out: DeploymentOut) -> DeploymentOut:
+    out.live = _runtime(request).live(out.name)
+    return out
+
+
+@router.get(PREFIX, name="deployments.list")
+def list_deployments(services: ServicesDep, _ctx: Read) -> list[DeploymentOut]:
+    """Every deployment and what it serves now."""
+    return services.deployments.all()
+
+
+@router.post(PREFIX, name="deployments.create", status_code=201)
+def create_deployment(
+    body: DeploymentCreate, request: Request, services: ServicesDep, ctx: Manage
+) -> DeploymentOut:
+    """A new endpoint bound to ``name@alias`` (followed) or ``name/N`` (pinned; it must pass
+    the gates of ``production``)."""
+    return _with_live(request, services.deployments.create(ctx, body))
+
+
+@router.get(f"{PREFIX}/{{name}}", name="deployments.get")
+def get_deployment(
+    name: Name, request: Request, services: ServicesDep, _ctx: Read
+) -> DeploymentOut:
+    """A deployment, the version it resolves to now, and this server's live figures per arm."""
+    return _with_live(request, services.deployments.get(name))
+
+
+@router.get(f"{PREFIX}/{{name}}/history", name="deployments.history")
+def deployment_history(name: Name, services: ServicesDep, _ctx: Read) -> list[DeploymentEventOut]:
+    """Every change of a deployment, oldest first."""
+    return services.deployments.history(name)
+
+
+@router.put(f"{PREFIX}/{{name}}/canary", name="deployments.canary")
+def set_canary(
+    name: Name, body: CanaryRequest, request: Request, services: ServicesDep, ctx: Manage
+) -> DeploymentOut:
+    """Send a share of records (sticky per patient) to a candidate that passes the gates;
+    percent 0 ends the canary."""
+    return _with_live(request, services.deployments.set_canary(ctx, name, body))
+
+
+@router.put(f"{PREFIX}/{{name}}/shadow", name="deployments.shadow")
+def set_shadow(
+    name: Name, body: ShadowRequest, request: Request, services: ServicesDep, ctx: Manage
+) -> DeploymentOut:
+    """Score a copy of every record with a version (logged, never returned); null stops."""
+    return _with_live(request, services.deployments.set_shadow(ctx, name, body))
+
+
+@router.post(f"{PREFIX}/{{name}}/rollback", name="deployments.rollback")
+def rollback_deployment(
+    name: Name,
+    body: DeploymentRollbackRequest,
+    request: Request,
+    services: ServicesDep,
+    ctx: Manage,
+) -> DeploymentOut:
+    """End the canary at once; without one, move the deployment back (a followed alias is
+    rolled back through the registry's gated rollback)."""
+    return _with_live(request, services.deployments.rollback(ctx, name, body))
+
+
+_ERROR_KINDS = (
+    (ShedError, "overloaded"),
+    (InvalidInputError, "invalid-input"),
+    (ServiceUnavailableError, "unavailable"),
+)
+
+
+@router.post(f"{PREFIX}/{{name}}/predict", name="deployments.predict", response_model=None)
+async def predict(name: Name, request: Request, ctx: Predict) -> Response:
+    """Score one record (``{"features": {...}}``) or several (``{"records": [...]}``).
+    Answers JSON, or a FHIR R4 RiskAssessment (Bundle for several) when the request accepts
+    ``application/fhir+json``. Every prediction is logged durably before the answer."""
+    predictor: Predictor = request.app.state.predictor
+    metrics = predictor.metrics
+    fhir = FHIR_JSON in request.headers.get("accept", "")
+    version = ""
+    try:
+        route = await predictor.current(name)
+        version = str(route.primary.version) if route.primary else ""
+        body = await request.body()
+        answer = await predictor.predict(ctx, route, body, fhir=fhir)
+    except MedopsError as exc:
+        status = status_of(exc)
+        metrics.requests.labels(name, version, str(status)).inc()
+        kind = next((k for cls, k in _ERROR_KINDS if isinstance(exc, cls)), exc.code)
+        metrics.errors.labels(name, kind).inc()
+        if isinstance(exc, ShedError):
+            metrics.shed.labels(name).inc()
+        raise
+    metrics.requests.labels(name, version, "200").inc()
+    return JSONResponse(answer, media_type=FHIR_JSON if fhir else None)
+
+
+@router.post(
+    f"{API_PREFIX}/predictions/{{prediction_id}}/outcome",
+    name="predictions.outcome",
+    status_code=201,
+)
+def record_outcome(
+    prediction_id: PredictionId, body: OutcomeIn, services: ServicesDep, ctx: Outcomes
+) -> OutcomeOut:
+    """Attach the ground truth to a prediction; the same outcome again changes nothing."""
+    return services.outcomes.record(ctx, prediction_id, body)
+
+
+@router.post(f"{API_PREFIX}/outcomes", name="outcomes.upload")
+async def upload_outcomes(
+    request: Request, services: ServicesDep, ctx: Outcomes
+) -> OutcomeUploadOut:
+    """Attach outcomes from a CSV body (``prediction_id,label[,observed_at]``): every row is
+    checked first; one bad row stores nothing and every problem is listed."""
+    body = await request.body()
+    return await run_in_threadpool(services.outcomes.upload, ctx, body)

@@ -1,0 +1,68 @@
+"""Predictions as FHIR R4 RiskAssessment resources (a Bundle of them for several records).
+
+The subject is the pseudonymous patient reference (``Patient/<ref>``); a record sent without
+one has no subject, which R4 requires, so FHIR answers need a patient reference. The model
+version that produced the assessment is the ``method`` and a ``note`` with its artifact
+digest; each class is one ``prediction`` with its probability.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from medops.errors import FieldError, InvalidInputError
+
+PREDICTION_SYSTEM = "urn:medops:prediction"
+MODEL_SYSTEM = "urn:medops:model"
+
+
+def require_subjects(patient_refs: list[str | None], single: bool) -> None:
+    """Refuse (422) a FHIR request with a record lacking its patient reference."""
+    missing = [i for i, ref in enumerate(patient_refs) if not ref]
+    if missing:
+        where = "patient_ref" if single else f"records[{missing[0]}].patient_ref"
+        raise InvalidInputError(
+            "a FHIR RiskAssessment needs its subject: send patient_ref with every record",
+            errors=[FieldError(where, "required for application/fhir+json answers")],
+        )
+
+
+def risk_assessment(prediction: dict[str, Any], occurred: datetime) -> dict[str, Any]:
+    """One prediction as a RiskAssessment (a plain dict, JSON-ready)."""
+    model = f"{prediction['model']}/{prediction['version']}"
+    return {
+        "resourceType": "RiskAssessment",
+        "id": prediction["id"],
+        "identifier": [{"system": PREDICTION_SYSTEM, "value": prediction["id"]}],
+        "status": "final",
+        "method": {
+            "coding": [{"system": MODEL_SYSTEM, "code": model}],
+            "text": f"medops deployment {prediction['deployment']}, model {model}",
+        },
+        "subject": {"reference": f"Patient/{prediction['patient_ref']}"},
+        "occurrenceDateTime": occurred.isoformat(),
+        "prediction": [
+            {"outcome": {"text": label}, "probabilityDecimal": probability}
+            for label, probability in prediction["probabilities"].items()
+        ],
+        "note": [{"text": f"artifact sha256:{prediction['artifact_digest']}"}],
+    }
+
+
+def bundle(predictions: list[dict[str, Any]], occurred: datetime) -> dict[str, Any]:
+    """Several predictions as a Bundle of type collection."""
+    return {
+        "resourceType": "Bundle",
+        "id": uuid.uuid4().hex,
+        "type": "collection",
+        "timestamp": occurred.isoformat(),
+        "entry": [
+            {
+                "fullUrl": f"urn:uuid:{uuid.UUID(p['id'])}",
+                "resource": risk_assessment(p, occurred),
+            }
+            for p in predictions
+        ],
+    }

@@ -1,0 +1,138 @@
+"""Input and output shapes of the inference service."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from medops.registry.schemas import MODEL_NAME_PATTERN
+
+DEPLOYMENT_NAME_PATTERN = MODEL_NAME_PATTERN
+PATIENT_REF_MAX = 128
+ClassLabel = int | str | bool
+
+
+class RolloutLimits(BaseModel):
+    """When a canary is rolled back automatically: its error rate or its p99 latency over
+    the last ``min_requests`` canary records crossing these limits."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_error_rate: float = Field(default=0.01, ge=0, le=1)
+    max_p99_ms: float = Field(default=500.0, gt=0, le=60_000)
+    min_requests: int = Field(default=100, ge=1, le=1_000_000)
+
+
+class DeploymentCreate(BaseModel):
+    """A new endpoint bound to ``model``: ``name@alias`` (followed) or ``name/N`` (pinned)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=DEPLOYMENT_NAME_PATTERN)
+    model: str = Field(min_length=1, max_length=140, description="name@alias or name/VERSION")
+    cache_size: int = Field(default=0, ge=0, le=1_000_000, description="0 turns the cache off")
+    limits: RolloutLimits = Field(default_factory=RolloutLimits)
+    reason: str = Field(default="created", min_length=3, max_length=500)
+
+
+class CanaryRequest(BaseModel):
+    """Send ``percent`` of records (sticky per patient reference) to ``version``;
+    ``percent`` 0 ends the canary."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(default=None, ge=1)
+    percent: int = Field(ge=0, le=100)
+    limits: RolloutLimits | None = None
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class ShadowRequest(BaseModel):
+    """Score a copy of every record with ``version`` (logged, never returned); None stops."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(default=None, ge=1)
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class DeploymentRollbackRequest(BaseModel):
+    """End the canary at once; with no canary, move the deployment's target back."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class ArmStats(BaseModel):
+    """What this server process saw of one arm since it loaded it."""
+
+    records: int
+    errors: int
+    error_rate: float | None
+    p50_ms: float | None
+    p99_ms: float | None
+
+
+class DeploymentOut(BaseModel):
+    """A deployment: its binding, the versions it serves now, and live figures."""
+
+    name: str
+    model: str
+    target: str
+    alias: str | None
+    pinned_version: int | None
+    version: int | None = Field(description="the version the target resolves to now")
+    canary_version: int | None
+    canary_percent: int
+    shadow_version: int | None
+    cache_size: int
+    limits: RolloutLimits
+    revision: int
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+    live: dict[str, ArmStats] = Field(default_factory=dict)
+
+
+class DeploymentEventOut(BaseModel):
+    """One change of a deployment."""
+
+    id: int
+    kind: str
+    before: dict[str, Any] | None
+    after: dict[str, Any]
+    reason: str | None
+    occurred_at: datetime
+    actor: str
+
+
+class OutcomeIn(BaseModel):
+    """The ground truth for one prediction."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: ClassLabel
+    observed_at: datetime | None = None
+
+
+class OutcomeOut(BaseModel):
+    """An outcome as stored."""
+
+    prediction_id: str
+    label: ClassLabel
+    observed_at: datetime | None
+    recorded_at: datetime
+    recorded_by: str
+    created: bool = Field(description="false when the same outcome was already recorded")
+
+
+class OutcomeUploadOut(BaseModel):
+    """What a bulk outcome upload did."""
+
+    rows: int
+    created: int
+    unchanged: int
