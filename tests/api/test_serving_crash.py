@@ -1,0 +1,101 @@
+"""SIGKILL of a real server under prediction load loses no acknowledged prediction."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import httpx
+from sqlalchemy import select
+
+from medops.audit import signing
+from medops.audit.checkpoints import verify_database
+from medops.config import Settings
+from medops.context import Context, Origin
+from medops.db.engine import Database
+from medops.services import build_services
+from medops.serving.models import Prediction
+from tests.api.test_models_api import people  # noqa: F401
+from tests.api.test_serving_api import DEPLOYMENT, deployed, random_records  # noqa: F401
+from tests.cli.conftest import clean_env
+from tests.conftest import PASSWORD
+from tests.test_crash import _start
+from tests.test_server import _free_port
+
+
+def test_sigkill_under_prediction_load_keeps_every_acknowledged_prediction(
+    settings: Settings,
+    deployed: dict[str, dict[str, str]],  # noqa: F811
+) -> None:
+    """Six clients send predictions (single records and batches) to a real server that is
+    killed with SIGKILL mid-flight: every prediction answered with 200 has its row and its
+    audit record, the audit chains verify, and the server starts again."""
+    env = clean_env(
+        MEDOPS_HOME=str(settings.home), MEDOPS_DATABASE_URL=settings.resolved_database_url
+    )
+    # The fixtures' tokens were issued on a fixed clock; the server runs on the real one.
+    real = build_services(settings)
+    try:
+        origin = Context(actor=None, origin=Origin(source_ip="127.0.0.1"))
+        token = real.logins.login(origin, "user-clinician", PASSWORD, kind="login").secret
+    finally:
+        real.close()
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = _start(env, port)
+    records = random_records(40, seed=11)
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(n: int) -> None:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as http:
+            i = 0
+            while not stop.is_set() and i < 5000:
+                i += 1
+                body = (
+                    {"features": records[i % 40], "patient_ref": f"c{n}-{i}"}
+                    if n % 2
+                    else {"records": [{"features": r} for r in records[:8]]}
+                )
+                try:
+                    answer = http.post(
+                        f"/api/v1/deployments/{DEPLOYMENT}/predict", json=body, timeout=5
+                    )
+                except httpx.TransportError:
+                    return
+                if answer.status_code == 200:
+                    with lock:
+                        acknowledged.extend(p["id"] for p in answer.json()["predictions"])
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    time.sleep(3.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(acknowledged) >= 50, "too little load to mean anything"
+
+    database = Database(settings.resolved_database_url)
+    try:
+        with database.session() as session:
+            stored = set(session.scalars(select(Prediction.id)))
+        key = signing.load_or_create(settings.resolved_audit_key_file).public_key()
+        report, audit_records = verify_database(database, public_key=key)
+    finally:
+        database.dispose()
+    assert set(acknowledged) <= stored
+    assert report.ok, report.first
+    audited = {r["resource_id"] for r in audit_records if r["action"] == "prediction.create"}
+    assert set(acknowledged) <= audited
+
+    restarted = _start(env, _free_port())
+    try:
+        assert restarted.poll() is None
+    finally:
+        restarted.terminate()
+        restarted.wait(timeout=15)
