@@ -19,6 +19,7 @@ SQLITE_PRAGMAS = (
 
 
 SQLITE_BEGIN_OPTION = "medops_sqlite_begin"
+SQLITE_POOL_SIZE = 48
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -43,7 +44,14 @@ def _sqlite_on_begin(connection: Connection) -> None:
 def make_engine(url: str) -> Engine:
     """Create an engine with medops's connection settings for the URL's dialect."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        # A pool as large as the server's worker threads: a connection opened past the pool
+        # is closed again after use, and opening one (WAL, pragmas) costs more than a query.
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False},
+            pool_size=SQLITE_POOL_SIZE,
+            max_overflow=SQLITE_POOL_SIZE,
+        )
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
