@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pyotp
 from demo_registry import registry_demo
+from demo_serving import serving_demo
 from rich.console import Console
 from rich.table import Table
 
@@ -74,7 +75,11 @@ ACTIONS: list[Action] = [
 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="medops-demo-") as folder:
-        settings = Settings(home=Path(folder) / "home", admin_password=PASSWORD)  # type: ignore[arg-type]
+        settings = Settings(
+            home=Path(folder) / "home",
+            admin_password=PASSWORD,  # type: ignore[arg-type]
+            serving_refresh_seconds=1.0,  # the demo's clients are separate embedded apps
+        )
         init = admin.init(settings)
         console.rule("[bold]medops demo")
         console.print(
@@ -96,6 +101,7 @@ def main() -> int:
         mismatches = _try_actions(settings)
         mismatches += _security_in_action(settings)
         mismatches += registry_demo(settings, _login, RECOVERY)
+        mismatches += serving_demo(settings, _login)
         _show_audit(settings)
         mismatches += _verify_audit(settings)
     if mismatches:

@@ -16,6 +16,7 @@ from pydantic import TypeAdapter
 
 from medops.registry.refs import Ref, parse_ref
 from medops.registry.schemas import (
+    QUANTIZE_TOLERANCE,
     AliasEventOut,
     ApprovalOut,
     CardContent,
@@ -24,6 +25,7 @@ from medops.registry.schemas import (
     ModelOut,
     ParityEvidenceIn,
     PromotionPolicy,
+    QuantizedVersionOut,
     ReportOut,
     VersionCreate,
     VersionOut,
@@ -39,6 +41,7 @@ _MODELS = TypeAdapter(list[ModelOut])
 _VERSION = TypeAdapter(VersionOut)
 _VERSIONS = TypeAdapter(list[VersionOut])
 _REPORT = TypeAdapter(ReportOut)
+_QUANTIZED = TypeAdapter(QuantizedVersionOut)
 _APPROVAL = TypeAdapter(ApprovalOut)
 _APPROVALS = TypeAdapter(list[ApprovalOut])
 _GATES = TypeAdapter(GateResult)
@@ -212,6 +215,37 @@ class RegistryCalls:
             "POST",
             self._version_path(ref) + "/validate",
             _REPORT,
+            content=dataset,
+            params=params,
+            headers={"content-type": "text/csv"},
+        )
+
+    def quantize(
+        self,
+        ref: str | Ref,
+        dataset: bytes | Path,
+        *,
+        label: str,
+        dataset_name: str | None = None,
+        tolerance: float = QUANTIZE_TOLERANCE,
+        description: str | None = None,
+    ) -> QuantizedVersionOut:
+        """Derive an INT8 version of ``ref`` on the server, measured against it on a labeled
+        CSV (latency, size, probability difference, label agreement, accuracy, AUROC)."""
+        if isinstance(dataset, Path):
+            dataset_name = dataset_name or dataset.name
+            dataset = dataset.read_bytes()
+        params: dict[str, Any] = {
+            "label": label,
+            "dataset": dataset_name or "evaluation.csv",
+            "tolerance": tolerance,
+        }
+        if description is not None:
+            params["description"] = description
+        return self._call(
+            "POST",
+            self._version_path(ref) + "/quantize",
+            _QUANTIZED,
             content=dataset,
             params=params,
             headers={"content-type": "text/csv"},

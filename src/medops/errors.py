@@ -122,6 +122,15 @@ class ParityFailedError(InvalidInputError):
     title = "ONNX outputs differ from the native model"
 
 
+class NotQuantizableError(InvalidInputError):
+    """Raised when INT8 quantization of a model version would gain nothing: none of its
+    operators is one ONNX Runtime's dynamic quantization handles (tree and linear ONNX-ML
+    models), or the version is already a quantization."""
+
+    code = "not-quantizable"
+    title = "Nothing to quantize"
+
+
 class PackagingError(InvalidInputError):
     """Raised on the registering user's side when a model cannot be converted to ONNX."""
 
@@ -264,6 +273,7 @@ ALL_ERRORS: tuple[type[MedopsError], ...] = (
     InvalidArtifactError,
     SignatureMismatchError,
     ParityFailedError,
+    NotQuantizableError,
     PackagingError,
     DuplicateVersionError,
     PromotionBlockedError,

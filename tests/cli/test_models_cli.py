@@ -12,6 +12,7 @@ import joblib
 import pytest
 
 from tests import model_data
+from tests.api.test_quantize_api import mlp_pipeline
 from tests.cli.conftest import Cli
 from tests.cli.test_cli import assert_one_line_error
 from tests.packaging.test_mlflow import MLFLOW_ENV, MLFLOW_WARNINGS
@@ -231,3 +232,41 @@ def test_import_from_a_real_mlflow_store(
     assert version["hyperparameters"]["C"] == "1.0"
     assert version["training_metrics"]["train_auc"] == pytest.approx(0.83)
     assert version["parity"]["max_abs_diff"] <= 1e-4
+
+
+def test_quantize_prints_the_measured_numbers_and_refuses_a_linear_model(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """An MLP quantizes into risk/2: the table gives parent and INT8 latency, size, accuracy
+    and AUROC, and `show` names the parent and the quantization; a logistic regression is
+    refused on one line naming its ONNX-ML operators."""
+    files = _setup(cli, tmp_path)
+    joblib.dump(mlp_pipeline(), tmp_path / "mlp.joblib")
+    _as(cli, "dana")
+    cli.ok("models", "create", "risk")
+    for model_file in (tmp_path / "mlp.joblib", files["model"]):
+        cli.ok("models", "register", "risk", str(model_file), "--sample", str(files["train"]))
+    data = ("--data", str(files["eval"]), "--label", model_data.LABEL)
+    table = cli.ok("models", "quantize", "risk/1", *data, "--description", "INT8 for the edge")
+    for fragment in (
+        "INT8 quantization of risk/1 (133 rows of eval.csv)",
+        "latency (µs/row)",
+        "size (bytes)",
+        "AUROC",
+        "labels agree on",
+        "quantized operators: MatMul",
+        "registered risk/3 (parent risk/1)",
+    ):
+        assert fragment in table.out
+    version = cli.ok("models", "show", "risk/3", "--json").json()
+    q = version["lineage"]["quantization"]
+    assert version["parent"] == "risk/1"
+    assert version["description"] == "INT8 for the edge"
+    assert str(q["parent_size"]) in table.out
+    assert version["parity"]["max_abs_diff"] == q["max_probability_diff"] <= 0.02
+    assert "INT8 of risk/1" in cli.ok("models", "show", "risk/3").out
+    assert_one_line_error(
+        cli("models", "quantize", "risk/2", *data, "--json"),
+        "nothing to quantize",
+        "(LinearClassifier, Scaler)",
+    )

@@ -78,11 +78,9 @@ async def _serving_refresh(runtime: ServingRuntime, seconds: float) -> None:
 
 
 def _serving(services: Services, metrics: ServingMetrics) -> tuple[ServingRuntime, Predictor]:
-    """The serving runtime of one app: told of this process's changes at once, ending an
-    unhealthy canary automatically (off the request path, audited as the system)."""
-    runtime = ServingRuntime(services.deployments, services.registry, services.settings)
-    services.deployments.listeners.append(runtime.mark_stale)
-    services.lifecycle.listeners.append(runtime.mark_stale)
+    """The serving runtime of one app, ending an unhealthy canary automatically (off the
+    request path, audited as the system)."""
+    runtime = ServingRuntime(services.deployments, services.registry, services.settings, metrics)
 
     def auto_rollback(name: str, version: int, reason: str) -> None:
         try:
@@ -118,6 +116,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Told of this process's changes while the app runs (a lifespan may be entered
+        # more than once for one app, e.g. by several in-process clients).
+        services.deployments.listeners.append(runtime.mark_stale)
+        services.lifecycle.listeners.append(runtime.mark_stale)
         sweeper = asyncio.create_task(_housekeeping(services))
         refresher = asyncio.create_task(
             _serving_refresh(runtime, services.settings.serving_refresh_seconds)

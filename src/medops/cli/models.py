@@ -18,7 +18,7 @@ from medops.cli.common import PasswordStdinOption, client, read_password
 from medops.cli.output import JsonOption, console, print_json, print_record, print_table
 from medops.errors import FieldError, InvalidInputError
 from medops.registry.refs import parse_ref
-from medops.registry.schemas import AliasEventOut, VersionCreate, VersionOut
+from medops.registry.schemas import QUANTIZE_TOLERANCE, AliasEventOut, VersionCreate, VersionOut
 from medops.registry.signature import ModelSignature
 
 app = typer.Typer(
@@ -127,6 +127,7 @@ def _show_version(version: VersionOut, json_output: bool, title: str) -> None:
             )
             if parity
             else "not checked",
+            **_derivation(version),
             "training data": version.training_data.uri if version.training_data else "-",
             "code": version.code.commit if version.code else "-",
             "registered": (
@@ -134,6 +135,19 @@ def _show_version(version: VersionOut, json_output: bool, title: str) -> None:
             ),
         },
     )
+
+
+def _derivation(version: VersionOut) -> dict[str, str]:
+    """The parent and, for an INT8 version, what quantization measured (empty otherwise)."""
+    out = {"parent": version.parent} if version.parent else {}
+    q = version.lineage.get("quantization")
+    if isinstance(q, dict):
+        out["quantization"] = (
+            f"INT8 of {q.get('parent')}: {q.get('us_per_row', 0):.3g} vs "
+            f"{q.get('parent_us_per_row', 0):.3g} µs/row, {q.get('size')} vs "
+            f"{q.get('parent_size')} bytes, max |diff| {q.get('max_probability_diff', 0):.3g}"
+        )
+    return out
 
 
 @app.command("create")
@@ -428,6 +442,69 @@ def validate(
     console.print(verdict, markup=False, highlight=False)
     if html is not None:
         console.print(f"HTML report written to {html}", markup=False, highlight=False)
+
+
+@app.command("quantize")
+def quantize(
+    ref: str = typer.Argument(..., help="NAME/VERSION, NAME@ALIAS or NAME to quantize."),
+    data: Path = typer.Option(..., "--data", help="Labeled evaluation CSV (header row)."),
+    label: str = typer.Option(..., "--label", help="The label column."),
+    tolerance: float = typer.Option(
+        QUANTIZE_TOLERANCE,
+        "--tolerance",
+        help="Largest allowed |parent - INT8| probability on the evaluation rows.",
+    ),
+    description: str | None = typer.Option(
+        None, "--description", help="Description of the new version."
+    ),
+    json_output: bool = JsonOption,
+) -> None:
+    """Derive an INT8 version (ONNX Runtime dynamic quantization), measured against its parent."""
+    if not data.is_file():
+        raise InvalidInputError(
+            f"--data {data}: no such file", errors=[FieldError("data", "no such file")]
+        )
+    with client() as c:
+        version = c.quantize(ref, data, label=label, tolerance=tolerance, description=description)
+    if json_output:
+        print_json(version)
+        return
+    q = version.quantization
+    print_table(
+        f"INT8 quantization of {q.parent} ({q.rows} rows of {q.dataset_name})",
+        ("measure", q.parent, version.ref, "change"),
+        [
+            (
+                "latency (µs/row)",
+                f"{q.parent_us_per_row:.3g}",
+                f"{q.us_per_row:.3g}",
+                _times(q.speedup, "faster", "slower"),
+            ),
+            (
+                "size (bytes)",
+                q.parent_size,
+                q.size,
+                _times(q.parent_size / q.size, "smaller", "larger"),
+            ),
+            ("accuracy", _num(q.parent_accuracy), _num(q.accuracy), _num(q.accuracy_change, "+")),
+            ("AUROC", _num(q.parent_auroc), _num(q.auroc), _num(q.auroc_change, "+")),
+        ],
+    )
+    diff = f"max |probability difference| {q.max_probability_diff:.3g} (tolerance {q.tolerance:g})"
+    for line in (
+        f"{diff}; labels agree on {q.label_agreement:.1%} of rows",
+        f"quantized operators: {', '.join(q.quantized_ops)}",
+        f"registered {version.ref} (parent {q.parent}); validate it before promoting it",
+    ):
+        console.print(line, markup=False, highlight=False)
+
+
+def _times(ratio: float, more: str, less: str) -> str:
+    return f"{ratio:.2f}x {more}" if ratio >= 1 else f"{1 / ratio:.2f}x {less}"
+
+
+def _num(value: float | None, sign: str = "") -> str:
+    return "-" if value is None else f"{value:{sign}.4f}"
 
 
 def _ci(metric: dict[str, Any]) -> str:

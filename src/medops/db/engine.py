@@ -46,12 +46,11 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         # A pool as large as the server's worker threads: a connection opened past the pool
         # is closed again after use, and opening one (WAL, pragmas) costs more than a query.
-        engine = create_engine(
-            url,
-            connect_args={"check_same_thread": False},
-            pool_size=SQLITE_POOL_SIZE,
-            max_overflow=SQLITE_POOL_SIZE,
+        in_memory = url in ("sqlite://", "sqlite:///:memory:")
+        pool: dict[str, Any] = (
+            {} if in_memory else {"pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_POOL_SIZE}
         )
+        engine = create_engine(url, connect_args={"check_same_thread": False}, **pool)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine

@@ -208,6 +208,49 @@ class VersionOut(BaseModel):
     status: str
 
 
+# Largest |parent - INT8| class probability a quantized version may show on the evaluation
+# rows, unless the caller gives another (at most 0.1, as for parity with a native model).
+QUANTIZE_TOLERANCE = 0.02
+QUANTIZATION_METHOD = "ONNX Runtime dynamic INT8 quantization (QInt8 weights)"
+
+
+class QuantizationReport(BaseModel):
+    """An INT8 version measured against its parent on labeled evaluation rows; kept as the
+    ``quantization`` key of the version's lineage. Latencies are the median of interleaved
+    runs of one batch of every row on one CPU thread of the server; accuracy is at threshold
+    0.5; a ``*_change`` is INT8 minus parent."""
+
+    method: str
+    onnxruntime: str
+    parent: str  # NAME/VERSION
+    parent_digest: str
+    quantized_ops: list[str]
+    dataset_name: str
+    dataset_digest: str
+    label_column: str
+    rows: int
+    parent_size: int  # bytes
+    size: int
+    parent_us_per_row: float
+    us_per_row: float
+    speedup: float  # parent latency / INT8 latency (> 1: faster)
+    max_probability_diff: float
+    tolerance: float
+    label_agreement: float
+    parent_accuracy: float | None
+    accuracy: float | None
+    accuracy_change: float | None
+    parent_auroc: float | None
+    auroc: float | None
+    auroc_change: float | None
+
+
+class QuantizedVersionOut(VersionOut):
+    """The version a quantization created, with its report (also in ``lineage``)."""
+
+    quantization: QuantizationReport
+
+
 class ReportSummary(BaseModel):
     """A validation report's headline: judged under the policy, with its hash."""
 

@@ -27,6 +27,7 @@ from medops.errors import (
     FieldError,
     InvalidInputError,
     NotFoundError,
+    NotQuantizableError,
     ParityFailedError,
     PermissionDeniedError,
     SignatureMismatchError,
@@ -38,12 +39,16 @@ from medops.registry.models import ModelCard, ModelVersion, RegisteredModel, Val
 from medops.registry.policy import judge
 from medops.registry.refs import Ref
 from medops.registry.schemas import (
+    QUANTIZATION_METHOD,
+    QUANTIZE_TOLERANCE,
     ApprovalOut,
     CardContent,
     ModelCreate,
     ModelOut,
     ParityOut,
     PromotionPolicy,
+    QuantizationReport,
+    QuantizedVersionOut,
     ReportOut,
     ReportSummary,
     VersionCreate,
@@ -62,7 +67,12 @@ from medops.registry.store import (
 from medops.storage.base import DIGEST_PREFIX, BlobStore, digest_of
 
 if TYPE_CHECKING:
+    import numpy as np
+    from sqlalchemy.orm import Session
+
+    from medops.registry.onnx_artifact import ArtifactInfo
     from medops.registry.onnx_model import OnnxModel
+    from medops.registry.signature import ModelSignature
 
 # ONNX Runtime, onnx and the report modules are imported where they are used: every CLI
 # command in embedded mode builds these services, and most never load a model.
@@ -70,6 +80,27 @@ if TYPE_CHECKING:
 
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(8)}"
+
+
+def _binary_dataset(
+    dataset: bytes, signature: ModelSignature, label_column: str, *, refusal: str
+) -> tuple[datasets.LabeledData, np.ndarray]:
+    """A labeled CSV checked against a binary classifier's signature, and its labels as 0/1
+    (``refusal`` says why a model with more classes is refused)."""
+    import numpy as np
+
+    from medops.registry.onnx_model import validate_columns
+
+    if len(signature.outputs.class_labels) != 2:
+        raise InvalidInputError(refusal, errors=[FieldError("signature.outputs", refusal)])
+    parsed = datasets.parse_csv(dataset, signature, label_column=label_column)
+    validate_columns(signature, parsed.columns)
+    labels = datasets.binary_labels(parsed.labels, signature, label_column=label_column)
+    return parsed, np.asarray(labels, dtype=np.int64)
+
+
+def _change(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before
 
 
 class RegistryService:
@@ -186,81 +217,108 @@ class RegistryService:
         store it as the model's next immutable version; on any failure nothing is stored."""
         from medops.registry.onnx_model import OnnxModel
 
-        actor = require_actor(ctx)
+        require_actor(ctx)
         with self._db.session() as session:
-            model = load_model(session, name)
+            load_model(session, name)
         loaded = OnnxModel(artifact, data.signature)  # refuses non-ONNX, checks the signature
         parity = self._parity(loaded, data) if data.parity is not None else None
-        digest = loaded.info.digest
-        now = self._clock.now()
+        after = {
+            "artifact_digest": loaded.info.digest,
+            "framework": data.framework,
+            "parity": parity.model_dump() if parity else None,
+            "training_data": data.training_data.model_dump() if data.training_data else None,
+            "code": data.code.model_dump() if data.code else None,
+        }
         with self._db.transaction() as session:
             model = load_model(session, name, for_update=True)
-            taken = session.scalars(
-                select(ModelVersion.version).where(
-                    ModelVersion.model_id == model.id, ModelVersion.artifact_digest == digest
-                )
-            ).first()
-            if taken is not None:
-                raise DuplicateVersionError(
-                    f"model {name!r} already has this artifact as version {taken} "
-                    f"(sha256 {digest[:12]})",
-                    errors=[FieldError("artifact", f"same digest as version {taken}")],
-                )
-            number = model.next_version
-            row = ModelVersion(
-                id=_new_id("mv"),
-                model_id=model.id,
-                version=number,
-                artifact_digest=digest,
-                artifact_size=loaded.info.size,
-                artifact_info=canonical_json(dataclasses.asdict(loaded.info)),
-                signature=canonical_json(data.signature.model_dump(mode="json")),
-                framework=data.framework,
-                parity=canonical_json(parity.model_dump()) if parity else None,
-                training_data=canonical_json(data.training_data.model_dump())
-                if data.training_data
-                else None,
-                code_ref=canonical_json(data.code.model_dump()) if data.code else None,
-                hyperparameters=canonical_json(data.hyperparameters),
-                training_metrics=canonical_json(data.training_metrics),
-                lineage=canonical_json(data.lineage),
-                tags=canonical_json(data.tags),
-                description=data.description,
-                parent_id=None,
-                created_at=now,
-                created_by=actor.username,
-            )
-            self._audit.record(
+            return self._add_version(
                 session,
                 ctx,
-                AuditEntry(
-                    action="model.version.register",
-                    resource_type="model_version",
-                    resource_id=f"{name}/{number}",
-                    details={
-                        "after": {
-                            "artifact_digest": digest,
-                            "framework": data.framework,
-                            "parity": parity.model_dump() if parity else None,
-                            "training_data": data.training_data.model_dump()
-                            if data.training_data
-                            else None,
-                            "code": data.code.model_dump() if data.code else None,
-                        }
-                    },
-                ),
+                model,
+                artifact,
+                loaded.info,
+                data,
+                parity=parity,
+                parent_id=None,
+                action="model.version.register",
+                after=after,
             )
-            model.next_version = number + 1
-            session.add(row)
-            try:
-                session.flush()  # the database's refusals come before any blob is written
-            except SQLAlchemyIntegrityError:
-                raise DuplicateVersionError(
-                    f"model {name!r} got this version or artifact concurrently; nothing stored"
-                ) from None
-            stored = self._blobs.put(artifact)
-            assert stored == DIGEST_PREFIX + digest
-            return version_out(session, model, row)
+
+    def _add_version(
+        self,
+        session: Session,
+        ctx: Context,
+        model: RegisteredModel,
+        artifact: bytes,
+        info: ArtifactInfo,
+        data: VersionCreate,
+        *,
+        parity: ParityOut | None,
+        parent_id: str | None,
+        action: str,
+        after: dict[str, Any],
+    ) -> VersionOut:
+        """Store a checked artifact as ``model``'s next version in the caller's transaction
+        (``model`` locked), audited as ``action``: the row is flushed before the blob is
+        written, so the database's refusals leave nothing behind."""
+        actor = require_actor(ctx)
+        name, digest = model.name, info.digest
+        taken = session.scalars(
+            select(ModelVersion.version).where(
+                ModelVersion.model_id == model.id, ModelVersion.artifact_digest == digest
+            )
+        ).first()
+        if taken is not None:
+            raise DuplicateVersionError(
+                f"model {name!r} already has this artifact as version {taken} "
+                f"(sha256 {digest[:12]})",
+                errors=[FieldError("artifact", f"same digest as version {taken}")],
+            )
+        number = model.next_version
+        row = ModelVersion(
+            id=_new_id("mv"),
+            model_id=model.id,
+            version=number,
+            artifact_digest=digest,
+            artifact_size=info.size,
+            artifact_info=canonical_json(dataclasses.asdict(info)),
+            signature=canonical_json(data.signature.model_dump(mode="json")),
+            framework=data.framework,
+            parity=canonical_json(parity.model_dump()) if parity else None,
+            training_data=canonical_json(data.training_data.model_dump())
+            if data.training_data
+            else None,
+            code_ref=canonical_json(data.code.model_dump()) if data.code else None,
+            hyperparameters=canonical_json(data.hyperparameters),
+            training_metrics=canonical_json(data.training_metrics),
+            lineage=canonical_json(data.lineage),
+            tags=canonical_json(data.tags),
+            description=data.description,
+            parent_id=parent_id,
+            created_at=self._clock.now(),
+            created_by=actor.username,
+        )
+        self._audit.record(
+            session,
+            ctx,
+            AuditEntry(
+                action=action,
+                resource_type="model_version",
+                resource_id=f"{name}/{number}",
+                details={"after": after},
+            ),
+        )
+        model.next_version = number + 1
+        session.add(row)
+        try:
+            session.flush()  # the database's refusals come before any blob is written
+        except SQLAlchemyIntegrityError:
+            raise DuplicateVersionError(
+                f"model {name!r} got this version or artifact concurrently; nothing stored"
+            ) from None
+        stored = self._blobs.put(artifact)
+        assert stored == DIGEST_PREFIX + digest
+        return version_out(session, model, row)
 
     @staticmethod
     def _parity(loaded: OnnxModel, data: VersionCreate) -> ParityOut:
@@ -322,6 +380,115 @@ class RegistryService:
         version = self.get_version(ref)
         return version, self._blobs.get(DIGEST_PREFIX + version.artifact_digest)
 
+    # -- derived versions -----------------------------------------------------------------
+
+    def quantize(
+        self,
+        ctx: Context,
+        ref: Ref,
+        dataset: bytes,
+        *,
+        label_column: str,
+        dataset_name: str,
+        tolerance: float = QUANTIZE_TOLERANCE,
+        description: str | None = None,
+    ) -> QuantizedVersionOut:
+        """Derive an INT8 version of ``ref`` (ONNX Runtime dynamic quantization), measure it
+        against ``ref`` on a labeled CSV, and store it as the model's next version with ``ref``
+        as its parent; on any refusal nothing is stored.
+
+        The largest probability difference from the parent must be within ``tolerance``. It
+        becomes the new version's parity when the parent has one: the parent's parity bounds
+        the parent against the native model, this one the INT8 model against the parent."""
+        import onnxruntime  # type: ignore[import-untyped]
+
+        from medops.registry.onnx_model import OnnxModel
+        from medops.registry.quantize import check_quantizable, quantize_int8
+
+        require_actor(ctx)
+        with self._db.session() as session:
+            model, row = resolve(session, ref)
+            parent, parent_id = version_out(session, model, row), row.id
+        if "quantization" in parent.lineage:
+            reason = f"{parent.ref} is already an INT8 quantization; quantize its parent instead"
+            raise NotQuantizableError(reason, errors=[FieldError("model", reason)])
+        artifact = self._blobs.get(DIGEST_PREFIX + parent.artifact_digest)
+        check_quantizable(artifact)  # before the data: a tree model is refused for what it is
+        signature = parent.signature
+        parsed, y_true = _binary_dataset(
+            dataset, signature, label_column, refusal="quantization measures binary classifiers"
+        )
+        result = quantize_int8(artifact, signature, parsed.columns, labels=y_true)
+        diff = result.max_probability_diff
+        if not diff <= tolerance:
+            raise ParityFailedError(
+                f"the INT8 model's probabilities differ from {parent.ref}'s by up to {diff:.3g} "
+                f"(tolerance {tolerance:g}) on {result.rows} rows; nothing was stored",
+                errors=[FieldError("parity", f"max abs difference {diff:.6g} > {tolerance:g}")],
+            )
+        loaded = OnnxModel(result.data, signature)
+        report = QuantizationReport(
+            method=QUANTIZATION_METHOD,
+            onnxruntime=onnxruntime.__version__,
+            parent=parent.ref,
+            parent_digest=parent.artifact_digest,
+            dataset_name=dataset_name,
+            dataset_digest=digest_of(parsed.canonical_csv).removeprefix(DIGEST_PREFIX),
+            label_column=label_column,
+            tolerance=tolerance,
+            accuracy_change=_change(result.parent_accuracy, result.accuracy),
+            auroc_change=_change(result.parent_auroc, result.auroc),
+            **{k: v for k, v in result.to_dict().items() if k != "digest"},
+        )
+        parity = (
+            ParityOut(
+                max_abs_diff=diff,
+                tolerance=tolerance,
+                rows=result.rows,
+                label_agreement=result.label_agreement,
+                client_max_abs_diff=None,
+            )
+            if parent.parity is not None
+            else None
+        )
+        data = VersionCreate(
+            signature=signature,
+            framework=parent.framework,
+            description=description or f"INT8 quantization of {parent.ref}",
+            training_data=parent.training_data,
+            code=parent.code,
+            hyperparameters=parent.hyperparameters,
+            # training_metrics stay empty: they were measured on the parent's native model
+            lineage={
+                **parent.lineage,
+                "parent": parent.ref,
+                "derivation": "int8-dynamic-quantization",
+                "quantization": report.model_dump(),
+            },
+            tags=parent.tags,
+        )
+        after = {
+            "artifact_digest": loaded.info.digest,
+            "parity": parity.model_dump() if parity else None,
+            "quantization": report.model_dump(),
+        }
+        with self._db.transaction() as session:
+            model = load_model(session, parent.model, for_update=True)
+            version = self._add_version(
+                session,
+                ctx,
+                model,
+                result.data,
+                loaded.info,
+                data,
+                parity=parity,
+                parent_id=parent_id,
+                action="model.quantize",
+                after=after,
+            )
+            self._blobs.put(parsed.canonical_csv)  # the rows the numbers were measured on
+        return QuantizedVersionOut(**version.model_dump(), quantization=report)
+
     # -- validation reports ---------------------------------------------------------------
 
     def validate(
@@ -340,7 +507,7 @@ class RegistryService:
         judged under the model's promotion policy."""
         import numpy as np
 
-        from medops.registry.onnx_model import OnnxModel, validate_columns
+        from medops.registry.onnx_model import OnnxModel
         from medops.registry.report import compute_report
 
         actor = require_actor(ctx)
@@ -348,14 +515,8 @@ class RegistryService:
             model, row = resolve(session, ref)
             name, number, version_id = model.name, row.version, row.id
             signature = version_out(session, model, row).signature
-        if len(signature.outputs.class_labels) != 2:
-            reason = "validation reports cover binary classifiers"
-            raise InvalidInputError(reason, errors=[FieldError("signature.outputs", reason)])
-        parsed = datasets.parse_csv(dataset, signature, label_column=label_column)
-        validate_columns(signature, parsed.columns)
-        y_true = np.asarray(
-            datasets.binary_labels(parsed.labels, signature, label_column=label_column),
-            dtype=np.int64,
+        parsed, y_true = _binary_dataset(
+            dataset, signature, label_column, refusal="validation reports cover binary classifiers"
         )
         loaded = OnnxModel(self._blobs.get(DIGEST_PREFIX + row.artifact_digest), signature)
         scores = loaded.positive_scores(parsed.columns)

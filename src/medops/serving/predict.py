@@ -177,13 +177,21 @@ def columns_of(parsed: Parsed, signature: ModelSignature) -> dict[str, list[Any]
             for k in record
             if k not in known
         )
+    # The values of the features every record has are checked too: one answer, all problems.
+    present = [f for f in signature.inputs if all(f.name in r for r in parsed.records)]
+    columns = {f.name: [record[f.name] for record in parsed.records] for f in present}
+    checked = (
+        signature
+        if len(present) == len(names)
+        else signature.model_copy(update={"inputs": present})
+    )
+    try:
+        if present:
+            validate_columns(checked, columns, n_rows_expected=len(parsed.records))
+    except InvalidInputError as exc:
+        errors.extend(_renamed(e, parsed) for e in exc.errors)
     if errors:
         raise _invalid(errors)
-    columns = {n: [record[n] for record in parsed.records] for n in names}
-    try:
-        validate_columns(signature, columns, n_rows_expected=len(parsed.records))
-    except InvalidInputError as exc:
-        raise _invalid([_renamed(e, parsed) for e in exc.errors]) from None
     return columns
 
 

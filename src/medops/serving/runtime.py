@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from medops.registry.service import RegistryService
     from medops.registry.signature import ModelSignature
     from medops.serving.deployments import DeploymentService
+    from medops.serving.metrics import ServingMetrics
     from medops.serving.models import Deployment
 
 log = get_logger("medops.serving")
@@ -161,7 +162,9 @@ class ServingRuntime:
         deployments: DeploymentService,
         registry: RegistryService,
         settings: Settings,
+        metrics: ServingMetrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._deployments = deployments
         self._registry = registry
         self._settings = settings
@@ -250,6 +253,13 @@ class ServingRuntime:
             intra_op_threads=self._settings.serving_threads,
         )
         settings = self._settings
+        on_batch = None
+        if self._metrics is not None:
+            sizes = self._metrics.batch_size.labels(model_name, str(version.version))
+
+            def on_batch(rows: int, _seconds: float) -> None:
+                sizes.observe(rows)
+
         served = Served(
             model=model_name,
             version=version.version,
@@ -261,6 +271,7 @@ class ServingRuntime:
                 _run_rows(onnx),
                 max_batch_size=settings.serving_max_batch_size,
                 max_delay_s=settings.serving_max_delay_ms / 1000,
+                on_batch=on_batch,
             ),
         )
         self._served[version.id] = served

@@ -23,6 +23,7 @@ from medops.registry.refs import Ref
 from medops.registry.schemas import (
     ALIAS_PATTERN,
     MODEL_NAME_PATTERN,
+    QUANTIZE_TOLERANCE,
     AliasEventOut,
     ApprovalOut,
     ApprovalRequest,
@@ -32,6 +33,7 @@ from medops.registry.schemas import (
     ModelOut,
     PromoteRequest,
     PromotionPolicy,
+    QuantizedVersionOut,
     ReportOut,
     RollbackRequest,
     VersionCreate,
@@ -161,6 +163,38 @@ async def validate(
         threshold=threshold,
         n_bootstrap=bootstrap,
         seed=seed,
+    )
+
+
+@router.post("/{name}/versions/{selector}/quantize", name="models.quantize", status_code=201)
+async def quantize(
+    request: Request,
+    name: Name,
+    selector: Selector,
+    services: ServicesDep,
+    ctx: Write,
+    label: Annotated[str, Query(min_length=1, max_length=64, description="Label column.")],
+    dataset_name: Annotated[
+        str, Query(alias="dataset", min_length=1, max_length=200)
+    ] = "evaluation.csv",
+    tolerance: Annotated[
+        float, Query(gt=0, le=0.1, description="Largest allowed |parent - INT8| probability.")
+    ] = QUANTIZE_TOLERANCE,
+    description: Annotated[str | None, Query(max_length=2000)] = None,
+) -> QuantizedVersionOut:
+    """Derive an INT8 version (ONNX Runtime dynamic quantization) measured against this one
+    on a labeled CSV body (``text/csv``); refused (``not-quantizable``) when none of the
+    model's operators would be quantized, as for tree and linear models."""
+    body = await request.body()
+    return await run_in_threadpool(
+        services.registry.quantize,
+        ctx,
+        _ref(name, selector),
+        body,
+        label_column=label,
+        dataset_name=dataset_name,
+        tolerance=tolerance,
+        description=description,
     )
 
 
