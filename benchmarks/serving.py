@@ -1,0 +1,645 @@
+#!/usr/bin/env python3
+# ruff: noqa: T201
+"""Side-by-side serving benchmark: one model behind several servers, one worker each.
+
+What is served: Pipeline(StandardScaler, LogisticRegression(max_iter=1000)) trained on
+scikit-learn's bundled diabetes data (``load_diabetes(as_frame=True, scaled=False)``, target
+binarised at its median, 10 named features). ``peers/build_model.py`` trains it once per run
+and packages that one fitted pipeline for every server, so all of them answer the same
+probabilities for the same row (checked before measuring, to 1e-5):
+
+- ``bare``: ``peers/bare_app.py``, FastAPI + onnxruntime (skl2onnx export), uvicorn, 1 worker;
+  the floor: HTTP + JSON + one ``InferenceSession.run``.
+- ``mlflow``: ``mlflow models serve --env-manager local --workers 1`` on the pipeline logged
+  with ``mlflow.sklearn.log_model`` (cloudpickle, named-column signature, ``predict_proba``);
+  body ``{"dataframe_records": [row]}``.
+- ``bentoml``: ``bentoml serve`` of ``peers/bento_service.py`` (``@bentoml.service(workers=1)``,
+  the pipeline from BentoML's model store, an API taking the features as a dict).
+- ``medops``: see :func:`start_medops` (to be implemented).
+
+Method: all selected servers are started first, as subprocesses in their own process groups on
+free 127.0.0.1 ports, from the benchmark-only venv ``benchmarks/.peers-venv`` (made by
+``peers/setup.sh``; never the project's locked environment). Each is polled with its real
+request until it answers 200 and its probabilities match, then warmed up. The load generator is
+``wrk`` (keep-alive HTTP/1.1, closed loop: each connection sends its next request when the
+previous answer arrives) with a generated Lua script that POSTs the same JSON row, counts every
+status other than 200 and prints one machine-readable line with the request count and the
+p50/p99 latency. Runs alternate: in each round, for each concurrency (= wrk connections), every
+server gets one run of ``--duration`` seconds, the server order rotating from round to round so
+no server always follows the same neighbour. The table shows, per server and concurrency, the
+median over rounds of throughput, p50 and p99 latency and server CPU time per request (user +
+system time of the server's whole process tree, read from /proc), the min-max of throughput
+over rounds, the ratios to ``bare``, and the total non-200 answers and socket errors.
+
+The machine has 2 cores: wrk runs with 1 thread by default, so it uses at most one core and
+the server (one worker) the other. Nothing is downloaded at run time; telemetry of MLflow and
+BentoML is switched off by environment variables. Every server runs on uvicorn with the same
+uvloop + httptools as medops (pinned in the peers venv), keeps its default logging (access
+logs go to ``WORKDIR/<server>.log``), and the bare server uses one onnxruntime thread, as medops
+does by default. Other load on the machine shows up as noise: run it on a quiet machine.
+
+Run (any Python 3.11+, this script uses the standard library only):
+    bash benchmarks/peers/setup.sh            # once: benchmarks/.peers-venv
+    python3 benchmarks/serving.py [--rounds 3] [--duration 10] [--concurrency 1,32]
+                                  [--only bare,mlflow,bentoml,medops] [--workdir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+PEERS = HERE / "peers"
+VENV_BIN = HERE / ".peers-venv" / "bin"
+HOST = "127.0.0.1"
+SERVERS = ("bare", "mlflow", "bentoml", "medops")
+READY_TIMEOUT_S = 180.0
+PARITY_TOLERANCE = 1e-5
+WRK = shutil.which("wrk") or "wrk"
+PEER_PACKAGES = (
+    "mlflow",
+    "bentoml",
+    "fastapi",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "onnxruntime",
+    "scikit-learn",
+    "skl2onnx",
+    "pandas",
+    "numpy",
+)
+# Nothing phones home: MLflow and BentoML telemetry off, no hub look-ups.
+QUIET_ENV = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "BENTOML_DO_NOT_TRACK": "true",
+    "HF_HUB_OFFLINE": "1",
+    "PYTHONUNBUFFERED": "1",
+    "PYTHONDONTWRITEBYTECODE": "1",
+}
+
+Json = dict[str, Any]
+Target = tuple[str, dict[str, str], Json]  # (base_url, headers, payload)
+
+
+# --------------------------------------------------------------------------- processes
+
+_PROCESSES: list[subprocess.Popen[bytes]] = []
+
+
+def spawn(command: list[str], *, cwd: Path, env: dict[str, str], log: Path) -> None:
+    """Start a server in its own process group, output to ``log``; :func:`stop_all` ends it."""
+    with log.open("ab") as sink:
+        process = subprocess.Popen(  # noqa: S603 - fixed commands from this file
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    _PROCESSES.append(process)
+
+
+def server_env(workdir: Path, **extra: str) -> dict[str, str]:
+    """The environment every server gets: the peers venv first on PATH, telemetry off."""
+    env = dict(os.environ)
+    env.update(QUIET_ENV)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["VIRTUAL_ENV"] = str(VENV_BIN.parent)
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{workdir / 'mlflow' / 'mlflow.db'}"
+    env["BENTOML_HOME"] = str(workdir / "bentoml")
+    env.update(extra)
+    return env
+
+
+def _parents() -> dict[int, int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
+    return parents
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (BentoML's workers leave the process group)."""
+    parents = _parents()
+    tree, frontier = [pid], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        tree.extend(children)
+        frontier = children
+    return tree
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes and their descendants, in seconds."""
+    ticks = 0
+    for root in pids:
+        for pid in process_tree(root):
+            with contextlib.suppress(OSError):
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                fields = stat[stat.rindex(")") + 2 :].split()
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def stop_all() -> None:
+    """SIGTERM every server's process group and descendants; SIGKILL what is left after 10 s."""
+    victims: list[tuple[subprocess.Popen[bytes], list[int]]] = [
+        (process, process_tree(process.pid)) for process in _PROCESSES if process.poll() is None
+    ]
+    for process, tree in victims:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        for pid in tree[1:]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for process, tree in victims:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        for pid in tree[1:]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)
+    _PROCESSES.clear()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def sample_features(workdir: Path) -> dict[str, float]:
+    """The one row every server is asked about (written by peers/build_model.py)."""
+    meta = json.loads((workdir / "meta.json").read_text())
+    return {name: float(value) for name, value in meta["sample"].items()}
+
+
+def start_bare(workdir: Path, port: int) -> Target:
+    spawn(
+        [
+            str(VENV_BIN / "uvicorn"),
+            "bare_app:app",
+            "--workers",
+            "1",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+        ],
+        cwd=PEERS,
+        env=server_env(workdir, BARE_MODEL_PATH=str(workdir / "model.onnx")),
+        log=workdir / "bare.log",
+    )
+    return f"http://{HOST}:{port}", {}, {"features": sample_features(workdir)}
+
+
+def start_mlflow(workdir: Path, port: int) -> Target:
+    model_uri = json.loads((workdir / "meta.json").read_text())["mlflow_model_uri"]
+    spawn(
+        [
+            str(VENV_BIN / "mlflow"),
+            "models",
+            "serve",
+            "--model-uri",
+            model_uri,
+            "--env-manager",
+            "local",
+            "--workers",
+            "1",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+        ],
+        cwd=workdir,
+        env=server_env(workdir),
+        log=workdir / "mlflow.log",
+    )
+    return f"http://{HOST}:{port}", {}, {"dataframe_records": [sample_features(workdir)]}
+
+
+def start_bentoml(workdir: Path, port: int) -> Target:
+    spawn(
+        [
+            str(VENV_BIN / "bentoml"),
+            "serve",
+            "bento_service:DiabetesClassifier",
+            "--working-dir",
+            str(PEERS),
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+        ],
+        cwd=PEERS,
+        env=server_env(workdir),
+        log=workdir / "bentoml.log",
+    )
+    return f"http://{HOST}:{port}", {}, {"features": sample_features(workdir)}
+
+
+def start_medops(workdir: Path, port: int) -> Target:
+    """medops with everything on: authentication (API token), permission check, validation
+    of named features against the signature, micro-batching, and the prediction and its audit
+    record made durable (group commit) before the answer. One uvicorn worker, SQLite in the
+    home, logs at the default level (one JSON line per request)."""
+    home = workdir / "medops-home"
+    shutil.rmtree(home, ignore_errors=True)
+    project = HERE.parent / ".venv" / "bin"
+    token = (
+        subprocess.run(  # noqa: S603 - fixed command
+            [str(project / "python"), str(HERE / "serving_medops_setup.py"), str(home)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    env = dict(os.environ)
+    env.update(QUIET_ENV)
+    env.update({"MEDOPS_HOME": str(home), "MEDOPS_MFA_REQUIRED_ROLES": ""})
+    spawn(
+        [str(project / "medops"), "server", "--port", str(port)],
+        cwd=workdir,
+        env=env,
+        log=workdir / "medops.log",
+    )
+    return (
+        f"http://127.0.0.1:{port}",
+        {"Authorization": f"Bearer {token}"},
+        {"features": sample_features(workdir)},
+    )
+
+
+# ============================================================================ END MEDOPS
+
+STARTERS: dict[str, tuple[Callable[[Path, int], Target], str]] = {
+    "bare": (start_bare, "/predict"),
+    "mlflow": (start_mlflow, "/invocations"),
+    "bentoml": (start_bentoml, "/predict"),
+    "medops": (start_medops, "/api/v1/deployments/diabetes/predict"),
+}
+
+
+@dataclass
+class Server:
+    name: str
+    url: str
+    headers: dict[str, str]
+    payload: Json
+    pids: list[int]
+    log: Path
+
+
+def post(url: str, headers: dict[str, str], payload: Json, timeout: float = 10) -> tuple[int, Any]:
+    request = urllib.request.Request(  # noqa: S310 - http://127.0.0.1 only
+        url,
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json", **headers},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
+            return int(answer.status), json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return int(error.code), error.read().decode(errors="replace")
+
+
+def positive_probability(body: Any) -> float | None:
+    """The class-1 probability in an answer: a ``probabilities`` list, MLflow's predictions or
+    medops's ``predictions[0].score``."""
+    if isinstance(body, dict):
+        if isinstance(body.get("probabilities"), list):
+            return float(body["probabilities"][-1])
+        predictions = body.get("predictions")
+        if isinstance(predictions, list) and predictions and isinstance(predictions[0], list):
+            return float(predictions[0][-1])
+        if isinstance(predictions, list) and predictions and isinstance(predictions[0], dict):
+            score = predictions[0].get("score")  # medops: the positive class's probability
+            if isinstance(score, float):
+                return score
+        for value in body.values():
+            found = positive_probability(value)
+            if found is not None:
+                return found
+    return None
+
+
+def log_tail(log: Path, lines: int = 15) -> str:
+    text = log.read_text(errors="replace") if log.exists() else "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def start(name: str, workdir: Path, expected: float) -> Server:
+    """Start one server, wait until its real request answers 200, check its probabilities."""
+    starter, path = STARTERS[name]
+    first = len(_PROCESSES)
+    base_url, headers, payload = starter(workdir, free_port())
+    processes = _PROCESSES[first:]
+    server = Server(
+        name, base_url + path, headers, payload, [p.pid for p in processes], workdir / f"{name}.log"
+    )
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while True:
+        if any(process.poll() is not None for process in processes):
+            raise RuntimeError(f"{name} exited while starting:\n{log_tail(server.log)}")
+        try:
+            status, body = post(server.url, headers, payload, timeout=5)
+        except OSError:
+            status, body = 0, None
+        if status == 200:
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} not ready after {READY_TIMEOUT_S:.0f} s (last: {status})")
+        time.sleep(0.25)
+    found = positive_probability(body)
+    if found is None:
+        print(f"note: {name}: no probabilities found in its answer, parity not checked: {body}")
+    elif abs(found - expected) > PARITY_TOLERANCE:
+        raise RuntimeError(f"{name} answers p(1)={found}, expected {expected}: {body}")
+    return server
+
+
+# --------------------------------------------------------------------------- load
+
+LUA_TEMPLATE = """\
+wrk.method = "POST"
+wrk.body = {body}
+{headers}
+local threads = {{}}
+function setup(thread) table.insert(threads, thread) end
+function init(args) non200 = 0 end
+function response(status, headers, body)
+  if status ~= 200 then non200 = non200 + 1 end
+end
+function done(summary, latency, requests)
+  local non200 = 0
+  for _, thread in ipairs(threads) do non200 = non200 + thread:get("non200") end
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_RESULT {{"requests": %d, "duration_us": %d, "p50_us": %.0f, "p99_us": %.0f, '
+      .. '"non200": %d, "socket_errors": %d}}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    non200, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def lua_script(server: Server, folder: Path) -> Path:
+    def long_string(text: str) -> str:
+        assert "]==]" not in text, text
+        return f"[==[{text}]==]"
+
+    headers = {"Content-Type": "application/json", **server.headers}
+    lines = [f"wrk.headers[ {long_string(k)} ] = {long_string(v)}" for k, v in headers.items()]
+    body = json.dumps(server.payload, separators=(",", ":"))
+    script = folder / f"{server.name}.lua"
+    script.write_text(LUA_TEMPLATE.format(body=long_string(body), headers="\n".join(lines)))
+    return script
+
+
+@dataclass(frozen=True)
+class Run:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu_ms_per_request: float
+    non200: int
+    socket_errors: int
+
+
+def load(server: Server, script: Path, connections: int, duration: float, threads: int) -> Run:
+    """One wrk run against ``server``; its CPU time is read around the run."""
+    command = [WRK, "--threads", str(min(threads, connections))]
+    command += ["--connections", str(connections), "--duration", f"{duration:g}s"]
+    command += ["--timeout", "10s", "--script", str(script), server.url]
+    cpu_before = cpu_seconds(server.pids)
+    done = subprocess.run(  # noqa: S603 - wrk with our own arguments
+        command, capture_output=True, text=True, check=False, timeout=duration + 60
+    )
+    cpu_used = cpu_seconds(server.pids) - cpu_before
+    result = next(
+        (line for line in done.stdout.splitlines() if line.startswith("WRK_RESULT ")), None
+    )
+    if done.returncode != 0 or result is None:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout}\n{done.stderr}")
+    stats = json.loads(result.removeprefix("WRK_RESULT "))
+    requests = max(int(stats["requests"]), 1)
+    return Run(
+        rps=stats["requests"] / (stats["duration_us"] / 1e6),
+        p50_ms=stats["p50_us"] / 1000,
+        p99_ms=stats["p99_us"] / 1000,
+        cpu_ms_per_request=cpu_used * 1000 / requests,
+        non200=int(stats["non200"]),
+        socket_errors=int(stats["socket_errors"]),
+    )
+
+
+# --------------------------------------------------------------------------- report
+
+
+def peer_versions() -> dict[str, str]:
+    code = (
+        "import importlib.metadata as m, json, sys\n"
+        "v = {}\n"
+        "for name in sys.argv[1:]:\n"
+        "    try: v[name] = m.version(name)\n"
+        "    except m.PackageNotFoundError: v[name] = 'absent'\n"
+        "v['python'] = sys.version.split()[0]\n"
+        "print(json.dumps(v))\n"
+    )
+    done = subprocess.run(  # noqa: S603
+        [str(VENV_BIN / "python"), "-c", code, *PEER_PACKAGES],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    versions: dict[str, str] = json.loads(done.stdout)
+    return versions
+
+
+def ratio(value: float, base: float | None) -> str:
+    return f"{value / base:.2f}" if base else "-"
+
+
+def report(
+    results: dict[tuple[str, int], list[Run]], names: list[str], concurrencies: list[int]
+) -> str:
+    columns = (
+        "server",
+        "conc",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "CPU ms/req",
+        "req/s vs bare",
+        "p50 vs bare",
+        "p99 vs bare",
+        "req/s min-max",
+        "non-200",
+        "socket errors",
+    )
+    rows = ["| " + " | ".join(columns) + " |", "|---" + "|---:" * (len(columns) - 1) + "|"]
+    for connections in concurrencies:
+        medians: dict[str, dict[str, float]] = {}
+        for name in names:
+            runs = results.get((name, connections), [])
+            if runs:
+                medians[name] = {
+                    field: statistics.median(getattr(run, field) for run in runs)
+                    for field in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request")
+                }
+        bare = medians.get("bare", {})
+        for name, median in medians.items():
+            runs = results[(name, connections)]
+            rps = [run.rps for run in runs]
+            rows.append(
+                f"| {name} | {connections} | {median['rps']:.0f} | {median['p50_ms']:.2f} "
+                f"| {median['p99_ms']:.2f} | {median['cpu_ms_per_request']:.3f} "
+                f"| {ratio(median['rps'], bare.get('rps'))} "
+                f"| {ratio(median['p50_ms'], bare.get('p50_ms'))} "
+                f"| {ratio(median['p99_ms'], bare.get('p99_ms'))} "
+                f"| {min(rps):.0f}-{max(rps):.0f} | {sum(run.non200 for run in runs)} "
+                f"| {sum(run.socket_errors for run in runs)} |"
+            )
+    return "\n".join(rows)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
+    parser.add_argument("--duration", type=float, default=10, help="seconds per run (10)")
+    parser.add_argument("--warmup", type=float, default=3, help="warm-up seconds per server (3)")
+    parser.add_argument(
+        "--concurrency", default="1,32", help="wrk connections, comma-separated (1,32)"
+    )
+    parser.add_argument(
+        "--only", default=",".join(SERVERS), help=f"servers, comma-separated ({','.join(SERVERS)})"
+    )
+    parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1)")
+    parser.add_argument("--workdir", type=Path, help="keep model, logs and scripts here")
+    args = parser.parse_args(argv)
+    args.concurrency = [int(c) for c in args.concurrency.split(",") if c]
+    args.only = [s for s in args.only.split(",") if s]
+    unknown = sorted(set(args.only) - set(SERVERS))
+    if unknown:
+        parser.error(f"unknown servers {unknown}; choose from {SERVERS}")
+    if not (VENV_BIN / "python").exists():
+        parser.error(f"no peers venv at {VENV_BIN.parent}: run bash benchmarks/peers/setup.sh")
+    if shutil.which("wrk") is None:
+        parser.error("wrk not found: apt-get install -y wrk")
+    return args
+
+
+@contextlib.contextmanager
+def working_folder(chosen: Path | None) -> Iterator[Path]:
+    if chosen is not None:
+        chosen.mkdir(parents=True, exist_ok=True)
+        yield chosen.resolve()
+        return
+    with tempfile.TemporaryDirectory(prefix="serving-bench-") as folder:
+        yield Path(folder)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    atexit.register(stop_all)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    versions = peer_versions()
+    wrk_version = subprocess.run(  # noqa: S603
+        [WRK, "--version"], capture_output=True, text=True, check=False
+    ).stdout.splitlines()[0]
+    with working_folder(args.workdir) as workdir:
+        print(f"building the model in {workdir} ...", flush=True)
+        with (workdir / "build.log").open("wb") as build_log:
+            subprocess.run(  # noqa: S603
+                [str(VENV_BIN / "python"), str(PEERS / "build_model.py"), str(workdir)],
+                cwd=workdir,
+                env=server_env(workdir),
+                check=True,
+                stdout=build_log,
+                stderr=subprocess.STDOUT,
+            )
+        expected = json.loads((workdir / "meta.json").read_text())["probabilities"][1]
+        servers: list[Server] = []
+        try:
+            for name in args.only:
+                began = time.monotonic()
+                try:
+                    servers.append(start(name, workdir, expected))
+                except NotImplementedError as error:
+                    print(f"note: skipping {name}: {error}")
+                    continue
+                print(f"{name} ready in {time.monotonic() - began:.1f} s", flush=True)
+            scripts = {server.name: lua_script(server, workdir) for server in servers}
+            for server in servers:
+                load(server, scripts[server.name], max(args.concurrency), args.warmup, 1)
+            results: dict[tuple[str, int], list[Run]] = {}
+            for round_index in range(args.rounds):
+                shift = round_index % max(len(servers), 1)
+                order = servers[shift:] + servers[:shift]
+                for connections in args.concurrency:
+                    for server in order:
+                        script = scripts[server.name]
+                        run = load(server, script, connections, args.duration, args.wrk_threads)
+                        results.setdefault((server.name, connections), []).append(run)
+                        print(
+                            f"round {round_index + 1} c={connections:<3} {server.name:8s} "
+                            f"{run.rps:8.0f} req/s  p50 {run.p50_ms:7.2f} ms  "
+                            f"p99 {run.p99_ms:7.2f} ms  non-200 {run.non200}",
+                            flush=True,
+                        )
+        finally:
+            stop_all()
+    names = [server.name for server in servers]
+    print()
+    print(
+        f"## Serving benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n"
+        f"{args.rounds} round(s) x {args.duration:g} s per run, wrk {args.wrk_threads} "
+        f"thread(s) ({wrk_version.split(' Copyright')[0]}), {os.cpu_count()} CPU(s); "
+        "medians over rounds; "
+        "CPU = user+sys of the server's process tree.\n"
+    )
+    print(report(results, names, args.concurrency))
+    print("\npeers venv: " + ", ".join(f"{name} {v}" for name, v in versions.items()))
+
+
+if __name__ == "__main__":
+    main()
