@@ -32,6 +32,7 @@ from medops.auth.schemas import (
     UserOut,
 )
 from medops.client_registry import RegistryCalls
+from medops.client_serving import ServingCalls
 from medops.config import Settings, load_settings
 from medops.errors import (
     BY_CODE,
@@ -62,7 +63,7 @@ _GRANT = TypeAdapter(BreakGlassOut)
 _GRANTS = TypeAdapter(list[BreakGlassOut])
 
 
-class Client(RegistryCalls):
+class Client(RegistryCalls, ServingCalls):
     """Talks to one medops installation as one user (the token's)."""
 
     def __init__(

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from typer.exceptions import TyperException
 
 import medops
-from medops.cli import access, audit, db, models, tokens, users
+from medops.cli import access, audit, db, deploy, models, tokens, users
 from medops.cli.common import PasswordStdinOption, client, read_password, settings
 from medops.cli.output import (
     JsonOption,
@@ -38,7 +38,10 @@ app.add_typer(access.mfa_app, name="mfa")
 app.add_typer(access.sessions_app, name="sessions")
 app.add_typer(access.grants_app, name="grants")
 app.add_typer(models.app, name="models")
+app.add_typer(deploy.app, name="deploy")
+app.add_typer(deploy.outcomes_app, name="outcomes")
 app.command("breakglass")(access.breakglass)
+app.command("predict")(deploy.predict)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,179 @@
+"""The SDK's inference-service calls, mixed into ``medops.Client``.
+
+A deployment is an endpoint bound to ``name@alias`` (it follows the alias) or ``name/N``
+(pinned). ``predict`` sends one record (``features``) or several (``records``) and returns
+the server's JSON answer as is: ``{"deployment", "predictions": [...], "timing_ms"}``, or a
+FHIR R4 RiskAssessment (a Bundle for several records) with ``fhir=True``. Outcomes attach
+the ground truth to earlier predictions, one at a time or from a CSV.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
+
+from pydantic import TypeAdapter
+
+from medops.errors import FieldError, InvalidInputError
+from medops.serving.schemas import (
+    CanaryRequest,
+    ClassLabel,
+    DeploymentCreate,
+    DeploymentEventOut,
+    DeploymentOut,
+    DeploymentRollbackRequest,
+    OutcomeIn,
+    OutcomeOut,
+    OutcomeUploadOut,
+    RolloutLimits,
+    ShadowRequest,
+)
+
+T = TypeVar("T")
+
+FHIR_JSON = "application/fhir+json"
+
+_DEPLOYMENT = TypeAdapter(DeploymentOut)
+_DEPLOYMENTS = TypeAdapter(list[DeploymentOut])
+_EVENTS = TypeAdapter(list[DeploymentEventOut])
+_OUTCOME = TypeAdapter(OutcomeOut)
+_UPLOAD = TypeAdapter(OutcomeUploadOut)
+_ANY = TypeAdapter(dict[str, Any])
+
+LimitsLike = RolloutLimits | Mapping[str, Any]
+
+
+def _path(name: str) -> str:
+    return f"/api/v1/deployments/{quote(name, safe='')}"
+
+
+def _limits(limits: LimitsLike | None) -> RolloutLimits | None:
+    return None if limits is None else RolloutLimits.model_validate(limits)
+
+
+class ServingCalls:
+    """Deployment, prediction and outcome methods of the SDK client."""
+
+    if TYPE_CHECKING:  # provided by medops.client.Client, which mixes this class in
+
+        def _call(self, method: str, path: str, shape: TypeAdapter[T], **kwargs: Any) -> T: ...
+
+    # -- deployments ----------------------------------------------------------------------
+
+    def list_deployments(self) -> list[DeploymentOut]:
+        return self._call("GET", "/api/v1/deployments", _DEPLOYMENTS)
+
+    def create_deployment(
+        self,
+        name: str,
+        model: str,
+        *,
+        cache_size: int = 0,
+        limits: LimitsLike | None = None,
+        reason: str = "created",
+    ) -> DeploymentOut:
+        """A new endpoint bound to ``model``: ``name@alias`` (followed) or ``name/N`` (pinned,
+        which must pass the gates of ``production``). ``cache_size`` 0 turns the cache off."""
+        body = DeploymentCreate(
+            name=name,
+            model=model,
+            cache_size=cache_size,
+            limits=_limits(limits) or RolloutLimits(),
+            reason=reason,
+        ).model_dump(mode="json")
+        return self._call("POST", "/api/v1/deployments", _DEPLOYMENT, json=body)
+
+    def deployment(self, name: str) -> DeploymentOut:
+        """A deployment, the version it resolves to now, and the server's live figures."""
+        return self._call("GET", _path(name), _DEPLOYMENT)
+
+    def deployment_history(self, name: str) -> list[DeploymentEventOut]:
+        """Every change of a deployment, oldest first."""
+        return self._call("GET", _path(name) + "/history", _EVENTS)
+
+    def set_canary(
+        self,
+        name: str,
+        version: int | None,
+        percent: int,
+        reason: str,
+        *,
+        limits: LimitsLike | None = None,
+    ) -> DeploymentOut:
+        """Send ``percent`` of records (sticky per patient) to ``version``, which must pass
+        the gates; ``percent`` 0 ends the canary. ``limits`` replaces all three limits."""
+        body = CanaryRequest(
+            version=version, percent=percent, limits=_limits(limits), reason=reason
+        ).model_dump(mode="json")
+        return self._call("PUT", _path(name) + "/canary", _DEPLOYMENT, json=body)
+
+    def set_shadow(self, name: str, version: int | None, reason: str) -> DeploymentOut:
+        """Score a copy of every record with ``version`` (logged, never returned); None stops."""
+        body = ShadowRequest(version=version, reason=reason).model_dump(mode="json")
+        return self._call("PUT", _path(name) + "/shadow", _DEPLOYMENT, json=body)
+
+    def rollback_deployment(self, name: str, reason: str) -> DeploymentOut:
+        """End the canary at once; without one, move the deployment back (a followed alias
+        is rolled back through the registry, which needs models:promote)."""
+        body = DeploymentRollbackRequest(reason=reason).model_dump(mode="json")
+        return self._call("POST", _path(name) + "/rollback", _DEPLOYMENT, json=body)
+
+    # -- predictions ----------------------------------------------------------------------
+
+    def predict(
+        self,
+        name: str,
+        features: Mapping[str, Any] | None = None,
+        *,
+        records: Sequence[Mapping[str, Any]] | None = None,
+        patient_ref: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        fhir: bool = False,
+    ) -> dict[str, Any]:
+        """Score one record (``features``) or several (``records``, each
+        ``{"features": {...}, "patient_ref": ...}``). ``patient_ref`` applies to records
+        without their own. Returns the JSON answer, or FHIR with ``fhir=True``."""
+        if (features is None) == (records is None):
+            reason = "pass either features (one record) or records"
+            raise InvalidInputError(reason, errors=[FieldError("features", reason)])
+        body: dict[str, Any] = (
+            {"features": dict(features)}
+            if features is not None
+            else {"records": [dict(r) for r in records or ()]}
+        )
+        if patient_ref is not None:
+            body["patient_ref"] = patient_ref
+        if metadata is not None:
+            body["metadata"] = dict(metadata)
+        headers = {"content-type": "application/json"}
+        if fhir:
+            headers["accept"] = FHIR_JSON
+        # Encoded here, not by httpx: a NaN reaches the server, which names the field.
+        content = json.dumps(body)
+        return self._call("POST", _path(name) + "/predict", _ANY, content=content, headers=headers)
+
+    # -- outcomes -------------------------------------------------------------------------
+
+    def record_outcome(
+        self, prediction_id: str, label: ClassLabel, observed_at: datetime | None = None
+    ) -> OutcomeOut:
+        """Attach the ground truth to a prediction; the same outcome again changes nothing."""
+        body = OutcomeIn(label=label, observed_at=observed_at).model_dump(mode="json")
+        path = f"/api/v1/predictions/{quote(prediction_id, safe='')}/outcome"
+        return self._call("POST", path, _OUTCOME, json=body)
+
+    def upload_outcomes(self, csv: bytes | Path) -> OutcomeUploadOut:
+        """Attach outcomes from a CSV (``prediction_id,label[,observed_at]``): one bad row
+        stores nothing, and the error lists every bad row."""
+        content = csv.read_bytes() if isinstance(csv, Path) else csv
+        return self._call(
+            "POST",
+            "/api/v1/outcomes",
+            _UPLOAD,
+            content=content,
+            headers={"content-type": "text/csv"},
+        )
