@@ -31,6 +31,7 @@ from medops.serving.schemas import (
 router = APIRouter(tags=["deployments"])
 PREFIX = f"{API_PREFIX}/deployments"
 FHIR_JSON = "application/fhir+json"
+UNKNOWN = "<unknown>"
 
 Name = Annotated[str, Path(pattern=DEPLOYMENT_NAME_PATTERN)]
 PredictionId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
@@ -125,20 +126,22 @@ async def predict(name: Name, request: Request, ctx: Predict) -> Response:
     metrics = predictor.metrics
     fhir = FHIR_JSON in request.headers.get("accept", "")
     version = ""
+    label = UNKNOWN  # metric labels only ever name deployments that exist
     try:
         route = await predictor.current(name)
+        label = name
         version = str(route.primary.version) if route.primary else ""
         body = await request.body()
         answer = await predictor.predict(ctx, route, body, fhir=fhir)
     except MedopsError as exc:
         status = status_of(exc)
-        metrics.requests.labels(name, version, str(status)).inc()
+        metrics.requests.labels(label, version, str(status)).inc()
         kind = next((k for cls, k in _ERROR_KINDS if isinstance(exc, cls)), exc.code)
-        metrics.errors.labels(name, kind).inc()
+        metrics.errors.labels(label, kind).inc()
         if isinstance(exc, ShedError):
-            metrics.shed.labels(name).inc()
+            metrics.shed.labels(label).inc()
         raise
-    metrics.requests.labels(name, version, "200").inc()
+    metrics.requests.labels(label, version, "200").inc()
     return JSONResponse(answer, media_type=FHIR_JSON if fhir else None)
 
 
