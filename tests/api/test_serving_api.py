@@ -462,3 +462,43 @@ def test_outcomes_one_by_one_and_by_csv_all_or_nothing(
     assert done.status_code == 200, done.text
     assert done.json() == {"rows": 5, "created": 4, "unchanged": 1}
     assert count(services, Outcome) == 5
+
+
+def test_a_deployment_cannot_follow_an_ungated_alias_and_odd_bodies_are_400s(
+    http: httpx.Client, services: Services, deployed: dict[str, dict[str, str]]
+) -> None:
+    """Following an alias the policy does not protect would serve unapproved versions: it is
+    refused and audited. Unpaired surrogates and absurd nesting are 400s; a bad record does
+    not shift the indices of the ones after it; a refusal's audit reason holds no values."""
+    unapproved = ready_version(http, deployed, c=10.0)
+    moved = http.put(
+        f"/api/v1/models/{NAME}/aliases/staging",
+        json={"version": unapproved, "reason": "try"},
+        headers=deployed["mle"],
+    )
+    assert moved.status_code == 200, moved.text
+    with capture_audit(services) as audit:
+        refused = deploy(http, deployed["mle"], "sneaky", model=f"{NAME}@staging")
+    assert {e["field"] for e in _problem(refused, 409)["errors"]} == {"model"}
+    (denied,) = audit.find("deployment.create")
+    assert denied.outcome == "denied"
+    good = random_records(1)[0]
+    for raw in (b'{"features": {"\\ud800": 1}}', b"[" * 100_000 + b"]" * 100_000):
+        answer = http.post(
+            f"/api/v1/deployments/{DEPLOYMENT}/predict",
+            content=raw,
+            headers=deployed["clin"] | {"content-type": "application/json"},
+        )
+        _problem(answer, 400)
+    body = {"records": [{"features": good}, "oops", {"features": good | {"age": 999}}]}
+    with capture_audit(services) as audit:
+        problem = _problem(predict(http, deployed["clin"], body), 422)
+    assert {e["field"] for e in problem["errors"]} == {"records[1].features"}
+    body = {"records": [{"features": good}, {"features": good | {"age": 999}}]}
+    with capture_audit(services) as audit:
+        problem = _problem(predict(http, deployed["clin"], body), 422)
+    assert {e["field"] for e in problem["errors"]} == {"records[1].features.age"}
+    (failed,) = audit.find("deployments.predict")
+    assert failed.reason is not None
+    assert "999" not in failed.reason
+    assert "records[1].features.age" in failed.reason

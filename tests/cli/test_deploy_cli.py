@@ -337,7 +337,9 @@ def test_canary_shadow_and_rollback_through_the_cli(cli: Cli, tmp_path: Path) ->
         "shadow",
         "canary",
         "rollback",
+        "alias-rollback",
     ]
+    assert (history[-1]["before"]["version"], history[-1]["after"]["version"]) == (candidate, 1)
     table = cli.ok("deploy", "history", DEPLOYMENT).out
     assert f"canary_version: - -> {candidate}" in table
     assert "limits.max_p99_ms: 500.0 -> 900.0" in table

@@ -155,13 +155,21 @@ class GroupCommitWriter:
         finally:
             for item in batch:
                 item.done.set()
-                if item.future is not None:
-                    if item.error is None:
-                        item.future.set_result(None)
-                    else:
-                        failure = AuditUnavailableError("the records could not be written")
-                        failure.__cause__ = item.error
-                        item.future.set_exception(failure)
+                self._resolve(item)
+
+    @staticmethod
+    def _resolve(item: _Item) -> None:
+        """Tell a future-waiting submitter; one that gave up (cancelled) is skipped, never
+        allowed to stop the writer thread."""
+        future = item.future
+        if future is None or not future.set_running_or_notify_cancel():
+            return
+        if item.error is None:
+            future.set_result(None)
+        else:
+            failure = AuditUnavailableError("the records could not be written")
+            failure.__cause__ = item.error
+            future.set_exception(failure)
 
     def close(self) -> None:
         """Commit what is queued, then stop the thread."""

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_PRAGMAS = (
@@ -46,7 +46,7 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         # A pool as large as the server's worker threads: a connection opened past the pool
         # is closed again after use, and opening one (WAL, pragmas) costs more than a query.
-        in_memory = url in ("sqlite://", "sqlite:///:memory:")
+        in_memory = make_url(url).database in (None, "", ":memory:")
         pool: dict[str, Any] = (
             {} if in_memory else {"pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_POOL_SIZE}
         )

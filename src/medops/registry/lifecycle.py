@@ -310,7 +310,7 @@ class LifecycleService:
             checks["parity"] = version.parity is not None or not policy.require_parity
             if not checks["parity"]:
                 unmet.append("parity: the version has no parity check against its native model")
-            checks["artifact"] = self._artifact_intact(row.artifact_digest)
+            checks["artifact"] = self.artifact_intact(row.artifact_digest)
             if not checks["artifact"]:
                 unmet.append("artifact: the stored ONNX file is missing or fails its SHA-256 check")
             valid = [
@@ -337,7 +337,7 @@ class LifecycleService:
             checks=checks,
         )
 
-    def _artifact_intact(self, digest: str) -> bool:
+    def artifact_intact(self, digest: str) -> bool:
         try:
             self._blobs.get(DIGEST_PREFIX + digest)
         except (IntegrityError, FileNotFoundError, OSError):

@@ -28,6 +28,7 @@ from medops.db.engine import Database
 from medops.errors import (
     ConflictError,
     FieldError,
+    IntegrityError,
     NotFoundError,
     PermissionDeniedError,
     PromotionBlockedError,
@@ -36,7 +37,7 @@ from medops.registry.lifecycle import LifecycleService
 from medops.registry.models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel
 from medops.registry.refs import Ref, parse_ref
 from medops.registry.schemas import PRODUCTION, RollbackRequest
-from medops.registry.store import load_model, load_version
+from medops.registry.store import load_model, load_version, policy_of
 from medops.serving.models import Deployment, DeploymentEvent
 from medops.serving.schemas import (
     CanaryRequest,
@@ -123,10 +124,12 @@ class DeploymentService:
 
     def fingerprint(self) -> tuple[int, int, int]:
         """Changes anywhere that can move a deployment's routing: cheap to poll."""
+        # Counts, not the largest id: on PostgreSQL rows may commit out of id order, and
+        # these tables only ever grow.
         with self._db.session() as session:
             return (
-                int(session.scalar(select(func.max(DeploymentEvent.id))) or 0),
-                int(session.scalar(select(func.max(AliasEvent.id))) or 0),
+                int(session.scalar(select(func.count(DeploymentEvent.id))) or 0),
+                int(session.scalar(select(func.count(AliasEvent.id))) or 0),
                 int(session.scalar(select(func.count(Deployment.id))) or 0),
             )
 
@@ -215,6 +218,8 @@ class DeploymentService:
             )
         if ref.version is not None:
             self._check_gates(ctx, "deployment.create", ref, PRODUCTION, data.reason)
+        else:
+            self._check_protected(ctx, data, ref)
         with self._db.transaction() as session:
             model = load_model(session, ref.name)
             if ref.alias is not None and session.get(ModelAlias, (model.id, ref.alias)) is None:
@@ -304,7 +309,12 @@ class DeploymentService:
         def change(session: Session, row: Deployment) -> None:
             if request.version is not None:
                 model = load_model(session, row.model_name)
-                load_version(session, model, Ref(row.model_name, version=request.version))
+                version = load_version(session, model, Ref(row.model_name, version=request.version))
+                if not self._lifecycle.artifact_intact(version.artifact_digest):
+                    raise IntegrityError(
+                        f"{row.model_name}/{version.version}'s artifact is missing or damaged "
+                        "in the blob store; it cannot shadow"
+                    )
             row.shadow_version = request.version
 
         return self._update(ctx, name, "shadow", request.reason, change)
@@ -319,36 +329,40 @@ class DeploymentService:
         with self._db.session() as session:
             row = self._load(session, name)
             canary, alias, model_name = row.canary_version, row.alias, row.model_name
-            previous = self._previous_pin(session, row) if alias is None else None
+            pinned = row.version
         if canary is not None:
 
             def end_canary(_session: Session, row: Deployment) -> None:
                 row.canary_version, row.canary_percent = None, 0
 
             return self._update(ctx, name, "rollback", request.reason, end_canary)
-        if alias is not None:
-            if not actor.can(Permission.MODELS_PROMOTE):
-                raise PermissionDeniedError(
-                    f"{name} follows {model_name}@{alias}: rolling it back moves the alias, "
-                    f"which needs permission {Permission.MODELS_PROMOTE.value!r}"
-                )
-            self._lifecycle.rollback(ctx, model_name, alias, RollbackRequest(reason=request.reason))
-            self._changed()
-            return self.get(name)
-        if previous is None:
-            raise ConflictError(f"{name} has no earlier version to roll back to")
-        self._check_gates(
-            ctx,
-            "deployment.rollback",
-            Ref(model_name, version=previous),
-            PRODUCTION,
-            request.reason,
+        if alias is None:
+            raise ConflictError(
+                f"{name} has no canary and is pinned to {model_name}/{pinned}: nothing to roll "
+                f"back (a pinned deployment keeps its version; follow {model_name}@production "
+                "to roll back through the registry)"
+            )
+        if not actor.can(Permission.MODELS_PROMOTE):
+            raise PermissionDeniedError(
+                f"{name} follows {model_name}@{alias}: rolling it back moves the alias, "
+                f"which needs permission {Permission.MODELS_PROMOTE.value!r}"
+            )
+        moved = self._lifecycle.rollback(
+            ctx, model_name, alias, RollbackRequest(reason=request.reason)
         )
-
-        def repin(_session: Session, row: Deployment) -> None:
-            row.version = previous
-
-        return self._update(ctx, name, "rollback", request.reason, repin)
+        with self._db.transaction() as session:
+            row = self._load(session, name, for_update=True)
+            self._event(
+                session,
+                ctx,
+                row,
+                "alias-rollback",
+                routing(row) | {"version": moved.from_version},
+                request.reason,
+                after_extra={"version": moved.to_version},
+            )
+        self._changed()
+        return self.get(name)
 
     def auto_rollback(self, name: str, canary_version: int, reason: str) -> bool:
         """End the canary because it crossed its limits (called by the runtime); False when
@@ -363,19 +377,6 @@ class DeploymentService:
 
         self._update(_SYSTEM, name, "auto-rollback", reason, end_canary, only_if=lambda: done)
         return done
-
-    @staticmethod
-    def _previous_pin(session: Session, row: Deployment) -> int | None:
-        events = session.scalars(
-            select(DeploymentEvent)
-            .where(DeploymentEvent.deployment_id == row.id)
-            .order_by(DeploymentEvent.id.desc())
-        )
-        for event in events:
-            target = json.loads(event.before)["target"] if event.before else None
-            if target and target != target_of(row) and "/" in target:
-                return int(target.rsplit("/", 1)[1])
-        return None
 
     def _update(
         self,
@@ -412,9 +413,11 @@ class DeploymentService:
         kind: str,
         before: dict[str, Any] | None,
         reason: str,
+        *,
+        after_extra: dict[str, Any] | None = None,
     ) -> None:
         actor = require_actor(ctx)
-        after = routing(row)
+        after = routing(row) | (after_extra or {})
         self._audit.record(
             session,
             ctx,
@@ -436,6 +439,34 @@ class DeploymentService:
                 occurred_at=self._clock.now(),
                 actor=actor.username,
             )
+        )
+
+    def _check_protected(self, ctx: Context, data: DeploymentCreate, ref: Ref) -> None:
+        """Refuse (audited) to follow an alias nothing gates: its target could be any version."""
+        with self._db.session() as session:
+            protected = policy_of(load_model(session, ref.name)).protected_aliases
+        if ref.alias in protected:
+            return
+        reason = (
+            f"{ref.alias!r} is not a protected alias of {ref.name}, so nothing gates what it "
+            "points at; follow a protected alias (production) or pin a version that passes "
+            "the gates"
+        )
+        self._audit.record_alone(
+            ctx,
+            AuditEntry(
+                action="deployment.create",
+                outcome=Outcome.DENIED,
+                resource_type="deployment",
+                resource_id=data.name,
+                reason=reason,
+                details={"model": str(ref)},
+            ),
+        )
+        raise PromotionBlockedError(
+            f"{ref} cannot back a deployment: {reason}",
+            errors=[FieldError("model", "the alias is not protected by the model's policy")],
+            audited=True,
         )
 
     def _check_gates(self, ctx: Context, action: str, ref: Ref, alias: str, reason: str) -> None:

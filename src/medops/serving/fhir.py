@@ -8,6 +8,7 @@ digest; each class is one ``prediction`` with its probability.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -16,10 +17,18 @@ from medops.errors import FieldError, InvalidInputError
 
 PREDICTION_SYSTEM = "urn:medops:prediction"
 MODEL_SYSTEM = "urn:medops:model"
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
 def require_subjects(patient_refs: list[str | None], single: bool) -> None:
     """Refuse (422) a FHIR request with a record lacking its patient reference."""
+    bad = [i for i, ref in enumerate(patient_refs) if ref and not FHIR_ID.fullmatch(ref)]
+    if bad:
+        where = "patient_ref" if single else f"records[{bad[0]}].patient_ref"
+        raise InvalidInputError(
+            "a FHIR subject reference needs a FHIR id: 1 to 64 of A-Z a-z 0-9 - .",
+            errors=[FieldError(where, "not a FHIR id (1 to 64 of A-Z a-z 0-9 - .)")],
+        )
     missing = [i for i, ref in enumerate(patient_refs) if not ref]
     if missing:
         where = "patient_ref" if single else f"records[{missing[0]}].patient_ref"

@@ -82,8 +82,8 @@ class ServingMetrics:
         )
         self.errors = Counter(
             "medops_prediction_errors",
-            "Predict requests that failed, by deployment and kind (invalid-input, model, "
-            "overloaded, log, not-serving, other).",
+            "Predict requests that failed, by deployment and kind (invalid-input, "
+            "overloaded, unavailable, or the problem code).",
             ("deployment", "kind"),
             registry=registry,
         )

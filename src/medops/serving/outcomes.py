@@ -117,7 +117,15 @@ class OutcomeService:
             raise InvalidInputError(
                 "the file is not UTF-8 text", errors=[FieldError("file", "not UTF-8")]
             ) from None
-        reader = csv.DictReader(io.StringIO(text))
+        try:
+            return OutcomeService._rows(csv.DictReader(io.StringIO(text)))
+        except csv.Error as exc:
+            raise InvalidInputError(
+                f"the file is not a readable CSV: {exc}", errors=[FieldError("file", str(exc))]
+            ) from None
+
+    @staticmethod
+    def _rows(reader: csv.DictReader[str]) -> list[tuple[str, str, datetime | None]]:
         header = reader.fieldnames or []
         missing = [c for c in CSV_COLUMNS[:2] if c not in header]
         extra = [c for c in header if c not in CSV_COLUMNS]

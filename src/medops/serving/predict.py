@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from medops.audit.schemas import AuditEntry
 from medops.errors import (
+    AuditUnavailableError,
     FieldError,
     InvalidInputError,
     MalformedRequestError,
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 log = get_logger("medops.serving")
 
 METADATA_MAX_BYTES = 4096
+LOG_TIMEOUT_S = 10.0
 _TOP_KEYS = frozenset({"features", "records", "patient_ref", "metadata"})
 _RECORD_KEYS = frozenset({"features", "patient_ref"})
 
@@ -89,8 +91,15 @@ def parse(body: bytes, max_records: int) -> Parsed:
     """Check the request's shape; raise with every problem found."""
     try:
         data = json.loads(body)
+        # Unpaired surrogates (valid JSON escapes, not text) could not be echoed back in an
+        # error or stored; refuse them here.
+        json.dumps(data, ensure_ascii=False).encode()
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedRequestError(f"the body is not valid JSON: {exc}") from None
+    except UnicodeEncodeError:
+        raise MalformedRequestError("the body holds unpaired UTF-16 surrogates") from None
+    except RecursionError:
+        raise MalformedRequestError("the body is nested too deeply") from None
     if not isinstance(data, dict):
         raise InvalidInputError(
             "the body must be a JSON object with 'features' or 'records'",
@@ -118,7 +127,7 @@ def parse(body: bytes, max_records: int) -> Parsed:
             records, refs = [data["features"]], [default_ref]
     else:
         records, refs = _records(data["records"], max_records, default_ref, errors)
-    if errors and not records:
+    if errors and (not records or any(e.field.endswith("].features") for e in errors)):
         raise _invalid(errors)
     # The records' features are checked too, so one answer lists every problem.
     return Parsed(records, refs, metadata, single, errors)
@@ -140,6 +149,8 @@ def _records(
             where = f"records[{i}]"
             if not isinstance(item, dict) or not isinstance(item.get("features"), dict):
                 errors.append(FieldError(f"{where}.features", "expected an object"))
+                records.append({})  # keeps the later records' indices; the request fails
+                refs.append(None)
                 continue
             errors.extend(
                 FieldError(f"{where}.{k}", "unknown field") for k in item if k not in _RECORD_KEYS
@@ -151,11 +162,13 @@ def _records(
 
 
 def _invalid(errors: list[FieldError]) -> InvalidInputError:
-    first = errors[0]
+    """The refusal: its message names the fields only (it becomes the audit record's reason,
+    which must not hold feature values); each error's reason says what is wrong."""
+    fields = ", ".join(dict.fromkeys(e.field for e in errors[:10]))
+    more = f" and {len(errors) - 10} more" if len(errors) > 10 else ""
     total = len(errors)
     return InvalidInputError(
-        f"the request does not fit ({total} problem{'s' if total > 1 else ''}; "
-        f"first: {first.field}: {first.reason})",
+        f"the request does not fit ({total} problem{'s' if total > 1 else ''}: {fields}{more})",
         errors=errors,
     )
 
@@ -326,7 +339,7 @@ class Predictor:
                     shadow=False,
                 )
             )
-        await asyncio.wrap_future(self._audit.writer.submit_rows(ctx, records))
+        await self._durable(ctx, records)
         timing.log = time.perf_counter() - scored_at
         if route.shadow is not None:
             self._start_shadow(ctx, route, route.shadow, parsed, metadata)
@@ -341,6 +354,17 @@ class Predictor:
             "predictions": predictions,
             "timing_ms": timing.as_ms(total),
         }
+
+    async def _durable(self, ctx: Context, records: list[tuple[AuditEntry, Sequence[Any]]]) -> None:
+        """Wait until the records are committed; fail closed (503) when that takes too long
+        (the records may still land: an answer is never sent without them)."""
+        future = self._audit.writer.submit_rows(ctx, records)
+        try:
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), LOG_TIMEOUT_S)
+        except TimeoutError:
+            raise AuditUnavailableError(
+                "the prediction could not be made durable in time; it was not answered"
+            ) from None
 
     @staticmethod
     def _assign(route: Route, parsed: Parsed) -> list[str]:
@@ -543,7 +567,7 @@ class Predictor:
                         shadow=True,
                     )
                 )
-            await asyncio.wrap_future(self._audit.writer.submit_rows(ctx, records))
+            await self._durable(ctx, records)
         except MedopsError as exc:
             log.warning("shadow scoring failed", deployment=route.name, error=exc.code)
         except Exception:

@@ -133,18 +133,23 @@ class ArmWindow:
     recent: deque[tuple[bool, float]] = field(default_factory=deque)
     tripped: bool = False
 
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
     def add(self, ok: bool, latency_ms: float, count: int = 1) -> None:
-        for _ in range(count):
-            self.records += 1
-            self.errors += 0 if ok else 1
-            self.recent.append((ok, latency_ms))
-            if len(self.recent) > self.size:
-                self.recent.popleft()
+        with self.lock:
+            for _ in range(count):
+                self.records += 1
+                self.errors += 0 if ok else 1
+                self.recent.append((ok, latency_ms))
+                if len(self.recent) > self.size:
+                    self.recent.popleft()
 
     def stats(self) -> ArmStats:
-        latencies = sorted(latency for _, latency in self.recent)
-        n = len(self.recent)
-        bad = sum(1 for ok, _ in self.recent if not ok)
+        with self.lock:  # read from request threads while the event loop adds
+            recent = list(self.recent)
+        latencies = sorted(latency for _, latency in recent)
+        n = len(recent)
+        bad = sum(1 for ok, _ in recent if not ok)
         return ArmStats(
             records=self.records,
             errors=self.errors,
@@ -175,7 +180,8 @@ class ServingRuntime:
         self._generation = 1  # bumped by every change this process hears of
         self._built = 0  # the generation the routes were built at
         self._fingerprint: tuple[int, int, int] | None = None
-        self.windows: dict[tuple[str, str, int], ArmWindow] = {}
+        # Per (deployment, arm, version, routing revision): a changed canary starts afresh.
+        self.windows: dict[tuple[str, str, int, int], ArmWindow] = {}
         self.on_unhealthy: Callable[[str, int, str], None] | None = None
         self._providers: list[str] | None = None
 
@@ -205,6 +211,9 @@ class ServingRuntime:
             for row, arms in self._deployments.resolved():
                 routes[row.name] = self._build(row, arms)
             self._routes = routes
+            current = {(r.name, r.revision) for r in routes.values()}
+            for key in [k for k in self.windows if (k[0], k[3]) not in current]:
+                del self.windows[key]  # figures of a routing that no longer exists
             self._fingerprint = fingerprint
             self._built = generation
 
@@ -227,14 +236,32 @@ class ServingRuntime:
             name=row.name,
             model=row.model_name,
             target=target_of(row),
-            primary=self._serve(arms["primary"]),
-            canary=self._serve(arms["canary"]) if row.canary_percent > 0 else None,
+            primary=self._serve_or_none(row.name, "primary", arms["primary"]),
+            canary=self._serve_or_none(row.name, "canary", arms["canary"])
+            if row.canary_percent > 0
+            else None,
             canary_percent=row.canary_percent,
-            shadow=self._serve(arms["shadow"]),
+            shadow=self._serve_or_none(row.name, "shadow", arms["shadow"]),
             cache=cache,
             limits=limits_of(row),
             revision=row.revision,
         )
+
+    def _serve_or_none(self, deployment: str, arm: str, version: Any) -> Served | None:
+        """One arm's model; an arm that cannot be loaded (a missing or damaged artifact) is
+        left out and logged, so it cannot take the other arms and deployments down with it:
+        without a primary the deployment answers 503, without a canary all go to primary."""
+        try:
+            return self._serve(version)
+        except Exception as exc:  # noqa: BLE001 - isolated per arm, reported
+            log.error(
+                "a deployment arm could not be loaded",
+                deployment=deployment,
+                arm=arm,
+                version=getattr(version, "version", None),
+                error=type(exc).__name__,
+            )
+            return None
 
     def _serve(self, version: Any) -> Served | None:
         if version is None:
@@ -297,7 +324,7 @@ class ServingRuntime:
     def observe(
         self, route: Route, arm: str, served: Served, ok: bool, latency_ms: float, count: int
     ) -> None:
-        key = (route.name, arm, served.version)
+        key = (route.name, arm, served.version, route.revision)
         window = self.windows.get(key)
         if window is None:
             window = self.windows[key] = ArmWindow(size=route.limits.min_requests)
@@ -324,7 +351,7 @@ class ServingRuntime:
         """What this process saw of each arm of ``name``, keyed ``arm/version``."""
         return {
             f"{arm}/{version}": window.stats()
-            for (deployment, arm, version), window in self.windows.items()
+            for (deployment, arm, version, _), window in list(self.windows.items())
             if deployment == name
         }
 

@@ -22,7 +22,7 @@ class RolloutLimits(BaseModel):
 
     max_error_rate: float = Field(default=0.01, ge=0, le=1)
     max_p99_ms: float = Field(default=500.0, gt=0, le=60_000)
-    min_requests: int = Field(default=100, ge=1, le=1_000_000)
+    min_requests: int = Field(default=100, ge=1, le=10_000)
 
 
 class DeploymentCreate(BaseModel):
