@@ -18,15 +18,10 @@ from medops.config import Settings
 from tests import model_data
 from tests.cli.conftest import Cli, clean_env
 from tests.cli.test_cli import assert_one_line_error
+from tests.cli.test_models_cli import USER_PW, _as, _setup
 
-ADMIN_PW = "tidal-granite-sketch"
-USER_PW = "a-long-user-password"
 MODEL = "diabetes-risk"
 DEPLOYMENT = "diabetes"
-
-
-def _as(cli: Cli, user: str, password: str = USER_PW) -> None:
-    cli.ok("login", "--username", user, "--password-stdin", stdin=password + "\n")
 
 
 def _ready(cli: Cli, files: dict[str, Path], c: float) -> int:
@@ -70,35 +65,8 @@ def _approve(cli: Cli, version: int) -> None:
 
 def _in_production(cli: Cli, tmp_path: Path) -> dict[str, Path]:
     """Users of every role, and diabetes-risk version 1 approved and in production."""
-    cli.ok("init", "--json", MEDOPS_ADMIN_PASSWORD=ADMIN_PW)
-    _as(cli, "admin", ADMIN_PW)
-    for user, role, name in (
-        ("dana", "data_scientist", "Dana Scully"),
-        ("eli", "ml_engineer", "Eli Whitney"),
-        ("mae", "ml_engineer", "Mae Jemison"),
-        ("cora", "clinician", "Dr. Cora Lee"),
-    ):
-        cli.ok(
-            "users",
-            "create",
-            user,
-            "--role",
-            role,
-            "--full-name",
-            name,
-            "--password-stdin",
-            stdin=USER_PW + "\n",
-        )
-    x_train, _, _, _ = model_data.frames()
-    files = {
-        "train": tmp_path / "train.csv",
-        "eval": tmp_path / "eval.csv",
-        "card": tmp_path / "card.json",
-        "policy": tmp_path / "policy.json",
-    }
-    x_train.to_csv(files["train"], index=False)
-    files["eval"].write_bytes(model_data.eval_csv())
-    files["card"].write_text(json.dumps(model_data.CARD))
+    files = _setup(cli, tmp_path)  # users of every role; training, evaluation, card files
+    files["policy"] = tmp_path / "policy.json"
     files["policy"].write_text(json.dumps(model_data.POLICY))
     _as(cli, "eli")
     cli.ok("models", "create", MODEL, "--policy", str(files["policy"]))
