@@ -402,6 +402,8 @@ def test_fhir_answer_is_a_valid_risk_assessment(
     ]
     missing = predict(http, clin, {"features": record})
     assert {e["field"] for e in _problem(missing, 422)["errors"]} == {"patient_ref"}
+    not_an_id = predict(http, clin, {"features": record, "patient_ref": "pt 7/x"})
+    assert {e["field"] for e in _problem(not_an_id, 422)["errors"]} == {"patient_ref"}
 
 
 def test_outcomes_one_by_one_and_by_csv_all_or_nothing(
@@ -452,6 +454,13 @@ def test_outcomes_one_by_one_and_by_csv_all_or_nothing(
     )
     assert {e["field"] for e in _problem(upload, 422)["errors"]} == {"rows[1].label", "rows[2]"}
     assert count(services, Outcome) == 1
+    huge_field = f"prediction_id,label\n{ids[1]},{'1' * 200_000}\n"
+    upload = http.post(
+        "/api/v1/outcomes",
+        content=huge_field,
+        headers=deployed["clin"] | {"content-type": "text/csv"},
+    )
+    assert {e["field"] for e in _problem(upload, 422)["errors"]} == {"file"}
     csv_good = "prediction_id,label\n" + "".join(f"{i},{n % 2}\n" for n, i in enumerate(ids[1:]))
     csv_good += f"{ids[0]},1\n"
     done = http.post(
@@ -502,3 +511,40 @@ def test_a_deployment_cannot_follow_an_ungated_alias_and_odd_bodies_are_400s(
     assert failed.reason is not None
     assert "999" not in failed.reason
     assert "records[1].features.age" in failed.reason
+
+
+def test_an_arm_whose_artifact_is_gone_is_left_out_not_fatal(
+    http: httpx.Client, services: Services, deployed: dict[str, dict[str, str]]
+) -> None:
+    """A shadow version whose artifact disappears from the blob store after it was set is
+    left out at the next refresh: the deployment keeps answering from its primary."""
+    shadow = ready_version(http, deployed, c=2.0)
+    started = http.put(
+        f"/api/v1/deployments/{DEPLOYMENT}/shadow",
+        json={"version": shadow, "reason": "compare"},
+        headers=deployed["mle"],
+    )
+    assert started.status_code == 200, started.text
+    digest = http.get(f"/api/v1/models/{NAME}/versions/{shadow}", headers=deployed["mle"]).json()[
+        "artifact_digest"
+    ]
+    blob = services.settings.blob_dir / "sha256" / digest[:2] / digest[2:]
+    assert blob.exists()
+    blob.unlink()
+    record = random_records(1)[0]
+    answer = predict(http, deployed["clin"], {"features": record})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["predictions"][0]["version"] == 1
+    refused = http.put(
+        f"/api/v1/deployments/{DEPLOYMENT}/shadow",
+        json={"version": None, "reason": "stop"},
+        headers=deployed["mle"],
+    )
+    assert refused.status_code == 200
+    again = http.put(
+        f"/api/v1/deployments/{DEPLOYMENT}/shadow",
+        json={"version": shadow, "reason": "again"},
+        headers=deployed["mle"],
+    )
+    assert again.status_code == 500
+    assert again.json()["type"].endswith("integrity-error")

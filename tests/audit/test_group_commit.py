@@ -75,3 +75,23 @@ def test_record_alone_inside_a_write_transaction_is_a_programming_error(
     """It would wait for a lock its own thread holds; it says so instead of hanging."""
     with pytest.raises(RuntimeError, match="use record"), services.db.transaction():
         services.audit.record_alone(SYSTEM_CTX, AuditEntry(action="test.nested"))
+
+
+def test_a_submitter_that_gives_up_does_not_stop_the_writer(services: Services) -> None:
+    """A prediction whose wait was cancelled (a client gone, a shutdown) leaves the writer
+    running: its record is still committed, and later records are too."""
+    writer = services.audit.writer
+    futures = [
+        writer.submit_rows(SYSTEM_CTX, [(AuditEntry(action="test.cancel", resource_id=str(i)), ())])
+        for i in range(20)
+    ]
+    cancelled = [f for f in futures if f.cancel()]
+    assert cancelled, "every wait had started: nothing was cancelled"
+    services.audit.record_alone(SYSTEM_CTX, AuditEntry(action="test.after"))
+    for future in futures:
+        if future not in cancelled:
+            future.result(timeout=10)
+    with services.db.session() as session:
+        actions = list(session.scalars(select(AuditEvent.action)))
+    assert actions.count("test.cancel") == 20
+    assert "test.after" in actions

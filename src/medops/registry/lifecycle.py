@@ -338,9 +338,10 @@ class LifecycleService:
         )
 
     def artifact_intact(self, digest: str) -> bool:
+        """The artifact is stored and matches its digest (a missing one is not intact)."""
         try:
             self._blobs.get(DIGEST_PREFIX + digest)
-        except (IntegrityError, FileNotFoundError, OSError):
+        except (IntegrityError, NotFoundError, FileNotFoundError, OSError):
             return False
         return True
 
