@@ -38,6 +38,34 @@ def _start(env: dict[str, str], port: int) -> subprocess.Popen[str]:
     raise AssertionError("server did not start")
 
 
+def kill_under_load(
+    proc: subprocess.Popen[str],
+    threads: list[threading.Thread],
+    stop: threading.Event,
+    *,
+    seconds: float,
+) -> None:
+    """Start the client threads, SIGKILL the server after ``seconds``, then stop them."""
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+
+
+def assert_restarts(env: dict[str, str]) -> None:
+    """The server starts again on the same database after the kill."""
+    restarted = _start(env, _free_port())
+    try:
+        assert restarted.poll() is None
+    finally:
+        restarted.terminate()
+        restarted.wait(timeout=15)
+
+
 def test_sigkill_under_load_keeps_every_acknowledged_audit_record(
     tmp_path: Path, empty_db_url: str
 ) -> None:
@@ -96,14 +124,7 @@ def test_sigkill_under_load_keeps_every_acknowledged_audit_record(
 
     threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
     threads.append(threading.Thread(target=intruder))
-    for thread in threads:
-        thread.start()
-    time.sleep(2.0)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=30)
+    kill_under_load(proc, threads, stop, seconds=2.0)
     assert len(acknowledged) >= 20, "too little load to mean anything"
 
     database = Database(empty_db_url)
@@ -119,9 +140,4 @@ def test_sigkill_under_load_keeps_every_acknowledged_audit_record(
     denials = {r["request_id"] for r in records if r["outcome"] == "denied"}
     assert set(refused) <= denials
 
-    restarted = _start(env, _free_port())
-    try:
-        assert restarted.poll() is None
-    finally:
-        restarted.terminate()
-        restarted.wait(timeout=15)
+    assert_restarts(env)

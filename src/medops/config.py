@@ -168,8 +168,7 @@ class Settings(BaseSettings):
     @field_validator("onnx_providers", mode="before")
     @classmethod
     def _providers_list(cls, value: object) -> tuple[str, ...]:
-        items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
-        providers = tuple(str(item).strip() for item in items if str(item).strip())
+        providers = _comma_list(value)
         if not providers:
             msg = "name at least one execution provider"
             raise ValueError(msg)
@@ -178,8 +177,7 @@ class Settings(BaseSettings):
     @field_validator("mfa_required_roles", mode="before")
     @classmethod
     def _roles_list(cls, value: object) -> tuple[str, ...]:
-        items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
-        roles = tuple(str(item).strip() for item in items if str(item).strip())
+        roles = _comma_list(value)
         unknown = [r for r in roles if r not in ROLE_NAMES]
         if unknown:
             msg = f"unknown role(s) {', '.join(unknown)}; roles are {', '.join(ROLE_NAMES)}"
@@ -230,6 +228,12 @@ class Settings(BaseSettings):
     @property
     def session_max(self) -> timedelta:
         return timedelta(hours=self.session_max_hours)
+
+
+def _comma_list(value: object) -> tuple[str, ...]:
+    """A comma-separated setting (or a sequence) as its non-empty, stripped items."""
+    items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+    return tuple(str(item).strip() for item in items if str(item).strip())
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import signal
 import threading
-import time
 
 import httpx
 from sqlalchemy import select
@@ -20,7 +18,7 @@ from tests.api.test_models_api import people  # noqa: F401
 from tests.api.test_serving_api import DEPLOYMENT, deployed, random_records  # noqa: F401
 from tests.cli.conftest import clean_env
 from tests.conftest import PASSWORD
-from tests.test_crash import _start
+from tests.test_crash import _start, assert_restarts, kill_under_load
 from tests.test_server import _free_port
 
 
@@ -70,14 +68,7 @@ def test_sigkill_under_prediction_load_keeps_every_acknowledged_prediction(
                         acknowledged.extend(p["id"] for p in answer.json()["predictions"])
 
     threads = [threading.Thread(target=client, args=(n,)) for n in range(6)]
-    for thread in threads:
-        thread.start()
-    time.sleep(3.0)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=30)
+    kill_under_load(proc, threads, stop, seconds=3.0)
     assert len(acknowledged) >= 50, "too little load to mean anything"
 
     database = Database(settings.resolved_database_url)
@@ -93,9 +84,4 @@ def test_sigkill_under_prediction_load_keeps_every_acknowledged_prediction(
     audited = {r["resource_id"] for r in audit_records if r["action"] == "prediction.create"}
     assert set(acknowledged) <= audited
 
-    restarted = _start(env, _free_port())
-    try:
-        assert restarted.poll() is None
-    finally:
-        restarted.terminate()
-        restarted.wait(timeout=15)
+    assert_restarts(env)

@@ -411,10 +411,7 @@ def validate(
     json_output: bool = JsonOption,
 ) -> None:
     """Compute a validation report on the server (metrics per subgroup, calibration)."""
-    if not data.is_file():
-        raise InvalidInputError(
-            f"--data {data}: no such file", errors=[FieldError("data", "no such file")]
-        )
+    _require_file(data)
     with client() as c:
         report = c.validate(
             ref, data, label=label, threshold=threshold, bootstrap=bootstrap, seed=seed
@@ -444,6 +441,14 @@ def validate(
         console.print(f"HTML report written to {html}", markup=False, highlight=False)
 
 
+def _require_file(data: Path) -> None:
+    """Refuse a --data path that is not a file before anything is sent."""
+    if not data.is_file():
+        raise InvalidInputError(
+            f"--data {data}: no such file", errors=[FieldError("data", "no such file")]
+        )
+
+
 @app.command("quantize")
 def quantize(
     ref: str = typer.Argument(..., help="NAME/VERSION, NAME@ALIAS or NAME to quantize."),
@@ -460,10 +465,7 @@ def quantize(
     json_output: bool = JsonOption,
 ) -> None:
     """Derive an INT8 version (ONNX Runtime dynamic quantization), measured against its parent."""
-    if not data.is_file():
-        raise InvalidInputError(
-            f"--data {data}: no such file", errors=[FieldError("data", "no such file")]
-        )
+    _require_file(data)
     with client() as c:
         version = c.quantize(ref, data, label=label, tolerance=tolerance, description=description)
     if json_output:

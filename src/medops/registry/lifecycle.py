@@ -376,11 +376,7 @@ class LifecycleService:
                 )
             else:
                 refused = result
-        if moved is not None:
-            self._changed()
-            return moved
-        assert refused is not None
-        raise self._refused(ctx, "model.promote", refused, request.reason, "move to")
+        return self._settle(ctx, moved, refused, "model.promote", request.reason, "move to")
 
     def _evidence(self, session: Session, name: str, row: ModelVersion) -> list[dict[str, str]]:
         return [
@@ -480,11 +476,23 @@ class LifecycleService:
                 )
             else:
                 refused = result
+        return self._settle(ctx, moved, refused, "model.rollback", request.reason, "roll back to")
+
+    def _settle(
+        self,
+        ctx: Context,
+        moved: AliasEventOut | None,
+        refused: GateResult | None,
+        action: str,
+        reason: str,
+        verb: str,
+    ) -> AliasEventOut:
+        """After the transaction: tell listeners of a committed move, or audit the refusal."""
         if moved is not None:
             self._changed()
             return moved
         assert refused is not None
-        raise self._refused(ctx, "model.rollback", refused, request.reason, "roll back to")
+        raise self._refused(ctx, action, refused, reason, verb)
 
     def _refused(
         self, ctx: Context, action: str, result: GateResult, reason: str, verb: str

@@ -18,6 +18,7 @@ import asyncio
 import hashlib
 import json
 import random
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -53,6 +54,7 @@ log = get_logger("medops.serving")
 
 METADATA_MAX_BYTES = 4096
 LOG_TIMEOUT_S = 10.0
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _TOP_KEYS = frozenset({"features", "records", "patient_ref", "metadata"})
 _RECORD_KEYS = frozenset({"features", "patient_ref"})
 
@@ -92,8 +94,10 @@ def parse(body: bytes, max_records: int) -> Parsed:
     try:
         data = json.loads(body)
         # Unpaired surrogates (valid JSON escapes, not text) could not be echoed back in an
-        # error or stored; refuse them here.
-        json.dumps(data, ensure_ascii=False).encode()
+        # error or stored; refuse them here. Only a \uD8xx-\uDFxx escape can make one, so the
+        # full check runs only when the body has such an escape.
+        if _SURROGATE_ESCAPE.search(body):
+            json.dumps(data, ensure_ascii=False).encode()
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedRequestError(f"the body is not valid JSON: {exc}") from None
     except UnicodeEncodeError:

@@ -50,6 +50,8 @@ Alias = Annotated[str, Path(pattern=ALIAS_PATTERN)]
 Read = Annotated[Context, Depends(require(Permission.MODELS_READ))]
 Write = Annotated[Context, Depends(require(Permission.MODELS_WRITE))]
 Promote = Annotated[Context, Depends(require(Permission.MODELS_PROMOTE))]
+LabelColumn = Annotated[str, Query(min_length=1, max_length=64, description="Label column.")]
+DatasetName = Annotated[str, Query(alias="dataset", min_length=1, max_length=200)]
 
 
 def _ref(name: str, selector: str) -> Ref:
@@ -142,10 +144,8 @@ async def validate(
     selector: Selector,
     services: ServicesDep,
     ctx: Write,
-    label: Annotated[str, Query(min_length=1, max_length=64, description="Label column.")],
-    dataset_name: Annotated[
-        str, Query(alias="dataset", min_length=1, max_length=200)
-    ] = "evaluation.csv",
+    label: LabelColumn,
+    dataset_name: DatasetName = "evaluation.csv",
     threshold: Annotated[float, Query(gt=0, lt=1)] = 0.5,
     bootstrap: Annotated[int, Query(ge=0, le=10_000)] = 1000,
     seed: Annotated[int, Query(ge=0, le=2**31)] = 0,
@@ -173,10 +173,8 @@ async def quantize(
     selector: Selector,
     services: ServicesDep,
     ctx: Write,
-    label: Annotated[str, Query(min_length=1, max_length=64, description="Label column.")],
-    dataset_name: Annotated[
-        str, Query(alias="dataset", min_length=1, max_length=200)
-    ] = "evaluation.csv",
+    label: LabelColumn,
+    dataset_name: DatasetName = "evaluation.csv",
     tolerance: Annotated[
         float, Query(gt=0, le=0.1, description="Largest allowed |parent - INT8| probability.")
     ] = QUANTIZE_TOLERANCE,
