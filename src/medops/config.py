@@ -56,6 +56,14 @@ class Settings(BaseSettings):
         le=24 * 60,
         description="A login (CLI, SDK or browser session) unused this long expires.",
     )
+    auth_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="How long a server reuses what the database said about a token (0: never). "
+        "Its own changes (revocation, logout, disabling, grants) apply at once; those made by "
+        "another process within this time.",
+    )
     session_max_hours: int = Field(
         default=12,
         ge=1,

@@ -11,9 +11,10 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from medops.auth.permissions import Permission
-from medops.context import Context, Origin
+from medops.context import Actor, Context, Origin
 from medops.errors import ActionRequiredError, AuthenticationError, PermissionDeniedError
 from medops.services import Services
 
@@ -69,37 +70,81 @@ def _credentials(request: Request) -> tuple[str, bool]:
     raise AuthenticationError("authentication required: send 'Authorization: Bearer <token>'")
 
 
-def require(permission: Permission) -> Callable[..., Context]:
-    """A dependency that authenticates the caller and checks one permission."""
+def require(permission: Permission) -> Callable[..., Any]:
+    """A dependency that authenticates the caller and checks one permission.
 
-    def dependency(request: Request) -> Context:
-        origin = origin_of(request)
-        setattr(request.state, CONTEXT_STATE, Context(actor=None, origin=origin))
-        secret, via_cookie = _credentials(request)
+    It runs on the event loop: a token the auth cache holds costs no query and no thread;
+    otherwise the check goes to a worker thread. ``access_check`` gives the same check as a
+    plain function, for code that is already off the loop."""
+
+    async def dependency(request: Request) -> Context:
+        secret, via_cookie = _start(request)
         services = get_services(request)
-        actor = services.logins.authenticate(
+        csrf, unsafe = request.headers.get(CSRF_HEADER), request.method not in SAFE_METHODS
+        actor = services.logins.cached_actor(
+            secret, via_cookie=via_cookie, csrf=csrf, unsafe=unsafe
+        )
+        if actor is None:
+            actor = await run_in_threadpool(
+                services.logins.authenticate,
+                secret,
+                via_cookie=via_cookie,
+                csrf=csrf,
+                unsafe=unsafe,
+            )
+        ctx = _permitted(request, actor, permission)
+        if ctx is None:
+            return await run_in_threadpool(_break_glass, request, actor, permission)
+        return ctx
+
+    def check(request: Request) -> Context:
+        secret, via_cookie = _start(request)
+        actor = get_services(request).logins.authenticate(
             secret,
             via_cookie=via_cookie,
             csrf=request.headers.get(CSRF_HEADER),
             unsafe=request.method not in SAFE_METHODS,
         )
-        ctx = Context(actor=actor, origin=origin)
-        setattr(request.state, CONTEXT_STATE, ctx)
-        if actor.restriction is not None and permission is not Permission.SELF:
-            raise ActionRequiredError(RESTRICTION_HINTS.get(actor.restriction, actor.restriction))
-        if actor.can(permission):
-            return ctx
-        if permission in actor.emergency:
-            ctx = Context(actor=replace(actor, auth_method="break-glass"), origin=origin)
-            setattr(request.state, CONTEXT_STATE, ctx)
-            route = getattr(request.scope.get("route"), "path", "?")
-            services.breakglass.record_use(ctx, permission, f"{request.method} {route}")
-            return ctx
-        raise PermissionDeniedError(f"role {actor.role!r} lacks permission {permission.value!r}")
+        return _permitted(request, actor, permission) or _break_glass(request, actor, permission)
 
     setattr(dependency, PERMISSION_ATTR, permission)
+    setattr(dependency, _CHECK_ATTR, check)
+    setattr(check, PERMISSION_ATTR, permission)
     dependency.__name__ = f"require_{permission.name.lower()}"
     return dependency
+
+
+_CHECK_ATTR = "__medops_check__"
+
+
+def _start(request: Request) -> tuple[str, bool]:
+    """Record an anonymous context (so a refusal is audited with its origin) and return
+    the credentials."""
+    setattr(request.state, CONTEXT_STATE, Context(actor=None, origin=origin_of(request)))
+    return _credentials(request)
+
+
+def _permitted(request: Request, actor: Actor, permission: Permission) -> Context | None:
+    """The caller's context when ``actor`` may do this; None when only break-glass allows it;
+    raises when nothing does."""
+    ctx = Context(actor=actor, origin=origin_of(request))
+    setattr(request.state, CONTEXT_STATE, ctx)
+    if actor.restriction is not None and permission is not Permission.SELF:
+        raise ActionRequiredError(RESTRICTION_HINTS.get(actor.restriction, actor.restriction))
+    if actor.can(permission):
+        return ctx
+    if permission in actor.emergency:
+        return None
+    raise PermissionDeniedError(f"role {actor.role!r} lacks permission {permission.value!r}")
+
+
+def _break_glass(request: Request, actor: Actor, permission: Permission) -> Context:
+    """Use a running emergency grant: recorded (durably) before the action goes ahead."""
+    ctx = Context(actor=replace(actor, auth_method="break-glass"), origin=origin_of(request))
+    setattr(request.state, CONTEXT_STATE, ctx)
+    route = getattr(request.scope.get("route"), "path", "?")
+    get_services(request).breakglass.record_use(ctx, permission, f"{request.method} {route}")
+    return ctx
 
 
 RESTRICTION_HINTS = {
@@ -111,14 +156,15 @@ RESTRICTION_HINTS = {
 
 
 def access_check(route: Any) -> Callable[[Request], Context] | None:
-    """The route's ``require(...)`` dependency, or None for a public or unknown route."""
+    """The route's ``require(...)`` check as a plain function (it may query the database:
+    call it off the event loop), or None for a public or unknown route."""
     stack = [getattr(route, "dependant", None)]
     while stack:
         dependant = stack.pop()
         if dependant is None:
             continue
-        if hasattr(dependant.call, PERMISSION_ATTR):
-            check: Callable[[Request], Context] = dependant.call
+        if hasattr(dependant.call, _CHECK_ATTR):
+            check: Callable[[Request], Context] = getattr(dependant.call, _CHECK_ATTR)
             return check
         stack.extend(dependant.dependencies)
     return None

@@ -14,8 +14,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 from medops.audit.schemas import AuditEntry, Outcome
 from medops.audit.service import AuditService, exempt_from_audit_guard
 from medops.auth import mfa, passwords, tokens
+from medops.auth.cache import BOOKKEEPING, AuthCache, AuthEntry, watch_auth_changes
 from medops.auth.common import (
     BAD_LOGIN,
     LOGIN_KINDS,
@@ -74,6 +76,8 @@ class LoginService:
         self._clock = clock
         self._audit = audit
         self._settings = settings
+        self.cache = AuthCache(settings.auth_cache_seconds)
+        watch_auth_changes(db.session_factory, self.cache)
 
     # --- logging in ----------------------------------------------------------------------
 
@@ -239,55 +243,114 @@ class LoginService:
     ) -> Actor:
         """The actor a token or session cookie stands for; raises when it is not (or no
         longer) good. A browser session must also present its CSRF token on changes."""
+        digest = tokens.digest(secret)
+        actor = self._from_cache(digest, via_cookie, csrf, unsafe)
+        if actor is not None:
+            return actor
         now = self._clock.now()
+        entry = self._load(digest, now)
+        if entry is None or (entry.token.kind == "session") != via_cookie:
+            raise AuthenticationError("invalid token")
+        actor, expiry = self._admit(entry, via_cookie, csrf, unsafe, now)
+        if actor is None:
+            assert expiry is not None
+            self._end(entry.token, entry.user, now, expiry)
+            raise AuthenticationError(expiry)
+        token = entry.token
+        if token.last_used_at is None or now - token.last_used_at >= LAST_USED_GRANULARITY:
+            with self._db.transaction() as session:
+                exempt_from_audit_guard(session)  # bookkeeping, not an action
+                session.info[BOOKKEEPING] = True  # and no reason to empty the auth cache
+                session.execute(
+                    update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now)
+                )
+            entry = replace(entry, last_used_at=now)
+        self.cache.put(digest, entry)
+        return actor
+
+    def cached_actor(
+        self,
+        secret: str,
+        *,
+        via_cookie: bool = False,
+        csrf: str | None = None,
+        unsafe: bool = False,
+    ) -> Actor | None:
+        """``authenticate`` without touching the database: the actor when the cache holds
+        the token and lets it in with nothing to write; None means call ``authenticate``."""
+        return self._from_cache(tokens.digest(secret), via_cookie, csrf, unsafe)
+
+    def _from_cache(
+        self, digest: str, via_cookie: bool, csrf: str | None, unsafe: bool
+    ) -> Actor | None:
+        entry = self.cache.get(digest)
+        if entry is None:
+            return None
+        now = self._clock.now()
+        if entry.last_used_at is None or now - entry.last_used_at >= LAST_USED_GRANULARITY:
+            return None  # time to write last_used_at: the full path does it
+        try:
+            actor, _ = self._admit(entry, via_cookie, csrf, unsafe, now)
+        except MedopsError:
+            return None  # a refusal is always confirmed against the database
+        return actor
+
+    def _load(self, digest: str, now: datetime) -> AuthEntry | None:
+        generation = self.cache.generation  # read first: a change during the load voids it
         with self._db.session() as session:
             row = session.execute(
                 select(ApiToken, User)
                 .join(User, ApiToken.user_id == User.id)
-                .where(ApiToken.token_hash == tokens.digest(secret))
+                .where(ApiToken.token_hash == digest)
             ).first()
-            if row is None or (row[0].kind == "session") != via_cookie:
-                raise AuthenticationError("invalid token")
+            if row is None:
+                return None
             token, user = row
-            if token.revoked_at is not None:
-                raise AuthenticationError(
-                    "session has ended" if token.kind in LOGIN_KINDS else "token has been revoked"
-                )
-            expiry = self._expiry(token, now)
-            if expiry is None and not user.is_active:
-                raise AuthenticationError("account is disabled")
-            csrf_ok = (
-                bool(csrf)
-                and token.csrf_hash is not None
-                and hmac.compare_digest(token.csrf_hash, _digest(csrf or ""))
-            )
-            if expiry is None and via_cookie and unsafe and not csrf_ok:
-                raise CsrfError("this change needs the session's X-CSRF-Token header")
-            emergency = frozenset(
-                Permission(p)
-                for p in session.scalars(
-                    select(BreakGlassGrant.permission).where(
+            grants = tuple(
+                (Permission(permission), expires_at)
+                for permission, expires_at in session.execute(
+                    select(BreakGlassGrant.permission, BreakGlassGrant.expires_at).where(
                         BreakGlassGrant.user_id == user.id, BreakGlassGrant.expires_at > now
                     )
                 )
             )
-        if expiry is not None:
-            self._end(token, user, now, expiry)
-            raise AuthenticationError(expiry)
-        if token.last_used_at is None or now - token.last_used_at >= LAST_USED_GRANULARITY:
-            with self._db.transaction() as session:
-                exempt_from_audit_guard(session)  # bookkeeping, not an action
-                session.execute(
-                    update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now)
-                )
-        return make_actor(user, token, emergency)
+        return AuthEntry(token, user, grants, token.last_used_at, time.monotonic(), generation)
 
-    def _expiry(self, token: ApiToken, now: datetime) -> str | None:
+    def _admit(
+        self, entry: AuthEntry, via_cookie: bool, csrf: str | None, unsafe: bool, now: datetime
+    ) -> tuple[Actor | None, str | None]:
+        """(the actor, None) when the login is good now; (None, why) when it has expired;
+        raises when it is refused for any other reason."""
+        token, user = entry.token, entry.user
+        if (token.kind == "session") != via_cookie:
+            raise AuthenticationError("invalid token")
+        if token.revoked_at is not None:
+            raise AuthenticationError(
+                "session has ended" if token.kind in LOGIN_KINDS else "token has been revoked"
+            )
+        expiry = self._expiry(token, now, entry.last_used_at)
+        if expiry is None and not user.is_active:
+            raise AuthenticationError("account is disabled")
+        csrf_ok = (
+            bool(csrf)
+            and token.csrf_hash is not None
+            and hmac.compare_digest(token.csrf_hash, _digest(csrf or ""))
+        )
+        if expiry is None and via_cookie and unsafe and not csrf_ok:
+            raise CsrfError("this change needs the session's X-CSRF-Token header")
+        if expiry is not None:
+            return None, expiry
+        emergency = frozenset(p for p, expires_at in entry.grants if expires_at > now)
+        return make_actor(user, token, emergency), None
+
+    def _expiry(
+        self, token: ApiToken, now: datetime, last_used_at: datetime | None = None
+    ) -> str | None:
         if token.kind not in LOGIN_KINDS:
             return "token has expired" if token.expires_at <= now else None
         if token.expires_at <= now:
             return f"session has expired (the {self._settings.session_max_hours} h maximum)"
-        last = token.last_used_at or token.created_at
+        last = last_used_at or token.last_used_at or token.created_at
         if now - last >= self._settings.session_idle:
             return f"session has expired after {self._settings.session_idle_minutes} min idle"
         return None
