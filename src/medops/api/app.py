@@ -153,7 +153,9 @@ def create_app(
     app.state.runtime = runtime
     app.state.predictor = predictor
     install_error_handlers(app)
+    # Routes are matched in order: the predict route (the hot path) first.
     for router in (
+        deployments.predict_router,
         health.router,
         auth.router,
         users.router,

@@ -11,6 +11,7 @@ listed, and at most ``MAX_FIELD_ERRORS`` errors in all.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from medops.registry.signature import FeatureSpec, ModelSignature
 
 MAX_FIELD_ERRORS = 50
 ROWS_PER_FEATURE = 5
+SCALAR_ROWS = 16  # Python lists this short are checked value by value, without NumPy
 
 # Reason codes per row, by precedence (a lower non-zero code wins).
 _OK, _TYPE, _NOT_FINITE, _NOT_INTEGER, _BELOW, _ABOVE, _CATEGORY = range(7)
@@ -199,19 +201,56 @@ def _listing(categories: Sequence[Any] | None) -> str:
     return "[" + ", ".join(shown) + (f", ... {more} more" if more > 0 else "") + "]"
 
 
+def _scalar_code(spec: FeatureSpec, value: object) -> int:
+    """``_codes`` for one Python value, without NumPy: the same code, by the same rules
+    (a prediction request holds a record or a few; arrays cost more than they save there)."""
+    if spec.type == "category":
+        allowed = spec.categories or []
+        strings = any(isinstance(c, str) for c in allowed)
+        if isinstance(value, bool | np.bool_) or isinstance(value, str) != strings:
+            return _CATEGORY
+        try:
+            return _CATEGORY if value not in allowed else _OK
+        except TypeError:  # unhashable (a list or a dict)
+            return _CATEGORY
+    if spec.type == "boolean":
+        if isinstance(value, bool | np.bool_):
+            return _OK
+        return _OK if isinstance(value, _NUMBER_TYPES) and value in (0, 1) else _TYPE
+    if not isinstance(value, _NUMBER_TYPES) or isinstance(value, bool | np.bool_):
+        return _TYPE
+    try:
+        number = float(value)
+    except OverflowError:
+        return _NOT_FINITE
+    if not math.isfinite(number):
+        return _NOT_FINITE
+    if spec.type == "integer" and not number.is_integer():
+        return _NOT_INTEGER
+    if spec.minimum is not None and number < spec.minimum:
+        return _BELOW
+    if spec.maximum is not None and number > spec.maximum:
+        return _ABOVE
+    return _OK
+
+
 def _feature_errors(spec: FeatureSpec, values: Sequence[object] | np.ndarray) -> list[FieldError]:
-    codes = _codes(spec, values)
-    bad = np.flatnonzero(codes)
-    if bad.size == 0:
+    if type(values) is list and len(values) <= SCALAR_ROWS:
+        codes: Sequence[int] | np.ndarray = [_scalar_code(spec, v) for v in values]
+        bad = [i for i, code in enumerate(codes) if code]
+    else:
+        codes = _codes(spec, values)
+        bad = np.flatnonzero(codes).tolist()
+    if not bad:
         return []
     array = _as_array(values)
     items: Sequence[object] | np.ndarray = values if array is None else array
     errors = [
-        FieldError(f"rows[{i}].{spec.name}", _reason(spec, int(codes[i]), items[int(i)]))
+        FieldError(f"rows[{i}].{spec.name}", _reason(spec, int(codes[i]), items[i]))
         for i in bad[:ROWS_PER_FEATURE]
     ]
-    if bad.size > ROWS_PER_FEATURE:
+    if len(bad) > ROWS_PER_FEATURE:
         errors.append(
-            FieldError(spec.name, f"{bad.size - ROWS_PER_FEATURE} more bad values in this column")
+            FieldError(spec.name, f"{len(bad) - ROWS_PER_FEATURE} more bad values in this column")
         )
     return errors

@@ -29,6 +29,8 @@ from medops.serving.schemas import (
 )
 
 router = APIRouter(tags=["deployments"])
+# The predict route alone, so the app can match it before any other (the hot path).
+predict_router = APIRouter(tags=["deployments"])
 PREFIX = f"{API_PREFIX}/deployments"
 FHIR_JSON = "application/fhir+json"
 UNKNOWN = "<unknown>"
@@ -117,7 +119,7 @@ _ERROR_KINDS = (
 )
 
 
-@router.post(f"{PREFIX}/{{name}}/predict", name="deployments.predict", response_model=None)
+@predict_router.post(f"{PREFIX}/{{name}}/predict", name="deployments.predict", response_model=None)
 async def predict(name: Name, request: Request, ctx: Predict) -> Response:
     """Score one record (``{"features": {...}}``) or several (``{"records": [...]}``).
     Answers JSON, or a FHIR R4 RiskAssessment (Bundle for several) when the request accepts
