@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
@@ -81,16 +82,24 @@ def test_a_submitter_that_gives_up_does_not_stop_the_writer(services: Services) 
     """A prediction whose wait was cancelled (a client gone, a shutdown) leaves the writer
     running: its record is still committed, and later records are too."""
     writer = services.audit.writer
-    futures = [
-        writer.submit_rows(SYSTEM_CTX, [(AuditEntry(action="test.cancel", resource_id=str(i)), ())])
-        for i in range(20)
-    ]
-    cancelled = [f for f in futures if f.cancel()]
-    assert cancelled, "every wait had started: nothing was cancelled"
-    services.audit.record_alone(SYSTEM_CTX, AuditEntry(action="test.after"))
-    for future in futures:
-        if future not in cancelled:
-            future.result(timeout=10)
+
+    async def submit_and_give_up() -> None:
+        waiters = [
+            writer.submit_rows(
+                SYSTEM_CTX, [(AuditEntry(action="test.cancel", resource_id=str(i)), ())]
+            )
+            for i in range(20)
+        ]
+        cancelled = [w for w in waiters if w.cancel()]
+        assert cancelled, "every wait had finished: nothing was cancelled"
+        await asyncio.to_thread(
+            services.audit.record_alone, SYSTEM_CTX, AuditEntry(action="test.after")
+        )
+        for waiter in waiters:
+            if waiter not in cancelled:
+                await asyncio.wait_for(waiter, 10)
+
+    asyncio.run(submit_and_give_up())
     with services.db.session() as session:
         actions = list(session.scalars(select(AuditEvent.action)))
     assert actions.count("test.cancel") == 20

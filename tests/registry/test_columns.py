@@ -48,9 +48,7 @@ def test_scalar_codes_equal_numpy_codes(spec: FeatureSpec, values: list[object])
 
 @settings(max_examples=200, deadline=None)
 @given(spec=specs(), values=st.lists(VALUES, min_size=1, max_size=40))
-def test_short_and_long_lists_list_the_same_errors(
-    spec: FeatureSpec, values: list[object]
-) -> None:
+def test_short_and_long_lists_list_the_same_errors(spec: FeatureSpec, values: list[object]) -> None:
     """A list checked value by value (short) and the same values checked with NumPy (as a
     tuple, which never takes the short path) give the same field errors."""
     short = columns._feature_errors(spec, values[: columns.SCALAR_ROWS])

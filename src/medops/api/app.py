@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 import medops
 from medops.api.errors import install_error_handlers
+from medops.api.fastlane import PredictFastLane
 from medops.api.metrics import AuditWriterCollector, HttpMetrics
 from medops.api.middleware import RequestMiddleware
 from medops.api.routers import (
@@ -170,5 +171,6 @@ def create_app(
         RequestMiddleware,
         metrics=app.state.metrics,
         max_body_bytes=services.settings.max_request_bytes,
+        fast_lane=PredictFastLane(app, services.settings.max_request_bytes),
     )
     return app

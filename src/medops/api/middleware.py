@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from starlette.exceptions import HTTPException
@@ -17,6 +17,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from medops.api.metrics import HttpMetrics
 from medops.api.problems import problem_bytes
 from medops.logs import get_logger
+
+if TYPE_CHECKING:
+    from medops.api.fastlane import PredictFastLane
 
 REQUEST_ID_HEADER = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -35,10 +38,17 @@ def route_template(scope: Scope) -> str:
 class RequestMiddleware:
     """Assigns the request id, times the request, logs it and counts it."""
 
-    def __init__(self, app: ASGIApp, metrics: HttpMetrics, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: HttpMetrics,
+        max_body_bytes: int,
+        fast_lane: PredictFastLane | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.fast_lane = fast_lane
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,6 +74,11 @@ class RequestMiddleware:
             await send(message)
 
         try:
+            if self.fast_lane is not None and scope["method"] == "POST":
+                declined = await self.fast_lane(scope, receive, send_wrapper)
+                if declined is None:
+                    return  # answered (the finally below still logs and counts it)
+                receive = declined
             await self.app(scope, self._limited(scope, receive), send_wrapper)
         except Exception:
             log.exception("unhandled error", route=route_template(scope))

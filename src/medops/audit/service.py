@@ -11,13 +11,13 @@ import json
 import os
 import secrets
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import Select, event, select
+from sqlalchemy import Select, event, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from medops.audit.chain import GENESIS, HASHED_FIELDS, record_hash
+from medops.audit.chain import GENESIS, record_hash
 from medops.audit.models import AuditEvent
 from medops.audit.schemas import AuditEntry, AuditEventOut, AuditPage, AuditQuery
 from medops.audit.writer import GroupCommitWriter
@@ -118,37 +118,67 @@ class AuditService:
 
         The caller holds ``Database.write_lock`` (every ``Database.transaction`` does), so
         this process's chain grows in commit order; the head advances only on commit."""
+        seq, prev = self._chain_tip(session)
+        record = AuditEvent(**self._values(ctx, entry, seq + 1, prev))
+        session.info[_PENDING] = (self, (record.chain_seq, record.hash))
+        self._sink.append(session, record)
+
+    def record_many(self, session: Session, items: Sequence[tuple[Context, AuditEntry]]) -> None:
+        """``record`` for many entries at once, inserted in one statement (the group-commit
+        writer's way: no ORM object per record). Same chain, same hashes."""
+        if not items:
+            return
+        if not isinstance(self._sink, DatabaseAuditSink):
+            for ctx, entry in items:
+                self.record(session, ctx, entry)
+            return
+        seq, prev = self._chain_tip(session)
+        rows = []
+        for ctx, entry in items:
+            seq += 1
+            values = self._values(ctx, entry, seq, prev)
+            prev = values["hash"]
+            rows.append(values)
+        session.execute(insert(AuditEvent), rows)
+        session.info[_AUDITED] = True
+        session.info[_PENDING] = (self, (seq, prev))
+
+    def _chain_tip(self, session: Session) -> tuple[int, str]:
+        """(chain_seq, hash) the next record follows: this transaction's last, else the head."""
         pending = session.info.get(_PENDING)
         if pending is None and not self._head_known:
             self._head = self._stored_head(session)
             self._head_known = True
-        seq, prev = pending[1] if pending is not None else self._head
+        tip: tuple[int, str] = pending[1] if pending is not None else self._head
+        return tip
+
+    def _values(self, ctx: Context, entry: AuditEntry, seq: int, prev: str) -> dict[str, Any]:
+        """The columns of one audit record, its hash included."""
         actor = ctx.actor
-        record = AuditEvent(
-            chain_id=self.chain_id,
-            chain_seq=seq + 1,
-            prev_hash=prev,
-            occurred_at=self._clock.now(),
-            actor_id=actor.user_id if actor else None,
-            actor_name=actor.username if actor else None,
-            actor_role=actor.role if actor else None,
-            auth_method=actor.auth_method if actor else None,
-            action=entry.action,
-            resource_type=entry.resource_type,
-            resource_id=entry.resource_id,
-            patient_ref=entry.patient_ref,
-            outcome=entry.outcome.value,
-            reason=entry.reason[:500] if entry.reason else None,
-            source_ip=ctx.origin.source_ip,
-            user_agent=(ctx.origin.user_agent or "")[:256] or None,
-            request_id=ctx.origin.request_id,
-            details=json.dumps(entry.details, sort_keys=True, default=str)
+        values: dict[str, Any] = {
+            "chain_id": self.chain_id,
+            "chain_seq": seq,
+            "prev_hash": prev,
+            "occurred_at": self._clock.now(),
+            "actor_id": actor.user_id if actor else None,
+            "actor_name": actor.username if actor else None,
+            "actor_role": actor.role if actor else None,
+            "auth_method": actor.auth_method if actor else None,
+            "action": entry.action,
+            "resource_type": entry.resource_type,
+            "resource_id": entry.resource_id,
+            "patient_ref": entry.patient_ref,
+            "outcome": entry.outcome.value,
+            "reason": entry.reason[:500] if entry.reason else None,
+            "source_ip": ctx.origin.source_ip,
+            "user_agent": (ctx.origin.user_agent or "")[:256] or None,
+            "request_id": ctx.origin.request_id,
+            "details": json.dumps(entry.details, sort_keys=True, default=str)
             if entry.details
             else None,
-        )
-        record.hash = record_hash({c: getattr(record, c) for c in HASHED_FIELDS})
-        session.info[_PENDING] = (self, (record.chain_seq, record.hash))
-        self._sink.append(session, record)
+        }
+        values["hash"] = record_hash(values)
+        return values
 
     def _stored_head(self, session: Session) -> tuple[int, str]:
         row = session.execute(

@@ -12,13 +12,16 @@ once it has one.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import queue
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert
 
 from medops.audit.schemas import AuditEntry
 from medops.context import Context
@@ -31,13 +34,18 @@ if TYPE_CHECKING:
 log = get_logger("medops.audit.writer")
 
 
+# Rows a prediction's audit record accounts for: (ORM class, column values), inserted in
+# bulk with the record (no ORM object per row).
+Rows = Sequence[tuple[Any, dict[str, Any]]]
+
+
 @dataclass
 class _Item:
     ctx: Context
-    records: Sequence[tuple[AuditEntry, Sequence[Any]]]
-    done: threading.Event = field(default_factory=threading.Event)
+    records: Sequence[tuple[AuditEntry, Rows]]
+    done: threading.Event | None = None  # a thread waits on it (``submit``)
     error: BaseException | None = None
-    future: Future[None] | None = None
+    waiter: asyncio.Future[None] | None = None  # or an event loop awaits this
 
 
 @dataclass
@@ -72,34 +80,35 @@ class GroupCommitWriter:
     def submit(self, ctx: Context, entry: AuditEntry) -> None:
         """Queue one record and wait until it is committed; raises when it cannot be."""
         self._ensure_started()
-        item = _Item(ctx, [(entry, ())])
+        item = _Item(ctx, [(entry, ())], done=threading.Event())
         try:
             self._queue.put(item, timeout=self._timeout)
         except queue.Full:
             raise AuditUnavailableError(
                 "the audit log is saturated; the action was not done"
             ) from None
+        assert item.done is not None
         if not item.done.wait(self._timeout):
             raise AuditUnavailableError("the audit record was not made durable in time")
         if item.error is not None:
             raise AuditUnavailableError("the audit record could not be written") from item.error
 
     def submit_rows(
-        self, ctx: Context, records: Sequence[tuple[AuditEntry, Sequence[Any]]]
-    ) -> Future[None]:
-        """Queue audit records, each with the ORM rows it accounts for; the future resolves
-        once all are committed and fails with AuditUnavailableError when they cannot be
-        (at once when the queue is full: the caller is an event loop and must not block)."""
+        self, ctx: Context, records: Sequence[tuple[AuditEntry, Rows]]
+    ) -> asyncio.Future[None]:
+        """Queue audit records, each with the rows it accounts for; call on an event loop.
+        The returned future resolves once all are committed and fails with
+        AuditUnavailableError when they cannot be (at once when the queue is full: an event
+        loop must not block). Cancelling it stops nothing: the records may still land."""
         self._ensure_started()
-        item = _Item(ctx, records, future=Future())
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         try:
-            self._queue.put_nowait(item)
+            self._queue.put_nowait(_Item(ctx, records, waiter=waiter))
         except queue.Full:
             raise AuditUnavailableError(
                 "the audit log is saturated; the action was not done"
             ) from None
-        assert item.future is not None
-        return item.future
+        return waiter
 
     def _ensure_started(self) -> None:
         if self._thread is not None:
@@ -137,10 +146,16 @@ class GroupCommitWriter:
     def _commit(self, batch: list[_Item]) -> None:
         try:
             with self._audit.db.transaction() as session:
+                self._audit.record_many(
+                    session, [(item.ctx, entry) for item in batch for entry, _ in item.records]
+                )
+                tables: dict[Any, list[dict[str, Any]]] = {}
                 for item in batch:
-                    for entry, rows in item.records:
-                        self._audit.record(session, item.ctx, entry)
-                        session.add_all(rows)
+                    for _, rows in item.records:
+                        for model, values in rows:
+                            tables.setdefault(model, []).append(values)
+                for model, values_list in tables.items():
+                    session.execute(insert(model), values_list)
         except Exception as exc:  # noqa: BLE001 - every waiter hears of it, none is lost
             records = sum(len(item.records) for item in batch)
             log.error("audit batch failed", records=records, error=type(exc).__name__)
@@ -153,23 +168,20 @@ class GroupCommitWriter:
             self.stats.records += records
             self.stats.largest_batch = max(self.stats.largest_batch, records)
         finally:
-            for item in batch:
-                item.done.set()
-                self._resolve(item)
+            self._notify(batch)
 
     @staticmethod
-    def _resolve(item: _Item) -> None:
-        """Tell a future-waiting submitter; one that gave up (cancelled) is skipped, never
-        allowed to stop the writer thread."""
-        future = item.future
-        if future is None or not future.set_running_or_notify_cancel():
-            return
-        if item.error is None:
-            future.set_result(None)
-        else:
-            failure = AuditUnavailableError("the records could not be written")
-            failure.__cause__ = item.error
-            future.set_exception(failure)
+    def _notify(batch: list[_Item]) -> None:
+        """Wake the waiting threads, and each event loop once for all its waiters."""
+        loops: dict[asyncio.AbstractEventLoop, list[_Item]] = {}
+        for item in batch:
+            if item.done is not None:
+                item.done.set()
+            if item.waiter is not None:
+                loops.setdefault(item.waiter.get_loop(), []).append(item)
+        for loop, items in loops.items():
+            with contextlib.suppress(RuntimeError):  # that loop has closed: nobody waits
+                loop.call_soon_threadsafe(_settle, items)
 
     def close(self) -> None:
         """Commit what is queued, then stop the thread."""
@@ -181,3 +193,17 @@ class GroupCommitWriter:
             log.error("audit writer did not drain its queue in time; records left unwritten")
         self._thread.join(timeout=10)
         self._thread = None
+
+
+def _settle(items: list[_Item]) -> None:
+    """On the waiters' loop: resolve each future; one that gave up (cancelled) is skipped."""
+    for item in items:
+        waiter = item.waiter
+        if waiter is None or waiter.done():
+            continue
+        if item.error is None:
+            waiter.set_result(None)
+        else:
+            failure = AuditUnavailableError("the records could not be written")
+            failure.__cause__ = item.error
+            waiter.set_exception(failure)

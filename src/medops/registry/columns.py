@@ -205,33 +205,36 @@ def _scalar_code(spec: FeatureSpec, value: object) -> int:
     """``_codes`` for one Python value, without NumPy: the same code, by the same rules
     (a prediction request holds a record or a few; arrays cost more than they save there)."""
     if spec.type == "category":
-        allowed = spec.categories or []
-        strings = any(isinstance(c, str) for c in allowed)
-        if isinstance(value, bool | np.bool_) or isinstance(value, str) != strings:
-            return _CATEGORY
-        try:
-            return _CATEGORY if value not in allowed else _OK
-        except TypeError:  # unhashable (a list or a dict)
-            return _CATEGORY
+        return _CATEGORY if _bad_category(spec, value) else _OK
     if spec.type == "boolean":
-        if isinstance(value, bool | np.bool_):
-            return _OK
-        return _OK if isinstance(value, _NUMBER_TYPES) and value in (0, 1) else _TYPE
+        ok = isinstance(value, bool | np.bool_) or (
+            isinstance(value, _NUMBER_TYPES) and value in (0, 1)
+        )
+        return _OK if ok else _TYPE
     if not isinstance(value, _NUMBER_TYPES) or isinstance(value, bool | np.bool_):
         return _TYPE
     try:
         number = float(value)
     except OverflowError:
-        return _NOT_FINITE
-    if not math.isfinite(number):
-        return _NOT_FINITE
-    if spec.type == "integer" and not number.is_integer():
-        return _NOT_INTEGER
-    if spec.minimum is not None and number < spec.minimum:
-        return _BELOW
-    if spec.maximum is not None and number > spec.maximum:
-        return _ABOVE
-    return _OK
+        number = math.inf
+    checks = (
+        (not math.isfinite(number), _NOT_FINITE),
+        (spec.type == "integer" and not number.is_integer(), _NOT_INTEGER),
+        (spec.minimum is not None and number < spec.minimum, _BELOW),
+        (spec.maximum is not None and number > spec.maximum, _ABOVE),
+    )
+    return next((code for failed, code in checks if failed), _OK)
+
+
+def _bad_category(spec: FeatureSpec, value: object) -> bool:
+    allowed = spec.categories or []
+    strings = any(isinstance(c, str) for c in allowed)
+    if isinstance(value, bool | np.bool_) or isinstance(value, str) != strings:
+        return True
+    try:
+        return value not in allowed
+    except TypeError:  # unhashable (a list or a dict)
+        return True
 
 
 def _feature_errors(spec: FeatureSpec, values: Sequence[object] | np.ndarray) -> list[FieldError]:

@@ -21,13 +21,13 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 
 from medops.audit.schemas import AuditEntry
+from medops.audit.writer import Rows
 from medops.errors import (
     AuditUnavailableError,
     FieldError,
@@ -359,12 +359,13 @@ class Predictor:
             "timing_ms": timing.as_ms(total),
         }
 
-    async def _durable(self, ctx: Context, records: list[tuple[AuditEntry, Sequence[Any]]]) -> None:
+    async def _durable(self, ctx: Context, records: list[tuple[AuditEntry, Rows]]) -> None:
         """Wait until the records are committed; fail closed (503) when that takes too long
         (the records may still land: an answer is never sent without them)."""
-        future = self._audit.writer.submit_rows(ctx, records)
+        waiter = self._audit.writer.submit_rows(ctx, records)
         try:
-            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), LOG_TIMEOUT_S)
+            async with asyncio.timeout(LOG_TIMEOUT_S):
+                await waiter
         except TimeoutError:
             raise AuditUnavailableError(
                 "the prediction could not be made durable in time; it was not answered"
@@ -494,26 +495,26 @@ class Predictor:
         metadata: str | None,
         *,
         shadow: bool,
-    ) -> tuple[AuditEntry, Sequence[Any]]:
-        row = Prediction(
-            id=prediction["id"],
-            occurred_at=now,
-            deployment=route.name,
-            model_name=served.model,
-            version=served.version,
-            artifact_digest=served.digest,
-            arm=prediction["arm"],
-            shadow=shadow,
-            cached=bool(prediction.get("cached", False)),
-            requester=requester,
-            patient_ref=prediction["patient_ref"],
-            request_id=request_id,
-            inputs=json.dumps(features, sort_keys=True),
-            label=json.dumps(prediction["label"]),
-            probabilities=json.dumps(prediction["probabilities"], sort_keys=True),
-            latency_ms=latency_ms,
-            metadata_json=metadata,
-        )
+    ) -> tuple[AuditEntry, Rows]:
+        row = {
+            "id": prediction["id"],
+            "occurred_at": now,
+            "deployment": route.name,
+            "model_name": served.model,
+            "version": served.version,
+            "artifact_digest": served.digest,
+            "arm": prediction["arm"],
+            "shadow": shadow,
+            "cached": bool(prediction.get("cached", False)),
+            "requester": requester,
+            "patient_ref": prediction["patient_ref"],
+            "request_id": request_id,
+            "inputs": json.dumps(features, sort_keys=True),
+            "label": json.dumps(prediction["label"]),
+            "probabilities": json.dumps(prediction["probabilities"], sort_keys=True),
+            "latency_ms": latency_ms,
+            "metadata_json": metadata,
+        }
         entry = AuditEntry(
             action="prediction.shadow" if shadow else "prediction.create",
             resource_type="prediction",
@@ -526,7 +527,7 @@ class Predictor:
                 "arm": prediction["arm"],
             },
         )
-        return entry, (row,)
+        return entry, ((Prediction, row),)
 
     def _start_shadow(
         self,

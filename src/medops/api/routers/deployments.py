@@ -124,16 +124,24 @@ async def predict(name: Name, request: Request, ctx: Predict) -> Response:
     """Score one record (``{"features": {...}}``) or several (``{"records": [...]}``).
     Answers JSON, or a FHIR R4 RiskAssessment (Bundle for several) when the request accepts
     ``application/fhir+json``. Every prediction is logged durably before the answer."""
-    predictor: Predictor = request.app.state.predictor
-    metrics = predictor.metrics
     fhir = FHIR_JSON in request.headers.get("accept", "")
+    body = await request.body()
+    return await answer_predict(request.app.state.predictor, ctx, name, body, fhir=fhir)
+
+
+async def answer_predict(
+    predictor: Predictor, ctx: Context, name: str, body: bytes, *, fhir: bool
+) -> Response:
+    """The predict route's work once the caller is known to hold ``predict``: shared by the
+    route and by the fast lane (api/fastlane.py). Counts the request in the metrics; a
+    refusal is raised for the error handler."""
+    metrics = predictor.metrics
     version = ""
     label = UNKNOWN  # metric labels only ever name deployments that exist
     try:
         route = await predictor.current(name)
         label = name
         version = str(route.primary.version) if route.primary else ""
-        body = await request.body()
         answer = await predictor.predict(ctx, route, body, fhir=fhir)
     except MedopsError as exc:
         status = status_of(exc)
