@@ -150,6 +150,12 @@ class Settings(BaseSettings):
     serving_max_records: int = Field(
         default=1000, ge=1, le=100_000, description="Most records one predict request may hold."
     )
+    serving_fast_lane: bool = Field(
+        default=True,
+        description="Answer predict requests whose bearer token is good and permitted without "
+        "the web framework's routing and dependency layers (same checks, same answers; off: "
+        "every request takes the framework's path).",
+    )
     serving_refresh_seconds: float = Field(
         default=5.0,
         gt=0,

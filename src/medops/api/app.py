@@ -171,6 +171,8 @@ def create_app(
         RequestMiddleware,
         metrics=app.state.metrics,
         max_body_bytes=services.settings.max_request_bytes,
-        fast_lane=PredictFastLane(app, services.settings.max_request_bytes),
+        fast_lane=PredictFastLane(app, services.settings.max_request_bytes)
+        if services.settings.serving_fast_lane
+        else None,
     )
     return app
