@@ -53,6 +53,37 @@ def test_concurrent_requests_share_batches_and_get_their_own_results() -> None:
     assert sorted(i for b in recorder.batches for i in b) == list(range(200))
 
 
+def test_a_lone_request_runs_at_once_and_a_stream_waits_for_company() -> None:
+    """Requests far apart are not held for the delay bound (nobody would join them); once
+    requests come faster than one per delay, the delay applies and they share batches."""
+    recorder = Recorder()
+
+    async def scenario() -> tuple[list[float], list[int]]:
+        batcher = MicroBatcher(recorder, max_batch_size=64, max_delay_s=0.5)
+        try:
+            lone = []
+            for i in range(3):
+                timing: dict[str, float] = {}
+                await batcher.submit([i], timeout_s=5, timing=timing)
+                lone.append(timing["queue"])
+                await asyncio.sleep(0.6)
+            before = len(recorder.batches)
+
+            async def later(i: int) -> list[int]:
+                await asyncio.sleep(0.01 * i)
+                return await batcher.submit([i], timeout_s=5)
+
+            await asyncio.gather(*(later(i) for i in range(10, 30)))
+            return lone, [len(b) for b in recorder.batches[before:]]
+        finally:
+            await batcher.close()
+
+    lone, stream = asyncio.run(scenario())
+    assert max(lone) < 0.25, lone  # not held for the 0.5 s bound
+    assert len(stream) < 20, stream  # the stream (one every 10 ms) shared batches
+    assert sum(stream) == 20
+
+
 def test_order_is_first_in_first_out_and_multi_row_requests_stay_whole() -> None:
     """Rows reach the model in submission order; a request's rows are never split."""
     gate = threading.Event()

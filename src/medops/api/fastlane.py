@@ -102,6 +102,14 @@ class PredictFastLane:
             self.stats.taken += 1
             await self._refuse(scope, receive, send, Context(actor=None, origin=origin), caller)
             return None
+        return await self._serve(scope, receive, send, name, Context(actor=caller, origin=origin))
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, name: str, ctx: Context
+    ) -> Receive | None:
+        """Answer a caller who holds the permission; decline anyone else (see __call__)."""
+        caller = ctx.actor
+        assert caller is not None
         assert self._permission is not None
         if caller.restriction is not None or not caller.can(self._permission):
             self.stats.declined += 1  # restricted, refused or break-glass: the route decides
@@ -111,7 +119,6 @@ class PredictFastLane:
             self.stats.declined += 1
             return _replay(messages, receive)
         self.stats.taken += 1
-        ctx = Context(actor=caller, origin=origin)
         fhir = FHIR_JSON in _header(scope, b"accept")
         from medops.api.routers.deployments import answer_predict
 

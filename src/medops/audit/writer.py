@@ -64,7 +64,7 @@ class GroupCommitWriter:
         audit: AuditService,
         *,
         max_batch: int = 256,
-        max_wait: float = 0.002,
+        max_wait: float = 0.0,
         capacity: int = 10_000,
         timeout: float = 5.0,
     ) -> None:

@@ -2,8 +2,10 @@
 
 Concurrent requests wait in one FIFO queue. The dispatcher takes the oldest request and
 gathers more until the batch holds ``max_batch_size`` rows or the oldest has waited
-``max_delay_s``; then one call of ``run_batch`` (an ONNX Runtime session, in a worker thread so
-the event loop stays free) scores them all. As BentoML's adaptive dispatcher does, the cost of a
+``max_delay_s`` (it waits only while requests arrive faster than one per ``max_delay_s``, by a
+moving average of the gaps between them: a lone request runs at once); then one call of
+``run_batch`` (an ONNX Runtime session, in a worker thread so the event loop stays free)
+scores them all. As BentoML's adaptive dispatcher does, the cost of a
 batch is fitted as ``a * rows + b`` (least squares over recent batches); unlike it, order is
 strictly FIFO and the delay is an explicit bound. A request whose projected completion (the
 rows queued ahead of it, its own batch, at the fitted cost) would miss its deadline is shed at
@@ -100,6 +102,8 @@ class MicroBatcher(Generic[In, Out]):
         self._task: asyncio.Task[None] | None = None
         self.cost = CostModel()
         self.stats = BatchStats()
+        self._last_arrival: float | None = None
+        self.arrival_gap: float | None = None  # moving average of the time between requests
 
     def start(self) -> None:
         """Start the dispatcher on the running event loop."""
@@ -143,6 +147,12 @@ class MicroBatcher(Generic[In, Out]):
                 f"{timeout_s * 1000:.0f} ms deadline; retry shortly",
                 retry_after=max(projected - timeout_s, 0.001),
             )
+        if self._last_arrival is not None:
+            gap = now - self._last_arrival
+            self.arrival_gap = (
+                gap if self.arrival_gap is None else 0.8 * self.arrival_gap + 0.2 * gap
+            )
+        self._last_arrival = now
         future: asyncio.Future[list[Out]] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(items, now, now + timeout_s, future, timing))
         self._queued_rows += len(items)
@@ -155,6 +165,12 @@ class MicroBatcher(Generic[In, Out]):
         ahead = self._queued_rows
         batches = (ahead + rows + self.max_batch_size - 1) // self.max_batch_size
         return self.max_delay_s + batches * self.cost.fixed + (ahead + rows) * self.cost.per_row
+
+    def _company_expected(self) -> bool:
+        """Whether another request is likely to arrive within the delay bound: requests have
+        been coming faster than one per ``max_delay_s``. A lone request (a quiet hour, one
+        client at a time) is run at once instead of waiting for company that will not come."""
+        return self.arrival_gap is not None and self.arrival_gap < self.max_delay_s
 
     def _take_batch(self) -> list[_Pending[In, Out]]:
         batch: list[_Pending[In, Out]] = []
@@ -182,7 +198,7 @@ class MicroBatcher(Generic[In, Out]):
                 await self._wake.wait()
             oldest = self._queue[0].enqueued
             wait = oldest + self.max_delay_s - self._clock()
-            if self._queued_rows < self.max_batch_size and wait > 0:
+            if self._queued_rows < self.max_batch_size and wait > 0 and self._company_expected():
                 await asyncio.sleep(wait)
             batch = self._take_batch()
             if not batch:
