@@ -138,7 +138,8 @@ class Settings(BaseSettings):
         default=2.0,
         ge=0,
         le=1000,
-        description="Longest the oldest queued request waits for others to join its batch.",
+        description="Longest the oldest queued request waits for others to join its batch "
+        "(only while requests come faster than one per this delay).",
     )
     serving_deadline_ms: float = Field(
         default=400.0,
