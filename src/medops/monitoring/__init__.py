@@ -1,0 +1,1 @@
+"""Monitoring: drift statistics between a stored reference profile and live data."""
