@@ -1,0 +1,83 @@
+"""The reference profile of a model version: built from its evaluation rows and scores,
+stored as JSON, read back identical."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from medops.errors import InvalidInputError
+from medops.monitoring.drift import CategoricalReference, NumericReference, numeric_drift
+from medops.monitoring.profile import ReferenceProfile
+from medops.registry.onnx_model import OnnxModel
+from tests import model_data
+
+
+def evaluation() -> tuple[ReferenceProfile, dict[str, list[float]]]:
+    """The diabetes model's profile on its evaluation split."""
+    pkg = model_data.package()
+    _, x_eval, _, y_eval = model_data.frames()
+    columns = {name: x_eval[name].tolist() for name in x_eval.columns}
+    scores = OnnxModel(pkg.onnx, pkg.signature).positive_scores(columns)
+    profile = ReferenceProfile.build(
+        pkg.signature,
+        columns,
+        scores,
+        [bool(v) for v in y_eval],
+        baseline={"auroc": 0.8, "accuracy": 0.7},
+    )
+    return profile, columns
+
+
+def test_a_profile_holds_every_feature_scores_labels_and_the_multivariate_reference() -> None:
+    """One reference per signature feature, the score and label references, PCA, the
+    baseline and the demographic features; the reference scores are the model's own."""
+    profile, columns = evaluation()
+    pkg = model_data.package()
+    assert set(profile.features) == set(pkg.signature.feature_names)
+    assert all(isinstance(r, NumericReference) for r in profile.features.values())
+    assert profile.rows == len(columns["age"])
+    assert profile.pca is not None
+    assert set(profile.demographic) == {"sex", "age"}
+    assert profile.prevalence is not None
+    assert 0.3 < profile.prevalence < 0.7  # binarized at the median
+    assert profile.baseline["auroc"] == 0.8
+    same = numeric_drift(profile.features["bmi"], np.asarray(columns["bmi"]), feature="bmi")
+    assert {r.test: r.statistic for r in same}["ks"] == 0.0
+
+
+def test_a_profile_survives_json_unchanged() -> None:
+    """to_dict -> JSON -> from_dict -> to_dict is the identity."""
+    profile, _ = evaluation()
+    stored = json.dumps(profile.to_dict())
+    assert ReferenceProfile.from_dict(json.loads(stored)).to_dict() == json.loads(stored)
+
+
+def test_categorical_features_and_small_data_are_handled() -> None:
+    """A category feature gets a categorical reference; too few rows for PCA is a note,
+    not a failure; a feature missing from the data, or a malformed profile, is refused."""
+    pkg = model_data.package()
+    signature = pkg.signature.model_copy(
+        update={
+            "inputs": [
+                *pkg.signature.inputs[:2],
+                pkg.signature.inputs[2].model_copy(
+                    update={"type": "category", "categories": ["a", "b"], "minimum": None,
+                            "maximum": None}
+                ),
+            ]
+        }
+    )  # fmt: skip
+    names = [f.name for f in signature.inputs]
+    columns = {names[0]: [50.0] * 10, names[1]: [1.0] * 10, names[2]: ["a", "b"] * 5}
+    profile = ReferenceProfile.build(signature, columns, np.linspace(0, 1, 10), None)
+    assert isinstance(profile.features[names[2]], CategoricalReference)
+    assert profile.pca is None
+    assert profile.notes
+    assert profile.prevalence is None
+    with pytest.raises(InvalidInputError, match="lack features"):
+        ReferenceProfile.build(signature, {names[0]: [1.0]}, [0.5], None)
+    with pytest.raises(InvalidInputError, match="not a reference profile"):
+        ReferenceProfile.from_dict({"format": 1})
