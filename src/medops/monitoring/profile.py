@@ -68,7 +68,7 @@ class ReferenceProfile:
         for spec in signature.inputs:
             values = columns[spec.name]
             if spec.type in NUMERIC_TYPES:
-                numbers = _numbers(values)
+                numbers = as_numbers(values)
                 features[spec.name] = NumericReference.fit(numbers, bins=bins)
                 numeric[spec.name] = numbers
             else:
@@ -153,7 +153,7 @@ class ReferenceProfile:
             raise InvalidInputError(msg) from None
 
 
-def _numbers(values: Sequence[Any]) -> npt.NDArray[np.float64]:
+def as_numbers(values: Sequence[Any]) -> npt.NDArray[np.float64]:
     """Feature values as floats; anything that is not a number (a missing value, text
     in a log) becomes NaN, which the references count as missing."""
     out = np.full(len(values), np.nan)

@@ -1,0 +1,270 @@
+"""One monitoring window against the reference profile: everything the monitor reports.
+
+``evaluate_window`` takes the window's rows as the prediction log holds them (features as
+sent, the positive-class score, the outcome where one has arrived) and returns one JSON-safe
+document:
+
+* ``features``: per feature, every drift test against the reference (``drift.py``); a feature
+  the log does not hold is reported as ``missing-from-log`` rather than failing the window.
+  ``previous``: the same against the previous window, when it has enough rows.
+* ``dataset``: the features judged drifted and the share of them; with a multiple-testing
+  correction (Holm by default) the p-value tests (KS, chi-square) are judged on adjusted
+  p-values across features.
+* ``multivariate``: PCA reconstruction error against the reference band.
+* ``prediction``: drift of the score distribution; ``labels``: drift of the outcome
+  prevalence against the reference labels (only rows with outcomes).
+* ``performance``: metrics with intervals, change against the validation baseline,
+  calibration (only rows with outcomes); ``fairness`` per demographic attribute (numeric ones
+  grouped by their declared bands).
+* ``verdict``: ``stable``, ``covariate-shift``, ``concept-drift`` (performance or calibration
+  fell while inputs are stable) or ``covariate-shift-with-performance-drop``; ``alerts``.
+
+Windows with fewer than ``min_samples`` rows report ``insufficient-data`` in each part and
+raise no alarm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from medops.monitoring.drift import (
+    CategoricalReference,
+    DriftResult,
+    NumericReference,
+    adjust,
+    categorical_drift,
+    numeric_drift,
+)
+from medops.monitoring.fairness import fairness
+from medops.monitoring.performance import (
+    BASELINE_KEYS,
+    alerts,
+    concept_drift_verdict,
+    window_performance,
+)
+from medops.monitoring.profile import NUMERIC_TYPES, ReferenceProfile, as_numbers
+from medops.registry.signature import ModelSignature
+
+MIN_SAMPLES = 30
+ACCURACY_DROP = 0.05  # the seed's rule: alert when accuracy drops more than 5 points
+ECE_RISE = 0.05
+P_VALUE_TESTS = frozenset({"ks", "chi2"})
+
+
+@dataclass
+class WindowRows:
+    """The rows of one window, column-oriented, as the prediction log holds them."""
+
+    features: Mapping[str, Sequence[Any]]
+    scores: Sequence[float]
+    outcomes: Sequence[bool | None] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return len(self.scores)
+
+
+def evaluate_window(
+    profile: ReferenceProfile,
+    signature: ModelSignature,
+    window: WindowRows,
+    *,
+    previous: WindowRows | None = None,
+    thresholds: Mapping[str, Mapping[str, float | None]] | None = None,
+    correction: str | None = "holm",
+    min_samples: int = MIN_SAMPLES,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The window's full monitoring document (see the module docstring)."""
+    thresholds = thresholds or {}
+    features = {
+        name: _feature(name, reference, window, thresholds.get(name), min_samples)
+        for name, reference in profile.features.items()
+    }
+    dataset = _dataset_verdict(features, correction)
+    report: dict[str, Any] = {
+        "rows": window.rows,
+        "labelled": sum(1 for o in window.outcomes if o is not None),
+        "status": "ok" if window.rows >= min_samples else "insufficient-data",
+        "features": {n: [r.to_dict() for r in rs] if rs else None for n, rs in features.items()},
+        "missing_features": sorted(n for n, rs in features.items() if rs is None),
+        "dataset": dataset,
+        "previous": _against_previous(profile, window, previous, min_samples),
+        "multivariate": _multivariate(profile, window, min_samples),
+        "prediction": [
+            r.to_dict()
+            for r in numeric_drift(
+                profile.scores,
+                np.asarray(window.scores, float),
+                feature="score",
+                min_samples=min_samples,
+            )
+        ],
+    }
+    labelled = [i for i, o in enumerate(window.outcomes) if o is not None]
+    truth = np.array([bool(window.outcomes[i]) for i in labelled], dtype=bool)
+    scores = np.array([window.scores[i] for i in labelled], dtype=float)
+    report["labels"] = (
+        [
+            r.to_dict()
+            for r in categorical_drift(
+                profile.labels, truth.tolist(), feature="label", min_samples=min_samples
+            )
+        ]
+        if profile.labels is not None
+        else None
+    )
+    baseline = {k: v for k, v in profile.baseline.items() if k in BASELINE_KEYS}
+    performance = window_performance(
+        truth, scores, profile.threshold, baseline=baseline, min_samples=min_samples, seed=seed
+    )
+    report["performance"] = performance.to_dict()
+    groups = _groups(signature, profile, window, labelled)
+    report["fairness"] = (
+        fairness(truth, scores, groups, profile.threshold, min_group_size=min_samples).to_dict()
+        if groups and len(labelled) >= min_samples
+        else None
+    )
+    input_drift = bool(dataset["drifted"] or report["multivariate"].get("drifted"))
+    enough = len(labelled) >= min_samples
+    fired = alerts(performance, baseline, accuracy_drop=ACCURACY_DROP, ece_increase=ECE_RISE)
+    accuracy = performance.to_dict()["metrics"]["accuracy"]["change"]
+    ece = performance.to_dict()["calibration"]["ece"]["change"]
+    performance_drop = enough and accuracy is not None and accuracy < -ACCURACY_DROP
+    calibration_drift = enough and ece is not None and ece > ECE_RISE
+    report["verdict"] = concept_drift_verdict(input_drift, performance_drop, calibration_drift)
+    messages = list(fired)
+    if dataset["drifted"]:
+        messages.append(f"input drift in {', '.join(dataset['drifted_features'])}")
+    if report["multivariate"].get("drifted"):
+        messages.append("multivariate drift: the features no longer move together as before")
+    if any(r["drifted"] for r in report["prediction"]):
+        messages.append("the score distribution drifted")
+    if report["labels"] and any(r["drifted"] for r in report["labels"]):
+        messages.append("the outcome prevalence drifted")
+    report["alerts"] = messages
+    return report
+
+
+def _feature(
+    name: str,
+    reference: NumericReference | CategoricalReference,
+    window: WindowRows,
+    thresholds: Mapping[str, float | None] | None,
+    min_samples: int,
+) -> list[DriftResult] | None:
+    if name not in window.features:
+        return None
+    values = window.features[name]
+    if isinstance(reference, NumericReference):
+        return numeric_drift(
+            reference, as_numbers(values), thresholds, feature=name, min_samples=min_samples
+        )
+    return categorical_drift(
+        reference, list(values), thresholds, feature=name, min_samples=min_samples
+    )
+
+
+def _dataset_verdict(
+    features: Mapping[str, list[DriftResult] | None], correction: str | None
+) -> dict[str, Any]:
+    """Which features drifted; with a correction, p-value tests judged on adjusted p-values."""
+    tested = [(n, r) for n, rs in features.items() if rs for r in rs if r.status == "ok"]
+    judged = [
+        (n, r)
+        for n, r in tested
+        if r.test in P_VALUE_TESTS and r.p_value is not None and r.threshold is not None
+    ]
+    adjusted: dict[tuple[str, str], float] = {}
+    if correction and judged:
+        values = adjust([r.p_value for _, r in judged], correction)  # type: ignore[arg-type]
+        adjusted = {(n, r.test): float(v) for (n, r), v in zip(judged, values, strict=True)}
+    drifted = []
+    for name, results in features.items():
+        for result in results or []:
+            key = (name, result.test)
+            if key in adjusted:
+                assert result.threshold is not None
+                hit = result.status == "ok" and adjusted[key] < result.threshold
+            else:
+                hit = result.drifted
+            if hit:
+                drifted.append(name)
+                break
+    judged_features = [n for n, rs in features.items() if rs]
+    return {
+        "drifted_features": drifted,
+        "share": len(drifted) / len(judged_features) if judged_features else 0.0,
+        "drifted": bool(drifted),
+        "correction": correction,
+        "adjusted_p_values": {f"{n}:{t}": v for (n, t), v in adjusted.items()},
+    }
+
+
+def _against_previous(
+    profile: ReferenceProfile,
+    window: WindowRows,
+    previous: WindowRows | None,
+    min_samples: int,
+) -> dict[str, Any] | None:
+    """Each feature against the previous window (its values as the reference)."""
+    if previous is None or previous.rows < min_samples:
+        return None
+    out: dict[str, Any] = {}
+    for name, reference in profile.features.items():
+        if name not in window.features or name not in previous.features:
+            continue
+        if isinstance(reference, NumericReference):
+            before = NumericReference.fit(as_numbers(previous.features[name]), bins=reference.bins)
+            results = numeric_drift(
+                before, as_numbers(window.features[name]), feature=name, min_samples=min_samples
+            )
+        else:
+            results = categorical_drift(
+                CategoricalReference.fit(list(previous.features[name])),
+                list(window.features[name]),
+                feature=name,
+                min_samples=min_samples,
+            )
+        out[name] = [r.to_dict() for r in results]
+    return out
+
+
+def _multivariate(
+    profile: ReferenceProfile, window: WindowRows, min_samples: int
+) -> dict[str, Any]:
+    pca = profile.pca
+    if pca is None:
+        return {"status": "not-available", "drifted": False}
+    if any(n not in window.features for n in (*pca.numeric, *pca.categorical)):
+        return {"status": "missing-features", "drifted": False}
+    numeric = {n: as_numbers(window.features[n]) for n in pca.numeric}
+    categorical = {n: list(window.features[n]) for n in pca.categorical}
+    return pca.drift(numeric, categorical, min_samples=min_samples)
+
+
+def _groups(
+    signature: ModelSignature,
+    profile: ReferenceProfile,
+    window: WindowRows,
+    labelled: list[int],
+) -> dict[str, np.ndarray[Any, Any]]:
+    """Demographic group of each labelled row; numeric attributes by their declared bands."""
+    specs = {f.name: f for f in signature.inputs}
+    groups: dict[str, np.ndarray[Any, Any]] = {}
+    for name in profile.demographic:
+        if name not in window.features or name not in specs:
+            continue
+        spec = specs[name]
+        values = [window.features[name][i] for i in labelled]
+        if spec.type in NUMERIC_TYPES and spec.bands:
+            numbers = as_numbers(values)
+            labels = [spec.band_of(float(v)) if np.isfinite(v) else "missing" for v in numbers]
+        else:
+            labels = ["missing" if v is None else str(v) for v in values]
+        groups[name] = np.asarray(labels, dtype=str)
+    return groups
