@@ -31,6 +31,7 @@ from medops.auth.schemas import (
     TokenOut,
     UserOut,
 )
+from medops.client_monitoring import MonitoringCalls
 from medops.client_registry import RegistryCalls
 from medops.client_serving import ServingCalls
 from medops.config import Settings, load_settings
@@ -63,7 +64,7 @@ _GRANT = TypeAdapter(BreakGlassOut)
 _GRANTS = TypeAdapter(list[BreakGlassOut])
 
 
-class Client(RegistryCalls, ServingCalls):
+class Client(RegistryCalls, ServingCalls, MonitoringCalls):
     """Talks to one medops installation as one user (the token's)."""
 
     def __init__(

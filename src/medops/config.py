@@ -151,6 +151,16 @@ class Settings(BaseSettings):
     serving_max_records: int = Field(
         default=1000, ge=1, le=100_000, description="Most records one predict request may hold."
     )
+    monitor_interval_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="How often the server computes the monitoring windows that are due "
+        "(0: never; run `medops monitor run` from a scheduler, e.g. a Kubernetes CronJob).",
+    )
+    monitor_window: Literal["hour", "day", "week"] = Field(
+        default="day", description="The window kind the server's scheduled runs compute."
+    )
     serving_fast_lane: bool = Field(
         default=True,
         description="Answer predict requests whose bearer token is good and permitted without "

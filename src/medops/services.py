@@ -16,6 +16,7 @@ from medops.auth.service import IdentityService
 from medops.clock import Clock, SystemClock
 from medops.config import Settings
 from medops.db.engine import Database
+from medops.monitoring.service import MonitoringService
 from medops.registry.lifecycle import LifecycleService
 from medops.registry.service import RegistryService
 from medops.serving.deployments import DeploymentService
@@ -42,6 +43,7 @@ class Services:
     lifecycle: LifecycleService
     deployments: DeploymentService
     outcomes: OutcomeService
+    monitoring: MonitoringService
 
     def close(self) -> None:
         self.audit.close()
@@ -82,4 +84,5 @@ def build_services(
         lifecycle=lifecycle,
         deployments=DeploymentService(db, clock, audit, lifecycle),
         outcomes=OutcomeService(db, clock, audit),
+        monitoring=MonitoringService(db, clock, audit, blobs),
     )

@@ -22,10 +22,12 @@ from medops.api.routers import (
     deployments,
     health,
     models,
+    monitoring,
     tokens,
     users,
 )
 from medops.config import Settings, load_settings
+from medops.context import SYSTEM_ACTOR, Context, Origin
 from medops.logs import get_logger
 from medops.services import Services, build_services
 from medops.serving.metrics import ServingMetrics
@@ -64,6 +66,17 @@ async def _housekeeping(services: Services) -> None:
                     log.info("audit checkpoint signed", to_seq=made["to_seq"])
         except Exception:
             log.warning("housekeeping failed; retried at the next tick", exc_info=True)
+
+
+async def _monitoring(services: Services, seconds: float, window: str) -> None:
+    """Compute the due monitoring windows every ``seconds`` (MEDOPS_MONITOR_INTERVAL_SECONDS)."""
+    ctx = Context(actor=SYSTEM_ACTOR, origin=Origin(source_ip="local"))
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await run_in_threadpool(services.monitoring.run, ctx, window)
+        except Exception:
+            log.warning("monitoring run failed; retried at the next interval", exc_info=True)
 
 
 async def _serving_refresh(runtime: ServingRuntime, seconds: float) -> None:
@@ -122,13 +135,19 @@ def create_app(
         services.deployments.listeners.append(runtime.mark_stale)
         services.lifecycle.listeners.append(runtime.mark_stale)
         sweeper = asyncio.create_task(_housekeeping(services))
+        interval = services.settings.monitor_interval_seconds
+        monitor = (
+            [asyncio.create_task(_monitoring(services, interval, services.settings.monitor_window))]
+            if interval > 0
+            else []
+        )
         refresher = asyncio.create_task(
             _serving_refresh(runtime, services.settings.serving_refresh_seconds)
         )
         try:
             yield
         finally:
-            for task in (sweeper, refresher):
+            for task in (sweeper, refresher, *monitor):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -165,6 +184,7 @@ def create_app(
         breakglass.router,
         models.router,
         deployments.router,
+        monitoring.router,
     ):
         app.include_router(router)
     app.add_middleware(

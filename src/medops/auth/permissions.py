@@ -41,6 +41,8 @@ class Permission(StrEnum):
     DEPLOYMENTS_MANAGE = "deployments:manage"
     PREDICT = "predict"
     OUTCOMES_WRITE = "outcomes:write"
+    MONITORING_READ = "monitoring:read"
+    MONITORING_RUN = "monitoring:run"
 
 
 PERMISSION_DESCRIPTIONS: MappingProxyType[Permission, str] = MappingProxyType(
@@ -71,6 +73,10 @@ PERMISSION_DESCRIPTIONS: MappingProxyType[Permission, str] = MappingProxyType(
         ),
         Permission.PREDICT: "Send patient records to a deployment for a prediction.",
         Permission.OUTCOMES_WRITE: "Attach ground-truth outcomes to earlier predictions.",
+        Permission.MONITORING_READ: (
+            "See monitoring results: drift, performance, calibration and fairness per window."
+        ),
+        Permission.MONITORING_RUN: "Compute the monitoring windows that are due.",
     }
 )
 
@@ -86,7 +92,7 @@ ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyTy
         # audit trail; auditors do.
         Role.ADMIN: _PEOPLE
         | {Permission.USERS_READ, Permission.USERS_MANAGE, Permission.BREAKGLASS_REVIEW},
-        Role.DATA_SCIENTIST: _PEOPLE | _EMERGENCY | _MODEL_AUTHOR,
+        Role.DATA_SCIENTIST: _PEOPLE | _EMERGENCY | _MODEL_AUTHOR | {Permission.MONITORING_READ},
         # Separation of duties within the registry is enforced per version: whoever
         # registered a version cannot sign it.
         Role.ML_ENGINEER: _PEOPLE
@@ -98,6 +104,8 @@ ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyTy
             Permission.MODELS_POLICY,
             Permission.DEPLOYMENTS_READ,
             Permission.DEPLOYMENTS_MANAGE,
+            Permission.MONITORING_READ,
+            Permission.MONITORING_RUN,
         },
         # Clinicians score their patients and report what happened to them.
         Role.CLINICIAN: _PEOPLE
@@ -109,6 +117,7 @@ ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyTy
             Permission.DEPLOYMENTS_READ,
             Permission.PREDICT,
             Permission.OUTCOMES_WRITE,
+            Permission.MONITORING_READ,
         },
         Role.AUDITOR: _PEOPLE
         | {
@@ -117,6 +126,7 @@ ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyTy
             Permission.BREAKGLASS_REVIEW,
             Permission.MODELS_READ,
             Permission.DEPLOYMENTS_READ,
+            Permission.MONITORING_READ,
         },
         # A service account acts only through tokens an admin issues to it; it mints none.
         # Hospital systems (the EHR integration) predict and send outcomes through one.
@@ -127,6 +137,7 @@ ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyTy
                 Permission.DEPLOYMENTS_READ,
                 Permission.PREDICT,
                 Permission.OUTCOMES_WRITE,
+                Permission.MONITORING_RUN,
             }
         ),
     }

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from typer.exceptions import TyperException
 
 import medops
-from medops.cli import access, audit, db, deploy, models, tokens, users
+from medops.cli import access, audit, db, deploy, models, monitor, tokens, users
 from medops.cli.common import PasswordStdinOption, client, read_password, settings
 from medops.cli.output import (
     JsonOption,
@@ -41,6 +41,7 @@ app.add_typer(access.grants_app, name="grants")
 app.add_typer(models.app, name="models")
 app.add_typer(deploy.app, name="deploy")
 app.add_typer(deploy.outcomes_app, name="outcomes")
+app.add_typer(monitor.app, name="monitor")
 app.command("breakglass")(access.breakglass)
 app.command("predict")(deploy.predict)
 

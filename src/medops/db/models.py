@@ -3,6 +3,7 @@
 from medops.audit.models import AuditCheckpoint, AuditEvent
 from medops.auth.models import ApiToken, BreakGlassGrant, LoginThrottle, RecoveryCode, User
 from medops.db.base import Base
+from medops.monitoring.models import MonitoringProfile, MonitoringResult
 from medops.registry.models import (
     AliasEvent,
     Approval,
@@ -29,6 +30,8 @@ __all__ = [
     "ModelAlias",
     "ModelCard",
     "ModelVersion",
+    "MonitoringProfile",
+    "MonitoringResult",
     "Outcome",
     "Prediction",
     "RecoveryCode",

@@ -1,0 +1,54 @@
+"""Monitoring methods of the SDK client: run the due windows, read results and reports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import TypeAdapter
+
+T = TypeVar("T")
+_DOCUMENT = TypeAdapter(dict[str, Any])
+_SUMMARIES = TypeAdapter(list[dict[str, Any]])
+
+
+class MonitoringCalls:
+    """Monitoring methods of the SDK client."""
+
+    if TYPE_CHECKING:  # provided by medops.client.Client, which mixes this class in
+
+        def _call(self, method: str, path: str, shape: TypeAdapter[T], **kwargs: Any) -> T: ...
+
+        def _raw(self, method: str, path: str, **kwargs: Any) -> bytes: ...
+
+    def run_monitoring(self, window: str = "day") -> dict[str, Any]:
+        """Compute every due ``window`` (hour, day, week) of every deployed version."""
+        return self._call("POST", "/api/v1/monitoring/run", _DOCUMENT, json={"window": window})
+
+    def monitoring_results(
+        self, deployment: str, window: str = "day", *, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """The deployment's computed windows, newest first."""
+        params = {"deployment": deployment, "window": window, "limit": limit}
+        return self._call("GET", "/api/v1/monitoring/results", _SUMMARIES, params=params)
+
+    def monitoring_report(
+        self, deployment: str, window: str = "day", start: datetime | None = None
+    ) -> dict[str, Any]:
+        """One window's full document (the latest when ``start`` is not given)."""
+        return _DOCUMENT.validate_json(self._report(deployment, window, start, "application/json"))
+
+    def monitoring_report_html(
+        self, deployment: str, window: str = "day", start: datetime | None = None
+    ) -> str:
+        """The same window as a self-contained HTML page."""
+        return self._report(deployment, window, start, "text/html")
+
+    def _report(self, deployment: str, window: str, start: datetime | None, accept: str) -> str:
+        params = {"deployment": deployment, "window": window}
+        if start is not None:
+            params["start"] = start.isoformat()
+        raw = self._raw(
+            "GET", "/api/v1/monitoring/report", params=params, headers={"accept": accept}
+        )
+        return raw.decode()

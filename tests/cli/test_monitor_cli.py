@@ -1,0 +1,65 @@
+"""`medops monitor` end to end through the CLI over the embedded app: a run with nothing due,
+the results and the report of a day the scheduler computed (HTML and JSON files), and bad
+input on one line."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+from medops.config import Settings
+from medops.context import SYSTEM_ACTOR, Context, Origin
+from medops.services import build_services
+from tests.cli.conftest import Cli
+from tests.cli.test_cli import assert_one_line_error
+from tests.cli.test_deploy_cli import DEPLOYMENT, MODEL, _as, _in_production, _records
+
+
+def test_monitor_run_results_and_report(cli: Cli, tmp_path: Path, empty_db_url: str) -> None:
+    """Nothing is due on the day predictions are made; once the scheduler has computed that
+    day (as it would the next day), `monitor results` lists it and `monitor report` writes
+    its HTML and JSON; an unknown window kind, a bad --start and a missing report each fail
+    on one line."""
+    _in_production(cli, tmp_path)
+    _as(cli, "eli")
+    cli.ok(
+        "deploy",
+        "create",
+        DEPLOYMENT,
+        "--model",
+        f"{MODEL}@production",
+        "--reason",
+        "first serving",
+    )
+    _as(cli, "cora")
+    body = {"records": [{"features": r} for r in _records(40)]}
+    cli.ok("predict", DEPLOYMENT, "--input", json.dumps(body), "--json")
+    _as(cli, "eli")
+    assert cli.ok("monitor", "run", "--json").json()["computed"] == []  # the day is not over
+
+    settings = Settings(home=tmp_path / "home", database_url=empty_db_url, mfa_required_roles=())
+    services = build_services(settings)
+    try:  # the scheduler's run, a day later
+        ctx = Context(actor=SYSTEM_ACTOR, origin=Origin(source_ip="local"))
+        later = services.clock.now() + timedelta(days=1)
+        computed = services.monitoring.run(ctx, "day", now=later).computed
+    finally:
+        services.close()
+    assert [c["rows"] for c in computed] == [40]
+
+    listed = cli.ok("monitor", "results", DEPLOYMENT, "--json").json()
+    assert [r["rows"] for r in listed] == [40]
+    table = cli.ok("monitor", "results", DEPLOYMENT)
+    assert listed[0]["verdict"] in table.out
+    out = tmp_path / "reports"
+    cli.ok("monitor", "report", DEPLOYMENT, "--out", str(out))
+    pages = sorted(p.suffix for p in out.iterdir())
+    assert pages == [".html", ".json"]
+    document = json.loads(next(out.glob("*.json")).read_text())
+    assert document["rows"] == 40
+    assert "<svg" in next(out.glob("*.html")).read_text()
+
+    assert_one_line_error(cli("monitor", "run", "--window", "month"), "window")
+    assert_one_line_error(cli("monitor", "report", DEPLOYMENT, "--start", "yesterday"), "--start")
+    assert_one_line_error(cli("monitor", "report", "nowhere"), "no day window")
