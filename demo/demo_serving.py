@@ -1,5 +1,6 @@
 """The serving part of the demo: deploy, predict (JSON and FHIR), refuse bad input, canary
-sticky per patient, roll back, shadow, outcomes, live figures and history.
+sticky per patient, roll back, shadow, outcomes, live figures and history; then monitoring
+of the day's predictions.
 
 Everything goes through the SDK (the same path as the API and CLI). It runs after the
 registry demo, which leaves diabetes-risk@production at version 1 and an approved version 2.
@@ -11,6 +12,7 @@ import io
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import timedelta
 
 from rich.console import Console
 from rich.table import Table
@@ -18,7 +20,9 @@ from rich.table import Table
 from medops import examples
 from medops.client import Client
 from medops.config import Settings
+from medops.context import SYSTEM_ACTOR, Context, Origin
 from medops.errors import InvalidInputError, PermissionDeniedError
+from medops.services import build_services
 
 console = Console(width=160)
 NAME = "diabetes-risk"
@@ -145,7 +149,44 @@ def _rollout(
         console.print(table)
         history = engineer.deployment_history(DEPLOYMENT)
         console.print("deployment history: " + ", ".join(f"{e.kind} by {e.actor}" for e in history))
+    problems += _monitoring(settings, login)
     return problems
+
+
+def _monitoring(settings: Settings, login: Callable[[Client, str], None]) -> list[str]:
+    """The day's predictions as monitoring sees them once the day is over: the scheduler's
+    run (done here as it would run tomorrow), then the results and the report."""
+    console.rule("monitoring")
+    services = build_services(settings)
+    try:
+        ctx = Context(actor=SYSTEM_ACTOR, origin=Origin(source_ip="local"))
+        tomorrow = services.clock.now() + timedelta(days=1)
+        run = services.monitoring.run(ctx, "day", now=tomorrow)
+    finally:
+        services.close()
+    console.print(f"the scheduler's run tomorrow computes {len(run.computed)} day window(s)")
+    with Client(settings=settings) as engineer:
+        login(engineer, "ml-engineer")
+        document = engineer.monitoring_report(DEPLOYMENT)
+        result = document["result"]
+        accuracy = result["performance"]["metrics"]["accuracy"]
+        console.print(
+            f"medops monitor report {DEPLOYMENT}: {result['rows']} predictions, "
+            f"{result['labelled']} with outcomes, verdict [bold]{document['verdict']}[/], "
+            f"accuracy {accuracy['value']} (status {result['performance']['status']}), "
+            f"drifted features {result['dataset']['drifted_features'] or 'none'}"
+        )
+        for alert in document["alerts"]:
+            console.print(f"  alert: {alert}", markup=False)
+        console.print(
+            "  (the demo replays the same 40 evaluation patients all day: not a random draw "
+            "from the reference, so a flagged feature here is the monitor telling the truth)"
+        )
+        page = engineer.monitoring_report_html(DEPLOYMENT)
+        out = settings.home / "monitoring-report.html"
+        out.write_text(page)
+        console.print(f"report written to {out} ({len(page):,} bytes)")
+    return [] if run.computed else ["monitoring computed no window for the demo's day"]
 
 
 def _wait_for_refresh(settings: Settings) -> None:

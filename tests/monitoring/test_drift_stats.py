@@ -455,9 +455,11 @@ def test_exactly_one_of_ks_and_wasserstein_judges() -> None:
 
 
 def test_thresholds_override_defaults_and_unknown_tests_are_refused() -> None:
-    """Given thresholds replace defaults (None stops judging); unknown tests are refused."""
-    reference = NumericReference.fit(np.random.default_rng(1).normal(size=500))
-    current = np.random.default_rng(2).normal(0.1, 1, 500)
+    """Given thresholds replace defaults (None stops judging); unknown tests are refused.
+    (Samples large enough that the 0.2-sd shift is above the binned tests' noise floor.)"""
+    reference = NumericReference.fit(np.random.default_rng(1).normal(size=5000))
+    current = np.random.default_rng(2).normal(0.2, 1, 5000)
+    assert not _by_test(numeric_drift(reference, current))["psi"].drifted  # default 0.2
     results = _by_test(numeric_drift(reference, current, {"psi": 0.0, "kl": 0.0, "ks": None}))
     assert results["psi"].drifted
     assert results["kl"].drifted
@@ -466,8 +468,27 @@ def test_thresholds_override_defaults_and_unknown_tests_are_refused() -> None:
     assert not results["ks"].drifted
     with pytest.raises(InvalidInputError):
         numeric_drift(reference, current, {"chi2": 0.05})
+    assert results["psi"].parameters["effective_threshold"] > 0.0
     with pytest.raises(InvalidInputError):
         categorical_drift(CategoricalReference.fit(["a"]), ["a"], {"psi": -1.0})
+
+
+def test_small_samples_of_one_distribution_raise_no_binned_alarm() -> None:
+    """Two small samples of one distribution give PSI and JS near or above their default
+    thresholds by chance alone; the noise floor keeps them from judging drift, while a real
+    shift of the same small size is still flagged."""
+    rng = np.random.default_rng(7)
+    false_alarms = 0
+    for _ in range(50):
+        reference = NumericReference.fit(rng.normal(size=110))
+        results = _by_test(numeric_drift(reference, rng.normal(size=100)))
+        false_alarms += results["psi"].drifted or results["jensenshannon"].drifted
+        assert results["jensenshannon"].parameters["noise_floor"] > 0.1
+    assert false_alarms <= 1
+    reference = NumericReference.fit(rng.normal(size=110))
+    shifted = _by_test(numeric_drift(reference, rng.normal(2.0, 1, 100)))
+    assert shifted["psi"].drifted
+    assert shifted["jensenshannon"].drifted
 
 
 def test_results_name_every_test_in_a_fixed_order() -> None:

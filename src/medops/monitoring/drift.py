@@ -46,6 +46,15 @@ rate`` over all rows; the p-value is the pooled two-proportion z-test (two-sided
 chi-square test without continuity correction on the 2 x 2 table (p = 1 when both rates are 0
 or both are 1). The verdict uses the absolute change only.
 
+Noise floor (PSI, KL, Jensen-Shannon): with small samples these binned statistics are large
+by chance alone. Each such result records its ``noise_floor``, the value expected between two
+samples of one distribution (``s = (k - 1) (1/n_ref + 1/n_cur)`` for ``k`` bins; PSI ~ s,
+KL ~ s/2, JS distance ~ sqrt(s / (8 ln 2))), and the verdict uses
+``effective_threshold = max(threshold, 3 * noise_floor)``: a small window is judged drifted
+only when the statistic is well above what chance gives (KS and chi-square, whose p-values
+account for the sample sizes, judge as they are). With 10 bins the JS threshold of 0.1 is
+the effective one from about 6,000 effective rows, PSI's 0.2 from about 270.
+
 Insufficient data: a distribution test whose reference or current sample has fewer than
 ``min_samples`` (default 30) finite values, or a missing-rate test with fewer rows, gets
 ``status="insufficient-data"`` and ``drifted=False``; its statistic is still reported when it
@@ -130,6 +139,8 @@ DEFAULTS: Final[Mapping[str, Mapping[str, float | None]]] = MappingProxyType(
     }
 )
 _P_VALUE_TESTS: Final = frozenset({"ks", "chi2"})
+_BINNED_TESTS: Final = frozenset({"psi", "kl", "jensenshannon"})
+NOISE_FACTOR: Final = 3.0
 
 
 # --- reference profiles -------------------------------------------------------------------
@@ -514,14 +525,35 @@ def _result(
     parameters: Mapping[str, Any],
 ) -> DriftResult:
     drifted = False
-    if status == "ok" and threshold is not None and statistic is not None:
+    limit = threshold
+    if test in _BINNED_TESTS and threshold is not None and statistic is not None:
+        floor = _noise_floor(test, parameters)
+        limit = max(threshold, NOISE_FACTOR * floor)  # above what chance alone gives
+        parameters = {**parameters, "noise_floor": floor, "effective_threshold": limit}
+    if status == "ok" and limit is not None and statistic is not None:
         if test in _P_VALUE_TESTS:
-            drifted = p_value is not None and p_value < threshold
+            drifted = p_value is not None and p_value < limit
         elif test == "missing_rate":
-            drifted = abs(statistic) > threshold
+            drifted = abs(statistic) > limit
         else:
-            drifted = statistic > threshold
+            drifted = statistic > limit
     return DriftResult(feature, test, statistic, p_value, threshold, drifted, status, parameters)
+
+
+def _noise_floor(test: str, parameters: Mapping[str, Any]) -> float:
+    """The value ``test`` takes by chance alone between two samples of one distribution
+    (large-sample expectation): with ``k`` bins and ``s = (k - 1) (1/n_ref + 1/n_cur)``,
+    PSI ~ s, KL ~ s / 2 and the base-2 Jensen-Shannon distance ~ sqrt(s / (8 ln 2))."""
+    k = len(parameters.get("reference_counts") or ()) or len(parameters.get("edges", ())) - 1
+    n_ref, n_cur = int(parameters.get("reference_n", 0)), int(parameters.get("current_n", 0))
+    if k < 2 or not n_ref or not n_cur:
+        return 0.0
+    spread = (k - 1) * (1 / n_ref + 1 / n_cur)
+    if test == "psi":
+        return spread
+    if test == "kl":
+        return spread / 2
+    return math.sqrt(spread / (8 * math.log(2)))
 
 
 # --- helpers ------------------------------------------------------------------------------
