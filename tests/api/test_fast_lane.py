@@ -144,12 +144,20 @@ def test_a_restricted_or_unpermitted_caller_is_left_to_the_route(
     http: httpx.Client,
     deployed: dict[str, dict[str, str]],  # noqa: F811
 ) -> None:
-    """A role without ``predict`` is declined by the lane; the route answers 403."""
+    """A role without ``predict`` is declined by the lane; the route answers 403. A name the
+    route's pattern refuses (a trailing newline) is declined too: the route answers 422."""
     fast = lane(app)
     declined = fast.stats.declined
     answer = predict(http, deployed["aud"], {"features": random_records(1)[0]})
     assert answer.status_code == 403
     assert fast.stats.declined == declined + 1
+    odd = http.post(
+        f"/api/v1/deployments/{DEPLOYMENT}%0A/predict",
+        json={"features": random_records(1)[0]},
+        headers=deployed["clin"],
+    )
+    assert odd.status_code == 422
+    assert fast.stats.declined == declined + 2
 
 
 def test_a_body_over_the_limit_goes_to_the_route(

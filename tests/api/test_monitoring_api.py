@@ -4,13 +4,16 @@ input are enforced; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import httpx
 from sqlalchemy import select
 
 from medops.audit.models import AuditEvent
-from medops.monitoring.models import MonitoringProfile
+from medops.context import SYSTEM_ACTOR, Context, Origin
+from medops.monitoring.models import MonitoringProfile, MonitoringResult
 from medops.services import Services
 from medops.testing import FixedClock
 from tests.api.test_models_api import people  # noqa: F401
@@ -107,3 +110,22 @@ def test_monitoring_permissions_and_bad_input(
     )
     assert listed.status_code == 200
     assert len(listed.json()) == 1
+
+
+def test_concurrent_runs_store_each_window_once(
+    http: httpx.Client,
+    services: Services,
+    clock: FixedClock,
+    client_for: Callable[..., tuple[httpx.Client, Services]],
+    deployed: dict[str, dict[str, str]],  # noqa: F811
+) -> None:
+    """Two runs at once (the scheduler of two replicas) store the day once between them:
+    the later writer skips what the first stored, neither fails."""
+    serve_a_day(http, deployed["clin"], clock, n=40)
+    _, other = client_for()
+    ctx = Context(actor=SYSTEM_ACTOR, origin=Origin(source_ip="local"))
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda s: s.monitoring.run(ctx, "day"), [services, other]))
+    assert sorted(len(r.computed) for r in runs) == [0, 1]
+    with services.db.session() as session:
+        assert len(session.scalars(select(MonitoringResult)).all()) == 1

@@ -61,7 +61,7 @@ class PredictFastLane:
         self._route: Any = None
         self._permission: Permission | None = None
         self.stats = FastLaneStats()
-        self._loading: dict[str, asyncio.Future[Actor | MedopsError | None]] = {}
+        self._loading: dict[tuple[str, int], asyncio.Future[Actor | MedopsError | None]] = {}
 
     def _resolve(self) -> Any:
         """The predict route and its permission (found once, lazily: the routes exist only
@@ -143,7 +143,7 @@ class PredictFastLane:
 
     def _eligible(self, scope: Scope, name: str) -> str | None:
         """The bearer token when the request is the lane's kind; None to decline."""
-        if not name or not NAME.match(name):
+        if not name or not NAME.fullmatch(name):
             return None
         declared = _header(scope, b"content-length")
         if not declared.isdigit() or int(declared) > self._max_body:
@@ -161,12 +161,19 @@ class PredictFastLane:
         actor: Actor | None = logins.cached_actor(secret, via_cookie=False, csrf=None, unsafe=True)
         if actor is not None:
             return actor
-        pending = self._loading.get(secret)
-        if pending is None:
+        # Join only a check that started after the last change to users, tokens or grants:
+        # one that read the rows before a revocation must not answer a later request.
+        key = (secret, logins.cache.generation)
+        pending = self._loading.get(key)
+        if pending is None or pending.done():
             pending = asyncio.ensure_future(run_in_threadpool(self._check_token, secret))
-            self._loading[secret] = pending
-            pending.add_done_callback(lambda _: self._loading.pop(secret, None))
+            self._loading[key] = pending
+            pending.add_done_callback(lambda done: self._forget(key, done))
         return await asyncio.shield(pending)
+
+    def _forget(self, key: tuple[str, int], done: asyncio.Future[Any]) -> None:
+        if self._loading.get(key) is done:
+            del self._loading[key]
 
     def _check_token(self, secret: str) -> Actor | MedopsError | None:
         try:

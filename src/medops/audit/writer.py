@@ -156,12 +156,14 @@ class GroupCommitWriter:
                             tables.setdefault(model, []).append(values)
                 for model, values_list in tables.items():
                     session.execute(insert(model), values_list)
-        except Exception as exc:  # noqa: BLE001 - every waiter hears of it, none is lost
+        except BaseException as exc:  # every waiter hears of it, none is told "durable"
             records = sum(len(item.records) for item in batch)
             log.error("audit batch failed", records=records, error=type(exc).__name__)
             self.stats.failed_batches += 1
             for item in batch:
                 item.error = exc
+            if not isinstance(exc, Exception):
+                raise
         else:
             records = sum(len(item.records) for item in batch)
             self.stats.batches += 1

@@ -13,20 +13,22 @@ validation report cannot be monitored and the run says so.
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from medops.audit.schemas import AuditEntry
 from medops.audit.service import AuditService
 from medops.clock import Clock
 from medops.context import Context
 from medops.db.engine import Database
-from medops.errors import InvalidInputError, NotFoundError
+from medops.errors import ConflictError, InvalidInputError, NotFoundError
 from medops.logs import get_logger
 from medops.monitoring.evaluate import WindowRows, evaluate_window
 from medops.monitoring.models import MonitoringProfile, MonitoringResult
@@ -39,6 +41,8 @@ from medops.serving.models import Outcome, Prediction
 from medops.storage.base import DIGEST_PREFIX, BlobStore
 
 log = get_logger("medops.monitoring")
+GRACE = timedelta(seconds=60)
+STORE_ATTEMPTS = 3
 # Registry report metric -> monitoring metric (the validation baseline).
 BASELINE_NAMES = {
     "accuracy": "accuracy",
@@ -76,6 +80,7 @@ class MonitoringService:
         self._clock = clock
         self._audit = audit
         self._blobs = blobs
+        self._running = threading.Lock()
 
     # --- running -------------------------------------------------------------------------
 
@@ -84,7 +89,13 @@ class MonitoringService:
         if window not in TIME_WINDOWS:
             msg = f"unknown window {window!r}: use one of {', '.join(TIME_WINDOWS)}"
             raise InvalidInputError(msg)
-        now = now or self._clock.now()
+        # A window is complete once its end is GRACE behind: a prediction stamped just before
+        # the end may still be on its way through the group commit.
+        now = (now or self._clock.now()) - GRACE
+        with self._running:  # runs of this process one at a time; others: see _store
+            return self._run(ctx, window, now)
+
+    def _run(self, ctx: Context, window: str, now: datetime) -> RunSummary:
         summary = RunSummary(window=window)
         rows: list[MonitoringResult] = []
         profiles: list[MonitoringProfile] = []
@@ -100,27 +111,73 @@ class MonitoringService:
             if stored is not None:
                 profiles.append(stored)
             rows.extend(self._windows(series, profile, signature, window, now))
-        for row in rows:
-            summary.computed.append(summary_of(row))
-        if rows or profiles:
-            with self.db.transaction() as session:
-                session.add_all([*profiles, *rows])
-                self._audit.record(
-                    session,
-                    ctx,
-                    AuditEntry(
-                        action="monitoring.run",
-                        resource_type="monitoring",
-                        resource_id=window,
-                        details={
-                            "windows": len(rows),
-                            "profiles": len(profiles),
-                            "drifted": sum(1 for r in rows if r.drifted),
-                        },
-                    ),
-                )
+        rows, profiles = self._store(ctx, window, rows, profiles)
+        summary.computed = [summary_of(row) for row in rows]
         log.info("monitoring run", window=window, windows=len(rows), skipped=len(summary.skipped))
         return summary
+
+    def _store(
+        self,
+        ctx: Context,
+        window: str,
+        rows: list[MonitoringResult],
+        profiles: list[MonitoringProfile],
+    ) -> tuple[list[MonitoringResult], list[MonitoringProfile]]:
+        """Write what another run (another process) has not written meanwhile, with the run's
+        audit record; a run that lost a race outright is a ConflictError (run again)."""
+        for _attempt in range(STORE_ATTEMPTS - 1):
+            try:
+                return self._store_once(ctx, window, rows, profiles)
+            except IntegrityError:  # another run committed first: see what is left to store
+                for row in rows:
+                    row.id = None  # type: ignore[assignment]  # let the database number it
+                continue
+        try:
+            return self._store_once(ctx, window, rows, profiles)
+        except IntegrityError:
+            msg = "other monitoring runs kept storing these windows at the same time; run again"
+            raise ConflictError(msg) from None
+
+    def _store_once(
+        self,
+        ctx: Context,
+        window: str,
+        rows: list[MonitoringResult],
+        profiles: list[MonitoringProfile],
+    ) -> tuple[list[MonitoringResult], list[MonitoringProfile]]:
+        if not (rows or profiles):
+            return rows, profiles
+        with self.db.transaction() as session:
+            done = set(
+                session.execute(
+                    select(
+                        MonitoringResult.deployment,
+                        MonitoringResult.version,
+                        MonitoringResult.window_start,
+                    ).where(MonitoringResult.window_kind == window)
+                ).all()
+            )
+            rows = [r for r in rows if (r.deployment, r.version, r.window_start) not in done]
+            kept = set(session.scalars(select(MonitoringProfile.version_id)).all())
+            profiles = [p for p in profiles if p.version_id not in kept]
+            if not (rows or profiles):
+                return rows, profiles
+            session.add_all([*profiles, *rows])
+            self._audit.record(
+                session,
+                ctx,
+                AuditEntry(
+                    action="monitoring.run",
+                    resource_type="monitoring",
+                    resource_id=window,
+                    details={
+                        "windows": len(rows),
+                        "profiles": len(profiles),
+                        "drifted": sum(1 for r in rows if r.drifted),
+                    },
+                ),
+            )
+        return rows, profiles
 
     def _series(self) -> list[_Series]:
         with self.db.session() as session:
