@@ -36,6 +36,7 @@ def test_password_flow_returns_a_bearer_token_that_authenticates(
         "models:card",
         "models:read",
         "models:write",
+        "monitoring:read",
         "self",
         "tokens:create",
     ]
