@@ -54,13 +54,13 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from benchlib import working_folder
 
 HERE = Path(__file__).resolve().parent
 PEERS_PYTHON = HERE / ".monitoring-venv" / "bin" / "python"
@@ -427,16 +427,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-@contextlib.contextmanager
-def working_folder(chosen: Path | None) -> Iterator[Path]:
-    if chosen is not None:
-        chosen.mkdir(parents=True, exist_ok=True)
-        yield chosen.resolve()
-        return
-    with tempfile.TemporaryDirectory(prefix="monitoring-bench-") as folder:
-        yield Path(folder)
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.child:
@@ -444,7 +434,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     began = time.monotonic()
     results: dict[tuple[str, str], list[Run | str]] = {}
-    with working_folder(args.workdir) as workdir:
+    with working_folder(args.workdir, "monitoring-bench-") as workdir:
         log = workdir / "children.log"
         for case in args.cases:
             n_ref, n_cur = CASES[case]

@@ -57,15 +57,16 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from benchlib import working_folder
 
 HERE = Path(__file__).resolve().parent
 PEERS = HERE / "peers"
@@ -568,16 +569,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-@contextlib.contextmanager
-def working_folder(chosen: Path | None) -> Iterator[Path]:
-    if chosen is not None:
-        chosen.mkdir(parents=True, exist_ok=True)
-        yield chosen.resolve()
-        return
-    with tempfile.TemporaryDirectory(prefix="serving-bench-") as folder:
-        yield Path(folder)
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     atexit.register(stop_all)
@@ -586,7 +577,7 @@ def main(argv: list[str] | None = None) -> None:
     wrk_version = subprocess.run(  # noqa: S603
         [WRK, "--version"], capture_output=True, text=True, check=False
     ).stdout.splitlines()[0]
-    with working_folder(args.workdir) as workdir:
+    with working_folder(args.workdir, "serving-bench-") as workdir:
         print(f"building the model in {workdir} ...", flush=True)
         with (workdir / "build.log").open("wb") as build_log:
             subprocess.run(  # noqa: S603
