@@ -105,8 +105,7 @@ from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats  # type: ignore[import-untyped]
-from scipy.spatial.distance import jensenshannon  # type: ignore[import-untyped]
+from scipy import special  # type: ignore[import-untyped]
 
 from medops.errors import InvalidInputError
 from medops.monitoring.kolmogorov import ks_pvalue
@@ -141,6 +140,8 @@ DEFAULTS: Final[Mapping[str, Mapping[str, float | None]]] = MappingProxyType(
 _P_VALUE_TESTS: Final = frozenset({"ks", "chi2"})
 _BINNED_TESTS: Final = frozenset({"psi", "kl", "jensenshannon"})
 NOISE_FACTOR: Final = 3.0
+_CHUNK: Final = 1 << 16  # merged values per step of the ECDF walk
+_MAYBE_MISSING: Final = (type(None), float, np.floating)  # the types _is_missing can accept
 
 
 # --- reference profiles -------------------------------------------------------------------
@@ -171,9 +172,8 @@ class NumericReference:
         if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
             raise InvalidInputError(f"bins must be a positive integer, not {bins!r}")
         data = np.asarray(values, dtype=np.float64).ravel()
-        finite = np.isfinite(data)
         missing = int(np.count_nonzero(np.isnan(data)))
-        ordered = np.sort(data[finite])
+        ordered = _finite_sorted(data)
         inner = _quantile_edges(ordered, bins)
         empty = ordered.size == 0
         with np.errstate(over="ignore"):  # values beyond +-1e154: the std overflows to inf
@@ -311,7 +311,7 @@ def numeric_drift(
     limits = _limits("numeric", thresholds)
     data = np.asarray(current, dtype=np.float64).ravel()
     missing = int(np.count_nonzero(np.isnan(data)))
-    cur = np.sort(data[np.isfinite(data)])
+    cur = _finite_sorted(data)
     n_ref, n_cur = int(reference.values.size), int(cur.size)
     counts = {
         "reference_n": n_ref,
@@ -340,8 +340,8 @@ def numeric_drift(
         wasserstein = _normalised(distance, reference.std)
         cur_counts = _bin_counts(cur, reference.edges[1:-1])
         ref_p, cur_p = _smoothed(reference.bin_counts, epsilon), _smoothed(cur_counts, epsilon)
-        psi, kl = _psi(ref_p, cur_p), float(stats.entropy(cur_p, ref_p))
-        js = float(jensenshannon(ref_p, cur_p, base=2))
+        psi, kl = _psi(ref_p, cur_p), _kl_divergence(cur_p, ref_p)
+        js = _js_distance(ref_p, cur_p)
         binned["reference_counts"] = reference.bin_counts.tolist()
         binned["current_counts"] = cur_counts.tolist()
     ks_limit = limits["ks"] if judge == "ks" else None
@@ -377,7 +377,10 @@ def categorical_drift(
     unseen = sorted(set(cur_counts) - set(reference.counts))
     categories = [*reference.counts, *unseen]
     table = np.array(
-        [[reference.counts.get(c, 0) for c in categories], [cur_counts[c] for c in categories]],
+        [
+            [reference.counts.get(c, 0) for c in categories],
+            [cur_counts.get(c, 0) for c in categories],
+        ],
         dtype=np.int64,
     ).reshape(2, len(categories))
     n_ref, n_cur = int(table[0].sum()), int(table[1].sum())
@@ -399,11 +402,10 @@ def categorical_drift(
         if len(categories) < 2:
             chi2, p_value = 0.0, 1.0
         else:
-            test = stats.chi2_contingency(table, correction=False)
-            chi2, p_value = float(test.statistic), float(test.pvalue)
+            chi2, p_value = _chi2_homogeneity(table)
         ref_p, cur_p = _smoothed(table[0], epsilon), _smoothed(table[1], epsilon)
         psi = _psi(ref_p, cur_p)
-        js = float(jensenshannon(ref_p, cur_p, base=2))
+        js = _js_distance(ref_p, cur_p)
     smoothed = parameters | {"epsilon": epsilon}
     return [
         _result(feature, "chi2", chi2, p_value, limits["chi2"], status, parameters),
@@ -447,25 +449,31 @@ def adjust(p_values: npt.ArrayLike, method: AdjustMethod = "holm") -> FloatArray
 def _ecdf_distances(ref: FloatArray, cur: FloatArray) -> tuple[float, float]:
     """KS statistic (before scipy's exact-mode rounding) and Wasserstein-1 of sorted samples.
 
-    Both come from the two empirical CDFs evaluated on the merged sample, computed as in
-    scipy (``searchsorted(sample, merged, "right") / n``) but from one stable merge.
+    Both come from the two empirical CDFs on the merged sample: the counts of reference and
+    current values up to each merged value, divided by the sample sizes, as scipy computes
+    them (``searchsorted(sample, merged, "right") / n``). Counts are taken at the last of
+    equal values, the only one that is followed by a step; the merged sample is walked in
+    chunks, so the work arrays stay small whatever the sample sizes.
     """
-    values = np.concatenate((ref, cur))
-    order = np.argsort(values, kind="stable")
-    merged = values[order]
-    ref_le = np.cumsum(order < ref.size)
-    cur_le = np.arange(1, merged.size + 1) - ref_le
-    group_end = np.empty(merged.size, dtype=bool)
-    group_end[-1] = True
-    np.not_equal(merged[1:], merged[:-1], out=group_end[:-1])
-    if not group_end.all():  # ties: each value takes the counts at the end of its run
-        ends = np.flatnonzero(group_end)
-        at_end = np.repeat(ends, np.diff(ends, prepend=-1))
-        ref_le, cur_le = ref_le[at_end], cur_le[at_end]
-    gaps = ref_le / ref.size - cur_le / cur.size
-    above, below = float(gaps.max()), float(np.clip(-gaps.min(), 0.0, 1.0))
-    distance = float(np.vecdot(np.abs(gaps[:-1]), np.diff(merged)))
-    return (below if below > above else above), distance
+    size = ref.size + cur.size
+    merged = np.concatenate((ref, cur))
+    merged.sort(kind="stable")  # two sorted runs: one linear merge
+    from_ref = np.zeros(size, dtype=bool)  # where the reference values land in the merge
+    from_ref[np.arange(ref.size) + np.searchsorted(cur, ref, side="left")] = True
+    rank = np.arange(1, min(size, _CHUNK) + 1)
+    above, below, distance, ref_seen = 0.0, 0.0, 0.0, 0
+    for start in range(0, size, _CHUNK):
+        ref_le = np.cumsum(from_ref[start : start + _CHUNK])
+        ref_le += ref_seen
+        ref_seen = int(ref_le[-1])
+        gaps = ref_le / ref.size
+        gaps -= (rank[: ref_le.size] + start - ref_le) / cur.size
+        steps = np.diff(merged[start : start + _CHUNK + 1])  # the last value has no step
+        head = gaps[: steps.size]
+        np.copyto(head, 0.0, where=steps == 0.0)  # not the last of equal values
+        above, below = max(above, float(gaps.max())), min(below, float(gaps.min()))
+        distance += float(np.vecdot(np.abs(head, out=head), steps))
+    return max(above, min(-below, 1.0)), distance
 
 
 def _normalised(distance: float, std: float) -> float:
@@ -484,6 +492,33 @@ def _psi(ref_p: FloatArray, cur_p: FloatArray) -> float:
     return float(np.sum((cur_p - ref_p) * np.log(cur_p / ref_p)))
 
 
+# The three below compute what scipy.stats does, step for step, without importing
+# scipy.stats (about 50 MB of a monitoring process, which needs nothing else from it).
+
+
+def _kl_divergence(p: FloatArray, q: FloatArray) -> float:
+    """``KL(p || q)`` in nats, as ``scipy.stats.entropy(p, q)``: both normalised first."""
+    return float(np.sum(special.rel_entr(p / np.sum(p), q / np.sum(q))))
+
+
+def _js_distance(p: FloatArray, q: FloatArray) -> float:
+    """Base-2 Jensen-Shannon distance, as ``scipy.spatial.distance.jensenshannon``."""
+    p, q = p / np.sum(p), q / np.sum(q)
+    m = (p + q) / 2.0
+    divergence = np.sum(special.rel_entr(p, m)) + np.sum(special.rel_entr(q, m))
+    return float(np.sqrt(divergence / np.log(2.0) / 2.0))
+
+
+def _chi2_homogeneity(table: IntArray) -> tuple[float, float]:
+    """Pearson chi-square and p-value of a 2 x k table (k >= 2), as
+    ``scipy.stats.chi2_contingency(table, correction=False)``."""
+    observed = table.astype(np.float64)
+    expected = observed.sum(axis=1, keepdims=True) * observed.sum(axis=0, keepdims=True)
+    expected /= observed.sum()
+    statistic = float(np.sum((observed - expected) ** 2 / expected))
+    return statistic, float(special.chdtrc(table.shape[1] - 1, statistic))
+
+
 def _two_proportion_test(ref: tuple[int, int], cur: tuple[int, int]) -> tuple[float, float]:
     """Pooled two-sided z-test of equal missing rates: (z, p)."""
     (x1, n1), (x2, n2) = ref, cur
@@ -492,7 +527,7 @@ def _two_proportion_test(ref: tuple[int, int], cur: tuple[int, int]) -> tuple[fl
     if variance <= 0.0:
         return 0.0, 1.0
     z = (x2 / n2 - x1 / n1) / math.sqrt(variance)
-    return z, float(2.0 * stats.norm.sf(abs(z)))
+    return z, float(2.0 * special.ndtr(-abs(z)))  # scipy's norm.sf(|z|)
 
 
 def _missing_result(
@@ -559,6 +594,14 @@ def _noise_floor(test: str, parameters: Mapping[str, Any]) -> float:
 # --- helpers ------------------------------------------------------------------------------
 
 
+def _finite_sorted(data: FloatArray) -> FloatArray:
+    """The finite values of ``data``, sorted, in one new array."""
+    finite = np.isfinite(data)
+    values = data.copy() if finite.all() else data[finite]
+    values.sort()
+    return values
+
+
 def _quantile_edges(ordered: FloatArray, bins: int) -> FloatArray:
     """Inner edges: distinct reference quantiles ``k / bins`` above the minimum."""
     if ordered.size == 0 or bins == 1:
@@ -577,11 +620,17 @@ def _bin_counts(ordered: FloatArray, inner: FloatArray) -> IntArray:
 
 def _count_categories(
     values: Sequence[object] | npt.NDArray[Any],
-) -> tuple[Counter[str], int, int]:
+) -> tuple[dict[str, int], int, int]:
     """(rows per ``str(value)``, missing rows, all rows)."""
+    if isinstance(values, np.ndarray) and values.dtype.kind == "U":
+        # Text arrays hold neither None nor NaN: numpy counts them, no Python object per row.
+        keys, counts = np.unique(values.ravel(), return_counts=True)
+        return dict(zip(keys.tolist(), counts.tolist(), strict=True)), 0, int(values.size)
     items = values.ravel().tolist() if isinstance(values, np.ndarray) else list(values)
+    if not any(issubclass(kind, _MAYBE_MISSING) for kind in set(map(type, items))):
+        return dict(Counter(map(str, items))), 0, len(items)  # no row can be missing
     present = [item for item in items if not _is_missing(item)]
-    return Counter(str(item) for item in present), len(items) - len(present), len(items)
+    return dict(Counter(str(item) for item in present)), len(items) - len(present), len(items)
 
 
 def _is_missing(value: object) -> bool:
