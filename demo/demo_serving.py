@@ -176,6 +176,19 @@ def _monitoring(settings: Settings, login: Callable[[Client, str], None]) -> lis
             f"accuracy {accuracy['value']} (status {result['performance']['status']}), "
             f"drifted features {result['dataset']['drifted_features'] or 'none'}"
         )
+        estimated = result["estimated"]
+        if estimated.get("metrics"):
+            guess = estimated["metrics"]["accuracy"]
+            console.print(
+                f"  estimated before outcomes (CBPE): accuracy {guess['value']:.3f} "
+                f"[{guess['lower']:.3f}, {guess['upper']:.3f}]"
+                + (
+                    f", realized {result['reconciliation']['metrics']['accuracy']['realized']}"
+                    if result["reconciliation"]
+                    else ""
+                ),
+                markup=False,
+            )
         for alert in document["alerts"]:
             console.print(f"  alert: {alert}", markup=False)
         console.print(

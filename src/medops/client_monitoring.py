@@ -1,15 +1,20 @@
-"""Monitoring methods of the SDK client: run the due windows, read results and reports."""
+"""Monitoring methods of the SDK client: run the due windows, read results and reports, read
+and set a deployment's monitoring configuration."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import TypeAdapter
 
+from medops.monitoring.schemas import MonitoringConfig, MonitoringConfigIn, MonitoringConfigOut
+
 T = TypeVar("T")
 _DOCUMENT = TypeAdapter(dict[str, Any])
 _SUMMARIES = TypeAdapter(list[dict[str, Any]])
+_CONFIG = TypeAdapter(MonitoringConfigOut)
 
 
 class MonitoringCalls:
@@ -43,6 +48,25 @@ class MonitoringCalls:
     ) -> str:
         """The same window as a self-contained HTML page."""
         return self._report(deployment, window, start, "text/html")
+
+    def monitoring_config(self, deployment: str) -> MonitoringConfigOut:
+        """The deployment's monitoring configuration (the defaults until one is set)."""
+        params = {"deployment": deployment}
+        return self._call("GET", "/api/v1/monitoring/config", _CONFIG, params=params)
+
+    def configure_monitoring(
+        self, deployment: str, config: MonitoringConfig | Mapping[str, Any]
+    ) -> MonitoringConfigOut:
+        """Replace the deployment's monitoring configuration (needs monitoring:configure);
+        fields left out take their defaults."""
+        if isinstance(config, MonitoringConfig):  # a MonitoringConfigOut too: its fields only
+            fields = config.model_dump(include=set(MonitoringConfig.model_fields))
+        else:
+            fields = dict(config)
+        body = MonitoringConfigIn.model_validate(fields | {"deployment": deployment})
+        return self._call(
+            "PUT", "/api/v1/monitoring/config", _CONFIG, json=body.model_dump(mode="json")
+        )
 
     def _report(self, deployment: str, window: str, start: datetime | None, accept: str) -> str:
         params = {"deployment": deployment, "window": window}

@@ -16,6 +16,7 @@ from sqlalchemy.exc import ArgumentError
 
 from medops.auth.permissions import Role
 from medops.errors import ConfigurationError
+from medops.monitoring.windows import WINDOW_PATTERN
 
 ENV_PREFIX = "MEDOPS_"
 ROLE_NAMES = tuple(role.value for role in Role)
@@ -158,8 +159,11 @@ class Settings(BaseSettings):
         description="How often the server computes the monitoring windows that are due "
         "(0: never; run `medops monitor run` from a scheduler, e.g. a Kubernetes CronJob).",
     )
-    monitor_window: Literal["hour", "day", "week"] = Field(
-        default="day", description="The window kind the server's scheduled runs compute."
+    monitor_window: str = Field(
+        default="day",
+        pattern=WINDOW_PATTERN,
+        description="The window kind the server's scheduled runs compute: hour, day or week "
+        "(UTC), or count:N (windows of N consecutive predictions, 10 to 10,000,000).",
     )
     serving_fast_lane: bool = Field(
         default=True,

@@ -16,6 +16,7 @@ from medops.auth.service import IdentityService
 from medops.clock import Clock, SystemClock
 from medops.config import Settings
 from medops.db.engine import Database
+from medops.monitoring.configs import MonitoringConfigService
 from medops.monitoring.service import MonitoringService
 from medops.registry.lifecycle import LifecycleService
 from medops.registry.service import RegistryService
@@ -44,6 +45,7 @@ class Services:
     deployments: DeploymentService
     outcomes: OutcomeService
     monitoring: MonitoringService
+    monitoring_config: MonitoringConfigService
 
     def close(self) -> None:
         self.audit.close()
@@ -85,4 +87,5 @@ def build_services(
         deployments=DeploymentService(db, clock, audit, lifecycle),
         outcomes=OutcomeService(db, clock, audit),
         monitoring=MonitoringService(db, clock, audit, blobs),
+        monitoring_config=MonitoringConfigService(db, clock, audit),
     )

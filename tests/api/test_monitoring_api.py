@@ -12,10 +12,12 @@ import httpx
 from sqlalchemy import select
 
 from medops.audit.models import AuditEvent
+from medops.auth.permissions import Role
 from medops.context import SYSTEM_ACTOR, Context, Origin
 from medops.monitoring.models import MonitoringProfile, MonitoringResult
 from medops.services import Services
 from medops.testing import FixedClock
+from tests.api.conftest import bearer
 from tests.api.test_models_api import people  # noqa: F401
 from tests.api.test_serving_api import (  # noqa: F401
     DEPLOYMENT,
@@ -23,6 +25,7 @@ from tests.api.test_serving_api import (  # noqa: F401
     predict,
     random_records,
 )
+from tests.conftest import make_user
 
 
 def serve_a_day(http: httpx.Client, clin: dict[str, str], clock: FixedClock, n: int = 120) -> None:
@@ -129,3 +132,160 @@ def test_concurrent_runs_store_each_window_once(
     assert sorted(len(r.computed) for r in runs) == [0, 1]
     with services.db.session() as session:
         assert len(session.scalars(select(MonitoringResult)).all()) == 1
+
+
+def test_outcomes_arriving_later_update_the_window_and_reconcile_the_estimate(
+    http: httpx.Client,
+    services: Services,
+    clock: FixedClock,
+    deployed: dict[str, dict[str, str]],  # noqa: F811
+) -> None:
+    """A day computed before any outcome shows CBPE's estimate and no realized metrics; once
+    outcomes arrive, the next run computes that day again (same row, audited as updated),
+    with realized metrics and the estimate reconciled with them; a further run finds nothing
+    new."""
+    clin, mle = deployed["clin"], deployed["mle"]
+    body = {"records": [{"features": r, "patient_ref": f"p-{i}"} for i, r in
+                        enumerate(random_records(120, seed=4))]}  # fmt: skip
+    answer = predict(http, clin, body)
+    assert answer.status_code == 200, answer.text
+    clock.advance(timedelta(days=1))
+    first = http.post("/api/v1/monitoring/run", json={"window": "day"}, headers=mle).json()
+    assert [c["labelled"] for c in first["computed"]] == [0]
+    assert first["updated"] == []
+    before = http.get(
+        "/api/v1/monitoring/report", params={"deployment": DEPLOYMENT}, headers=clin
+    ).json()["result"]
+    assert before["estimated"]["status"] == "ok"
+    assert before["estimated"]["rows"] == 120
+    assert 0.0 <= before["estimated"]["metrics"]["accuracy"]["value"] <= 1.0
+    assert before["reconciliation"] is None
+    assert before["performance"]["status"] == "insufficient-data"
+    scraped = http.get("/metrics").text
+    assert "medops_monitoring_window_drifted{" in scraped
+    assert "medops_monitoring_realized_accuracy{" not in scraped  # no outcomes yet
+
+    clock.advance(timedelta(hours=2))
+    for p in answer.json()["predictions"]:
+        recorded = http.post(
+            f"/api/v1/predictions/{p['id']}/outcome", json={"label": p["label"]}, headers=clin
+        )
+        assert recorded.status_code == 201, recorded.text
+    clock.advance(timedelta(minutes=5))
+    second = http.post("/api/v1/monitoring/run", json={"window": "day"}, headers=mle).json()
+    assert second["computed"] == []
+    assert [(u["start"], u["labelled"]) for u in second["updated"]] == [
+        (first["computed"][0]["start"], 120)
+    ]
+    after = http.get(
+        "/api/v1/monitoring/report", params={"deployment": DEPLOYMENT}, headers=clin
+    ).json()["result"]
+    assert after["estimated"] == before["estimated"]  # same rows, same estimate
+    assert after["performance"]["metrics"]["accuracy"]["value"] == 1.0  # outcome = label
+    reconciled = after["reconciliation"]
+    assert reconciled["coverage"] == 1.0
+    assert reconciled["labelled"] == 120
+    accuracy = reconciled["metrics"]["accuracy"]
+    assert accuracy["realized"] == 1.0
+    assert accuracy["difference"] == 1.0 - accuracy["estimated"]
+    page = http.get(
+        "/api/v1/monitoring/report",
+        params={"deployment": DEPLOYMENT},
+        headers=clin | {"accept": "text/html"},
+    ).text
+    assert "Estimated performance (CBPE)" in page
+    assert "Realized on 120 rows with outcomes (100% of the window)" in page
+    labels = f'deployment="{DEPLOYMENT}",version="1",window="day"'
+    scraped = http.get("/metrics").text
+    assert f"medops_monitoring_realized_accuracy{{{labels}}} 1.0" in scraped
+    estimate = before["estimated"]["metrics"]["accuracy"]["value"]
+    assert f"medops_monitoring_estimated_accuracy{{{labels}}} {estimate}" in scraped
+    assert f"medops_monitoring_window_alerts{{{labels}}} {len(after['alerts'])}.0" in scraped
+    third = http.post("/api/v1/monitoring/run", json={"window": "day"}, headers=mle).json()
+    assert third["updated"] == []
+    assert third["computed"] == []
+    with services.db.session() as session:
+        assert len(session.scalars(select(MonitoringResult)).all()) == 1
+        details = session.scalars(
+            select(AuditEvent.details).where(AuditEvent.action == "monitoring.run")
+        ).all()
+    assert [d["updated"] for d in map(_details, details)] == [0, 1]
+
+
+def _details(value: object) -> dict[str, object]:
+    import json
+
+    return value if isinstance(value, dict) else json.loads(str(value))
+
+
+def test_count_windows_hold_n_consecutive_predictions(
+    http: httpx.Client,
+    clock: FixedClock,
+    deployed: dict[str, dict[str, str]],  # noqa: F811
+) -> None:
+    """count:50 over one batch of 120 predictions (one timestamp): two complete windows,
+    numbered 0 and 1, the last 20 wait; 40 more complete the third, compared with the second;
+    results and reports are served per count kind; bad sizes are 422s naming the window."""
+    clin, mle = deployed["clin"], deployed["mle"]
+    serve_a_day(http, clin, clock, n=120)
+    first = http.post("/api/v1/monitoring/run", json={"window": "count:50"}, headers=mle)
+    assert first.status_code == 200, first.text
+    computed = first.json()["computed"]
+    assert [(c["rows"], c["window"]) for c in computed] == [(50, "count:50")] * 2
+    assert computed[0]["start"] == computed[1]["start"]  # one batch, one timestamp
+    assert http.post("/api/v1/monitoring/run", json={"window": "count:50"},
+                     headers=mle).json()["computed"] == []  # fmt: skip
+    serve_a_day(http, clin, clock, n=40)
+    third = http.post("/api/v1/monitoring/run", json={"window": "count:50"}, headers=mle).json()
+    assert [c["rows"] for c in third["computed"]] == [50]
+    assert third["computed"][0]["start"] == computed[0]["start"]  # 20 old rows, 30 new
+    listed = http.get(
+        "/api/v1/monitoring/results",
+        params={"deployment": DEPLOYMENT, "window": "count:50"},
+        headers=clin,
+    ).json()
+    assert len(listed) == 3
+    report = http.get(
+        "/api/v1/monitoring/report",
+        params={"deployment": DEPLOYMENT, "window": "count:50"},
+        headers=clin,
+    ).json()
+    assert report["result"]["previous"] is not None  # compared with the window before
+    days = http.get(
+        "/api/v1/monitoring/results", params={"deployment": DEPLOYMENT}, headers=clin
+    ).json()
+    assert days == []  # count windows are their own series
+    for bad in ("count:5", "count:x", "count:", "fortnight"):
+        answer = http.post("/api/v1/monitoring/run", json={"window": bad}, headers=mle)
+        assert answer.status_code == 422, bad
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert "window" in answer.text
+        listed_bad = http.get(
+            "/api/v1/monitoring/results",
+            params={"deployment": DEPLOYMENT, "window": bad},
+            headers=clin,
+        )
+        assert listed_bad.status_code == 422, bad
+
+
+def test_a_long_silence_in_the_log_is_stepped_over(
+    http: httpx.Client,
+    services: Services,
+    clock: FixedClock,
+    deployed: dict[str, dict[str, str]],  # noqa: F811
+) -> None:
+    """Predictions, then none for 600 days (14,400 hourly windows, more than one run's bound
+    of 10,000), then predictions again: the next hourly run computes the new hour at once."""
+    clin, mle = deployed["clin"], deployed["mle"]
+    serve_a_day(http, clin, clock, n=40)
+    first = http.post("/api/v1/monitoring/run", json={"window": "hour"}, headers=mle).json()
+    assert len(first["computed"]) == 1
+    clock.advance(timedelta(days=600))
+    ctx = Context(actor=SYSTEM_ACTOR, origin=Origin(source_ip="local"))
+    late = bearer(make_user(services, "late-clinician", Role.CLINICIAN))  # old tokens expired
+    serve_a_day(http, late, clock, n=40)
+    summary = services.monitoring.run(ctx, "hour")
+    second = {"computed": summary.computed}
+    assert len(second["computed"]) == 1
+    assert second["computed"][0]["start"][:10] > first["computed"][0]["start"][:10]
+    assert second["computed"][0]["rows"] == 40

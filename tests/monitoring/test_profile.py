@@ -7,6 +7,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from medops.errors import InvalidInputError
 from medops.monitoring.drift import CategoricalReference, NumericReference, numeric_drift
@@ -81,3 +83,36 @@ def test_categorical_features_and_small_data_are_handled() -> None:
         ReferenceProfile.build(signature, {names[0]: [1.0]}, [0.5], None)
     with pytest.raises(InvalidInputError, match="not a reference profile"):
         ReferenceProfile.from_dict({"format": 1})
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(allow_nan=True, allow_infinity=True),
+            st.integers(min_value=-(10**400), max_value=10**400),
+            st.booleans(),
+            st.none(),
+            st.text(max_size=3),
+        ),
+        max_size=40,
+    )
+)
+def test_as_numbers_reads_numbers_and_nothing_else(values: list[object]) -> None:
+    """Plain numbers become floats (integers beyond float range: +-inf), anything else NaN,
+    whether the list is all numbers (the fast path) or mixed."""
+    from medops.monitoring.profile import as_numbers
+
+    def expected(value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return float("nan")
+        try:
+            return float(value)
+        except OverflowError:
+            return float("inf") if value > 0 else float("-inf")
+
+    for sample in (values, [v for v in values if type(v) in (int, float)]):
+        got = as_numbers(sample)
+        want = np.array([expected(v) for v in sample], dtype=np.float64)
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(got, want)

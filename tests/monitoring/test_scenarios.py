@@ -67,6 +67,7 @@ def window(
     *,
     shift: dict[str, float] | None = None,
     outcome: Any = None,
+    labelled: bool = True,
 ) -> dict[str, Any]:
     """Evaluate a window of ``WINDOW`` patients; ``outcome(p, columns, rng)`` draws labels."""
     profile, signature = reference()
@@ -77,7 +78,7 @@ def window(
     rows = WindowRows(
         features={k: v.tolist() for k, v in columns.items()},
         scores=p.tolist(),
-        outcomes=[bool(v) for v in labels],
+        outcomes=[bool(v) for v in labels] if labelled else [None] * len(labels),
     )
     report = evaluate_window(profile, signature, rows)
     json.dumps(report, allow_nan=False)  # the stored document is plain JSON
@@ -169,3 +170,36 @@ def test_bad_windows_are_reported_and_never_crash() -> None:
     empty = evaluate_window(profile, signature, WindowRows(features={}, scores=[], outcomes=[]))
     assert empty["status"] == "insufficient-data"
     assert empty["alerts"] == []
+
+
+def test_before_outcomes_the_estimate_speaks_and_afterwards_it_is_reconciled() -> None:
+    """A large covariate shift with no outcomes yet: CBPE estimates the window's accuracy
+    and says it fell outside the reference range; once outcomes (drawn from the calibrated
+    score) arrive, the realized accuracy lies in the estimate's band."""
+    shift = {"bmi": 2.5, "s5": 2.5}
+    before = window(seed=14, shift=shift, labelled=False)
+    assert before["labelled"] == 0
+    assert before["reconciliation"] is None
+    estimate = before["estimated"]["metrics"]["accuracy"]
+    assert estimate["alert"]
+    assert any(a.startswith("estimated accuracy") for a in before["alerts"])
+    after = window(seed=14, shift=shift)
+    assert after["estimated"] == before["estimated"]
+    reconciled = after["reconciliation"]["metrics"]
+    for metric in ("accuracy", "auroc", "f1"):
+        assert reconciled[metric]["within_band"], (metric, reconciled[metric])
+    assert not any(a.startswith("estimated") for a in after["alerts"])  # realized speaks now
+
+
+def test_reconciliation_exposes_concept_drift_the_estimate_cannot_see() -> None:
+    """Outcomes no longer follow the score: the estimate (which trusts the score) stays near
+    the reference, the realized accuracy falls far outside its band."""
+
+    def new_protocol(p: np.ndarray, _columns: Any, rng: np.random.Generator) -> np.ndarray:
+        return rng.random(p.size) < 1 - p
+
+    report = window(seed=15, outcome=new_protocol)
+    accuracy = report["reconciliation"]["metrics"]["accuracy"]
+    assert not report["estimated"]["metrics"]["accuracy"]["alert"]
+    assert accuracy["within_band"] is False
+    assert accuracy["difference"] < -0.1

@@ -47,3 +47,36 @@ def test_bad_windows_are_refused_clearly() -> None:
         floor(datetime(2026, 1, 1), "day")
     with pytest.raises(InvalidInputError, match="at least one row"):
         count_windows(10, 0)
+
+
+def test_sequence_numbers_time_windows_from_the_epoch() -> None:
+    """Whole windows since 1970-01-01 (weeks: since Monday 1970-01-05); any moment inside a
+    window gives its number; consecutive windows are consecutive numbers."""
+    from medops.monitoring.windows import length_of, sequence_of
+
+    assert sequence_of(datetime(1970, 1, 1, tzinfo=UTC), "day") == 0
+    assert sequence_of(datetime(1970, 1, 5, tzinfo=UTC), "week") == 0
+    assert sequence_of(datetime(1970, 1, 11, 23, tzinfo=UTC), "week") == 0
+    assert sequence_of(datetime(1970, 1, 12, tzinfo=UTC), "week") == 1
+    moment = datetime(2026, 11, 28, 4, 30, tzinfo=UTC)
+    seconds = int((moment - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds())
+    assert sequence_of(moment, "hour") == seconds // 3600
+    assert sequence_of(moment, "day") == seconds // 86400
+    for kind in ("hour", "day", "week"):
+        here = sequence_of(moment, kind)
+        assert sequence_of(moment + length_of(kind), kind) == here + 1
+        assert sequence_of(moment - length_of(kind), kind) == here - 1
+
+
+def test_count_kinds_are_parsed_and_bad_ones_refused() -> None:
+    """count:N gives N (10 to 10,000,000); time kinds give None; anything else is a clear
+    error naming the accepted forms."""
+    from medops.monitoring.windows import count_size
+
+    assert count_size("count:500") == 500
+    assert count_size("day") is None
+    with pytest.raises(InvalidInputError, match="10 to 10,000,000"):
+        count_size("count:5")
+    for bad in ("count:", "count:x", "count:-5", "month", "count:\u0663\u0663"):
+        with pytest.raises(InvalidInputError, match="unknown window"):
+            count_size(bad)

@@ -29,6 +29,7 @@ from medops.api.routers import (
 from medops.config import Settings, load_settings
 from medops.context import SYSTEM_ACTOR, Context, Origin
 from medops.logs import get_logger
+from medops.monitoring.metrics import MonitoringCollector
 from medops.services import Services, build_services
 from medops.serving.metrics import ServingMetrics
 from medops.serving.predict import Predictor
@@ -170,6 +171,7 @@ def create_app(
     app.state.services = services
     app.state.metrics = metrics
     app.state.metrics.registry.register(AuditWriterCollector(services.audit.writer.stats))
+    app.state.metrics.registry.register(MonitoringCollector(services.db))
     app.state.runtime = runtime
     app.state.predictor = predictor
     install_error_handlers(app)

@@ -43,6 +43,7 @@ class Permission(StrEnum):
     OUTCOMES_WRITE = "outcomes:write"
     MONITORING_READ = "monitoring:read"
     MONITORING_RUN = "monitoring:run"
+    MONITORING_CONFIGURE = "monitoring:configure"
 
 
 PERMISSION_DESCRIPTIONS: MappingProxyType[Permission, str] = MappingProxyType(
@@ -77,6 +78,9 @@ PERMISSION_DESCRIPTIONS: MappingProxyType[Permission, str] = MappingProxyType(
             "See monitoring results: drift, performance, calibration and fairness per window."
         ),
         Permission.MONITORING_RUN: "Compute the monitoring windows that are due.",
+        Permission.MONITORING_CONFIGURE: (
+            "Set a deployment's drift thresholds, multiple-testing correction and minimum rows."
+        ),
     }
 )
 
@@ -106,6 +110,8 @@ ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyTy
             Permission.DEPLOYMENTS_MANAGE,
             Permission.MONITORING_READ,
             Permission.MONITORING_RUN,
+            # What counts as drift for a deployment: set by those who run it, audited.
+            Permission.MONITORING_CONFIGURE,
         },
         # Clinicians score their patients and report what happened to them.
         Role.CLINICIAN: _PEOPLE

@@ -1,4 +1,5 @@
-"""``medops monitor``: compute the due monitoring windows and read their reports."""
+"""``medops monitor``: compute the due monitoring windows, read their reports, and read or
+change a deployment's monitoring configuration."""
 
 from __future__ import annotations
 
@@ -8,14 +9,19 @@ from pathlib import Path
 import typer
 
 from medops.cli.common import client
-from medops.cli.output import JsonOption, console, print_json, print_table
+from medops.cli.output import JsonOption, console, print_json, print_record, print_table
 from medops.errors import FieldError, InvalidInputError
+from medops.monitoring.schemas import Correction, MonitoringConfigOut, ThresholdsMode
 
 app = typer.Typer(
     help="Monitoring: drift, performance, calibration and fairness per window.",
     no_args_is_help=True,
 )
-WindowOption = typer.Option("day", "--window", help="Window kind: hour, day or week (UTC).")
+WindowOption = typer.Option(
+    "day",
+    "--window",
+    help="Window kind: hour, day or week (UTC), or count:N (N consecutive predictions).",
+)
 
 
 @app.command("run")
@@ -35,6 +41,12 @@ def run(window: str = WindowOption, json_output: bool = JsonOption) -> None:
         ["deployment", "version", "window start", "rows", "verdict", "alerts"],
         rows,
     )
+    for updated in summary.get("updated", []):
+        console.print(
+            f"updated {updated['deployment']} v{updated['version']} {updated['start']}: "
+            f"{updated['labelled']} of {updated['rows']} with outcome",
+            markup=False,
+        )
     for skipped in summary["skipped"]:
         console.print(
             f"skipped {skipped['deployment']} v{skipped['version']}: {skipped['reason']}",
@@ -85,6 +97,108 @@ def report(
     (out / f"{stem}.json").write_text(_dumps(document))
     (out / f"{stem}.html").write_text(page)
     console.print(f"wrote {out / stem}.html and .json ({document['verdict']})", markup=False)
+
+
+@app.command("config")
+def config(
+    deployment: str = typer.Argument(..., help="Deployment name."),
+    json_output: bool = JsonOption,
+) -> None:
+    """Show the deployment's monitoring configuration (the defaults until one is set)."""
+    found = client().monitoring_config(deployment)
+    if json_output:
+        print_json(found)
+        return
+    _print_config(found)
+
+
+@app.command("configure")
+def configure(
+    deployment: str = typer.Argument(..., help="Deployment name."),
+    threshold: list[str] = typer.Option(
+        [],
+        "--threshold",
+        help="Threshold override FEATURE:TEST=VALUE, e.g. bmi:psi=0.3 (repeat for several).",
+    ),
+    correction: Correction | None = typer.Option(
+        None, "--correction", help="Multiple-testing correction: holm, bonferroni, bh or none."
+    ),
+    thresholds: ThresholdsMode | None = typer.Option(
+        None, "--thresholds", help="fixed (the defaults) or learned (from the reference)."
+    ),
+    min_samples: int | None = typer.Option(
+        None, "--min-samples", min=2, help="Fewest rows a window needs to be judged."
+    ),
+    clear_thresholds: bool = typer.Option(
+        False, "--clear-thresholds", help="Remove every override first (--threshold adds)."
+    ),
+    json_output: bool = JsonOption,
+) -> None:
+    """Change the deployment's monitoring configuration; what is not given stays as it is.
+    Needs monitoring:configure."""
+    overrides = [_override(text) for text in threshold]
+    if not (overrides or correction or thresholds or min_samples or clear_thresholds):
+        raise InvalidInputError(
+            "nothing to change: give --threshold, --correction, --thresholds, --min-samples "
+            "or --clear-thresholds"
+        )
+    api = client()
+    current = api.monitoring_config(deployment)
+    table = {} if clear_thresholds else {f: dict(t) for f, t in current.thresholds.items()}
+    for feature, test, value in overrides:
+        table.setdefault(feature, {})[test] = value
+    changed = api.configure_monitoring(
+        deployment,
+        {
+            "thresholds": table,
+            "correction": correction or current.correction,
+            "thresholds_mode": thresholds or current.thresholds_mode,
+            "min_samples": current.min_samples if min_samples is None else min_samples,
+        },
+    )
+    if json_output:
+        print_json(changed)
+        return
+    _print_config(changed)
+
+
+def _override(text: str) -> tuple[str, str, float]:
+    """``FEATURE:TEST=VALUE`` as (feature, test, value)."""
+    feature, _, rest = text.rpartition(":")
+    test, _, number = rest.partition("=")
+    try:
+        value = float(number)
+    except ValueError:
+        value = None
+    if not feature or not test or value is None:
+        raise InvalidInputError(
+            f"--threshold {text!r}: expected FEATURE:TEST=VALUE, e.g. bmi:psi=0.3",
+            errors=[FieldError("--threshold", "expected FEATURE:TEST=VALUE")],
+        )
+    return feature, test, value
+
+
+def _print_config(found: MonitoringConfigOut) -> None:
+    overrides = [
+        f"{feature}:{test}={value:g}"
+        for feature, tests in found.thresholds.items()
+        for test, value in tests.items()
+    ]
+    changed = (
+        f"{found.updated_at.isoformat()} by {found.updated_by}"
+        if found.updated_at is not None
+        else "never (the defaults)"
+    )
+    print_record(
+        f"monitoring configuration of {found.deployment}",
+        {
+            "thresholds": found.thresholds_mode,
+            "threshold overrides": ", ".join(overrides) or "-",
+            "correction": found.correction,
+            "min samples": found.min_samples,
+            "changed": changed,
+        },
+    )
 
 
 def _start(text: str | None) -> datetime | None:

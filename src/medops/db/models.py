@@ -3,7 +3,11 @@
 from medops.audit.models import AuditCheckpoint, AuditEvent
 from medops.auth.models import ApiToken, BreakGlassGrant, LoginThrottle, RecoveryCode, User
 from medops.db.base import Base
-from medops.monitoring.models import MonitoringProfile, MonitoringResult
+from medops.monitoring.models import (
+    MonitoringConfiguration,
+    MonitoringProfile,
+    MonitoringResult,
+)
 from medops.registry.models import (
     AliasEvent,
     Approval,
@@ -30,6 +34,7 @@ __all__ = [
     "ModelAlias",
     "ModelCard",
     "ModelVersion",
+    "MonitoringConfiguration",
     "MonitoringProfile",
     "MonitoringResult",
     "Outcome",

@@ -16,6 +16,10 @@ document:
 * ``performance``: metrics with intervals, change against the validation baseline,
   calibration (only rows with outcomes); ``fairness`` per demographic attribute (numeric ones
   grouped by their declared bands).
+* ``estimated``: performance estimated without outcomes (CBPE, ``cbpe.py``) with bands and
+  alerts against the reference range; its alerts are raised while fewer than ``min_samples``
+  outcomes have arrived. ``reconciliation``: once they have, the estimate for the labelled rows
+  against their realized metrics (difference, inside the band or not) and the labelled share.
 * ``verdict``: ``stable``, ``covariate-shift``, ``concept-drift`` (performance or calibration
   fell while inputs are stable) or ``covariate-shift-with-performance-drop``; ``alerts``.
 
@@ -31,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from medops.monitoring.cbpe import reconcile
 from medops.monitoring.drift import (
     CategoricalReference,
     DriftResult,
@@ -123,6 +128,9 @@ def evaluate_window(
         truth, scores, profile.threshold, baseline=baseline, min_samples=min_samples, seed=seed
     )
     report["performance"] = performance.to_dict()
+    report["estimated"], report["reconciliation"] = _estimated(
+        profile, window, scores, report["performance"], min_samples
+    )
     groups = _groups(signature, profile, window, labelled)
     report["fairness"] = (
         fairness(truth, scores, groups, profile.threshold, min_group_size=min_samples).to_dict()
@@ -146,8 +154,33 @@ def evaluate_window(
         messages.append("the score distribution drifted")
     if report["labels"] and any(r["drifted"] for r in report["labels"]):
         messages.append("the outcome prevalence drifted")
+    if not enough:  # estimates speak until enough outcomes have arrived
+        messages.extend(report["estimated"].get("alerts", []))
     report["alerts"] = messages
     return report
+
+
+def _estimated(
+    profile: ReferenceProfile,
+    window: WindowRows,
+    labelled_scores: np.ndarray[Any, Any],
+    performance: Mapping[str, Any],
+    min_samples: int,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """CBPE's estimate for the whole window, and, once enough outcomes arrived, the estimate
+    for the labelled rows against their realized metrics."""
+    if profile.cbpe is None:
+        reason = "the reference profile has no CBPE reference (no labels, or one class)"
+        return {"method": "cbpe", "status": "not-available", "reason": reason}, None
+    estimated = profile.cbpe.estimate(np.asarray(window.scores, float), min_samples=min_samples)
+    if len(labelled_scores) < min_samples:
+        return estimated, None
+    same_rows = profile.cbpe.estimate(labelled_scores, min_samples=min_samples)
+    return estimated, {
+        "coverage": len(labelled_scores) / window.rows if window.rows else 0.0,
+        "labelled": len(labelled_scores),
+        "metrics": reconcile(same_rows, performance["metrics"]),
+    }
 
 
 def _feature(

@@ -1,11 +1,12 @@
-"""Tables of monitoring: the stored reference profile of each model version, and the result
-of every computed window (a time series per deployment, version and window kind)."""
+"""Tables of monitoring: the stored reference profile of each model version, the result of
+every computed window (a time series per deployment, version and window kind), and each
+deployment's monitoring configuration."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from medops.db.base import Base, UTCDateTime
@@ -29,7 +30,7 @@ class MonitoringResult(Base):
     __tablename__ = "monitoring_results"
     __table_args__ = (
         UniqueConstraint(
-            "deployment", "version", "window_kind", "window_start", name="uq_monitoring_window"
+            "deployment", "version", "window_kind", "sequence", name="uq_monitoring_window"
         ),
     )
 
@@ -37,7 +38,10 @@ class MonitoringResult(Base):
     deployment: Mapped[str] = mapped_column(String(64), index=True)
     model_name: Mapped[str] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer)
-    window_kind: Mapped[str] = mapped_column(String(8))
+    window_kind: Mapped[str] = mapped_column(String(16))  # hour, day, week or count:N
+    # The window's place in its series: for time windows the number of whole windows since
+    # the Unix epoch (weeks since Monday 1970-01-05), for count windows its index in the log.
+    sequence: Mapped[int] = mapped_column(BigInteger)
     window_start: Mapped[datetime] = mapped_column(UTCDateTime)
     window_end: Mapped[datetime] = mapped_column(UTCDateTime)
     rows: Mapped[int] = mapped_column(Integer)
@@ -48,3 +52,18 @@ class MonitoringResult(Base):
     alerts: Mapped[str] = mapped_column(Text)  # JSON list of messages
     result: Mapped[str] = mapped_column(Text)  # JSON document (monitoring/evaluate.py)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MonitoringConfiguration(Base):
+    """How a deployment's windows are judged (``schemas.MonitoringConfig``); no row: the
+    defaults. Every change is audited as ``monitoring.configure`` with before and after."""
+
+    __tablename__ = "monitoring_configs"
+
+    deployment: Mapped[str] = mapped_column(ForeignKey("deployments.name"), primary_key=True)
+    thresholds: Mapped[str] = mapped_column(Text)  # JSON feature -> test -> threshold
+    correction: Mapped[str] = mapped_column(String(16))
+    thresholds_mode: Mapped[str] = mapped_column(String(16))
+    min_samples: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_by: Mapped[str] = mapped_column(String(64))

@@ -9,7 +9,9 @@ bins fitted on the reference only) or a ``CategoricalReference`` (category and b
 features); the reference scores (for prediction drift) and labels (for label drift); the PCA
 reference (multivariate drift); the validation baseline (point metrics of the report, for the
 change of performance); the decision threshold; and which features are demographic (for
-fairness).
+fairness). It also keeps drift thresholds learned from the reference (``learned.py``: mean + 3
+sigma of each distance test across 10 reference chunks); as a chunk is a tenth of the
+reference, they fit windows of about that size.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ import numpy as np
 import numpy.typing as npt
 
 from medops.errors import InvalidInputError
+from medops.monitoring.cbpe import CbpeReference
 from medops.monitoring.drift import DEFAULT_BINS, CategoricalReference, NumericReference
+from medops.monitoring.learned import learn_all
 from medops.monitoring.multivariate import PcaReference
 from medops.registry.signature import ModelSignature
 
@@ -44,6 +48,10 @@ class ReferenceProfile:
     demographic: tuple[str, ...]
     rows: int
     notes: tuple[str, ...] = field(default=())
+    # Label-free performance estimation (cbpe.py): None when the reference has no labels.
+    cbpe: CbpeReference | None = None
+    # Thresholds learned from reference chunks, per feature and test (learned.py).
+    learned: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -81,6 +89,14 @@ class ReferenceProfile:
         except InvalidInputError as exc:
             pca = None
             notes.append(f"no multivariate reference: {exc.message}")
+        cbpe: CbpeReference | None = None
+        if labels is None:
+            notes.append("no performance estimation: the reference has no labels")
+        else:
+            try:
+                cbpe = CbpeReference.fit(score_values, [bool(v) for v in labels], threshold)
+            except InvalidInputError as exc:
+                notes.append(f"no performance estimation: {exc.message}")
         return cls(
             features=features,
             scores=NumericReference.fit(score_values, bins=bins),
@@ -93,6 +109,8 @@ class ReferenceProfile:
             demographic=tuple(f.name for f in signature.inputs if f.demographic),
             rows=len(score_values),
             notes=tuple(notes),
+            learned=learn_all(features, {**numeric, **categorical}),
+            cbpe=cbpe,
         )
 
     @property
@@ -121,6 +139,8 @@ class ReferenceProfile:
             "demographic": list(self.demographic),
             "rows": self.rows,
             "notes": list(self.notes),
+            "cbpe": self.cbpe.to_dict() if self.cbpe is not None else None,
+            "learned": {name: dict(tests) for name, tests in self.learned.items()},
         }
 
     @classmethod
@@ -147,6 +167,11 @@ class ReferenceProfile:
                 demographic=tuple(data["demographic"]),
                 rows=int(data["rows"]),
                 notes=tuple(data.get("notes", ())),
+                cbpe=CbpeReference.from_dict(data["cbpe"]) if data.get("cbpe") else None,
+                learned={
+                    name: {test: float(v) for test, v in tests.items()}
+                    for name, tests in (data.get("learned") or {}).items()
+                },
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             msg = f"not a reference profile: {exc}"
@@ -156,6 +181,11 @@ class ReferenceProfile:
 def as_numbers(values: Sequence[Any]) -> npt.NDArray[np.float64]:
     """Feature values as floats; anything that is not a number (a missing value, text
     in a log) becomes NaN, which the references count as missing."""
+    if set(map(type, values)) <= {float, int}:  # the usual log: plain numbers, one C pass
+        try:
+            return np.asarray(values, dtype=np.float64)
+        except OverflowError:  # an integer beyond float range: value by value below
+            pass
     out = np.full(len(values), np.nan)
     for i, value in enumerate(values):
         if isinstance(value, int | float | np.integer | np.floating) and not isinstance(

@@ -1,6 +1,7 @@
 """A monitoring window as one self-contained HTML page (no scripts, no external assets):
 verdict and alerts, a bar chart of PSI per feature, every drift test, performance with its
-intervals and change against the validation baseline, calibration, fairness per group."""
+intervals and change against the validation baseline, calibration, fairness per group, and
+performance estimated without outcomes (CBPE) reconciled with the realized values."""
 
 from __future__ import annotations
 
@@ -99,6 +100,7 @@ def render(document: dict[str, Any]) -> str:
                 ]
             )
     multivariate = result["multivariate"]
+    estimated = _estimated(result.get("estimated"), result.get("reconciliation"))
     return (
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(title)}</title>"
         f"<style>{_STYLE}</style></head><body><h1>{escape(title)}</h1>"
@@ -112,6 +114,7 @@ def render(document: dict[str, Any]) -> str:
         + f"<p>Multivariate (PCA reconstruction): {_fmt(multivariate.get('statistic'))} "
         f"against band {_fmt(multivariate.get('threshold'))}, status "
         f"{escape(str(multivariate.get('status')))}.</p>"
+        + estimated
         + "<h2>Performance</h2>"
         + _table(["metric", "value", "ci low", "ci high", "baseline", "change"], perf_rows)
         + f"<p>Calibration: ECE {_fmt(calibration['ece']['value'])}, slope "
@@ -131,4 +134,45 @@ def render(document: dict[str, Any]) -> str:
             fairness_rows,
         )
         + "</body></html>"
+    )
+
+
+def _estimated(estimated: dict[str, Any] | None, reconciled: dict[str, Any] | None) -> str:
+    """CBPE's estimates with bands and reference range, and their reconciliation."""
+    if not estimated or estimated.get("status") == "not-available":
+        reason = (estimated or {}).get("reason", "no estimate in this window")
+        return f"<h2>Estimated performance (CBPE)</h2><p>{escape(reason)}</p>"
+    matched = (reconciled or {}).get("metrics", {})
+    rows, marks = [], []
+    for name, item in estimated["metrics"].items():
+        check = matched.get(name, {})
+        rows.append(
+            [name, item["value"], item["lower"], item["upper"], item["limit_lower"],
+             item["limit_upper"], check.get("realized"), check.get("within_band")]
+        )  # fmt: skip
+        marks.append("bad" if item["alert"] or check.get("within_band") is False else "")
+    coverage = (
+        f" Realized on {reconciled['labelled']} rows with outcomes "
+        f"({reconciled['coverage']:.0%} of the window)."
+        if reconciled
+        else " No realized values yet: too few outcomes have arrived."
+    )
+    return (
+        "<h2>Estimated performance (CBPE)</h2>"
+        f"<p>Estimated from the scores of {estimated['rows']} rows"
+        f"{' after isotonic calibration' if estimated['calibrated'] else ''}.{coverage}</p>"
+        + _table(
+            [
+                "metric",
+                "estimate",
+                "band low",
+                "band high",
+                "reference low",
+                "reference high",
+                "realized",
+                "realized in band",
+            ],
+            rows,
+            marks,
+        )
     )

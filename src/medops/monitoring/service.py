@@ -12,6 +12,7 @@ validation report cannot be monitored and the run says so.
 
 from __future__ import annotations
 
+import bisect
 import json
 import threading
 import uuid
@@ -28,12 +29,22 @@ from medops.audit.service import AuditService
 from medops.clock import Clock
 from medops.context import Context
 from medops.db.engine import Database
-from medops.errors import ConflictError, InvalidInputError, NotFoundError
+from medops.errors import ConflictError, NotFoundError
 from medops.logs import get_logger
+from medops.monitoring import configs
 from medops.monitoring.evaluate import WindowRows, evaluate_window
 from medops.monitoring.models import MonitoringProfile, MonitoringResult
 from medops.monitoring.profile import ReferenceProfile
-from medops.monitoring.windows import TIME_WINDOWS, complete_windows
+from medops.monitoring.schemas import MonitoringConfig
+from medops.monitoring.thresholds import Applied, applied
+from medops.monitoring.windows import (
+    MAX_WINDOWS,
+    count_size,
+    count_windows,
+    floor,
+    length_of,
+    sequence_of,
+)
 from medops.registry import datasets
 from medops.registry.models import ModelVersion, RegisteredModel, ValidationReport
 from medops.registry.signature import ModelSignature
@@ -42,6 +53,8 @@ from medops.storage.base import DIGEST_PREFIX, BlobStore
 
 log = get_logger("medops.monitoring")
 GRACE = timedelta(seconds=60)
+# Outcomes arriving up to this long after a window's end bring it up to date (_relabelled).
+LABEL_HORIZON = timedelta(days=90)
 STORE_ATTEMPTS = 3
 # Registry report metric -> monitoring metric (the validation baseline).
 BASELINE_NAMES = {
@@ -62,6 +75,7 @@ class RunSummary:
 
     window: str
     computed: list[dict[str, Any]] = field(default_factory=list)
+    updated: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
 
 
@@ -86,9 +100,7 @@ class MonitoringService:
 
     def run(self, ctx: Context, window: str = "day", *, now: datetime | None = None) -> RunSummary:
         """Compute every due window of ``window`` kind; returns what was computed."""
-        if window not in TIME_WINDOWS:
-            msg = f"unknown window {window!r}: use one of {', '.join(TIME_WINDOWS)}"
-            raise InvalidInputError(msg)
+        count_size(window)  # a clear error for an unknown kind
         # A window is complete once its end is GRACE behind: a prediction stamped just before
         # the end may still be on its way through the group commit.
         now = (now or self._clock.now()) - GRACE
@@ -98,6 +110,7 @@ class MonitoringService:
     def _run(self, ctx: Context, window: str, now: datetime) -> RunSummary:
         summary = RunSummary(window=window)
         rows: list[MonitoringResult] = []
+        updates: list[MonitoringResult] = []
         profiles: list[MonitoringProfile] = []
         for series in self._series():
             found = self._profile(series)
@@ -110,10 +123,18 @@ class MonitoringService:
             profile, signature, stored = found
             if stored is not None:
                 profiles.append(stored)
+            updates.extend(self._relabelled(series, profile, signature, window, now))
             rows.extend(self._windows(series, profile, signature, window, now))
-        rows, profiles = self._store(ctx, window, rows, profiles)
+        rows, profiles = self._store(ctx, window, rows, profiles, updates)
         summary.computed = [summary_of(row) for row in rows]
-        log.info("monitoring run", window=window, windows=len(rows), skipped=len(summary.skipped))
+        summary.updated = [summary_of(row) for row in updates]
+        log.info(
+            "monitoring run",
+            window=window,
+            windows=len(rows),
+            updated=len(updates),
+            skipped=len(summary.skipped),
+        )
         return summary
 
     def _store(
@@ -122,18 +143,19 @@ class MonitoringService:
         window: str,
         rows: list[MonitoringResult],
         profiles: list[MonitoringProfile],
+        updates: list[MonitoringResult],
     ) -> tuple[list[MonitoringResult], list[MonitoringProfile]]:
         """Write what another run (another process) has not written meanwhile, with the run's
         audit record; a run that lost a race outright is a ConflictError (run again)."""
         for _attempt in range(STORE_ATTEMPTS - 1):
             try:
-                return self._store_once(ctx, window, rows, profiles)
+                return self._store_once(ctx, window, rows, profiles, updates)
             except IntegrityError:  # another run committed first: see what is left to store
                 for row in rows:
                     row.id = None  # type: ignore[assignment]  # let the database number it
                 continue
         try:
-            return self._store_once(ctx, window, rows, profiles)
+            return self._store_once(ctx, window, rows, profiles, updates)
         except IntegrityError:
             msg = "other monitoring runs kept storing these windows at the same time; run again"
             raise ConflictError(msg) from None
@@ -144,8 +166,9 @@ class MonitoringService:
         window: str,
         rows: list[MonitoringResult],
         profiles: list[MonitoringProfile],
+        updates: list[MonitoringResult],
     ) -> tuple[list[MonitoringResult], list[MonitoringProfile]]:
-        if not (rows or profiles):
+        if not (rows or profiles or updates):
             return rows, profiles
         with self.db.transaction() as session:
             done = set(
@@ -153,16 +176,18 @@ class MonitoringService:
                     select(
                         MonitoringResult.deployment,
                         MonitoringResult.version,
-                        MonitoringResult.window_start,
+                        MonitoringResult.sequence,
                     ).where(MonitoringResult.window_kind == window)
                 ).all()
             )
-            rows = [r for r in rows if (r.deployment, r.version, r.window_start) not in done]
+            rows = [r for r in rows if (r.deployment, r.version, r.sequence) not in done]
             kept = set(session.scalars(select(MonitoringProfile.version_id)).all())
             profiles = [p for p in profiles if p.version_id not in kept]
-            if not (rows or profiles):
+            if not (rows or profiles or updates):
                 return rows, profiles
             session.add_all([*profiles, *rows])
+            for update in updates:  # outcomes arrived: the window computed again, same row
+                session.merge(update)
             self._audit.record(
                 session,
                 ctx,
@@ -173,6 +198,7 @@ class MonitoringService:
                     details={
                         "windows": len(rows),
                         "profiles": len(profiles),
+                        "updated": len(updates),
                         "drifted": sum(1 for r in rows if r.drifted),
                     },
                 ),
@@ -259,6 +285,11 @@ class MonitoringService:
         kind: str,
         now: datetime,
     ) -> list[MonitoringResult]:
+        """The series' complete windows of ``kind`` after the last one stored. Stretches of
+        time without predictions are stepped over, not walked window by window."""
+        size = count_size(kind)
+        if size is not None:
+            return self._count_windows(series, profile, signature, kind, size, now)
         with self.db.session() as session:
             last = session.scalar(
                 select(func.max(MonitoringResult.window_end)).where(
@@ -267,68 +298,224 @@ class MonitoringService:
                     MonitoringResult.window_kind == kind,
                 )
             )
-            first = session.scalar(select(func.min(Prediction.occurred_at)).where(*_of(series)))
-        if first is None:
+        following = self._next_prediction(series, last)
+        if following is None:
             return []
-        rows = []
+        judged = applied(profile, self._config(series.deployment))
+        length = length_of(kind)
+        start = floor(following, kind)
         previous: WindowRows | None = None
-        windows = complete_windows(first, now, kind, after=last)
-        if windows and last is not None:
-            span = windows[0][1] - windows[0][0]
-            previous = self._rows(series, signature, windows[0][0] - span, windows[0][0])
-        for start, end in windows:
+        if last is not None and start == last:  # right after the last stored window
+            previous = self._rows(series, signature, start - length, start)
+        rows: list[MonitoringResult] = []
+        while start + length <= now and len(rows) < MAX_WINDOWS:
+            end = start + length
             current = self._rows(series, signature, start, end)
-            if current.rows == 0:
-                previous = current
-                continue
-            document = evaluate_window(profile, signature, current, previous=previous)
-            rows.append(
-                MonitoringResult(
-                    deployment=series.deployment,
-                    model_name=series.model_name,
-                    version=series.version,
-                    window_kind=kind,
-                    window_start=start,
-                    window_end=end,
-                    rows=current.rows,
-                    labelled=document["labelled"],
-                    status=document["status"],
-                    verdict=document["verdict"],
-                    drifted=bool(
-                        document["dataset"]["drifted"] or document["multivariate"].get("drifted")
-                    ),
-                    alerts=json.dumps(document["alerts"]),
-                    result=json.dumps(document, sort_keys=True, allow_nan=False),
-                    computed_at=self._clock.now(),
+            if current.rows:
+                rows.append(
+                    self._result(series, profile, signature, judged, kind,
+                                 (start, end, sequence_of(start, kind)), current, previous)
+                )  # fmt: skip
+            following = self._next_prediction(series, end)
+            if following is None:
+                break
+            start = floor(following, kind)
+            previous = current if start == end else None
+        return rows
+
+    def _next_prediction(self, series: _Series, after: datetime | None) -> datetime | None:
+        """When the series' first prediction at or after ``after`` was made (None: none)."""
+        statement = select(func.min(Prediction.occurred_at)).where(*_of(series))
+        if after is not None:
+            statement = statement.where(Prediction.occurred_at >= after)
+        with self.db.session() as session:
+            return session.scalar(statement)
+
+    def _count_windows(
+        self,
+        series: _Series,
+        profile: ReferenceProfile,
+        signature: ModelSignature,
+        kind: str,
+        size: int,
+        now: datetime,
+    ) -> list[MonitoringResult]:
+        """The series' complete windows of ``size`` consecutive predictions not stored yet."""
+        with self.db.session() as session:
+            last = session.scalar(
+                select(func.max(MonitoringResult.sequence)).where(
+                    MonitoringResult.deployment == series.deployment,
+                    MonitoringResult.version == series.version,
+                    MonitoringResult.window_kind == kind,
                 )
             )
+            total = session.scalar(
+                select(func.count()).where(*_of(series), Prediction.occurred_at < now)
+            )
+        done = 0 if last is None else last + 1
+        ranges = count_windows(int(total or 0), size, done=done)
+        if not ranges:
+            return []
+        judged = applied(profile, self._config(series.deployment))
+        previous = self._count_rows(series, signature, done - 1, size)[0] if done else None
+        rows: list[MonitoringResult] = []
+        for index in range(done, done + len(ranges)):
+            current, span = self._count_rows(series, signature, index, size)
+            rows.append(
+                self._result(series, profile, signature, judged, kind, (*span, index), current,
+                             previous)
+            )  # fmt: skip
             previous = current
         return rows
+
+    def _result(
+        self,
+        series: _Series,
+        profile: ReferenceProfile,
+        signature: ModelSignature,
+        judged: Applied,
+        kind: str,
+        span: tuple[datetime, datetime, int],
+        current: WindowRows,
+        previous: WindowRows | None,
+    ) -> MonitoringResult:
+        """The stored result of one window; ``span`` is its start, end and sequence."""
+        document = evaluate_window(
+            profile,
+            signature,
+            current,
+            previous=previous,
+            thresholds=judged.thresholds,
+            correction=judged.correction,
+            min_samples=judged.min_samples,
+        )
+        document["configuration"] = judged.record
+        return MonitoringResult(
+            deployment=series.deployment,
+            model_name=series.model_name,
+            version=series.version,
+            window_kind=kind,
+            window_start=span[0],
+            window_end=span[1],
+            sequence=span[2],
+            rows=current.rows,
+            labelled=document["labelled"],
+            status=document["status"],
+            verdict=document["verdict"],
+            drifted=bool(document["dataset"]["drifted"] or document["multivariate"].get("drifted")),
+            alerts=json.dumps(document["alerts"]),
+            result=json.dumps(document, sort_keys=True, allow_nan=False),
+            computed_at=self._clock.now(),
+        )
+
+    def _relabelled(
+        self,
+        series: _Series,
+        profile: ReferenceProfile,
+        signature: ModelSignature,
+        kind: str,
+        now: datetime,
+    ) -> list[MonitoringResult]:
+        """Stored windows whose outcomes arrived after they were computed (within
+        LABEL_HORIZON of their end), computed again: realized performance replaces the
+        estimate's place and is reconciled with it. Each keeps its row id (an update)."""
+        with self.db.session() as session:
+            stored = session.execute(
+                select(
+                    MonitoringResult.id,
+                    MonitoringResult.sequence,
+                    MonitoringResult.window_start,
+                    MonitoringResult.window_end,
+                    MonitoringResult.computed_at,
+                )
+                .where(
+                    MonitoringResult.deployment == series.deployment,
+                    MonitoringResult.version == series.version,
+                    MonitoringResult.window_kind == kind,
+                    MonitoringResult.labelled < MonitoringResult.rows,
+                    MonitoringResult.window_end > now - LABEL_HORIZON,
+                )
+                .order_by(MonitoringResult.window_start)
+            ).all()
+            if not stored:
+                return []
+            arrived = session.execute(
+                select(Prediction.occurred_at, Outcome.recorded_at)
+                .join(Outcome, Outcome.prediction_id == Prediction.id)
+                .where(
+                    *_of(series),
+                    Outcome.recorded_at > min(w.computed_at for w in stored),
+                    Prediction.occurred_at >= stored[0].window_start,
+                    Prediction.occurred_at < stored[-1].window_end,
+                )
+            ).all()
+        starts = [w.window_start for w in stored]
+        stale: dict[int, Any] = {}
+        for occurred, recorded in arrived:
+            at = bisect.bisect_right(starts, occurred) - 1
+            if at >= 0 and occurred < stored[at].window_end and recorded > stored[at].computed_at:
+                stale[at] = stored[at]
+        if not stale:
+            return []
+        judged = applied(profile, self._config(series.deployment))
+        size = count_size(kind)
+        rows = []
+        for _, window in sorted(stale.items()):
+            start, end, sequence = window.window_start, window.window_end, window.sequence
+            previous: WindowRows | None = None
+            if size is None:
+                current = self._rows(series, signature, start, end)
+                previous = self._rows(series, signature, start - (end - start), start)
+            else:
+                current = self._count_rows(series, signature, sequence, size)[0]
+                previous = (
+                    self._count_rows(series, signature, sequence - 1, size)[0] if sequence else None
+                )
+            row = self._result(
+                series,
+                profile,
+                signature,
+                judged,
+                kind,
+                (start, end, sequence),
+                current,
+                previous,
+            )
+            row.id = window.id
+            rows.append(row)
+        return rows
+
+    def _config(self, deployment: str) -> MonitoringConfig:
+        """The deployment's monitoring configuration (``configs.py``; defaults when none)."""
+        return configs.load(self.db, deployment)
 
     def _rows(
         self, series: _Series, signature: ModelSignature, start: datetime, end: datetime
     ) -> WindowRows:
         """The window's predictions as columns: features as logged, positive-class score,
         outcome (None until it arrives)."""
-        positive = str(signature.outputs.positive)
         with self.db.session() as session:
             found = session.execute(
-                select(Prediction.inputs, Prediction.probabilities, Outcome.label)
-                .outerjoin(Outcome, Outcome.prediction_id == Prediction.id)
-                .where(*_of(series), Prediction.occurred_at >= start, Prediction.occurred_at < end)
-                .order_by(Prediction.occurred_at, Prediction.id)
+                _LOGGED.where(
+                    *_of(series), Prediction.occurred_at >= start, Prediction.occurred_at < end
+                ).order_by(Prediction.occurred_at, Prediction.id)
             ).all()
-        names = signature.feature_names
-        features: dict[str, list[Any]] = {n: [] for n in names}
-        scores: list[float] = []
-        outcomes: list[bool | None] = []
-        for inputs, probabilities, label in found:
-            record = json.loads(inputs)
-            for name in names:
-                features[name].append(record.get(name))
-            scores.append(float(json.loads(probabilities).get(positive, float("nan"))))
-            outcomes.append(None if label is None else str(json.loads(label)) == positive)
-        return WindowRows(features=features, scores=scores, outcomes=outcomes)
+        return _columns(signature, found)
+
+    def _count_rows(
+        self, series: _Series, signature: ModelSignature, index: int, size: int
+    ) -> tuple[WindowRows, tuple[datetime, datetime]]:
+        """Count window ``index``: log rows ``[index * size, (index + 1) * size)`` in log
+        order, and the span they cover (first time, last time + 1 microsecond)."""
+        with self.db.session() as session:
+            found = session.execute(
+                _LOGGED.where(*_of(series))
+                .order_by(Prediction.occurred_at, Prediction.id)
+                .offset(index * size)
+                .limit(size)
+            ).all()
+        times = [row[3] for row in found]
+        return _columns(signature, found), (times[0], times[-1] + timedelta(microseconds=1))
 
     # --- reading -------------------------------------------------------------------------
 
@@ -343,7 +530,11 @@ class MonitoringService:
                     MonitoringResult.deployment == deployment,
                     MonitoringResult.window_kind == window,
                 )
-                .order_by(MonitoringResult.window_start.desc(), MonitoringResult.version)
+                .order_by(
+                    MonitoringResult.window_start.desc(),
+                    MonitoringResult.sequence.desc(),
+                    MonitoringResult.version,
+                )
                 .limit(limit)
             ).all()
         return [summary_of(r) for r in rows]
@@ -359,7 +550,9 @@ class MonitoringService:
             statement = statement.where(MonitoringResult.window_start == start)
         with self.db.session() as session:
             row = session.scalars(
-                statement.order_by(MonitoringResult.window_start.desc()).limit(1)
+                statement.order_by(
+                    MonitoringResult.window_start.desc(), MonitoringResult.sequence.desc()
+                ).limit(1)
             ).first()
         if row is None:
             msg = f"no {window} window computed for deployment {deployment!r}"
@@ -390,3 +583,25 @@ def summary_of(row: MonitoringResult) -> dict[str, Any]:
         "drifted": row.drifted,
         "alerts": json.loads(row.alerts),
     }
+
+
+_LOGGED = select(
+    Prediction.inputs, Prediction.probabilities, Outcome.label, Prediction.occurred_at
+).outerjoin(Outcome, Outcome.prediction_id == Prediction.id)
+
+
+def _columns(signature: ModelSignature, found: Sequence[Any]) -> WindowRows:
+    """Logged rows as columns: features as logged, positive-class score, outcome (None until
+    it arrives)."""
+    positive = str(signature.outputs.positive)
+    names = signature.feature_names
+    features: dict[str, list[Any]] = {n: [] for n in names}
+    scores: list[float] = []
+    outcomes: list[bool | None] = []
+    for inputs, probabilities, label, _at in found:
+        record = json.loads(inputs)
+        for name in names:
+            features[name].append(record.get(name))
+        scores.append(float(json.loads(probabilities).get(positive, float("nan"))))
+        outcomes.append(None if label is None else str(json.loads(label)) == positive)
+    return WindowRows(features=features, scores=scores, outcomes=outcomes)

@@ -3,7 +3,12 @@
 A window is ``[start, end)``. Only complete windows are computed (a window still filling would
 raise alarms that the next rows cancel); time windows are aligned to the UTC hour, day and ISO
 week (Monday 00:00), so every replica and every run cuts the log at the same places. Count
-windows hold ``size`` consecutive predictions in log order; the last, partial one waits.
+windows (kind ``count:N``) hold ``N`` consecutive predictions in log order (time, then id);
+the last, partial one waits.
+
+Each window has a ``sequence``, its place in its series: for time windows the number of whole
+windows between the Unix epoch (for weeks: Monday 1970-01-05) and its start, for count windows
+its index (the window of log rows ``[i * N, (i + 1) * N)`` is number ``i``).
 """
 
 from __future__ import annotations
@@ -17,6 +22,36 @@ TimeWindow = Literal["hour", "day", "week"]
 TIME_WINDOWS: tuple[str, ...] = get_args(TimeWindow)
 _LENGTH = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
 MAX_WINDOWS = 10_000  # per run and series: a bound, so a mistaken clock cannot loop for ever
+COUNT_PREFIX = "count:"
+MIN_COUNT = 10
+MAX_COUNT = 10_000_000
+WINDOW_PATTERN = r"^(hour|day|week|count:[1-9][0-9]{1,7})$"
+WINDOW_HELP = "hour, day or week (UTC), or count:N for windows of N consecutive predictions"
+_EPOCH = {
+    "hour": datetime(1970, 1, 1, tzinfo=UTC),
+    "day": datetime(1970, 1, 1, tzinfo=UTC),
+    "week": datetime(1970, 1, 5, tzinfo=UTC),  # a Monday
+}
+
+
+def count_size(window: str) -> int | None:
+    """N of a ``count:N`` window kind; None for a time window; an error for anything else."""
+    if window in TIME_WINDOWS:
+        return None
+    digits = window.removeprefix(COUNT_PREFIX)
+    if window.startswith(COUNT_PREFIX) and digits.isdigit() and digits.isascii():
+        size = int(digits)
+        if MIN_COUNT <= size <= MAX_COUNT:
+            return size
+        msg = f"a count window holds {MIN_COUNT} to {MAX_COUNT:,} predictions, not {size:,}"
+        raise InvalidInputError(msg)
+    msg = f"unknown window {window!r}: use {WINDOW_HELP}"
+    raise InvalidInputError(msg)
+
+
+def sequence_of(start: datetime, kind: str) -> int:
+    """The place in its series of the time window of ``kind`` starting at ``start``."""
+    return int((floor(start, kind) - _EPOCH[kind]) // _LENGTH[kind])
 
 
 def floor(moment: datetime, kind: str) -> datetime:
@@ -33,6 +68,11 @@ def floor(moment: datetime, kind: str) -> datetime:
         return hour
     day = hour.replace(hour=0)
     return day if kind == "day" else day - timedelta(days=day.weekday())
+
+
+def length_of(kind: str) -> timedelta:
+    """How long a time window of ``kind`` is."""
+    return _LENGTH[kind]
 
 
 def complete_windows(

@@ -1,8 +1,9 @@
-"""Monitoring over HTTP: run the due windows, read results and window reports."""
+"""Monitoring over HTTP: run the due windows, read results and window reports, read and set
+each deployment's monitoring configuration."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -13,27 +14,35 @@ from medops.api.deps import API_PREFIX, ServicesDep, require
 from medops.auth.permissions import Permission
 from medops.context import Context
 from medops.monitoring import report_html
+from medops.monitoring.schemas import MonitoringConfigIn, MonitoringConfigOut
+from medops.monitoring.windows import WINDOW_HELP, WINDOW_PATTERN
 from medops.serving.schemas import DEPLOYMENT_NAME_PATTERN
 
 router = APIRouter(tags=["monitoring"])
 Reader = Annotated[Context, Depends(require(Permission.MONITORING_READ))]
 Runner = Annotated[Context, Depends(require(Permission.MONITORING_RUN))]
-Window = Literal["hour", "day", "week"]
+Configurer = Annotated[Context, Depends(require(Permission.MONITORING_CONFIGURE))]
+Window = Annotated[str, Query(pattern=WINDOW_PATTERN, description=WINDOW_HELP)]
 Name = Annotated[str, Query(pattern=DEPLOYMENT_NAME_PATTERN)]
 
 
 class RunRequest(BaseModel):
     """Which windows to compute (all that are complete and not computed yet)."""
 
-    window: Window = Field(default="day", description="hour, day or week (UTC)")
+    window: str = Field(default="day", pattern=WINDOW_PATTERN, description=WINDOW_HELP)
 
 
 @router.post(f"{API_PREFIX}/monitoring/run", name="monitoring.run")
 async def run_monitoring(body: RunRequest, services: ServicesDep, ctx: Runner) -> dict[str, Any]:
-    """Compute every due window of every deployed version; answers what was computed and
-    what was skipped (with why)."""
+    """Compute every due window of every deployed version, and compute again the windows
+    whose outcomes arrived since; answers what was computed, updated and skipped (with why)."""
     summary = await run_in_threadpool(services.monitoring.run, ctx, body.window)
-    return {"window": summary.window, "computed": summary.computed, "skipped": summary.skipped}
+    return {
+        "window": summary.window,
+        "computed": summary.computed,
+        "updated": summary.updated,
+        "skipped": summary.skipped,
+    }
 
 
 @router.get(f"{API_PREFIX}/monitoring/results", name="monitoring.results")
@@ -41,7 +50,7 @@ def monitoring_results(
     deployment: Name,
     services: ServicesDep,
     _ctx: Reader,
-    window: Annotated[Window, Query()] = "day",
+    window: Window = "day",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     """The deployment's computed windows, newest first: verdict, drift and alerts of each."""
@@ -54,7 +63,7 @@ def monitoring_report(
     deployment: Name,
     services: ServicesDep,
     _ctx: Reader,
-    window: Annotated[Window, Query()] = "day",
+    window: Window = "day",
     start: Annotated[AwareDatetime | None, Query()] = None,
 ) -> Response:
     """One window's full document (the latest by default); HTML with plots when the request
@@ -63,3 +72,18 @@ def monitoring_report(
     if "text/html" in request.headers.get("accept", ""):
         return HTMLResponse(report_html.render(document))
     return JSONResponse(document)
+
+
+@router.get(f"{API_PREFIX}/monitoring/config", name="monitoring.config")
+def monitoring_config(deployment: Name, services: ServicesDep, _ctx: Reader) -> MonitoringConfigOut:
+    """The deployment's monitoring configuration: the defaults until one is set."""
+    return services.monitoring_config.get(deployment)
+
+
+@router.put(f"{API_PREFIX}/monitoring/config", name="monitoring.configure")
+def configure_monitoring(
+    body: MonitoringConfigIn, services: ServicesDep, ctx: Configurer
+) -> MonitoringConfigOut:
+    """Replace the deployment's monitoring configuration (fields left out take their
+    defaults); audited with before and after. Later runs apply it; stored windows stay."""
+    return services.monitoring_config.set(ctx, body)
