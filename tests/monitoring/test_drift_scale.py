@@ -65,6 +65,18 @@ def test_kstwo_survival_equals_scipy_past_n_100000() -> None:
         assert _close(kolmogorov._kstwo_sf(x, n), stats.kstwo.sf(x, n), abs_tol=1e-300)
 
 
+def test_kstwo_survival_equals_scipy_where_scipy_approximates() -> None:
+    """Past n = 10^6 scipy's smirnov switches to an approximation; medops follows it, so the
+    p-value equals scipy at every effective n a window can have (2M and 8M here)."""
+    for n in (1_000_000, 1_000_001, 2_000_000, 8_000_000):
+        for nx2 in (0.5, 2.19, 2.5, 50.0, 300.0, 371.0):
+            x = math.sqrt(nx2 / n)
+            assert _close(kolmogorov._kstwo_sf(x, n), stats.kstwo.sf(x, n), abs_tol=1e-300), (
+                n,
+                nx2,
+            )
+
+
 text = st.lists(st.sampled_from(["a", "b", "c10", "", " ", "nan", "None", "é"]), max_size=300)
 
 

@@ -31,6 +31,9 @@ _PI_SQUARED: Final = np.pi**2
 _PI_FOUR: Final = np.pi**4
 _PI_SIX: Final = np.pi**6
 _MIN_LOG: Final = -708
+# scipy.special.smirnov sums the exact series up to this n and approximates beyond it
+# (measured: equal to the series to 1e-13 at 1,000,000, 1e-3 off at 1,000,001 for n x^2 = 50).
+_SMIRNOV_EXACT_MAX_N: Final = 1_000_000
 
 
 def ks_pvalue(d: float, n1: int, n2: int) -> tuple[float, float, str]:
@@ -63,6 +66,8 @@ def _kstwo_sf(x: float, n: int) -> float:
     t, nx2 = n * x, n * x * x
     if n > 140 and 0.0 < x < 1.0 and 1.0 < t < n - 1:
         if x >= 0.5 or 2.2 <= nx2 < 370.0:
+            if n > _SMIRNOV_EXACT_MAX_N:  # scipy's smirnov is an approximation here, and fast
+                return min(1.0, 2.0 * float(special.smirnov(n, x)))
             return min(1.0, 2.0 * _smirnov_sf(n, x))
         if nx2 >= 370.0:
             return 0.0
