@@ -46,6 +46,8 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch, tmp_pat
         ("MEDOPS_SESSION_IDLE_MINUTES", "0", "greater than or equal to 1"),
         ("MEDOPS_MFA_REQUIRED_ROLES", "admin,boss", "unknown role(s) boss"),
         ("MEDOPS_REQUEST_TIMEOUT_SECONDS", "soon", "valid number"),
+        ("MEDOPS_MONITOR_WINDOW", "month", "should match pattern"),
+        ("MEDOPS_MONITOR_WINDOW", "count:20000000", "10 to 10,000,000 predictions"),
     ],
 )
 def test_invalid_setting_raises_one_line_naming_the_variable(

@@ -15,8 +15,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from medops.auth.permissions import Role
-from medops.errors import ConfigurationError
-from medops.monitoring.windows import WINDOW_PATTERN
+from medops.errors import ConfigurationError, InvalidInputError
+from medops.monitoring.windows import WINDOW_PATTERN, count_size
 
 ENV_PREFIX = "MEDOPS_"
 ROLE_NAMES = tuple(role.value for role in Role)
@@ -193,6 +193,15 @@ class Settings(BaseSettings):
             msg = "must start with http:// or https://"
             raise ValueError(msg)
         return value.rstrip("/")
+
+    @field_validator("monitor_window")
+    @classmethod
+    def _window_kind(cls, value: str) -> str:
+        try:
+            count_size(value)
+        except InvalidInputError as exc:
+            raise ValueError(exc.message) from None
+        return value
 
     @field_validator("onnx_providers", mode="before")
     @classmethod

@@ -289,3 +289,41 @@ def test_a_long_silence_in_the_log_is_stepped_over(
     assert len(second["computed"]) == 1
     assert second["computed"][0]["start"][:10] > first["computed"][0]["start"][:10]
     assert second["computed"][0]["rows"] == 40
+
+
+def test_outcomes_update_the_count_window_they_belong_to_when_starts_tie(
+    http: httpx.Client,
+    services: Services,
+    clock: FixedClock,
+    deployed: dict[str, dict[str, str]],  # noqa: F811
+) -> None:
+    """One batch of 120 (one timestamp) makes count:50 windows 0 and 1 with the same start;
+    outcomes for window 0's rows bring window 0 up to date, not window 1."""
+    from medops.serving.models import Prediction
+
+    clin, mle = deployed["clin"], deployed["mle"]
+    body = {"records": [{"features": r, "patient_ref": f"p-{i}"} for i, r in
+                        enumerate(random_records(120, seed=3))]}  # fmt: skip
+    answer = predict(http, clin, body)
+    assert answer.status_code == 200, answer.text
+    labels = {p["id"]: p["label"] for p in answer.json()["predictions"]}
+    clock.advance(timedelta(days=1))
+    first = http.post("/api/v1/monitoring/run", json={"window": "count:50"}, headers=mle).json()
+    assert [c["labelled"] for c in first["computed"]] == [0, 0]
+    with services.db.session() as session:
+        in_log_order = session.scalars(
+            select(Prediction.id).order_by(Prediction.occurred_at, Prediction.id)
+        ).all()
+    clock.advance(timedelta(hours=2))
+    for prediction in in_log_order[:50]:
+        recorded = http.post(
+            f"/api/v1/predictions/{prediction}/outcome",
+            json={"label": labels[prediction]},
+            headers=clin,
+        )
+        assert recorded.status_code == 201, recorded.text
+    clock.advance(timedelta(minutes=5))
+    http.post("/api/v1/monitoring/run", json={"window": "count:50"}, headers=mle)
+    with services.db.session() as session:
+        stored = session.scalars(select(MonitoringResult).order_by(MonitoringResult.sequence))
+        assert [(r.sequence, r.labelled) for r in stored] == [(0, 50), (1, 0)]

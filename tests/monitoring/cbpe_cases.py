@@ -18,7 +18,16 @@ CHUNK: Final = 500
 THRESHOLD: Final = 0.5
 A: Final = -0.4
 B: Final = 1.6
-CASES: Final = ("calibrated-shift", "overconfident-shift", "tied-scores", "prevalence-drop")
+CASES: Final = (
+    "calibrated-shift",
+    "overconfident-shift",
+    "tied-scores",
+    "prevalence-drop",
+    "default-chunks",
+)
+# Cases cut by NannyML's default chunker (a tenth of the rows, rounded down; the remainder a
+# chunk of its own) instead of CHUNK rows, on sizes that do not divide by ten.
+DEFAULT_CHUNKING: Final = {"default-chunks": (5009, 5004)}
 
 Arrays = tuple[
     npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.float64], npt.NDArray[np.bool_]
@@ -31,9 +40,13 @@ def case(name: str) -> Arrays:
     shift = {"calibrated-shift": 0.8, "overconfident-shift": 0.8, "tied-scores": 0.5}.get(
         name, -0.9
     )
-    ref_x = rng.normal(0.0, 1.0, ROWS)
-    # the analysis period drifts gradually: chunk k is shifted by k / 9 of the full shift
-    ana_x = rng.normal(0.0, 1.0, ROWS) + shift * np.repeat(np.linspace(0, 1, ROWS // CHUNK), CHUNK)
+    n_ref, n_ana = DEFAULT_CHUNKING.get(name, (ROWS, ROWS))
+    ref_x = rng.normal(0.0, 1.0, n_ref)
+    # the analysis period drifts gradually, from no shift at its start to all of it at its end
+    ana_x = (
+        rng.normal(0.0, 1.0, n_ana)
+        + shift * np.floor(np.linspace(0, 10, n_ana, endpoint=False)) / 9
+    )
     out = []
     for x in (ref_x, ana_x):
         truth_p = 1.0 / (1.0 + np.exp(-(A + B * x)))

@@ -17,7 +17,9 @@ This is NannyML's CBPE for binary classification, and it is built to agree with 
 formulas above, the calibration rule and the sampling errors are NannyML 0.13's (checked
 against NannyML on the same data: tests/monitoring/test_cbpe.py holds its recorded answers,
 ``benchmarks/cbpe_agreement.py`` reruns NannyML itself; the stated tolerance is 1e-6 on
-estimates, sampling errors and bands).
+estimates, sampling errors, bands and alert limits). One difference is deliberate: a metric
+whose expected denominator is zero (precision of a window with no positive prediction) is
+None here, 0 in NannyML.
 
 Calibration: isotonic regression of the reference labels on the reference scores
 (scikit-learn's ``IsotonicRegression(out_of_bounds="clip")``), stored as its knots. It is
@@ -30,7 +32,8 @@ only gain the step function's noise. Scores that rank almost perfectly (referenc
 Bands: ``sampling_error = std / sqrt(n * fraction)`` with ``std`` and ``fraction`` from the
 reference (the spread of the metric's per-row terms and the share of rows those terms cover);
 the estimate's band is ``estimate +- 3 sampling errors``, clipped to [0, 1]. Alert limits are
-learned from the reference: the realized metric on 10 consecutive reference chunks, mean
+learned from the reference: the realized metric on 10 consecutive reference chunks (a short
+remainder is an 11th, as in NannyML), mean
 +- 3 standard deviations, clipped to [0, 1]; an estimate outside them is an alert.
 
 CBPE assumes the relation between scores and outcomes (P(Y | score)) holds: it sees
@@ -94,7 +97,8 @@ class CbpeReference:
         """Learn from the reference scores (positive-class probabilities) and labels.
 
         ``chunk_size`` is the size of the reference chunks the alert limits are learned
-        from (default: a tenth of the reference; a remainder joins the last chunk)."""
+        from (default: a tenth of the reference, rounded down; a remainder is a chunk of its
+        own, as NannyML's chunkers keep it)."""
         raw = np.asarray(scores, dtype=np.float64)
         truth = np.asarray(labels, dtype=bool)
         if raw.shape != truth.shape or raw.ndim != 1:
@@ -380,10 +384,9 @@ def _limits(
 ) -> dict[str, tuple[float | None, float | None]]:
     """Alert limits: realized metrics of consecutive reference chunks, mean +- 3 sigma."""
     n = len(truth)
-    starts = list(range(0, n - size + 1, size))
     per_metric: dict[str, list[float]] = {name: [] for name in ESTIMATED}
-    for i, start in enumerate(starts):
-        end = n if i == len(starts) - 1 else start + size  # the remainder joins the last
+    for start in range(0, n, size):  # a short remainder is kept as a chunk (as NannyML)
+        end = min(n, start + size)
         chunk = realized_metrics(truth[start:end], raw[start:end], predicted[start:end])
         for name in ESTIMATED:
             value = chunk[name]

@@ -170,7 +170,10 @@ def _estimated(
     """CBPE's estimate for the whole window, and, once enough outcomes arrived, the estimate
     for the labelled rows against their realized metrics."""
     if profile.cbpe is None:
-        reason = "the reference profile has no CBPE reference (no labels, or one class)"
+        reason = (
+            "the reference profile has no CBPE reference (no labels, one class, or built "
+            "before medops estimated performance)"
+        )
         return {"method": "cbpe", "status": "not-available", "reason": reason}, None
     estimated = profile.cbpe.estimate(np.asarray(window.scores, float), min_samples=min_samples)
     if len(labelled_scores) < min_samples:

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from medops.audit.schemas import AuditEntry
 from medops.audit.service import AuditService
@@ -186,8 +187,9 @@ class MonitoringService:
             if not (rows or profiles or updates):
                 return rows, profiles
             session.add_all([*profiles, *rows])
-            for update in updates:  # outcomes arrived: the window computed again, same row
-                session.merge(update)
+            # Outcomes arrived: the window computed again, in its own row, unless another
+            # run stored a version read later than this one meanwhile.
+            updates[:] = [u for u in updates if _update(session, u)]
             self._audit.record(
                 session,
                 ctx,
@@ -310,11 +312,13 @@ class MonitoringService:
         rows: list[MonitoringResult] = []
         while start + length <= now and len(rows) < MAX_WINDOWS:
             end = start + length
+            read_at = self._clock.now()
             current = self._rows(series, signature, start, end)
             if current.rows:
                 rows.append(
                     self._result(series, profile, signature, judged, kind,
-                                 (start, end, sequence_of(start, kind)), current, previous)
+                                 (start, end, sequence_of(start, kind)), current, previous,
+                                 read_at)
                 )  # fmt: skip
             following = self._next_prediction(series, end)
             if following is None:
@@ -357,13 +361,17 @@ class MonitoringService:
         if not ranges:
             return []
         judged = applied(profile, self._config(series.deployment))
-        previous = self._count_rows(series, signature, done - 1, size)[0] if done else None
+        previous: WindowRows | None = None
+        after: tuple[datetime, str] | None = None
+        if done:  # the window before: by position once, then each next one by key
+            previous, _span, after = self._count_rows(series, signature, done - 1, size)
         rows: list[MonitoringResult] = []
         for index in range(done, done + len(ranges)):
-            current, span = self._count_rows(series, signature, index, size)
+            read_at = self._clock.now()
+            current, span, after = self._count_rows(series, signature, index, size, after=after)
             rows.append(
                 self._result(series, profile, signature, judged, kind, (*span, index), current,
-                             previous)
+                             previous, read_at)
             )  # fmt: skip
             previous = current
         return rows
@@ -378,8 +386,12 @@ class MonitoringService:
         span: tuple[datetime, datetime, int],
         current: WindowRows,
         previous: WindowRows | None,
+        read_at: datetime,
     ) -> MonitoringResult:
-        """The stored result of one window; ``span`` is its start, end and sequence."""
+        """The stored result of one window; ``span`` is its start, end and sequence.
+        ``computed_at`` is when its rows were read, less GRACE: an outcome recorded (or
+        committed) around the read counts as later, and brings the window up to date at the
+        next run (``_relabelled``)."""
         document = evaluate_window(
             profile,
             signature,
@@ -405,7 +417,7 @@ class MonitoringService:
             drifted=bool(document["dataset"]["drifted"] or document["multivariate"].get("drifted")),
             alerts=json.dumps(document["alerts"]),
             result=json.dumps(document, sort_keys=True, allow_nan=False),
-            computed_at=self._clock.now(),
+            computed_at=read_at - GRACE,
         )
 
     def _relabelled(
@@ -435,7 +447,7 @@ class MonitoringService:
                     MonitoringResult.labelled < MonitoringResult.rows,
                     MonitoringResult.window_end > now - LABEL_HORIZON,
                 )
-                .order_by(MonitoringResult.window_start)
+                .order_by(MonitoringResult.sequence)
             ).all()
             if not stored:
                 return []
@@ -449,12 +461,16 @@ class MonitoringService:
                     Prediction.occurred_at < stored[-1].window_end,
                 )
             ).all()
+        # Starts and ends rise with the sequence. Count windows cut from one batch share its
+        # timestamp, so an outcome at that moment may belong to any of them: each is checked.
         starts = [w.window_start for w in stored]
         stale: dict[int, Any] = {}
         for occurred, recorded in arrived:
             at = bisect.bisect_right(starts, occurred) - 1
-            if at >= 0 and occurred < stored[at].window_end and recorded > stored[at].computed_at:
-                stale[at] = stored[at]
+            while at >= 0 and stored[at].window_end > occurred:
+                if recorded > stored[at].computed_at:
+                    stale[at] = stored[at]
+                at -= 1
         if not stale:
             return []
         judged = applied(profile, self._config(series.deployment))
@@ -463,14 +479,15 @@ class MonitoringService:
         for _, window in sorted(stale.items()):
             start, end, sequence = window.window_start, window.window_end, window.sequence
             previous: WindowRows | None = None
+            read_at = self._clock.now()
             if size is None:
                 current = self._rows(series, signature, start, end)
                 previous = self._rows(series, signature, start - (end - start), start)
+            elif sequence:
+                previous, _span, after = self._count_rows(series, signature, sequence - 1, size)
+                current = self._count_rows(series, signature, sequence, size, after=after)[0]
             else:
                 current = self._count_rows(series, signature, sequence, size)[0]
-                previous = (
-                    self._count_rows(series, signature, sequence - 1, size)[0] if sequence else None
-                )
             row = self._result(
                 series,
                 profile,
@@ -480,6 +497,7 @@ class MonitoringService:
                 (start, end, sequence),
                 current,
                 previous,
+                read_at,
             )
             row.id = window.id
             rows.append(row)
@@ -503,19 +521,34 @@ class MonitoringService:
         return _columns(signature, found)
 
     def _count_rows(
-        self, series: _Series, signature: ModelSignature, index: int, size: int
-    ) -> tuple[WindowRows, tuple[datetime, datetime]]:
+        self,
+        series: _Series,
+        signature: ModelSignature,
+        index: int,
+        size: int,
+        *,
+        after: tuple[datetime, str] | None = None,
+    ) -> tuple[WindowRows, tuple[datetime, datetime], tuple[datetime, str]]:
         """Count window ``index``: log rows ``[index * size, (index + 1) * size)`` in log
-        order, and the span they cover (first time, last time + 1 microsecond)."""
+        order (time, then id); the span they cover (first time, last time + 1 microsecond);
+        the key of its last row. ``after`` is the key of the last row of window
+        ``index - 1``: the rows are then found by key, not by counting past all before."""
+        statement = _LOGGED.where(*_of(series)).order_by(Prediction.occurred_at, Prediction.id)
+        if after is None:
+            statement = statement.offset(index * size)
+        else:
+            at, key = after
+            statement = statement.where(
+                or_(
+                    Prediction.occurred_at > at,
+                    and_(Prediction.occurred_at == at, Prediction.id > key),
+                )
+            )
         with self.db.session() as session:
-            found = session.execute(
-                _LOGGED.where(*_of(series))
-                .order_by(Prediction.occurred_at, Prediction.id)
-                .offset(index * size)
-                .limit(size)
-            ).all()
-        times = [row[3] for row in found]
-        return _columns(signature, found), (times[0], times[-1] + timedelta(microseconds=1))
+            found = session.execute(statement.limit(size)).all()
+        first, last = found[0], found[-1]
+        span = (first[3], last[3] + timedelta(microseconds=1))
+        return _columns(signature, found), span, (last[3], last[4])
 
     # --- reading -------------------------------------------------------------------------
 
@@ -586,7 +619,11 @@ def summary_of(row: MonitoringResult) -> dict[str, Any]:
 
 
 _LOGGED = select(
-    Prediction.inputs, Prediction.probabilities, Outcome.label, Prediction.occurred_at
+    Prediction.inputs,
+    Prediction.probabilities,
+    Outcome.label,
+    Prediction.occurred_at,
+    Prediction.id,
 ).outerjoin(Outcome, Outcome.prediction_id == Prediction.id)
 
 
@@ -598,10 +635,29 @@ def _columns(signature: ModelSignature, found: Sequence[Any]) -> WindowRows:
     features: dict[str, list[Any]] = {n: [] for n in names}
     scores: list[float] = []
     outcomes: list[bool | None] = []
-    for inputs, probabilities, label, _at in found:
+    for inputs, probabilities, label, _at, _id in found:
         record = json.loads(inputs)
         for name in names:
             features[name].append(record.get(name))
         scores.append(float(json.loads(probabilities).get(positive, float("nan"))))
         outcomes.append(None if label is None else str(json.loads(label)) == positive)
     return WindowRows(features=features, scores=scores, outcomes=outcomes)
+
+
+def _update(session: Session, row: MonitoringResult) -> bool:
+    """Replace a stored window's result with ``row`` when ``row`` was read later."""
+    done = session.execute(
+        update(MonitoringResult)
+        .where(MonitoringResult.id == row.id, MonitoringResult.computed_at < row.computed_at)
+        .values(
+            rows=row.rows,
+            labelled=row.labelled,
+            status=row.status,
+            verdict=row.verdict,
+            drifted=row.drifted,
+            alerts=row.alerts,
+            result=row.result,
+            computed_at=row.computed_at,
+        )
+    )
+    return bool(getattr(done, "rowcount", 0))

@@ -85,5 +85,6 @@ def configure_monitoring(
     body: MonitoringConfigIn, services: ServicesDep, ctx: Configurer
 ) -> MonitoringConfigOut:
     """Replace the deployment's monitoring configuration (fields left out take their
-    defaults); audited with before and after. Later runs apply it; stored windows stay."""
+    defaults); audited with before and after. Later runs apply it; stored windows stay,
+    unless outcomes arrive for them."""
     return services.monitoring_config.set(ctx, body)
