@@ -327,3 +327,42 @@ def test_outcomes_update_the_count_window_they_belong_to_when_starts_tie(
     with services.db.session() as session:
         stored = session.scalars(select(MonitoringResult).order_by(MonitoringResult.sequence))
         assert [(r.sequence, r.labelled) for r in stored] == [(0, 50), (1, 0)]
+
+
+def test_a_version_that_cannot_be_monitored_does_not_stop_the_others(
+    http: httpx.Client,
+    services: Services,
+    clock: FixedClock,
+    deployed: dict[str, dict[str, str]],  # noqa: F811
+) -> None:
+    """Version 2's model file is lost from the blob store: its windows are skipped with the
+    reason, version 1's day is still computed and stored."""
+    import uuid
+
+    from sqlalchemy import inspect
+
+    from medops.audit.service import exempt_from_audit_guard
+    from medops.registry.models import ModelVersion
+    from medops.serving.models import Prediction
+    from medops.storage.base import DIGEST_PREFIX
+    from tests.api.test_models_api import ready_version
+
+    number = ready_version(http, deployed, c=0.5)
+    serve_a_day(http, deployed["clin"], clock, n=40)
+    columns = [attr.key for attr in inspect(Prediction).column_attrs]
+    with services.db.transaction() as session:
+        exempt_from_audit_guard(session)  # test set-up, as a canary's log would hold them
+        for row in session.scalars(select(Prediction)).all():  # logged under v2 as well
+            copy = {key: getattr(row, key) for key in columns}
+            session.add(Prediction(**copy | {"id": uuid.uuid4().hex, "version": number}))
+        digest = session.scalars(
+            select(ModelVersion.artifact_digest).where(ModelVersion.version == number)
+        ).one()
+    blob = services.blobs._path(DIGEST_PREFIX + digest)  # type: ignore[attr-defined]
+    blob.unlink()
+    answer = http.post("/api/v1/monitoring/run", json={"window": "day"}, headers=deployed["mle"])
+    assert answer.status_code == 200, answer.text
+    summary = answer.json()
+    assert [(c["version"], c["rows"]) for c in summary["computed"]] == [(1, 40)]
+    assert [s["version"] for s in summary["skipped"]] == [str(number)]
+    assert summary["skipped"][0]["reason"].startswith("cannot monitor this version: blob")

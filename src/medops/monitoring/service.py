@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from medops.audit.schemas import AuditEntry
@@ -30,7 +30,7 @@ from medops.audit.service import AuditService
 from medops.clock import Clock
 from medops.context import Context
 from medops.db.engine import Database
-from medops.errors import ConflictError, NotFoundError
+from medops.errors import ConflictError, MedopsError, NotFoundError
 from medops.logs import get_logger
 from medops.monitoring import configs
 from medops.monitoring.evaluate import WindowRows, evaluate_window
@@ -114,18 +114,30 @@ class MonitoringService:
         updates: list[MonitoringResult] = []
         profiles: list[MonitoringProfile] = []
         for series in self._series():
-            found = self._profile(series)
+            try:
+                found = self._series_windows(series, window, now)
+            except SQLAlchemyError:
+                raise  # the database is everyone's: the run fails as a whole
+            except MedopsError as exc:  # this version's data or model: the others go on
+                found = f"cannot monitor this version: {exc.message}"
+            except Exception as exc:  # noqa: BLE001 - one broken version must not stop the rest
+                log.error(
+                    "monitoring of one version failed",
+                    deployment=series.deployment,
+                    version=series.version,
+                    error=type(exc).__name__,
+                )
+                found = f"cannot monitor this version: internal error ({type(exc).__name__})"
             if isinstance(found, str):
                 summary.skipped.append(
                     {"deployment": series.deployment, "version": str(series.version),
                      "reason": found}
                 )  # fmt: skip
                 continue
-            profile, signature, stored = found
-            if stored is not None:
-                profiles.append(stored)
-            updates.extend(self._relabelled(series, profile, signature, window, now))
-            rows.extend(self._windows(series, profile, signature, window, now))
+            stored, relabelled, computed = found
+            profiles.extend(stored)
+            updates.extend(relabelled)
+            rows.extend(computed)
         rows, profiles = self._store(ctx, window, rows, profiles, updates)
         summary.computed = [summary_of(row) for row in rows]
         summary.updated = [summary_of(row) for row in updates]
@@ -137,6 +149,19 @@ class MonitoringService:
             skipped=len(summary.skipped),
         )
         return summary
+
+    def _series_windows(
+        self, series: _Series, window: str, now: datetime
+    ) -> tuple[list[MonitoringProfile], list[MonitoringResult], list[MonitoringResult]] | str:
+        """One series' new profile (if built now), windows computed again, new windows; or
+        why it is skipped."""
+        found = self._profile(series)
+        if isinstance(found, str):
+            return found
+        profile, signature, stored = found
+        relabelled = self._relabelled(series, profile, signature, window, now)
+        computed = self._windows(series, profile, signature, window, now)
+        return ([stored] if stored is not None else []), relabelled, computed
 
     def _store(
         self,
