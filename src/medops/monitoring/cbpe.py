@@ -224,19 +224,12 @@ def estimate_metrics(
 ) -> dict[str, float | None]:
     """Expected metrics of one window from calibrated scores (see the module docstring);
     a metric whose expected denominator is zero is None."""
-    n = len(calibrated)
     tp = float(np.sum(calibrated[predicted]))
     fp = float(np.sum(1.0 - calibrated[predicted]))
     fn = float(np.sum(calibrated[~predicted]))
     tn = float(np.sum(1.0 - calibrated[~predicted]))
-    return {
-        "accuracy": (tp + tn) / n if n else None,
-        "sensitivity": _ratio(tp, tp + fn),
-        "specificity": _ratio(tn, tn + fp),
-        "precision": _ratio(tp, tp + fp),
-        "f1": _ratio(tp, tp + 0.5 * (fp + fn)),
-        "auroc": estimate_auroc(calibrated, raw),
-    }
+    counts = _from_counts(tp, fp, fn, tn, len(calibrated))
+    return counts | {"auroc": estimate_auroc(calibrated, raw)}
 
 
 def estimate_auroc(calibrated: FloatArray, raw: FloatArray) -> float | None:
@@ -414,19 +407,23 @@ def realized_metrics(
     fp = float(np.sum(~truth & predicted))
     fn = float(np.sum(truth & ~predicted))
     tn = float(np.sum(~truth & ~predicted))
-    n = len(truth)
     auroc: float | None = None
     if truth.any() and not truth.all():
         from sklearn.metrics import roc_auc_score
 
         auroc = float(roc_auc_score(truth, raw))
+    return _from_counts(tp, fp, fn, tn, len(truth)) | {"auroc": auroc}
+
+
+def _from_counts(tp: float, fp: float, fn: float, tn: float, n: int) -> dict[str, float | None]:
+    """The confusion-matrix metrics of ``n`` rows (expected or realized counts); None where
+    undefined."""
     return {
         "accuracy": (tp + tn) / n if n else None,
         "sensitivity": _ratio(tp, tp + fn),
         "specificity": _ratio(tn, tn + fp),
         "precision": _ratio(tp, tp + fp),
         "f1": _ratio(tp, tp + 0.5 * (fp + fn)),
-        "auroc": auroc,
     }
 
 

@@ -173,18 +173,14 @@ class MonitoringService:
     ) -> tuple[list[MonitoringResult], list[MonitoringProfile]]:
         """Write what another run (another process) has not written meanwhile, with the run's
         audit record; a run that lost a race outright is a ConflictError (run again)."""
-        for _attempt in range(STORE_ATTEMPTS - 1):
+        for _attempt in range(STORE_ATTEMPTS):
             try:
                 return self._store_once(ctx, window, rows, profiles, updates)
             except IntegrityError:  # another run committed first: see what is left to store
                 for row in rows:
                     row.id = None  # type: ignore[assignment]  # let the database number it
-                continue
-        try:
-            return self._store_once(ctx, window, rows, profiles, updates)
-        except IntegrityError:
-            msg = "other monitoring runs kept storing these windows at the same time; run again"
-            raise ConflictError(msg) from None
+        msg = "other monitoring runs kept storing these windows at the same time; run again"
+        raise ConflictError(msg)
 
     def _store_once(
         self,
