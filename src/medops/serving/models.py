@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from medops.db.base import Base, UTCDateTime
@@ -61,6 +61,9 @@ class Prediction(Base):
     """One scored record: what went in, what came out, by which version, for whom."""
 
     __tablename__ = "predictions"
+    # Monitoring reads one deployment version's log in time order (windows by time, and
+    # count windows by key: occurred_at, then id).
+    __table_args__ = (Index("ix_predictions_series", "deployment", "version", "occurred_at", "id"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
