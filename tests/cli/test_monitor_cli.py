@@ -21,17 +21,7 @@ def test_monitor_run_results_and_report(cli: Cli, tmp_path: Path, empty_db_url: 
     day (as it would the next day), `monitor results` lists it and `monitor report` writes
     its HTML and JSON; an unknown window kind, a bad --start and a missing report each fail
     on one line."""
-    _in_production(cli, tmp_path)
-    _as(cli, "eli")
-    cli.ok(
-        "deploy",
-        "create",
-        DEPLOYMENT,
-        "--model",
-        f"{MODEL}@production",
-        "--reason",
-        "first serving",
-    )
+    serving(cli, tmp_path)
     _as(cli, "cora")
     body = {"records": [{"features": r} for r in _records(40)]}
     cli.ok("predict", DEPLOYMENT, "--input", json.dumps(body), "--json")
@@ -63,3 +53,18 @@ def test_monitor_run_results_and_report(cli: Cli, tmp_path: Path, empty_db_url: 
     assert_one_line_error(cli("monitor", "run", "--window", "month"), "window")
     assert_one_line_error(cli("monitor", "report", DEPLOYMENT, "--start", "yesterday"), "--start")
     assert_one_line_error(cli("monitor", "report", "nowhere"), "no day window")
+
+
+def serving(cli: Cli, tmp_path: Path) -> None:
+    """The model in production and served by DEPLOYMENT (created by the engineer eli)."""
+    _in_production(cli, tmp_path)
+    _as(cli, "eli")
+    cli.ok(
+        "deploy",
+        "create",
+        DEPLOYMENT,
+        "--model",
+        f"{MODEL}@production",
+        "--reason",
+        "first serving",
+    )

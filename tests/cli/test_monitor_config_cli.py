@@ -8,7 +8,8 @@ from pathlib import Path
 
 from tests.cli.conftest import Cli
 from tests.cli.test_cli import assert_one_line_error
-from tests.cli.test_deploy_cli import DEPLOYMENT, MODEL, _as, _in_production
+from tests.cli.test_deploy_cli import DEPLOYMENT, _as
+from tests.cli.test_monitor_cli import serving
 
 
 def test_monitor_config_shows_and_configure_changes_the_deployments_configuration(
@@ -19,17 +20,7 @@ def test_monitor_config_shows_and_configure_changes_the_deployments_configuratio
     drops the overrides; a data scientist is refused; a malformed or invalid override, an
     unknown correction, too small a minimum, nothing to change and an unknown deployment
     each fail on one line."""
-    _in_production(cli, tmp_path)
-    _as(cli, "eli")
-    cli.ok(
-        "deploy",
-        "create",
-        DEPLOYMENT,
-        "--model",
-        f"{MODEL}@production",
-        "--reason",
-        "first serving",
-    )
+    serving(cli, tmp_path)  # signed in as the engineer eli
     shown = cli.ok("monitor", "config", DEPLOYMENT, "--json").json()
     assert shown["thresholds"] == {}
     assert (shown["correction"], shown["thresholds_mode"], shown["min_samples"]) == (
