@@ -12,26 +12,32 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
+from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
+from medops.api.app import create_app
 from medops.auth.permissions import Role
 from medops.auth.schemas import UserCreate
 from medops.config import Settings
 from medops.context import SYSTEM_ACTOR, Context, Origin
 from medops.db import migrate
 from medops.db.engine import Database
+from medops.embedded import EmbeddedTransport
 from medops.services import Services, build_services
 from medops.testing import FixedClock
+from tests import model_data
+from tests.helpers.http import PASSWORD, bearer
+from tests.helpers.registry import NAME, approved, deploy, promote
 
 PG_ENV = "MEDOPS_TEST_POSTGRES_URL"
 REQUIRE_PG_ENV = "MEDOPS_REQUIRE_POSTGRES"
-PASSWORD = "a-long-test-password"
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -200,3 +206,96 @@ def make_user(services: Services, username: str, role: Role | str) -> str:
     )
     ctx = Context(actor=None, origin=Origin(source_ip="127.0.0.1"))
     return services.logins.login(ctx, username, PASSWORD, kind="login").secret
+
+
+# -- the real app over HTTP ------------------------------------------------------------------
+
+
+@pytest.fixture
+def app(services: Services) -> FastAPI:
+    return create_app(services=services)
+
+
+@pytest.fixture
+def http(app: FastAPI) -> Iterator[httpx.Client]:
+    transport = EmbeddedTransport(app)
+    with httpx.Client(transport=transport, base_url="https://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+def tokens(services: Services) -> dict[Role, str]:
+    """One user per role, each with a login token: ``tokens[Role.CLINICIAN]``."""
+    return {
+        role: make_user(services, f"user-{role.value}".replace("_", "-"), role) for role in Role
+    }
+
+
+@pytest.fixture
+def client_for(
+    settings: Settings, clock: FixedClock
+) -> Iterator[Callable[..., tuple[httpx.Client, Services]]]:
+    """Build an app on the same database with some settings changed; yields (client, services)."""
+    opened: list[tuple[httpx.Client, Services]] = []
+
+    def build(**overrides: object) -> tuple[httpx.Client, Services]:
+        services = build_services(settings.model_copy(update=overrides), clock=clock)
+        client = httpx.Client(
+            transport=EmbeddedTransport(create_app(services=services)),
+            base_url="https://testserver",
+        )
+        opened.append((client, services))
+        return client, services
+
+    yield build
+    for client, services in opened:
+        client.close()
+        services.close()
+
+
+# -- the governed path: people, a model, a deployment -----------------------------------------
+
+
+@pytest.fixture
+def people(
+    http: httpx.Client, services: Services, tokens: dict[Role, str]
+) -> dict[str, dict[str, str]]:
+    """API-token headers (no idle timeout while tests move the clock) of: a data scientist
+    (the registrant), two ML engineers, a clinician, an auditor and an admin."""
+    logins = {
+        "ds": tokens[Role.DATA_SCIENTIST],
+        "mle": tokens[Role.ML_ENGINEER],
+        "mle2": make_user(services, "second-engineer", Role.ML_ENGINEER),
+        "clin": tokens[Role.CLINICIAN],
+        "aud": tokens[Role.AUDITOR],
+        "admin": tokens[Role.ADMIN],
+    }
+    headers = {}
+    for who, login in logins.items():
+        issued = http.post("/api/v1/tokens", json={}, headers=bearer(login))
+        assert issued.status_code == 201, issued.text
+        headers[who] = bearer(issued.json()["token"])
+    return headers
+
+
+@pytest.fixture
+def model(http: httpx.Client, people: dict[str, dict[str, str]]) -> None:
+    """The model ``diabetes-risk`` exists, with the tests' promotion policy."""
+    answer = http.post(
+        "/api/v1/models", json={"name": NAME, "policy": model_data.POLICY}, headers=people["mle"]
+    )
+    assert answer.status_code == 201, answer.text
+
+
+@pytest.fixture
+def deployed(http: httpx.Client, people: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """diabetes-risk v1 approved and in production, served by the deployment ``diabetes``."""
+    created = http.post(
+        "/api/v1/models", json={"name": NAME, "policy": model_data.POLICY}, headers=people["mle"]
+    )
+    assert created.status_code == 201, created.text
+    approved(http, people)
+    assert promote(http, people["mle"], 1).status_code == 200
+    answer = deploy(http, people["mle"])
+    assert answer.status_code == 201, answer.text
+    return people

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -73,3 +74,43 @@ def metadata(pkg: Package, **extra: Any) -> dict[str, Any]:
             "tolerance": pkg.parity.tolerance,
         },
     } | extra
+
+
+@functools.cache
+def mlp_pipeline() -> Pipeline:
+    """A scaled two-layer MLP on the diabetes training split (early stopping: no warning)."""
+    x_train, _, y_train, _ = frames()
+    return make_pipeline(
+        StandardScaler(),
+        MLPClassifier(
+            hidden_layer_sizes=(64, 32), max_iter=500, early_stopping=True, random_state=0
+        ),
+    ).fit(x_train, y_train)
+
+
+@functools.cache
+def mlp_package() -> Package:
+    """The MLP packaged like model_data's logistic regression (sex and age demographic,
+    declared ranges), with parity evidence."""
+    return package_model(
+        mlp_pipeline(),
+        sample=frames()[0],
+        demographic=["sex", "age"],
+        bands={"age": [40.0, 60.0]},
+        ranges={"age": (18, 110), "bmi": (10, 80)},
+    )
+
+
+@functools.cache
+def inverted_package() -> Package:
+    """The logistic regression trained on inverted labels: a model no gate should pass."""
+    x_train, _, y_train, _ = frames()
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    model.fit(x_train, 1 - y_train)
+    return package_model(
+        model,
+        sample=x_train,
+        demographic=["sex", "age"],
+        bands={"age": [40.0, 60.0]},
+        ranges={"age": (18, 110), "bmi": (10, 80)},
+    )

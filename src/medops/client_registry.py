@@ -24,6 +24,8 @@ from medops.registry.schemas import (
     ModelCreate,
     ModelOut,
     ParityEvidenceIn,
+    PolicyChangeOut,
+    PolicyChangeRequest,
     PromotionPolicy,
     QuantizedVersionOut,
     ReportOut,
@@ -48,6 +50,8 @@ _GATES = TypeAdapter(GateResult)
 _EVENT = TypeAdapter(AliasEventOut)
 _EVENTS = TypeAdapter(list[AliasEventOut])
 _ANY = TypeAdapter(dict[str, Any])
+_POLICY_CHANGE = TypeAdapter(PolicyChangeOut)
+_POLICY_CHANGES = TypeAdapter(list[PolicyChangeOut])
 
 
 class RegistryCalls:
@@ -83,8 +87,50 @@ class RegistryCalls:
         return self._call("GET", f"/api/v1/models/{name}", _MODEL)
 
     def set_policy(self, name: str, policy: PromotionPolicy | Mapping[str, Any]) -> ModelOut:
+        """Replace a model's policy with one at least as strict (``GovernedChangeError`` when
+        it loosens a rule: propose it with ``propose_policy_change``)."""
         body = PromotionPolicy.model_validate(policy).model_dump(mode="json")
         return self._call("PUT", f"/api/v1/models/{name}/policy", _MODEL, json=body)
+
+    def propose_policy_change(
+        self, name: str, policy: PromotionPolicy | Mapping[str, Any], reason: str
+    ) -> PolicyChangeOut:
+        """Propose a policy that loosens the current one; it applies once two people, one of
+        them a clinician, have signed it (``sign_policy_change``)."""
+        body = PolicyChangeRequest(
+            policy=PromotionPolicy.model_validate(policy), reason=reason
+        ).model_dump(mode="json")
+        path = f"/api/v1/models/{name}/policy-changes"
+        return self._call("POST", path, _POLICY_CHANGE, json=body)
+
+    def policy_changes(self, name: str) -> list[PolicyChangeOut]:
+        """Every policy change of a model, newest first."""
+        return self._call("GET", f"/api/v1/models/{name}/policy-changes", _POLICY_CHANGES)
+
+    def policy_change(self, name: str, change_id: str) -> PolicyChangeOut:
+        """One policy change, its signatures and what it still needs."""
+        path = f"/api/v1/models/{name}/policy-changes/{change_id}"
+        return self._call("GET", path, _POLICY_CHANGE)
+
+    def sign_policy_change(
+        self,
+        name: str,
+        change_id: str,
+        password: str,
+        *,
+        otp: str | None = None,
+        comment: str | None = None,
+    ) -> PolicyChangeOut:
+        """Sign a pending policy change (re-authenticates); the completing signature applies
+        it."""
+        body = {"password": password, "otp": otp, "comment": comment}
+        path = f"/api/v1/models/{name}/policy-changes/{change_id}/approvals"
+        return self._call("POST", path, _POLICY_CHANGE, json=body)
+
+    def withdraw_policy_change(self, name: str, change_id: str, reason: str) -> PolicyChangeOut:
+        """Withdraw a pending policy change."""
+        path = f"/api/v1/models/{name}/policy-changes/{change_id}/withdraw"
+        return self._call("POST", path, _POLICY_CHANGE, json={"reason": reason})
 
     # -- versions -------------------------------------------------------------------------
 

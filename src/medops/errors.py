@@ -152,6 +152,14 @@ class PromotionBlockedError(ConflictError):
     title = "Promotion gates not met"
 
 
+class GovernedChangeError(ConflictError):
+    """Raised when a change needs signatures first: a promotion policy change that loosens
+    the policy goes through a signed policy change (two people, one a clinician)."""
+
+    code = "governed-change"
+    title = "Change needs signatures"
+
+
 class AuthenticationError(MedopsError):
     """Raised when credentials are missing, wrong, expired or revoked."""
 
@@ -277,6 +285,7 @@ ALL_ERRORS: tuple[type[MedopsError], ...] = (
     PackagingError,
     DuplicateVersionError,
     PromotionBlockedError,
+    GovernedChangeError,
     SeparationOfDutiesError,
     AuthenticationError,
     MfaRequiredError,

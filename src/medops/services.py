@@ -19,8 +19,9 @@ from medops.db.engine import Database
 from medops.monitoring.configs import MonitoringConfigService
 from medops.monitoring.service import MonitoringService
 from medops.registry.lifecycle import LifecycleService
+from medops.registry.policy_changes import PolicyChangeService
 from medops.registry.service import RegistryService
-from medops.serving.deployments import DeploymentService
+from medops.serving.deployments import DeploymentService, followers
 from medops.serving.outcomes import OutcomeService
 from medops.storage.base import BlobStore
 from medops.storage.local import LocalBlobStore
@@ -42,6 +43,7 @@ class Services:
     checkpoints: CheckpointService
     registry: RegistryService
     lifecycle: LifecycleService
+    policy_changes: PolicyChangeService
     deployments: DeploymentService
     outcomes: OutcomeService
     monitoring: MonitoringService
@@ -70,7 +72,7 @@ def build_services(
         db, clock, audit, settings.resolved_audit_key_file, settings.audit_checkpoint_dir
     )
     # Signatures are countersigned with the same Ed25519 key as audit checkpoints.
-    lifecycle = LifecycleService(db, clock, audit, blobs, logins, checkpoints.key)
+    lifecycle = LifecycleService(db, clock, audit, blobs, logins, checkpoints.key, followers)
     return Services(
         settings=settings,
         db=db,
@@ -84,6 +86,7 @@ def build_services(
         checkpoints=checkpoints,
         registry=RegistryService(db, clock, audit, blobs),
         lifecycle=lifecycle,
+        policy_changes=PolicyChangeService(db, clock, audit, logins, checkpoints.key, followers),
         deployments=DeploymentService(db, clock, audit, lifecycle),
         outcomes=OutcomeService(db, clock, audit),
         monitoring=MonitoringService(db, clock, audit, blobs),

@@ -12,9 +12,9 @@ import pytest
 from medops.auth.permissions import Permission, Role
 from medops.services import Services
 from medops.testing import FixedClock, capture_audit
-from tests.api.conftest import bearer, login
 from tests.api.test_route_permissions import _concrete, _protected_routes
 from tests.conftest import PASSWORD, SYSTEM_CTX, make_user
+from tests.helpers.http import bearer, login
 
 REASON = "night shift incident: tracing who changed the model"
 

@@ -13,7 +13,7 @@ from fhir.resources.R4B.bundle import Bundle
 from medops.auth.permissions import Role
 from medops.services import Services
 from medops.testing import capture_audit
-from tests.api.conftest import bearer
+from tests.helpers.http import bearer
 
 
 def test_each_state_change_writes_one_audit_record_with_actor_and_origin(

@@ -9,7 +9,7 @@ import httpx
 from medops.auth.permissions import Role
 from medops.services import Services
 from medops.testing import FixedClock, capture_audit
-from tests.api.conftest import bearer
+from tests.helpers.http import bearer
 
 REASON = "ED patient 4411 deteriorating; need the model's audit history"
 

@@ -15,7 +15,7 @@ from medops.auth.permissions import Role
 from medops.embedded import EmbeddedTransport
 from medops.services import Services
 from medops.testing import capture_audit
-from tests.api.conftest import bearer
+from tests.helpers.http import bearer
 
 PROBLEM = "application/problem+json"
 

@@ -17,13 +17,7 @@ from medops.audit.service import exempt_from_audit_guard
 from medops.auth import tokens
 from medops.auth.models import ApiToken
 from medops.services import Services
-from tests.api.test_models_api import people  # noqa: F401
-from tests.api.test_serving_api import (  # noqa: F401
-    DEPLOYMENT,
-    deployed,
-    predict,
-    random_records,
-)
+from tests.helpers.registry import DEPLOYMENT, predict, random_records
 
 PATH = f"/api/v1/deployments/{DEPLOYMENT}/predict"
 
@@ -48,7 +42,7 @@ def test_lane_and_route_give_the_same_answer(
     app: FastAPI,
     http: httpx.Client,
     client_for: Callable[..., tuple[httpx.Client, Services]],
-    deployed: dict[str, dict[str, str]],  # noqa: F811
+    deployed: dict[str, dict[str, str]],
 ) -> None:
     """A predict request with a bearer token is taken by the lane; the same body sent to a
     server with the lane off (MEDOPS_SERVING_FAST_LANE=false) gets the same answer."""
@@ -80,7 +74,7 @@ def test_lane_refusals_equal_the_route_refusals(
     http: httpx.Client,
     client_for: Callable[..., tuple[httpx.Client, Services]],
     services: Services,
-    deployed: dict[str, dict[str, str]],  # noqa: F811
+    deployed: dict[str, dict[str, str]],
 ) -> None:
     """Bad input, an unknown deployment, broken JSON and a bad token get the same status and
     problem from the lane as from the framework's route, each with an audit record that is
@@ -125,7 +119,7 @@ def test_lane_refusals_equal_the_route_refusals(
 def test_a_revoked_token_is_refused_at_once(
     http: httpx.Client,
     services: Services,
-    deployed: dict[str, dict[str, str]],  # noqa: F811
+    deployed: dict[str, dict[str, str]],
 ) -> None:
     """A token that was just used (so cached) and is then revoked through this server is
     refused on the very next request, by the lane, with 401."""
@@ -142,7 +136,7 @@ def test_a_revoked_token_is_refused_at_once(
 def test_a_restricted_or_unpermitted_caller_is_left_to_the_route(
     app: FastAPI,
     http: httpx.Client,
-    deployed: dict[str, dict[str, str]],  # noqa: F811
+    deployed: dict[str, dict[str, str]],
 ) -> None:
     """A role without ``predict`` is declined by the lane; the route answers 403. A name the
     route's pattern refuses (a trailing newline) is declined too: the route answers 422."""
@@ -162,7 +156,7 @@ def test_a_restricted_or_unpermitted_caller_is_left_to_the_route(
 
 def test_a_body_over_the_limit_goes_to_the_route(
     client_for: Callable[..., tuple[httpx.Client, Services]],
-    deployed: dict[str, dict[str, str]],  # noqa: F811
+    deployed: dict[str, dict[str, str]],
 ) -> None:
     """A declared body over the limit is declined untouched: the route answers 413."""
     small, _ = client_for(max_request_bytes=1024)
@@ -175,7 +169,7 @@ def test_a_body_over_the_limit_goes_to_the_route(
 def test_another_process_revoking_applies_within_the_cache_time(
     client_for: Callable[..., tuple[httpx.Client, Services]],
     services: Services,
-    deployed: dict[str, dict[str, str]],  # noqa: F811
+    deployed: dict[str, dict[str, str]],
 ) -> None:
     """A server caching for 0.3 s still accepts a token another process revoked until its
     entry lapses, then refuses it; with the cache off it refuses at once."""

@@ -9,8 +9,8 @@ import httpx
 from medops.auth.permissions import Role
 from medops.services import Services
 from medops.testing import FixedClock, capture_audit
-from tests.api.conftest import bearer, login
 from tests.conftest import PASSWORD, make_user
+from tests.helpers.http import bearer, login
 
 
 def test_five_failures_lock_the_username_even_for_the_right_password(

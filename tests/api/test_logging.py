@@ -14,7 +14,7 @@ from medops.api.deps import public
 from medops.auth.permissions import Role
 from medops.embedded import EmbeddedTransport
 from medops.logs import configure_logging
-from tests.api.conftest import bearer
+from tests.helpers.http import bearer
 
 
 @pytest.fixture

@@ -25,124 +25,15 @@ from sklearn.metrics import (
 from sqlalchemy import func, select, update
 
 from medops.audit.service import exempt_from_audit_guard
-from medops.auth.permissions import Role
 from medops.embedded import EmbeddedTransport
-from medops.registry.models import Approval, ModelVersion, ValidationReport
+from medops.registry.models import Approval, ValidationReport
 from medops.registry.onnx_model import OnnxModel
 from medops.services import Services
 from medops.testing import FixedClock, capture_audit
 from tests import model_data
-from tests.api.conftest import bearer
-from tests.conftest import PASSWORD, make_user
-
-NAME = "diabetes-risk"
-
-
-@pytest.fixture
-def people(
-    http: httpx.Client, services: Services, tokens: dict[Role, str]
-) -> dict[str, dict[str, str]]:
-    """API-token headers (no idle timeout while tests move the clock) of: a data scientist
-    (the registrant), two ML engineers, a clinician, an auditor and an admin."""
-    logins = {
-        "ds": tokens[Role.DATA_SCIENTIST],
-        "mle": tokens[Role.ML_ENGINEER],
-        "mle2": make_user(services, "second-engineer", Role.ML_ENGINEER),
-        "clin": tokens[Role.CLINICIAN],
-        "aud": tokens[Role.AUDITOR],
-        "admin": tokens[Role.ADMIN],
-    }
-    headers = {}
-    for who, login in logins.items():
-        issued = http.post("/api/v1/tokens", json={}, headers=bearer(login))
-        assert issued.status_code == 201, issued.text
-        headers[who] = bearer(issued.json()["token"])
-    return headers
-
-
-def register(
-    http: httpx.Client,
-    headers: dict[str, str],
-    *,
-    artifact: bytes | None = None,
-    meta: dict[str, Any] | None = None,
-    name: str = NAME,
-    c: float = 1.0,
-) -> httpx.Response:
-    pkg = model_data.package(c)
-    files = {"artifact": ("model.onnx", pkg.onnx if artifact is None else artifact)}
-    data = {"metadata": json.dumps(meta if meta is not None else model_data.metadata(pkg))}
-    return http.post(f"/api/v1/models/{name}/versions", files=files, data=data, headers=headers)
-
-
-def validate(
-    http: httpx.Client, headers: dict[str, str], version: int = 1, **params: Any
-) -> httpx.Response:
-    query = {"label": model_data.LABEL, "bootstrap": 200} | params
-    return http.post(
-        f"/api/v1/models/{NAME}/versions/{version}/validate",
-        content=model_data.eval_csv(),
-        params=query,
-        headers=headers | {"content-type": "text/csv"},
-    )
-
-
-def sign(
-    http: httpx.Client, headers: dict[str, str], version: int = 1, **body: Any
-) -> httpx.Response:
-    return http.post(
-        f"/api/v1/models/{NAME}/versions/{version}/approvals",
-        json={"password": PASSWORD, "meaning": "approval"} | body,
-        headers=headers,
-    )
-
-
-def promote(
-    http: httpx.Client, headers: dict[str, str], version: int, alias: str = "production"
-) -> httpx.Response:
-    return http.put(
-        f"/api/v1/models/{NAME}/aliases/{alias}",
-        json={"version": version, "reason": f"promote version {version}"},
-        headers=headers,
-    )
-
-
-def ready_version(http: httpx.Client, people: dict[str, dict[str, str]], c: float = 1.0) -> int:
-    """Register, validate and card a version (by the data scientist); returns its number."""
-    created = register(http, people["ds"], c=c)
-    assert created.status_code == 201, created.text
-    number = created.json()["version"]
-    assert validate(http, people["ds"], number).status_code == 201
-    card = http.patch(
-        f"/api/v1/models/{NAME}/versions/{number}/card",
-        json=model_data.CARD,
-        headers=people["clin"],
-    )
-    assert card.status_code == 200, card.text
-    return int(number)
-
-
-@pytest.fixture
-def model(http: httpx.Client, people: dict[str, dict[str, str]]) -> None:
-    answer = http.post(
-        "/api/v1/models", json={"name": NAME, "policy": model_data.POLICY}, headers=people["mle"]
-    )
-    assert answer.status_code == 201, answer.text
-
-
-def _counts(services: Services) -> tuple[int, int]:
-    with services.db.session() as session:
-        versions = session.scalar(select(func.count()).select_from(ModelVersion)) or 0
-    blobs = sum(1 for p in services.settings.blob_dir.rglob("*") if p.is_file())
-    return versions, blobs
-
-
-def _problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["type"] == f"urn:medops:problem:{code}"
-    return body
+from tests.conftest import PASSWORD
+from tests.helpers.http import problem
+from tests.helpers.registry import NAME, counts, promote, ready_version, register, sign, validate
 
 
 @pytest.mark.usefixtures("model")
@@ -152,32 +43,32 @@ def test_refused_registrations_name_the_problem_and_store_nothing(
     """Drifting ONNX, corrupt ONNX, a pickle, a mismatched signature, a duplicate and an
     unknown model each get a clear 4xx; nothing is stored by any of them."""
     assert register(http, people["ds"]).status_code == 201
-    before = _counts(services)
+    before = counts(services)
     pkg = model_data.package()
     other = model_data.package(0.001)  # a different model: its probabilities are the "native" ones
     drift = model_data.metadata(pkg)
     assert other.parity is not None
     drift["parity"]["native_probabilities"] = other.parity.native_probabilities
-    body = _problem(register(http, people["ds"], meta=drift, c=1.0), 422, "parity-failed")
+    body = problem(register(http, people["ds"], meta=drift, c=1.0), 422, "parity-failed")
     assert "differ" in body["detail"]
 
     corrupt = pkg.onnx[: len(pkg.onnx) // 2]
-    _problem(register(http, people["ds"], artifact=corrupt), 422, "invalid-artifact")
+    problem(register(http, people["ds"], artifact=corrupt), 422, "invalid-artifact")
     pickled = pickle.dumps(model_data.pipeline())
-    body = _problem(register(http, people["ds"], artifact=pickled), 422, "invalid-artifact")
+    body = problem(register(http, people["ds"], artifact=pickled), 422, "invalid-artifact")
     assert "pickle" in body["detail"].lower()
 
     signature = pkg.signature.model_dump(mode="json")
     signature["inputs"] = signature["inputs"][:-1]  # 9 features for a 10-feature graph
     meta = model_data.metadata(pkg, signature=signature)
     meta["parity"] = None
-    body = _problem(register(http, people["ds"], meta=meta), 422, "signature-mismatch")
+    body = problem(register(http, people["ds"], meta=meta), 422, "signature-mismatch")
     assert body["errors"]
 
-    _problem(register(http, people["ds"]), 409, "duplicate-version")
-    body = _problem(register(http, people["ds"], name="no-such-model"), 404, "not-found")
+    problem(register(http, people["ds"]), 409, "duplicate-version")
+    body = problem(register(http, people["ds"], name="no-such-model"), 404, "not-found")
     assert "no-such-model" in body["detail"]
-    assert _counts(services) == before
+    assert counts(services) == before
 
 
 def test_joblib_archives_are_refused_too(
@@ -187,7 +78,7 @@ def test_joblib_archives_are_refused_too(
     for compress in (0, 3):
         path = tmp_path / f"m{compress}.joblib"
         joblib.dump(model_data.pipeline(), path, compress=compress)
-        _problem(register(http, people["ds"], artifact=path.read_bytes()), 422, "invalid-artifact")
+        problem(register(http, people["ds"], artifact=path.read_bytes()), 422, "invalid-artifact")
 
 
 @pytest.mark.usefixtures("model")
@@ -241,7 +132,7 @@ def test_promotion_refused_with_every_missing_condition_then_allowed(
     assert created.status_code == 201
     with capture_audit(services) as audit:
         refused = promote(http, people["mle"], 1)
-    body = _problem(refused, 409, "promotion-blocked")
+    body = problem(refused, 409, "promotion-blocked")
     reasons = " | ".join(e["reason"] for e in body["errors"])
     assert "validation report" in reasons
     assert "model card incomplete" in reasons
@@ -267,7 +158,7 @@ def test_promotion_refused_with_every_missing_condition_then_allowed(
         "approvals: 0 of 1 valid ml_engineer approval(s)",
     ]
     assert sign(http, people["clin"]).status_code == 201
-    still = _problem(promote(http, people["mle"], 1), 409, "promotion-blocked")
+    still = problem(promote(http, people["mle"], 1), 409, "promotion-blocked")
     assert [e["reason"] for e in still["errors"]] == [
         "approvals: 0 of 1 valid ml_engineer approval(s)"
     ]
@@ -292,7 +183,7 @@ def test_registrant_cannot_sign_and_signing_reauthenticates(
     """The registrant's signature is refused (403); a wrong password is 401 and stores none;
     a signature shows printed name, meaning and UTC time on the card."""
     ready_version(http, people)
-    _problem(sign(http, people["ds"]), 403, "forbidden")  # data scientists may not sign at all
+    problem(sign(http, people["ds"]), 403, "forbidden")  # data scientists may not sign at all
     mine = http.post("/api/v1/models", json={"name": "own-model"}, headers=people["mle"])
     assert mine.status_code == 201
     own = register(http, people["mle"], name="own-model")
@@ -306,7 +197,7 @@ def test_registrant_cannot_sign_and_signing_reauthenticates(
     http.patch(
         "/api/v1/models/own-model/versions/1/card", json=model_data.CARD, headers=people["mle"]
     )
-    body = _problem(
+    body = problem(
         http.post(
             "/api/v1/models/own-model/versions/1/approvals",
             json={"password": PASSWORD},
@@ -316,7 +207,7 @@ def test_registrant_cannot_sign_and_signing_reauthenticates(
         "separation-of-duties",
     )
     assert "registered" in body["detail"]
-    _problem(sign(http, people["clin"], password="not-the-password"), 401, "unauthenticated")
+    problem(sign(http, people["clin"], password="not-the-password"), 401, "unauthenticated")
     with services.db.session() as session:
         assert session.scalar(select(func.count()).select_from(Approval)) == 0
     signed = sign(http, people["clin"], comment="reviewed the subgroup table")
@@ -329,7 +220,7 @@ def test_registrant_cannot_sign_and_signing_reauthenticates(
         f"/api/v1/models/{NAME}/versions/1/card", params={"format": "md"}, headers=people["aud"]
     ).text
     assert "Test User\\-Clinician (user\\-clinician, clinician), approval" in markdown
-    _problem(sign(http, people["clin"]), 409, "conflict")  # one valid signature per meaning
+    problem(sign(http, people["clin"]), 409, "conflict")  # one valid signature per meaning
 
 
 @pytest.mark.usefixtures("model")
@@ -428,7 +319,7 @@ def test_history_and_at_answer_correctly_after_promotions_and_a_rollback(
         json={"reason": "further"},
         headers=people["mle"],
     )
-    _problem(nothing, 409, "conflict")
+    problem(nothing, 409, "conflict")
 
     history = http.get(f"/api/v1/models/{NAME}/history", headers=people["aud"]).json()
     assert [(e["kind"], e["from_version"], e["to_version"]) for e in history] == [
@@ -468,14 +359,14 @@ def test_permissions_and_policy_governance(
     assert register(http, people["clin"]).status_code == 403
     lax = {"min_auroc": None, "max_ece": None}
     refused = http.post("/api/v1/models", json={"name": "lax", "policy": lax}, headers=people["ds"])
-    _problem(refused, 403, "forbidden")
+    problem(refused, 403, "forbidden")
     for floor in ({"required_approvals": {}}, {"protected_aliases": []}):
         below = http.post(
             "/api/v1/models", json={"name": "lax", "policy": floor}, headers=people["mle"]
         )
-        _problem(below, 422, "invalid-input")
+        problem(below, 422, "invalid-input")
         gutted = http.put(f"/api/v1/models/{NAME}/policy", json=floor, headers=people["mle"])
-        _problem(gutted, 422, "invalid-input")
+        problem(gutted, 422, "invalid-input")
     made = http.post("/api/v1/models", json={"name": "lax", "policy": lax}, headers=people["mle"])
     assert made.status_code == 201
     assert made.json()["policy"]["min_auroc"] is None
@@ -491,8 +382,8 @@ def test_permissions_and_policy_governance(
 def test_a_policy_change_needs_fresh_signatures_and_rollback_is_gated(
     http: httpx.Client, services: Services, clock: FixedClock, people: dict[str, dict[str, str]]
 ) -> None:
-    """Signatures are bound to the policy they were given under: after an ML engineer
-    relaxes the policy, neither a promotion nor a rollback to the earlier version passes
+    """Signatures are bound to the policy they were given under: after the policy is relaxed
+    (a signed policy change), neither a promotion nor a rollback to the earlier version passes
     until people sign again; the refused rollback is audited with what is missing."""
     for version, c in ((1, 1.0), (2, 2.0)):
         ready_version(http, people, c=c)
@@ -501,17 +392,24 @@ def test_a_policy_change_needs_fresh_signatures_and_rollback_is_gated(
         clock.advance(timedelta(seconds=1))
         assert promote(http, people["mle"], version).status_code == 200
     relaxed = model_data.POLICY | {"min_auroc": 0.5}
-    assert (
-        http.put(f"/api/v1/models/{NAME}/policy", json=relaxed, headers=people["mle"]).status_code
-        == 200
+    proposed = http.post(
+        f"/api/v1/models/{NAME}/policy-changes",
+        json={"policy": relaxed, "reason": "AUROC floor of the intended use"},
+        headers=people["mle"],
     )
+    assert proposed.status_code == 201, proposed.text
+    change = f"/api/v1/models/{NAME}/policy-changes/{proposed.json()['id']}/approvals"
+    for who in ("mle", "clin"):
+        signed = http.post(change, json={"password": PASSWORD}, headers=people[who])
+        assert signed.status_code == 201, signed.text
+    assert signed.json()["status"] == "applied"
     with capture_audit(services) as audit:
         refused = http.post(
             f"/api/v1/models/{NAME}/aliases/production/rollback",
             json={"reason": "incident"},
             headers=people["mle"],
         )
-    body = _problem(refused, 409, "promotion-blocked")
+    body = problem(refused, 409, "promotion-blocked")
     assert "0 of 1 valid clinician approval(s)" in body["detail"]
     (denied,) = audit.find("model.rollback")
     assert denied.outcome == "denied"
@@ -537,7 +435,7 @@ def test_unstorable_metadata_is_refused_before_anything_is_stored(
     """NaN or infinite numbers, a NUL character, or parity rows of uneven length are a 422
     and leave no version and no blob behind, on either database."""
     pkg = model_data.package()
-    before = _counts(services)
+    before = counts(services)
     for bad in (
         model_data.metadata(pkg, training_metrics={"auc": float("nan")}),
         model_data.metadata(pkg, hyperparameters={"C": float("inf")}),
@@ -550,11 +448,11 @@ def test_unstorable_metadata_is_refused_before_anything_is_stored(
             data={"metadata": text},
             headers=people["ds"],
         )
-        _problem(answer, 422, "invalid-input")
+        problem(answer, 422, "invalid-input")
     ragged = model_data.metadata(pkg)
     ragged["parity"]["native_probabilities"][0] = [0.5]
-    _problem(register(http, people["ds"], meta=ragged), 422, "signature-mismatch")
-    assert _counts(services) == before
+    problem(register(http, people["ds"], meta=ragged), 422, "signature-mismatch")
+    assert counts(services) == before
 
 
 @pytest.mark.usefixtures("model")
@@ -568,21 +466,21 @@ def test_bad_evaluation_data_is_a_422_naming_the_cells(
     csv_headers = people["ds"] | {"content-type": "text/csv"}
     good = model_data.eval_csv().decode().splitlines()
     missing = "\n".join(",".join(line.split(",")[1:]) for line in good)
-    body = _problem(
+    body = problem(
         http.post(url, content=missing, params={"label": model_data.LABEL}, headers=csv_headers),
         422,
         "invalid-input",
     )
     assert body["errors"][0]["field"] == "columns.age"
     broken = "\n".join([good[0], "abc" + good[1][good[1].index(",") :], *good[2:]])
-    body = _problem(
+    body = problem(
         http.post(url, content=broken, params={"label": model_data.LABEL}, headers=csv_headers),
         422,
         "invalid-input",
     )
     assert body["errors"][0]["field"] == "rows[0].age"
     wrong_label = "\n".join([good[0], good[1][: good[1].rindex(",")] + ",maybe", *good[2:]])
-    body = _problem(
+    body = problem(
         http.post(
             url, content=wrong_label, params={"label": model_data.LABEL}, headers=csv_headers
         ),

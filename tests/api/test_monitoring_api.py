@@ -17,15 +17,9 @@ from medops.context import SYSTEM_ACTOR, Context, Origin
 from medops.monitoring.models import MonitoringProfile, MonitoringResult
 from medops.services import Services
 from medops.testing import FixedClock
-from tests.api.conftest import bearer
-from tests.api.test_models_api import people  # noqa: F401
-from tests.api.test_serving_api import (  # noqa: F401
-    DEPLOYMENT,
-    deployed,
-    predict,
-    random_records,
-)
 from tests.conftest import make_user
+from tests.helpers.http import bearer
+from tests.helpers.registry import DEPLOYMENT, predict, random_records
 
 
 def serve_a_day(http: httpx.Client, clin: dict[str, str], clock: FixedClock, n: int = 120) -> None:
@@ -46,7 +40,7 @@ def test_a_run_computes_each_complete_day_once_and_serves_it(
     http: httpx.Client,
     services: Services,
     clock: FixedClock,
-    deployed: dict[str, dict[str, str]],  # noqa: F811
+    deployed: dict[str, dict[str, str]],
 ) -> None:
     """The first run builds the profile and computes the finished day; a second run finds
     nothing due; results, the JSON document and the HTML report (with its chart) are served;
@@ -93,7 +87,7 @@ def test_a_run_computes_each_complete_day_once_and_serves_it(
 def test_monitoring_permissions_and_bad_input(
     http: httpx.Client,
     clock: FixedClock,
-    deployed: dict[str, dict[str, str]],  # noqa: F811
+    deployed: dict[str, dict[str, str]],
 ) -> None:
     """Auditors read but do not run; a clinician reads; an unknown window kind is a 422 naming
     the field; a deployment with no computed window is a 404."""
@@ -120,7 +114,7 @@ def test_concurrent_runs_store_each_window_once(
     services: Services,
     clock: FixedClock,
     client_for: Callable[..., tuple[httpx.Client, Services]],
-    deployed: dict[str, dict[str, str]],  # noqa: F811
+    deployed: dict[str, dict[str, str]],
 ) -> None:
     """Two runs at once (the scheduler of two replicas) store the day once between them:
     the later writer skips what the first stored, neither fails."""
@@ -138,7 +132,7 @@ def test_outcomes_arriving_later_update_the_window_and_reconcile_the_estimate(
     http: httpx.Client,
     services: Services,
     clock: FixedClock,
-    deployed: dict[str, dict[str, str]],  # noqa: F811
+    deployed: dict[str, dict[str, str]],
 ) -> None:
     """A day computed before any outcome shows CBPE's estimate and no realized metrics; once
     outcomes arrive, the next run computes that day again (same row, audited as updated),
@@ -221,7 +215,7 @@ def _details(value: object) -> dict[str, object]:
 def test_count_windows_hold_n_consecutive_predictions(
     http: httpx.Client,
     clock: FixedClock,
-    deployed: dict[str, dict[str, str]],  # noqa: F811
+    deployed: dict[str, dict[str, str]],
 ) -> None:
     """count:50 over one batch of 120 predictions (one timestamp): two complete windows,
     numbered 0 and 1, the last 20 wait; 40 more complete the third, compared with the second;
@@ -272,7 +266,7 @@ def test_a_long_silence_in_the_log_is_stepped_over(
     http: httpx.Client,
     services: Services,
     clock: FixedClock,
-    deployed: dict[str, dict[str, str]],  # noqa: F811
+    deployed: dict[str, dict[str, str]],
 ) -> None:
     """Predictions, then none for 600 days (14,400 hourly windows, more than one run's bound
     of 10,000), then predictions again: the next hourly run computes the new hour at once."""
@@ -295,7 +289,7 @@ def test_outcomes_update_the_count_window_they_belong_to_when_starts_tie(
     http: httpx.Client,
     services: Services,
     clock: FixedClock,
-    deployed: dict[str, dict[str, str]],  # noqa: F811
+    deployed: dict[str, dict[str, str]],
 ) -> None:
     """One batch of 120 (one timestamp) makes count:50 windows 0 and 1 with the same start;
     outcomes for window 0's rows bring window 0 up to date, not window 1."""
@@ -333,7 +327,7 @@ def test_a_version_that_cannot_be_monitored_does_not_stop_the_others(
     http: httpx.Client,
     services: Services,
     clock: FixedClock,
-    deployed: dict[str, dict[str, str]],  # noqa: F811
+    deployed: dict[str, dict[str, str]],
 ) -> None:
     """Version 2's model file is lost from the blob store: its windows are skipped with the
     reason, version 1's day is still computed and stored."""

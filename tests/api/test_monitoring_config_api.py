@@ -14,13 +14,7 @@ from medops.audit.models import AuditEvent
 from medops.monitoring.models import MonitoringConfiguration
 from medops.services import Services
 from medops.testing import FixedClock, capture_audit
-from tests.api.test_models_api import people  # noqa: F401
-from tests.api.test_serving_api import (  # noqa: F401
-    DEPLOYMENT,
-    deployed,
-    predict,
-    random_records,
-)
+from tests.helpers.registry import DEPLOYMENT, predict, random_records
 
 URL = "/api/v1/monitoring/config"
 DEFAULTS = {
@@ -38,7 +32,7 @@ def test_the_configuration_reads_as_the_defaults_until_set_and_every_change_is_a
     http: httpx.Client,
     services: Services,
     clock: FixedClock,
-    deployed: dict[str, dict[str, str]],  # noqa: F811
+    deployed: dict[str, dict[str, str]],
 ) -> None:
     """Any monitoring reader gets the defaults until a configuration is set; an ML engineer's
     PUT replaces the whole configuration (fields left out take their defaults), GET returns
@@ -87,7 +81,7 @@ def test_the_configuration_reads_as_the_defaults_until_set_and_every_change_is_a
 def test_only_monitoring_configure_may_change_it_and_bad_input_is_a_422_naming_the_field(
     http: httpx.Client,
     services: Services,
-    deployed: dict[str, dict[str, str]],  # noqa: F811
+    deployed: dict[str, dict[str, str]],
 ) -> None:
     """Data scientists, clinicians and auditors are refused (403); unknown tests, values out
     of range, non-finite numbers, unknown corrections, modes and fields, and too small a
@@ -164,7 +158,7 @@ def _bmi(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_a_run_judges_each_window_with_the_deployments_configuration(
     http: httpx.Client,
     clock: FixedClock,
-    deployed: dict[str, dict[str, str]],  # noqa: F811
+    deployed: dict[str, dict[str, str]],
 ) -> None:
     """Under the defaults a day of bmi 2.5 sigma high is bmi drift; once the ML engineer sets
     thresholds for bmi that no shift reaches (and no correction), the next such day raises no

@@ -8,8 +8,8 @@ import pytest
 from medops.auth.permissions import Role
 from medops.services import Services
 from medops.testing import capture_audit
-from tests.api.conftest import bearer, login
 from tests.conftest import PASSWORD, make_user
+from tests.helpers.http import bearer, login
 
 
 @pytest.mark.parametrize(

@@ -4,58 +4,22 @@ refused and nothing is stored."""
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import httpx
 import pytest
-from sklearn.neural_network import MLPClassifier
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
 from sqlalchemy import select
 
-from medops.packaging import Package, package_model
 from medops.registry.models import ModelVersion
 from medops.registry.onnx_model import OnnxModel, inspect_artifact
 from medops.registry.signature import ModelSignature
 from medops.services import Services
 from medops.testing import capture_audit
 from tests import model_data
-from tests.api.test_models_api import (  # noqa: F401
-    NAME,
-    _counts,
-    _problem,
-    model,
-    people,
-    register,
-)
+from tests.helpers.http import problem
+from tests.helpers.registry import NAME, counts, register
 
 TOLERANCE = 0.02  # the default
-
-
-@functools.cache
-def mlp_pipeline() -> Pipeline:
-    """A scaled two-layer MLP on the diabetes training split (early stopping: no warning)."""
-    x_train, _, y_train, _ = model_data.frames()
-    return make_pipeline(
-        StandardScaler(),
-        MLPClassifier(
-            hidden_layer_sizes=(64, 32), max_iter=500, early_stopping=True, random_state=0
-        ),
-    ).fit(x_train, y_train)
-
-
-@functools.cache
-def mlp_package() -> Package:
-    """The MLP packaged like model_data's logistic regression (sex and age demographic,
-    declared ranges), with parity evidence."""
-    return package_model(
-        mlp_pipeline(),
-        sample=model_data.frames()[0],
-        demographic=["sex", "age"],
-        bands={"age": [40.0, 60.0]},
-        ranges={"age": (18, 110), "bmi": (10, 80)},
-    )
 
 
 def quantize(
@@ -70,7 +34,7 @@ def quantize(
 
 
 def _register_mlp(http: httpx.Client, headers: dict[str, str]) -> dict[str, Any]:
-    pkg = mlp_package()
+    pkg = model_data.mlp_package()
     created = register(http, headers, artifact=pkg.onnx, meta=model_data.metadata(pkg))
     assert created.status_code == 201, created.text
     body: dict[str, Any] = created.json()
@@ -89,7 +53,7 @@ def _version_id(services: Services, number: int) -> str:
 def test_an_mlp_quantizes_into_the_next_version_linked_to_its_parent(
     http: httpx.Client,
     services: Services,
-    people: dict[str, dict[str, str]],  # noqa: F811
+    people: dict[str, dict[str, str]],
 ) -> None:
     """The INT8 MLP is version N+1 with its parent linked, the parent's signature, measured
     numbers within sane bounds, the measured difference as its parity (the parity gate
@@ -159,44 +123,44 @@ def test_an_mlp_quantizes_into_the_next_version_linked_to_its_parent(
     assert event.details["after"]["quantization"] == q
 
     again = quantize(http, people["ds"], number)
-    assert "already an INT8 quantization" in _problem(again, 422, "not-quantizable")["detail"]
+    assert "already an INT8 quantization" in problem(again, 422, "not-quantizable")["detail"]
 
 
 @pytest.mark.usefixtures("model")
 def test_a_logistic_regression_is_refused_naming_its_operators_and_nothing_is_stored(
     http: httpx.Client,
     services: Services,
-    people: dict[str, dict[str, str]],  # noqa: F811
+    people: dict[str, dict[str, str]],
 ) -> None:
     """A logistic regression (LinearClassifier, Scaler) gains nothing from INT8: a 422
     not-quantizable problem says so in plain words; an MLP whose INT8 difference exceeds a
     tight tolerance is a parity-failed 422; neither stores a version or a blob."""
     assert register(http, people["ds"]).status_code == 201
-    before = _counts(services)
+    before = counts(services)
     refused = quantize(http, people["ds"], 1)
-    body = _problem(refused, 422, "not-quantizable")
+    body = problem(refused, 422, "not-quantizable")
     assert body["detail"] == (
         "nothing to quantize: this model's operators (LinearClassifier, Scaler) are ONNX-ML "
         "operators that ONNX Runtime does not quantize; INT8 would gain nothing"
     )
-    assert _counts(services) == before
+    assert counts(services) == before
 
     mlp = _register_mlp(http, people["ds"])
-    before = _counts(services)
+    before = counts(services)
     tight = quantize(http, people["ds"], mlp["version"], tolerance=1e-6)
-    assert "nothing was stored" in _problem(tight, 422, "parity-failed")["detail"]
-    assert _counts(services) == before
+    assert "nothing was stored" in problem(tight, 422, "parity-failed")["detail"]
+    assert counts(services) == before
 
 
 @pytest.mark.usefixtures("model")
 def test_a_clinician_may_not_quantize(
     http: httpx.Client,
     services: Services,
-    people: dict[str, dict[str, str]],  # noqa: F811
+    people: dict[str, dict[str, str]],
 ) -> None:
     """Quantizing needs models:write: a clinician gets a 403 and nothing is stored."""
     mlp = _register_mlp(http, people["ds"])
-    before = _counts(services)
+    before = counts(services)
     denied = quantize(http, people["clin"], mlp["version"])
-    _problem(denied, 403, "forbidden")
-    assert _counts(services) == before
+    problem(denied, 403, "forbidden")
+    assert counts(services) == before

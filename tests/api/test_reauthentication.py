@@ -18,8 +18,8 @@ from medops.context import Context
 from medops.embedded import EmbeddedTransport
 from medops.services import Services
 from medops.testing import FixedClock, capture_audit
-from tests.api.conftest import bearer
 from tests.conftest import PASSWORD, make_user
+from tests.helpers.http import bearer
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from medops.api.app import create_app
 from medops.api.deps import declared_access
 from medops.auth.permissions import ROLE_PERMISSIONS, Permission, Role
 from medops.config import Settings
-from tests.api.conftest import bearer
+from tests.helpers.http import bearer
 
 PUBLIC_ROUTES = {
     ("GET", "/openapi.json"),

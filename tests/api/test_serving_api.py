@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import numpy as np
-import pytest
 from sqlalchemy import func, select
 
 from medops.audit.models import AuditEvent
@@ -21,55 +20,17 @@ from medops.services import Services
 from medops.serving.models import Outcome, Prediction
 from medops.testing import capture_audit
 from tests import model_data
-from tests.api.test_models_api import NAME, people, promote, ready_version, sign  # noqa: F401
-
-DEPLOYMENT = "diabetes"
-FEATURES = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
-
-
-def deploy(
-    http: httpx.Client, headers: dict[str, str], name: str = DEPLOYMENT, **extra: Any
-) -> httpx.Response:
-    return http.post(
-        "/api/v1/deployments",
-        json={"name": name, "model": f"{NAME}@production"} | extra,
-        headers=headers,
-    )
-
-
-def approved(http: httpx.Client, people: dict[str, dict[str, str]], c: float = 1.0) -> int:  # noqa: F811
-    """A version that passes every gate (report, card, two approvals)."""
-    number = ready_version(http, people, c)
-    assert sign(http, people["clin"], number).status_code == 201
-    assert sign(http, people["mle2"], number).status_code == 201
-    return number
-
-
-@pytest.fixture
-def deployed(http: httpx.Client, people: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:  # noqa: F811
-    """diabetes-risk v1 approved and in production, served by the deployment ``diabetes``."""
-    created = http.post(
-        "/api/v1/models", json={"name": NAME, "policy": model_data.POLICY}, headers=people["mle"]
-    )
-    assert created.status_code == 201, created.text
-    approved(http, people)
-    assert promote(http, people["mle"], 1).status_code == 200
-    answer = deploy(http, people["mle"])
-    assert answer.status_code == 201, answer.text
-    return people
-
-
-def random_records(n: int, seed: int = 0) -> list[dict[str, Any]]:
-    """Valid records drawn around the evaluation data (within the declared ranges)."""
-    _, x_eval, _, _ = model_data.frames()
-    rng = np.random.default_rng(seed)
-    rows = x_eval.to_numpy()[rng.integers(0, len(x_eval), n)]
-    noise = rng.normal(0, 0.05, rows.shape) * rows.std(axis=0)
-    rows = rows + noise
-    rows[:, 0] = np.clip(np.round(rows[:, 0]), 18, 110)  # age
-    rows[:, 1] = rng.choice([1.0, 2.0], n)  # sex
-    rows[:, 2] = np.clip(rows[:, 2], 10, 80)  # bmi
-    return [dict(zip(FEATURES, map(float, row), strict=True)) for row in rows]
+from tests.helpers.registry import (
+    DEPLOYMENT,
+    FEATURES,
+    NAME,
+    approved,
+    deploy,
+    predict,
+    promote,
+    random_records,
+    ready_version,
+)
 
 
 def direct(records: list[dict[str, Any]], c: float = 1.0) -> np.ndarray:
@@ -78,12 +39,6 @@ def direct(records: list[dict[str, Any]], c: float = 1.0) -> np.ndarray:
     model = OnnxModel(pkg.onnx, pkg.signature)
     columns = {f: [r[f] for r in records] for f in FEATURES}
     return model.positive_scores(columns)
-
-
-def predict(
-    http: httpx.Client, headers: dict[str, str], body: Any, name: str = DEPLOYMENT
-) -> httpx.Response:
-    return http.post(f"/api/v1/deployments/{name}/predict", json=body, headers=headers)
 
 
 def count(services: Services, table: Any) -> int:

@@ -14,17 +14,16 @@ from medops.context import Context, Origin
 from medops.db.engine import Database
 from medops.services import build_services
 from medops.serving.models import Prediction
-from tests.api.test_models_api import people  # noqa: F401
-from tests.api.test_serving_api import DEPLOYMENT, deployed, random_records  # noqa: F401
 from tests.cli.conftest import clean_env
 from tests.conftest import PASSWORD
+from tests.helpers.registry import DEPLOYMENT, random_records
 from tests.test_crash import _start, assert_restarts, kill_under_load
 from tests.test_server import _free_port
 
 
 def test_sigkill_under_prediction_load_keeps_every_acknowledged_prediction(
     settings: Settings,
-    deployed: dict[str, dict[str, str]],  # noqa: F811
+    deployed: dict[str, dict[str, str]],
 ) -> None:
     """Six clients send predictions (single records and batches) to a real server that is
     killed with SIGKILL mid-flight: every prediction answered with 200 has its row and its

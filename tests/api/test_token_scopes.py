@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from medops.auth.permissions import Role
-from tests.api.conftest import bearer
+from tests.helpers.http import bearer
 
 
 def test_a_scoped_token_holds_only_its_scopes(http: httpx.Client, tokens: dict[Role, str]) -> None:

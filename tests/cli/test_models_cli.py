@@ -12,7 +12,6 @@ import joblib
 import pytest
 
 from tests import model_data
-from tests.api.test_quantize_api import mlp_pipeline
 from tests.cli.conftest import Cli
 from tests.cli.test_cli import assert_one_line_error
 from tests.packaging.test_mlflow import MLFLOW_ENV, MLFLOW_WARNINGS
@@ -241,7 +240,7 @@ def test_quantize_prints_the_measured_numbers_and_refuses_a_linear_model(
     and AUROC, and `show` names the parent and the quantization; a logistic regression is
     refused on one line naming its ONNX-ML operators."""
     files = _setup(cli, tmp_path)
-    joblib.dump(mlp_pipeline(), tmp_path / "mlp.joblib")
+    joblib.dump(model_data.mlp_pipeline(), tmp_path / "mlp.joblib")
     _as(cli, "dana")
     cli.ok("models", "create", "risk")
     for model_file in (tmp_path / "mlp.joblib", files["model"]):

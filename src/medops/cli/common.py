@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -74,3 +77,13 @@ def parse_expiry(value: str, now: datetime | None = None) -> datetime:
             errors=[FieldError("expires", reason)],
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def read_json_file(path: Path, what: str) -> Any:
+    """The JSON document in ``path``; a clear one-line error when it cannot be read."""
+    try:
+        return json.loads(path.read_text())
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {what} {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise InvalidInputError(f"{what} {path} is not valid JSON: {exc}") from None

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from typer.exceptions import TyperException
 
 import medops
-from medops.cli import access, audit, db, deploy, models, monitor, tokens, users
+from medops.cli import access, audit, db, deploy, models, monitor, policy, tokens, users
 from medops.cli.common import PasswordStdinOption, client, read_password, settings
 from medops.cli.output import (
     JsonOption,
@@ -38,6 +38,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(access.mfa_app, name="mfa")
 app.add_typer(access.sessions_app, name="sessions")
 app.add_typer(access.grants_app, name="grants")
+models.app.add_typer(policy.app, name="policy-change")
 app.add_typer(models.app, name="models")
 app.add_typer(deploy.app, name="deploy")
 app.add_typer(deploy.outcomes_app, name="outcomes")

@@ -15,6 +15,7 @@ from typing import Any
 import typer
 
 from medops.cli.common import PasswordStdinOption, client, read_password
+from medops.cli.common import read_json_file as _read_json
 from medops.cli.output import JsonOption, console, print_json, print_record, print_table
 from medops.errors import FieldError, InvalidInputError
 from medops.registry.refs import parse_ref
@@ -38,15 +39,6 @@ RangeOption = typer.Option(
 BandsOption = typer.Option(
     [], "--bands", help="Subgroup band edges of a numeric demographic, e.g. age=40,60 (repeatable)."
 )
-
-
-def _read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read {what} {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise InvalidInputError(f"{what} {path} is not valid JSON: {exc}") from None
 
 
 def _bands(values: list[str]) -> dict[str, list[float]]:

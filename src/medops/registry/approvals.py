@@ -62,7 +62,35 @@ def seal(row: Approval, key: Ed25519PrivateKey, key_id: str, *, model: str, vers
     """Fill the manifest hash and the server's countersignature of a new signature row."""
     row.manifest_hash = sha256_json(manifest(row, model=model, version=version))
     row.key_id = key_id
-    row.server_signature = base64.b64encode(key.sign(row.manifest_hash.encode())).decode()
+    row.server_signature = countersign(row.manifest_hash, key)
+
+
+def countersign(manifest_hash: str, key: Ed25519PrivateKey) -> str:
+    """The server's Ed25519 signature of a manifest hash, base64."""
+    return base64.b64encode(key.sign(manifest_hash.encode())).decode()
+
+
+def seal_problems(
+    recomputed: str,
+    manifest_hash: str,
+    row_key_id: str,
+    server_signature: str,
+    public_key: Ed25519PublicKey,
+    key_id: str,
+) -> list[str]:
+    """Why a sealed signature record no longer holds as a record: its manifest recomputed
+    (``recomputed``) differs from the sealed hash, or the countersignature fails."""
+    found: list[str] = []
+    if recomputed != manifest_hash:
+        found.append("the signature record was altered after signing (manifest hash differs)")
+    if row_key_id != key_id:
+        found.append(f"countersigned with key {row_key_id}, not this server's key {key_id}")
+    else:
+        try:
+            public_key.verify(base64.b64decode(server_signature), manifest_hash.encode())
+        except (InvalidSignature, ValueError):
+            found.append("the server countersignature does not verify")
+    return found
 
 
 @dataclass(frozen=True)
@@ -87,16 +115,14 @@ def problems(
     version: int,
 ) -> list[str]:
     """Why a signature no longer holds; empty when it is valid."""
-    found: list[str] = []
-    if sha256_json(manifest(row, model=model, version=version)) != row.manifest_hash:
-        found.append("the signature record was altered after signing (manifest hash differs)")
-    if row.key_id != key_id:
-        found.append(f"countersigned with key {row.key_id}, not this server's key {key_id}")
-    else:
-        try:
-            public_key.verify(base64.b64decode(row.server_signature), row.manifest_hash.encode())
-        except (InvalidSignature, ValueError):
-            found.append("the server countersignature does not verify")
+    found = seal_problems(
+        sha256_json(manifest(row, model=model, version=version)),
+        row.manifest_hash,
+        row.key_id,
+        row.server_signature,
+        public_key,
+        key_id,
+    )
     if row.artifact_digest != current.artifact_digest:
         found.append("the model artifact differs from the one signed")
     if current.report_hash is None:

@@ -43,6 +43,7 @@ from medops.errors import (
 from medops.registry import approvals as sig
 from medops.registry import card as cards
 from medops.registry.approvals import sha256_json
+from medops.registry.followers import Followers, no_followers
 from medops.registry.models import AliasEvent, Approval, ModelAlias, ModelVersion, RegisteredModel
 from medops.registry.policy import judge
 from medops.registry.refs import Ref
@@ -78,6 +79,7 @@ class LifecycleService:
         blobs: BlobStore,
         logins: LoginService,
         key: Callable[[], Ed25519PrivateKey],
+        followers: Followers = no_followers,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -85,6 +87,7 @@ class LifecycleService:
         self._blobs = blobs
         self._logins = logins
         self._key = key
+        self._followers = followers
         self.listeners: list[Callable[[], None]] = []
 
     # -- signatures -----------------------------------------------------------------------
@@ -285,7 +288,11 @@ class LifecycleService:
         self, session: Session, model: RegisteredModel, row: ModelVersion, alias: str
     ) -> GateResult:
         policy = policy_of(model)
-        protected = alias in policy.protected_aliases
+        # An alias a deployment follows serves patients: it is gated whatever the policy says
+        # (a policy edited around the API, or one signed since, cannot open it).
+        protected = alias in policy.protected_aliases or bool(
+            self._followers(session, model.id, alias)
+        )
         unmet: list[str] = []
         checks: dict[str, bool] = {}
         if protected:

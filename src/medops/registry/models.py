@@ -164,3 +164,48 @@ class AliasEvent(Base):
     actor: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(String(500))
     evidence: Mapped[str | None] = mapped_column(Text)  # JSON: report, approvals checked
+
+
+class PolicyChange(Base):
+    """A proposed change of a model's promotion policy that loosens it.
+
+    It applies only once two people, one of them a clinician, have signed it, and only while
+    the model still has the policy it was proposed against (``before_hash``)."""
+
+    __tablename__ = "model_policy_changes"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model_id: Mapped[str] = mapped_column(ForeignKey("registered_models.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # pending | applied | withdrawn | superseded
+    before_policy: Mapped[str] = mapped_column(Text)  # canonical JSON
+    after_policy: Mapped[str] = mapped_column(Text)  # canonical JSON
+    before_hash: Mapped[str] = mapped_column(String(64))
+    after_hash: Mapped[str] = mapped_column(String(64))
+    loosenings: Mapped[str] = mapped_column(Text)  # JSON list of sentences
+    reason: Mapped[str] = mapped_column(String(500))
+    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    proposed_by: Mapped[str] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class PolicySignature(Base):
+    """An electronic signature on a policy change, sealed like a version's: the manifest
+    (signer, meaning, time, method, the change and both policy hashes) is countersigned with
+    the server's Ed25519 key."""
+
+    __tablename__ = "model_policy_signatures"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    change_id: Mapped[str] = mapped_column(ForeignKey("model_policy_changes.id"), index=True)
+    user_id: Mapped[str] = mapped_column(String(36))
+    username: Mapped[str] = mapped_column(String(64))
+    printed_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    meaning: Mapped[str] = mapped_column(String(32))
+    comment: Mapped[str | None] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    manifest_hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(16))
+    server_signature: Mapped[str] = mapped_column(String(128))

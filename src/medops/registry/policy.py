@@ -63,3 +63,42 @@ def _gaps(report: dict[str, Any], metric: str, bound: float) -> list[str]:
                 f"(maximum gap {bound:g})"
             )
     return failures
+
+
+def loosenings(before: PromotionPolicy, after: PromotionPolicy) -> list[str]:
+    """Every way ``after`` asks less of a version than ``before``, as sentences; empty when
+    ``after`` is as strict or stricter in every rule.
+
+    One person may tighten a policy; loosening it is a governed change (two signatures, one a
+    clinician). A rule that changes what it measures (the subgroup gap metric) counts as a
+    loosening, since a stricter value of one metric says nothing about another."""
+    found = [
+        f"removes the protected alias {alias!r}"
+        for alias in sorted(set(before.protected_aliases) - set(after.protected_aliases))
+    ]
+    for attr, _key, label in _MINIMA:
+        old, new = getattr(before, attr), getattr(after, attr)
+        if old is not None and (new is None or new < old):
+            found.append(f"lowers the minimum {label} from {old:g} to {_bound(new)}")
+    for attr, _key, label in _MAXIMA:
+        old, new = getattr(before, attr), getattr(after, attr)
+        if old is not None and (new is None or new > old):
+            found.append(f"raises the maximum {label} from {old:g} to {_bound(new)}")
+    old_gap, new_gap = before.max_subgroup_gap, after.max_subgroup_gap
+    if old_gap is not None and (new_gap is None or new_gap > old_gap):
+        found.append(f"raises the maximum subgroup gap from {old_gap:g} to {_bound(new_gap)}")
+    if old_gap is not None and before.gap_metric != after.gap_metric:
+        found.append(f"judges subgroup gaps by {after.gap_metric} instead of {before.gap_metric}")
+    if before.require_parity and not after.require_parity:
+        found.append("no longer requires a parity check")
+    if before.require_complete_card and not after.require_complete_card:
+        found.append("no longer requires a complete model card")
+    for role, count in sorted(before.required_approvals.items()):
+        new_count = after.required_approvals.get(role, 0)
+        if new_count < count:
+            found.append(f"needs {new_count} instead of {count} {role.value} approval(s)")
+    return found
+
+
+def _bound(value: float | None) -> str:
+    return "none (check off)" if value is None else f"{value:g}"

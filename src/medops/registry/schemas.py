@@ -376,3 +376,70 @@ class GateResult(BaseModel):
     passed: bool
     unmet: list[str]
     checks: dict[str, bool]
+
+
+class PolicyChangeRequest(BaseModel):
+    """A proposed promotion policy that loosens the current one, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    policy: PromotionPolicy
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class PolicySignRequest(BaseModel):
+    """An electronic signature approving a policy change: re-authentication and a comment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    password: str = PASSWORD_FIELD
+    otp: str | None = Field(default=None, max_length=16)
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class PolicyWithdrawRequest(BaseModel):
+    """Withdrawing a pending policy change, with the reason."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class PolicySignatureOut(BaseModel):
+    """A signature on a policy change, with whether it still verifies."""
+
+    id: str
+    username: str
+    printed_name: str
+    role: str
+    meaning: str
+    comment: str | None
+    signed_at: datetime
+    method: str
+    manifest_hash: str
+    key_id: str
+    valid: bool
+    invalid_reasons: list[str] = Field(default_factory=list)
+
+
+PolicyChangeStatus = Literal["pending", "applied", "withdrawn", "superseded"]
+
+
+class PolicyChangeOut(BaseModel):
+    """A policy change: what it loosens, who proposed and signed it, and what it still needs."""
+
+    id: str
+    model: str
+    status: PolicyChangeStatus
+    before: PromotionPolicy
+    after: PromotionPolicy
+    loosenings: list[str]
+    reason: str
+    proposed_at: datetime
+    proposed_by: str
+    decided_at: datetime | None
+    decided_by: str | None
+    signatures: list[PolicySignatureOut]
+    needs: list[str] = Field(
+        description="what the change still needs before it applies (empty once applied)"
+    )

@@ -25,6 +25,7 @@ from medops.errors import (
     ConflictError,
     DuplicateVersionError,
     FieldError,
+    GovernedChangeError,
     InvalidInputError,
     NotFoundError,
     NotQuantizableError,
@@ -36,7 +37,7 @@ from medops.registry import card as cards
 from medops.registry import datasets
 from medops.registry.approvals import canonical_json, sha256_json
 from medops.registry.models import ModelCard, ModelVersion, RegisteredModel, ValidationReport
-from medops.registry.policy import judge
+from medops.registry.policy import judge, loosenings
 from medops.registry.refs import Ref
 from medops.registry.schemas import (
     QUANTIZATION_METHOD,
@@ -76,6 +77,19 @@ if TYPE_CHECKING:
 
 # ONNX Runtime, onnx and the report modules are imported where they are used: every CLI
 # command in embedded mode builds these services, and most never load a model.
+
+
+def _refuse_loosening(name: str, before: PromotionPolicy, after: PromotionPolicy) -> None:
+    """One person may only tighten a policy; a loosening goes through signatures."""
+    found = loosenings(before, after)
+    if not found:
+        return
+    raise GovernedChangeError(
+        f"the policy for {name} loosens the current one ({'; '.join(found)}); propose it with "
+        f"'medops models policy-change propose {name} FILE --reason ...': it applies once two "
+        "people, one a clinician, have signed it",
+        errors=[FieldError("policy", reason) for reason in found],
+    )
 
 
 def _new_id(prefix: str) -> str:
@@ -163,9 +177,12 @@ class RegistryService:
             return self._model_out(session, model)
 
     def set_policy(self, ctx: Context, name: str, policy: PromotionPolicy) -> ModelOut:
-        """Replace a model's promotion policy (audited with before and after)."""
+        """Replace a model's promotion policy with one at least as strict (audited with before
+        and after); a policy that loosens any rule is a governed change
+        (``PolicyChangeService``)."""
         with self._db.transaction() as session:
             model = load_model(session, name, for_update=True)
+            _refuse_loosening(name, policy_of(model), policy)
             before = json.loads(model.policy)
             after = policy.model_dump(mode="json")
             self._audit.record(

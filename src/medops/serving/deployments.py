@@ -52,6 +52,16 @@ from medops.serving.schemas import (
 _SYSTEM = Context(actor=SYSTEM_ACTOR, origin=Origin(source_ip=None, user_agent="medops-serving"))
 
 
+def followers(session: Session, model_id: str, alias: str) -> list[str]:
+    """The deployments that follow ``model@alias`` (the registry's ``Followers``)."""
+    rows = session.scalars(
+        select(Deployment.name)
+        .where(Deployment.model_id == model_id, Deployment.alias == alias)
+        .order_by(Deployment.name)
+    )
+    return list(rows)
+
+
 def routing(row: Deployment) -> dict[str, Any]:
     """The routing-relevant state of a deployment, as events and audit records show it."""
     return {

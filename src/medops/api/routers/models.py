@@ -31,6 +31,10 @@ from medops.registry.schemas import (
     GateResult,
     ModelCreate,
     ModelOut,
+    PolicyChangeOut,
+    PolicyChangeRequest,
+    PolicySignRequest,
+    PolicyWithdrawRequest,
     PromoteRequest,
     PromotionPolicy,
     QuantizedVersionOut,
@@ -85,8 +89,68 @@ def set_policy(
     services: ServicesDep,
     ctx: Annotated[Context, Depends(require(Permission.MODELS_POLICY))],
 ) -> ModelOut:
-    """Replace the model's promotion policy (audited with before and after)."""
+    """Replace the model's promotion policy with one at least as strict (audited with before
+    and after); a policy that loosens any rule is refused (409 governed-change): propose it
+    under ``/policy-changes``."""
     return services.registry.set_policy(ctx, name, body)
+
+
+ChangeId = Annotated[str, Path(pattern=r"^pc_[0-9a-f]{16}$", max_length=19)]
+
+
+@router.get("/{name}/policy-changes", name="models.policy_changes")
+def list_policy_changes(name: Name, services: ServicesDep, _ctx: Read) -> list[PolicyChangeOut]:
+    """The model's policy changes (pending, applied, withdrawn, superseded), newest first."""
+    return services.policy_changes.changes(name)
+
+
+@router.post("/{name}/policy-changes", name="models.policy_change.propose", status_code=201)
+def propose_policy_change(
+    name: Name,
+    body: PolicyChangeRequest,
+    services: ServicesDep,
+    ctx: Annotated[Context, Depends(require(Permission.MODELS_POLICY))],
+) -> PolicyChangeOut:
+    """Propose a policy that loosens the current one; it applies once two people, one a
+    clinician, have signed it."""
+    return services.policy_changes.propose(ctx, name, body)
+
+
+@router.get("/{name}/policy-changes/{change_id}", name="models.policy_change")
+def get_policy_change(
+    name: Name, change_id: ChangeId, services: ServicesDep, _ctx: Read
+) -> PolicyChangeOut:
+    """One policy change with its signatures and what it still needs."""
+    return services.policy_changes.get(name, change_id)
+
+
+@router.post(
+    "/{name}/policy-changes/{change_id}/approvals",
+    name="models.policy_change.sign",
+    status_code=201,
+)
+def sign_policy_change(
+    name: Name,
+    change_id: ChangeId,
+    body: PolicySignRequest,
+    services: ServicesDep,
+    ctx: Annotated[Context, Depends(require(Permission.MODELS_APPROVE))],
+) -> PolicyChangeOut:
+    """Sign a pending policy change (re-authentication required); the signature that
+    completes it applies the new policy."""
+    return services.policy_changes.sign(ctx, name, change_id, body)
+
+
+@router.post("/{name}/policy-changes/{change_id}/withdraw", name="models.policy_change.withdraw")
+def withdraw_policy_change(
+    name: Name,
+    change_id: ChangeId,
+    body: PolicyWithdrawRequest,
+    services: ServicesDep,
+    ctx: Annotated[Context, Depends(require(Permission.MODELS_POLICY))],
+) -> PolicyChangeOut:
+    """Withdraw a pending policy change."""
+    return services.policy_changes.withdraw(ctx, name, change_id, body)
 
 
 @router.get("/{name}/versions", name="models.versions")
