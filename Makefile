@@ -9,7 +9,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: setup demo test lint typecheck check clean
+.PHONY: setup demo test lint typecheck fuzz check clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -39,8 +39,13 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
+## fuzz: schemathesis against a live server as every role (FUZZ_SECONDS per role)
+FUZZ_SECONDS ?= 40
+fuzz: setup
+	$(VENV)/bin/python -m tests.security.schemathesis_run --seconds $(FUZZ_SECONDS)
+
 ## check: everything CI runs, in CI's order
-check: lint typecheck demo test
+check: lint typecheck demo fuzz test
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
