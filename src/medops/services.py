@@ -73,6 +73,8 @@ def build_services(
     )
     # Signatures are countersigned with the same Ed25519 key as audit checkpoints.
     lifecycle = LifecycleService(db, clock, audit, blobs, logins, checkpoints.key, followers)
+    deployments = DeploymentService(db, clock, audit, lifecycle)
+    lifecycle.rollback_hooks.append(deployments.end_trials)
     return Services(
         settings=settings,
         db=db,
@@ -87,7 +89,7 @@ def build_services(
         registry=RegistryService(db, clock, audit, blobs),
         lifecycle=lifecycle,
         policy_changes=PolicyChangeService(db, clock, audit, logins, checkpoints.key, followers),
-        deployments=DeploymentService(db, clock, audit, lifecycle),
+        deployments=deployments,
         outcomes=OutcomeService(db, clock, audit),
         monitoring=MonitoringService(db, clock, audit, blobs),
         monitoring_config=MonitoringConfigService(db, clock, audit),

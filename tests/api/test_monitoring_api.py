@@ -19,7 +19,7 @@ from medops.services import Services
 from medops.testing import FixedClock
 from tests.conftest import make_user
 from tests.helpers.http import bearer
-from tests.helpers.registry import DEPLOYMENT, predict, random_records
+from tests.helpers.registry import DEPLOYMENT, deploy, predict, random_records
 
 
 def serve_a_day(http: httpx.Client, clin: dict[str, str], clock: FixedClock, n: int = 120) -> None:
@@ -360,3 +360,30 @@ def test_a_version_that_cannot_be_monitored_does_not_stop_the_others(
     assert [(c["version"], c["rows"]) for c in summary["computed"]] == [(1, 40)]
     assert [s["version"] for s in summary["skipped"]] == [str(number)]
     assert summary["skipped"][0]["reason"].startswith("cannot monitor this version: blob")
+
+
+def test_two_deployments_serving_one_version_share_its_profile(
+    http: httpx.Client,
+    services: Services,
+    clock: FixedClock,
+    deployed: dict[str, dict[str, str]],
+) -> None:
+    """A second deployment serving the same version: one run builds the version's profile
+    once and computes each deployment's day; the next run reuses it (it was a 500 with
+    nothing stored, for ever after)."""
+    clin, mle = deployed["clin"], deployed["mle"]
+    assert deploy(http, mle, name="diabetes-ward").status_code == 201
+    body = {"records": [{"features": r} for r in random_records(60, seed=5)]}
+    assert predict(http, clin, body, name="diabetes-ward").status_code == 200
+    serve_a_day(http, clin, clock)
+    first = http.post("/api/v1/monitoring/run", json={"window": "day"}, headers=mle)
+    assert first.status_code == 200, first.text
+    computed = first.json()["computed"]
+    assert sorted(w["deployment"] for w in computed) == [DEPLOYMENT, "diabetes-ward"]
+    with services.db.session() as session:
+        assert len(session.scalars(select(MonitoringProfile)).all()) == 1
+    assert predict(http, clin, body, name="diabetes-ward").status_code == 200
+    clock.advance(timedelta(days=1))
+    second = http.post("/api/v1/monitoring/run", json={"window": "day"}, headers=mle)
+    assert second.status_code == 200, second.text
+    assert [w["deployment"] for w in second.json()["computed"]] == ["diabetes-ward"]

@@ -8,6 +8,7 @@ import json
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -18,7 +19,8 @@ from medops.audit.models import AuditEvent
 from medops.registry.onnx_model import OnnxModel
 from medops.services import Services
 from medops.serving.models import Outcome, Prediction
-from medops.testing import capture_audit
+from medops.serving.schemas import DeploymentOut
+from medops.testing import FixedClock, capture_audit
 from tests import model_data
 from tests.helpers.registry import (
     DEPLOYMENT,
@@ -503,3 +505,61 @@ def test_an_arm_whose_artifact_is_gone_is_left_out_not_fatal(
     )
     assert again.status_code == 500
     assert again.json()["type"].endswith("integrity-error")
+
+
+def test_a_model_rollback_ends_the_canaries_and_shadows_of_its_deployments(
+    http: httpx.Client, services: Services, clock: FixedClock, deployed: dict[str, dict[str, str]]
+) -> None:
+    """Rolling production back from v2 to v1 while v3 is a 30% canary and v4 a shadow of the
+    deployment that follows it: the rollback also ends the canary and the shadow, in the same
+    transaction, each with a deployment event and an audit record naming the rollback, so
+    every patient is answered by v1 again."""
+    mle = deployed["mle"]
+    second = approved(http, deployed, c=2.0)
+    clock.advance(timedelta(seconds=1))
+    assert promote(http, mle, second).status_code == 200
+    third = approved(http, deployed, c=3.0)
+    fourth = ready_version(http, deployed, c=4.0)
+    assert (
+        http.put(
+            f"/api/v1/deployments/{DEPLOYMENT}/canary",
+            json={"version": third, "percent": 30, "reason": "canary 30%"},
+            headers=mle,
+        ).status_code
+        == 200
+    )
+    assert (
+        http.put(
+            f"/api/v1/deployments/{DEPLOYMENT}/shadow",
+            json={"version": fourth, "reason": "compare"},
+            headers=mle,
+        ).status_code
+        == 200
+    )
+    with capture_audit(services) as audit:
+        rolled = http.post(
+            f"/api/v1/models/{NAME}/aliases/production/rollback",
+            json={"reason": "v2 misclassifies the ICU cohort"},
+            headers=mle,
+        )
+    assert rolled.status_code == 200, rolled.text
+    state = DeploymentOut.model_validate(
+        http.get(f"/api/v1/deployments/{DEPLOYMENT}", headers=mle).json()
+    )
+    assert (state.version, state.canary_version, state.shadow_version) == (1, None, None)
+    (ended,) = audit.find("deployment.rollback")
+    assert ended.reason == "v2 misclassifies the ICU cohort"
+    assert ended.details is not None
+    assert ended.details["before"]["canary_version"] == third
+    assert ended.details["after"]["shadow_version"] is None
+    assert [e.action for e in audit.events].index("model.rollback") < [
+        e.action for e in audit.events
+    ].index("deployment.rollback")
+    batch = {"records": [{"features": r, "patient_ref": f"p-{i}"} for i, r in
+                         enumerate(random_records(100))]}  # fmt: skip
+    answers = predict(http, deployed["clin"], batch).json()["predictions"]
+    assert {(p["arm"], p["version"]) for p in answers} == {("primary", 1)}
+    kinds = [
+        e["kind"] for e in http.get(f"/api/v1/deployments/{DEPLOYMENT}/history", headers=mle).json()
+    ]
+    assert kinds[-1] == "rollback"

@@ -113,18 +113,16 @@ def test_output_is_json_safe(window: tuple[list[bool], list[float], float]) -> N
 
 @pytest.mark.parametrize("seed", range(5))
 def test_interval_contains_point_value(seed: int) -> None:
-    """On simulated windows each metric's bootstrap interval holds its point value.
-
-    ECE is left out: resampling adds noise to every bin and |noise| only raises ECE, so on
-    well-calibrated data its percentile interval can lie wholly above the point value.
-    """
+    """On simulated windows each metric's bootstrap interval holds its point value, ECE's
+    one-sided upper bound included (its percentile interval could lie wholly above it)."""
     y, p = _simulate(300, seed)
     result = window_performance(y, p, 0.3, n_bootstrap=300, seed=seed)
-    for name, metric in result.metrics.items():
+    for name, metric in [*result.metrics.items(), ("ece", result.calibration.ece)]:
         assert metric.value is not None, name
         assert metric.ci_low is not None, name
         assert metric.ci_high is not None, name
         assert metric.ci_low <= metric.value <= metric.ci_high, name
+    assert result.calibration.ece.ci_method == "upper-bound"
 
 
 def test_same_seed_gives_same_intervals() -> None:
@@ -234,6 +232,7 @@ def test_one_class_window_has_no_auroc() -> None:
         "value": None,
         "ci_low": None,
         "ci_high": None,
+        "ci_method": None,
         "baseline": None,
         "change": None,
     }

@@ -248,3 +248,66 @@ def test_single_class_resample_gives_nan_not_zero() -> None:
         assert math.isnan(found[name][0]), name
     assert found["specificity"][0] == 1.0
     assert found["accuracy"][0] == 1.0
+
+
+def _scipy_bca(
+    y: Array, s: Array, name: str, spread: Array, metric: Callable[[Array, Array], float]
+) -> tuple[float, float]:
+    """The reference: scipy's own BCa percentile levels (its private ``_bca_interval``, the
+    function ``scipy.stats.bootstrap`` uses, whose ``alpha`` is one tail) over the same
+    bootstrap values, with the jackknife done row by row with scikit-learn."""
+    from scipy._lib._array_api import array_namespace  # type: ignore[import-untyped]
+    from scipy.stats import _resampling  # type: ignore[import-untyped]
+
+    def statistic(idx: Array, axis: int = -1) -> Array:
+        flat = idx.reshape(-1, idx.shape[-1])
+        return np.array([_quiet(lambda r=row: metric(y[r], s[r])) for row in flat]).reshape(
+            idx.shape[:-1]
+        )
+
+    defined = spread[~np.isnan(spread)]
+    data = (np.arange(y.size),)
+    alpha_1, alpha_2, _ = _resampling._bca_interval(
+        data, statistic, -1, 0.025, defined, None, array_namespace(defined)
+    )
+    low, high = np.percentile(defined, [100 * float(alpha_1), 100 * float(alpha_2)])
+    return float(low), float(high)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_bca_intervals_equal_scipys_reference(seed: int) -> None:
+    """AUROC, sensitivity, accuracy and Brier BCa intervals (jackknife on counts, tied
+    scores) equal scipy's BCa over the same resamples with a row-by-row jackknife."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(60, 140))
+    y = rng.integers(0, 2, n)
+    s = np.round(np.clip(rng.normal(0.35 + 0.3 * y, 0.2), 0, 1), 2)
+    levels = levels_of(y, s)
+    points = point_metrics(levels, 0.5)
+    spread = bootstrap_distribution(
+        levels, threshold=0.5, n_bootstrap=500, rng=np.random.default_rng(seed)
+    )
+    found = metrics.bca_intervals(levels, spread, points, threshold=0.5, confidence=0.95)
+    references: dict[str, Callable[[Array, Array], float]] = {
+        "auroc": skm.roc_auc_score,
+        "sensitivity": lambda t, p: skm.recall_score(t, p >= 0.5),
+        "accuracy": lambda t, p: skm.accuracy_score(t, p >= 0.5),
+        "brier": skm.brier_score_loss,
+    }
+    for name, reference in references.items():
+        low, high = _scipy_bca(y, s, name, spread[name], reference)
+        assert found[name].method == "bca", name
+        assert found[name].low == pytest.approx(low, abs=TOLERANCE), name
+        assert found[name].high == pytest.approx(high, abs=TOLERANCE), name
+
+
+def test_bca_falls_back_and_widens_where_the_resamples_lie_on_one_side() -> None:
+    """Every resample above the estimate: the percentile interval widened to the estimate;
+    ECE's interval is a one-sided upper bound from 0."""
+    above = np.array([0.5, 0.6, 0.7, 0.8])
+    widened = metrics.bca_interval(above, 0.4, 0.0, 0.95)
+    assert (widened.low, widened.method) == (0.4, "percentile-widened")
+    bound = metrics.upper_bound(np.linspace(0.0, 1.0, 101), 0.95)
+    assert (bound.low, bound.high, bound.method) == (0.0, pytest.approx(0.95), "upper-bound")
+    none = metrics.bca_interval(np.array([np.nan, np.nan, 0.3]), 0.3, 0.0, 0.95)
+    assert (none.low, none.high, none.method) == (None, None, None)

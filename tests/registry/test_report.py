@@ -51,7 +51,7 @@ def test_report_is_strict_json_with_the_documented_shape(report: dict[str, Any])
         "calibration", "roc_curve", "pr_curve", "thresholds", "subgroups", "bootstrap",
     }  # fmt: skip
     assert list(report["metrics"]) == list(METRIC_NAMES)
-    assert report["bootstrap"] == {"n": 300, "seed": 4, "confidence": 0.95, "method": "percentile"}
+    assert report["bootstrap"] == {"n": 300, "seed": 4, "confidence": 0.95, "method": "bca"}
     assert [row["threshold"] for row in report["thresholds"]] == [
         round(k * 0.05, 2) for k in range(1, 20)
     ]
@@ -158,7 +158,9 @@ def test_one_class_group_has_undefined_auroc() -> None:
     found = compute_report(y_true=y, scores=scores, groups=groups, n_bootstrap=50)
     north = _subgroup(found, "ward", "north")["metrics"]
     for name in ("auroc", "auprc", "sensitivity", "ppv"):
-        assert north[name] == {"value": None, "ci_low": None, "ci_high": None, "gap": None}, name
+        assert north[name] == {
+            "value": None, "ci_low": None, "ci_high": None, "ci_method": None, "gap": None
+        }, name  # fmt: skip
     assert north["specificity"]["value"] is not None
     json.dumps(found, allow_nan=False)
 
@@ -179,11 +181,31 @@ def test_report_is_deterministic_and_subgroup_intervals_ignore_other_attributes(
 
 
 def test_intervals_contain_the_estimates(report: dict[str, Any]) -> None:
-    """Overall percentile intervals bracket the point estimates (ECE aside: biased upwards)."""
+    """Overall intervals bracket the point estimates, ECE's one-sided bound included."""
     for name, stats in report["metrics"].items():
         assert stats["ci_low"] is not None
-        if name != "ece":
-            assert stats["ci_low"] <= stats["value"] <= stats["ci_high"], name
+        assert stats["ci_low"] <= stats["value"] <= stats["ci_high"], name
+    assert report["metrics"]["ece"]["ci_method"] == "upper-bound"
+    assert report["metrics"]["ece"]["ci_low"] == 0.0
+    assert report["metrics"]["auroc"]["ci_method"] == "bca"
+
+
+def test_every_interval_contains_its_estimate_on_calibrated_models() -> None:
+    """Forty perfectly calibrated models of 80 to 600 patients: every interval, overall and
+    per group, contains its estimate. With percentile intervals the ECE of 2 of them did not
+    (0.0496 shown with 0.0592 to 0.1783; 0.0183 with 0.0275 to 0.0786)."""
+    rng = np.random.default_rng(0)
+    for trial in range(40):
+        n = int(rng.integers(80, 600))
+        scores = rng.beta(2, 3, n)
+        y = (rng.random(n) < scores).astype(int)
+        groups = {"site": [["a", "b", "c"][i % 3] for i in range(n)]}
+        found = compute_report(y_true=y, scores=scores, groups=groups, n_bootstrap=1000, seed=trial)
+        blocks = [found["metrics"], *(g["metrics"] for g in found["subgroups"])]
+        for block in blocks:
+            for name, stats in block.items():
+                if stats["ci_low"] is not None:
+                    assert stats["ci_low"] <= stats["value"] <= stats["ci_high"], (trial, name)
 
 
 def test_boolean_labels_and_list_inputs_are_accepted() -> None:

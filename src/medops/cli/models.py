@@ -503,7 +503,9 @@ def _num(value: float | None, sign: str = "") -> str:
 
 def _ci(metric: dict[str, Any]) -> str:
     low, high = metric.get("ci_low"), metric.get("ci_high")
-    return "-" if low is None or high is None else f"{low:.3f}-{high:.3f}"
+    if low is None or high is None:
+        return "-"
+    return f"<= {high:.3f}" if metric.get("ci_method") == "upper-bound" else f"{low:.3f}-{high:.3f}"
 
 
 @app.command("report")

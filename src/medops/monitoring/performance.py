@@ -12,12 +12,13 @@ predictions are ``score >= threshold``; ``accuracy``; ``sensitivity`` (recall of
 (mean of ``(score - label) ** 2``). A metric whose denominator is zero (AUROC with one class,
 precision when nothing is flagged, ...) is ``None``, never 0.
 
-Intervals: percentile bootstrap over ``n_bootstrap`` resamples of the window's rows, drawn
-from ``numpy.random.default_rng(seed)``; resamples where a metric is undefined are dropped and
-no interval is given when under half define it (``registry.metrics.percentile_interval``).
-``change`` is ``value - baseline[name]`` when both are defined. The ECE interval is biased
-upward (resampling noise only raises ``|mean score - observed rate|``), so on well-calibrated
-data it can lie wholly above the point value; read it as the spread, not as a test.
+Intervals: bootstrap over ``n_bootstrap`` resamples of the window's rows, drawn from
+``numpy.random.default_rng(seed)``, made as the validation report makes them
+(``registry.metrics.bca_intervals``): BCa for every metric, and for ECE (biased upwards under
+resampling) a one-sided upper bound from 0; every interval contains its estimate, and
+``ci_method`` says how it was made. Resamples where a metric is undefined are dropped and no
+interval is given when under half define it. ``change`` is ``value - baseline[name]`` when
+both are defined.
 
 Calibration: ``ece`` is the registry report's definition (``n_bins`` equal-width bins on
 [0, 1], ``lower <= score < upper`` with 1.0 in the last bin, ECE = sum over bins of
@@ -49,11 +50,12 @@ from medops.errors import InvalidInputError
 from medops.registry.metrics import (
     BoolArray,
     FloatArray,
+    Interval,
     ScoreLevels,
+    bca_intervals,
     bootstrap_distribution,
     calibration_bin,
     confusion_at,
-    percentile_interval,
     point_metrics,
 )
 
@@ -96,13 +98,15 @@ class MetricValue:
     ci_high: float | None
     baseline: float | None = None
     change: float | None = None  # value - baseline
+    ci_method: str | None = None  # see registry.metrics: bca, bc, upper-bound, ...
 
-    def to_dict(self) -> dict[str, float | None]:
+    def to_dict(self) -> dict[str, float | str | None]:
         """JSON-safe form."""
         return {
             "value": self.value,
             "ci_low": self.ci_low,
             "ci_high": self.ci_high,
+            "ci_method": self.ci_method,
             "baseline": self.baseline,
             "change": self.change,
         }
@@ -212,18 +216,19 @@ def window_performance(
         raise InvalidInputError(f"n_bootstrap must be an integer >= 0, not {n_bootstrap!r}")
     base = _validate_baseline(baseline)
     n, positives = int(truth.size), int(truth.sum())
-    points, spread, confusion = _points_and_spread(
-        truth, values, threshold, n_bins, n_bootstrap, seed
+    points, intervals, confusion = _points_and_intervals(
+        truth, values, threshold, n_bins, n_bootstrap, seed, confidence
     )
 
     def metric(name: str) -> MetricValue:
-        low, high = percentile_interval(spread[name], confidence)
-        value = points[name]
+        value, interval = points[name], intervals[name]
         reference = base.get(name)
+        defined = value is not None and interval.low is not None
         return MetricValue(
             value=value,
-            ci_low=None if value is None else low,
-            ci_high=None if value is None else high,
+            ci_low=interval.low if defined else None,
+            ci_high=interval.high if defined else None,
+            ci_method=interval.method if defined else None,
             baseline=reference,
             change=None if value is None or reference is None else value - reference,
         )
@@ -255,26 +260,33 @@ def window_performance(
             "n": n_bootstrap,
             "seed": seed,
             "confidence": confidence,
-            "method": "percentile",
+            "method": "bca",
         },
     )
 
 
-def _points_and_spread(
-    truth: BoolArray, values: FloatArray, threshold: float, n_bins: int, n_bootstrap: int, seed: int
-) -> tuple[dict[str, float | None], dict[str, FloatArray], dict[str, int]]:
+def _points_and_intervals(
+    truth: BoolArray,
+    values: FloatArray,
+    threshold: float,
+    n_bins: int,
+    n_bootstrap: int,
+    seed: int,
+    confidence: float,
+) -> tuple[dict[str, float | None], dict[str, Interval], dict[str, int]]:
     if truth.size == 0:
-        empty = np.empty(0, dtype=np.float64)
         names = [*METRICS, "ppv", "ece"]
         return (
             dict.fromkeys(names),
-            dict.fromkeys(names, empty),
+            dict.fromkeys(names, Interval(None, None, None)),
             {"tp": 0, "fp": 0, "tn": 0, "fn": 0},
         )
     levels = ScoreLevels.build(truth, values, n_bins)
     spread = bootstrap_distribution(
         levels, threshold=threshold, n_bootstrap=n_bootstrap, rng=np.random.default_rng(seed)
     )
+    points = point_metrics(levels, threshold)
+    intervals = bca_intervals(levels, spread, points, threshold=threshold, confidence=confidence)
     found = confusion_at(levels.values, *levels.counts(), threshold)
     confusion = {
         "tp": int(found.tp[0]),
@@ -282,7 +294,7 @@ def _points_and_spread(
         "tn": int(found.tn[0]),
         "fn": int(found.fn[0]),
     }
-    return point_metrics(levels, threshold), spread, confusion
+    return points, intervals, confusion
 
 
 def reliability_curve(

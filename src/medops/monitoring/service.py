@@ -87,6 +87,11 @@ class _Series:
     version: int
 
 
+# A version's reference profile as a run found it: (profile, signature, the row to store when
+# it was built now), or why it cannot be monitored.
+_Built = tuple[ReferenceProfile, ModelSignature, MonitoringProfile | None] | str
+
+
 class MonitoringService:
     """Computes, stores and serves monitoring windows."""
 
@@ -113,9 +118,11 @@ class MonitoringService:
         rows: list[MonitoringResult] = []
         updates: list[MonitoringResult] = []
         profiles: list[MonitoringProfile] = []
+        # Several deployments may serve one version: its profile is built (and stored) once.
+        built: dict[tuple[str, int], _Built] = {}
         for series in self._series():
             try:
-                found = self._series_windows(series, window, now)
+                found = self._series_windows(series, window, now, built)
             except SQLAlchemyError:
                 raise  # the database is everyone's: the run fails as a whole
             except MedopsError as exc:  # this version's data or model: the others go on
@@ -151,14 +158,20 @@ class MonitoringService:
         return summary
 
     def _series_windows(
-        self, series: _Series, window: str, now: datetime
+        self, series: _Series, window: str, now: datetime, built: dict[tuple[str, int], _Built]
     ) -> tuple[list[MonitoringProfile], list[MonitoringResult], list[MonitoringResult]] | str:
-        """One series' new profile (if built now), windows computed again, new windows; or
-        why it is skipped."""
-        found = self._profile(series)
+        """One series' new profile (if built now, and not for another deployment of this
+        run), windows computed again, new windows; or why it is skipped."""
+        key = (series.model_name, series.version)
+        first = key not in built
+        if first:
+            built[key] = self._profile(series)
+        found = built[key]
         if isinstance(found, str):
             return found
         profile, signature, stored = found
+        if not first:
+            stored = None
         relabelled = self._relabelled(series, profile, signature, window, now)
         computed = self._windows(series, profile, signature, window, now)
         return ([stored] if stored is not None else []), relabelled, computed
@@ -238,9 +251,7 @@ class MonitoringService:
             ).all()
         return [_Series(d, m, v) for d, m, v in found]
 
-    def _profile(
-        self, series: _Series
-    ) -> tuple[ReferenceProfile, ModelSignature, MonitoringProfile | None] | str:
+    def _profile(self, series: _Series) -> _Built:
         """The version's profile (built and returned for storing when new), or why not."""
         with self.db.session() as session:
             version = session.scalars(

@@ -89,6 +89,9 @@ class LifecycleService:
         self._key = key
         self._followers = followers
         self.listeners: list[Callable[[], None]] = []
+        # Called inside a rollback's transaction (session, ctx, model id, alias, reason):
+        # serving ends the canaries and shadows of the deployments that follow the alias.
+        self.rollback_hooks: list[Callable[[Session, Context, str, str, str], None]] = []
 
     # -- signatures -----------------------------------------------------------------------
 
@@ -481,6 +484,8 @@ class LifecycleService:
                     evidence={"rolled_back": stack[-1], "gates": result.checks},
                     actor=actor.username,
                 )
+                for hook in self.rollback_hooks:
+                    hook(session, ctx, model.id, alias, request.reason)
             else:
                 refused = result
         return self._settle(ctx, moved, refused, "model.rollback", request.reason, "roll back to")

@@ -44,23 +44,40 @@ def judge(report: dict[str, Any], policy: PromotionPolicy) -> list[str]:
         elif value > bound:
             failures.append(f"{label} {value:.4f} is above the maximum {bound:g}")
     if policy.max_subgroup_gap is not None:
-        failures.extend(_gaps(report, policy.gap_metric, policy.max_subgroup_gap))
+        failures.extend(
+            _gaps(report, policy.gap_metric, policy.max_subgroup_gap, policy.gap_judged_by)
+        )
     return failures
 
 
-def _gaps(report: dict[str, Any], metric: str, bound: float) -> list[str]:
+def _gaps(report: dict[str, Any], metric: str, bound: float, judged_by: str) -> list[str]:
+    """Groups whose gap exceeds ``bound``: by the point gap, or (``interval``) only when the
+    gap's whole interval (the group's interval less the overall value) lies beyond it."""
     failures = []
+    overall = report.get("metrics", {}).get(metric, {}).get("value")
     for group in report.get("subgroups", []):
         if group.get("censored"):
             continue
-        gap = group.get("metrics", {}).get(metric, {}).get("gap")
+        stats = group.get("metrics", {}).get(metric, {})
+        gap = stats.get("gap")
         label = f"{group['attribute']}={group['group']}"
         if gap is None:
             failures.append(f"{metric} of subgroup {label} could not be computed")
+            continue
+        low, high = stats.get("ci_low"), stats.get("ci_high")
+        if judged_by == "interval" and overall is not None and None not in (low, high):
+            gap_low, gap_high = low - overall, high - overall
+            if gap_low > bound or gap_high < -bound:
+                failures.append(
+                    f"{metric} of subgroup {label} differs from overall by {gap:+.4f}, "
+                    f"interval {gap_low:+.4f} to {gap_high:+.4f} wholly beyond the maximum "
+                    f"gap {bound:g}"
+                )
         elif abs(gap) > bound:
+            how = " (no interval to judge by)" if judged_by == "interval" else ""
             failures.append(
                 f"{metric} of subgroup {label} differs from overall by {gap:+.4f} "
-                f"(maximum gap {bound:g})"
+                f"(maximum gap {bound:g}){how}"
             )
     return failures
 
@@ -89,6 +106,11 @@ def loosenings(before: PromotionPolicy, after: PromotionPolicy) -> list[str]:
         found.append(f"raises the maximum subgroup gap from {old_gap:g} to {_bound(new_gap)}")
     if old_gap is not None and before.gap_metric != after.gap_metric:
         found.append(f"judges subgroup gaps by {after.gap_metric} instead of {before.gap_metric}")
+    if old_gap is not None and (before.gap_judged_by, after.gap_judged_by) == (
+        "estimate",
+        "interval",
+    ):
+        found.append("judges subgroup gaps by their interval instead of the point gap")
     if before.require_parity and not after.require_parity:
         found.append("no longer requires a parity check")
     if before.require_complete_card and not after.require_complete_card:

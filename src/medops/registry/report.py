@@ -28,11 +28,11 @@ from medops.registry.metrics import (
     BoolArray,
     FloatArray,
     ScoreLevels,
+    bca_intervals,
     bootstrap_distribution,
     calibration_bin,
     confusion_at,
     curve_points,
-    percentile_interval,
     point_metrics,
     thin,
     to_optional,
@@ -138,17 +138,19 @@ def _metric_block(
     n_bootstrap: int,
     rng: np.random.Generator,
     confidence: float,
-) -> dict[str, dict[str, float | None]]:
+) -> dict[str, dict[str, Any]]:
     points = point_metrics(levels, threshold)
     spread = bootstrap_distribution(levels, threshold=threshold, n_bootstrap=n_bootstrap, rng=rng)
-    block: dict[str, dict[str, float | None]] = {}
+    intervals = bca_intervals(levels, spread, points, threshold=threshold, confidence=confidence)
+    block: dict[str, dict[str, Any]] = {}
     for name in METRIC_NAMES:
-        low, high = percentile_interval(spread[name], confidence)
-        value = points[name]
+        value, interval = points[name], intervals[name]
+        defined = value is not None and interval.low is not None
         block[name] = {
             "value": value,
-            "ci_low": None if value is None else low,
-            "ci_high": None if value is None else high,
+            "ci_low": interval.low if defined else None,
+            "ci_high": interval.high if defined else None,
+            "ci_method": interval.method if defined else None,
         }
     return block
 
@@ -201,7 +203,7 @@ def _subgroup(
     group: str,
     labels: BoolArray,
     scores: FloatArray,
-    overall: dict[str, dict[str, float | None]],
+    overall: dict[str, dict[str, Any]],
     options: dict[str, Any],
 ) -> dict[str, Any]:
     n = int(labels.size)
@@ -298,6 +300,6 @@ def compute_report(
             "n": options["n_bootstrap"],
             "seed": options["seed"],
             "confidence": options["confidence"],
-            "method": "percentile",
+            "method": "bca",
         },
     }

@@ -70,7 +70,11 @@ def _interval(stats: Mapping[str, Any]) -> str:
     low, high = stats.get("ci_low"), stats.get("ci_high")
     if low is None or high is None:
         return UNDEFINED
-    return f"{_fmt(low)} to {_fmt(high)}"
+    method = stats.get("ci_method")
+    if method == "upper-bound":
+        return f"at most {_fmt(high)}"
+    note = " (widened to the estimate)" if isinstance(method, str) and "widened" in method else ""
+    return f"{_fmt(low)} to {_fmt(high)}{note}"
 
 
 def _gap(value: object) -> str:
@@ -99,7 +103,15 @@ def _summary(report: Mapping[str, Any]) -> str:
         f"{esc(report.get('threshold'))} (predicted positive when score ≥ threshold). "
         f"Intervals: {esc(bootstrap.get('method'))} bootstrap, "
         f"{esc(bootstrap.get('n'))} resamples, confidence {esc(bootstrap.get('confidence'))}, "
-        f"seed {esc(bootstrap.get('seed'))}. {UNDEFINED} marks an undefined value.</p>"
+        f"seed {esc(bootstrap.get('seed'))}"
+        + (
+            "; BCa (bias-corrected and accelerated) for every metric but the expected "
+            "calibration error, whose interval is a one-sided upper bound (it is biased "
+            "upwards under resampling)"
+            if bootstrap.get("method") == "bca"
+            else ""
+        )
+        + f". {UNDEFINED} marks an undefined value.</p>"
     )
 
 

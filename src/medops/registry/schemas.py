@@ -54,6 +54,13 @@ class PromotionPolicy(BaseModel):
         default=0.10, ge=0, le=1, description="Largest |subgroup - overall| of gap_metric."
     )
     gap_metric: GapMetric = "auroc"
+    gap_judged_by: Literal["estimate", "interval"] = Field(
+        default="estimate",
+        description=(
+            "estimate: a group fails when its point gap exceeds max_subgroup_gap; interval: "
+            "only when the whole interval of its gap lies beyond it (strong evidence of a gap)."
+        ),
+    )
     require_parity: bool = True
     require_complete_card: bool = True
     required_approvals: dict[Role, int] = Field(

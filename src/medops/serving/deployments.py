@@ -374,6 +374,29 @@ class DeploymentService:
         self._changed()
         return self.get(name)
 
+    def end_trials(
+        self, session: Session, ctx: Context, model_id: str, alias: str, reason: str
+    ) -> None:
+        """A rollback of ``model@alias`` (inside its transaction) also ends the canary and the
+        shadow of every deployment that follows that alias: back to a known state."""
+        rows = session.scalars(
+            select(Deployment)
+            .where(Deployment.model_id == model_id, Deployment.alias == alias)
+            .where(
+                (Deployment.canary_version.is_not(None)) | (Deployment.shadow_version.is_not(None))
+            )
+            .order_by(Deployment.name)
+            .with_for_update()
+        ).all()
+        actor = require_actor(ctx)
+        for row in rows:
+            before = routing(row)
+            row.canary_version, row.canary_percent, row.shadow_version = None, 0, None
+            row.revision += 1
+            row.updated_at = self._clock.now()
+            row.updated_by = actor.username
+            self._event(session, ctx, row, "rollback", before, reason)
+
     def auto_rollback(self, name: str, canary_version: int, reason: str) -> bool:
         """End the canary because it crossed its limits (called by the runtime); False when
         the canary had already changed."""
