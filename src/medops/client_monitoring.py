@@ -38,16 +38,30 @@ class MonitoringCalls:
         return self._call("GET", "/api/v1/monitoring/results", _SUMMARIES, params=params)
 
     def monitoring_report(
-        self, deployment: str, window: str = "day", start: datetime | None = None
+        self,
+        deployment: str,
+        window: str | None = None,
+        start: datetime | None = None,
+        *,
+        version: int | None = None,
+        sequence: int | None = None,
     ) -> dict[str, Any]:
-        """One window's full document (the latest when ``start`` is not given)."""
-        return _DOCUMENT.validate_json(self._report(deployment, window, start, "application/json"))
+        """One window's full document: the latest computed one of any kind, unless
+        ``window``, ``start``, ``version`` or ``sequence`` select another."""
+        raw = self._report(deployment, window, start, version, sequence, "application/json")
+        return _DOCUMENT.validate_json(raw)
 
     def monitoring_report_html(
-        self, deployment: str, window: str = "day", start: datetime | None = None
+        self,
+        deployment: str,
+        window: str | None = None,
+        start: datetime | None = None,
+        *,
+        version: int | None = None,
+        sequence: int | None = None,
     ) -> str:
         """The same window as a self-contained HTML page."""
-        return self._report(deployment, window, start, "text/html")
+        return self._report(deployment, window, start, version, sequence, "text/html")
 
     def monitoring_config(self, deployment: str) -> MonitoringConfigOut:
         """The deployment's monitoring configuration (the defaults until one is set)."""
@@ -68,8 +82,18 @@ class MonitoringCalls:
             "PUT", "/api/v1/monitoring/config", _CONFIG, json=body.model_dump(mode="json")
         )
 
-    def _report(self, deployment: str, window: str, start: datetime | None, accept: str) -> str:
-        params = {"deployment": deployment, "window": window}
+    def _report(
+        self,
+        deployment: str,
+        window: str | None,
+        start: datetime | None,
+        version: int | None,
+        sequence: int | None,
+        accept: str,
+    ) -> str:
+        params: dict[str, str | int] = {"deployment": deployment}
+        given = {"window": window, "version": version, "sequence": sequence}
+        params |= {key: value for key, value in given.items() if value is not None}
         if start is not None:
             params["start"] = start.isoformat()
         raw = self._raw(

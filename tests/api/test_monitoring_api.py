@@ -245,6 +245,24 @@ def test_count_windows_hold_n_consecutive_predictions(
         headers=clin,
     ).json()
     assert report["result"]["previous"] is not None  # compared with the window before
+    assert report["sequence"] == 2
+    second = http.get(
+        "/api/v1/monitoring/report",
+        params={"deployment": DEPLOYMENT, "window": "count:50", "sequence": 1, "version": 1},
+        headers=clin,
+    ).json()
+    assert (second["sequence"], second["start"]) == (1, computed[0]["start"])
+    latest_any = http.get(
+        "/api/v1/monitoring/report", params={"deployment": DEPLOYMENT}, headers=clin
+    ).json()
+    assert (latest_any["window"], latest_any["sequence"]) == ("count:50", 2)
+    missing = http.get(
+        "/api/v1/monitoring/report",
+        params={"deployment": DEPLOYMENT, "version": 7},
+        headers=clin,
+    )
+    assert missing.status_code == 404
+    assert "version 7" in missing.json()["detail"]
     days = http.get(
         "/api/v1/monitoring/results", params={"deployment": DEPLOYMENT}, headers=clin
     ).json()

@@ -26,7 +26,14 @@ def test_monitor_run_results_and_report(cli: Cli, tmp_path: Path, empty_db_url: 
     body = {"records": [{"features": r} for r in _records(40)]}
     cli.ok("predict", DEPLOYMENT, "--input", json.dumps(body), "--json")
     _as(cli, "eli")
-    assert cli.ok("monitor", "run", "--json").json()["computed"] == []  # the day is not over
+    first = cli.ok("monitor", "run", "--json").json()
+    assert first["computed"] == []  # the day is not over: the run says when it will be
+    (pending,) = first["pending"]
+    assert (pending["deployment"], pending["predictions"]) == (DEPLOYMENT, 40)
+    assert pending["complete_at"].endswith("T00:01:00+00:00")
+    told = cli.ok("monitor", "run").out
+    assert "not complete yet" in told
+    assert "complete at" in told
 
     settings = Settings(home=tmp_path / "home", database_url=empty_db_url, mfa_required_roles=())
     services = build_services(settings)
@@ -43,16 +50,19 @@ def test_monitor_run_results_and_report(cli: Cli, tmp_path: Path, empty_db_url: 
     table = cli.ok("monitor", "results", DEPLOYMENT)
     assert listed[0]["verdict"] in table.out
     out = tmp_path / "reports"
-    cli.ok("monitor", "report", DEPLOYMENT, "--out", str(out))
+    written = cli.ok("monitor", "report", DEPLOYMENT, "--out", str(out)).out
+    assert f"{DEPLOYMENT} v1 day window" in written
+    assert " 00:00 to " in written
     pages = sorted(p.suffix for p in out.iterdir())
     assert pages == [".html", ".json"]
+    assert all(":" not in p.name for p in out.iterdir())
     document = json.loads(next(out.glob("*.json")).read_text())
     assert document["rows"] == 40
     assert "<svg" in next(out.glob("*.html")).read_text()
 
     assert_one_line_error(cli("monitor", "run", "--window", "month"), "window")
     assert_one_line_error(cli("monitor", "report", DEPLOYMENT, "--start", "yesterday"), "--start")
-    assert_one_line_error(cli("monitor", "report", "nowhere"), "no day window")
+    assert_one_line_error(cli("monitor", "report", "nowhere"), "no window computed")
 
 
 def serving(cli: Cli, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import typer
 from medops.cli.common import client
 from medops.cli.output import JsonOption, console, print_json, print_record, print_table
 from medops.errors import FieldError, InvalidInputError
+from medops.monitoring.report_html import window_title
 from medops.monitoring.schemas import Correction, MonitoringConfigOut, ThresholdsMode
 
 app = typer.Typer(
@@ -52,6 +53,25 @@ def run(window: str = WindowOption, json_output: bool = JsonOption) -> None:
             f"skipped {skipped['deployment']} v{skipped['version']}: {skipped['reason']}",
             markup=False,
         )
+    for pending in summary.get("pending", []):
+        console.print(
+            f"not complete yet: {pending['deployment']} v{pending['version']} "
+            f"({pending['predictions']} predictions so far): {pending['reason']}",
+            markup=False,
+        )
+    if not summary["computed"] and not summary.get("updated"):
+        if not summary.get("logged", True):
+            console.print(
+                "nothing to compute: no prediction has been logged yet "
+                "('medops predict DEPLOYMENT ...' scores patients)",
+                markup=False,
+            )
+        elif not summary.get("pending") and not summary["skipped"]:
+            console.print(
+                f"nothing to compute: every {summary['window']} window is computed already "
+                "('medops monitor results DEPLOYMENT' lists them)",
+                markup=False,
+            )
 
 
 @app.command("results")
@@ -81,22 +101,53 @@ def results(
 @app.command("report")
 def report(
     deployment: str = typer.Argument(..., help="Deployment name."),
-    window: str = WindowOption,
+    window: str | None = typer.Option(
+        None,
+        "--window",
+        help="Window kind (hour, day, week, count:N); default: the latest window of any kind.",
+    ),
     start: str | None = typer.Option(
         None, "--start", help="Window start (ISO 8601 with offset); default: the latest."
     ),
+    version: int | None = typer.Option(
+        None, "--version", min=1, max=2**31 - 1, help="The version's windows (canary ones too)."
+    ),
+    sequence: int | None = typer.Option(
+        None, "--sequence", min=0, help="A window's number in its series (count windows)."
+    ),
     out: Path = typer.Option(Path(), "--out", help="Folder for the report's HTML and JSON files."),
+    json_output: bool = JsonOption,
 ) -> None:
     """Write one window's report as HTML (with plots) and JSON into --out."""
     when = _start(start)
     api = client()
-    document = api.monitoring_report(deployment, window, when)
-    page = api.monitoring_report_html(deployment, window, when)
+    document = api.monitoring_report(deployment, window, when, version=version, sequence=sequence)
+    # The window found, exactly: the HTML is of the same one.
+    found_start = datetime.fromisoformat(document["start"])
+    page = api.monitoring_report_html(
+        deployment,
+        document["window"],
+        found_start,
+        version=document["version"],
+        sequence=document["sequence"],
+    )
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"monitoring-{deployment}-{window}-{document['start'][:19].replace(':', '')}"
-    (out / f"{stem}.json").write_text(_dumps(document))
-    (out / f"{stem}.html").write_text(page)
-    console.print(f"wrote {out / stem}.html and .json ({document['verdict']})", markup=False)
+    kind = document["window"].replace(":", "-")
+    stamp = found_start.strftime("%Y%m%dT%H%M%SZ")
+    stem = f"monitoring-{deployment}-v{document['version']}-{kind}-{stamp}-{document['sequence']}"
+    json_path, html_path = out / f"{stem}.json", out / f"{stem}.html"
+    json_path.write_text(_dumps(document))
+    html_path.write_text(page)
+    if json_output:
+        print_json(
+            {"html": str(html_path), "json": str(json_path), "window": window_title(document),
+             "verdict": document["verdict"]}
+        )  # fmt: skip
+        return
+    console.print(
+        f"{window_title(document)}: {document['verdict']}\nwrote {html_path} and {json_path.name}",
+        markup=False,
+    )
 
 
 @app.command("config")

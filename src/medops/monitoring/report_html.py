@@ -5,6 +5,7 @@ performance estimated without outcomes (CBPE) reconciled with the realized value
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from html import escape
 from typing import Any
 
@@ -63,13 +64,28 @@ def _psi_chart(features: dict[str, Any]) -> str:
     )
 
 
+def window_title(document: dict[str, Any]) -> str:
+    """A window as a person reads it: deployment, version, kind and its real bounds (a count
+    window's first and last prediction, not the half-open end a microsecond later)."""
+    start = datetime.fromisoformat(str(document["start"]))
+    end = datetime.fromisoformat(str(document["end"]))
+    head = f"{document['deployment']} v{document['version']} {document['window']}"
+    kind = str(document["window"])
+    if kind.startswith("count:"):
+        size, number = int(kind.split(":", 1)[1]), int(document.get("sequence") or 0)
+        last = end - timedelta(microseconds=1)
+        return (
+            f"{head} window #{number + 1} (predictions {number * size + 1} to "
+            f"{(number + 1) * size}), logged {start:%Y-%m-%d %H:%M:%S} to "
+            f"{last:%Y-%m-%d %H:%M:%S} UTC"
+        )
+    return f"{head} window {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
+
+
 def render(document: dict[str, Any]) -> str:
     """The page for one stored window (``MonitoringService.document``)."""
     result = document["result"]
-    title = (
-        f"{document['deployment']} v{document['version']}: {document['window']} from "
-        f"{document['start']} to {document['end']}"
-    )
+    title = window_title(document)
     alerts = "".join(f"<li>{escape(a)}</li>" for a in document["alerts"]) or "<li>none</li>"
     drift_rows, marks = [], []
     for name, results in result["features"].items():

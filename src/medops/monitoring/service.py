@@ -78,6 +78,10 @@ class RunSummary:
     computed: list[dict[str, Any]] = field(default_factory=list)
     updated: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    # Windows with predictions that are not complete yet, and when they will be.
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    # Whether any prediction has been logged at all (a first day's run computes nothing).
+    logged: bool = False
 
 
 @dataclass
@@ -147,6 +151,9 @@ class MonitoringService:
             rows.extend(computed)
         rows, profiles = self._store(ctx, window, rows, profiles, updates)
         summary.computed = [summary_of(row) for row in rows]
+        series_all = self._series()
+        summary.logged = bool(series_all)
+        summary.pending = [p for s in series_all if (p := self._pending(s, window, now))]
         summary.updated = [summary_of(row) for row in updates]
         log.info(
             "monitoring run",
@@ -358,6 +365,60 @@ class MonitoringService:
             start = floor(following, kind)
             previous = current if start == end else None
         return rows
+
+    def _pending(self, series: _Series, kind: str, now: datetime) -> dict[str, Any] | None:
+        """The series' window that has predictions but is not complete yet (``now`` is the
+        run's time less the grace minute): when it completes, or how many predictions it
+        still needs; None when every prediction is in a complete window."""
+        size = count_size(kind)
+        with self.db.session() as session:
+            if size is not None:
+                stored = session.scalar(
+                    select(func.count()).where(
+                        MonitoringResult.deployment == series.deployment,
+                        MonitoringResult.version == series.version,
+                        MonitoringResult.window_kind == kind,
+                    )
+                )
+                total = session.scalar(select(func.count()).where(*_of(series))) or 0
+                have = int(total) - int(stored or 0) * size
+                if have <= 0:
+                    return None
+                return {
+                    "deployment": series.deployment,
+                    "version": series.version,
+                    "window": kind,
+                    "predictions": have,
+                    "needs": size - have if have < size else 0,
+                    "reason": (
+                        f"{have} of {size} predictions so far"
+                        if have < size
+                        else "complete a minute after its last prediction (the next run)"
+                    ),
+                }
+            latest = session.scalar(select(func.max(Prediction.occurred_at)).where(*_of(series)))
+        if latest is None:
+            return None
+        start = floor(latest, kind)
+        end = start + length_of(kind)
+        if end <= now:
+            return None
+        with self.db.session() as session:
+            so_far = session.scalar(
+                select(func.count()).where(
+                    *_of(series), Prediction.occurred_at >= start, Prediction.occurred_at < end
+                )
+            )
+        return {
+            "deployment": series.deployment,
+            "version": series.version,
+            "window": kind,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "complete_at": (end + GRACE).isoformat(),
+            "predictions": int(so_far or 0),
+            "reason": f"the {kind} is not over: complete at {(end + GRACE).isoformat()}",
+        }
 
     def _next_prediction(self, series: _Series, after: datetime | None) -> datetime | None:
         """When the series' first prediction at or after ``after`` was made (None: none)."""
@@ -605,23 +666,48 @@ class MonitoringService:
         return [summary_of(r) for r in rows]
 
     def document(
-        self, deployment: str, window: str = "day", start: datetime | None = None
+        self,
+        deployment: str,
+        window: str | None = None,
+        start: datetime | None = None,
+        *,
+        version: int | None = None,
+        sequence: int | None = None,
     ) -> dict[str, Any]:
-        """One window's full document (the latest when ``start`` is not given)."""
-        statement = select(MonitoringResult).where(
-            MonitoringResult.deployment == deployment, MonitoringResult.window_kind == window
-        )
-        if start is not None:
-            statement = statement.where(MonitoringResult.window_start == start)
+        """One window's full document: the latest computed (of any kind unless ``window``
+        says) among those matching ``start``, ``version`` and ``sequence``."""
+        statement = select(MonitoringResult).where(MonitoringResult.deployment == deployment)
+        wanted = {
+            MonitoringResult.window_kind: window,
+            MonitoringResult.window_start: start,
+            MonitoringResult.version: version,
+            MonitoringResult.sequence: sequence,
+        }
+        for column, value in wanted.items():
+            if value is not None:
+                statement = statement.where(column == value)
         with self.db.session() as session:
             row = session.scalars(
                 statement.order_by(
-                    MonitoringResult.window_start.desc(), MonitoringResult.sequence.desc()
+                    MonitoringResult.window_end.desc(),
+                    MonitoringResult.computed_at.desc(),
+                    MonitoringResult.sequence.desc(),
+                    MonitoringResult.version.desc(),
                 ).limit(1)
             ).first()
         if row is None:
-            msg = f"no {window} window computed for deployment {deployment!r}"
-            raise NotFoundError(msg)
+            given = ", ".join(
+                f"{name} {value}"
+                for name, value in (
+                    ("window", window), ("start", start), ("version", version),
+                    ("sequence", sequence),
+                )
+                if value is not None
+            )  # fmt: skip
+            msg = f"no window computed for deployment {deployment!r}" + (
+                f" with {given}" if given else ""
+            )
+            raise NotFoundError(msg + "; 'medops monitor results DEPLOYMENT' lists them")
         return summary_of(row) | {"result": json.loads(row.result)}
 
 
@@ -639,6 +725,7 @@ def summary_of(row: MonitoringResult) -> dict[str, Any]:
         "model": row.model_name,
         "version": row.version,
         "window": row.window_kind,
+        "sequence": row.sequence,
         "start": row.window_start.isoformat(),
         "end": row.window_end.isoformat(),
         "rows": row.rows,

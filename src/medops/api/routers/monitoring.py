@@ -42,6 +42,8 @@ async def run_monitoring(body: RunRequest, services: ServicesDep, ctx: Runner) -
         "computed": summary.computed,
         "updated": summary.updated,
         "skipped": summary.skipped,
+        "pending": summary.pending,
+        "logged": summary.logged,
     }
 
 
@@ -63,12 +65,19 @@ def monitoring_report(
     deployment: Name,
     services: ServicesDep,
     _ctx: Reader,
-    window: Window = "day",
+    window: Annotated[
+        str | None, Query(pattern=WINDOW_PATTERN, description="default: any kind")
+    ] = None,
     start: Annotated[AwareDatetime | None, Query()] = None,
+    version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    sequence: Annotated[int | None, Query(ge=0, le=2**62)] = None,
 ) -> Response:
-    """One window's full document (the latest by default); HTML with plots when the request
-    accepts ``text/html``."""
-    document = services.monitoring.document(deployment, window, start)
+    """One window's full document: the latest computed one of any kind, unless ``window``,
+    ``start``, ``version`` or ``sequence`` (a count window's number) select another; HTML
+    with plots when the request accepts ``text/html``."""
+    document = services.monitoring.document(
+        deployment, window, start, version=version, sequence=sequence
+    )
     if "text/html" in request.headers.get("accept", ""):
         return HTMLResponse(report_html.render(document))
     return JSONResponse(document)
