@@ -312,6 +312,13 @@ class RegistryCalls:
         body = CardContent.model_validate(content).model_dump(mode="json", exclude_unset=True)
         return self._call("PATCH", self._version_path(ref) + "/card", _ANY, json=body)
 
+    def copy_card(self, source: str | Ref, target: str | Ref) -> dict[str, Any]:
+        """Copy the team-written card fields of ``source`` onto ``target`` (fields ``source``
+        leaves empty keep ``target``'s values); returns ``target``'s card."""
+        from medops.registry.card import team_content
+
+        return self.update_card(target, team_content(self.card(source)))
+
     def card(self, ref: str | Ref) -> dict[str, Any]:
         return self._call("GET", self._version_path(ref) + "/card", _ANY)
 

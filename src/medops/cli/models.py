@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from medops.cli.common import PasswordStdinOption, client, read_password
 from medops.cli.common import read_json_file as _read_json
@@ -127,6 +128,8 @@ def _show_version(version: VersionOut, json_output: bool, title: str) -> None:
             ),
         },
     )
+    for warning in version.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
 
 
 def _derivation(version: VersionOut) -> dict[str, str]:
@@ -536,6 +539,11 @@ def card(
     set_file: Path | None = typer.Option(
         None, "--set", help="JSON file of team-written fields to set."
     ),
+    from_ref: str | None = typer.Option(
+        None,
+        "--from",
+        help="Copy the team-written fields of this version first (a number, or NAME/N).",
+    ),
     fmt: str = typer.Option("md", "--format", help="md, html or json."),
     output: Path | None = typer.Option(
         None, "--output", help="Write the card to this file instead of stdout."
@@ -549,6 +557,9 @@ def card(
             errors=[FieldError("format", "md, html or json")],
         )
     with client() as c:
+        if from_ref is not None:
+            source = f"{parse_ref(ref).name}/{from_ref}" if from_ref.isdigit() else from_ref
+            c.copy_card(source, ref)
         if set_file is not None:
             c.update_card(ref, _read_json(set_file, "card fields"))
         document = c.card(ref)

@@ -366,3 +366,44 @@ def to_html(card: dict[str, Any]) -> str:
         parts.append("</table>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def team_content(document: dict[str, Any]) -> dict[str, Any]:
+    """The team-written fields of a card document that have a value (what ``card --from``
+    copies to another version)."""
+    return {
+        row["key"]: row["value"]
+        for section in document["sections"]
+        for row in section["fields"]
+        if row["source"] == "team" and row["value"] not in (None, "")
+    }
+
+
+def registration_warnings(version: VersionOut, require_parity: bool) -> list[str]:
+    """What a version lacks, at registration, that the promotion gates will need later: what
+    can never be added (a version is immutable) comes first, then the next steps."""
+    warnings = []
+    if version.training_data is None:
+        warnings.append(
+            "no training data recorded: the card's required 'training data' can never be filled "
+            "for this version, so a protected alias (production) will refuse it; register it "
+            "again with --training-data URI (and --training-digest)"
+        )
+    if not version.signature.demographics:
+        warnings.append(
+            "no demographic attribute: the card's required subgroup analysis stays empty and "
+            "the validation report has no subgroups; register it again with --demographic COLUMN"
+        )
+    if version.parity is None and require_parity:
+        warnings.append(
+            "no parity check against the native model: the policy requires one; register the "
+            "native model (or a .onnx file with --sample) so parity is measured"
+        )
+    fields = ", ".join(f.label.lower() for _, _, fs in SECTIONS for f in fs if f.required)
+    warnings.append(
+        f"before {version.ref} can be promoted: a validation report (medops models validate "
+        f"{version.ref} --data FILE --label COLUMN), the card's team fields ({fields}: medops "
+        f"models card {version.ref} --set card.json, or --from N to copy version N's), and the "
+        "approvals the policy asks for"
+    )
+    return warnings

@@ -213,6 +213,10 @@ class VersionOut(BaseModel):
     created_by: str
     aliases: list[str]
     status: str
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="at registration: what the promotion gates will need that the version lacks",
+    )
 
 
 # Largest |parent - INT8| class probability a quantized version may show on the evaluation

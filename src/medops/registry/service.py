@@ -248,7 +248,7 @@ class RegistryService:
         }
         with self._db.transaction() as session:
             model = load_model(session, name, for_update=True)
-            return self._add_version(
+            version = self._add_version(
                 session,
                 ctx,
                 model,
@@ -260,6 +260,10 @@ class RegistryService:
                 action="model.version.register",
                 after=after,
             )
+            require_parity = policy_of(model).require_parity
+        return version.model_copy(
+            update={"warnings": cards.registration_warnings(version, require_parity)}
+        )
 
     def _add_version(
         self,
