@@ -1,7 +1,7 @@
 """registry: policy changes that loosen a promotion policy, and their signatures
 
-Revision ID: 0012
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-05 02:00:00
 
 A change that loosens a model's promotion policy no longer applies at once: it waits in
@@ -16,8 +16,8 @@ from alembic import op
 
 from medops.db.base import UTCDateTime
 
-revision = "0012"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
