@@ -129,7 +129,7 @@ def _enroll_admin(client: Client) -> None:
 
 
 def _enroll(client: Client, username: str) -> None:
-    enrollment = client.mfa_enroll()
+    enrollment = client.mfa_enroll(PASSWORD)  # the password again: a token alone cannot enroll
     app = pyotp.TOTP(enrollment.secret)  # the demo plays the authenticator app
     RECOVERY[username] = client.mfa_confirm(app.now()).codes
     uri = enrollment.otpauth_uri.split("?")[0]
