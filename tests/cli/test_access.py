@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pyotp
 
 from tests.cli.conftest import Cli
@@ -98,3 +100,41 @@ def test_roles_matrix_and_scoped_tokens(cli: Cli) -> None:
     token = cli.ok("tokens", "create", "--scope", "self", "--json").json()
     assert token["scopes"] == ["self"]
     assert_one_line_error(cli("users", "list", MEDOPS_TOKEN=token["token"]), "lacks permission")
+
+
+def test_users_enable_and_keep_tokens_on_a_service_reset(cli: Cli) -> None:
+    """users enable brings a disabled account back; --keep-tokens keeps a service's tokens
+    and is refused for a person in one line."""
+    _with_nurse(cli)
+    cli.ok("users", "disable", "nurse")
+    enabled = cli.ok("users", "enable", "nurse", "--json").json()
+    assert enabled["active"] is True
+    assert_one_line_error(cli("users", "enable", "nurse"), "not disabled")
+    cli.ok("users", "create", "robot", "--role", "service", "--password-stdin", stdin=NURSE_PW)
+    token = cli.ok("tokens", "create", "--for", "robot", "--json").json()["token"]
+    cli.ok(
+        "users", "reset-password", "robot", "--keep-tokens", "--password-stdin",
+        stdin="fresh-granite-owl",
+    )  # fmt: skip
+    assert cli.ok("whoami", "--json", MEDOPS_TOKEN=token).json()["username"] == "robot"
+    refused = cli(
+        "users", "reset-password", "nurse", "--keep-tokens", "--password-stdin",
+        stdin="fresh-granite-owl",
+    )  # fmt: skip
+    assert_one_line_error(refused, "keep_tokens")
+
+
+def test_mfa_rotate_key_reencrypts_and_logins_go_on(cli: Cli) -> None:
+    """mfa rotate-key (local) re-encrypts the enrolled secret; the code still logs in."""
+    _with_nurse(cli)
+    _login(cli, "nurse", NURSE_PW)
+    enrollment = cli.ok("mfa", "enroll", "--password-stdin", "--json", stdin=NURSE_PW).json()
+    totp = pyotp.TOTP(enrollment["secret"])
+    cli.ok("mfa", "confirm", totp.now())
+    rotated = cli.ok("mfa", "rotate-key", "--json").json()
+    assert rotated["secrets_reencrypted"] == 1
+    assert rotated["key_id"] not in rotated["retired_key_ids"]
+    assert "TOTP secrets re-encrypted" in cli.ok("mfa", "rotate-key").out
+    next_step = totp.at(time.time() + 30)  # the confirmed step is spent; one step ahead is allowed
+    command = ("login", "-u", "nurse", "--password-stdin", "--otp", next_step)
+    assert "logged in as nurse" in cli.ok(*command, stdin=NURSE_PW).out
