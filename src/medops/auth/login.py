@@ -566,7 +566,8 @@ class LoginService:
 
     def reauthenticate(self, ctx: Context, signature: Signature) -> SignatureRecord:
         """Check the signer's password (and one-time code where enrolled) again, as
-        21 CFR 11.200 asks of each electronic signature; failures count toward lockout."""
+        21 CFR 11.200 asks of each electronic signature; failures count toward the
+        re-authentication lock."""
         actor = require_actor(ctx)
         method = self.verify_again(
             ctx, signature.password, signature.otp, action="auth.reauthenticate", need_totp=True
