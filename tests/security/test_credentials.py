@@ -26,7 +26,7 @@ from sqlalchemy import func, select, text
 from medops import admin
 from medops.api.app import create_app
 from medops.auth import passwords
-from medops.auth.models import BreakGlassGrant, LoginThrottle, User
+from medops.auth.models import ApiToken, BreakGlassGrant, LoginThrottle, User
 from medops.auth.permissions import Role
 from medops.config import Settings
 from medops.db import migrate
@@ -267,15 +267,28 @@ def test_plaintext_secrets_of_an_older_installation_are_sealed_on_upgrade(
     try:
         migrate.upgrade(old, "0009")
         with old.session_factory.begin() as session:  # the users table as 0009 made it
+            user_id = uuid.uuid4()
             session.add(
                 User(
-                    id=uuid.uuid4(),
+                    id=user_id,
                     username="elder",
                     role="clinician",
                     password_hash=passwords.hash_password(PASSWORD),
                     created_at=clock.now(),
                     mfa_secret=secret,
                     mfa_enabled_at=clock.now(),
+                )
+            )
+            session.flush()
+            session.add(  # an installation in use: rows refer to the user
+                ApiToken(
+                    id="tok_old",
+                    user_id=user_id,
+                    name="script",
+                    kind="api",
+                    token_hash="0" * 64,
+                    created_at=clock.now(),
+                    expires_at=clock.now() + timedelta(days=30),
                 )
             )
     finally:
