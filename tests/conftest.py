@@ -224,6 +224,23 @@ def http(app: FastAPI) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
+def http_from(app: FastAPI) -> Iterator[Callable[[str], httpx.Client]]:
+    """``http_from("203.0.113.7")``: a client of the same app whose requests come from that
+    address (the ``http`` fixture's come from the loopback)."""
+    opened: list[httpx.Client] = []
+
+    def build(address: str) -> httpx.Client:
+        transport = EmbeddedTransport(app, client=(address, 40000))
+        client = httpx.Client(transport=transport, base_url="https://testserver")
+        opened.append(client)
+        return client
+
+    yield build
+    for client in opened:
+        client.close()
+
+
+@pytest.fixture
 def tokens(services: Services) -> dict[Role, str]:
     """One user per role, each with a login token: ``tokens[Role.CLINICIAN]``."""
     return {

@@ -2,7 +2,8 @@
 
 ``init`` runs before any user exists (so nobody could authenticate to an API) and ``upgrade``
 must run before the API can serve. Both act as the local ``system`` actor, are audited, and
-are what ``medops init`` and ``medops db upgrade`` call.
+are what ``medops init`` and ``medops db upgrade`` call. So is ``mfa_rotate_key``: the TOTP
+encryption key is a file (or variable) of the server, which no API should hand out.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from medops.audit import signing
 from medops.audit.checkpoints import read_exported, verify_database
 from medops.audit.schemas import AuditEntry
 from medops.audit.verify import Report
+from medops.auth.mfa_store import RotationResult
 from medops.auth.passwords import check_policy
 from medops.auth.schemas import USERNAME_PATTERN, UserOut
 from medops.config import Settings
@@ -70,6 +72,7 @@ def init(settings: Settings, admin_name: str = "admin") -> InitResult:
         ctx = Context(actor=SYSTEM_ACTOR, origin=LOCAL_ORIGIN)
         admin = services.identity.bootstrap_admin(ctx, admin_name, password)
         services.checkpoints.key()  # create the checkpoint signing key now, mode 0600
+        services.mfa_secrets.keys.ring()  # and the TOTP encryption key (unless given)
         return InitResult(
             home=str(settings.home.resolve()),
             database=services.db.dialect,
@@ -90,9 +93,10 @@ def upgrade(settings: Settings) -> UpgradeResult:
         before = migrate.current_revision(services.db)
         migrate.upgrade(services.db)
         after = migrate.head_revision()
+        ctx = Context(actor=SYSTEM_ACTOR, origin=LOCAL_ORIGIN)
         if before != after:
             services.audit.record_alone(
-                Context(actor=SYSTEM_ACTOR, origin=LOCAL_ORIGIN),
+                ctx,
                 AuditEntry(
                     action="db.upgrade",
                     resource_type="database",
@@ -100,6 +104,8 @@ def upgrade(settings: Settings) -> UpgradeResult:
                     details={"before": before, "after": after},
                 ),
             )
+        # TOTP secrets of an installation from before encryption at rest are sealed now.
+        services.mfa_secrets.seal_plaintext(ctx)
         return UpgradeResult(services.db.dialect, before, after)
     finally:
         services.close()
@@ -114,6 +120,15 @@ def status(settings: Settings) -> UpgradeResult:
             migrate.current_revision(services.db),
             migrate.head_revision(),
         )
+    finally:
+        services.close()
+
+
+def mfa_rotate_key(settings: Settings) -> RotationResult:
+    """Re-encrypt every TOTP secret with a new key (MEDOPS_MFA_KEY: with its first key)."""
+    services = build_services(settings)
+    try:
+        return services.mfa_secrets.rotate(Context(actor=SYSTEM_ACTOR, origin=LOCAL_ORIGIN))
     finally:
         services.close()
 

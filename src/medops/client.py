@@ -147,8 +147,10 @@ class Client(RegistryCalls, ServingCalls, MonitoringCalls):
         body = {"current_password": current, "new_password": new}
         self._call("POST", "/api/v1/auth/password", _NONE, json=body)
 
-    def mfa_enroll(self) -> MfaEnrollmentOut:
-        return self._call("POST", "/api/v1/auth/mfa/enroll", _ENROLLMENT)
+    def mfa_enroll(self, password: str) -> MfaEnrollmentOut:
+        """Start TOTP enrollment; the account's password is checked again."""
+        body = {"password": password}
+        return self._call("POST", "/api/v1/auth/mfa/enroll", _ENROLLMENT, json=body)
 
     def mfa_confirm(self, code: str) -> RecoveryCodes:
         return self._call("POST", "/api/v1/auth/mfa/confirm", _RECOVERY, json={"code": code})
@@ -174,12 +176,25 @@ class Client(RegistryCalls, ServingCalls, MonitoringCalls):
     def disable_user(self, username: str) -> UserOut:
         return self._call("POST", f"/api/v1/users/{username}/disable", _USER)
 
-    def reset_password(self, username: str, temporary_password: str) -> UserOut:
-        body = {"password": temporary_password}
+    def enable_user(self, username: str) -> UserOut:
+        """Re-enable a disabled account (its old tokens stay revoked)."""
+        return self._call("POST", f"/api/v1/users/{username}/enable", _USER)
+
+    def reset_password(
+        self, username: str, temporary_password: str, *, keep_tokens: bool = False
+    ) -> UserOut:
+        """Set a temporary password; the user's logins end and their API tokens are revoked
+        unless ``keep_tokens`` (service accounts only)."""
+        body: dict[str, Any] = {"password": temporary_password}
+        if keep_tokens:
+            body["keep_tokens"] = True
         return self._call("POST", f"/api/v1/users/{username}/password-reset", _USER, json=body)
 
-    def reset_mfa(self, username: str) -> UserOut:
-        return self._call("POST", f"/api/v1/users/{username}/mfa-reset", _USER)
+    def reset_mfa(self, username: str, *, keep_tokens: bool = False) -> UserOut:
+        """Remove a user's TOTP; their logins end and their API tokens are revoked unless
+        ``keep_tokens`` (service accounts only)."""
+        body = {"keep_tokens": True} if keep_tokens else None
+        return self._call("POST", f"/api/v1/users/{username}/mfa-reset", _USER, json=body)
 
     def unlock(self, username: str) -> None:
         self._call("POST", f"/api/v1/users/{username}/unlock", _NONE)

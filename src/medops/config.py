@@ -77,14 +77,56 @@ class Settings(BaseSettings):
             "Comma-separated roles that must use TOTP; until enrolled, they can only enroll."
         ),
     )
+    login_address_failures: int = Field(
+        default=20,
+        ge=1,
+        le=100_000,
+        description="Failed logins from one client address within the address window that "
+        "block the address (429 with Retry-After).",
+    )
+    login_address_window_seconds: int = Field(
+        default=600, ge=1, le=7 * 24 * 3600, description="The window those failures count in."
+    )
+    login_address_block_seconds: int = Field(
+        default=900, ge=1, le=7 * 24 * 3600, description="How long a blocked address is refused."
+    )
+    login_delay_after: int = Field(
+        default=3,
+        ge=0,
+        le=1000,
+        description="Failed logins on an account (existing or not) before each further attempt "
+        "on it waits before it is judged.",
+    )
+    login_delay_base_seconds: float = Field(
+        default=1.0, ge=0, le=60, description="The first wait; each further failure doubles it."
+    )
+    login_delay_max_seconds: float = Field(
+        default=8.0, ge=0, le=60, description="Longest wait before a login attempt is judged."
+    )
     lockout_threshold: int = Field(
-        default=5, ge=1, le=100, description="Failed logins in a row that lock a username."
+        default=5,
+        ge=1,
+        le=100,
+        description="Failed re-authentications in a row (password change, signatures, MFA "
+        "enrollment) that lock the account's re-authentication.",
     )
     lockout_base_seconds: int = Field(
-        default=60, ge=1, description="First lockout; each further one doubles it."
+        default=60,
+        ge=1,
+        description="First re-authentication lockout; each further one doubles it.",
     )
     lockout_max_seconds: int = Field(
-        default=3600, ge=1, description="Longest lockout, however often it repeats."
+        default=3600, ge=1, description="Longest re-authentication lockout."
+    )
+    mfa_key_file: Path | None = Field(
+        default=None,
+        description="AES-256 key(s) encrypting TOTP secrets at rest; default mfa-secrets.key in "
+        "the home.",
+    )
+    mfa_key: SecretStr | None = Field(
+        default=None,
+        description="The TOTP encryption key(s) themselves (base64, comma-separated, current "
+        "first), e.g. from a Kubernetes secret; set, the key file is not used.",
     )
     breakglass_max_minutes: int = Field(
         default=240, ge=1, le=24 * 60, description="Longest break-glass grant."
@@ -253,6 +295,10 @@ class Settings(BaseSettings):
     @property
     def resolved_audit_key_file(self) -> Path:
         return self.audit_key_file or self.home / "audit-signing.key"
+
+    @property
+    def resolved_mfa_key_file(self) -> Path:
+        return self.mfa_key_file or self.home / "mfa-secrets.key"
 
     @property
     def credentials_file(self) -> Path:

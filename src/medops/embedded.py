@@ -23,7 +23,8 @@ T = TypeVar("T")
 class EmbeddedTransport(httpx.BaseTransport):
     """An httpx transport that hands each request to an in-process ASGI app."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, *, client: tuple[str, int] = EMBEDDED_CLIENT_ADDRESS) -> None:
+        """``client``: the address requests appear to come from (the loopback by default)."""
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="medops-embedded", daemon=True
@@ -35,9 +36,7 @@ class EmbeddedTransport(httpx.BaseTransport):
         except BaseException:
             self._stop()
             raise
-        self._asgi = httpx.ASGITransport(
-            app=app, raise_app_exceptions=False, client=EMBEDDED_CLIENT_ADDRESS
-        )
+        self._asgi = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=client)
         self._closed = False
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:

@@ -8,10 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from medops.audit.checkpoints import CheckpointService
+from medops.audit.refusals import RefusalTally
 from medops.audit.service import AuditService, AuditSink, install_audit_guard
 from medops.auth.breakglass import BreakGlassService
 from medops.auth.enrollment import MfaService
 from medops.auth.login import LoginService
+from medops.auth.mfa_keys import MfaKeys
+from medops.auth.mfa_store import MfaSecretStore
 from medops.auth.service import IdentityService
 from medops.clock import Clock, SystemClock
 from medops.config import Settings
@@ -36,9 +39,11 @@ class Services:
     clock: Clock
     blobs: BlobStore
     audit: AuditService
+    refusals: RefusalTally
     identity: IdentityService
     logins: LoginService
     mfa: MfaService
+    mfa_secrets: MfaSecretStore
     breakglass: BreakGlassService
     checkpoints: CheckpointService
     registry: RegistryService
@@ -50,6 +55,7 @@ class Services:
     monitoring_config: MonitoringConfigService
 
     def close(self) -> None:
+        self.refusals.flush(everything=True)
         self.audit.close()
         self.db.dispose()
 
@@ -67,7 +73,11 @@ def build_services(
     install_audit_guard(db.session_factory)
     audit = AuditService(db, clock, audit_sink)
     blobs = blobs or LocalBlobStore(settings.blob_dir)
-    logins = LoginService(db, clock, audit, settings)
+    mfa_keys = MfaKeys(
+        settings.resolved_mfa_key_file,
+        settings.mfa_key.get_secret_value() if settings.mfa_key else None,
+    )
+    logins = LoginService(db, clock, audit, settings, mfa_keys)
     checkpoints = CheckpointService(
         db, clock, audit, settings.resolved_audit_key_file, settings.audit_checkpoint_dir
     )
@@ -81,9 +91,11 @@ def build_services(
         clock=clock,
         blobs=blobs,
         audit=audit,
+        refusals=RefusalTally(audit, clock),
         identity=IdentityService(db, clock, audit, settings),
         logins=logins,
-        mfa=MfaService(db, clock, audit),
+        mfa=MfaService(db, clock, audit, logins, mfa_keys),
+        mfa_secrets=MfaSecretStore(db, audit, mfa_keys),
         breakglass=BreakGlassService(db, clock, audit, settings),
         checkpoints=checkpoints,
         registry=RegistryService(db, clock, audit, blobs),

@@ -30,6 +30,11 @@ class FixedClock:
     def now(self) -> datetime:
         return self._now
 
+    async def sleep(self, seconds: float) -> None:
+        """Waiting on a fixed clock moves it forward by ``seconds`` at once (concurrent
+        sleepers each move it), so a test sees a delay without spending it."""
+        self._now += timedelta(seconds=seconds)
+
     def advance(self, delta: timedelta) -> None:
         """Move the clock forward by ``delta``."""
         self._now += delta

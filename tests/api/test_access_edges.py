@@ -106,7 +106,9 @@ def test_odd_one_time_codes_are_refused_not_crashed_on(
 ) -> None:
     """Non-ASCII digits and junk are wrong codes (401 / 422), never a 500."""
     token = make_user(services, "odd", Role.CLINICIAN)
-    secret = http.post("/api/v1/auth/mfa/enroll", headers=bearer(token)).json()["secret"]
+    secret = http.post(
+        "/api/v1/auth/mfa/enroll", json={"password": PASSWORD}, headers=bearer(token)
+    ).json()["secret"]
     confirm = http.post("/api/v1/auth/mfa/confirm", json={"code": otp}, headers=bearer(token))
     assert confirm.status_code == 422
     http.post(
@@ -120,7 +122,8 @@ def test_odd_one_time_codes_are_refused_not_crashed_on(
 def test_forged_revoked_and_expired_credentials_are_audited_as_denied(
     http: httpx.Client, services: Services, clock: FixedClock, tokens: dict[Role, str]
 ) -> None:
-    """Each refused credential leaves a 'denied' record naming the route and the reason."""
+    """Each refused credential is counted in a 'denied' record naming the route and the
+    reason (one per address, reason and minute)."""
     issued = http.post("/api/v1/tokens", json={}, headers=bearer(tokens[Role.AUDITOR])).json()
     http.delete(f"/api/v1/tokens/{issued['id']}", headers=bearer(tokens[Role.AUDITOR]))
     with capture_audit(services) as audit:
@@ -128,11 +131,17 @@ def test_forged_revoked_and_expired_credentials_are_audited_as_denied(
         http.get("/api/v1/users", headers=bearer(issued["token"]))
         clock.advance(timedelta(minutes=16))
         http.get("/api/v1/users", headers=bearer(tokens[Role.AUDITOR]))
-    denied = [(e.action, e.reason) for e in audit.events if e.outcome == "denied"]
+        services.refusals.flush(everything=True)
+    denied = [
+        (e.action, e.reason, (e.details or {}).get("routes"))
+        for e in audit.events
+        if e.outcome == "denied"
+    ]
+    route = {"GET /api/v1/users": 1}
     assert denied == [
-        ("user.list", "invalid token"),
-        ("user.list", "token has been revoked"),
-        ("user.list", "session has expired after 15 min idle"),
+        ("auth.refused", "invalid token", route),
+        ("auth.refused", "token has been revoked", route),
+        ("auth.refused", "session has expired after 15 min idle", route),
     ]
 
 

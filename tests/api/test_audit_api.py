@@ -50,22 +50,25 @@ def test_each_state_change_writes_one_audit_record_with_actor_and_origin(
 def test_refused_and_failed_changes_are_audited_with_the_reason(
     http: httpx.Client, services: Services, tokens: dict[Role, str]
 ) -> None:
-    """403, 401 and 409 on a change each leave a denied/failure record naming the action."""
+    """403 and 409 on a change each leave a denied/failure record naming the action; a 401
+    is counted with the other refusals of its address and minute."""
     body = {"username": "gina", "role": "clinician", "password": "amber-lantern-77"}
     with capture_audit(services) as audit:
         http.post("/api/v1/users", json=body, headers=bearer(tokens[Role.CLINICIAN]))
         http.post("/api/v1/users", json=body)
         http.post("/api/v1/users", json=body, headers=bearer(tokens[Role.ADMIN]))
         http.post("/api/v1/users", json=body, headers=bearer(tokens[Role.ADMIN]))
+        services.refusals.flush(everything=True)
     outcomes = [(e.action, e.outcome, e.actor_name) for e in audit.events]
     assert outcomes == [
         ("user.create", "denied", "user-clinician"),
-        ("user.create", "denied", None),
         ("user.create", "success", "user-admin"),
         ("user.create", "failure", "user-admin"),
+        ("auth.refused", "denied", None),
     ]
+    assert (audit.events[3].details or {})["routes"] == {"POST /api/v1/users": 1}
     assert "lacks permission 'users:manage'" in (audit.events[0].reason or "")
-    assert "already exists" in (audit.events[3].reason or "")
+    assert "already exists" in (audit.events[2].reason or "")
 
 
 def test_reads_that_succeed_are_not_state_changes_and_write_nothing(

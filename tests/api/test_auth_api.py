@@ -45,7 +45,8 @@ def test_password_flow_returns_a_bearer_token_that_authenticates(
 def test_failed_login_says_the_same_for_unknown_user_and_wrong_password(
     http: httpx.Client, services: Services
 ) -> None:
-    """The answer never reveals whether the account exists; both tries are audited."""
+    """The answer never reveals whether the account exists; both tries are audited (a name
+    with no account as 'unknown')."""
     make_user(services, "bob", Role.CLINICIAN)
     with capture_audit(services) as audit:
         wrong = _login(http, "bob", "not-the-password")
@@ -55,7 +56,7 @@ def test_failed_login_says_the_same_for_unknown_user_and_wrong_password(
     failures = audit.find("auth.login")
     assert [(e.resource_id, e.outcome) for e in failures] == [
         ("bob", "failure"),
-        ("nobody-here", "failure"),
+        ("unknown", "failure"),
     ]
     assert all(e.source_ip == "127.0.0.1" and e.request_id for e in failures)
 

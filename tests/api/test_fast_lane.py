@@ -78,9 +78,10 @@ def test_lane_refusals_equal_the_route_refusals(
 ) -> None:
     """Bad input, an unknown deployment, broken JSON and a bad token get the same status and
     problem from the lane as from the framework's route, each with an audit record that is
-    not a success; nothing is logged as a prediction."""
+    not a success (a bad token's refusal is counted for its address and minute, on each
+    side); nothing is logged as a prediction."""
     clin = deployed["clin"]
-    framework, _ = client_for(serving_fast_lane=False)
+    framework, framework_services = client_for(serving_fast_lane=False)
     cases = [
         (clin, PATH, b'{"features": {"age": "old"}}', 422),
         (clin, "/api/v1/deployments/nowhere/predict", b'{"features": {}}', 404),
@@ -90,6 +91,7 @@ def test_lane_refusals_equal_the_route_refusals(
     fast = lane(app)
     for headers, path, content, status in cases:
         taken = fast.stats.taken
+        counted = (services.refusals.pending(), framework_services.refusals.pending())
         json_headers = headers | {"content-type": "application/json"}
         by_lane = http.post(path, content=content, headers=json_headers)
         assert fast.stats.taken == taken + 1, path
@@ -107,6 +109,11 @@ def test_lane_refusals_equal_the_route_refusals(
             audited = session.scalars(
                 select(AuditEvent.outcome).where(AuditEvent.request_id.in_(ids))
             ).all()
+        if status == 401:
+            assert audited == []
+            assert services.refusals.pending() == counted[0] + 1
+            assert framework_services.refusals.pending() == counted[1] + 1
+            continue
         assert len(audited) == 2, (path, audited)
         assert "success" not in audited, (path, audited)
     with services.db.session() as session:

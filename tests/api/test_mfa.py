@@ -16,7 +16,9 @@ from tests.helpers.http import bearer, login
 
 
 def _enroll(http: httpx.Client, token: str, clock: FixedClock) -> tuple[str, list[str]]:
-    started = http.post("/api/v1/auth/mfa/enroll", headers=bearer(token))
+    started = http.post(
+        "/api/v1/auth/mfa/enroll", json={"password": PASSWORD}, headers=bearer(token)
+    )
     assert started.status_code == 200
     body = started.json()
     assert body["otpauth_uri"].startswith("otpauth://totp/medops:")
@@ -107,7 +109,7 @@ def test_confirming_with_a_wrong_code_names_the_field(
 ) -> None:
     """A wrong first code leaves MFA off and says which field was wrong."""
     token = make_user(services, "quinn", Role.CLINICIAN)
-    http.post("/api/v1/auth/mfa/enroll", headers=bearer(token))
+    http.post("/api/v1/auth/mfa/enroll", json={"password": PASSWORD}, headers=bearer(token))
     wrong = http.post("/api/v1/auth/mfa/confirm", json={"code": "000000"}, headers=bearer(token))
     assert wrong.status_code == 422
     assert wrong.json()["errors"][0]["field"] == "code"

@@ -73,7 +73,9 @@ def test_with_mfa_enrolled_a_signature_needs_a_fresh_code_too(
 ) -> None:
     """Password alone is refused; password plus an unused TOTP code signs."""
     token = make_user(services, "bea", Role.CLINICIAN)
-    secret = signing.post("/api/v1/auth/mfa/enroll", headers=bearer(token)).json()["secret"]
+    secret = signing.post(
+        "/api/v1/auth/mfa/enroll", json={"password": PASSWORD}, headers=bearer(token)
+    ).json()["secret"]
     totp = pyotp.TOTP(secret)
     signing.post(
         "/api/v1/auth/mfa/confirm", json={"code": totp.at(clock.now())}, headers=bearer(token)

@@ -100,13 +100,15 @@ def test_logout_and_logout_everywhere(http: httpx.Client, services: Services) ->
         assert http.post("/api/v1/auth/logout", headers=bearer(first)).status_code == 204
         assert http.get("/api/v1/auth/me", headers=bearer(first)).status_code == 401
         ended = http.post("/api/v1/auth/sessions/revoke-all", headers=bearer(second))
+        services.refusals.flush(everything=True)
     assert ended.json() == {"sessions_ended": 2}
     assert http.get("/api/v1/auth/me", headers=bearer(third)).status_code == 401
     assert [a for a in audit.actions() if a.startswith("session.")] == [
         "session.logout",
         "session.revoke-all",
     ]
-    assert audit.find("auth.me")[0].outcome == "denied"  # the request after logout
+    (refused,) = audit.find("auth.refused")  # the request after logout, counted
+    assert (refused.outcome, refused.reason) == ("denied", "session has ended")
 
 
 def test_api_tokens_record_their_last_use(

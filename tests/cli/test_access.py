@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pyotp
 
 from tests.cli.conftest import Cli
@@ -23,7 +25,9 @@ def test_mfa_policy_enroll_and_login_with_a_code(cli: Cli) -> None:
     login = cli.ok("login", "-u", "admin", "--password-stdin", "--json", stdin=ADMIN_PW, **policy)
     assert login.json()["restriction"] == "mfa-enrollment"
     assert_one_line_error(cli("users", "list", **policy), "enroll first")
-    enrollment = cli.ok("mfa", "enroll", "--json", **policy).json()
+    enrollment = cli.ok(
+        "mfa", "enroll", "--password-stdin", "--json", stdin=ADMIN_PW, **policy
+    ).json()
     totp = pyotp.TOTP(enrollment["secret"])
     codes = cli.ok("mfa", "confirm", totp.now(), "--json", **policy).json()["codes"]
     assert len(codes) == 10
@@ -49,7 +53,7 @@ def test_sessions_list_and_revoke_all(cli: Cli) -> None:
 
 
 def test_password_change_reset_and_unlock(cli: Cli) -> None:
-    """Admin resets the nurse; the nurse must change it; an admin unlocks a locked name."""
+    """Admin resets the nurse; the nurse must change it; an admin clears a slowed name."""
     _with_nurse(cli)
     cli.ok("users", "reset-password", "nurse", "--password-stdin", stdin="temp-maple-bridge")
     _login(cli, "nurse", "temp-maple-bridge")
@@ -57,13 +61,14 @@ def test_password_change_reset_and_unlock(cli: Cli) -> None:
     cli.ok("password", "--password-stdin", stdin="temp-maple-bridge\nnew-cedar-lantern\n")
     cli.ok("tokens", "create")
     _login(cli)
+    fast = {"MEDOPS_LOGIN_DELAY_BASE_SECONDS": "0.01"}
     for _ in range(5):
-        cli("login", "-u", "nurse", "--password-stdin", stdin="wrong-guess-000")
-    assert_one_line_error(
-        cli("login", "-u", "nurse", "--password-stdin", stdin="new-cedar-lantern"),
-        "too many failed logins",
-    )
-    cli.ok("users", "unlock", "nurse")
+        cli("login", "-u", "nurse", "--password-stdin", stdin="wrong-guess-000", **fast)
+    assert cli.ok("users", "unlock", "nurse", "--json").json() == {
+        "username": "nurse",
+        "unlocked": True,
+    }
+    assert_one_line_error(cli("users", "unlock", "nurse"), "neither slowed nor locked")
     _login(cli, "nurse", "new-cedar-lantern")
 
 
@@ -95,3 +100,41 @@ def test_roles_matrix_and_scoped_tokens(cli: Cli) -> None:
     token = cli.ok("tokens", "create", "--scope", "self", "--json").json()
     assert token["scopes"] == ["self"]
     assert_one_line_error(cli("users", "list", MEDOPS_TOKEN=token["token"]), "lacks permission")
+
+
+def test_users_enable_and_keep_tokens_on_a_service_reset(cli: Cli) -> None:
+    """users enable brings a disabled account back; --keep-tokens keeps a service's tokens
+    and is refused for a person in one line."""
+    _with_nurse(cli)
+    cli.ok("users", "disable", "nurse")
+    enabled = cli.ok("users", "enable", "nurse", "--json").json()
+    assert enabled["active"] is True
+    assert_one_line_error(cli("users", "enable", "nurse"), "not disabled")
+    cli.ok("users", "create", "robot", "--role", "service", "--password-stdin", stdin=NURSE_PW)
+    token = cli.ok("tokens", "create", "--for", "robot", "--json").json()["token"]
+    cli.ok(
+        "users", "reset-password", "robot", "--keep-tokens", "--password-stdin",
+        stdin="fresh-granite-owl",
+    )  # fmt: skip
+    assert cli.ok("whoami", "--json", MEDOPS_TOKEN=token).json()["username"] == "robot"
+    refused = cli(
+        "users", "reset-password", "nurse", "--keep-tokens", "--password-stdin",
+        stdin="fresh-granite-owl",
+    )  # fmt: skip
+    assert_one_line_error(refused, "keep_tokens")
+
+
+def test_mfa_rotate_key_reencrypts_and_logins_go_on(cli: Cli) -> None:
+    """mfa rotate-key (local) re-encrypts the enrolled secret; the code still logs in."""
+    _with_nurse(cli)
+    _login(cli, "nurse", NURSE_PW)
+    enrollment = cli.ok("mfa", "enroll", "--password-stdin", "--json", stdin=NURSE_PW).json()
+    totp = pyotp.TOTP(enrollment["secret"])
+    cli.ok("mfa", "confirm", totp.now())
+    rotated = cli.ok("mfa", "rotate-key", "--json").json()
+    assert rotated["secrets_reencrypted"] == 1
+    assert rotated["key_id"] not in rotated["retired_key_ids"]
+    assert "TOTP secrets re-encrypted" in cli.ok("mfa", "rotate-key").out
+    next_step = totp.at(time.time() + 30)  # the confirmed step is spent; one step ahead is allowed
+    command = ("login", "-u", "nurse", "--password-stdin", "--otp", next_step)
+    assert "logged in as nurse" in cli.ok(*command, stdin=NURSE_PW).out

@@ -37,13 +37,16 @@ from medops.serving.runtime import ServingRuntime
 
 SWEEP_SECONDS = 60
 TICK_SECONDS = 5
+SYSTEM_CONTEXT = Context(actor=SYSTEM_ACTOR, origin=Origin(source_ip="local"))
 log = get_logger("medops.app")
 
 
 async def _housekeeping(services: Services) -> None:
-    """Every minute, end and audit logins that expired while nobody used them. Sign a
-    checkpoint of new audit records every MEDOPS_AUDIT_CHECKPOINT_SECONDS, or sooner once
-    MEDOPS_AUDIT_CHECKPOINT_RECORDS await one (checked every TICK_SECONDS)."""
+    """Every minute, end and audit logins that expired while nobody used them, and forget
+    login failures too old to count. Write the counts of refused requests whose minute has
+    closed (every TICK_SECONDS). Sign a checkpoint of new audit records every
+    MEDOPS_AUDIT_CHECKPOINT_SECONDS, or sooner once MEDOPS_AUDIT_CHECKPOINT_RECORDS await
+    one (checked every TICK_SECONDS)."""
     settings = services.settings
     since_sweep = since_checkpoint = 0
     while True:
@@ -51,11 +54,13 @@ async def _housekeeping(services: Services) -> None:
         since_sweep += TICK_SECONDS
         since_checkpoint += TICK_SECONDS
         try:
+            await run_in_threadpool(services.refusals.flush)
             if since_sweep >= SWEEP_SECONDS:
                 since_sweep = 0
                 ended = await run_in_threadpool(services.logins.sweep_expired)
                 if ended:
                     log.info("expired sessions ended", count=ended)
+                await run_in_threadpool(services.logins.sweep_throttle)
             due = since_checkpoint >= settings.audit_checkpoint_seconds
             if not due:
                 waiting = await run_in_threadpool(services.checkpoints.pending_records)
@@ -135,6 +140,10 @@ def create_app(
         # more than once for one app, e.g. by several in-process clients).
         services.deployments.listeners.append(runtime.mark_stale)
         services.lifecycle.listeners.append(runtime.mark_stale)
+        try:  # an installation from before encryption at rest: seal its TOTP secrets now
+            await run_in_threadpool(services.mfa_secrets.check_at_start, SYSTEM_CONTEXT)
+        except Exception:
+            log.exception("TOTP secrets could not be checked at start")
         sweeper = asyncio.create_task(_housekeeping(services))
         interval = services.settings.monitor_interval_seconds
         monitor = (

@@ -2,6 +2,8 @@
 
 A failed or refused state-changing request, and any refused authentication, also gets an
 audit record here (unless the use case wrote one already), so no attempt goes unrecorded.
+Refusals of callers without valid credentials (401, and 429 for a blocked address) are
+counted per address, reason and minute (audit/refusals.py) rather than recorded one by one.
 """
 
 from __future__ import annotations
@@ -104,11 +106,16 @@ def _audit_failure(request: Request, exc: MedopsError, status: int) -> None:
         actor=None, origin=origin_of(request)
     )
     action = getattr(route, "name", None) or "http.request"
+    where = f"{request.method} {route_template(request.scope)}"
+    if status in (401, 429) and ctx.actor is None:
+        # Anyone can send these as fast as they like: counted per address and minute.
+        get_services(request).refusals.count(ctx.origin, where, exc.message)
+        return
     entry = AuditEntry(
         action=action,
         outcome=Outcome.DENIED if refused else Outcome.FAILURE,
         resource_type="route",
-        resource_id=f"{request.method} {route_template(request.scope)}",
+        resource_id=where,
         reason=exc.message,
     )
     try:

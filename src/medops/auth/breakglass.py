@@ -44,11 +44,6 @@ class BreakGlassService:
             reason = f"must be at most {self._settings.breakglass_max_minutes}"
             raise InvalidInputError(f"minutes {reason}", errors=[FieldError("minutes", reason)])
         now = self._clock.now()
-        if request.permission in actor.emergency:
-            raise ConflictError(
-                f"you already hold an active break-glass grant of {request.permission.value!r}; "
-                "it cannot be extended, take a new one when it ends"
-            )
         grant = BreakGlassGrant(
             id="bg_" + secrets.token_hex(8),
             user_id=uuid.UUID(actor.user_id),
@@ -59,6 +54,22 @@ class BreakGlassService:
             expires_at=now + timedelta(minutes=request.minutes),
         )
         with self._db.transaction() as session:
+            # One active grant per user, whatever its permission. The user row's lock (FOR
+            # UPDATE on PostgreSQL; SQLite write transactions run one at a time) makes
+            # concurrent requests check and insert one after the other.
+            session.get(User, grant.user_id, with_for_update=True)
+            active = session.scalars(
+                select(BreakGlassGrant)
+                .where(BreakGlassGrant.user_id == grant.user_id, BreakGlassGrant.expires_at > now)
+                .order_by(BreakGlassGrant.expires_at.desc())
+                .limit(1)
+            ).first()
+            if active is not None:
+                raise ConflictError(
+                    f"you already hold an active break-glass grant ({active.id}, "
+                    f"{active.permission!r}, until {active.expires_at.isoformat()}); it cannot "
+                    "be extended or stacked: take a new one when it ends"
+                )
             self._audit.record(
                 session,
                 ctx,

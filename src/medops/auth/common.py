@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from medops.auth.models import ApiToken, User
@@ -17,20 +18,52 @@ from medops.errors import AuthenticationError
 
 BAD_LOGIN = "invalid username or password"
 LOGIN_KINDS = ("login", "session")
+# Recorded instead of a login name that matches no account (it may be a password typed into
+# the username field): such text never reaches the audit trail.
+UNKNOWN_USER = "unknown"
 
 
-def end_logins(
-    session: Session, user_id: uuid.UUID, now: datetime, *, keep: str | None = None
-) -> None:
-    """Revoke every live login (CLI token, browser session) of a user, except ``keep``."""
-    query = update(ApiToken).where(
-        ApiToken.user_id == user_id,
-        ApiToken.kind.in_(LOGIN_KINDS),
-        ApiToken.revoked_at.is_(None),
+@dataclass(frozen=True)
+class Revoked:
+    """What ``revoke_credentials`` ended: browser and CLI logins, and API tokens."""
+
+    logins: int
+    api_tokens: int
+    api_tokens_kept: int = 0
+
+    def details(self) -> dict[str, int]:
+        out = {"logins_ended": self.logins, "tokens_revoked": self.api_tokens}
+        if self.api_tokens_kept:
+            out["tokens_kept"] = self.api_tokens_kept
+        return out
+
+
+def revoke_credentials(
+    session: Session,
+    user_id: uuid.UUID,
+    now: datetime,
+    *,
+    keep_login: str | None = None,
+    keep_api_tokens: bool = False,
+) -> Revoked:
+    """End what a user's old credentials opened: every live login (CLI token, browser
+    session) except ``keep_login``, and every live API token unless ``keep_api_tokens`` (an
+    admin's explicit choice, for service accounts only)."""
+    live = session.execute(
+        select(ApiToken.id, ApiToken.kind).where(
+            ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None)
+        )
+    ).all()
+    logins = [i for i, kind in live if kind in LOGIN_KINDS and i != keep_login]
+    api = [i for i, kind in live if kind not in LOGIN_KINDS]
+    ended = logins if keep_api_tokens else logins + api
+    if ended:
+        session.execute(update(ApiToken).where(ApiToken.id.in_(ended)).values(revoked_at=now))
+    return Revoked(
+        logins=len(logins),
+        api_tokens=0 if keep_api_tokens else len(api),
+        api_tokens_kept=len(api) if keep_api_tokens else 0,
     )
-    if keep is not None:
-        query = query.where(ApiToken.id != keep)
-    session.execute(query.values(revoked_at=now))
 
 
 def require_actor(ctx: Context) -> Actor:

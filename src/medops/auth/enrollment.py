@@ -1,16 +1,21 @@
 """MFA enrollment: start (secret, otpauth URI, QR code), confirm with a first code, and get
-one-time recovery codes. Confirming lifts an "mfa-enrollment" restriction from the login."""
+one-time recovery codes. Confirming lifts an "mfa-enrollment" restriction from the login.
+
+Starting needs the account's password in the request: a stolen login or token alone cannot
+enroll the thief's authenticator. The secret is stored sealed (auth/mfa_keys.py)."""
 
 from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
 from medops.audit.schemas import AuditEntry
 from medops.audit.service import AuditService
 from medops.auth import mfa
 from medops.auth.common import require_actor
+from medops.auth.login import LoginService
+from medops.auth.mfa_keys import MfaKeys
 from medops.auth.models import ApiToken, RecoveryCode, User
 from medops.auth.schemas import MfaEnrollmentOut, RecoveryCodes
 from medops.clock import Clock
@@ -22,14 +27,26 @@ from medops.errors import ConflictError, FieldError, InvalidInputError
 class MfaService:
     """TOTP enrollment for the calling user."""
 
-    def __init__(self, db: Database, clock: Clock, audit: AuditService) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, audit: AuditService, logins: LoginService, keys: MfaKeys
+    ) -> None:
         self._db = db
         self._clock = clock
         self._audit = audit
+        self._logins = logins
+        self._keys = keys
 
-    def enroll(self, ctx: Context) -> MfaEnrollmentOut:
-        """Start (or restart) enrollment: a new secret, not active until confirmed."""
+    def enroll(self, ctx: Context, password: str) -> MfaEnrollmentOut:
+        """Start (or restart) enrollment once the caller's password is checked again: a new
+        secret, not active until confirmed."""
         actor = require_actor(ctx)
+        with self._db.session() as session:
+            enabled = session.scalar(
+                select(User.mfa_enabled_at).where(User.id == uuid.UUID(actor.user_id))
+            )
+        if enabled is not None:
+            raise ConflictError("MFA is already enabled; an admin can reset it")
+        self._logins.verify_again(ctx, password, None, action="mfa.enroll", need_totp=False)
         with self._db.transaction() as session:
             user = session.get(User, uuid.UUID(actor.user_id))
             assert user is not None
@@ -41,7 +58,7 @@ class MfaService:
                 ctx,
                 AuditEntry(action="mfa.enroll", resource_type="user", resource_id=user.username),
             )
-            user.mfa_secret = enrollment.secret
+            user.mfa_secret = self._keys.seal(user.id, enrollment.secret)
         return MfaEnrollmentOut(
             secret=enrollment.secret,
             otpauth_uri=enrollment.otpauth_uri,
@@ -59,7 +76,8 @@ class MfaService:
                 raise ConflictError("MFA is already enabled")
             if user.mfa_secret is None:
                 raise ConflictError("start with POST /api/v1/auth/mfa/enroll")
-            step = mfa.verify_totp(user.mfa_secret, code, now, None)
+            secret = self._keys.open(user.id, user.mfa_secret)
+            step = mfa.verify_totp(secret, code, now, None)
             if step is None:
                 reason = "is not the current code of the enrolled secret"
                 raise InvalidInputError(f"code {reason}", errors=[FieldError("code", reason)])

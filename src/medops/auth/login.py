@@ -1,8 +1,10 @@
 """Logins, sessions and re-authentication: who is calling, and is their login still good.
 
-* Failed logins are counted per username (whether or not it exists, so a lockout tells an
-  attacker nothing); ``lockout_threshold`` failures in a row lock it for
-  ``lockout_base_seconds``, doubling with each further lockout up to ``lockout_max_seconds``.
+* Failed logins slow the account and, past a limit, block the client address; they never
+  lock an account (auth/throttle.py has the rules). The routes call ``attempt_login``, which
+  waits out the account's delay on the event loop, holding no thread, before judging.
+* Failed re-authentications lock that user's re-authentication (only the user's own login
+  can make them).
 * Logins (CLI/SDK bearer tokens and browser cookie sessions) expire after
   ``session_idle_minutes`` unused or ``session_max_hours`` in all; expiry is audited once.
 * A login under the MFA policy without MFA, or with a password an admin reset, is restricted
@@ -11,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -20,23 +23,26 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import func, select, update
+import anyio.to_thread
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from medops.audit.schemas import AuditEntry, Outcome
 from medops.audit.service import AuditService, exempt_from_audit_guard
-from medops.auth import mfa, passwords, tokens
+from medops.auth import mfa, passwords, throttle, tokens
 from medops.auth.cache import BOOKKEEPING, AuthCache, AuthEntry, watch_auth_changes
 from medops.auth.common import (
     BAD_LOGIN,
     LOGIN_KINDS,
-    end_logins,
+    UNKNOWN_USER,
     make_actor,
     require_actor,
+    revoke_credentials,
     token_out,
 )
+from medops.auth.mfa_keys import MfaKeys
 from medops.auth.models import ApiToken, BreakGlassGrant, LoginThrottle, RecoveryCode, User
 from medops.auth.permissions import Permission
 from medops.auth.schemas import Signature, SignatureRecord, TokenOut
@@ -48,12 +54,15 @@ from medops.errors import (
     AuthenticationError,
     CsrfError,
     FieldError,
+    IntegrityError,
     InvalidInputError,
     MedopsError,
     MfaRequiredError,
     TooManyAttemptsError,
 )
+from medops.logs import get_logger
 
+log = get_logger("medops.auth")
 LAST_USED_GRANULARITY = timedelta(seconds=30)
 _SYSTEM_ORIGIN = Origin()  # expiry is noticed by the server, not asked for by a client
 Kind = Literal["login", "session"]
@@ -71,20 +80,56 @@ class LoginResult:
 class LoginService:
     """Checks credentials and logins; ends them on request, on idleness and at their end."""
 
-    def __init__(self, db: Database, clock: Clock, audit: AuditService, settings: Settings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        audit: AuditService,
+        settings: Settings,
+        mfa_keys: MfaKeys,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._audit = audit
         self._settings = settings
+        self._keys = mfa_keys
+        self.limits = limits_of(settings)
         self.cache = AuthCache(settings.auth_cache_seconds)
         watch_auth_changes(db.session_factory, self.cache)
 
     # --- logging in ----------------------------------------------------------------------
 
+    async def attempt_login(
+        self, ctx: Context, username: str, password: str, otp: str | None = None, *, kind: Kind
+    ) -> LoginResult:
+        """What the login routes call: a blocked client address is refused at once;
+        otherwise the attempt waits out the account's delay (on the event loop, holding no
+        thread), and is then judged by ``login``."""
+        wait = await anyio.to_thread.run_sync(self.login_wait, ctx, username)
+        if wait > 0:
+            await self._clock.sleep(wait)
+        judge = functools.partial(self.login, ctx, username, password, otp, kind=kind)
+        return await anyio.to_thread.run_sync(judge)
+
+    def login_wait(self, ctx: Context, username: str) -> float:
+        """Seconds the account's recent failures put before this attempt is judged; raises
+        TooManyAttemptsError at once when the caller's address is blocked."""
+        now = self._clock.now()
+        keys = (throttle.address_key(ctx.origin.source_ip), throttle.account_key(username))
+        with self._db.session() as session:
+            rows = {
+                row.key: row
+                for row in session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys)))
+            }
+        _refuse_blocked(rows.get(keys[0]), now)
+        return throttle.account_wait(_counter(rows.get(keys[1])), now, self.limits)
+
     def login(
         self, ctx: Context, username: str, password: str, otp: str | None = None, *, kind: Kind
     ) -> LoginResult:
-        """Check password (and one-time code); every try is audited, failures are counted."""
+        """Judge a login now: password (and one-time code). Every judged try is audited (the
+        name only when such an account exists); failures slow the account and count against
+        the client address."""
         now = self._clock.now()
         anonymous = Context(actor=None, origin=ctx.origin)
         error: MedopsError | None = None
@@ -92,30 +137,26 @@ class LoginService:
         with self._db.transaction() as session, session.no_autoflush:
             # Lock the user row: two concurrent logins cannot both spend the same TOTP step.
             user = session.scalar(select(User).where(User.username == username).with_for_update())
-            throttle = self._throttle(session, username)
-            if throttle.locked_until is not None and throttle.locked_until > now:
-                wait = int((throttle.locked_until - now).total_seconds()) + 1
-                error = TooManyAttemptsError(
-                    f"too many failed logins; try again in {wait} s", retry_after=wait, audited=True
-                )
-                reason = "locked after repeated failures"
-            else:
-                ok = passwords.verify_password(user.password_hash if user else None, password)
-                second: str | None = "none"
-                if ok and user is not None and user.is_active and user.mfa_enabled_at is not None:
-                    second = self._second_factor(session, user, otp, now) if otp else None
-                    if not otp:
-                        error = MfaRequiredError(
-                            "this account needs a one-time code: send it as 'otp'", audited=True
-                        )
-                        reason = "one-time code required"
-                if error is None and (
-                    user is None or not ok or second is None or not user.is_active
-                ):
-                    error = AuthenticationError(BAD_LOGIN, audited=True)
-                    reason = self._count_failure(
-                        throttle, now, disabled=bool(user and ok and second)
+            address = self._throttle(session, throttle.address_key(ctx.origin.source_ip))
+            account = self._throttle(session, throttle.account_key(username))
+            # A refusal of a blocked address is counted with the other refused requests of
+            # that address and minute (api/errors.py), not recorded one by one.
+            _refuse_blocked(address, now)
+            ok = passwords.verify_password(user.password_hash if user else None, password)
+            second: str | None = "none"
+            reason = ""
+            if ok and user is not None and user.is_active and user.mfa_enabled_at is not None:
+                second = self._second_factor(session, user, otp, now) if otp else None
+                if not otp:
+                    error = MfaRequiredError(
+                        "this account needs a one-time code: send it as 'otp'", audited=True
                     )
+                    reason = "one-time code required"
+            if error is None and (user is None or not ok or second is None or not user.is_active):
+                error = AuthenticationError(BAD_LOGIN, audited=True)
+                reason = self._count_failure(
+                    address, account, now, disabled=bool(user and ok and second)
+                )
             if error is not None:
                 self._audit.record(
                     session,
@@ -124,49 +165,48 @@ class LoginService:
                         action="auth.login",
                         outcome=Outcome.FAILURE,
                         resource_type="user",
-                        resource_id=username[:128],
+                        # A name with no account may be a password typed in the wrong field.
+                        resource_id=user.username if user is not None else UNKNOWN_USER,
                         reason=reason,
                     ),
                 )
             else:
                 assert user is not None
-                throttle.failures = 0
+                _store(account, throttle.Counter())  # a success ends the account's slowing
                 result = self._start(session, ctx, user, kind, now)
         if error is not None:
             raise error
         assert result is not None
         return result
 
-    def _throttle(self, session: Session, username: str) -> LoginThrottle:
-        """The username's failure counter, created if need be and locked for this transaction
+    def _throttle(self, session: Session, key: str) -> LoginThrottle:
+        """A failure counter, created if need be and locked for this transaction
         (INSERT ... ON CONFLICT DO NOTHING, so concurrent first failures do not collide)."""
-        key = username.lower()[:128]
         insert = sqlite_insert if self._db.dialect == "sqlite" else postgresql_insert
         session.execute(
             insert(LoginThrottle)
-            .values(username=key, failures=0, lockouts=0)
-            .on_conflict_do_nothing(index_elements=["username"])
+            .values(key=key, failures=0, lockouts=0)
+            .on_conflict_do_nothing(index_elements=["key"])
         )
-        throttle = session.get(LoginThrottle, key, with_for_update=True, populate_existing=True)
-        assert throttle is not None
-        return throttle
+        row = session.get(LoginThrottle, key, with_for_update=True, populate_existing=True)
+        assert row is not None
+        return row
 
-    def _count_failure(self, throttle: LoginThrottle, now: datetime, *, disabled: bool) -> str:
-        window = timedelta(seconds=self._settings.lockout_max_seconds)
-        if throttle.last_failure_at is not None and now - throttle.last_failure_at > window:
-            throttle.failures = 0  # old typos do not add up to a lockout months later
-        throttle.failures += 1
-        throttle.last_failure_at = now
-        if throttle.failures >= self._settings.lockout_threshold:
-            throttle.lockouts += 1
-            seconds = min(
-                self._settings.lockout_base_seconds * 2 ** (throttle.lockouts - 1),
-                self._settings.lockout_max_seconds,
-            )
-            throttle.locked_until = now + timedelta(seconds=seconds)
-            throttle.failures = 0
-            return f"bad credentials; locked for {seconds} s"
-        return "disabled account" if disabled else "bad credentials"
+    def _count_failure(
+        self, address: LoginThrottle, account: LoginThrottle, now: datetime, *, disabled: bool
+    ) -> str:
+        account_counter = _counter(account)
+        throttle.account_failed(account_counter, now)
+        _store(account, account_counter)
+        address_counter = _counter(address)
+        blocked = throttle.address_failed(address_counter, now, self.limits)
+        _store(address, address_counter)
+        reason = "disabled account" if disabled else "bad credentials"
+        if blocked:
+            seconds = int(self.limits.address_block.total_seconds())
+            log.warning("client address blocked after failed logins", seconds=seconds)
+            reason += f"; address blocked for {seconds} s"
+        return reason
 
     def _second_factor(
         self, session: Session, user: User, otp: str | None, now: datetime
@@ -174,7 +214,12 @@ class LoginService:
         """'totp' or 'recovery-code' when the code is good (and now used up), else None."""
         if not otp or user.mfa_secret is None:
             return None
-        step = mfa.verify_totp(user.mfa_secret, otp, now, user.mfa_last_step)
+        try:
+            secret = self._keys.open(user.id, user.mfa_secret)
+        except IntegrityError as exc:  # fail closed: the code cannot be checked
+            log.error("TOTP secret unreadable", user_id=str(user.id), error=exc.message)
+            secret = None
+        step = mfa.verify_totp(secret, otp, now, user.mfa_last_step) if secret else None
         if step is not None:
             user.mfa_last_step = step
             return "totp"
@@ -402,6 +447,23 @@ class LoginService:
                 self._end(token, user, now, why)
         return len(rows)
 
+    def sweep_throttle(self) -> int:
+        """Forget failure counters too old to matter (no failure for longer than any of them
+        counts, no block running): bookkeeping, so not audited."""
+        now = self._clock.now()
+        horizon = max(throttle.ACCOUNT_MEMORY, self.limits.address_window, self.limits.lockout_max)
+        with self._db.transaction() as session:
+            exempt_from_audit_guard(session)
+            session.info[BOOKKEEPING] = True
+            gone = session.execute(
+                delete(LoginThrottle).where(
+                    LoginThrottle.last_failure_at.is_(None)
+                    | (LoginThrottle.last_failure_at < now - horizon),
+                    LoginThrottle.blocked_until.is_(None) | (LoginThrottle.blocked_until <= now),
+                )
+            )
+        return int(gone.rowcount)  # type: ignore[attr-defined]
+
     # --- sessions ------------------------------------------------------------------------
 
     def list_sessions(self, ctx: Context) -> list[TokenOut]:
@@ -466,8 +528,9 @@ class LoginService:
     # --- passwords and signatures --------------------------------------------------------
 
     def change_password(self, ctx: Context, current: str, new: str) -> None:
-        """Change one's own password; ends the caller's other logins and lifts a
-        password-change restriction from this one."""
+        """Change one's own password; ends the caller's other logins, revokes every API
+        token of the account (the one used for this request too) and lifts a
+        password-change restriction from this login."""
         actor = require_actor(ctx)
         passwords.check_policy(new, field="new_password", username=actor.username)
         if new == current:
@@ -475,21 +538,24 @@ class LoginService:
             raise InvalidInputError(
                 f"new_password {reason}", errors=[FieldError("new_password", reason)]
             )
-        self._verify_again(ctx, current, None, action="user.password-change", need_totp=False)
+        self.verify_again(ctx, current, None, action="user.password-change", need_totp=False)
         now = self._clock.now()
         with self._db.transaction() as session:
             user = session.get(User, uuid.UUID(actor.user_id))
             assert user is not None
+            revoked = revoke_credentials(session, user.id, now, keep_login=actor.token_id)
             self._audit.record(
                 session,
                 ctx,
                 AuditEntry(
-                    action="user.password-change", resource_type="user", resource_id=user.username
+                    action="user.password-change",
+                    resource_type="user",
+                    resource_id=user.username,
+                    details=revoked.details(),
                 ),
             )
             user.password_hash = passwords.hash_password(new)
             user.must_change_password = False
-            end_logins(session, user.id, now, keep=actor.token_id)
             # The change lifts only its own restriction: MFA enrollment may still be due.
             needs_mfa = user.role in self._settings.mfa_required_roles and not user.mfa_enabled_at
             session.execute(
@@ -500,9 +566,10 @@ class LoginService:
 
     def reauthenticate(self, ctx: Context, signature: Signature) -> SignatureRecord:
         """Check the signer's password (and one-time code where enrolled) again, as
-        21 CFR 11.200 asks of each electronic signature; failures count toward lockout."""
+        21 CFR 11.200 asks of each electronic signature; failures count toward the
+        re-authentication lock."""
         actor = require_actor(ctx)
-        method = self._verify_again(
+        method = self.verify_again(
             ctx, signature.password, signature.otp, action="auth.reauthenticate", need_totp=True
         )
         now = self._clock.now()
@@ -526,33 +593,39 @@ class LoginService:
             meaning=signature.meaning,
         )
 
-    def _verify_again(
+    def verify_again(
         self, ctx: Context, password: str, otp: str | None, *, action: str, need_totp: bool
     ) -> str:
+        """Check the caller's password (and one-time code when ``need_totp`` and enrolled)
+        inside a request that already carries their login; returns the method used. Failures
+        are audited under ``action`` and lock this user's re-authentication after
+        ``lockout_threshold`` in a row (only their own login can make them)."""
         actor = require_actor(ctx)
         now = self._clock.now()
         error: MedopsError | None = None
         method = "password"
+        reason = ""
         with self._db.transaction() as session, session.no_autoflush:
             user = session.get(User, uuid.UUID(actor.user_id), with_for_update=True)
-            throttle = self._throttle(session, actor.username)
+            row = self._throttle(session, throttle.reauth_key(actor.user_id))
+            counter = _counter(row)
             assert user is not None
-            if throttle.locked_until is not None and throttle.locked_until > now:
-                wait = int((throttle.locked_until - now).total_seconds()) + 1
+            locked = throttle.reauth_locked(counter, now)
+            if locked:
                 error = TooManyAttemptsError(
-                    f"too many failed attempts; try again in {wait} s",
-                    retry_after=wait,
+                    f"too many failed attempts; try again in {locked} s",
+                    retry_after=locked,
                     audited=True,
                 )
                 reason = "locked after repeated failures"
             elif not passwords.verify_password(user.password_hash, password):
                 error = AuthenticationError("re-authentication failed", audited=True)
-                reason = self._count_failure(throttle, now, disabled=False)
+                reason = self._reauth_failed(row, counter, now)
             elif need_totp and user.mfa_enabled_at is not None:
                 second = self._second_factor(session, user, otp, now)
                 if second is None:
                     error = AuthenticationError("re-authentication failed", audited=True)
-                    reason = self._count_failure(throttle, now, disabled=False)
+                    reason = self._reauth_failed(row, counter, now)
                 else:
                     method = f"password+{second}"
             if error is not None:
@@ -562,11 +635,63 @@ class LoginService:
                     AuditEntry(action=action, outcome=Outcome.FAILURE, reason=reason),
                 )
             else:
-                throttle.failures = 0
+                counter.failures = 0
+                _store(row, counter)
                 exempt_from_audit_guard(session)
         if error is not None:
             raise error
         return method
+
+    def _reauth_failed(self, row: LoginThrottle, counter: throttle.Counter, now: datetime) -> str:
+        seconds = throttle.reauth_failed(counter, now, self.limits)
+        _store(row, counter)
+        return f"bad credentials; locked for {seconds} s" if seconds else "bad credentials"
+
+
+def limits_of(settings: Settings) -> throttle.Limits:
+    """The throttling numbers of ``settings``."""
+    return throttle.Limits(
+        address_failures=settings.login_address_failures,
+        address_window=timedelta(seconds=settings.login_address_window_seconds),
+        address_block=timedelta(seconds=settings.login_address_block_seconds),
+        delay_after=settings.login_delay_after,
+        delay_base=settings.login_delay_base_seconds,
+        delay_max=settings.login_delay_max_seconds,
+        lockout_threshold=settings.lockout_threshold,
+        lockout_base=timedelta(seconds=settings.lockout_base_seconds),
+        lockout_max=timedelta(seconds=settings.lockout_max_seconds),
+    )
+
+
+def _counter(row: LoginThrottle | None) -> throttle.Counter:
+    if row is None:
+        return throttle.Counter()
+    return throttle.Counter(
+        failures=row.failures,
+        lockouts=row.lockouts,
+        first_failure_at=row.first_failure_at,
+        last_failure_at=row.last_failure_at,
+        blocked_until=row.blocked_until,
+    )
+
+
+def _store(row: LoginThrottle, counter: throttle.Counter) -> None:
+    """Write the counter back to its row (only the columns that changed, so an unchanged
+    counter leaves the row clean)."""
+    for name in ("failures", "lockouts", "first_failure_at", "last_failure_at", "blocked_until"):
+        value = getattr(counter, name)
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+
+
+def _refuse_blocked(address: LoginThrottle | None, now: datetime) -> None:
+    """Raise 429 when the client address is blocked after repeated failed logins."""
+    wait = throttle.address_blocked(_counter(address), now)
+    if wait:
+        raise TooManyAttemptsError(
+            f"too many failed logins from your address; try again in {wait} s",
+            retry_after=wait,
+        )
 
 
 def _digest(value: str) -> str:

@@ -26,7 +26,8 @@ class User(Base):
     must_change_password: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
-    mfa_secret: Mapped[str | None] = mapped_column(String(64))
+    # Encrypted (AES-256-GCM, auth/mfa_keys.py): "v1.<key id>.<nonce + ciphertext>".
+    mfa_secret: Mapped[str | None] = mapped_column(String(255))
     mfa_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     mfa_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
@@ -70,15 +71,18 @@ class RecoveryCode(Base):
 
 
 class LoginThrottle(Base):
-    """Failed logins per username (existing or not, so a lockout reveals nothing)."""
+    """Failed attempts counted under one key: a client address (``address:``), an account
+    name (``account:`` + SHA-256 of the lower-cased name, whether it exists or not, so the
+    name typed is not stored), or one user's re-authentications (``reauth:`` + user id)."""
 
     __tablename__ = "login_throttle"
 
-    username: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     lockouts: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class BreakGlassGrant(Base):

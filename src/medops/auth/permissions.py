@@ -52,7 +52,8 @@ PERMISSION_DESCRIPTIONS: MappingProxyType[Permission, str] = MappingProxyType(
         Permission.TOKENS_CREATE: "Create API tokens for oneself.",
         Permission.USERS_READ: "List user accounts and their roles.",
         Permission.USERS_MANAGE: (
-            "Create and disable accounts, reset passwords and MFA, unlock, issue service tokens."
+            "Create, disable and re-enable accounts, reset passwords and MFA, unlock, "
+            "issue service tokens."
         ),
         Permission.AUDIT_READ: "Search and export the audit trail.",
         Permission.BREAKGLASS_USE: "Take time-limited emergency access, with a reason.",

@@ -128,8 +128,33 @@ class PasswordChange(BaseModel):
     new_password: str = PASSWORD_FIELD
 
 
+KEEP_TOKENS_FIELD = Field(
+    default=False,
+    description="Keep the account's API tokens (service accounts only; refused for people). "
+    "By default every API token is revoked with the old credentials.",
+)
+
+
 class PasswordReset(BaseModel):
     """An admin sets a temporary password; the user must change it at next login."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    password: str = PASSWORD_FIELD
+    keep_tokens: bool = KEEP_TOKENS_FIELD
+
+
+class MfaReset(BaseModel):
+    """An admin removes a user's TOTP (a lost phone); their logins and tokens end."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    keep_tokens: bool = KEEP_TOKENS_FIELD
+
+
+class MfaEnroll(BaseModel):
+    """Starting MFA enrollment needs the account's password again: a stolen login or token
+    alone cannot enroll another authenticator."""
 
     model_config = ConfigDict(extra="forbid")
 

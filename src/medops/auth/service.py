@@ -12,8 +12,14 @@ from sqlalchemy.orm import Session
 
 from medops.audit.schemas import AuditEntry
 from medops.audit.service import AuditService
-from medops.auth import passwords, tokens
-from medops.auth.common import LOGIN_KINDS, end_logins, require_actor, token_out, user_out
+from medops.auth import passwords, throttle, tokens
+from medops.auth.common import (
+    LOGIN_KINDS,
+    require_actor,
+    revoke_credentials,
+    token_out,
+    user_out,
+)
 from medops.auth.models import ApiToken, LoginThrottle, RecoveryCode, User
 from medops.auth.permissions import Permission, Role, permissions_of
 from medops.auth.schemas import TokenCreate, TokenIssued, TokenOut, UserCreate, UserOut
@@ -108,8 +114,9 @@ class IdentityService:
         with self._db.session() as session:
             return [user_out(u) for u in session.scalars(select(User).order_by(User.username))]
 
-    def _user(self, session: Session, username: str) -> User:
-        user = session.scalar(select(User).where(User.username == username))
+    def _user(self, session: Session, username: str, *, for_update: bool = False) -> User:
+        query = select(User).where(User.username == username)
+        user = session.scalar(query.with_for_update() if for_update else query)
         if user is None:
             raise NotFoundError(f"user {username!r} does not exist")
         return user
@@ -143,6 +150,29 @@ class IdentityService:
                 token.revoked_at = now
         return user_out(user)
 
+    def enable_user(self, ctx: Context, username: str) -> UserOut:
+        """Re-enable a disabled account. Its old tokens stay revoked: the user logs in again
+        (a service account gets new tokens from an admin)."""
+        with self._db.transaction() as session:
+            user = self._user(session, username, for_update=True)
+            if user.disabled_at is None:
+                raise ConflictError(f"user {username!r} is not disabled")
+            self._audit.record(
+                session,
+                ctx,
+                AuditEntry(
+                    action="user.enable",
+                    resource_type="user",
+                    resource_id=username,
+                    details={
+                        "before": {"active": False, "disabled_at": user.disabled_at.isoformat()},
+                        "after": {"active": True},
+                    },
+                ),
+            )
+            user.disabled_at = None
+        return user_out(user)
+
     @staticmethod
     def _active_admins(session: Session) -> int:
         # FOR UPDATE (PostgreSQL) locks the admin rows, so two admins disabling each other
@@ -155,12 +185,17 @@ class IdentityService:
         )
         return len(session.scalars(query).all())
 
-    def reset_password(self, ctx: Context, username: str, temporary: str) -> UserOut:
-        """Set a temporary password that must be changed at next login; ends all logins."""
+    def reset_password(
+        self, ctx: Context, username: str, temporary: str, *, keep_tokens: bool = False
+    ) -> UserOut:
+        """Set a temporary password that must be changed at next login; ends all logins and
+        revokes every API token (``keep_tokens``: a service account's stay, on purpose)."""
         passwords.check_policy(temporary, username=username)
         now = self._clock.now()
         with self._db.transaction() as session:
-            user = self._user(session, username)
+            user = self._user(session, username, for_update=True)
+            self._check_keep_tokens(user, keep_tokens)
+            revoked = revoke_credentials(session, user.id, now, keep_api_tokens=keep_tokens)
             self._audit.record(
                 session,
                 ctx,
@@ -168,13 +203,23 @@ class IdentityService:
                     action="user.password-reset",
                     resource_type="user",
                     resource_id=username,
-                    details={"after": {"must_change_password": True}},
+                    details={"after": {"must_change_password": True}} | revoked.details(),
                 ),
             )
             user.password_hash = passwords.hash_password(temporary)
             user.must_change_password = True
-            end_logins(session, user.id, now)
         return user_out(user)
+
+    @staticmethod
+    def _check_keep_tokens(user: User, keep_tokens: bool) -> None:
+        """Only a service account's API tokens may outlive a reset of its credentials: a
+        person's tokens would keep working for whoever had the old password or device."""
+        if keep_tokens and user.role != Role.SERVICE:
+            reason = "only a service account's tokens may be kept"
+            raise InvalidInputError(
+                f"keep_tokens: {reason}; {user.username!r} is a {user.role}",
+                errors=[FieldError("keep_tokens", reason)],
+            )
 
     def set_full_name(self, ctx: Context, username: str, full_name: str) -> UserOut:
         """Set the full name printed with a user's electronic signatures (audited)."""
@@ -196,12 +241,17 @@ class IdentityService:
             user.full_name = full_name.strip()
         return user_out(user)
 
-    def reset_mfa(self, ctx: Context, username: str) -> UserOut:
-        """Remove a user's TOTP and recovery codes (a lost phone); they enroll again."""
+    def reset_mfa(self, ctx: Context, username: str, *, keep_tokens: bool = False) -> UserOut:
+        """Remove a user's TOTP and recovery codes (a lost phone); they enroll again. The lost
+        authenticator may be in someone else's hands: every login ends and every API token
+        is revoked (``keep_tokens``: a service account's stay, on purpose)."""
+        now = self._clock.now()
         with self._db.transaction() as session:
-            user = self._user(session, username)
+            user = self._user(session, username, for_update=True)
             if user.mfa_secret is None:
                 raise ConflictError(f"user {username!r} has no MFA to reset")
+            self._check_keep_tokens(user, keep_tokens)
+            revoked = revoke_credentials(session, user.id, now, keep_api_tokens=keep_tokens)
             self._audit.record(
                 session,
                 ctx,
@@ -209,34 +259,51 @@ class IdentityService:
                     action="user.mfa-reset",
                     resource_type="user",
                     resource_id=username,
-                    details={"before": {"mfa_enabled": user.mfa_enabled_at is not None}},
+                    details={"before": {"mfa_enabled": user.mfa_enabled_at is not None}}
+                    | revoked.details(),
                 ),
             )
             user.mfa_secret = None
             user.mfa_enabled_at = None
             user.mfa_last_step = None
             session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
-            # A lost authenticator may be in someone else's hands: end the user's logins.
-            end_logins(session, user.id, self._clock.now())
         return user_out(user)
 
     def unlock(self, ctx: Context, username: str) -> None:
-        """Clear the failed-login lockout of a username."""
+        """Clear the slowing of an account's logins and the lock of its re-authentication
+        (a blocked client address is not touched: it ends by itself)."""
+        now = self._clock.now()
         with self._db.transaction() as session:
-            throttle = session.get(LoginThrottle, username.lower()[:128])
-            if throttle is None or throttle.locked_until is None:
-                raise ConflictError(f"{username!r} is not locked")
+            user = session.scalar(select(User).where(User.username == username))
+            keys = [throttle.account_key(username)]
+            if user is not None:
+                keys.append(throttle.reauth_key(str(user.id)))
+            rows = session.scalars(
+                select(LoginThrottle).where(LoginThrottle.key.in_(keys)).with_for_update()
+            ).all()
+            before: dict[str, object] = {}
+            for row in rows:
+                if row.key.startswith("account:") and row.failures:
+                    before["failed_logins"] = row.failures
+                if row.key.startswith("reauth:"):
+                    if row.blocked_until is not None and row.blocked_until > now:
+                        before["reauthentication_locked_until"] = row.blocked_until.isoformat()
+                    if row.failures:
+                        before["failed_reauthentications"] = row.failures
+            if not before:
+                raise ConflictError(f"{username!r} is neither slowed nor locked")
             self._audit.record(
                 session,
                 ctx,
                 AuditEntry(
                     action="user.unlock",
                     resource_type="user",
-                    resource_id=username,
-                    details={"before": {"locked_until": throttle.locked_until.isoformat()}},
+                    resource_id=username if user is not None else "unknown",
+                    details={"before": before},
                 ),
             )
-            session.delete(throttle)
+            for row in rows:
+                session.delete(row)
 
     # --- API tokens ----------------------------------------------------------------------
 

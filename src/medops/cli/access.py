@@ -7,11 +7,13 @@ import sys
 import typer
 
 from medops.auth.mfa import terminal_qr
-from medops.cli.common import client
+from medops.cli.common import PasswordStdinOption, client, read_password, settings
 from medops.cli.output import JsonOption, console, print_json, print_record, print_table
 
 mfa_app = typer.Typer(
-    help="Multi-factor authentication (TOTP) for your account.", no_args_is_help=True
+    help="Multi-factor authentication (TOTP) for your account; rotate-key is local "
+    "administration of the server's key.",
+    no_args_is_help=True,
 )
 sessions_app = typer.Typer(help="Your logins (CLI and browser sessions).", no_args_is_help=True)
 grants_app = typer.Typer(
@@ -20,10 +22,12 @@ grants_app = typer.Typer(
 
 
 @mfa_app.command("enroll")
-def enroll(json_output: bool = JsonOption) -> None:
-    """Start TOTP enrollment: shows a QR code to scan, then asks for the first code."""
+def enroll(password_stdin: bool = PasswordStdinOption, json_output: bool = JsonOption) -> None:
+    """Start TOTP enrollment (asks for your password again): shows a QR code to scan, then
+    asks for the first code."""
+    password = read_password(from_stdin=password_stdin, prompt="Your password")
     with client() as c:
-        enrollment = c.mfa_enroll()
+        enrollment = c.mfa_enroll(password)
         if json_output:
             print_json(enrollment)
             return
@@ -49,6 +53,29 @@ def confirm(
         print_json(codes)
     else:
         _show_recovery(codes.codes)
+
+
+@mfa_app.command("rotate-key")
+def rotate_key(json_output: bool = JsonOption) -> None:
+    """Re-encrypt every stored TOTP secret with a new key (local: run where the server's key
+    and database are); the old key stays readable until every secret is done."""
+    from medops import admin
+
+    result = admin.mfa_rotate_key(settings())
+    record = {
+        "key_id": result.key_id,
+        "retired_key_ids": result.retired_key_ids,
+        "secrets_reencrypted": result.secrets_reencrypted,
+        "key_source": result.key_source,
+    }
+    if json_output:
+        print_json(record)
+        return
+    print_record("TOTP secrets re-encrypted", record)
+    if result.key_source == "MEDOPS_MFA_KEY" and result.retired_key_ids:
+        console.print(
+            "Now remove the retired keys from MEDOPS_MFA_KEY on every replica.", markup=False
+        )
 
 
 def _show_recovery(codes: list[str]) -> None:

@@ -12,6 +12,11 @@ app = typer.Typer(
     help="Manage user accounts (needs users:manage or users:read).",
     no_args_is_help=True,
 )
+KeepTokensOption = typer.Option(
+    False,
+    "--keep-tokens",
+    help="Keep the account's API tokens (service accounts only); by default they are revoked.",
+)
 
 
 @app.command("create")
@@ -86,6 +91,19 @@ def disable(
         print_record(f"disabled user {user.username}", user.model_dump(mode="json"))
 
 
+@app.command("enable")
+def enable(
+    name: str = typer.Argument(..., help="Login name."), json_output: bool = JsonOption
+) -> None:
+    """Re-enable a disabled account; its old tokens stay revoked (it logs in again)."""
+    with client() as c:
+        user = c.enable_user(name)
+    if json_output:
+        print_json(user)
+    else:
+        print_record(f"enabled user {user.username}", user.model_dump(mode="json"))
+
+
 @app.command("roles")
 def roles(json_output: bool = JsonOption) -> None:
     """Show the role -> permission matrix the server enforces."""
@@ -106,25 +124,32 @@ def roles(json_output: bool = JsonOption) -> None:
 
 
 @app.command("unlock")
-def unlock(name: str = typer.Argument(..., help="Login name.")) -> None:
-    """Lift a failed-login lockout before it expires."""
+def unlock(
+    name: str = typer.Argument(..., help="Login name."), json_output: bool = JsonOption
+) -> None:
+    """Clear the slowing of an account's logins and the lock of its re-authentication."""
     with client() as c:
         c.unlock(name)
-    console.print(f"unlocked {name}")
+    if json_output:
+        print_json({"username": name, "unlocked": True})
+    else:
+        console.print(f"unlocked {name}")
 
 
 @app.command("reset-password")
 def reset_password(
     name: str = typer.Argument(..., help="Login name."),
     password_stdin: bool = PasswordStdinOption,
+    keep_tokens: bool = KeepTokensOption,
     json_output: bool = JsonOption,
 ) -> None:
-    """Give a user a temporary password they must change at next login; their logins end."""
+    """Give a user a temporary password they must change at next login; their logins end
+    and their API tokens are revoked (unless --keep-tokens, for a service account)."""
     temporary = read_password(
         from_stdin=password_stdin, prompt=f"Temporary password for {name}", confirm=True
     )
     with client() as c:
-        user = c.reset_password(name, temporary)
+        user = c.reset_password(name, temporary, keep_tokens=keep_tokens)
     if json_output:
         print_json(user)
     else:
@@ -133,11 +158,14 @@ def reset_password(
 
 @app.command("reset-mfa")
 def reset_mfa(
-    name: str = typer.Argument(..., help="Login name."), json_output: bool = JsonOption
+    name: str = typer.Argument(..., help="Login name."),
+    keep_tokens: bool = KeepTokensOption,
+    json_output: bool = JsonOption,
 ) -> None:
-    """Remove a user's TOTP and recovery codes (a lost phone); they enroll again."""
+    """Remove a user's TOTP and recovery codes (a lost phone); they enroll again. Their
+    logins end and their API tokens are revoked (unless --keep-tokens, for a service account)."""
     with client() as c:
-        user = c.reset_mfa(name)
+        user = c.reset_mfa(name, keep_tokens=keep_tokens)
     if json_output:
         print_json(user)
     else:

@@ -13,6 +13,7 @@ from medops.auth.schemas import (
     AccessToken,
     Me,
     MfaConfirm,
+    MfaEnroll,
     MfaEnrollmentOut,
     PasswordChange,
     RecoveryCodes,
@@ -32,18 +33,20 @@ Otp = Annotated[str | None, Form(max_length=16)]
 
 
 @router.post("/token", name="auth.login", responses={401: {}, 429: {}})
-def login(
+async def login(
     services: ServicesDep, ctx: Public, username: Username, password: Password, otp: Otp = None
 ) -> AccessToken:
-    """OAuth2 password flow (plus ``otp`` when MFA is enrolled): a bearer access token."""
-    result = services.logins.login(ctx, username, password, otp, kind="login")
+    """OAuth2 password flow (plus ``otp`` when MFA is enrolled): a bearer access token.
+    After failed logins on the account the answer comes only after a delay; an address with
+    too many failures gets 429 with Retry-After."""
+    result = await services.logins.attempt_login(ctx, username, password, otp, kind="login")
     return AccessToken(
         access_token=result.secret, expires_at=result.expires_at, restriction=result.restriction
     )
 
 
 @router.post("/session", name="auth.session", responses={401: {}, 429: {}})
-def start_session(
+async def start_session(
     request: Request,
     response: Response,
     services: ServicesDep,
@@ -58,7 +61,7 @@ def start_session(
     origin = request.headers.get("origin")
     if origin is not None and urlsplit(origin).netloc != request.url.netloc:
         raise CsrfError("a login form must be posted from this server's own pages")
-    result = services.logins.login(ctx, username, password, otp, kind="session")
+    result = await services.logins.attempt_login(ctx, username, password, otp, kind="session")
     settings = services.settings
     response.set_cookie(
         SESSION_COOKIE,
@@ -128,10 +131,11 @@ def change_password(body: PasswordChange, services: ServicesDep, ctx: Self) -> N
     services.logins.change_password(ctx, body.current_password, body.new_password)
 
 
-@router.post("/mfa/enroll", name="mfa.enroll")
-def enroll_mfa(services: ServicesDep, ctx: Self) -> MfaEnrollmentOut:
-    """Start TOTP enrollment: secret, otpauth URI and QR code (PNG data URI)."""
-    return services.mfa.enroll(ctx)
+@router.post("/mfa/enroll", name="mfa.enroll", responses={401: {}, 429: {}})
+def enroll_mfa(body: MfaEnroll, services: ServicesDep, ctx: Self) -> MfaEnrollmentOut:
+    """Start TOTP enrollment with the account's ``password``: secret, otpauth URI and QR code
+    (PNG data URI)."""
+    return services.mfa.enroll(ctx, body.password)
 
 
 @router.post("/mfa/confirm", name="mfa.enable")

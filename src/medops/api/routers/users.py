@@ -11,6 +11,7 @@ from medops.auth.permissions import Permission
 from medops.auth.schemas import (
     USERNAME_PATTERN,
     FullName,
+    MfaReset,
     PasswordReset,
     TokenCreate,
     TokenIssued,
@@ -53,6 +54,16 @@ def disable_user(
     return services.identity.disable_user(ctx, username)
 
 
+@router.post("/{username}/enable", name="user.enable")
+def enable_user(
+    username: Username,
+    services: ServicesDep,
+    ctx: Annotated[Context, Depends(require(Permission.USERS_MANAGE))],
+) -> UserOut:
+    """Re-enable a disabled account; its old tokens stay revoked (the user logs in again)."""
+    return services.identity.enable_user(ctx, username)
+
+
 @router.post("/{username}/tokens", name="user.token.create", status_code=201)
 def create_token_for_user(
     username: Username,
@@ -71,8 +82,11 @@ Manage = Annotated[Context, Depends(require(Permission.USERS_MANAGE))]
 def reset_password(
     username: Username, body: PasswordReset, services: ServicesDep, ctx: Manage
 ) -> UserOut:
-    """Set a temporary password; the user must change it at next login; their logins end."""
-    return services.identity.reset_password(ctx, username, body.password)
+    """Set a temporary password; the user must change it at next login; their logins end and
+    their API tokens are revoked (``keep_tokens``: a service account's stay)."""
+    return services.identity.reset_password(
+        ctx, username, body.password, keep_tokens=body.keep_tokens
+    )
 
 
 @router.put("/{username}/full-name", name="user.set-name")
@@ -84,14 +98,21 @@ def set_full_name(
 
 
 @router.post("/{username}/mfa-reset", name="user.mfa-reset")
-def reset_mfa(username: Username, services: ServicesDep, ctx: Manage) -> UserOut:
-    """Remove a user's TOTP and recovery codes (a lost phone); they enroll again."""
-    return services.identity.reset_mfa(ctx, username)
+def reset_mfa(
+    username: Username,
+    services: ServicesDep,
+    ctx: Manage,
+    body: Annotated[MfaReset | None, Body()] = None,
+) -> UserOut:
+    """Remove a user's TOTP and recovery codes (a lost phone); they enroll again. Their logins
+    end and their API tokens are revoked (``keep_tokens``: a service account's stay)."""
+    keep = body.keep_tokens if body is not None else False
+    return services.identity.reset_mfa(ctx, username, keep_tokens=keep)
 
 
 @router.post("/{username}/unlock", name="user.unlock", status_code=204)
 def unlock(
     username: Annotated[str, Path(max_length=128)], services: ServicesDep, ctx: Manage
 ) -> None:
-    """Lift a failed-login lockout before it expires."""
+    """Clear the slowing of the account's logins and the lock of its re-authentication."""
     services.identity.unlock(ctx, username)
