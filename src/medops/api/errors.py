@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from medops.api.deps import CONTEXT_STATE, SAFE_METHODS, access_check, get_services, origin_of
 from medops.api.middleware import route_template
@@ -94,8 +95,22 @@ def _problem(request: Request, exc: MedopsError, status: int) -> JSONResponse:
 def _audit_failure(request: Request, exc: MedopsError, status: int) -> None:
     """Record a refused or failed attempt on a route, unless it changes nothing and was not
     refused. Requests that match no route have no action to record (the access log has them)."""
+    if not exc.audited:
+        _record_failure(request, exc.message, status)
+
+
+def audit_unhandled(scope: Scope) -> None:
+    """Record a request that an unexpected exception ended (the 500 path of
+    api/middleware.py) as any failed attempt: a failed change is never left unrecorded."""
+    _record_failure(Request(scope), UNHANDLED_REASON, 500)
+
+
+UNHANDLED_REASON = "the server failed to handle this request (internal error)"
+
+
+def _record_failure(request: Request, reason: str, status: int) -> None:
     route: Any = request.scope.get("route")
-    if exc.audited or route is None:
+    if route is None:
         return
     refused = status in (401, 403, 429)
     if request.method in SAFE_METHODS and not refused:
@@ -109,7 +124,7 @@ def _audit_failure(request: Request, exc: MedopsError, status: int) -> None:
         outcome=Outcome.DENIED if refused else Outcome.FAILURE,
         resource_type="route",
         resource_id=f"{request.method} {route_template(request.scope)}",
-        reason=exc.message,
+        reason=reason,
     )
     try:
         get_services(request).audit.record_alone(ctx, entry)

@@ -8,9 +8,11 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -44,11 +46,15 @@ class RequestMiddleware:
         metrics: HttpMetrics,
         max_body_bytes: int,
         fast_lane: PredictFastLane | None = None,
+        on_unhandled: Callable[[Scope], None] | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.fast_lane = fast_lane
+        # Called (in a worker thread) before the 500 answer of an unexpected exception: the
+        # app audits the failed attempt there (api/errors.py ``audit_unhandled``).
+        self.on_unhandled = on_unhandled
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,6 +88,11 @@ class RequestMiddleware:
             await self.app(scope, self._limited(scope, receive), send_wrapper)
         except Exception:
             log.exception("unhandled error", route=route_template(scope))
+            if self.on_unhandled is not None:
+                try:
+                    await run_in_threadpool(self.on_unhandled, scope)
+                except Exception:
+                    log.exception("the failed request could not be audited")
             if not response_started:
                 body = problem_bytes(
                     code="internal-error",

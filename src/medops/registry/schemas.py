@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from medops.auth.permissions import Role
 from medops.auth.schemas import PASSWORD_FIELD
+from medops.bounds import VersionNumber
 from medops.registry.signature import ModelSignature
 
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
@@ -56,7 +57,7 @@ class PromotionPolicy(BaseModel):
     gap_metric: GapMetric = "auroc"
     require_parity: bool = True
     require_complete_card: bool = True
-    required_approvals: dict[Role, int] = Field(
+    required_approvals: dict[Role, Annotated[int, Field(ge=0, le=10)]] = Field(
         default_factory=lambda: {Role.CLINICIAN: 1, Role.ML_ENGINEER: 1}
     )
 
@@ -75,12 +76,9 @@ class PromotionPolicy(BaseModel):
     @field_validator("required_approvals")
     @classmethod
     def _counts(cls, value: dict[Role, int]) -> dict[Role, int]:
-        for role, count in value.items():
-            if not 0 <= count <= 10:
-                msg = f"{role.value}: between 0 and 10 approvals"
-                raise ValueError(msg)
-        # The floor no policy can go below: a clinician and one more person sign, so one
-        # person can never put a model in front of patients alone.
+        # Each count is 0 to 10 (the field's type). The floor no policy can go below: a
+        # clinician and one more person sign, so one person can never put a model in front of
+        # patients alone.
         if value.get(Role.CLINICIAN, 0) < MIN_CLINICIAN_APPROVALS or sum(value.values()) < 2:
             msg = "a policy needs at least one clinician approval and two approvals in all"
             raise ValueError(msg)
@@ -340,7 +338,7 @@ class PromoteRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1)
+    version: VersionNumber
     reason: str = Field(min_length=3, max_length=500)
 
 
