@@ -4,21 +4,31 @@ read, HTML without a content policy, 405 without ``Allow``."""
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import Depends, FastAPI
+from sqlalchemy import func, select
 
 from medops.api.app import create_app
 from medops.api.deps import public
+from medops.auth.permissions import Role
 from medops.bounds import INT32_MAX
 from medops.config import Settings
 from medops.embedded import EmbeddedTransport
+from medops.errors import ECHO_LIMIT, ELLIPSIS, MAX_FIELD_ERRORS
 from medops.registry.schemas import VersionCreate
 from medops.services import Services, build_services
-from medops.testing import capture_audit
+from medops.serving.models import Outcome
+from medops.serving.outcomes import CLOCK_SKEW
+from medops.testing import FixedClock, capture_audit
+from tests import model_data
+from tests.api.conftest import bearer
+from tests.cli.conftest import Cli, clean_env
 from tests.security.conftest import DEPLOYMENT, MODEL
 
 PROBLEM = "application/problem+json"
@@ -145,3 +155,178 @@ def test_an_unexpected_exception_on_a_change_is_audited_as_a_failure(
     assert record.outcome == "failure"
     assert record.resource_id == "POST /boom"
     assert record.request_id == "req-boom-2"
+
+
+# --- echoed input cut short ----------------------------------------------------------------
+
+
+def _echo_requests(key: str) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(who, method, path, httpx arguments) of requests that name the client's ``key`` in
+    their refusal: an unknown JSON key, an unknown feature, an unknown CSV column, an unknown
+    prediction id in a CSV, a bad alias, a bad feature name, a key of the version metadata,
+    a bad query value."""
+    _, x_eval, _, _ = model_data.frames()
+    features = {k: float(v) for k, v in x_eval.iloc[0].items()}
+    csv = {"content-type": "text/csv"}
+    metadata = model_data.metadata(model_data.package()) | {key: 1}
+    return [
+        ("admin", "POST", "/api/v1/users", {"json": {"username": "abc", "role": "clinician",
+                                                     "password": "x" * 20, key: 1}}),
+        ("clin", "POST", f"/api/v1/deployments/{DEPLOYMENT}/predict",
+         {"json": {"features": features | {key: 1.0}}}),
+        ("clin", "POST", f"/api/v1/deployments/{DEPLOYMENT}/predict",
+         {"json": {"features": features, key: 1}}),
+        ("clin", "POST", "/api/v1/outcomes",
+         {"content": f"prediction_id,label,{key}\n{'a' * 32},1,1\n", "headers": csv}),
+        ("clin", "POST", "/api/v1/outcomes", {"content": f"prediction_id,label\n{key},1\n",
+                                              "headers": csv}),
+        ("mle", "PUT", f"/api/v1/models/{MODEL}/policy",
+         {"json": model_data.POLICY | {"protected_aliases": ["production", key]}}),
+        ("mle", "PUT", "/api/v1/monitoring/config",
+         {"json": {"deployment": DEPLOYMENT, "thresholds": {key: {"psi": 0.2}}}}),
+        ("ds", "POST", f"/api/v1/models/{MODEL}/versions",
+         {"files": {"artifact": ("model.onnx", model_data.package().onnx)},
+          "data": {"metadata": json.dumps(metadata)}}),
+        ("aud", "GET", "/api/v1/audit/events", {"params": {"limit": key[:60_000]}}),
+    ]  # fmt: skip
+
+
+def test_a_100_kb_key_is_echoed_as_a_short_prefix_and_no_error_grows_with_it(
+    http: httpx.Client, services: Services, served: dict[str, dict[str, str]]
+) -> None:
+    """Whatever a client sends that an error names (a JSON key, a feature, a CSV column or
+    cell, an alias, a query value), the problem+json and the audit reason repeat at most 64
+    characters of it, marked with an ellipsis: a refusal of a 100 KB key is exactly as long
+    as that of a 1 KB key, and both are short."""
+    lengths: dict[int, list[int]] = {}
+    for size in (1_000, 100_000):
+        key = "k" * size
+        with capture_audit(services) as captured:
+            for who, method, path, arguments in _echo_requests(key):
+                extra = arguments.pop("headers", {})
+                answer = http.request(method, path, headers=served[who] | extra, **arguments)
+                assert 400 <= answer.status_code < 500, (path, answer.status_code)
+                assert answer.headers["content-type"] == PROBLEM
+                assert "k" * (ECHO_LIMIT + 1) not in answer.text, (path, answer.text[:200])
+                assert len(answer.content) < 2_000, path
+                lengths.setdefault(size, []).append(len(answer.content))
+        reasons = [e.reason or "" for e in captured.events]
+        assert len(reasons) >= 7  # the refused changes and predictions
+        assert all("k" * (ECHO_LIMIT + 1) not in r for r in reasons)
+        assert max(map(len, reasons)) < 500
+    assert lengths[1_000] == lengths[100_000]
+    named = http.post("/api/v1/users", json={key: 1}, headers=served["admin"]).json()
+    assert {"field": "k" * ECHO_LIMIT + ELLIPSIS, "reason": "Extra inputs are not permitted"} in (
+        named["errors"]
+    )
+
+
+def test_the_cli_error_line_stays_short_whatever_the_argument(tmp_path: Path) -> None:
+    """A CLI refusal of a 100 KB argument is one line on stderr, repeating at most 64
+    characters of it, with a non-zero exit."""
+    cli = Cli(
+        clean_env(
+            MEDOPS_HOME=str(tmp_path / "home"),
+            MEDOPS_DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}",
+        )
+    )
+    for args in (
+        ("monitor", "configure", DEPLOYMENT, "--threshold", "k" * 100_000),
+        ("deploy", "predict", DEPLOYMENT, "--input", "k" * 100_000),
+        ("tokens", "create", "--expires", "k" * 100_000),
+    ):
+        result = cli(*args)
+        assert result.code != 0, args
+        assert result.out == ""
+        assert len(result.err.strip().splitlines()) == 1, result.err[:300]
+        assert result.err.startswith("error: ")
+        assert "k" * (ECHO_LIMIT + 1) not in result.err
+        assert len(result.err) < 500, args
+
+
+def test_a_body_with_thousands_of_bad_keys_gets_a_bounded_problem(
+    http: httpx.Client, tokens: dict[Role, str]
+) -> None:
+    """5,000 unknown keys give a 422 listing at most MAX_FIELD_ERRORS of them and a detail
+    naming the first few: the problem does not grow with the number of bad fields."""
+    body = {"username": "abc", "role": "clinician", "password": "x" * 20}
+    body |= {f"unknown-{i}": i for i in range(5_000)}
+    answer = http.post("/api/v1/users", json=body, headers=bearer(tokens[Role.ADMIN]))
+    assert answer.status_code == 422
+    problem = answer.json()
+    assert len(problem["errors"]) == MAX_FIELD_ERRORS
+    assert problem["detail"].startswith("5000 invalid field(s): unknown-0: Extra inputs")
+    assert problem["detail"].endswith("; and 4995 more")
+    assert len(answer.content) < 10_000
+
+
+# --- outcome times checked against the prediction and the clock ----------------------------
+
+
+def _predict(http: httpx.Client, headers: dict[str, str], n: int) -> list[str]:
+    """Score ``n`` evaluation records on the served deployment; their prediction ids."""
+    _, x_eval, _, _ = model_data.frames()
+    records = [
+        {"features": {k: float(v) for k, v in row.items()}, "patient_ref": f"p{i}"}
+        for i, (_, row) in enumerate(x_eval.head(n).iterrows())
+    ]
+    answer = http.post(
+        f"/api/v1/deployments/{DEPLOYMENT}/predict", json={"records": records}, headers=headers
+    )
+    assert answer.status_code == 200, answer.text
+    return [p["id"] for p in answer.json()["predictions"]]
+
+
+def _stored_outcomes(services: Services) -> int:
+    with services.db.session() as session:
+        return int(session.scalar(select(func.count()).select_from(Outcome)) or 0)
+
+
+def test_outcome_times_before_the_prediction_or_in_the_future_are_refused(
+    http: httpx.Client,
+    services: Services,
+    clock: FixedClock,
+    served: dict[str, dict[str, str]],
+) -> None:
+    """An outcome observed in year 9999, later than the clock's now plus 5 minutes, before
+    the prediction, or without a time zone is a 422 naming ``observed_at`` (``rows[i].
+    observed_at`` in a CSV, where the good rows are not stored either); a time from the
+    prediction to now plus 5 minutes is taken."""
+    clock.advance(timedelta(hours=1))
+    ids = _predict(http, served["clin"], 3)
+    predicted = clock.now()
+    clock.advance(timedelta(hours=2))
+    url = f"/api/v1/predictions/{ids[0]}/outcome"
+    refused = {
+        "9999-12-31T23:59:59-05:00": "in the future",
+        (clock.now() + CLOCK_SKEW + timedelta(seconds=1)).isoformat(): "in the future",
+        (predicted - timedelta(seconds=1)).isoformat(): "before the prediction",
+        "2026-01-01T13:30:00": "timezone",
+    }
+    for observed_at, reason in refused.items():
+        answer = http.post(
+            url, json={"label": 1, "observed_at": observed_at}, headers=served["clin"]
+        )
+        assert answer.status_code == 422, (observed_at, answer.text)
+        (error,) = answer.json()["errors"]
+        assert error["field"] == "observed_at"
+        assert reason in error["reason"]
+    assert _stored_outcomes(services) == 0
+
+    upload = (
+        "prediction_id,label,observed_at\n"
+        f"{ids[1]},1,{predicted.isoformat()}\n"
+        f"{ids[2]},0,9999-01-01T00:00:00Z\n"
+    )
+    csv = served["clin"] | {"content-type": "text/csv"}
+    answer = http.post("/api/v1/outcomes", content=upload, headers=csv)
+    assert answer.status_code == 422, answer.text
+    assert [e["field"] for e in answer.json()["errors"]] == ["rows[1].observed_at"]
+    assert _stored_outcomes(services) == 0
+
+    latest = (clock.now() + CLOCK_SKEW).isoformat()
+    taken = http.post(url, json={"label": 1, "observed_at": latest}, headers=served["clin"])
+    assert taken.status_code == 201, taken.text
+    good = upload.replace("9999-01-01T00:00:00Z", clock.now().isoformat())
+    assert http.post("/api/v1/outcomes", content=good, headers=csv).status_code == 200
+    assert _stored_outcomes(services) == 3

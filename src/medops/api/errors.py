@@ -39,6 +39,7 @@ from medops.errors import (
     ServiceUnavailableError,
     ShedError,
     TooManyAttemptsError,
+    clip,
 )
 from medops.logs import get_logger
 
@@ -171,16 +172,24 @@ def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
         )
     else:
         fields = [
-            FieldError(_field_name(p.get("loc", ())), str(p.get("msg", "invalid")))
-            for p in problems
+            FieldError(field_name(p.get("loc", ())), str(p.get("msg", "invalid"))) for p in problems
         ]
-        summary = "; ".join(f"{f.field}: {f.reason}" for f in fields)
-        error = InvalidInputError(f"{len(fields)} invalid field(s): {summary}", errors=fields)
+        error = InvalidInputError(
+            f"{len(fields)} invalid field(s): {field_summary(fields)}", errors=fields
+        )
     return handle_medops_error(request, error)
 
 
-def _field_name(loc: Any) -> str:
-    parts = [str(p) for p in loc]
+def field_summary(fields: list[FieldError], shown: int = 5) -> str:
+    """The first few bad fields and their reasons, for a one-line message."""
+    summary = "; ".join(f"{f.field}: {f.reason}" for f in fields[:shown])
+    return summary + (f"; and {len(fields) - shown} more" if len(fields) > shown else "")
+
+
+def field_name(loc: Any) -> str:
+    """A validation error's location as a dotted path, each part (a key the client sent may
+    be any length) cut to ECHO_LIMIT characters."""
+    parts = [clip(p) for p in loc]
     if len(parts) > 1 and parts[0] in {"body", "query", "path", "header", "cookie"}:
         parts = parts[1:]
     return ".".join(parts) or "body"
@@ -192,7 +201,7 @@ def handle_http_error(request: Request, exc: Exception) -> JSONResponse:
     error: MedopsError
     detail = str(exc.detail)
     if exc.status_code == 404:
-        error = NotFoundError(f"no route matches {request.method} {request.url.path}")
+        error = NotFoundError(f"no route matches {request.method} {clip(request.url.path, 200)}")
     elif exc.status_code == 405:
         error = MethodNotAllowedError(f"{request.method} is not allowed here")
     elif exc.status_code == 401:

@@ -16,7 +16,7 @@ import typer
 
 from medops.cli.common import PasswordStdinOption, client, read_password
 from medops.cli.output import JsonOption, console, print_json, print_record, print_table
-from medops.errors import FieldError, InvalidInputError
+from medops.errors import FieldError, InvalidInputError, clip
 from medops.registry.refs import parse_ref
 from medops.registry.schemas import QUANTIZE_TOLERANCE, AliasEventOut, VersionCreate, VersionOut
 from medops.registry.signature import ModelSignature
@@ -58,10 +58,10 @@ def _bands(values: list[str]) -> dict[str, list[float]]:
         except ValueError:
             reason = "use NAME=EDGE,EDGE,... with numbers"
             raise InvalidInputError(
-                f"--bands {value!r}: {reason}", errors=[FieldError("bands", reason)]
+                f"--bands {clip(value)!r}: {reason}", errors=[FieldError("bands", reason)]
             ) from None
         if not name.strip() or not out[name.strip()]:
-            raise InvalidInputError(f"--bands {value!r}: use NAME=EDGE,EDGE,...")
+            raise InvalidInputError(f"--bands {clip(value)!r}: use NAME=EDGE,EDGE,...")
     return out
 
 
@@ -80,7 +80,7 @@ def _tags(values: list[str]) -> dict[str, str]:
         key, sep, val = value.partition("=")
         if not sep or not key:
             raise InvalidInputError(
-                f"--tag {value!r}: use KEY=VALUE", errors=[FieldError("tag", "KEY=VALUE")]
+                f"--tag {clip(value)!r}: use KEY=VALUE", errors=[FieldError("tag", "KEY=VALUE")]
             )
         tags[key] = val
     return tags
@@ -360,7 +360,7 @@ def _parse_time(value: str) -> datetime:
     except ValueError:
         reason = "use an ISO 8601 time such as 2026-11-27T10:00:00Z"
         raise InvalidInputError(
-            f"--at {value!r}: {reason}", errors=[FieldError("at", reason)]
+            f"--at {clip(value)!r}: {reason}", errors=[FieldError("at", reason)]
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
@@ -586,7 +586,9 @@ def approve(
     """Sign a version electronically: re-enter your password (and one-time code)."""
     if parse_ref(ref).version is None:
         reason = "name the version you sign: NAME/VERSION"
-        raise InvalidInputError(f"approve {ref!r}: {reason}", errors=[FieldError("ref", reason)])
+        raise InvalidInputError(
+            f"approve {clip(ref)!r}: {reason}", errors=[FieldError("ref", reason)]
+        )
     password = read_password(from_stdin=password_stdin, prompt="Password (to sign)")
     with client() as c:
         approval = c.approve(ref, password, otp=otp, meaning=meaning, comment=comment)

@@ -10,7 +10,7 @@ import typer
 
 from medops.cli.common import client
 from medops.cli.output import JsonOption, console, print_json, print_record, print_table
-from medops.errors import FieldError, InvalidInputError
+from medops.errors import FieldError, InvalidInputError, clip
 from medops.monitoring.schemas import Correction, MonitoringConfigOut, ThresholdsMode
 
 app = typer.Typer(
@@ -172,7 +172,7 @@ def _override(text: str) -> tuple[str, str, float]:
         value = None
     if not feature or not test or value is None:
         raise InvalidInputError(
-            f"--threshold {text!r}: expected FEATURE:TEST=VALUE, e.g. bmi:psi=0.3",
+            f"--threshold {clip(text)!r}: expected FEATURE:TEST=VALUE, e.g. bmi:psi=0.3",
             errors=[FieldError("--threshold", "expected FEATURE:TEST=VALUE")],
         )
     return feature, test, value

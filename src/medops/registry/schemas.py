@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from medops.auth.permissions import Role
 from medops.auth.schemas import PASSWORD_FIELD
 from medops.bounds import VersionNumber
+from medops.errors import clip
 from medops.registry.signature import ModelSignature
 
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
@@ -69,7 +70,7 @@ class PromotionPolicy(BaseModel):
             raise ValueError(msg)
         for alias in value:
             if not re.fullmatch(ALIAS_PATTERN, alias):
-                msg = f"alias {alias!r} must match {ALIAS_PATTERN}"
+                msg = f"alias {clip(alias)!r} must match {ALIAS_PATTERN}"
                 raise ValueError(msg)
         return sorted(set(value))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from medops.bounds import Int64, VersionNumber
 from medops.registry.schemas import MODEL_NAME_PATTERN
@@ -117,7 +117,11 @@ class OutcomeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     label: ClassLabel
-    observed_at: datetime | None = None
+    observed_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the outcome was observed (with a time zone): not before the "
+        "prediction, not later than the server's now plus 5 minutes.",
+    )
 
 
 class OutcomeOut(BaseModel):

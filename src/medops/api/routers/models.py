@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from medops.api.deps import API_PREFIX, ServicesDep, require
+from medops.api.errors import field_name, field_summary
 from medops.auth.permissions import Permission
 from medops.context import Context
 from medops.errors import FieldError, InvalidInputError
@@ -108,11 +109,8 @@ def register_version(
     try:
         data = VersionCreate.model_validate_json(metadata)
     except ValidationError as exc:
-        fields = [
-            FieldError(".".join(["metadata", *(str(p) for p in e["loc"])]), e["msg"])
-            for e in exc.errors()
-        ]
-        summary = "; ".join(f"{f.field}: {f.reason}" for f in fields[:5])
+        fields = [FieldError(field_name(("metadata", *e["loc"])), e["msg"]) for e in exc.errors()]
+        summary = field_summary(fields)
         raise InvalidInputError(f"invalid version metadata: {summary}", errors=fields) from None
     return services.registry.register_version(ctx, name, artifact.file.read(), data)
 
