@@ -5,6 +5,9 @@ read, HTML without a content policy, 405 without ``Allow``."""
 from __future__ import annotations
 
 import json
+import os
+import stat
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,12 +22,15 @@ from medops.api.deps import public
 from medops.auth.permissions import Role
 from medops.bounds import INT32_MAX
 from medops.config import Settings
+from medops.db.engine import Database
 from medops.embedded import EmbeddedTransport
 from medops.errors import ECHO_LIMIT, ELLIPSIS, MAX_FIELD_ERRORS
+from medops.files import BLOB_MODE, FILE_MODE, FOLDER_MODE
 from medops.registry.schemas import VersionCreate
 from medops.services import Services, build_services
 from medops.serving.models import Outcome
 from medops.serving.outcomes import CLOCK_SKEW
+from medops.storage.local import LocalBlobStore
 from medops.testing import FixedClock, capture_audit
 from tests import model_data
 from tests.api.conftest import bearer
@@ -330,3 +336,71 @@ def test_outcome_times_before_the_prediction_or_in_the_future_are_refused(
     good = upload.replace("9999-01-01T00:00:00Z", clock.now().isoformat())
     assert http.post("/api/v1/outcomes", content=good, headers=csv).status_code == 200
     assert _stored_outcomes(services) == 3
+
+
+# --- files owner-only, whatever the umask and the path ----------------------------------------
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """The most permissive umask (000) for the test, restored after it."""
+    before = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(before)
+
+
+@pytest.mark.usefixtures("open_umask")
+def test_every_file_medops_creates_is_owner_only_under_umask_000(tmp_path: Path) -> None:
+    """Under umask 000, with the database in a world-writable folder outside MEDOPS_HOME,
+    the key, checkpoint copies and an export in folders that do not exist yet: init, logins,
+    a checkpoint, an export, a blob and a live database leave every file medops created 0600
+    (blobs 0400, read-only) and every folder it created 0700; the database, -wal and -shm
+    included."""
+    elsewhere = tmp_path / "shared"
+    elsewhere.mkdir()
+    elsewhere.chmod(0o777)  # a folder others may read and write: not medops's to change
+    url = f"sqlite:///{elsewhere / 'medops.db'}"
+    env = clean_env(
+        MEDOPS_HOME=str(tmp_path / "home"),
+        MEDOPS_DATABASE_URL=url,
+        MEDOPS_AUDIT_KEY_FILE=str(tmp_path / "keys" / "audit" / "signing.key"),
+        MEDOPS_AUDIT_CHECKPOINT_DIR=str(tmp_path / "copies" / "audit"),
+    )
+    cli = Cli(env)
+    password = "tidal-granite-sketch"
+    cli.ok("init", "--json", MEDOPS_ADMIN_PASSWORD=password)
+    cli.ok("login", "--username", "admin", "--password-stdin", stdin=password + "\n")
+    cli.ok("users", "create", "ada", "--role", "auditor", "--password-stdin",
+           stdin="quiet-harbor-lantern\n")  # fmt: skip
+    cli.ok("audit", "checkpoint", "--json")
+    cli.ok("login", "--username", "ada", "--password-stdin", stdin="quiet-harbor-lantern\n")
+    export = tmp_path / "exports" / "today" / "audit.jsonl"
+    cli.ok("audit", "export", "--output", str(export))
+    digest = LocalBlobStore(tmp_path / "home" / "blobs").put(b"an ONNX model")
+
+    database = Database(url)
+    try:
+        with database.engine.connect() as connection:  # a live database has -wal and -shm
+            connection.exec_driver_sql("SELECT count(*) FROM audit_events").scalar()
+            modes = {
+                path.relative_to(tmp_path).as_posix(): stat.S_IMODE(path.stat().st_mode)
+                for path in tmp_path.rglob("*")
+                if path != elsewhere
+            }
+    finally:
+        database.dispose()
+    blob = f"home/blobs/sha256/{digest[7:9]}/{digest[9:]}"
+    for name in ("shared/medops.db", "shared/medops.db-wal", "shared/medops.db-shm",
+                 "keys/audit/signing.key", "home/credentials.json", "exports/today/audit.jsonl",
+                 blob):  # fmt: skip
+        assert name in modes, sorted(modes)
+    assert any(name.startswith("copies/audit/checkpoint-") for name in modes)
+    wrong = {
+        name: oct(mode)
+        for name, mode in modes.items()
+        if mode != (BLOB_MODE if name == blob else FOLDER_MODE if (tmp_path / name).is_dir()
+                    else FILE_MODE)
+    }  # fmt: skip
+    assert wrong == {}

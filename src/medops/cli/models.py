@@ -17,6 +17,7 @@ import typer
 from medops.cli.common import PasswordStdinOption, client, read_password
 from medops.cli.output import JsonOption, console, print_json, print_record, print_table
 from medops.errors import FieldError, InvalidInputError, clip
+from medops.files import write_output
 from medops.registry.refs import parse_ref
 from medops.registry.schemas import QUANTIZE_TOLERANCE, AliasEventOut, VersionCreate, VersionOut
 from medops.registry.signature import ModelSignature
@@ -417,7 +418,7 @@ def validate(
             ref, data, label=label, threshold=threshold, bootstrap=bootstrap, seed=seed
         )
         if html is not None:
-            html.write_text(c.report_html(ref, report_id=report.id))
+            write_output(html, c.report_html(ref, report_id=report.id))
     if json_output:
         print_json(report)
         return
@@ -527,7 +528,7 @@ def report_(
     with client() as c:
         report = c.report(ref, report_id=report_id)
         if html is not None:
-            html.write_text(c.report_html(ref, report_id=report.id))
+            write_output(html, c.report_html(ref, report_id=report.id))
     if json_output:
         print_json(report)
         return
@@ -564,7 +565,7 @@ def card(
             else c.card_text(ref, fmt)
         )
     if output is not None:
-        output.write_text(text)
+        write_output(output, text)
         missing = document["completeness"]["missing"]
         state = "complete" if not missing else "incomplete, missing " + ", ".join(missing)
         console.print(f"card written to {output} ({state})", markup=False, highlight=False)

@@ -11,6 +11,7 @@ import typer
 from medops.cli.common import client
 from medops.cli.output import JsonOption, console, print_json, print_record, print_table
 from medops.errors import FieldError, InvalidInputError, clip
+from medops.files import private_folder, write_output
 from medops.monitoring.schemas import Correction, MonitoringConfigOut, ThresholdsMode
 
 app = typer.Typer(
@@ -92,10 +93,10 @@ def report(
     api = client()
     document = api.monitoring_report(deployment, window, when)
     page = api.monitoring_report_html(deployment, window, when)
-    out.mkdir(parents=True, exist_ok=True)
+    private_folder(out)
     stem = f"monitoring-{deployment}-{window}-{document['start'][:19].replace(':', '')}"
-    (out / f"{stem}.json").write_text(_dumps(document))
-    (out / f"{stem}.html").write_text(page)
+    write_output(out / f"{stem}.json", _dumps(document))
+    write_output(out / f"{stem}.html", page)
     console.print(f"wrote {out / stem}.html and .json ({document['verdict']})", markup=False)
 
 
