@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from collections.abc import Iterator
 from datetime import timedelta
@@ -19,6 +20,7 @@ from sqlalchemy import func, select
 
 from medops.api.app import create_app
 from medops.api.deps import public
+from medops.api.headers import style_hash
 from medops.auth.permissions import Role
 from medops.bounds import INT32_MAX
 from medops.config import Settings
@@ -404,3 +406,72 @@ def test_every_file_medops_creates_is_owner_only_under_umask_000(tmp_path: Path)
                     else FILE_MODE)
     }  # fmt: skip
     assert wrong == {}
+
+
+# --- security headers ------------------------------------------------------------------------
+
+
+def _openapi(http: httpx.Client) -> dict[str, Any]:
+    answer = http.get("/openapi.json")
+    assert answer.status_code == 200
+    document: dict[str, Any] = answer.json()
+    return document
+
+
+def test_every_html_answer_carries_a_strict_content_policy_and_every_answer_nosniff(
+    http: httpx.Client, clock: FixedClock, served: dict[str, dict[str, str]]
+) -> None:
+    """Each route that answers HTML (found in the OpenAPI document: the validation report,
+    the model card, the monitoring report) sends a Content-Security-Policy of default-src
+    'none' whose style-src allows exactly the page's inline style sheets by hash (no
+    'unsafe-inline', no script), frame-ancestors 'none', Referrer-Policy no-referrer,
+    X-Frame-Options DENY and nosniff; JSON and problem answers carry nosniff."""
+    _predict(http, served["clin"], 60)
+    clock.advance(timedelta(minutes=2))  # past the monitoring run's grace
+    ran = http.post("/api/v1/monitoring/run", json={"window": "count:50"}, headers=served["mle"])
+    assert ran.status_code == 200, ran.text
+    assert ran.json()["computed"], ran.text
+    html = {"accept": "text/html"}
+    requests = {
+        "/api/v1/models/{name}/versions/{selector}/report": (
+            f"/api/v1/models/{MODEL}/versions/1/report", {"format": "html"}, {}),
+        "/api/v1/models/{name}/versions/{selector}/card": (
+            f"/api/v1/models/{MODEL}/versions/1/card", {"format": "html"}, {}),
+        "/api/v1/monitoring/report": (
+            "/api/v1/monitoring/report", {"deployment": DEPLOYMENT, "window": "count:50"}, html),
+    }  # fmt: skip
+    declared = {
+        path
+        for path, operations in _openapi(http)["paths"].items()
+        for operation in operations.values()
+        for answer in operation.get("responses", {}).values()
+        if "text/html" in answer.get("content", {})
+    }
+    assert declared == set(requests)
+    for path, params, headers in requests.values():
+        page = http.get(path, params=params, headers=served["clin"] | headers)
+        assert page.status_code == 200, (path, page.text[:300])
+        assert page.headers["content-type"].startswith("text/html")
+        policy = dict(
+            part.strip().split(" ", 1)
+            for part in page.headers["content-security-policy"].split(";")
+        )
+        assert policy["default-src"] == "'none'"
+        assert policy["frame-ancestors"] == "'none'"
+        assert "unsafe" not in page.headers["content-security-policy"]
+        assert "script-src" not in policy
+        sheets = re.findall(r"<style>(.*?)</style>", page.text, re.DOTALL)
+        assert sheets
+        assert set(policy["style-src"].split()) >= {style_hash(css) for css in sheets}
+        assert "<script" not in page.text.lower()
+        assert " style=" not in page.text
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert page.headers["referrer-policy"] == "no-referrer"
+        assert page.headers["x-frame-options"] == "DENY"
+    for answer in (
+        http.get(f"/api/v1/models/{MODEL}", headers=served["clin"]),
+        http.get("/api/v1/no-such-route"),
+        http.get("/healthz"),
+    ):
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert "content-security-policy" not in answer.headers

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from medops.api.headers import secured
 from medops.api.metrics import HttpMetrics
 from medops.api.problems import problem_bytes
 from medops.logs import get_logger
@@ -76,7 +77,7 @@ class RequestMiddleware:
                     h for h in message.get("headers", []) if h[0].lower() != REQUEST_ID_HEADER
                 ]
                 headers.append((REQUEST_ID_HEADER, request_id.encode()))
-                message["headers"] = headers
+                message["headers"] = secured(headers)
             await send(message)
 
         try:

@@ -194,7 +194,12 @@ async def quantize(
     )
 
 
-@router.get("/{name}/versions/{selector}/report", name="models.report", response_model=None)
+@router.get(
+    "/{name}/versions/{selector}/report",
+    name="models.report",
+    response_model=None,
+    responses={200: {"content": {"text/html": {}}}},
+)
 def get_report(
     name: Name,
     selector: Selector,
@@ -225,7 +230,12 @@ def update_card(
     return services.registry.card(ref, services.lifecycle.approvals(ref))
 
 
-@router.get("/{name}/versions/{selector}/card", name="models.card", response_model=None)
+@router.get(
+    "/{name}/versions/{selector}/card",
+    name="models.card",
+    response_model=None,
+    responses={200: {"content": {"text/html": {}, "text/markdown": {}}}},
+)
 def get_card(
     name: Name,
     selector: Selector,
