@@ -475,3 +475,24 @@ def test_every_html_answer_carries_a_strict_content_policy_and_every_answer_nosn
     ):
         assert answer.headers["x-content-type-options"] == "nosniff"
         assert "content-security-policy" not in answer.headers
+
+
+def test_a_405_names_every_method_the_path_allows(http: httpx.Client) -> None:
+    """A method a path does not take is a 405 problem whose ``Allow`` header lists every
+    method some route takes at that path (RFC 9110), also where each method has its own
+    route."""
+    cases = {
+        ("PUT", "/healthz"): {"GET"},
+        ("HEAD", "/api/v1/users"): {"GET", "POST"},
+        ("DELETE", f"/api/v1/models/{MODEL}/aliases/production"): {"GET", "PUT"},
+        ("GET", f"/api/v1/deployments/{DEPLOYMENT}/predict"): {"POST"},
+        ("POST", f"/api/v1/models/{MODEL}/versions/1/card"): {"GET", "PATCH"},
+        ("PUT", "/api/v1/monitoring/run"): {"POST"},
+        ("POST", "/api/v1/monitoring/config"): {"GET", "PUT"},
+    }
+    for (method, path), allowed in cases.items():
+        answer = http.request(method, path)
+        assert answer.status_code == 405, (method, path, answer.status_code)
+        assert set(answer.headers["allow"].split(", ")) == allowed, (method, path)
+        if method != "HEAD":
+            assert answer.json()["type"] == "urn:medops:problem:method-not-allowed"

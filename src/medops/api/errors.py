@@ -12,8 +12,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 from starlette.types import Scope
 
 from medops.api.deps import CONTEXT_STATE, SAFE_METHODS, access_check, get_services, origin_of
@@ -78,6 +80,8 @@ def _problem(request: Request, exc: MedopsError, status: int) -> JSONResponse:
         headers = {"Retry-After": str(exc.retry_after)}
     if isinstance(exc, ShedError):
         headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+    if isinstance(exc, MethodNotAllowedError):
+        headers = {"Allow": ", ".join(allowed_methods(request))}
     return JSONResponse(
         problem_body(
             code=exc.code,
@@ -91,6 +95,18 @@ def _problem(request: Request, exc: MedopsError, status: int) -> JSONResponse:
         media_type=PROBLEM_CONTENT_TYPE,
         headers=headers,
     )
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods some route accepts at the request's path, for the ``Allow`` header of a
+    405 (RFC 9110 15.5.6). Every route is asked: the framework's own 405 names only the
+    first route whose path matched, and a path often has one route per method."""
+    path = request.url.path
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        if route.path and compile_path(route.path)[0].match(path):
+            methods.update(route.methods or ())
+    return sorted(methods)
 
 
 def _audit_failure(request: Request, exc: MedopsError, status: int) -> None:
