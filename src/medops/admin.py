@@ -27,6 +27,7 @@ from medops.config import Settings
 from medops.context import SYSTEM_ACTOR, Context, Origin
 from medops.db import migrate
 from medops.errors import FieldError, InvalidInputError
+from medops.files import FOLDER_MODE, private_folder
 from medops.services import build_services
 
 LOCAL_ORIGIN = Origin(source_ip="local", user_agent="medops-cli", request_id=None)
@@ -64,8 +65,8 @@ def init(settings: Settings, admin_name: str = "admin") -> InitResult:
             f"admin name {admin_name!r} {reason}", errors=[FieldError("admin", reason)]
         )
     check_policy(password, field="MEDOPS_ADMIN_PASSWORD", username=admin_name)
-    settings.home.mkdir(parents=True, exist_ok=True)
-    settings.home.chmod(0o700)
+    private_folder(settings.home)
+    settings.home.chmod(FOLDER_MODE)  # an existing home too: it holds the keys
     services = build_services(settings)
     try:
         migrate.upgrade(services.db)
@@ -87,7 +88,7 @@ def init(settings: Settings, admin_name: str = "admin") -> InitResult:
 def upgrade(settings: Settings) -> UpgradeResult:
     """Migrate the database to the newest schema this release ships."""
     if settings.database_url is None:
-        settings.home.mkdir(parents=True, exist_ok=True)
+        private_folder(settings.home)
     services = build_services(settings)
     try:
         before = migrate.current_revision(services.db)

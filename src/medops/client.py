@@ -8,7 +8,6 @@ permission checks and audit. The CLI is built only on this class.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -43,6 +42,7 @@ from medops.errors import (
     NotInitializedError,
     RemoteError,
 )
+from medops.files import write_private
 
 EMBEDDED_KEY = "embedded"
 T = TypeVar("T")
@@ -386,10 +386,4 @@ def _error_from(response: httpx.Response) -> MedopsError:
 
 
 def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.unlink(missing_ok=True)  # a stale file would keep its old, maybe wider, mode
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    tmp.replace(path)
+    write_private(path, text)

@@ -8,6 +8,24 @@ the stable slug that ends its problem ``type`` URI (``urn:medops:problem:<code>`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
+
+# How much of a client's input an error repeats. A piece of input named in an error (a key,
+# a column name, a value) is cut to ECHO_LIMIT characters where the error is made; whatever
+# the maker forgot, an error never carries more than these (so no error body, audit reason or
+# CLI line grows with the input).
+ECHO_LIMIT: Final = 64
+FIELD_LIMIT: Final = 200
+REASON_LIMIT: Final = 300
+MESSAGE_LIMIT: Final = 1000
+MAX_FIELD_ERRORS: Final = 100
+ELLIPSIS: Final = "\u2026"
+
+
+def clip(text: object, limit: int = ECHO_LIMIT) -> str:
+    """``text`` cut to its first ``limit`` characters, followed by an ellipsis when cut."""
+    value = str(text)
+    return value if len(value) <= limit else value[:limit] + ELLIPSIS
 
 
 @dataclass(frozen=True)
@@ -16,6 +34,10 @@ class FieldError:
 
     field: str
     reason: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "field", clip(self.field, FIELD_LIMIT))
+        object.__setattr__(self, "reason", clip(self.reason, REASON_LIMIT))
 
 
 class MedopsError(Exception):
@@ -31,9 +53,10 @@ class MedopsError(Exception):
         errors: list[FieldError] | None = None,
         audited: bool = False,
     ) -> None:
+        message = clip(message, MESSAGE_LIMIT)
         super().__init__(message)
         self.message = message
-        self.errors = errors or []
+        self.errors = (errors or [])[:MAX_FIELD_ERRORS]
         # True when the raiser already wrote the failure's audit record (e.g. a failed login).
         self.audited = audited
         # The HTTP status when the SDK rebuilt this error from a server's problem+json.

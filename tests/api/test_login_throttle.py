@@ -12,8 +12,8 @@ from medops.auth.models import LoginThrottle
 from medops.auth.permissions import Role
 from medops.services import Services
 from medops.testing import FixedClock, capture_audit
-from tests.helpers.http import bearer, login
 from tests.conftest import PASSWORD, make_user
+from tests.helpers.http import bearer, login
 
 WRONG = "wrong-guess-000"
 

@@ -395,7 +395,7 @@ def test_outcomes_one_by_one_and_by_csv_all_or_nothing(
 
     csv_bad = (
         "prediction_id,label,observed_at\n"
-        f"{ids[1]},0,2026-11-20T10:00:00Z\n"
+        f"{ids[1]},0,2026-01-01T12:00:00Z\n"  # the prediction's time (the fixed clock)
         f"{ids[2]},maybe,\n"
         f"{'f' * 32},1,\n"
         f"{ids[3]},1,yesterday\n"

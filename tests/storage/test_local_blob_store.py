@@ -120,6 +120,6 @@ def test_failed_write_leaves_nothing_behind(store: LocalBlobStore) -> None:
 
 
 def test_stored_objects_are_read_only(store: LocalBlobStore) -> None:
-    """Objects are immutable on disk too (mode 0444)."""
+    """Objects are immutable on disk too, and the owner's only (mode 0400)."""
     digest = store.put(b"immutable")
-    assert _object_path(store, digest).stat().st_mode & 0o777 == 0o444
+    assert _object_path(store, digest).stat().st_mode & 0o777 == 0o400

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 import medops
-from medops.api.errors import install_error_handlers
+from medops.api.errors import audit_unhandled, install_error_handlers
 from medops.api.fastlane import PredictFastLane
 from medops.api.metrics import AuditWriterCollector, HttpMetrics
 from medops.api.middleware import RequestMiddleware
@@ -205,5 +205,6 @@ def create_app(
         fast_lane=PredictFastLane(app, services.settings.max_request_bytes)
         if services.settings.serving_fast_lane
         else None,
+        on_unhandled=audit_unhandled,
     )
     return app

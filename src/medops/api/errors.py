@@ -14,8 +14,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
+from starlette.types import Scope
 
 from medops.api.deps import CONTEXT_STATE, SAFE_METHODS, access_check, get_services, origin_of
 from medops.api.middleware import route_template
@@ -40,6 +43,7 @@ from medops.errors import (
     ServiceUnavailableError,
     ShedError,
     TooManyAttemptsError,
+    clip,
 )
 from medops.logs import get_logger
 
@@ -78,6 +82,8 @@ def _problem(request: Request, exc: MedopsError, status: int) -> JSONResponse:
         headers = {"Retry-After": str(exc.retry_after)}
     if isinstance(exc, ShedError):
         headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+    if isinstance(exc, MethodNotAllowedError):
+        headers = {"Allow": ", ".join(allowed_methods(request))}
     return JSONResponse(
         problem_body(
             code=exc.code,
@@ -93,11 +99,37 @@ def _problem(request: Request, exc: MedopsError, status: int) -> JSONResponse:
     )
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """The methods some route accepts at the request's path, for the ``Allow`` header of a
+    405 (RFC 9110 15.5.6). Every route is asked: the framework's own 405 names only the
+    first route whose path matched, and a path often has one route per method."""
+    path = request.url.path
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        if route.path and compile_path(route.path)[0].match(path):
+            methods.update(route.methods or ())
+    return sorted(methods)
+
+
 def _audit_failure(request: Request, exc: MedopsError, status: int) -> None:
     """Record a refused or failed attempt on a route, unless it changes nothing and was not
     refused. Requests that match no route have no action to record (the access log has them)."""
+    if not exc.audited:
+        _record_failure(request, exc.message, status)
+
+
+def audit_unhandled(scope: Scope) -> None:
+    """Record a request that an unexpected exception ended (the 500 path of
+    api/middleware.py) as any failed attempt: a failed change is never left unrecorded."""
+    _record_failure(Request(scope), UNHANDLED_REASON, 500)
+
+
+UNHANDLED_REASON = "the server failed to handle this request (internal error)"
+
+
+def _record_failure(request: Request, reason: str, status: int) -> None:
     route: Any = request.scope.get("route")
-    if exc.audited or route is None:
+    if route is None:
         return
     refused = status in (401, 403, 429)
     if request.method in SAFE_METHODS and not refused:
@@ -109,14 +141,14 @@ def _audit_failure(request: Request, exc: MedopsError, status: int) -> None:
     where = f"{request.method} {route_template(request.scope)}"
     if status in (401, 429) and ctx.actor is None:
         # Anyone can send these as fast as they like: counted per address and minute.
-        get_services(request).refusals.count(ctx.origin, where, exc.message)
+        get_services(request).refusals.count(ctx.origin, where, reason)
         return
     entry = AuditEntry(
         action=action,
         outcome=Outcome.DENIED if refused else Outcome.FAILURE,
         resource_type="route",
         resource_id=where,
-        reason=exc.message,
+        reason=reason,
     )
     try:
         get_services(request).audit.record_alone(ctx, entry)
@@ -163,16 +195,24 @@ def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
         )
     else:
         fields = [
-            FieldError(_field_name(p.get("loc", ())), str(p.get("msg", "invalid")))
-            for p in problems
+            FieldError(field_name(p.get("loc", ())), str(p.get("msg", "invalid"))) for p in problems
         ]
-        summary = "; ".join(f"{f.field}: {f.reason}" for f in fields)
-        error = InvalidInputError(f"{len(fields)} invalid field(s): {summary}", errors=fields)
+        error = InvalidInputError(
+            f"{len(fields)} invalid field(s): {field_summary(fields)}", errors=fields
+        )
     return handle_medops_error(request, error)
 
 
-def _field_name(loc: Any) -> str:
-    parts = [str(p) for p in loc]
+def field_summary(fields: list[FieldError], shown: int = 5) -> str:
+    """The first few bad fields and their reasons, for a one-line message."""
+    summary = "; ".join(f"{f.field}: {f.reason}" for f in fields[:shown])
+    return summary + (f"; and {len(fields) - shown} more" if len(fields) > shown else "")
+
+
+def field_name(loc: Any) -> str:
+    """A validation error's location as a dotted path, each part (a key the client sent may
+    be any length) cut to ECHO_LIMIT characters."""
+    parts = [clip(p) for p in loc]
     if len(parts) > 1 and parts[0] in {"body", "query", "path", "header", "cookie"}:
         parts = parts[1:]
     return ".".join(parts) or "body"
@@ -184,7 +224,7 @@ def handle_http_error(request: Request, exc: Exception) -> JSONResponse:
     error: MedopsError
     detail = str(exc.detail)
     if exc.status_code == 404:
-        error = NotFoundError(f"no route matches {request.method} {request.url.path}")
+        error = NotFoundError(f"no route matches {request.method} {clip(request.url.path, 200)}")
     elif exc.status_code == 405:
         error = MethodNotAllowedError(f"{request.method} is not allowed here")
     elif exc.status_code == 401:

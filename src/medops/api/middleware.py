@@ -8,12 +8,15 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from medops.api.headers import secured
 from medops.api.metrics import HttpMetrics
 from medops.api.problems import problem_bytes
 from medops.logs import get_logger
@@ -44,11 +47,15 @@ class RequestMiddleware:
         metrics: HttpMetrics,
         max_body_bytes: int,
         fast_lane: PredictFastLane | None = None,
+        on_unhandled: Callable[[Scope], None] | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.fast_lane = fast_lane
+        # Called (in a worker thread) before the 500 answer of an unexpected exception: the
+        # app audits the failed attempt there (api/errors.py ``audit_unhandled``).
+        self.on_unhandled = on_unhandled
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -70,7 +77,7 @@ class RequestMiddleware:
                     h for h in message.get("headers", []) if h[0].lower() != REQUEST_ID_HEADER
                 ]
                 headers.append((REQUEST_ID_HEADER, request_id.encode()))
-                message["headers"] = headers
+                message["headers"] = secured(headers)
             await send(message)
 
         try:
@@ -82,6 +89,11 @@ class RequestMiddleware:
             await self.app(scope, self._limited(scope, receive), send_wrapper)
         except Exception:
             log.exception("unhandled error", route=route_template(scope))
+            if self.on_unhandled is not None:
+                try:
+                    await run_in_threadpool(self.on_unhandled, scope)
+                except Exception:
+                    log.exception("the failed request could not be audited")
             if not response_started:
                 body = problem_bytes(
                     code="internal-error",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from medops.audit.verify import (
 from medops.clock import Clock
 from medops.context import SYSTEM_ACTOR, Context, Origin
 from medops.db.engine import Database
+from medops.files import write_private
 
 SYSTEM = Context(actor=SYSTEM_ACTOR, origin=Origin(source_ip="local"))
 
@@ -201,11 +201,5 @@ class CheckpointService:
 
     def _export(self, copy: dict[str, Any]) -> None:
         assert self._export_dir is not None
-        self._export_dir.mkdir(parents=True, exist_ok=True)
         target = self._export_dir / f"checkpoint-{copy['to_seq']:012d}.json"
-        tmp = target.with_suffix(".tmp")
-        with tmp.open("w") as handle:
-            json.dump(copy, handle, indent=2, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(target)
+        write_private(target, json.dumps(copy, indent=2, sort_keys=True))  # 0600, folder 0700

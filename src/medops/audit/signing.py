@@ -11,6 +11,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from medops.files import create_private
+
 
 def load_or_create(path: Path) -> Ed25519PrivateKey:
     """The signing key in ``path``; a new one is written (mode 0600) if the file is absent."""
@@ -26,11 +28,11 @@ def load_or_create(path: Path) -> Ed25519PrivateKey:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
     # Unique per process and thread (two requests of one server may both find the key
-    # missing); the link below decides which key wins.
+    # missing); the link below decides which key wins. 0600 whatever the umask, and a
+    # missing folder is made 0700.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = create_private(tmp)
     with os.fdopen(fd, "wb") as handle:
         handle.write(pem)
         handle.flush()

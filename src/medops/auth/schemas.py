@@ -207,7 +207,7 @@ class BreakGlassRequest(BaseModel):
     permission: Permission
     reason: str = Field(min_length=10, max_length=500)
     resource: str | None = Field(default=None, max_length=128)
-    minutes: int = Field(default=60, ge=1)
+    minutes: int = Field(default=60, ge=1, le=24 * 60)
 
 
 class BreakGlassOut(BaseModel):

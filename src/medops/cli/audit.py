@@ -9,6 +9,7 @@ import typer
 
 from medops.cli.common import client, settings
 from medops.cli.output import JsonOption, console, fail, print_json, print_record, print_table
+from medops.files import write_output
 
 app = typer.Typer(
     help="The tamper-evident audit log: search and export (auditors, through the API); "
@@ -104,7 +105,7 @@ def export(
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
     else:
-        output.write_bytes(data)
+        write_output(output, data)
         console.print(f"wrote {len(data)} bytes to {output}")
 
 

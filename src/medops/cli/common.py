@@ -13,7 +13,7 @@ import typer
 
 from medops.client import Client
 from medops.config import Settings, load_settings
-from medops.errors import FieldError, InvalidInputError
+from medops.errors import FieldError, InvalidInputError, clip
 
 PasswordStdinOption = typer.Option(
     False,
@@ -66,14 +66,14 @@ def parse_expiry(value: str, now: datetime | None = None) -> datetime:
         except OverflowError:
             reason = "is too far in the future"
             raise InvalidInputError(
-                f"--expires {value!r} {reason}", errors=[FieldError("expires", reason)]
+                f"--expires {clip(value)!r} {reason}", errors=[FieldError("expires", reason)]
             ) from None
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         reason = "use a duration like 30d, 12h, 90m, 2w or an ISO date like 2027-01-31"
         raise InvalidInputError(
-            f"--expires {value!r} is not understood: {reason}",
+            f"--expires {clip(value)!r} is not understood: {reason}",
             errors=[FieldError("expires", reason)],
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -21,7 +21,7 @@ import typer
 
 from medops.cli.common import client
 from medops.cli.output import JsonOption, console, print_json, print_record, print_table
-from medops.errors import FieldError, InvalidInputError
+from medops.errors import FieldError, InvalidInputError, clip
 from medops.serving.schemas import DeploymentEventOut, DeploymentOut, RolloutLimits
 
 app = typer.Typer(
@@ -344,7 +344,7 @@ def _csv_records(text: str, where: str) -> list[dict[str, Any]]:
         raise _bad(f"{where} has no header row of feature names")
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise _bad(f"{where}: column {duplicates[0]!r} appears more than once")
+        raise _bad(f"{where}: column {clip(duplicates[0])!r} appears more than once")
     records = []
     try:
         for row in reader:
@@ -380,7 +380,7 @@ def _from_json(data: object, where: str) -> PredictInput:
         return PredictInput(features=data)
     unknown = sorted(set(data) - {"features", "records", "patient_ref", "metadata"})
     if unknown:
-        raise _bad(f"{where}: unknown field {unknown[0]!r} next to 'features'/'records'")
+        raise _bad(f"{where}: unknown field {clip(unknown[0])!r} next to 'features'/'records'")
     records = data.get("records")
     if records is not None and not isinstance(records, list):
         raise _bad(f"{where}: 'records' must be a list")
@@ -399,7 +399,7 @@ def read_input(value: str) -> PredictInput:
         where = "--input"
     else:
         path = Path(value[1:] if value.startswith("@") else value)
-        where = f"--input {path}"
+        where = f"--input {clip(path, 200)}"
         try:
             text = path.read_bytes().decode("utf-8-sig")
         except OSError as exc:

@@ -18,7 +18,8 @@ from rich.markup import escape
 from medops.cli.common import PasswordStdinOption, client, read_password
 from medops.cli.common import read_json_file as _read_json
 from medops.cli.output import JsonOption, console, print_json, print_record, print_table
-from medops.errors import FieldError, InvalidInputError
+from medops.errors import FieldError, InvalidInputError, clip
+from medops.files import write_output
 from medops.registry.refs import parse_ref
 from medops.registry.schemas import QUANTIZE_TOLERANCE, AliasEventOut, VersionCreate, VersionOut
 from medops.registry.signature import ModelSignature
@@ -51,10 +52,10 @@ def _bands(values: list[str]) -> dict[str, list[float]]:
         except ValueError:
             reason = "use NAME=EDGE,EDGE,... with numbers"
             raise InvalidInputError(
-                f"--bands {value!r}: {reason}", errors=[FieldError("bands", reason)]
+                f"--bands {clip(value)!r}: {reason}", errors=[FieldError("bands", reason)]
             ) from None
         if not name.strip() or not out[name.strip()]:
-            raise InvalidInputError(f"--bands {value!r}: use NAME=EDGE,EDGE,...")
+            raise InvalidInputError(f"--bands {clip(value)!r}: use NAME=EDGE,EDGE,...")
     return out
 
 
@@ -73,7 +74,7 @@ def _tags(values: list[str]) -> dict[str, str]:
         key, sep, val = value.partition("=")
         if not sep or not key:
             raise InvalidInputError(
-                f"--tag {value!r}: use KEY=VALUE", errors=[FieldError("tag", "KEY=VALUE")]
+                f"--tag {clip(value)!r}: use KEY=VALUE", errors=[FieldError("tag", "KEY=VALUE")]
             )
         tags[key] = val
     return tags
@@ -355,7 +356,7 @@ def _parse_time(value: str) -> datetime:
     except ValueError:
         reason = "use an ISO 8601 time such as 2026-11-27T10:00:00Z"
         raise InvalidInputError(
-            f"--at {value!r}: {reason}", errors=[FieldError("at", reason)]
+            f"--at {clip(value)!r}: {reason}", errors=[FieldError("at", reason)]
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
@@ -412,7 +413,7 @@ def validate(
             ref, data, label=label, threshold=threshold, bootstrap=bootstrap, seed=seed
         )
         if html is not None:
-            html.write_text(c.report_html(ref, report_id=report.id))
+            write_output(html, c.report_html(ref, report_id=report.id))
     if json_output:
         print_json(report)
         return
@@ -524,7 +525,7 @@ def report_(
     with client() as c:
         report = c.report(ref, report_id=report_id)
         if html is not None:
-            html.write_text(c.report_html(ref, report_id=report.id))
+            write_output(html, c.report_html(ref, report_id=report.id))
     if json_output:
         print_json(report)
         return
@@ -569,7 +570,7 @@ def card(
             else c.card_text(ref, fmt)
         )
     if output is not None:
-        output.write_text(text)
+        write_output(output, text)
         missing = document["completeness"]["missing"]
         state = "complete" if not missing else "incomplete, missing " + ", ".join(missing)
         console.print(f"card written to {output} ({state})", markup=False, highlight=False)
@@ -591,7 +592,9 @@ def approve(
     """Sign a version electronically: re-enter your password (and one-time code)."""
     if parse_ref(ref).version is None:
         reason = "name the version you sign: NAME/VERSION"
-        raise InvalidInputError(f"approve {ref!r}: {reason}", errors=[FieldError("ref", reason)])
+        raise InvalidInputError(
+            f"approve {clip(ref)!r}: {reason}", errors=[FieldError("ref", reason)]
+        )
     password = read_password(from_stdin=password_stdin, prompt="Password (to sign)")
     with client() as c:
         approval = c.approve(ref, password, otp=otp, meaning=meaning, comment=comment)

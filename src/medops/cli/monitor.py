@@ -10,7 +10,8 @@ import typer
 
 from medops.cli.common import client
 from medops.cli.output import JsonOption, console, print_json, print_record, print_table
-from medops.errors import FieldError, InvalidInputError
+from medops.errors import FieldError, InvalidInputError, clip
+from medops.files import private_folder, write_output
 from medops.monitoring.report_html import window_title
 from medops.monitoring.schemas import Correction, MonitoringConfigOut, ThresholdsMode
 
@@ -131,13 +132,13 @@ def report(
         version=document["version"],
         sequence=document["sequence"],
     )
-    out.mkdir(parents=True, exist_ok=True)
+    private_folder(out)
     kind = document["window"].replace(":", "-")
     stamp = found_start.strftime("%Y%m%dT%H%M%SZ")
     stem = f"monitoring-{deployment}-v{document['version']}-{kind}-{stamp}-{document['sequence']}"
     json_path, html_path = out / f"{stem}.json", out / f"{stem}.html"
-    json_path.write_text(_dumps(document))
-    html_path.write_text(page)
+    write_output(json_path, _dumps(document))
+    write_output(html_path, page)
     if json_output:
         print_json(
             {"html": str(html_path), "json": str(json_path), "window": window_title(document),
@@ -223,7 +224,7 @@ def _override(text: str) -> tuple[str, str, float]:
         value = None
     if not feature or not test or value is None:
         raise InvalidInputError(
-            f"--threshold {text!r}: expected FEATURE:TEST=VALUE, e.g. bmi:psi=0.3",
+            f"--threshold {clip(text)!r}: expected FEATURE:TEST=VALUE, e.g. bmi:psi=0.3",
             errors=[FieldError("--threshold", "expected FEATURE:TEST=VALUE")],
         )
     return feature, test, value

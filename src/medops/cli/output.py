@@ -51,9 +51,14 @@ def error_line(exc: MedopsError) -> str:
     """The one line printed for an error: its message and the fields it names."""
     line = exc.message
     extra = [f"{e.field}: {e.reason}" for e in exc.errors if e.reason not in line]
+    if len(extra) > SHOWN_FIELDS:
+        extra = [*extra[:SHOWN_FIELDS], f"and {len(extra) - SHOWN_FIELDS} more"]
     if extra:
         line += " (" + "; ".join(extra) + ")"
     return " ".join(line.split())
+
+
+SHOWN_FIELDS = 5  # the line names at most this many fields (each cut short by the error)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

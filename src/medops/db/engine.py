@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
+
+from medops.files import create_sqlite_file
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -34,6 +37,18 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+def _private_file_creator(path: Path) -> Callable[..., None]:
+    """Before SQLite opens ``path``, create it 0600 if it is new (in a folder that exists,
+    as SQLite would): SQLite makes the file 0644 less the umask, and its -wal and -shm files
+    take the database file's mode, so all three end up owner-only (medops/files.py)."""
+
+    def create(*_args: Any) -> None:
+        if path.parent.is_dir():
+            create_sqlite_file(path)
+
+    return create
+
+
 def _sqlite_on_begin(connection: Connection) -> None:
     # Write transactions take the write lock up front (BEGIN IMMEDIATE): two of them never
     # interleave their reads and writes, so a check such as "the last active admin" holds.
@@ -51,6 +66,9 @@ def make_engine(url: str) -> Engine:
             {} if in_memory else {"pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_POOL_SIZE}
         )
         engine = create_engine(url, connect_args={"check_same_thread": False}, **pool)
+        database = make_url(url).database
+        if not in_memory and database and not database.startswith("file:"):
+            event.listen(engine, "do_connect", _private_file_creator(Path(database)))
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine

@@ -9,7 +9,9 @@ from datetime import datetime, timedelta
 from html import escape
 from typing import Any
 
-_STYLE = (
+# The page's one style sheet, a constant: allowed by its hash in the answer's
+# Content-Security-Policy (api/headers.py).
+STYLE = (
     "body{font-family:system-ui,sans-serif;margin:2rem;max-width:70rem}"
     "table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem;"
     "text-align:left}.bad{background:#fde2e1}.warn{background:#fff4ce}"
@@ -119,7 +121,7 @@ def render(document: dict[str, Any]) -> str:
     estimated = _estimated(result.get("estimated"), result.get("reconciliation"))
     return (
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(title)}</title>"
-        f"<style>{_STYLE}</style></head><body><h1>{escape(title)}</h1>"
+        f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>"
         f"<p>Rows: {result['rows']}, with outcomes: {result['labelled']}. Status: "
         f"{escape(result['status'])}. Verdict: <strong>{escape(document['verdict'])}</strong>.</p>"
         f"<h2>Alerts</h2><ul>{alerts}</ul>"

@@ -17,6 +17,7 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from medops.errors import clip
 from medops.monitoring.drift import DEFAULTS, MIN_SAMPLES, AdjustMethod
 from medops.registry.signature import FEATURE_NAME_PATTERN
 from medops.serving.schemas import DEPLOYMENT_NAME_PATTERN
@@ -70,7 +71,7 @@ class MonitoringConfig(BaseModel):
             raise ValueError(msg)
         for feature, tests in value.items():
             if not re.fullmatch(FEATURE_NAME_PATTERN, feature):
-                msg = f"feature name {feature!r} must match {FEATURE_NAME_PATTERN}"
+                msg = f"feature name {clip(feature)!r} must match {FEATURE_NAME_PATTERN}"
                 raise ValueError(msg)
             for test, threshold in tests.items():
                 problem = threshold_problem(test, threshold)
@@ -102,7 +103,7 @@ class MonitoringConfigOut(MonitoringConfig):
 def threshold_problem(test: str, value: float) -> str | None:
     """Why ``value`` is not a valid threshold of ``test``, or None when it is."""
     if test not in DRIFT_TESTS:
-        return f"unknown drift test {test!r}; known: {', '.join(sorted(DRIFT_TESTS))}"
+        return f"unknown drift test {clip(test)!r}; known: {', '.join(sorted(DRIFT_TESTS))}"
     if not math.isfinite(value):
         return "must be a finite number"
     if test in P_VALUE_TESTS and not 0.0 < value < 1.0:

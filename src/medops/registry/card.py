@@ -306,18 +306,23 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
+# The page's one style sheet, a constant: the HTML answer's Content-Security-Policy allows it
+# by its hash (api/headers.py), so the page needs no 'unsafe-inline'.
+STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;color:#222}"
+    "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2rem .4rem;"
+    "text-align:left;vertical-align:top}.missing{color:#b00;font-weight:bold}"
+    ".auto{color:#555;font-size:.8em}.invalid{color:#b00}.valid{color:#070}"
+)
+
+
 def to_html(card: dict[str, Any]) -> str:
     """The card as a standalone HTML page (no scripts, no external resources)."""
     e = html.escape
     title = f"Model card: {card['model']} version {card['version']}"
     parts = [
         '<!doctype html><html lang="en"><head><meta charset="utf-8">',
-        f"<title>{e(title)}</title><style>",
-        "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;color:#222}",
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2rem .4rem;",
-        "text-align:left;vertical-align:top}.missing{color:#b00;font-weight:bold}",
-        ".auto{color:#555;font-size:.8em}.invalid{color:#b00}.valid{color:#070}",
-        "</style></head><body>",
+        f"<title>{e(title)}</title><style>{STYLE}</style></head><body>",
         f"<h1>{e(title)}</h1>",
     ]
     complete = card["completeness"]["complete"]

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from medops.errors import FieldError, InvalidInputError
+from medops.errors import FieldError, InvalidInputError, clip
 from medops.registry.signature import FeatureSpec, ModelSignature
 
 MAX_FIELD_ERRORS = 50
@@ -39,7 +39,7 @@ def validate_columns(
     errors: list[FieldError] = []
     known = set(signature.feature_names)
     errors.extend(
-        FieldError(str(name), "unknown feature: not in the model's signature")
+        FieldError(clip(name), "unknown feature: not in the model's signature")
         for name in columns
         if name not in known
     )

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from medops.errors import FieldError, InvalidInputError
+from medops.errors import FieldError, InvalidInputError, clip
 from medops.registry.signature import FeatureSpec, ModelSignature
 
 MAX_ERRORS = 50
@@ -50,13 +50,13 @@ def _convert(spec: FeatureSpec, text: str) -> Any:
             return True
         if low in _FALSE:
             return False
-        raise ValueError(f"{value!r} is not a boolean")
+        raise ValueError(f"{clip(value)!r} is not a boolean")
     if "_" in value:  # float() would read 1_5 as 15
-        raise ValueError(f"{value!r} is not a number")
+        raise ValueError(f"{clip(value)!r} is not a number")
     number = float(value)
     if spec.type == "integer":
         if not number.is_integer():
-            raise ValueError(f"{value!r} is not an integer")
+            raise ValueError(f"{clip(value)!r} is not an integer")
         return int(number)
     return number
 
@@ -152,7 +152,7 @@ def binary_labels(labels: list[str], signature: ModelSignature, *, label_column:
     known = {str(c): c for c in signature.outputs.class_labels}
     positive = str(signature.outputs.positive)
     errors = [
-        FieldError(f"rows[{i}].{label_column}", f"{value!r} is not one of the class labels")
+        FieldError(f"rows[{i}].{label_column}", f"{clip(value)!r} is not one of the class labels")
         for i, value in enumerate(labels)
         if value not in known
     ][:MAX_ERRORS]

@@ -37,6 +37,8 @@ THRESHOLD_COLUMNS: tuple[str, ...] = (
 )
 UNDEFINED = "—"
 
+# The page's one style sheet, a constant: allowed by its hash in the answer's
+# Content-Security-Policy (api/headers.py).
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:72rem;
 color:#1b1f24;padding:0 1rem;line-height:1.4}

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from medops.auth.permissions import Role
 from medops.auth.schemas import PASSWORD_FIELD
+from medops.bounds import VersionNumber
+from medops.errors import clip
 from medops.registry.signature import ModelSignature
 
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
@@ -63,7 +65,7 @@ class PromotionPolicy(BaseModel):
     )
     require_parity: bool = True
     require_complete_card: bool = True
-    required_approvals: dict[Role, int] = Field(
+    required_approvals: dict[Role, Annotated[int, Field(ge=0, le=10)]] = Field(
         default_factory=lambda: {Role.CLINICIAN: 1, Role.ML_ENGINEER: 1}
     )
 
@@ -75,19 +77,16 @@ class PromotionPolicy(BaseModel):
             raise ValueError(msg)
         for alias in value:
             if not re.fullmatch(ALIAS_PATTERN, alias):
-                msg = f"alias {alias!r} must match {ALIAS_PATTERN}"
+                msg = f"alias {clip(alias)!r} must match {ALIAS_PATTERN}"
                 raise ValueError(msg)
         return sorted(set(value))
 
     @field_validator("required_approvals")
     @classmethod
     def _counts(cls, value: dict[Role, int]) -> dict[Role, int]:
-        for role, count in value.items():
-            if not 0 <= count <= 10:
-                msg = f"{role.value}: between 0 and 10 approvals"
-                raise ValueError(msg)
-        # The floor no policy can go below: a clinician and one more person sign, so one
-        # person can never put a model in front of patients alone.
+        # Each count is 0 to 10 (the field's type). The floor no policy can go below: a
+        # clinician and one more person sign, so one person can never put a model in front of
+        # patients alone.
         if value.get(Role.CLINICIAN, 0) < MIN_CLINICIAN_APPROVALS or sum(value.values()) < 2:
             msg = "a policy needs at least one clinician approval and two approvals in all"
             raise ValueError(msg)
@@ -351,7 +350,7 @@ class PromoteRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1)
+    version: VersionNumber
     reason: str = Field(min_length=3, max_length=500)
 
 

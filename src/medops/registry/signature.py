@@ -20,10 +20,12 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from medops.bounds import Int64
+
 FEATURE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$"
 FeatureType = Literal["float", "integer", "boolean", "category"]
-CategoryValue = Annotated[str, Field(max_length=200)] | int | float
-ClassLabel = Annotated[str, Field(max_length=200)] | int
+CategoryValue = Annotated[str, Field(max_length=200)] | Int64 | float
+ClassLabel = Annotated[str, Field(max_length=200)] | Int64
 
 
 class FeatureSpec(BaseModel):

@@ -4,6 +4,10 @@ An outcome names one of the model version's class labels. Recording the same out
 changes nothing (uploads can be retried); a different label for a prediction that has one is
 refused, since a silent overwrite would rewrite the performance history. A CSV upload is
 checked whole before anything is stored: one bad row refuses the file, listing every problem.
+
+An outcome's ``observed_at`` is checked against the prediction and the clock: not before the
+prediction was made, and not later than the server's now plus CLOCK_SKEW (a sender's clock
+may run a little ahead); a time outside is refused, naming the field, and nothing is stored.
 """
 
 from __future__ import annotations
@@ -11,8 +15,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,7 +27,7 @@ from medops.auth.common import require_actor
 from medops.clock import Clock
 from medops.context import Context
 from medops.db.engine import Database
-from medops.errors import ConflictError, FieldError, InvalidInputError, NotFoundError
+from medops.errors import ConflictError, FieldError, InvalidInputError, NotFoundError, clip
 from medops.registry.models import ModelVersion, RegisteredModel
 from medops.registry.signature import ModelSignature
 from medops.serving.models import Outcome, Prediction
@@ -31,6 +35,18 @@ from medops.serving.schemas import OutcomeIn, OutcomeOut, OutcomeUploadOut
 
 MAX_UPLOAD_ROWS = 100_000
 CSV_COLUMNS = ("prediction_id", "label", "observed_at")
+CLOCK_SKEW: Final = timedelta(minutes=5)
+
+
+def observed_at_problem(observed_at: datetime, predicted_at: datetime, now: datetime) -> str | None:
+    """Why ``observed_at`` cannot be the time of an outcome of a prediction made at
+    ``predicted_at``, judged at ``now``; None when it can."""
+    if observed_at < predicted_at:
+        return f"is before the prediction ({predicted_at.isoformat()})"
+    if observed_at > now + CLOCK_SKEW:
+        minutes = int(CLOCK_SKEW.total_seconds() // 60)
+        return f"is in the future (later than now plus {minutes} minutes of clock skew)"
+    return None
 
 
 def _matching_label(signature: ModelSignature, value: object) -> Any:
@@ -73,7 +89,7 @@ class OutcomeService:
         """Attach the outcome of one prediction."""
         with self._db.transaction() as session:
             out, _ = self._attach(
-                session, ctx, prediction_id, data.label, data.observed_at, "label"
+                session, ctx, prediction_id, data.label, data.observed_at, "label", "observed_at"
             )
             return out
 
@@ -92,6 +108,7 @@ class OutcomeService:
                         label,
                         observed_at,
                         f"rows[{i}].label",
+                        f"rows[{i}].observed_at",
                         row_field=f"rows[{i}]",
                     )
                 except (InvalidInputError, NotFoundError, ConflictError) as exc:
@@ -131,7 +148,7 @@ class OutcomeService:
         extra = [c for c in header if c not in CSV_COLUMNS]
         if missing or extra:
             problems = [FieldError(c, "missing column") for c in missing]
-            problems += [FieldError(c, "unknown column") for c in extra]
+            problems += [FieldError(clip(c), "unknown column") for c in extra]
             raise InvalidInputError(
                 "the CSV needs the columns prediction_id,label and optionally observed_at",
                 errors=problems,
@@ -178,22 +195,30 @@ class OutcomeService:
         value: object,
         observed_at: datetime | None,
         label_field: str,
+        time_field: str,
         *,
         row_field: str = "prediction_id",
     ) -> tuple[OutcomeOut, bool]:
         actor = require_actor(ctx)
         prediction = session.get(Prediction, prediction_id) if prediction_id else None
         if prediction is None or prediction.shadow:
+            shown = clip(prediction_id)
             raise NotFoundError(
-                f"no prediction {prediction_id!r}",
-                errors=[FieldError(row_field, f"no prediction {prediction_id!r}")],
+                f"no prediction {shown!r}",
+                errors=[FieldError(row_field, f"no prediction {shown!r}")],
             )
+        if observed_at is not None:
+            problem = observed_at_problem(observed_at, prediction.occurred_at, self._clock.now())
+            if problem is not None:
+                raise InvalidInputError(
+                    f"{time_field} {problem}", errors=[FieldError(time_field, problem)]
+                )
         signature = self._signature(session, prediction)
         label = _matching_label(signature, value)
         if label is None:
             classes = ", ".join(map(str, signature.outputs.class_labels))
             raise InvalidInputError(
-                f"{value!r} is not a class of {prediction.model_name}/{prediction.version} "
+                f"{clip(value)!r} is not a class of {prediction.model_name}/{prediction.version} "
                 f"({classes})",
                 errors=[FieldError(label_field, f"not one of the model's classes: {classes}")],
             )

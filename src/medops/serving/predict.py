@@ -35,6 +35,7 @@ from medops.errors import (
     MalformedRequestError,
     MedopsError,
     ServiceUnavailableError,
+    clip,
 )
 from medops.logs import get_logger
 from medops.serving.fhir import bundle, require_subjects, risk_assessment
@@ -109,7 +110,7 @@ def parse(body: bytes, max_records: int) -> Parsed:
             "the body must be a JSON object with 'features' or 'records'",
             errors=[FieldError("body", "expected a JSON object")],
         )
-    errors = [FieldError(str(k), "unknown field") for k in data if k not in _TOP_KEYS]
+    errors = [FieldError(clip(k), "unknown field") for k in data if k not in _TOP_KEYS]
     metadata = data.get("metadata")
     if metadata is not None and (
         not isinstance(metadata, dict) or len(json.dumps(metadata)) > METADATA_MAX_BYTES
@@ -157,7 +158,9 @@ def _records(
                 refs.append(None)
                 continue
             errors.extend(
-                FieldError(f"{where}.{k}", "unknown field") for k in item if k not in _RECORD_KEYS
+                FieldError(f"{where}.{clip(k)}", "unknown field")
+                for k in item
+                if k not in _RECORD_KEYS
             )
             ref = _patient_ref(item.get("patient_ref"), f"{where}.patient_ref", errors)
             records.append(item["features"])
@@ -190,7 +193,7 @@ def columns_of(parsed: Parsed, signature: ModelSignature) -> dict[str, list[Any]
             FieldError(f"{where}.{n}", "missing feature") for n in names if n not in record
         )
         errors.extend(
-            FieldError(f"{where}.{k}", "unknown feature: not in the model's signature")
+            FieldError(f"{where}.{clip(k)}", "unknown feature: not in the model's signature")
             for k in record
             if k not in known
         )

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from medops.bounds import Int64, VersionNumber
 from medops.registry.schemas import MODEL_NAME_PATTERN
 
 DEPLOYMENT_NAME_PATTERN = MODEL_NAME_PATTERN
 PATIENT_REF_MAX = 128
-ClassLabel = int | str | bool
+ClassLabel = Int64 | Annotated[str, Field(max_length=200)] | bool
 
 
 class RolloutLimits(BaseModel):
@@ -43,7 +44,7 @@ class CanaryRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: int | None = Field(default=None, ge=1)
+    version: VersionNumber | None = None
     percent: int = Field(ge=0, le=100)
     limits: RolloutLimits | None = None
     reason: str = Field(min_length=3, max_length=500)
@@ -54,7 +55,7 @@ class ShadowRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: int | None = Field(default=None, ge=1)
+    version: VersionNumber | None = None
     reason: str = Field(min_length=3, max_length=500)
 
 
@@ -116,7 +117,11 @@ class OutcomeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     label: ClassLabel
-    observed_at: datetime | None = None
+    observed_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the outcome was observed (with a time zone): not before the "
+        "prediction, not later than the server's now plus 5 minutes.",
+    )
 
 
 class OutcomeOut(BaseModel):

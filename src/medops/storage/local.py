@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from medops.errors import IntegrityError, NotFoundError
+from medops.files import BLOB_MODE, private_folder
 from medops.storage.base import CHUNK_SIZE, DIGEST_PREFIX, check_digest
 
 
@@ -33,7 +34,7 @@ class LocalBlobStore:
         return self.put_stream(io.BytesIO(data))
 
     def put_stream(self, stream: BinaryIO) -> str:
-        self._tmp.mkdir(parents=True, exist_ok=True)
+        private_folder(self._tmp)
         hasher = hashlib.sha256()
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
         tmp_path = Path(tmp_name)
@@ -49,8 +50,8 @@ class LocalBlobStore:
             if target.exists():
                 tmp_path.unlink()
                 return digest
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp_path.chmod(0o444)
+            private_folder(target.parent)
+            tmp_path.chmod(BLOB_MODE)  # read-only, and the owner's only (mkstemp made it 0600)
             tmp_path.replace(target)
             _fsync_dir(target.parent)
             return digest

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from medops.api.deps import API_PREFIX, ServicesDep, require
+from medops.api.errors import field_name, field_summary
 from medops.auth.permissions import Permission
 from medops.context import Context
 from medops.errors import FieldError, InvalidInputError
@@ -172,11 +173,8 @@ def register_version(
     try:
         data = VersionCreate.model_validate_json(metadata)
     except ValidationError as exc:
-        fields = [
-            FieldError(".".join(["metadata", *(str(p) for p in e["loc"])]), e["msg"])
-            for e in exc.errors()
-        ]
-        summary = "; ".join(f"{f.field}: {f.reason}" for f in fields[:5])
+        fields = [FieldError(field_name(("metadata", *e["loc"])), e["msg"]) for e in exc.errors()]
+        summary = field_summary(fields)
         raise InvalidInputError(f"invalid version metadata: {summary}", errors=fields) from None
     return services.registry.register_version(ctx, name, artifact.file.read(), data)
 
@@ -260,7 +258,12 @@ async def quantize(
     )
 
 
-@router.get("/{name}/versions/{selector}/report", name="models.report", response_model=None)
+@router.get(
+    "/{name}/versions/{selector}/report",
+    name="models.report",
+    response_model=None,
+    responses={200: {"content": {"text/html": {}}}},
+)
 def get_report(
     name: Name,
     selector: Selector,
@@ -291,7 +294,12 @@ def update_card(
     return services.registry.card(ref, services.lifecycle.approvals(ref))
 
 
-@router.get("/{name}/versions/{selector}/card", name="models.card", response_model=None)
+@router.get(
+    "/{name}/versions/{selector}/card",
+    name="models.card",
+    response_model=None,
+    responses={200: {"content": {"text/html": {}, "text/markdown": {}}}},
+)
 def get_card(
     name: Name,
     selector: Selector,

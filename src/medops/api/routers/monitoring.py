@@ -59,7 +59,12 @@ def monitoring_results(
     return services.monitoring.results(deployment, window, limit=limit)
 
 
-@router.get(f"{API_PREFIX}/monitoring/report", name="monitoring.report", response_model=None)
+@router.get(
+    f"{API_PREFIX}/monitoring/report",
+    name="monitoring.report",
+    response_model=None,
+    responses={200: {"content": {"application/json": {}, "text/html": {}}}},
+)
 def monitoring_report(
     request: Request,
     deployment: Name,
