@@ -36,6 +36,7 @@ from medops.client_serving import ServingCalls
 from medops.config import Settings, load_settings
 from medops.errors import (
     BY_CODE,
+    AuthenticationError,
     ConnectionFailedError,
     FieldError,
     MedopsError,
@@ -291,6 +292,11 @@ class Client(RegistryCalls, ServingCalls, MonitoringCalls):
         return self._send(method, path, **kwargs).content
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if not self.token and self.settings.profile and path != "/api/v1/auth/token":
+            raise AuthenticationError(
+                f"no saved login for {self.settings.profile!r}: run "
+                f"'medops login --username {self.settings.profile}'"
+            )
         headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
         headers |= kwargs.pop("headers", None) or {}
         try:
@@ -312,24 +318,54 @@ class Client(RegistryCalls, ServingCalls, MonitoringCalls):
             return {}
         return data if isinstance(data, dict) else {}
 
+    def saved_logins(self) -> tuple[str | None, dict[str, dict[str, str]]]:
+        """The logins saved for this installation: (the current user, {user: entry})."""
+        entry = self._read_credentials().get(self._credentials_key())
+        if not isinstance(entry, dict):
+            return None, {}
+        if "profiles" not in entry:  # one login, as saved before profiles
+            user = entry.get("username")
+            return (user, {user: entry}) if isinstance(user, str) else (None, {})
+        profiles = {
+            name: value
+            for name, value in (entry.get("profiles") or {}).items()
+            if isinstance(value, dict)
+        }
+        current = entry.get("current")
+        return (current if isinstance(current, str) else None), profiles
+
     def _saved_token(self) -> str | None:
-        entry = self._read_credentials().get(self.url or EMBEDDED_KEY)
-        token = entry.get("token") if isinstance(entry, dict) else None
+        current, profiles = self.saved_logins()
+        wanted = self.settings.profile or current
+        if wanted is None:
+            return None
+        if wanted not in profiles:
+            return None
+        token = profiles[wanted].get("token")
         return token if isinstance(token, str) else None
 
     def _save_token(self, username: str, answer: AccessToken) -> None:
         data = self._read_credentials()
-        data[self._credentials_key()] = {
+        _current, profiles = self.saved_logins()
+        profiles[username] = {
             "username": username,
             "token": answer.access_token,
             "expires_at": answer.expires_at.isoformat(),
         }
+        data[self._credentials_key()] = {"current": username, "profiles": profiles}
         _write_private(self.settings.credentials_file, json.dumps(data, indent=2))
 
     def _forget_token(self) -> None:
+        """Forget the login in use (the profile chosen, else the current one)."""
         data = self._read_credentials()
-        if data.pop(self._credentials_key(), None) is not None:
-            _write_private(self.settings.credentials_file, json.dumps(data, indent=2))
+        current, profiles = self.saved_logins()
+        gone = self.settings.profile or current
+        if gone is None or profiles.pop(gone, None) is None:
+            return
+        if current == gone:
+            current = next(iter(sorted(profiles)), None)
+        data[self._credentials_key()] = {"current": current, "profiles": profiles}
+        _write_private(self.settings.credentials_file, json.dumps(data, indent=2))
 
 
 def _params(filters: Mapping[str, str | datetime] | None) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from medops.registry.schemas import (
     VersionCreate,
     VersionOut,
 )
+from medops.validation import checked
 
 if TYPE_CHECKING:
     from medops.packaging import Package
@@ -76,7 +77,7 @@ class RegistryCalls:
         body = ModelCreate(
             name=name,
             description=description,
-            policy=PromotionPolicy.model_validate(policy or {}),
+            policy=checked(PromotionPolicy, policy or {}, "policy"),
         ).model_dump(mode="json")
         return self._call("POST", "/api/v1/models", _MODEL, json=body)
 
@@ -89,7 +90,7 @@ class RegistryCalls:
     def set_policy(self, name: str, policy: PromotionPolicy | Mapping[str, Any]) -> ModelOut:
         """Replace a model's policy with one at least as strict (``GovernedChangeError`` when
         it loosens a rule: propose it with ``propose_policy_change``)."""
-        body = PromotionPolicy.model_validate(policy).model_dump(mode="json")
+        body = checked(PromotionPolicy, policy, "policy").model_dump(mode="json")
         return self._call("PUT", f"/api/v1/models/{name}/policy", _MODEL, json=body)
 
     def propose_policy_change(
@@ -98,7 +99,7 @@ class RegistryCalls:
         """Propose a policy that loosens the current one; it applies once two people, one of
         them a clinician, have signed it (``sign_policy_change``)."""
         body = PolicyChangeRequest(
-            policy=PromotionPolicy.model_validate(policy), reason=reason
+            policy=checked(PromotionPolicy, policy, "policy"), reason=reason
         ).model_dump(mode="json")
         path = f"/api/v1/models/{name}/policy-changes"
         return self._call("POST", path, _POLICY_CHANGE, json=body)
@@ -309,7 +310,8 @@ class RegistryCalls:
         self, ref: str | Ref, content: CardContent | Mapping[str, Any]
     ) -> dict[str, Any]:
         """Set team-written card fields (others keep their values); returns the card."""
-        body = CardContent.model_validate(content).model_dump(mode="json", exclude_unset=True)
+        card = checked(CardContent, content, "card fields")
+        body = card.model_dump(mode="json", exclude_unset=True)
         return self._call("PATCH", self._version_path(ref) + "/card", _ANY, json=body)
 
     def copy_card(self, source: str | Ref, target: str | Ref) -> dict[str, Any]:

@@ -44,6 +44,13 @@ class Settings(BaseSettings):
         default=None,
         description="API token used by the SDK and CLI; overrides the one saved by `medops login`.",
     )
+    profile: str | None = Field(
+        default=None,
+        description=(
+            "Which saved login the SDK and CLI use (`medops login` keeps one per user); "
+            "default: the last one logged in. `medops --as USER` sets it for one command."
+        ),
+    )
     admin_password: SecretStr | None = Field(
         default=None,
         description="Password `medops init` gives the first admin; unset: generated, shown once.",

@@ -15,7 +15,8 @@ from medops.auth.permissions import Role
 from medops.embedded import EmbeddedTransport
 from medops.services import Services
 from medops.testing import capture_audit
-from tests.helpers.http import bearer
+from tests.helpers.http import bearer, problem
+from tests.helpers.registry import register
 
 PROBLEM = "application/problem+json"
 
@@ -242,3 +243,33 @@ def test_values_the_database_refuses_are_422_and_audited(
         "/api/v1/audit/events", params={"before": 2**63}, headers=bearer(tokens[Role.AUDITOR])
     )
     assert huge.status_code == 422
+
+
+@pytest.mark.usefixtures("model")
+def test_a_mistyped_key_names_the_field_it_may_have_meant(
+    http: httpx.Client, people: dict[str, dict[str, str]]
+) -> None:
+    """An unknown card field close to a real one says which ("did you mean"); one far from
+    every field lists them; both as 422s naming the key."""
+    version = register(http, people["ds"])
+    assert version.status_code == 201, version.text
+    url = "/api/v1/models/diabetes-risk/versions/1/card"
+    close = problem(
+        http.patch(url, json={"intended_uze": "triage"}, headers=people["clin"]), 422,
+        "invalid-input",
+    )  # fmt: skip
+    assert close["errors"] == [
+        {"field": "intended_uze", "reason": "unknown field; did you mean 'intended_use'?"}
+    ]
+    far = problem(http.patch(url, json={"zzz": "x"}, headers=people["clin"]), 422, "invalid-input")
+    assert far["errors"][0]["reason"].startswith("unknown field; the fields are: ")
+    nested = problem(
+        http.put(
+            "/api/v1/models/diabetes-risk/policy",
+            json={"min_aurco": 0.8},
+            headers=people["mle"],
+        ),
+        422,
+        "invalid-input",
+    )
+    assert nested["errors"][0]["reason"] == "unknown field; did you mean 'min_auroc'?"

@@ -40,6 +40,12 @@ WRONG = "wrong-guess-000"
 REASON = "ED patient deteriorating; need the model's audit history"
 
 
+NO_TOKEN = (
+    "authentication required: log in with 'medops login' "
+    "(API: send 'Authorization: Bearer <token>')"
+)
+
+
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -476,9 +482,9 @@ def test_refusals_are_counted_per_address_and_reason_and_none_is_lost_at_shutdow
         "ORDER BY source_ip, reason",
     )
     assert [(ip, reason) for ip, reason, _ in rows] == [
-        ("127.0.0.1", "authentication required: send 'Authorization: Bearer <token>'"),
+        ("127.0.0.1", NO_TOKEN),
         ("127.0.0.1", "invalid token"),
-        ("192.0.2.8", "authentication required: send 'Authorization: Bearer <token>'"),
+        ("192.0.2.8", NO_TOKEN),
         ("192.0.2.8", "invalid token"),
     ]
     assert all('"count": 3' in str(details) for _, _, details in rows)

@@ -67,7 +67,10 @@ def _credentials(request: Request) -> tuple[str, bool]:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         return cookie, True
-    raise AuthenticationError("authentication required: send 'Authorization: Bearer <token>'")
+    raise AuthenticationError(
+        "authentication required: log in with 'medops login' "
+        "(API: send 'Authorization: Bearer <token>')"
+    )
 
 
 def require(permission: Permission) -> Callable[..., Any]:

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
+from pydantic import BaseModel
 from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
@@ -46,6 +47,7 @@ from medops.errors import (
     clip,
 )
 from medops.logs import get_logger
+from medops.validation import field_errors
 
 log = get_logger("medops.api")
 
@@ -194,13 +196,20 @@ def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
             errors=[FieldError("body", reason)],
         )
     else:
-        fields = [
-            FieldError(field_name(p.get("loc", ())), str(p.get("msg", "invalid"))) for p in problems
-        ]
+        fields = field_errors(problems, _body_model(request))
         error = InvalidInputError(
             f"{len(fields)} invalid field(s): {field_summary(fields)}", errors=fields
         )
     return handle_medops_error(request, error)
+
+
+def _body_model(request: Request) -> type[BaseModel] | None:
+    """The pydantic model of the route's JSON body, to name the field a typo meant."""
+    field = getattr(request.scope.get("route"), "body_field", None)
+    annotation = getattr(getattr(field, "field_info", None), "annotation", None)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
 
 
 def field_summary(fields: list[FieldError], shown: int = 5) -> str:

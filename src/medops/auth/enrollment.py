@@ -75,12 +75,19 @@ class MfaService:
             if user.mfa_enabled_at is not None:
                 raise ConflictError("MFA is already enabled")
             if user.mfa_secret is None:
-                raise ConflictError("start with POST /api/v1/auth/mfa/enroll")
+                raise ConflictError(
+                    "no enrollment to confirm: start with 'medops mfa enroll' "
+                    "(API: POST /api/v1/auth/mfa/enroll)"
+                )
             secret = self._keys.open(user.id, user.mfa_secret)
             step = mfa.verify_totp(secret, code, now, None)
             if step is None:
                 reason = "is not the current code of the enrolled secret"
-                raise InvalidInputError(f"code {reason}", errors=[FieldError("code", reason)])
+                raise InvalidInputError(
+                    f"code {reason}: check the authenticator's clock and try the next code "
+                    "with 'medops mfa confirm CODE' (the enrollment stays open)",
+                    errors=[FieldError("code", reason)],
+                )
             codes = mfa.new_recovery_codes()
             self._audit.record(
                 session,

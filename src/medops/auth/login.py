@@ -149,7 +149,9 @@ class LoginService:
                 second = self._second_factor(session, user, otp, now) if otp else None
                 if not otp:
                     error = MfaRequiredError(
-                        "this account needs a one-time code: send it as 'otp'", audited=True
+                        "this account needs a one-time code: give it with --otp CODE "
+                        "(in the API, the form field 'otp')",
+                        audited=True,
                     )
                     reason = "one-time code required"
             if error is None and (user is None or not ok or second is None or not user.is_active):
@@ -619,15 +621,35 @@ class LoginService:
                 )
                 reason = "locked after repeated failures"
             elif not passwords.verify_password(user.password_hash, password):
-                error = AuthenticationError("re-authentication failed", audited=True)
+                error = AuthenticationError(
+                    "re-authentication failed: wrong password", audited=True
+                )
                 reason = self._reauth_failed(row, counter, now)
+            elif need_totp and user.mfa_enabled_at is not None and not otp:
+                # The right password: the caller is told what is missing (not a failure).
+                error = MfaRequiredError(
+                    "your account has MFA: a signature needs your one-time code too "
+                    "(--otp CODE, or answer the prompt)",
+                    audited=True,
+                )
+                reason = "one-time code required"
             elif need_totp and user.mfa_enabled_at is not None:
                 second = self._second_factor(session, user, otp, now)
-                if second is None:
-                    error = AuthenticationError("re-authentication failed", audited=True)
-                    reason = self._reauth_failed(row, counter, now)
-                else:
+                if second is not None:
                     method = f"password+{second}"
+                elif (wait := self._spent_code_wait(user, otp, now)) is not None:
+                    # A code that worked moments ago (for the login, say) works once only.
+                    error = AuthenticationError(
+                        "re-authentication failed: that one-time code was used already "
+                        f"(each code works once); wait for the next code, in about {wait} s",
+                        audited=True,
+                    )
+                    reason = "one-time code used already"
+                else:
+                    error = AuthenticationError(
+                        "re-authentication failed: wrong one-time code", audited=True
+                    )
+                    reason = self._reauth_failed(row, counter, now)
             if error is not None:
                 self._audit.record(
                     session,
@@ -641,6 +663,20 @@ class LoginService:
         if error is not None:
             raise error
         return method
+
+    def _spent_code_wait(self, user: User, otp: str | None, now: datetime) -> int | None:
+        """Seconds until the next code when ``otp`` is this user's code of a step already
+        spent; None when it is simply wrong."""
+        if not otp or user.mfa_secret is None or user.mfa_last_step is None:
+            return None
+        try:
+            secret = self._keys.open(user.id, user.mfa_secret)
+        except IntegrityError:
+            return None
+        step = mfa.verify_totp(secret, otp, now, None)
+        if step is None or step > user.mfa_last_step:
+            return None
+        return mfa.seconds_to_step(user.mfa_last_step + 1, now)
 
     def _reauth_failed(self, row: LoginThrottle, counter: throttle.Counter, now: datetime) -> str:
         seconds = throttle.reauth_failed(counter, now, self.limits)

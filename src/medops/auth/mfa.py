@@ -45,6 +45,10 @@ def terminal_qr(uri: str) -> str:
     return out.getvalue()
 
 
+# pyotp's default TOTP period (RFC 6238), which every authenticator app uses.
+STEP_SECONDS = 30
+
+
 def verify_totp(secret: str, code: str, now: datetime, last_step: int | None) -> int | None:
     """The time step the code belongs to, or None when it is wrong, expired or replayed."""
     code = code.strip().replace(" ", "")
@@ -58,6 +62,11 @@ def verify_totp(secret: str, code: str, now: datetime, last_step: int | None) ->
         if hmac.compare_digest(totp.generate_otp(step), code):
             return step
     return None
+
+
+def seconds_to_step(step: int, now: datetime) -> int:
+    """Whole seconds (at least 1) until TOTP time step ``step`` begins."""
+    return max(1, int(step * STEP_SECONDS - now.timestamp()) + 1)
 
 
 def new_recovery_codes() -> list[str]:

@@ -9,6 +9,7 @@ import typer
 from medops.auth.mfa import terminal_qr
 from medops.cli.common import PasswordStdinOption, client, read_password, settings
 from medops.cli.output import JsonOption, console, print_json, print_record, print_table
+from medops.errors import InvalidInputError
 
 mfa_app = typer.Typer(
     help="Multi-factor authentication (TOTP) for your account; rotate-key is local "
@@ -37,7 +38,12 @@ def enroll(password_stdin: bool = PasswordStdinOption, json_output: bool = JsonO
             console.print("Then run: medops mfa confirm CODE")
             return
         code = typer.prompt("Code from your authenticator app")
-        codes = c.mfa_confirm(code)
+        try:
+            codes = c.mfa_confirm(code)
+        except InvalidInputError:
+            console.print("That code did not match; try the next one.", markup=False)
+            code = typer.prompt("Code from your authenticator app")
+            codes = c.mfa_confirm(code)
     _show_recovery(codes.codes)
 
 

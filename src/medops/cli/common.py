@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 
 from medops.client import Client
 from medops.config import Settings, load_settings
-from medops.errors import FieldError, InvalidInputError, clip
+from medops.errors import FieldError, InvalidInputError, MfaRequiredError, clip
 
 PasswordStdinOption = typer.Option(
     False,
@@ -48,6 +49,39 @@ def read_password(*, from_stdin: bool, prompt: str = "Password", confirm: bool =
         )
     value: str = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
     return value
+
+
+T = TypeVar("T")
+
+
+def with_one_time_code(call: Callable[[str | None], T], otp: str | None, *, from_stdin: bool) -> T:
+    """Run ``call(otp)``. When the server answers that the account needs a one-time code and
+    none was given, ask for it (on the terminal, or as the line after the password with
+    ``--password-stdin``) and run it once more."""
+    try:
+        return call(otp)
+    except MfaRequiredError:
+        if otp is not None:
+            raise
+    return call(read_code(from_stdin=from_stdin))
+
+
+def read_code(*, from_stdin: bool) -> str:
+    """A one-time code: the next line of standard input (after a ``--password-stdin``
+    password) or a prompt on the terminal."""
+    missing = (
+        "your account has MFA: give the one-time code with --otp CODE "
+        "(or on the line after the password with --password-stdin)"
+    )
+    if from_stdin:
+        code = sys.stdin.readline().strip()
+        if not code:
+            raise InvalidInputError(missing, errors=[FieldError("otp", "missing")])
+        return code
+    if not sys.stdin.isatty():
+        raise InvalidInputError(missing, errors=[FieldError("otp", "missing")])
+    value: str = typer.prompt("One-time code (from your authenticator)")
+    return value.strip()
 
 
 _DURATION = re.compile(r"^(\d+)([mhdw])$")

@@ -4,6 +4,7 @@ local administration of ``init`` and ``db`` (see medops/admin.py)."""
 from __future__ import annotations
 
 import gc
+import os
 import sys
 
 import typer
@@ -12,7 +13,13 @@ from typer.exceptions import TyperException
 
 import medops
 from medops.cli import access, audit, db, deploy, models, monitor, policy, tokens, users
-from medops.cli.common import PasswordStdinOption, client, read_password, settings
+from medops.cli.common import (
+    PasswordStdinOption,
+    client,
+    read_password,
+    settings,
+    with_one_time_code,
+)
 from medops.cli.output import (
     JsonOption,
     console,
@@ -20,8 +27,9 @@ from medops.cli.output import (
     fail,
     print_json,
     print_record,
+    print_table,
 )
-from medops.errors import MedopsError, MfaRequiredError
+from medops.errors import MedopsError
 from medops.logs import configure_logging
 
 app = typer.Typer(
@@ -62,8 +70,15 @@ def root(
         is_eager=True,
         help="Print the version and exit.",
     ),
+    as_user: str | None = typer.Option(
+        None,
+        "--as",
+        help="Act as this user's saved login (see 'medops profiles'); MEDOPS_PROFILE too.",
+    ),
 ) -> None:
     """medops: clinical ML models from notebook to patients, under hospital governance."""
+    if as_user is not None:
+        os.environ["MEDOPS_PROFILE"] = as_user
 
 
 @app.command()
@@ -151,13 +166,11 @@ def login(
         username = typer.prompt("Username")
     password = read_password(from_stdin=password_stdin)
     with client() as c:
-        try:
-            answer = c.login(username, password, otp=otp, save=True)
-        except MfaRequiredError:
-            if not interactive:
-                raise
-            code = typer.prompt("One-time code")
-            answer = c.login(username, password, otp=code, save=True)
+        answer = with_one_time_code(
+            lambda code: c.login(username, password, otp=code, save=True),
+            otp,
+            from_stdin=password_stdin,
+        )
     if json_output:
         print_json(
             {
@@ -213,6 +226,26 @@ def password(
     with client() as c:
         c.change_password(current, new)
     console.print("password changed")
+
+
+@app.command()
+def profiles(json_output: bool = JsonOption) -> None:
+    """The logins saved here (one per user), and which one commands use."""
+    with client() as c:
+        current, saved = c.saved_logins()
+        chosen = c.settings.profile or current
+    rows = [
+        {"username": name, "in use": name == chosen, "expires_at": entry.get("expires_at")}
+        for name, entry in sorted(saved.items())
+    ]
+    if json_output:
+        print_json(rows)
+        return
+    print_table(
+        "saved logins ('medops --as USER ...' picks one; 'medops login' adds or renews one)",
+        ("username", "in use", "expires"),
+        [(r["username"], "yes" if r["in use"] else "", r["expires_at"]) for r in rows],
+    )
 
 
 @app.command()

@@ -15,7 +15,7 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from medops.cli.common import PasswordStdinOption, client, read_password
+from medops.cli.common import PasswordStdinOption, client, read_password, with_one_time_code
 from medops.cli.common import read_json_file as _read_json
 from medops.cli.output import JsonOption, console, print_json, print_record, print_table
 from medops.errors import FieldError, InvalidInputError, clip
@@ -597,7 +597,11 @@ def approve(
         )
     password = read_password(from_stdin=password_stdin, prompt="Password (to sign)")
     with client() as c:
-        approval = c.approve(ref, password, otp=otp, meaning=meaning, comment=comment)
+        approval = with_one_time_code(
+            lambda code: c.approve(ref, password, otp=code, meaning=meaning, comment=comment),
+            otp,
+            from_stdin=password_stdin,
+        )
     if json_output:
         print_json(approval)
         return

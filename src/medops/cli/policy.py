@@ -10,7 +10,13 @@ from pathlib import Path
 
 import typer
 
-from medops.cli.common import PasswordStdinOption, client, read_json_file, read_password
+from medops.cli.common import (
+    PasswordStdinOption,
+    client,
+    read_json_file,
+    read_password,
+    with_one_time_code,
+)
 from medops.cli.output import JsonOption, console, print_json, print_record, print_table
 from medops.registry.schemas import PolicyChangeOut
 
@@ -122,7 +128,11 @@ def sign(
     """Sign a pending policy change: re-enter your password (and one-time code)."""
     password = read_password(from_stdin=password_stdin, prompt="Password (to sign)")
     with client() as c:
-        change = c.sign_policy_change(name, change_id, password, otp=otp, comment=comment)
+        change = with_one_time_code(
+            lambda code: c.sign_policy_change(name, change_id, password, otp=code, comment=comment),
+            otp,
+            from_stdin=password_stdin,
+        )
     title = "applied" if change.status == "applied" else "signed"
     _show(change, json_output, f"{title} policy change {change.id}")
 
