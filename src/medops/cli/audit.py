@@ -9,6 +9,7 @@ import typer
 
 from medops.cli.common import client, settings
 from medops.cli.output import JsonOption, console, fail, print_json, print_record, print_table
+from medops.errors import FieldError, InvalidInputError
 from medops.files import write_output
 
 app = typer.Typer(
@@ -88,8 +89,10 @@ def export(
     outcome: str | None = OutcomeOption,
     since: str | None = SinceOption,
     until: str | None = UntilOption,
+    json_output: bool = JsonOption,
 ) -> None:
-    """Export every matching record, oldest first (needs audit:read)."""
+    """Export every matching record, oldest first (needs audit:read). With --json and
+    --output, prints where it wrote what (the export itself is in --format)."""
     filters = _filters(
         actor=actor,
         action=action,
@@ -102,11 +105,19 @@ def export(
     with client() as c:
         data = c.audit_export(fmt, filters)
     if output is None:
+        if json_output and fmt != "fhir":
+            raise InvalidInputError(
+                "--json without --output: give --output FILE, or --format fhir (JSON itself)",
+                errors=[FieldError("output", "required with --json")],
+            )
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
     else:
         write_output(output, data)
-        console.print(f"wrote {len(data)} bytes to {output}")
+        if json_output:
+            print_json({"path": str(output), "format": fmt, "bytes": len(data)})
+        else:
+            console.print(f"wrote {len(data)} bytes to {output}")
 
 
 @app.command("verify")
@@ -160,8 +171,12 @@ def checkpoint(json_output: bool = JsonOption) -> None:
 
 
 @app.command("public-key")
-def public_key() -> None:
+def public_key(json_output: bool = JsonOption) -> None:
     """Print the checkpoint verification key (PEM) to give to auditors."""
     from medops import admin
 
-    sys.stdout.write(admin.audit_public_key(settings()))
+    pem = admin.audit_public_key(settings())
+    if json_output:
+        print_json({"public_key_pem": pem})
+        return
+    sys.stdout.write(pem)

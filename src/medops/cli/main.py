@@ -122,6 +122,9 @@ def init(
 def server(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port to listen on."),
+    json_output: bool = typer.Option(
+        False, "--json", help="Say where it listens as one JSON line first (logs are JSON lines)."
+    ),
 ) -> None:
     """Serve the API with uvicorn; SIGTERM drains requests and stops gracefully."""
     import uvicorn
@@ -131,6 +134,9 @@ def server(
     config = settings()
     configure_logging(config.log_level)
     application = create_app(config)
+    if json_output:
+        print_json({"event": "starting", "url": f"http://{host}:{port}", "pid": os.getpid()})
+        sys.stdout.flush()
     # Everything built so far (modules, app, services) lives as long as the process: keep it
     # out of the garbage collector's full passes, whose pauses would otherwise grow with it
     # and land on whichever requests are in flight (the latency tail).
@@ -215,6 +221,7 @@ def password(
         "--password-stdin",
         help="Read the current password, then the new one, from two lines of standard input.",
     ),
+    json_output: bool = JsonOption,
 ) -> None:
     """Change your password (asks for the current one); your other logins end."""
     if password_stdin:
@@ -225,7 +232,10 @@ def password(
         new = read_password(from_stdin=False, prompt="New password", confirm=True)
     with client() as c:
         c.change_password(current, new)
-    console.print("password changed")
+    if json_output:
+        print_json({"changed": True})
+        return
+    console.print("password changed; your other logins and API tokens have ended")
 
 
 @app.command()

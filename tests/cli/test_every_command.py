@@ -1,0 +1,47 @@
+"""Every command of the `medops` tree answers `--json` (a person at a terminal reads tables; a
+script reads JSON), and the ones that had none now say what they did in JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import typer
+
+from medops.cli.main import app
+from tests.cli.conftest import Cli
+
+ADMIN_PW = "tidal-granite-sketch"
+
+
+def _commands(command: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
+    children = getattr(command, "commands", None)
+    if children is None:
+        yield path, command
+        return
+    for name, child in children.items():
+        yield from _commands(child, (*path, name))
+
+
+def test_every_command_takes_json() -> None:
+    """A walk of the whole command tree finds no command without --json."""
+    found = list(_commands(typer.main.get_command(app), ("medops",)))
+    assert len(found) > 60
+    without = [
+        " ".join(path)
+        for path, command in found
+        if "--json" not in {o for p in command.params for o in getattr(p, "opts", [])}
+    ]
+    assert without == []
+
+
+def test_the_commands_that_lacked_json_answer_it(cli: Cli) -> None:
+    """`audit public-key`, `password` and `audit export --output` answer JSON."""
+    cli.ok("init", "--json", MEDOPS_ADMIN_PASSWORD=ADMIN_PW)
+    key = cli.ok("audit", "public-key", "--json").json()
+    assert key["public_key_pem"].startswith("-----BEGIN PUBLIC KEY-----")
+    cli.ok("login", "-u", "admin", "--password-stdin", stdin=ADMIN_PW)
+    changed = cli.ok(
+        "password", "--password-stdin", "--json", stdin=f"{ADMIN_PW}\nnew-granite-sketch-2\n"
+    )
+    assert changed.json() == {"changed": True}
