@@ -3,8 +3,8 @@ the route, local revocations at once, other processes' changes within the cache 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -17,6 +17,7 @@ from medops.audit.service import exempt_from_audit_guard
 from medops.auth import tokens
 from medops.auth.models import ApiToken
 from medops.services import Services
+from medops.testing import FixedClock
 from tests.helpers.registry import DEPLOYMENT, predict, random_records
 
 PATH = f"/api/v1/deployments/{DEPLOYMENT}/predict"
@@ -176,10 +177,12 @@ def test_a_body_over_the_limit_goes_to_the_route(
 def test_another_process_revoking_applies_within_the_cache_time(
     client_for: Callable[..., tuple[httpx.Client, Services]],
     services: Services,
+    clock: FixedClock,
     deployed: dict[str, dict[str, str]],
 ) -> None:
     """A server caching for 0.3 s still accepts a token another process revoked until its
-    entry lapses, then refuses it; with the cache off it refuses at once."""
+    entry lapses (on the injected clock, so a slow machine cannot lapse it early), then
+    refuses it; with the cache off it refuses at once."""
     cached, cached_services = client_for(auth_cache_seconds=0.3)
     uncached, _ = client_for(auth_cache_seconds=0)
     clin = deployed["clin"]
@@ -191,7 +194,7 @@ def test_another_process_revoking_applies_within_the_cache_time(
     assert predict(uncached, clin, record).status_code == 401
     assert cached_services.logins.cache.get(digest) is not None
     assert predict(cached, clin, record).status_code == 200
-    time.sleep(0.35)
+    clock.advance(timedelta(seconds=0.35))
     assert predict(cached, clin, record).status_code == 401
 
 

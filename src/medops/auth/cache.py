@@ -17,7 +17,6 @@ with the current time, and a refusal is always confirmed against the database.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +26,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from medops.auth.models import ApiToken, BreakGlassGrant, User
 from medops.auth.permissions import Permission
+from medops.clock import Clock
 
 _CHANGED = "medops.auth_changed"
 BOOKKEEPING = "medops.auth_bookkeeping"
@@ -49,11 +49,21 @@ class AuthEntry:
 class AuthCache:
     """Token digest -> AuthEntry, for ``seconds`` at most, emptied on local changes."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, clock: Clock) -> None:
         self.seconds = seconds
+        self._clock = clock
         self._entries: dict[str, AuthEntry] = {}
         self._lock = threading.Lock()
         self.generation = 0
+
+    def stamp(self) -> float:
+        """The time an entry loaded now carries (the injected clock, in seconds)."""
+        return self._clock.now().timestamp()
+
+    def age(self, entry: AuthEntry) -> float:
+        """Seconds since ``entry`` was loaded (negative if the clock went back: a reload)."""
+        age = self.stamp() - entry.loaded
+        return age if age >= 0 else self.seconds
 
     def get(self, digest: str) -> AuthEntry | None:
         if self.seconds <= 0:
@@ -61,7 +71,7 @@ class AuthCache:
         entry = self._entries.get(digest)
         if entry is None:
             return None
-        if entry.generation != self.generation or time.monotonic() - entry.loaded >= self.seconds:
+        if entry.generation != self.generation or self.age(entry) >= self.seconds:
             self._entries.pop(digest, None)
             return None
         return entry

@@ -17,7 +17,6 @@ import functools
 import hashlib
 import hmac
 import secrets
-import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -94,7 +93,7 @@ class LoginService:
         self._settings = settings
         self._keys = mfa_keys
         self.limits = limits_of(settings)
-        self.cache = AuthCache(settings.auth_cache_seconds)
+        self.cache = AuthCache(settings.auth_cache_seconds, clock)
         watch_auth_changes(db.session_factory, self.cache)
 
     # --- logging in ----------------------------------------------------------------------
@@ -361,7 +360,7 @@ class LoginService:
                     )
                 )
             )
-        return AuthEntry(token, user, grants, token.last_used_at, time.monotonic(), generation)
+        return AuthEntry(token, user, grants, token.last_used_at, self.cache.stamp(), generation)
 
     def _admit(
         self, entry: AuthEntry, via_cookie: bool, csrf: str | None, unsafe: bool, now: datetime
