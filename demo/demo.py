@@ -1,7 +1,8 @@
 """The medops end-to-end demo (``make demo``): grows with every capability.
 
-Today, on a fresh installation in a temporary folder (SQLite), all through the SDK (the same
-path as the API and CLI):
+Today, on a fresh installation in ./demo-output (or ``MEDOPS_DEMO_DIR``; SQLite), all through
+the SDK (the same path as the API and CLI). The installation, the reports and the whole audit
+trail stay there after the demo, and it says where:
 
 1. The first admin logs in and, as the MFA policy demands, can do nothing but enroll TOTP;
    the demo plays the authenticator app (pyotp) and gets recovery codes.
@@ -17,17 +18,21 @@ path as the API and CLI):
    the missing conditions listed; a clinician and an ML engineer sign (re-authenticating); the
    promotion succeeds. A second version follows and is rolled back; the history and the
    version in production at a past moment are shown.
-5. The audit trail of it all, read as the auditor; a signed checkpoint and an offline
-   verification of the hash chains.
+5. The audit trail of it all, counted by action as the auditor reads it (the records
+   themselves in audit-trail.csv); a signed checkpoint and an offline verification of the
+   hash chains.
 
 It exits non-zero if any outcome differs from what the rules say.
 """
 
 from __future__ import annotations
 
+import csv
+import os
+import shutil
 import sys
-import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -75,37 +80,60 @@ ACTIONS: list[Action] = [
 ]
 
 
-def main() -> int:
-    with tempfile.TemporaryDirectory(prefix="medops-demo-") as folder:
-        settings = Settings(
-            home=Path(folder) / "home",
-            admin_password=PASSWORD,  # type: ignore[arg-type]
-            serving_refresh_seconds=1.0,  # the demo's clients are separate embedded apps
-        )
-        init = admin.init(settings)
-        console.rule("[bold]medops demo")
-        console.print(
-            f"Initialized [bold]{init.home}[/] ({init.database}, schema {init.revision}); "
-            f"first admin: [bold]{init.admin.username}[/]"
-        )
-        with Client(settings=settings) as admin_client:
-            _enroll_admin(admin_client)
-            for role in Role:
-                if role is not Role.ADMIN:
-                    admin_client.create_user(
-                        _username(role), role.value, PASSWORD, full_name=FULL_NAMES[role]
-                    )
-            admin_client.create_user(
-                SECOND_ENGINEER, "ml_engineer", PASSWORD, full_name="Grace Hopper"
-            )
-        console.print(f"Created one user per role: {', '.join(_username(r) for r in Role)}\n")
+MARKER = ".medops-demo"
 
-        mismatches = _try_actions(settings)
-        mismatches += _security_in_action(settings)
-        mismatches += registry_demo(settings, _login, RECOVERY)
-        mismatches += serving_demo(settings, _login)
-        _show_audit(settings)
-        mismatches += _verify_audit(settings)
+
+def _output_folder() -> Path:
+    """``MEDOPS_DEMO_DIR`` or ./demo-output, emptied first: only a folder an earlier demo
+    made (it holds the marker file) is ever removed."""
+    folder = Path(os.environ.get("MEDOPS_DEMO_DIR", "demo-output")).resolve()
+    if folder.exists():
+        if not (folder / MARKER).exists():
+            msg = f"{folder} exists and was not made by the demo; set MEDOPS_DEMO_DIR elsewhere"
+            raise SystemExit(msg)
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, mode=0o700)
+    (folder / MARKER).write_text("made by demo/demo.py; removed by its next run\n")
+    return folder
+
+
+def main() -> int:
+    folder = _output_folder()
+    # The installation and every file the demo writes stay in ``folder``.
+    settings = Settings(
+        home=folder / "home",
+        admin_password=PASSWORD,  # type: ignore[arg-type]
+        serving_refresh_seconds=1.0,  # the demo's clients are separate embedded apps
+    )
+    init = admin.init(settings)
+    console.rule("[bold]medops demo")
+    console.print(
+        f"Initialized [bold]{init.home}[/] ({init.database}, schema {init.revision}); "
+        f"first admin: [bold]{init.admin.username}[/]"
+    )
+    with Client(settings=settings) as admin_client:
+        _enroll_admin(admin_client)
+        for role in Role:
+            if role is not Role.ADMIN:
+                admin_client.create_user(
+                    _username(role), role.value, PASSWORD, full_name=FULL_NAMES[role]
+                )
+        admin_client.create_user(SECOND_ENGINEER, "ml_engineer", PASSWORD, full_name="Grace Hopper")
+    console.print(f"Created one user per role: {', '.join(_username(r) for r in Role)}\n")
+
+    mismatches = _try_actions(settings)
+    mismatches += _security_in_action(settings)
+    mismatches += registry_demo(settings, _login, RECOVERY)
+    mismatches += serving_demo(settings, _login)
+    _show_audit(settings, folder)
+    mismatches += _verify_audit(settings)
+    console.rule("files")
+    for path in sorted(p for p in folder.rglob("*") if p.suffix in {".html", ".csv", ".jsonl"}):
+        console.print(f"  {path}", highlight=False)
+    console.print(
+        f"  the installation itself: {settings.home} (MEDOPS_HOME={settings.home} medops ...)",
+        highlight=False,
+    )
     if mismatches:
         console.print(f"[red]{len(mismatches)} outcome(s) differ from the permission table:[/]")
         for line in mismatches:
@@ -248,30 +276,34 @@ def _verify_audit(settings: Settings) -> list[str]:
     return [] if report.ok else [f"audit verify: {report.first}"]
 
 
-def _show_audit(settings: Settings) -> None:
+def _show_audit(settings: Settings, folder: Path) -> None:
+    """The audit trail counted by action and outcome; the whole trail goes to a file."""
     with Client(settings=settings) as auditor:
         _login(auditor, "auditor")
-        page = auditor.audit_events(limit=1000)
+        trail = folder / "audit-trail.csv"
+        trail.write_bytes(auditor.audit_export("csv"))
+    with trail.open(newline="") as handle:
+        records = list(csv.DictReader(handle))
+    counted = Counter((r["action"], r["outcome"]) for r in records)
     table = Table(
-        title=f"Audit trail ({len(page.events)} records, oldest first; read as the auditor)",
+        title=f"Audit trail: {len(records)} records",
         title_justify="left",
     )
-    for column in ("seq", "time (UTC)", "actor", "role", "via", "action", "resource", "outcome"):
+    for column in ("action", "outcome", "records"):
         table.add_column(column)
-    for event in reversed(page.events):
-        outcome = event.outcome
+    shown = counted.most_common(SHOWN_ACTIONS)
+    for (action, outcome), count in shown:
         style = {"success": "green", "denied": "red", "failure": "yellow"}.get(outcome, "")
-        table.add_row(
-            str(event.seq),
-            event.occurred_at.strftime("%H:%M:%S.%f")[:-3],
-            event.actor_name or "(anonymous)",
-            event.actor_role or "",
-            event.auth_method or "",
-            event.action,
-            f"{event.resource_type or ''} {event.resource_id or ''}".strip(),
-            f"[{style}]{outcome}[/]" if style else outcome,
-        )
+        table.add_row(action, f"[{style}]{outcome}[/]" if style else outcome, str(count))
     console.print(table)
+    rest = len(counted) - len(shown)
+    if rest > 0:
+        console.print(
+            f"  and {rest} more kinds of record; the whole trail: {trail}", highlight=False
+        )
+
+
+SHOWN_ACTIONS = 12
 
 
 if __name__ == "__main__":
