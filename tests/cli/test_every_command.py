@@ -3,6 +3,7 @@ script reads JSON), and the ones that had none now say what they did in JSON."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -45,3 +46,23 @@ def test_the_commands_that_lacked_json_answer_it(cli: Cli) -> None:
         "password", "--password-stdin", "--json", stdin=f"{ADMIN_PW}\nnew-granite-sketch-2\n"
     )
     assert changed.json() == {"changed": True}
+
+
+def test_tables_show_values_not_python_reprs_and_colour_only_where_allowed(cli: Cli) -> None:
+    """`models create` prints its policy as fields, not a dict repr; a verdict word is green
+    on a colour terminal, and plain under NO_COLOR."""
+    cli.ok("init", "--json", MEDOPS_ADMIN_PASSWORD=ADMIN_PW, MEDOPS_MFA_REQUIRED_ROLES="")
+    cli.ok("login", "-u", "admin", "--password-stdin", stdin=ADMIN_PW)
+    cli.ok(
+        "users", "create", "eli", "--role", "ml_engineer", "--full-name", "Eli Whitney",
+        "--password-stdin", stdin="a-long-user-password\n",
+    )  # fmt: skip
+    cli.ok("login", "-u", "eli", "--password-stdin", stdin="a-long-user-password")
+    created = cli.ok("models", "create", "risk").out
+    assert "{'" not in created
+    assert "protected_aliases: production" in " ".join(created.split())
+    coloured = cli.subprocess("profiles", FORCE_COLOR="1")
+    assert coloured.code == 0, coloured.err
+    assert "\x1b[32m" in coloured.out  # "yes" in use, in green
+    plain = cli.subprocess("profiles", FORCE_COLOR="1", NO_COLOR="1")
+    assert not re.search(r"\x1b\[(3[0-7]|9[0-7])m", plain.out)  # no foreground colour

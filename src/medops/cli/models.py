@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from medops.cli.common import PasswordStdinOption, client, read_password, with_one_time_code
 from medops.cli.common import read_json_file as _read_json
-from medops.cli.output import JsonOption, console, print_json, print_record, print_table
+from medops.cli.output import JsonOption, console, print_json, print_record, print_table, progress
 from medops.errors import FieldError, InvalidInputError, clip
 from medops.files import write_output
 from medops.registry.refs import parse_ref
@@ -237,7 +237,8 @@ def register(
                 tags=_tags(tag),
                 **lineage,
             )
-            version = c.register_version(name, onnx, metadata)
+            with progress(f"registering {model_file.name} (the server checks the ONNX file)"):
+                version = c.register_version(name, onnx, metadata)
         else:
             from medops.packaging import package_model
             from medops.packaging.files import load_native, read_sample
@@ -248,20 +249,22 @@ def register(
                     errors=[FieldError("sample", "required")],
                 )
             native = load_native(model_file)
-            package = package_model(
-                native,
-                sample=read_sample(sample),
-                signature=ModelSignature.model_validate(_read_json(signature, "signature"))
-                if signature
-                else None,
-                demographic=demographic,
-                bands=_bands(bands),
-                ranges=_ranges(ranges),
-                tolerance=tolerance,
-            )
-            version = c.register_package(
-                name, package, description=description, tags=_tags(tag), **lineage
-            )
+            with progress(f"converting {model_file.name} to ONNX and checking parity"):
+                package = package_model(
+                    native,
+                    sample=read_sample(sample),
+                    signature=ModelSignature.model_validate(_read_json(signature, "signature"))
+                    if signature
+                    else None,
+                    demographic=demographic,
+                    bands=_bands(bands),
+                    ranges=_ranges(ranges),
+                    tolerance=tolerance,
+                )
+            with progress("registering (the server re-measures parity)"):
+                version = c.register_package(
+                    name, package, description=description, tags=_tags(tag), **lineage
+                )
     _show_version(version, json_output, f"registered {version.ref}")
 
 
@@ -287,16 +290,17 @@ def import_mlflow(
     from medops.packaging.files import read_sample
     from medops.packaging.mlflow import import_mlflow as do_import
 
-    package = do_import(
-        uri,
-        tracking_uri=tracking_uri,
-        sample=read_sample(sample) if sample else None,
-        demographic=demographic,
-        bands=_bands(bands),
-        ranges=_ranges(ranges),
-        tolerance=tolerance,
-    )
-    with client() as c:
+    with progress(f"importing {uri} from MLflow and checking parity"):
+        package = do_import(
+            uri,
+            tracking_uri=tracking_uri,
+            sample=read_sample(sample) if sample else None,
+            demographic=demographic,
+            bands=_bands(bands),
+            ranges=_ranges(ranges),
+            tolerance=tolerance,
+        )
+    with client() as c, progress("registering (the server re-measures parity)"):
         version = c.register_package(name, package, description=f"imported from MLflow {uri}")
     _show_version(version, json_output, f"imported {uri} as {version.ref}")
 
@@ -409,9 +413,10 @@ def validate(
     """Compute a validation report on the server (metrics per subgroup, calibration)."""
     _require_file(data)
     with client() as c:
-        report = c.validate(
-            ref, data, label=label, threshold=threshold, bootstrap=bootstrap, seed=seed
-        )
+        with progress(f"validating {ref} on {data.name} ({bootstrap} bootstrap resamples)"):
+            report = c.validate(
+                ref, data, label=label, threshold=threshold, bootstrap=bootstrap, seed=seed
+            )
         if html is not None:
             write_output(html, c.report_html(ref, report_id=report.id))
     if json_output:
@@ -462,7 +467,7 @@ def quantize(
 ) -> None:
     """Derive an INT8 version (ONNX Runtime dynamic quantization), measured against its parent."""
     _require_file(data)
-    with client() as c:
+    with client() as c, progress(f"quantizing {ref} to INT8 and measuring it on {data.name}"):
         version = c.quantize(ref, data, label=label, tolerance=tolerance, description=description)
     if json_output:
         print_json(version)

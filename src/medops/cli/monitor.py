@@ -9,7 +9,14 @@ from pathlib import Path
 import typer
 
 from medops.cli.common import client
-from medops.cli.output import JsonOption, console, print_json, print_record, print_table
+from medops.cli.output import (
+    JsonOption,
+    console,
+    print_json,
+    print_record,
+    print_table,
+    progress,
+)
 from medops.errors import FieldError, InvalidInputError, clip
 from medops.files import private_folder, write_output
 from medops.monitoring.report_html import window_title
@@ -29,7 +36,8 @@ WindowOption = typer.Option(
 @app.command("run")
 def run(window: str = WindowOption, json_output: bool = JsonOption) -> None:
     """Compute every complete window not computed yet, for every deployed version."""
-    summary = client().run_monitoring(window)
+    with progress(f"computing the due {window} windows"):
+        summary = client().run_monitoring(window)
     if json_output:
         print_json(summary)
         return

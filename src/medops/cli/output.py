@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import typer
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from medops.errors import MedopsError
 
@@ -34,13 +36,65 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(to_jsonable(value), indent=2, default=str) + "\n")
 
 
+# Words that carry a verdict, and their colour (rich leaves colour out under NO_COLOR, when
+# the output is not a terminal, or with TERM=dumb).
+VERDICT_STYLES = {
+    **dict.fromkeys(
+        ("passed", "pass", "yes", "ok", "stable", "success", "allowed", "valid", "applied",
+         "complete"),
+        "green",
+    ),
+    **dict.fromkeys(
+        ("failed", "fail", "no", "drift", "drifted", "denied", "failure", "invalid", "blocked",
+         "incomplete", "refused"),
+        "red",
+    ),
+    **dict.fromkeys(("warn", "warning", "pending", "insufficient-data", "superseded"), "yellow"),
+}  # fmt: skip
+
+
+def readable(value: Any) -> str:
+    """A value as a person reads it in a table: never a Python repr."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {readable(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, list | tuple | set | frozenset):
+        return ", ".join(readable(v) for v in value) or "-"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _cell(value: Any) -> Text:
+    text = readable(value)
+    style = VERDICT_STYLES.get(text.strip().lower())
+    return Text(text, style=style or "")
+
+
 def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     table = Table(title=title, title_justify="left")
     for column in columns:
-        table.add_column(column)
+        # Ids and references are printed whole: a wrapped id is still an id, a cut one is not.
+        table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
+        table.add_row(*(_cell(v) for v in row))
     console.print(table)
+
+
+@contextlib.contextmanager
+def progress(message: str) -> Iterator[None]:
+    """A spinner with ``message`` on stderr while work that may take seconds runs (only on a
+    terminal: nothing in pipes, scripts or with --json)."""
+    if not err_console.is_terminal:
+        yield
+        return
+    with err_console.status(message):
+        yield
 
 
 def print_record(title: str, record: dict[str, Any]) -> None:
