@@ -10,9 +10,13 @@ writes them (their parity holds well inside the tolerance). A model with a tree 
 anywhere (alone, after a scaler, inside a ColumnTransformer pipeline) takes float64 inputs,
 so that its preprocessing computes in float64 as scikit-learn's does, and its trees are
 written by ``medops.packaging.trees`` (float64 splits that decide exactly as scikit-learn's
-float32 comparisons). When skl2onnx cannot write the preprocessing in float64 (some
-transformers have float32-only operators in ONNX Runtime), the graph falls back to float32
-inputs with the same float64 trees, and the parity check decides.
+float32 comparisons); ``SimpleImputer`` is written here in float64 too (ONNX Runtime's
+``Imputer`` kernel is float32-only). When skl2onnx cannot write the preprocessing in float64
+(``KBinsDiscretizer``, ``PowerTransformer``, ``PolynomialFeatures`` mix in float32), the graph
+falls back to float32 inputs with the same float64 trees, and the parity check decides.
+LightGBM and XGBoost classifiers at the end of a pipeline get their own parser (a label and
+probabilities, no ZipMap): LightGBM's trees are written by ``trees``, XGBoost's by onnxmltools
+after a cast to float32, XGBoost's own precision.
 """
 
 from __future__ import annotations
