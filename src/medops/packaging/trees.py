@@ -1,4 +1,4 @@
-"""scikit-learn tree classifiers as one double-precision ONNX ``TreeEnsemble`` node.
+"""Tree classifiers (scikit-learn's and LightGBM's) as one float64 ONNX ``TreeEnsemble`` node.
 
 skl2onnx 1.20 writes every tree ensemble as ``TreeEnsembleClassifier`` of ai.onnx.ml opset 1,
 whose thresholds and leaf values are float32, and feeds it whatever the preprocessing computed
@@ -19,17 +19,24 @@ and output are float64 (ONNX Runtime 1.32, the version medops locks, runs it):
 - **Splits.** For the trees that compare float32 features (decision trees, random forests,
   extra trees, gradient boosting), each threshold ``t`` becomes the float64 ``w`` with
   ``x <= w`` exactly when ``float32(x) <= t`` (``float32_thresholds``), so the graph decides
-  as scikit-learn does without a cast. ``HistGradientBoosting*`` thresholds are used as they
-  are. Missing values go where scikit-learn sends them (``missing_go_to_left``).
+  as scikit-learn does without a cast. ``HistGradientBoosting*`` and LightGBM compare float64
+  with float64: their thresholds are used as they are. Missing values go where the model
+  sends them (scikit-learn's ``missing_go_to_left``, LightGBM's ``default_left`` or 0.0).
 - **Leaves.** Class fractions for decision trees and forests (averaged over the trees), the
   learning-rate-scaled values plus the initial raw prediction for gradient boosting, the leaf
-  values plus the baseline for ``HistGradientBoosting*``; sigmoid (binary) or softmax after.
+  values plus the baseline for ``HistGradientBoosting*``, the leaf values for LightGBM;
+  sigmoid (binary) or softmax after.
 - **Labels.** The class with the highest probability, as ``predict`` answers.
 
 What it refuses, with a PackagingError that says what to do: multi-output forests, gradient
-boosting with an ``init`` estimator other than the class prior, and ``HistGradientBoosting``
-with categorical splits (encode the categories before the model instead). medops registers
-classifiers only, so only the classifiers are converted here.
+boosting with an ``init`` estimator other than the class prior, ``HistGradientBoosting`` or
+LightGBM with categorical splits (encode the categories before the model instead), LightGBM
+with ``zero_as_missing`` where 0.0 would take another branch than one comparison gives, and
+LightGBM objectives other than binary and multiclass. medops registers classifiers only, so
+only the classifiers are converted here. ``GradientBoostingClassifier``'s initial score and
+``HistGradientBoostingClassifier``'s predictors are read from private attributes
+(``_raw_predict_init``, ``_predictors``, ``_baseline_prediction`` of scikit-learn 1.9, the
+version medops locks); tests/packaging/test_trees.py fails if they change.
 """
 
 from __future__ import annotations
