@@ -269,3 +269,41 @@ def test_quantize_prints_the_measured_numbers_and_refuses_a_linear_model(
         "nothing to quantize",
         "(LinearClassifier, Scaler)",
     )
+
+
+def test_tree_models_register_through_the_cli_and_conversion_errors_are_one_line(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """A HistGradientBoostingClassifier and a random forest after a scaler register from
+    joblib files with parity within 1e-6; a model skl2onnx cannot convert is refused on one
+    line that ends with a whole sentence, even in an 80-column terminal."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.semi_supervised import LabelPropagation
+
+    files = _setup(cli, tmp_path)
+    x_train, _, y_train, _ = model_data.frames()
+    models = {
+        "hgb.joblib": HistGradientBoostingClassifier(max_iter=50, random_state=0),
+        "forest.joblib": make_pipeline(
+            StandardScaler(), RandomForestClassifier(n_estimators=50, random_state=0)
+        ),
+        "propagation.joblib": LabelPropagation(),
+    }
+    for name, model in models.items():
+        joblib.dump(model.fit(x_train, y_train), tmp_path / name)
+    _as(cli, "dana")
+    cli.ok("models", "create", "risk")
+    sample = ("--sample", str(files["train"]), "--tolerance", "1e-6", "--json")
+    for number, name in enumerate(("hgb.joblib", "forest.joblib"), start=1):
+        version = cli.ok("models", "register", "risk", str(tmp_path / name), *sample).json()
+        assert version["version"] == number
+        assert version["parity"]["max_abs_diff"] <= 1e-6
+    refused = cli("models", "register", "risk", str(tmp_path / "propagation.joblib"), *sample)
+    assert_one_line_error(refused, "skl2onnx cannot convert LabelPropagation")
+    assert refused.err.strip().endswith(".")
+    narrow = cli(
+        "models", "register", "risk", str(tmp_path / "propagation.joblib"), *sample, COLUMNS="80"
+    )
+    assert narrow.err == refused.err

@@ -1,9 +1,14 @@
-"""LightGBM and XGBoost classifiers to ONNX with onnxmltools.
+"""LightGBM and XGBoost classifiers to ONNX.
 
 Both are optional extras (``medops[lightgbm]``, ``medops[xgboost]``) and imported only here,
 only when such a model is packaged. Only the scikit-learn API classifiers (``LGBMClassifier``,
 ``XGBClassifier``) are accepted: a bare Booster does not know its classes. Features must be
-numeric (``tensor`` layout, one float input ``input [N, F]``).
+numeric (``tensor`` layout, one input ``input [N, F]``).
+
+XGBoost compares float32 features with float32 split values: onnxmltools writes exactly that
+(float32 input). LightGBM compares float64 features with float64 thresholds: its trees are
+written by ``medops.packaging.trees`` in float64 (float64 input), as scikit-learn's are. Inside
+a scikit-learn pipeline both are converted by ``medops.packaging.sklearn``.
 """
 
 from __future__ import annotations
@@ -58,6 +63,10 @@ def convert(model: Any, signature: ModelSignature) -> bytes:
     if signature.input_layout != "tensor":
         msg = f"{library} models take numeric features; encode categories as numbers"
         raise PackagingError(msg, errors=[FieldError("signature.input_layout", msg)])
+    if library == "lightgbm":  # float64 trees, as LightGBM compares (see packaging.trees)
+        from medops.packaging import sklearn as sklearn_conv
+
+        return sklearn_conv.convert(model, signature)
     try:
         import onnxmltools  # type: ignore[import-untyped]
         from onnxmltools.convert.common.data_types import (  # type: ignore[import-untyped]
@@ -67,17 +76,12 @@ def convert(model: Any, signature: ModelSignature) -> bytes:
         raise PackagingError("onnxmltools is not installed") from None
     initial_types = [("input", FloatTensorType([None, len(signature.inputs)]))]
     try:
-        if library == "lightgbm":
-            onx = onnxmltools.convert_lightgbm(
-                model, initial_types=initial_types, zipmap=False, target_opset=TARGET_OPSET
-            )
-        else:
-            # onnxmltools reads split features as "f<index>": drop the names on a copy.
-            unnamed = copy.deepcopy(model)
-            unnamed.get_booster().feature_names = None
-            onx = onnxmltools.convert_xgboost(
-                unnamed, initial_types=initial_types, target_opset=TARGET_OPSET
-            )
+        # onnxmltools reads split features as "f<index>": drop the names on a copy.
+        unnamed = copy.deepcopy(model)
+        unnamed.get_booster().feature_names = None
+        onx = onnxmltools.convert_xgboost(
+            unnamed, initial_types=initial_types, target_opset=TARGET_OPSET
+        )
     except Exception as exc:  # converters raise anything from RuntimeError to TypeError
         raise PackagingError(
             f"onnxmltools cannot convert {type(model).__name__}: {one_line(exc)}"

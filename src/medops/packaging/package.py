@@ -1,10 +1,12 @@
 """``package_model``: a native classifier to what the server registers, on the user's machine.
 
 Dispatch on the model's type: ONNX (``onnx.ModelProto`` or bytes) passes through;
-LightGBM/XGBoost go through onnxmltools; ``torch.nn.Module`` through ``torch.onnx.export``;
-scikit-learn estimators and pipelines through skl2onnx. The signature is inferred from the
-sample unless given. The ONNX result is loaded with the same ``OnnxModel`` the server uses and
-compared with the native model on up to ``parity_rows`` complete rows of the sample.
+LightGBM/XGBoost classifiers go through ``boosting``; ``torch.nn.Module`` through
+``torch.onnx.export``; scikit-learn estimators and pipelines through skl2onnx, with tree
+classifiers written in float64 by ``trees`` (see ``sklearn`` for the precision rules). The
+signature is inferred from the sample unless given. The ONNX result is loaded with the same
+``OnnxModel`` the server uses and compared with the native model on up to ``parity_rows``
+complete rows of the sample.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ integers and quantizes their inputs on the fly (``MatMul`` becomes ``DynamicQuan
 + ``MatMulInteger``). Which types it handles is ONNX Runtime's own registry
 (``onnxruntime.quantization.registry.IntegerOpsRegistry``); medops keeps those whose
 quantized form the server still accepts and that gain on their own (``_NO_GAIN`` says why
-each other one is left out). ONNX-ML operators (``TreeEnsembleClassifier``,
+each other one is left out). ONNX-ML operators (``TreeEnsemble``,
 ``LinearClassifier``, ``Scaler``, ``ZipMap``...) are never quantized, and neither is
 ``Gemm``: most tabular models have nothing to gain.
 
