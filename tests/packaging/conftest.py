@@ -4,7 +4,7 @@ kind, and a governed path from registration to a deployment answering prediction
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -12,9 +12,7 @@ import pandas as pd
 import pytest
 
 from medops import examples
-from medops.api.app import create_app
 from medops.auth.permissions import Role
-from medops.embedded import EmbeddedTransport
 from medops.packaging import Package
 from medops.services import Services
 from tests import model_data
@@ -29,13 +27,6 @@ LENIENT_POLICY = {
 }
 
 Serve = Callable[[str, Package, pd.DataFrame, pd.Series], Callable[[list[dict[str, Any]]], Any]]
-
-
-@pytest.fixture
-def http(services: Services) -> Iterator[httpx.Client]:
-    transport = EmbeddedTransport(create_app(services=services))
-    with httpx.Client(transport=transport, base_url="https://testserver") as client:
-        yield client
 
 
 @pytest.fixture
