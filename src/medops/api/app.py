@@ -28,6 +28,7 @@ from medops.api.routers import (
 )
 from medops.config import Settings, load_settings
 from medops.context import SYSTEM_ACTOR, Context, Origin
+from medops.errors import AuditTamperedError
 from medops.logs import get_logger
 from medops.monitoring.metrics import MonitoringCollector
 from medops.services import Services, build_services
@@ -36,14 +37,16 @@ from medops.serving.predict import Predictor
 from medops.serving.runtime import ServingRuntime
 
 SWEEP_SECONDS = 60
-TICK_SECONDS = 5
+TICK_SECONDS = 1
 log = get_logger("medops.app")
 
 
 async def _housekeeping(services: Services) -> None:
     """Every minute, end and audit logins that expired while nobody used them. Sign a
     checkpoint of new audit records every MEDOPS_AUDIT_CHECKPOINT_SECONDS, or sooner once
-    MEDOPS_AUDIT_CHECKPOINT_RECORDS await one (checked every TICK_SECONDS)."""
+    MEDOPS_AUDIT_CHECKPOINT_RECORDS await one (checked every TICK_SECONDS). A checkpoint
+    refused for tampering was logged, counted and audited by the checkpointer; the server
+    keeps serving and tries again at the next interval."""
     settings = services.settings
     since_sweep = since_checkpoint = 0
     while True:
@@ -65,6 +68,8 @@ async def _housekeeping(services: Services) -> None:
                 made = await run_in_threadpool(services.checkpoints.checkpoint)
                 if made:
                     log.info("audit checkpoint signed", to_seq=made["to_seq"])
+        except AuditTamperedError:
+            pass  # the checkpointer logged the alarm, counted it and wrote its audit record
         except Exception:
             log.warning("housekeeping failed; retried at the next tick", exc_info=True)
 
@@ -170,7 +175,9 @@ def create_app(
     )
     app.state.services = services
     app.state.metrics = metrics
-    app.state.metrics.registry.register(AuditWriterCollector(services.audit.writer.stats))
+    app.state.metrics.registry.register(
+        AuditWriterCollector(services.audit.writer.stats, services.checkpoints)
+    )
     app.state.metrics.registry.register(MonitoringCollector(services.db))
     app.state.runtime = runtime
     app.state.predictor = predictor
