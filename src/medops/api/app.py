@@ -68,8 +68,8 @@ async def _housekeeping(services: Services) -> None:
                 made = await run_in_threadpool(services.checkpoints.checkpoint)
                 if made:
                     log.info("audit checkpoint signed", to_seq=made["to_seq"])
-        except AuditTamperedError:
-            pass  # the checkpointer logged the alarm, counted it and wrote its audit record
+        except AuditTamperedError as exc:  # counted and audited by the checkpointer
+            log.error("audit tampering detected; checkpoint refused", reason=exc.message)
         except Exception:
             log.warning("housekeeping failed; retried at the next tick", exc_info=True)
 

@@ -8,9 +8,9 @@ database whose tail, or whose checkpoints, were removed or rewritten.
 Before signing, the checkpointer checks every record of the range as verification would
 (links, hashes, MACs, openings, time; ``anchor.py``) and refuses to sign a range that holds a
 forged, unanchored or backdated record: it writes a failed ``audit.checkpoint`` record naming
-the first problem, logs an error, counts the refusal (``medops_audit_checkpoints_refused_total``)
-and raises ``AuditTamperedError``; the server keeps serving. Most of the range is checked
-before the locks are taken, so the locks are held only for what arrived since.
+the first problem, counts the refusal (``medops_audit_checkpoints_refused_total``) and raises
+``AuditTamperedError`` (the server logs it as an error and keeps serving). Most of the range
+is checked before the locks are taken, so the locks are held only for what arrived since.
 """
 
 from __future__ import annotations
@@ -303,7 +303,8 @@ class CheckpointService:
         )
 
     def _refuse(self, from_seq: int, to_seq: int, findings: list[anchor.Finding]) -> None:
-        """Record (once per distinct problem), log and count the refusal, then raise."""
+        """Record (once per distinct problem) and count the refusal, then raise (the server
+        logs the alarm; the CLI prints it)."""
         first = _first(findings)
         where = f"seq {first[0]} ({first[1]})" if first[0] is not None else first[1]
         message = (
@@ -311,13 +312,6 @@ class CheckpointService:
             f"{from_seq}..{to_seq}; first: {where}: {first[2]}"
         )
         self.refusals += 1
-        log.error(
-            "audit tampering detected; checkpoint refused",
-            from_seq=from_seq,
-            to_seq=to_seq,
-            problems=len(findings),
-            first_seq=first[0],
-        )
         if self._last_refusal != (from_seq, first[0], first[2]):
             entry = AuditEntry(
                 action="audit.checkpoint",
