@@ -313,3 +313,29 @@ def test_after_the_upgrade_a_new_unanchored_chain_or_a_late_old_record_is_refuse
     assert "no signed opening" in reasons[seqs[1]]
     with pytest.raises(AuditTamperedError):
         services.checkpoints.checkpoint()
+
+
+def test_a_forged_record_behind_more_than_one_batch_is_still_refused(services: Services) -> None:
+    """The check before signing reads the range in batches: a forgery after the first batch
+    of honest records is found; once accepted, the next range is clean again."""
+    with services.db.transaction() as session:
+        services.audit.record_many(
+            session,
+            [(SYSTEM_CTX, AuditEntry(action="test.bulk", resource_id=str(n))) for n in range(6000)],
+        )
+    forged = dict.fromkeys(HASHED_FIELDS) | {
+        "chain_id": "intruder",
+        "chain_seq": 1,
+        "prev_hash": GENESIS,
+        "occurred_at": services.clock.now(),
+        "action": "user.create",
+        "outcome": "success",
+    }
+    forged["hash"] = record_hash(forged)
+    with services.db.engine.begin() as connection:
+        connection.execute(AuditEvent.__table__.insert().values(**forged))
+    with pytest.raises(AuditTamperedError, match="seq 6002"):
+        services.checkpoints.checkpoint()
+    assert services.checkpoints.checkpoint(accept="incident 7 closed") is not None
+    _write(services)
+    assert services.checkpoints.checkpoint() is not None

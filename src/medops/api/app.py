@@ -38,6 +38,7 @@ from medops.serving.runtime import ServingRuntime
 
 SWEEP_SECONDS = 60
 TICK_SECONDS = 1
+REFUSAL_BACKOFF = 5  # checkpoint intervals skipped after a refused checkpoint
 log = get_logger("medops.app")
 
 
@@ -45,8 +46,8 @@ async def _housekeeping(services: Services) -> None:
     """Every minute, end and audit logins that expired while nobody used them. Sign a
     checkpoint of new audit records every MEDOPS_AUDIT_CHECKPOINT_SECONDS, or sooner once
     MEDOPS_AUDIT_CHECKPOINT_RECORDS await one (checked every TICK_SECONDS). A checkpoint
-    refused for tampering was logged, counted and audited by the checkpointer; the server
-    keeps serving and tries again at the next interval."""
+    refused for tampering (counted and audited by the checkpointer) is logged as an error;
+    the server keeps serving and tries again REFUSAL_BACKOFF intervals later."""
     settings = services.settings
     since_sweep = since_checkpoint = 0
     while True:
@@ -60,7 +61,7 @@ async def _housekeeping(services: Services) -> None:
                 if ended:
                     log.info("expired sessions ended", count=ended)
             due = since_checkpoint >= settings.audit_checkpoint_seconds
-            if not due:
+            if not due and since_checkpoint >= 0:
                 waiting = await run_in_threadpool(services.checkpoints.pending_records)
                 due = waiting >= settings.audit_checkpoint_records
             if due:
@@ -70,6 +71,9 @@ async def _housekeeping(services: Services) -> None:
                     log.info("audit checkpoint signed", to_seq=made["to_seq"])
         except AuditTamperedError as exc:  # counted and audited by the checkpointer
             log.error("audit tampering detected; checkpoint refused", reason=exc.message)
+            # Try again after REFUSAL_BACKOFF intervals, not at every tick: the range keeps
+            # failing until an operator acts (medops audit checkpoint --accept-problems).
+            since_checkpoint = -REFUSAL_BACKOFF * settings.audit_checkpoint_seconds
         except Exception:
             log.warning("housekeeping failed; retried at the next tick", exc_info=True)
 

@@ -63,6 +63,7 @@ RECORD_COLUMNS = (
     *(getattr(AuditEvent, f) for f in HASHED_FIELDS),
 )
 IN_BATCH = 500  # sequence numbers per IN (...) list
+PRECHECK_BATCH = 5000  # records read at a time by the check before the locks
 log = get_logger("medops.audit.checkpoints")
 
 
@@ -133,8 +134,11 @@ def read_exported(folder: Path) -> list[dict[str, Any]]:
 
 @dataclass
 class _Checked:
-    """What the check before the locks saw: each record's hash, and the findings."""
+    """What the check before the locks saw: the range it read, each record's hash, and the
+    findings (of the first batch that had any)."""
 
+    from_seq: int = 1
+    to_seq: int = 1
     hashes: dict[int, str] = field(default_factory=dict)
     findings: list[anchor.Finding] = field(default_factory=list)
 
@@ -199,6 +203,8 @@ class CheckpointService:
         are serial already (BEGIN IMMEDIATE)."""
         key, mac_key = self._audit.signing_keys()
         checked = self._precheck(key.public_key(), mac_key)
+        if checked.findings and accept is None:  # no need to lock anything to refuse
+            self._refuse(checked.from_seq, checked.to_seq, checked.findings)
         refused: tuple[int, int, list[anchor.Finding]] | None = None
         body: dict[str, Any] | None = None
         with self._db.transaction() as session:
@@ -223,7 +229,7 @@ class CheckpointService:
             ).all()
             findings = [f for f in checked.findings if f[0] is None or f[0] >= from_seq]
             late = [seq for seq, digest in hashes if checked.hashes.get(seq) != digest]
-            if late:
+            if late and accept is None:  # accepted: signed as it stands, problems and all
                 rows = self._rows(session, late)
                 findings += self._check(session, rows, last, key.public_key(), mac_key)
             if findings and accept is None:
@@ -291,14 +297,16 @@ class CheckpointService:
             "records": body["record_count"],
             "merkle_root": body["merkle_root"],
         }
+        reason = None
         if findings:
             first = _first(findings)
             details |= {"accepted_problems": len(findings), "first_seq": first[0]}
+            reason = f"signed despite problems (first: seq {first[0]}): {accept}"
         return AuditEntry(
             action="audit.checkpoint",
             resource_type="audit",
             resource_id=f"{from_seq}..{to_seq}",
-            reason=f"signed despite {len(findings)} problem(s): {accept}" if findings else None,
+            reason=reason,
             details=details,
         )
 
@@ -331,23 +339,33 @@ class CheckpointService:
         raise AuditTamperedError(message)
 
     def _precheck(self, public_key: Ed25519PublicKey, mac_key: bytes) -> _Checked:
-        """Check the records since the last checkpoint without holding any lock."""
+        """Check the records since the last checkpoint without holding any lock, PRECHECK_BATCH
+        at a time, stopping at the first batch with a problem (memory stays bounded however
+        long checkpoints have been refused)."""
         checked = _Checked()
         with self._db.session() as session:
             last = session.scalars(
                 select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)
             ).first()
-            from_seq = last.to_seq + 1 if last else 1
-            rows = [
-                dict(row)
-                for row in session.execute(
-                    select(*RECORD_COLUMNS)
-                    .where(AuditEvent.seq >= from_seq)
-                    .order_by(AuditEvent.seq)
-                ).mappings()
-            ]
-            checked.hashes = {row["seq"]: row["hash"] for row in rows}
-            checked.findings = self._check(session, rows, last, public_key, mac_key)
+            checked.from_seq = checked.to_seq = last.to_seq + 1 if last else 1
+            while not checked.findings:
+                rows = [
+                    dict(row)
+                    for row in session.execute(
+                        select(*RECORD_COLUMNS)
+                        .where(AuditEvent.seq >= checked.to_seq)
+                        .order_by(AuditEvent.seq)
+                        .limit(PRECHECK_BATCH)
+                    ).mappings()
+                ]
+                if not rows:
+                    break
+                checked.hashes.update((row["seq"], row["hash"]) for row in rows)
+                checked.findings = self._check(session, rows, last, public_key, mac_key)
+                checked.to_seq = rows[-1]["seq"]
+                if len(rows) < PRECHECK_BATCH:
+                    break
+                checked.to_seq += 1
         return checked
 
     @staticmethod
