@@ -6,6 +6,7 @@ attributes; built once per test session (``functools.cache``), nothing is downlo
 
 from __future__ import annotations
 
+import copy
 import functools
 from typing import Any
 
@@ -59,7 +60,9 @@ def eval_csv() -> bytes:
 
 
 def metadata(pkg: Package, **extra: Any) -> dict[str, Any]:
-    """The registration metadata of a package, as the SDK sends it."""
+    """The registration metadata of a package, as the SDK sends it (a copy: a test that
+    edits it cannot change the cached package other tests register)."""
+    pkg = copy.deepcopy(pkg)
     assert pkg.parity is not None
     return {
         "signature": pkg.signature.model_dump(mode="json"),
