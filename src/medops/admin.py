@@ -134,11 +134,13 @@ def mfa_rotate_key(settings: Settings) -> RotationResult:
         services.close()
 
 
-def audit_checkpoint(settings: Settings) -> dict[str, object] | None:
-    """Sign a checkpoint of the records since the last one (None: nothing new)."""
+def audit_checkpoint(settings: Settings, accept: str | None = None) -> dict[str, object] | None:
+    """Sign a checkpoint of the records since the last one (None: nothing new); with
+    ``accept``, sign it even though some of its records fail verification (the reason is
+    recorded)."""
     services = build_services(settings)
     try:
-        return services.checkpoints.checkpoint()
+        return services.checkpoints.checkpoint(accept=accept)
     finally:
         services.close()
 
@@ -146,22 +148,39 @@ def audit_checkpoint(settings: Settings) -> dict[str, object] | None:
 def audit_verify(
     settings: Settings, exported: Path | None = None, public_key_file: Path | None = None
 ) -> Report:
-    """Verify every chain and checkpoint straight from the database (no server, no login).
+    """Verify every chain, checkpoint and bound row straight from the database (no server,
+    no login).
 
     The public key comes from ``public_key_file`` (PEM), else the signing key file, else the
-    exported checkpoints; the exported folder defaults to MEDOPS_AUDIT_CHECKPOINT_DIR."""
+    exported checkpoints; the exported folder defaults to MEDOPS_AUDIT_CHECKPOINT_DIR. The
+    records' MACs are checked when the signing key file is at hand (and matches that key)."""
     folder = exported or settings.audit_checkpoint_dir
     if folder is not None and not folder.is_dir():
         reason = "is not a folder of exported checkpoints"
         raise InvalidInputError(f"{folder} {reason}", errors=[FieldError("checkpoints", reason)])
+    public_key = _public_key(settings, folder, public_key_file)
     services = build_services(settings)
     try:
         report, _records = verify_database(
-            services.db, exported=folder, public_key=_public_key(settings, folder, public_key_file)
+            services.db,
+            exported=folder,
+            public_key=public_key,
+            mac_key=_mac_key(settings, public_key),
         )
         return report
     finally:
         services.close()
+
+
+def _mac_key(settings: Settings, public_key: Ed25519PublicKey | None) -> bytes | None:
+    """The records' MAC key, when the signing key file exists and is the verifying key's."""
+    key_file = settings.resolved_audit_key_file
+    if public_key is None or not key_file.exists():
+        return None
+    private = signing.load_or_create(key_file)
+    if signing.public_bytes(private.public_key()) != signing.public_bytes(public_key):
+        return None
+    return signing.mac_key(private)
 
 
 def _public_key(

@@ -147,12 +147,12 @@ class Settings(BaseSettings):
         description="Second location where each signed audit checkpoint is also written.",
     )
     audit_checkpoint_seconds: int = Field(
-        default=60, ge=5, description="How often the server signs a checkpoint of new records."
+        default=10, ge=5, description="How often the server signs a checkpoint of new records."
     )
     audit_checkpoint_records: int = Field(
-        default=10_000,
+        default=1_000,
         ge=1,
-        description="Sign a checkpoint sooner once this many records await one (checked each 5 s).",
+        description="Sign a checkpoint sooner once this many records await one (checked each 1 s).",
     )
     cookie_secure: bool = Field(
         default=True,

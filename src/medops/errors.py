@@ -250,6 +250,14 @@ class IntegrityError(MedopsError):
     title = "Stored content failed its integrity check"
 
 
+class AuditTamperedError(IntegrityError):
+    """Raised when the audit checkpointer refuses to sign records that fail verification
+    (a forged, unanchored or backdated chain, a record without a valid MAC, a broken link)."""
+
+    code = "audit-tampered"
+    title = "Audit log failed verification"
+
+
 class ServiceUnavailableError(MedopsError):
     """Raised when a dependency (database, audit log) is down; the action was not done."""
 
@@ -317,6 +325,7 @@ ALL_ERRORS: tuple[type[MedopsError], ...] = (
     CsrfError,
     ActionRequiredError,
     IntegrityError,
+    AuditTamperedError,
     ServiceUnavailableError,
     AuditUnavailableError,
     ShedError,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from medops.audit import signing
 from medops.audit.checkpoints import CheckpointService
 from medops.audit.refusals import RefusalTally
 from medops.audit.service import AuditService, AuditSink, install_audit_guard
@@ -71,16 +72,16 @@ def build_services(
     clock = clock or SystemClock()
     db = Database(settings.resolved_database_url)
     install_audit_guard(db.session_factory)
-    audit = AuditService(db, clock, audit_sink)
+    key_file = settings.resolved_audit_key_file
+    # The audit key signs chain openings, checkpoints and approvals, and keys the records' MACs.
+    audit = AuditService(db, clock, audit_sink, key=lambda: signing.load_or_create(key_file))
     blobs = blobs or LocalBlobStore(settings.blob_dir)
     mfa_keys = MfaKeys(
         settings.resolved_mfa_key_file,
         settings.mfa_key.get_secret_value() if settings.mfa_key else None,
     )
     logins = LoginService(db, clock, audit, settings, mfa_keys)
-    checkpoints = CheckpointService(
-        db, clock, audit, settings.resolved_audit_key_file, settings.audit_checkpoint_dir
-    )
+    checkpoints = CheckpointService(db, clock, audit, settings.audit_checkpoint_dir)
     # Signatures are countersigned with the same Ed25519 key as audit checkpoints.
     lifecycle = LifecycleService(db, clock, audit, blobs, logins, checkpoints.key, followers)
     deployments = DeploymentService(db, clock, audit, lifecycle)

@@ -53,7 +53,7 @@ def test_sqlite_insert_or_replace_cannot_overwrite_a_record(services: Services) 
 
 def test_pending_records_count_what_no_checkpoint_covers(services: Services) -> None:
     """The server's 'every N records' trigger reads this count."""
-    make_user(services, "dee", Role.CLINICIAN)  # user.create and auth.login
-    assert services.checkpoints.pending_records() == 2
+    make_user(services, "dee", Role.CLINICIAN)  # the chain's opening, user.create, auth.login
+    assert services.checkpoints.pending_records() == 3
     services.checkpoints.checkpoint()
     assert services.checkpoints.pending_records() == 1  # the checkpoint's own record

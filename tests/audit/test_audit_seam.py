@@ -78,21 +78,24 @@ def test_existing_audit_records_cannot_be_changed_or_deleted_through_the_orm(
     services.identity.create_user(
         SYSTEM_CTX, UserCreate(username="hank", role=Role.AUDITOR, password="lemon-compass-52")
     )
+    created = select(AuditEvent).where(AuditEvent.action == "user.create")
     with services.db.session() as session:
-        event = session.scalars(select(AuditEvent)).one()
+        event = session.scalars(created).one()
         event.outcome = "failure"
         with pytest.raises(AuditGuardError, match="append-only"):
             session.flush()
     with services.db.session() as session:
-        session.delete(session.scalars(select(AuditEvent)).one())
+        session.delete(session.scalars(created).one())
         with pytest.raises(AuditGuardError, match="append-only"):
             session.flush()
-    assert _count(services, AuditEvent) == 1
+    assert _count(services, AuditEvent) == 2  # the chain's opening and user.create
 
 
 def test_a_writer_whose_head_fell_behind_recovers_from_the_database(services: Services) -> None:
     """If a commit landed but its answer was lost, the next record re-reads the chain head."""
-    behind = AuditService(services.db, services.clock, chain_id=services.audit.chain_id)
+    behind = AuditService(
+        services.db, services.clock, key=services.audit.key, chain_id=services.audit.chain_id
+    )
     with services.db.transaction() as session:  # the "lost" commit, by the chain's writer
         services.audit.record(session, SYSTEM_CTX, AuditEntry(action="test.first"))
     clash = r"append-only|UNIQUE|unique|duplicate"
@@ -104,5 +107,6 @@ def test_a_writer_whose_head_fell_behind_recovers_from_the_database(services: Se
         (r for r in record_rows(services.db) if r["chain_id"] == behind.chain_id),
         key=lambda r: r["chain_seq"],
     )
-    assert [r["action"] for r in rows] == ["test.first", "test.third"]
-    assert verify(rows).ok
+    assert [r["action"] for r in rows] == ["audit.chain.open", "test.first", "test.third"]
+    key, mac_key = services.audit.signing_keys()
+    assert verify(rows, public_key=key.public_key(), mac_key=mac_key).ok

@@ -45,7 +45,13 @@ def test_concurrent_records_are_batched_durable_and_chained(services: Services) 
     assert stats.records == 320
     assert stats.batches < 320
     assert stats.largest_batch > 1
-    report = verify(record_rows(services.db), checkpoint_rows(services.db))
+    key, mac_key = services.audit.signing_keys()
+    report = verify(
+        record_rows(services.db),
+        checkpoint_rows(services.db),
+        public_key=key.public_key(),
+        mac_key=mac_key,
+    )
     assert report.ok, report.first
 
 

@@ -28,6 +28,7 @@ from medops.api.routers import (
 )
 from medops.config import Settings, load_settings
 from medops.context import SYSTEM_ACTOR, Context, Origin
+from medops.errors import AuditTamperedError
 from medops.logs import get_logger
 from medops.monitoring.metrics import MonitoringCollector
 from medops.services import Services, build_services
@@ -36,7 +37,8 @@ from medops.serving.predict import Predictor
 from medops.serving.runtime import ServingRuntime
 
 SWEEP_SECONDS = 60
-TICK_SECONDS = 5
+TICK_SECONDS = 1
+REFUSAL_BACKOFF = 5  # checkpoint intervals skipped after a refused checkpoint
 SYSTEM_CONTEXT = Context(actor=SYSTEM_ACTOR, origin=Origin(source_ip="local"))
 log = get_logger("medops.app")
 
@@ -45,8 +47,10 @@ async def _housekeeping(services: Services) -> None:
     """Every minute, end and audit logins that expired while nobody used them, and forget
     login failures too old to count. Write the counts of refused requests whose minute has
     closed (every TICK_SECONDS). Sign a checkpoint of new audit records every
-    MEDOPS_AUDIT_CHECKPOINT_SECONDS, or sooner once MEDOPS_AUDIT_CHECKPOINT_RECORDS await
-    one (checked every TICK_SECONDS)."""
+    MEDOPS_AUDIT_CHECKPOINT_SECONDS, or sooner once MEDOPS_AUDIT_CHECKPOINT_RECORDS await one
+    (checked every TICK_SECONDS). A checkpoint refused for tampering (counted and audited by
+    the checkpointer) is logged as an error; the server keeps serving and tries again
+    REFUSAL_BACKOFF intervals later."""
     settings = services.settings
     since_sweep = since_checkpoint = 0
     while True:
@@ -62,7 +66,7 @@ async def _housekeeping(services: Services) -> None:
                     log.info("expired sessions ended", count=ended)
                 await run_in_threadpool(services.logins.sweep_throttle)
             due = since_checkpoint >= settings.audit_checkpoint_seconds
-            if not due:
+            if not due and since_checkpoint >= 0:
                 waiting = await run_in_threadpool(services.checkpoints.pending_records)
                 due = waiting >= settings.audit_checkpoint_records
             if due:
@@ -70,6 +74,11 @@ async def _housekeeping(services: Services) -> None:
                 made = await run_in_threadpool(services.checkpoints.checkpoint)
                 if made:
                     log.info("audit checkpoint signed", to_seq=made["to_seq"])
+        except AuditTamperedError as exc:  # counted and audited by the checkpointer
+            log.error("audit tampering detected; checkpoint refused", reason=exc.message)
+            # Try again after REFUSAL_BACKOFF intervals, not at every tick: the range keeps
+            # failing until an operator acts (medops audit checkpoint --accept-problems).
+            since_checkpoint = -REFUSAL_BACKOFF * settings.audit_checkpoint_seconds
         except Exception:
             log.warning("housekeeping failed; retried at the next tick", exc_info=True)
 
@@ -179,7 +188,9 @@ def create_app(
     )
     app.state.services = services
     app.state.metrics = metrics
-    app.state.metrics.registry.register(AuditWriterCollector(services.audit.writer.stats))
+    app.state.metrics.registry.register(
+        AuditWriterCollector(services.audit.writer.stats, services.checkpoints)
+    )
     app.state.metrics.registry.register(MonitoringCollector(services.db))
     app.state.runtime = runtime
     app.state.predictor = predictor

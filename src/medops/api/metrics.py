@@ -16,6 +16,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from medops.audit.checkpoints import CheckpointService
 from medops.audit.writer import WriterStats
 
 LATENCY_BUCKETS = (
@@ -36,10 +37,12 @@ LATENCY_BUCKETS = (
 
 
 class AuditWriterCollector(Collector):
-    """The group-commit writer's counters, read at scrape time."""
+    """The group-commit writer's counters and the checkpointer's refusals, read at scrape
+    time."""
 
-    def __init__(self, stats: WriterStats) -> None:
+    def __init__(self, stats: WriterStats, checkpoints: CheckpointService | None = None) -> None:
         self._stats = stats
+        self._checkpoints = checkpoints
 
     def collect(self) -> Iterator[Metric]:
         stats = self._stats
@@ -63,6 +66,12 @@ class AuditWriterCollector(Collector):
             "Largest audit batch committed so far.",
             value=stats.largest_batch,
         )
+        if self._checkpoints is not None:
+            yield CounterMetricFamily(
+                "medops_audit_checkpoints_refused",
+                "Audit checkpoints refused because records in their range failed verification.",
+                value=self._checkpoints.refusals,
+            )
 
 
 class HttpMetrics:

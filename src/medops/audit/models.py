@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from medops.canonical import utc_text
 from medops.db.base import Base, UTCDateTime
 
 
@@ -39,6 +41,9 @@ class AuditEvent(Base):
     chain_seq: Mapped[int] = mapped_column(BigInteger)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # HMAC of ``hash`` under the key derived from the audit signing key (chain.record_mac);
+    # empty on records written before chains were anchored (migration 0012).
+    mac: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (UniqueConstraint("chain_id", "chain_seq"),)
 
@@ -62,3 +67,18 @@ class AuditCheckpoint(Base):
     previous: Mapped[str] = mapped_column(String(64), unique=True)
     key_id: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(String(128))
+
+
+def checkpoint_fields(row: AuditCheckpoint) -> dict[str, Any]:
+    """A stored checkpoint as the plain dict its signature and digest are computed over."""
+    return {
+        "created_at": utc_text(row.created_at),
+        "from_seq": row.from_seq,
+        "to_seq": row.to_seq,
+        "record_count": row.record_count,
+        "merkle_root": row.merkle_root,
+        "chain_heads": row.chain_heads,
+        "previous": row.previous,
+        "key_id": row.key_id,
+        "signature": row.signature,
+    }

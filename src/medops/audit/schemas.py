@@ -71,3 +71,32 @@ class AuditQuery:
     outcome: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+
+
+class ProblemOut(BaseModel):
+    """One thing that does not verify: the record's sequence number when known, where, why,
+    and its kind: ``record`` (a chain), ``opening``, ``checkpoint``, ``export`` or ``row``."""
+
+    seq: int | None
+    where: str
+    reason: str
+    kind: str
+
+
+class VerificationOut(BaseModel):
+    """The result of verifying the audit log and the rows bound to it."""
+
+    ok: bool
+    records: int
+    chains: int
+    anchored_chains: int
+    legacy_chains: int
+    checkpoints: int
+    exported_checkpoints: int
+    rows: dict[str, int]
+    macs_checked: bool
+    problems: int
+    first_bad_seq: int | None
+    first_problem: str | None
+    findings: list[ProblemOut]  # the first 100 problems
+    limits: list[str]

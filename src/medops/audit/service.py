@@ -1,8 +1,12 @@
 """The audit seam: every change commits together with its audit record, or not at all.
 
-``AuditSink`` is the interface the tamper-evident, hash-chained log (its own issue) will fill;
+``AuditSink`` is the interface the tamper-evident, hash-chained log fills;
 ``DatabaseAuditSink`` appends plain rows in the caller's transaction. ``install_audit_guard``
 makes the rule structural: a session that flushes a change without an audit record raises.
+
+Each ``AuditService`` writes one chain. Its first record is a signed ``audit.chain.open``
+(``anchor.py``), every record carries a MAC of its hash, and no record is dated before the
+one before it in the chain (a clock that steps back is held at the chain's last time).
 """
 
 from __future__ import annotations
@@ -11,19 +15,31 @@ import json
 import os
 import secrets
 import socket
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Select, event, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from medops.audit.chain import GENESIS, record_hash
-from medops.audit.models import AuditEvent
+from medops.audit import anchor, signing
+from medops.audit.chain import GENESIS, mac_matches, record_hash, record_mac
+from medops.audit.models import AuditCheckpoint, AuditEvent, checkpoint_fields
 from medops.audit.schemas import AuditEntry, AuditEventOut, AuditPage, AuditQuery
+from medops.audit.verify import checkpoint_digest
 from medops.audit.writer import GroupCommitWriter
 from medops.clock import Clock
-from medops.context import Context
+from medops.context import SYSTEM_ACTOR, Context, Origin
 from medops.db.engine import Database
+from medops.logs import get_logger
+
+log = get_logger("medops.audit")
+
+# (chain_seq, hash, occurred_at) of a chain's last record: what the next one follows.
+Tip = tuple[int, str, datetime | None]
+OPENING_CTX = Context(actor=SYSTEM_ACTOR, origin=Origin(source_ip="local"))
 
 _AUDITED = "medops.audited"
 _EXEMPT = "medops.audit_exempt"
@@ -103,25 +119,37 @@ class AuditService:
         clock: Clock,
         sink: AuditSink | None = None,
         *,
+        key: Callable[[], Ed25519PrivateKey],
         chain_id: str | None = None,
     ) -> None:
         self.db = db
         self._clock = clock
         self._sink = sink or DatabaseAuditSink()
+        self.key = key  # the audit signing key (read on first use)
         self.chain_id = chain_id or new_chain_id()
-        self._head: tuple[int, str] = (0, GENESIS)  # (chain_seq, hash) of the last committed
+        self._head: Tip = (0, GENESIS, None)  # the last committed record of the chain
         self._head_known = True
+        self._keys: tuple[Ed25519PrivateKey, bytes] | None = None
+        self._keys_lock = threading.Lock()
         self.writer = GroupCommitWriter(self)
 
     def record(self, session: Session, ctx: Context, entry: AuditEntry) -> None:
         """Append ``entry`` to the caller's transaction: it commits with the change or never.
 
         The caller holds ``Database.write_lock`` (every ``Database.transaction`` does), so
-        this process's chain grows in commit order; the head advances only on commit."""
-        seq, prev = self._chain_tip(session)
-        record = AuditEvent(**self._values(ctx, entry, seq + 1, prev))
-        session.info[_PENDING] = (self, (record.chain_seq, record.hash))
-        self._sink.append(session, record)
+        this process's chain grows in commit order; the head advances only on commit. The
+        chain's first record is preceded by its signed opening."""
+        tip = self._chain_tip(session)
+        if tip[0] == 0:
+            opening = self._opening(session)
+            self._sink.append(session, AuditEvent(**opening))
+            tip = (1, opening["hash"], opening["occurred_at"])
+        values = self._values(ctx, entry, tip)
+        session.info[_PENDING] = (
+            self,
+            (values["chain_seq"], values["hash"], values["occurred_at"]),
+        )
+        self._sink.append(session, AuditEvent(**values))
 
     def record_many(self, session: Session, items: Sequence[tuple[Context, AuditEntry]]) -> None:
         """``record`` for many entries at once, inserted in one statement (the group-commit
@@ -132,34 +160,86 @@ class AuditService:
             for ctx, entry in items:
                 self.record(session, ctx, entry)
             return
-        seq, prev = self._chain_tip(session)
+        tip = self._chain_tip(session)
         rows = []
+        if tip[0] == 0:
+            opening = self._opening(session)
+            rows.append(opening)
+            tip = (1, opening["hash"], opening["occurred_at"])
         for ctx, entry in items:
-            seq += 1
-            values = self._values(ctx, entry, seq, prev)
-            prev = values["hash"]
+            values = self._values(ctx, entry, tip)
+            tip = (values["chain_seq"], values["hash"], values["occurred_at"])
             rows.append(values)
+        # Pending before the insert: should it fail (a collision in the chain), the head is
+        # read back from the database before the next record.
+        session.info[_PENDING] = (self, tip)
         session.execute(insert(AuditEvent), rows)
         session.info[_AUDITED] = True
-        session.info[_PENDING] = (self, (seq, prev))
 
-    def _chain_tip(self, session: Session) -> tuple[int, str]:
-        """(chain_seq, hash) the next record follows: this transaction's last, else the head."""
+    def _chain_tip(self, session: Session) -> Tip:
+        """The record the next one follows: this transaction's last, else the head."""
         pending = session.info.get(_PENDING)
         if pending is None and not self._head_known:
-            self._head = self._stored_head(session)
+            with session.no_autoflush:  # the caller's pending change flushes with its record
+                seq, digest, at, mac = self._stored_head(session)
+            if seq and not mac_matches(self.signing_keys()[1], digest, mac):
+                # Someone without the key appended to this chain (the last write collided
+                # with it): never build on their record; a new, signed chain starts.
+                log.error(
+                    "audit chain extended by a record its writer did not write; a new chain starts",
+                    chain=self.chain_id,
+                    chain_seq=seq,
+                )
+                self.chain_id = new_chain_id()
+                self._head = (0, GENESIS, None)
+            else:
+                self._head = (seq, digest, at)
             self._head_known = True
-        tip: tuple[int, str] = pending[1] if pending is not None else self._head
+        tip: Tip = pending[1] if pending is not None else self._head
         return tip
 
-    def _values(self, ctx: Context, entry: AuditEntry, seq: int, prev: str) -> dict[str, Any]:
-        """The columns of one audit record, its hash included."""
+    def signing_keys(self) -> tuple[Ed25519PrivateKey, bytes]:
+        """The signing key and the MAC key derived from it, read once per process."""
+        if self._keys is None:
+            with self._keys_lock:
+                if self._keys is None:
+                    private = self.key()
+                    self._keys = (private, signing.mac_key(private))
+        return self._keys
+
+    def _opening(self, session: Session) -> dict[str, Any]:
+        """The signed ``audit.chain.open`` record that starts this chain, naming the last
+        checkpoint stored now."""
+        private, _ = self.signing_keys()
+        with session.no_autoflush:  # the caller's pending change flushes with its record
+            last = session.scalars(
+                select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)
+            ).first()
+        after = None
+        if last is not None:
+            after = {"to_seq": last.to_seq, "digest": checkpoint_digest(checkpoint_fields(last))}
+        now = self._clock.now()
+        entry = AuditEntry(
+            action=anchor.OPEN_ACTION,
+            resource_type="audit_chain",
+            resource_id=self.chain_id,
+            details=anchor.opening_details(private, self.chain_id, now, after),
+        )
+        return self._values(OPENING_CTX, entry, (0, GENESIS, None), at=now)
+
+    def _values(
+        self, ctx: Context, entry: AuditEntry, tip: Tip, *, at: datetime | None = None
+    ) -> dict[str, Any]:
+        """The columns of the record after ``tip``: hash and MAC included, dated now (never
+        before ``tip``)."""
+        seq, prev, floor = tip
+        now = at or self._clock.now()
         actor = ctx.actor
         values: dict[str, Any] = {
             "chain_id": self.chain_id,
-            "chain_seq": seq,
+            "chain_seq": seq + 1,
             "prev_hash": prev,
-            "occurred_at": self._clock.now(),
+            "occurred_at": now if floor is None or now >= floor else floor,
             "actor_id": actor.user_id if actor else None,
             "actor_name": actor.username if actor else None,
             "actor_role": actor.role if actor else None,
@@ -178,16 +258,20 @@ class AuditService:
             else None,
         }
         values["hash"] = record_hash(values)
+        values["mac"] = record_mac(self.signing_keys()[1], values["hash"])
         return values
 
-    def _stored_head(self, session: Session) -> tuple[int, str]:
+    def _stored_head(self, session: Session) -> tuple[int, str, datetime | None, str | None]:
+        """The chain's last stored record: chain_seq, hash, time and MAC."""
         row = session.execute(
-            select(AuditEvent.chain_seq, AuditEvent.hash)
+            select(AuditEvent.chain_seq, AuditEvent.hash, AuditEvent.occurred_at, AuditEvent.mac)
             .where(AuditEvent.chain_id == self.chain_id)
             .order_by(AuditEvent.chain_seq.desc())
             .limit(1)
         ).first()
-        return (int(row[0]), str(row[1])) if row is not None else (0, GENESIS)
+        if row is None:
+            return (0, GENESIS, None, None)
+        return (int(row[0]), str(row[1]), row[2], row[3])
 
     def record_alone(self, ctx: Context, entry: AuditEntry) -> None:
         """Write one record that belongs to no change (a refusal, a failure, a break-glass

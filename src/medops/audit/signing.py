@@ -1,4 +1,6 @@
-"""The Ed25519 key that signs audit checkpoints: created once, kept in a 0600 file."""
+"""The Ed25519 key that signs audit checkpoints and chain openings: created once, kept in a
+0600 file. The key of the audit records' MACs is derived from it (HKDF-SHA256), so one secret
+file holds everything that makes the audit log unforgeable."""
 
 from __future__ import annotations
 
@@ -8,10 +10,13 @@ import os
 import secrets
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from medops.files import create_private
+
+MAC_INFO = b"medops audit record MAC v1"
 
 
 def load_or_create(path: Path) -> Ed25519PrivateKey:
@@ -61,3 +66,13 @@ def key_id(key: Ed25519PublicKey) -> str:
 
 def public_from_b64(text: str) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(base64.b64decode(text))
+
+
+def mac_key(key: Ed25519PrivateKey) -> bytes:
+    """The 256-bit key of the audit records' HMACs, derived from the signing key."""
+    raw = key.private_bytes(
+        serialization.Encoding.Raw,
+        serialization.PrivateFormat.Raw,
+        serialization.NoEncryption(),
+    )
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=MAC_INFO).derive(raw)

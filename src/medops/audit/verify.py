@@ -1,8 +1,11 @@
 """Verify audit chains and checkpoints; pure functions over rows, no database.
 
-``verify`` recomputes every record's hash and link, every checkpoint's Merkle root, chain
-heads, signature and link to the previous checkpoint, and compares checkpoints exported to a
-second location with the database's. It reports every problem and names the first.
+``verify`` recomputes every record's hash and link, checks that every chain is anchored and
+dated forward (``anchor.py``: signed openings, MACs, monotonic time), every checkpoint's Merkle
+root, chain heads, signature and link to the previous checkpoint, and compares checkpoints
+exported to a second location with the database's. It reports every problem and names the
+first. The rows the records account for (predictions, outcomes, signatures) are checked
+against them by ``bindings.py``.
 """
 
 from __future__ import annotations
@@ -19,10 +22,21 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from medops.audit import merkle
-from medops.audit.chain import GENESIS, record_hash
+from medops.audit import anchor, merkle
+from medops.audit.chain import GENESIS, link_findings
+from medops.audit.schemas import ProblemOut, VerificationOut
+from medops.canonical import canonical_bytes
 
-__all__ = ["GENESIS", "Problem", "Report", "checkpoint_body", "checkpoint_digest", "verify"]
+__all__ = [
+    "GENESIS",
+    "Problem",
+    "Report",
+    "checkpoint_body",
+    "checkpoint_digest",
+    "summary",
+    "verify",
+]
+SHOWN_PROBLEMS = 100
 
 CHECKPOINT_FIELDS = (
     "created_at",
@@ -43,7 +57,7 @@ class Problem:
     seq: int | None
     where: str
     reason: str
-    kind: str = "record"  # "record" (a chain problem), "checkpoint" or "export"
+    kind: str = "record"  # "record" (a chain problem), "checkpoint", "export" or "row"
 
 
 @dataclass
@@ -52,7 +66,13 @@ class Report:
     chains: int = 0
     checkpoints: int = 0
     exported: int = 0
+    anchored_chains: int = 0
+    legacy_chains: int = 0
+    macs_checked: bool = False
+    rows: dict[str, int] = field(default_factory=dict)  # rows checked against records, by kind
     problems: list[Problem] = field(default_factory=list)
+    # What this verification could not check (no key, no exported copies), in words.
+    limits: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -68,10 +88,33 @@ class Report:
         return self.problems[0] if self.problems else None
 
 
+def summary(report: Report) -> VerificationOut:
+    """What the CLI and the API answer: counts, the first problem, and the first 100."""
+    first = report.first
+    return VerificationOut(
+        ok=report.ok,
+        records=report.records,
+        chains=report.chains,
+        anchored_chains=report.anchored_chains,
+        legacy_chains=report.legacy_chains,
+        checkpoints=report.checkpoints,
+        exported_checkpoints=report.exported,
+        rows=report.rows,
+        macs_checked=report.macs_checked,
+        problems=len(report.problems),
+        first_bad_seq=first.seq if first else None,
+        first_problem=f"{first.where}: {first.reason}" if first else None,
+        findings=[
+            ProblemOut(seq=p.seq, where=p.where, reason=p.reason, kind=p.kind)
+            for p in report.problems[:SHOWN_PROBLEMS]
+        ],
+        limits=report.limits,
+    )
+
+
 def checkpoint_body(checkpoint: Mapping[str, Any]) -> bytes:
     """The signed bytes of a checkpoint."""
-    body = {name: checkpoint[name] for name in CHECKPOINT_FIELDS}
-    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return canonical_bytes({name: checkpoint[name] for name in CHECKPOINT_FIELDS}, ascii_only=True)
 
 
 def checkpoint_digest(checkpoint: Mapping[str, Any]) -> str:
@@ -92,11 +135,23 @@ def verify(
     *,
     exported: Sequence[Mapping[str, Any]] = (),
     public_key: Ed25519PublicKey | None = None,
+    mac_key: bytes | None = None,
 ) -> Report:
-    """Check every chain and checkpoint; see the module docstring."""
+    """Check every chain and checkpoint; see the module docstring. Openings' signatures need
+    ``public_key``; records' MACs need ``mac_key`` (derived from the signing key itself)."""
     report = Report(records=len(records), checkpoints=len(checkpoints), exported=len(exported))
     problems = report.problems
-    report.chains = _check_chains(records, problems)
+    chains = _check_chains(records, problems)
+    report.chains = len(chains)
+    index = anchor.checkpointed(checkpoints, [checkpoint_digest(c) for c in checkpoints])
+    anchoring = anchor.check(chains, index, public_key=public_key, mac_key=mac_key)
+    problems.extend(Problem(seq, where, reason) for seq, where, reason in anchoring.findings)
+    report.anchored_chains, report.legacy_chains = anchoring.anchored, anchoring.legacy
+    report.macs_checked = mac_key is not None
+    if anchoring.anchored and public_key is None:
+        reason = "chain openings cannot be checked without the public key (--public-key)"
+        problems.append(Problem(None, "chain openings", reason, "opening"))
+    _limits(report, public_key, mac_key, exported)
 
     by_position = {(r["chain_id"], r["chain_seq"]): r for r in records}
     ordered = sorted(records, key=lambda r: r["seq"])
@@ -127,36 +182,40 @@ def verify(
     return report
 
 
-def _check_chains(records: Sequence[Mapping[str, Any]], problems: list[Problem]) -> int:
-    """Recompute every chain's positions, links and hashes; returns how many chains."""
+def _limits(
+    report: Report,
+    public_key: Ed25519PublicKey | None,
+    mac_key: bytes | None,
+    exported: Sequence[Mapping[str, Any]],
+) -> None:
+    if public_key is None:
+        report.limits.append(
+            "no public key: checkpoint signatures and chain openings are not checked"
+        )
+    if mac_key is None:
+        report.limits.append(
+            "no signing key: record MACs are not checked, so a record appended to a chain "
+            "after the last checkpoint by someone without the key is not told apart"
+        )
+    if not exported:
+        report.limits.append(
+            "no exported checkpoints: removing the checkpoints together with the records "
+            "they cover is not caught"
+        )
+
+
+def _check_chains(
+    records: Sequence[Mapping[str, Any]], problems: list[Problem]
+) -> dict[str, list[Mapping[str, Any]]]:
+    """Recompute every chain's positions, links and hashes; returns each chain's records in
+    chain order."""
     chains: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for record in records:
         chains[record["chain_id"]].append(record)
     for chain_id, members in chains.items():
-        prev = GENESIS
-        for position, record in enumerate(sorted(members, key=_chain_order), 1):
-            where = f"chain {chain_id} #{record['chain_seq']}"
-            try:
-                digest = record_hash(record)
-            except (TypeError, ValueError, AttributeError) as exc:
-                problems.append(Problem(record["seq"], where, f"cannot be read: {exc}"))
-                prev = str(record.get("hash"))
-                continue
-            if record["chain_seq"] != position:
-                problems.append(
-                    Problem(
-                        record["seq"], where, f"expected #{position}: a record is missing or extra"
-                    )
-                )
-            elif record["prev_hash"] != prev:
-                problems.append(
-                    Problem(record["seq"], where, "does not link to the record before it")
-                )
-            elif digest != record["hash"]:
-                problems.append(Problem(record["seq"], where, "content does not match its hash"))
-            prev = record["hash"]
-
-    return len(chains)
+        members.sort(key=_chain_order)
+        problems.extend(Problem(*finding) for finding in link_findings(chain_id, members))
+    return chains
 
 
 def _check_checkpoint(

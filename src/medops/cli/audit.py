@@ -132,36 +132,42 @@ def verify(
     ),
     json_output: bool = JsonOption,
 ) -> None:
-    """Check every chain and checkpoint; exit 1 naming the first bad record if any."""
+    """Check every chain, checkpoint and bound row; exit 1 naming the first bad record."""
     from medops import admin
+    from medops.audit.verify import summary
 
     report = admin.audit_verify(settings(), checkpoints, public_key)
     first = report.first
-    summary = {
-        "ok": report.ok,
-        "records": report.records,
-        "chains": report.chains,
-        "checkpoints": report.checkpoints,
-        "exported_checkpoints": report.exported,
-        "problems": len(report.problems),
-        "first_bad_seq": first.seq if first else None,
-        "first_problem": f"{first.where}: {first.reason}" if first else None,
-    }
+    result = summary(report)
     if json_output:
-        print_json(summary)
+        print_json(result)
     elif first is None:
-        print_record("audit verification", summary)
+        shown = result.model_dump(exclude={"findings", "limits", "rows"})
+        print_record(
+            "audit verification", shown | {f"{k} checked": v for k, v in result.rows.items()}
+        )
+        for limit in result.limits:
+            console.print(f"not checked: {limit}")
     if first is not None:
         where = f"seq {first.seq} ({first.where})" if first.seq is not None else first.where
         raise fail(f"audit log does not verify: {where}: {first.reason}")
 
 
 @app.command("checkpoint")
-def checkpoint(json_output: bool = JsonOption) -> None:
-    """Sign a checkpoint of the records since the last one (the server does this itself)."""
+def checkpoint(
+    accept_problems: str | None = typer.Option(
+        None,
+        "--accept-problems",
+        help="Sign even though records in the range fail verification, for this reason "
+        "(after the intrusion was investigated; the problems stay reported by verify).",
+    ),
+    json_output: bool = JsonOption,
+) -> None:
+    """Check and sign a checkpoint of the records since the last one (the server does this
+    itself); refused, exit 1, when a record in the range fails verification."""
     from medops import admin
 
-    made = admin.audit_checkpoint(settings())
+    made = admin.audit_checkpoint(settings(), accept=accept_problems)
     if json_output:
         print_json(made)
     elif made is None:

@@ -12,27 +12,27 @@ content it names is the content the version has now, under the same policy.
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from medops.canonical import canonical_json, sha256_json
 from medops.registry.models import Approval
 
+# canonical_json and sha256_json live in medops.canonical; they stay importable from here.
+__all__ = [
+    "MANIFEST_SCHEMA",
+    "Current",
+    "canonical_json",
+    "manifest",
+    "problems",
+    "seal",
+    "sha256_json",
+]
+
 MANIFEST_SCHEMA = "medops.signature-manifest/1"
-
-
-def canonical_json(value: Any) -> str:
-    """Sorted keys, no spaces, UTF-8 safe: the form every medops hash is taken over."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def sha256_json(value: Any) -> str:
-    """SHA-256 hex of ``canonical_json(value)``."""
-    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
 
 
 def manifest(row: Approval, *, model: str, version: int) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from medops.audit.bindings import OUTCOME_FIELDS, outcome_digest
 from medops.audit.schemas import AuditEntry
 from medops.audit.service import AuditService
 from medops.auth.common import require_actor
@@ -250,6 +251,8 @@ class OutcomeService:
                     "deployment": prediction.deployment,
                     "model": prediction.model_name,
                     "version": prediction.version,
+                    # Binds the row into the chain: audit verify recomputes it from the row.
+                    "row_digest": outcome_digest({f: getattr(row, f) for f in OUTCOME_FIELDS}),
                 },
             ),
         )

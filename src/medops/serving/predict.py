@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 
+from medops.audit.bindings import prediction_digest
 from medops.audit.schemas import AuditEntry
 from medops.audit.writer import Rows
 from medops.errors import (
@@ -528,6 +529,8 @@ class Predictor:
                 "model": served.model,
                 "version": served.version,
                 "arm": prediction["arm"],
+                # Binds the row into the chain: audit verify recomputes it from the stored row.
+                "row_digest": prediction_digest(row),
             },
         )
         return entry, ((Prediction, row),)

@@ -15,7 +15,8 @@ from pydantic import AwareDatetime
 
 from medops.api.deps import API_PREFIX, ServicesDep, require
 from medops.audit import fhir
-from medops.audit.schemas import AuditEventOut, AuditPage, AuditQuery
+from medops.audit.schemas import AuditEventOut, AuditPage, AuditQuery, VerificationOut
+from medops.audit.verify import summary
 from medops.auth.permissions import Permission
 from medops.context import Context
 from medops.errors import FieldError, InvalidInputError
@@ -73,6 +74,14 @@ def search(
 ) -> AuditPage:
     """Audit records matching the filters, newest first; page back with ``before``."""
     return services.audit.search(query, limit=limit, before=before)
+
+
+@router.get("/verify", name="audit.verify")
+def verify(services: ServicesDep, _ctx: Auditor) -> VerificationOut:
+    """Verify the whole audit log with the server's key: chains, openings, MACs, time,
+    checkpoints (and their exported copies), and every prediction, outcome and signature row
+    against its record. 200 either way; ``ok`` says whether it verified."""
+    return summary(services.checkpoints.verify())
 
 
 @router.get(
