@@ -1,11 +1,12 @@
 """Reading the input of a bulk prediction (medops/bulk_predict.py) one record at a time.
 
 A CSV file is read a line at a time (each line decoded on its own, so a byte that is not
-UTF-8 is found on its line and the lines before it are kept), and each row becomes a predict
+UTF-8 spoils its own row only), and each row becomes a predict
 record: ``patient_ref`` apart, the other cells as features (empty cells null, numbers as
-numbers, the rest as text). A row with more or fewer cells than the header cannot be sent; a
-file that stops being readable part-way ends with one such row saying where. Rows are
-numbered from 1, the header not counted; ``line`` is the line the row starts on.
+numbers, the rest as text). A row with more or fewer cells than the header, a line that is
+not UTF-8 or not readable CSV, cannot be sent: it comes without a record, saying why, and
+reading goes on. Rows are numbered from 1, the header not counted; ``line`` is the line the
+row starts on.
 """
 
 from __future__ import annotations
@@ -64,22 +65,29 @@ class InputRow:
     problem: str | None = None
 
 
-class _DecodeError(Exception):
-    """A line of the input is not UTF-8 (raised through the csv reader)."""
+class _Lines:
+    """The file's lines as text for the csv reader, decoded one at a time (a UTF-8 byte
+    order mark dropped). A line that is not UTF-8 is handed on as an empty line and noted in
+    ``undecodable``, so its row fails alone and reading goes on."""
 
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._first = True
+        self.undecodable = False
 
-def _decoded(raw: IO[bytes]) -> Iterator[str]:
-    """The file's lines as text, decoded one at a time (so a bad byte is found on its own
-    line, and the lines before it are kept); a UTF-8 byte order mark is dropped."""
-    first = True
-    for data in raw:
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        data = next(self._raw)
         try:
             line = data.decode("utf-8")
         except UnicodeDecodeError:
-            raise _DecodeError from None
-        if first:
-            line, first = line.removeprefix("\ufeff"), False
-        yield line
+            self.undecodable = True
+            line = "\n"
+        if self._first:
+            line, self._first = line.removeprefix("\ufeff"), False
+        return line
 
 
 class CsvInput:
@@ -93,16 +101,16 @@ class CsvInput:
         except OSError as exc:
             raise _bad(f"cannot read {where}: {exc.strerror}") from None
         self.size = os.fstat(self._raw.fileno()).st_size
-        self.error: str | None = None
-        self._reader = csv.reader(_decoded(self._raw))
+        self._lines = _Lines(self._raw)
+        self._reader = csv.reader(self._lines)
         try:
             self.header = [name.strip() for name in next(self._reader, [])]
-        except _DecodeError:
-            self.close()
-            raise _bad(f"{where} is not UTF-8 text") from None
         except csv.Error as exc:
             self.close()
             raise _bad(f"{where} line 1: {exc}") from None
+        if self._lines.undecodable:
+            self.close()
+            raise _bad(f"{where} is not UTF-8 text")
         if not any(self.header):
             self.close()
             raise _bad(f"{where} has no header row of feature names")
@@ -118,9 +126,8 @@ class CsvInput:
         self._raw.close()
 
     def __iter__(self) -> Iterator[InputRow]:
-        """Each data row (blank lines skipped). Where the file stops being readable (not
-        UTF-8, not CSV), one last failed row says so, ``error`` holds why, and reading ends:
-        the rows before it are still sent."""
+        """Each data row (blank lines skipped); a row that is not UTF-8 or not readable CSV,
+        or has more or fewer cells than the header, comes without a record and says why."""
         number = 0
         width = len(self.header)
         while True:
@@ -129,11 +136,15 @@ class CsvInput:
                 cells = next(self._reader)
             except StopIteration:
                 return
-            except (_DecodeError, csv.Error) as exc:
-                what = "not UTF-8 text" if isinstance(exc, _DecodeError) else str(exc)
-                self.error = f"{self.where} cannot be read from line {line} on: {what}"
-                yield InputRow(number + 1, line, None, self.error)
-                return
+            except csv.Error as exc:
+                number += 1
+                yield InputRow(number, line, None, f"not readable CSV: {exc}")
+                continue
+            if self._lines.undecodable:
+                self._lines.undecodable = False
+                number += 1
+                yield InputRow(number, line, None, "not UTF-8 text")
+                continue
             if not cells:
                 continue
             number += 1

@@ -10,7 +10,8 @@ status and why. Only the current batch and the first MAX_LISTED failures are hel
 
 Failures stay with the rows that caused them:
 
-* a row the file itself gets wrong (more or fewer cells than the header) is not sent: failed;
+* a row the file itself gets wrong (more or fewer cells than the header, not UTF-8, not
+  readable CSV) is not sent: failed;
 * a batch the server refuses with 422 names its bad records (``records[i]...``); those rows
   fail with the server's reasons and the rest of the batch is sent again (the server scores
   nothing of a refused request, so nothing is scored twice);

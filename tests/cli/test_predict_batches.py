@@ -81,8 +81,12 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def _one_error_line(result: Result, *fragments: str) -> str:
+def _one_error_line(result: Result, *fragments: str, logs: bool = False) -> str:
+    """Exit 1 with one error line on stderr (and, with ``logs``, the embedded server's JSON
+    log lines besides it)."""
     lines = result.err.strip().splitlines()
+    if logs:
+        lines = [line for line in lines if not line.startswith("{")]
     assert result.code == 1, (result.code, result.err)
     assert len(lines) == 1, result.err
     assert lines[0].startswith("error: ")
@@ -183,23 +187,57 @@ def test_bad_rows_fail_alone_and_the_rows_scored_are_kept_flagged(
     assert set(scored) == _logged(services)  # none lost, none scored twice
 
 
-def test_a_file_that_stops_being_readable_keeps_the_rows_before_it(
+def test_lines_that_are_not_utf8_or_not_csv_fail_alone(
     clinician: Cli, services: Services, tmp_path: Path
 ) -> None:
-    """A byte that is not UTF-8 on line 1,201 stops the run there: the 1,199 rows before it
-    are scored and written, the line is named, the exit status is 1."""
+    """A line with a byte that is not UTF-8 (line 1,201) and one the CSV reader cannot read
+    (a stray carriage return, line 1,301) fail as their rows; the rows before and after
+    them are scored."""
     big = _write_csv(
         tmp_path / "big.csv", random_records(1500, seed=13), [f"pt-{i}" for i in range(1500)]
     )
     lines = big.read_bytes().splitlines(keepends=True)
     lines[1200] = lines[1200].replace(b"pt-", b"pt-\xff", 1)
+    lines[1300] = lines[1300].replace(b",", b"\r,", 1)
     big.write_bytes(b"".join(lines))
     out = tmp_path / "results.csv"
     result = clinician("predict", DEPLOYMENT, "--input", str(big), "--output", str(out))
-    _one_error_line(result, "the run stopped", "cannot be read from line 1201 on: not UTF-8")
+    _one_error_line(result, "2 of 1,500 rows were not scored")
     rows = _rows(out)
-    assert [r["status"] for r in rows] == ["ok"] * 1199 + ["failed"]
-    assert len(_logged(services)) == 1199
+    assert len(rows) == 1500
+    failed = {int(r["line"]): r["error"] for r in rows if r["status"] != "ok"}
+    assert failed.keys() == {1201, 1301}
+    assert failed[1201] == "not UTF-8 text"
+    assert failed[1301].startswith("not readable CSV")
+    assert len(_logged(services)) == 1498
+
+
+def test_a_server_that_keeps_shedding_stops_the_run_and_every_row_says_so(
+    clinician: Cli, services: Services, tmp_path: Path
+) -> None:
+    """A batch the server sheds for load (503 overloaded) is sent again after Retry-After;
+    still shed after 5 retries, the run stops: every row is written as not-sent with why,
+    nothing is scored, the exit status is 1."""
+    big = _write_csv(
+        tmp_path / "big.csv", random_records(1200, seed=17), [f"p{i}" for i in range(1200)]
+    )
+    out = tmp_path / "results.csv"
+    result = clinician(
+        "predict",
+        DEPLOYMENT,
+        "--input",
+        str(big),
+        "--output",
+        str(out),
+        MEDOPS_SERVING_DEADLINE_MS="1",  # under the batching delay: every request is shed
+    )
+    _one_error_line(result, "the run stopped", "overloaded after 5 retries", logs=True)
+    assert "0 of 1,200 rows scored by diabetes in 6 request(s)" in result.out
+    rows = _rows(out)
+    assert [r["status"] for r in rows] == ["not-sent"] * 1200
+    assert "overloaded" in rows[0]["error"]
+    assert "the run stopped earlier" in rows[-1]["error"]
+    assert _logged(services) == set()
 
 
 def test_without_output_an_input_over_the_limit_is_refused_naming_output(

@@ -84,7 +84,7 @@ def _csv_records(path: Path, where: str) -> list[dict[str, Any]]:
     try:
         for row in source:
             if row.record is None:
-                raise _bad(source.error or f"{where} line {row.line}: {row.problem}")
+                raise _bad(f"{where} line {row.line}: {row.problem}")
             if len(records) >= MOST_RECORDS:
                 raise _bad(
                     f"{where} has more than {MOST_RECORDS:,} rows: give --output results.csv "
@@ -287,8 +287,6 @@ def _predict_to_file(
     finally:
         if source is not None:
             source.close()
-    if source is not None and source.error is not None:
-        summary.stopped = summary.stopped or source.error
     _report(summary, output, json_output=json_output)
 
 
