@@ -188,9 +188,6 @@ class RowFailure:
     line: int | None
     reason: str
 
-    def where(self) -> str:
-        return f"row {self.row}" + (f" (line {self.line})" if self.line is not None else "")
-
 
 @dataclass
 class BulkSummary:

@@ -33,7 +33,6 @@ from rich.progress import (
 
 from medops.bulk_input import CsvInput, InputRow, json_rows
 from medops.bulk_predict import (
-    MAX_LISTED,
     BulkPredictor,
     BulkSummary,
     ResultWriter,
@@ -359,15 +358,13 @@ def _report(summary: BulkSummary, output: Path, *, json_output: bool) -> None:
                 console.print(f"and {more:,} more, marked in {output}", markup=False)
     if summary.complete:
         return
-    listed = "listed" if summary.failed + summary.not_sent <= MAX_LISTED else "the first listed"
     if summary.stopped is not None:
         raise fail(
-            f"the run stopped: {summary.stopped}; {summary.succeeded:,} rows scored are in "
-            f"{output}, the others are marked 'failed' or 'not-sent' there: fix the cause "
-            "and send those rows again"
+            f"the run stopped: {summary.stopped}; the {summary.succeeded:,} rows scored are "
+            f"in {output}, the others are marked 'failed' or 'not-sent' there with why: fix "
+            "the cause and send those rows again"
         )
     raise fail(
-        f"{summary.failed:,} of {summary.rows:,} rows were not scored ({listed} above; "
-        f"marked 'failed' in {output}, the scored rows are kept): fix those rows and send "
-        "them again"
+        f"{summary.failed:,} of {summary.rows:,} rows were not scored (marked 'failed' in "
+        f"{output} with why; the scored rows are kept): fix those rows and send them again"
     )
