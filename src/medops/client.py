@@ -7,6 +7,7 @@ permission checks and audit. The CLI is built only on this class.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -42,6 +43,7 @@ from medops.errors import (
     MedopsError,
     NotInitializedError,
     RemoteError,
+    ShedError,
 )
 from medops.files import write_private
 
@@ -418,6 +420,9 @@ def _error_from(response: httpx.Response) -> MedopsError:
     ]
     error = BY_CODE.get(code, RemoteError)(detail, errors=errors)
     error.status = response.status_code
+    if isinstance(error, ShedError):
+        with contextlib.suppress(ValueError):
+            error.retry_after = float(response.headers.get("retry-after", error.retry_after))
     return error
 
 

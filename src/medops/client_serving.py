@@ -20,6 +20,7 @@ from pydantic import TypeAdapter
 
 from medops.errors import FieldError, InvalidInputError
 from medops.serving.schemas import (
+    LOOKBACK_DAYS_DEFAULT,
     CanaryRequest,
     ClassLabel,
     DeploymentCreate,
@@ -27,8 +28,10 @@ from medops.serving.schemas import (
     DeploymentOut,
     DeploymentRollbackRequest,
     OutcomeIn,
+    OutcomeMatchIn,
     OutcomeOut,
     OutcomeUploadOut,
+    PredictLimits,
     RolloutLimits,
     ShadowRequest,
 )
@@ -42,6 +45,7 @@ _DEPLOYMENTS = TypeAdapter(list[DeploymentOut])
 _EVENTS = TypeAdapter(list[DeploymentEventOut])
 _OUTCOME = TypeAdapter(OutcomeOut)
 _UPLOAD = TypeAdapter(OutcomeUploadOut)
+_LIMITS = TypeAdapter(PredictLimits)
 _ANY = TypeAdapter(dict[str, Any])
 
 LimitsLike = RolloutLimits | Mapping[str, Any]
@@ -156,6 +160,11 @@ class ServingCalls:
         content = json.dumps(body)
         return self._call("POST", _path(name) + "/predict", _ANY, content=content, headers=headers)
 
+    def predict_limits(self, name: str) -> PredictLimits:
+        """What one predict request to ``name`` may hold (records, bytes) and the features
+        each record needs; ``medops.bulk_predict`` sends larger inputs in batches within it."""
+        return self._call("GET", _path(name) + "/predict-limits", _LIMITS)
+
     # -- outcomes -------------------------------------------------------------------------
 
     def record_outcome(
@@ -166,14 +175,53 @@ class ServingCalls:
         path = f"/api/v1/predictions/{quote(prediction_id, safe='')}/outcome"
         return self._call("POST", path, _OUTCOME, json=body)
 
-    def upload_outcomes(self, csv: bytes | Path) -> OutcomeUploadOut:
-        """Attach outcomes from a CSV (``prediction_id,label[,observed_at]``): one bad row
-        stores nothing, and the error lists every bad row."""
+    def record_outcome_for_patient(
+        self,
+        deployment: str,
+        patient_ref: str,
+        label: ClassLabel,
+        *,
+        observed_at: datetime | None = None,
+        predicted_from: datetime | None = None,
+        predicted_to: datetime | None = None,
+        lookback_days: float = LOOKBACK_DAYS_DEFAULT,
+    ) -> OutcomeOut:
+        """Attach the ground truth to a patient's prediction on ``deployment``, found by
+        time: the latest (shadow ones excluded) at or before ``observed_at`` within
+        ``lookback_days``, or the latest within ``predicted_from``..``predicted_to``. No
+        prediction there, or two at the same time, raises InvalidInputError."""
+        body = OutcomeMatchIn(
+            patient_ref=patient_ref,
+            label=label,
+            observed_at=observed_at,
+            predicted_from=predicted_from,
+            predicted_to=predicted_to,
+            lookback_days=lookback_days,
+        ).model_dump(mode="json")
+        return self._call("POST", _path(deployment) + "/outcomes", _OUTCOME, json=body)
+
+    def upload_outcomes(
+        self,
+        csv: bytes | Path,
+        *,
+        deployment: str | None = None,
+        lookback_days: float | None = None,
+    ) -> OutcomeUploadOut:
+        """Attach outcomes from a CSV: a ``label`` column, and per row a ``prediction_id``
+        or a ``patient_ref`` matched by time (``observed_at`` or ``predicted_from``/
+        ``predicted_to``) on its ``deployment`` (a column, else ``deployment``), looking
+        back ``lookback_days`` (30). One bad row stores nothing; the error lists every one."""
         content = csv.read_bytes() if isinstance(csv, Path) else csv
+        params: dict[str, Any] = {}
+        if deployment is not None:
+            params["deployment"] = deployment
+        if lookback_days is not None:
+            params["lookback_days"] = lookback_days
         return self._call(
             "POST",
             "/api/v1/outcomes",
             _UPLOAD,
             content=content,
+            params=params,
             headers={"content-type": "text/csv"},
         )

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 
 FILE_MODE: Final = 0o600
 BLOB_MODE: Final = 0o400
@@ -94,3 +94,14 @@ def create_sqlite_file(path: Path) -> None:
         return
     with contextlib.suppress(FileExistsError):  # another process made it first: SQLite opens it
         os.close(create_private(path))
+
+
+def open_output(path: Path) -> BinaryIO:
+    """Open a file the user named for writing as a stream: created 0600 when new (its
+    missing folders 0700); an existing file, or a device, is truncated in place and keeps
+    its mode (as ``write_output``)."""
+    try:
+        fd = create_private(path)
+    except FileExistsError:
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+    return os.fdopen(fd, "wb")

@@ -426,7 +426,7 @@ def test_outcomes_one_by_one_and_by_csv_all_or_nothing(
         headers=deployed["clin"] | {"content-type": "text/csv"},
     )
     assert done.status_code == 200, done.text
-    assert done.json() == {"rows": 5, "created": 4, "unchanged": 1}
+    assert done.json() == {"rows": 5, "created": 4, "unchanged": 1, "matched": 0}
     assert count(services, Outcome) == 5
 
 

@@ -194,7 +194,7 @@ def test_deploy_predict_from_json_text_json_file_and_csv_and_upload_outcomes(
     uploaded = cli.ok("outcomes", "upload", str(outcomes)).out
     assert re.search(r"created\s*│\s*6\s", uploaded), uploaded
     again = cli.ok("outcomes", "upload", str(outcomes), "--json").json()
-    assert again == {"rows": 6, "created": 0, "unchanged": 6}
+    assert again == {"rows": 6, "created": 0, "unchanged": 6, "matched": 0}
     bad = tmp_path / "bad-outcomes.csv"
     bad.write_text(f"prediction_id,label\n{ids[0]},maybe\n")
     assert_one_line_error(cli("outcomes", "upload", str(bad)), "rows[0].label")

@@ -1,19 +1,8 @@
-"""``medops deploy``, ``medops predict`` and ``medops outcomes``: the inference service from
-the command line (all through the SDK).
-
-``predict --input`` takes a JSON object of features, a JSON list of records, a request body
-(``{"features": ...}`` or ``{"records": [...]}``), ``@FILE`` or ``FILE`` holding one of those,
-or a ``.csv`` FILE whose header row names the features (and optionally ``patient_ref``): each
-row becomes a record; empty cells are sent as null, cells that read as numbers as numbers.
-"""
+"""``medops deploy`` and ``medops outcomes``: the inference service from the command line
+(all through the SDK; ``medops predict`` is in predict.py)."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +10,18 @@ import typer
 
 from medops.cli.common import client
 from medops.cli.output import JsonOption, console, print_json, print_record, print_table
-from medops.errors import FieldError, InvalidInputError, clip
-from medops.serving.schemas import DeploymentEventOut, DeploymentOut, RolloutLimits
+from medops.errors import FieldError, InvalidInputError
+from medops.serving.schemas import (
+    LOOKBACK_DAYS_MAX,
+    DeploymentEventOut,
+    DeploymentOut,
+    RolloutLimits,
+)
+
+
+def _bad(message: str) -> InvalidInputError:
+    return InvalidInputError(message, errors=[FieldError("input", message)])
+
 
 app = typer.Typer(
     help="Deployments: serve a model version, canary, shadow, roll back.", no_args_is_help=True
@@ -303,191 +302,39 @@ def rollback(
     _show_deployment(deployment, json_output, title)
 
 
-# -- predict ------------------------------------------------------------------------------
-
-
-@dataclass
-class PredictInput:
-    """What ``--input`` held: one record's features or several records, and the request's
-    own patient reference and metadata when it was a whole request body."""
-
-    features: dict[str, Any] | None = None
-    records: list[dict[str, Any]] | None = None
-    patient_ref: str | None = None
-    metadata: dict[str, Any] | None = None
-
-
-_INT = re.compile(r"^[+-]?\d+$")
-_FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-
-
-def _cell(text: str) -> Any:
-    """A CSV cell as JSON: empty is null, a number is a number, anything else a string."""
-    value = text.strip()
-    if not value:
-        return None
-    if _INT.match(value):
-        return int(value)
-    if _FLOAT.match(value):
-        return float(value)
-    return value
-
-
-def _bad(message: str) -> InvalidInputError:
-    return InvalidInputError(message, errors=[FieldError("input", message)])
-
-
-def _csv_records(text: str, where: str) -> list[dict[str, Any]]:
-    reader = csv.DictReader(io.StringIO(text))
-    names = reader.fieldnames or []
-    if not names:
-        raise _bad(f"{where} has no header row of feature names")
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise _bad(f"{where}: column {clip(duplicates[0])!r} appears more than once")
-    records = []
-    try:
-        for row in reader:
-            line = reader.line_num
-            if None in row:
-                raise _bad(f"{where} line {line}: more cells than the header names")
-            if any(v is None for v in row.values()):
-                raise _bad(f"{where} line {line}: fewer cells than the header names")
-            ref = (row.pop("patient_ref", None) or "").strip()
-            record: dict[str, Any] = {"features": {k: _cell(v) for k, v in row.items()}}
-            if ref:
-                record["patient_ref"] = ref
-            records.append(record)
-    except csv.Error as exc:
-        raise _bad(f"{where} line {reader.line_num}: {exc}") from None
-    if not records:
-        raise _bad(f"{where} has a header but no rows")
-    return records
-
-
-def _as_record(item: object, index: int) -> dict[str, Any]:
-    if not isinstance(item, dict):
-        raise _bad(f"--input record {index} is not a JSON object")
-    return item if isinstance(item.get("features"), dict) else {"features": item}
-
-
-def _from_json(data: object, where: str) -> PredictInput:
-    if isinstance(data, list):
-        return PredictInput(records=[_as_record(item, i) for i, item in enumerate(data)])
-    if not isinstance(data, dict):
-        raise _bad(f"{where} must be a JSON object of features or a list of records")
-    if "records" not in data and not isinstance(data.get("features"), dict):
-        return PredictInput(features=data)
-    unknown = sorted(set(data) - {"features", "records", "patient_ref", "metadata"})
-    if unknown:
-        raise _bad(f"{where}: unknown field {clip(unknown[0])!r} next to 'features'/'records'")
-    records = data.get("records")
-    if records is not None and not isinstance(records, list):
-        raise _bad(f"{where}: 'records' must be a list")
-    return PredictInput(
-        features=data.get("features"),
-        records=None if records is None else [_as_record(r, i) for i, r in enumerate(records)],
-        patient_ref=data.get("patient_ref"),
-        metadata=data.get("metadata"),
-    )
-
-
-def read_input(value: str) -> PredictInput:
-    """Parse ``--input``: JSON text, ``@FILE`` or ``FILE`` (JSON, or CSV by its suffix)."""
-    text = value.strip()
-    if text[:1] in ("{", "["):
-        where = "--input"
-    else:
-        path = Path(value[1:] if value.startswith("@") else value)
-        where = f"--input {clip(path, 200)}"
-        try:
-            text = path.read_bytes().decode("utf-8-sig")
-        except OSError as exc:
-            raise _bad(
-                f"cannot read {where}: {exc.strerror} (give JSON text, @FILE or FILE)"
-            ) from None
-        except UnicodeDecodeError:
-            raise _bad(f"{where} is not UTF-8 text") from None
-        if path.suffix.lower() == ".csv":
-            return PredictInput(records=_csv_records(text, where))
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise _bad(f"{where} is not valid JSON: {exc}") from None
-    return _from_json(data, where)
-
-
-def _score(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, int | float) else str(value)
-
-
-def predict(
-    name: str = typer.Argument(..., help="Deployment name."),
-    input_: str = typer.Option(
-        ...,
-        "--input",
-        help="JSON text, @FILE or FILE: features, records, or a .csv of feature rows.",
-    ),
-    patient_ref: str | None = typer.Option(
-        None, "--patient-ref", help="Patient reference for records that have none."
-    ),
-    fhir: bool = typer.Option(
-        False, "--fhir", help="Answer as FHIR R4 RiskAssessment JSON (needs a patient reference)."
-    ),
-    json_output: bool = JsonOption,
-) -> None:
-    """Score one record or several with a deployment; every prediction is logged."""
-    parsed = read_input(input_)
-    with client() as c:
-        answer = c.predict(
-            name,
-            parsed.features,
-            records=parsed.records,
-            patient_ref=patient_ref if patient_ref is not None else parsed.patient_ref,
-            metadata=parsed.metadata,
-            fhir=fhir,
-        )
-    if json_output or fhir:
-        print_json(answer)
-        return
-    predictions = answer.get("predictions", [])
-    print_table(
-        f"predictions of {answer.get('deployment', name)}",
-        ("#", "patient", "label", "score", "arm", "version", "cached", "id"),
-        [
-            (
-                i,
-                p.get("patient_ref") or "-",
-                p.get("label"),
-                _score(p.get("score")),
-                p.get("arm"),
-                p.get("version"),
-                "yes" if p.get("cached") else "no",
-                p.get("id"),
-            )
-            for i, p in enumerate(predictions)
-        ],
-    )
-    total = answer.get("timing_ms", {}).get("total")
-    if total is not None:
-        console.print(f"{len(predictions)} prediction(s) in {total:.1f} ms, logged")
-
-
 # -- outcomes -----------------------------------------------------------------------------
 
 
 @outcomes_app.command("upload")
 def upload(
-    file: Path = typer.Argument(..., help="CSV with prediction_id,label[,observed_at]."),
+    file: Path = typer.Argument(
+        ...,
+        help="CSV with label and prediction_id, or patient_ref (matched by time), and "
+        "optionally observed_at, deployment, predicted_from, predicted_to.",
+    ),
+    deployment: str | None = typer.Option(
+        None,
+        "--deployment",
+        help="Deployment of the rows matched by patient_ref that have no deployment cell.",
+    ),
+    lookback_days: float | None = typer.Option(
+        None,
+        "--lookback-days",
+        min=0.0,
+        max=LOOKBACK_DAYS_MAX,
+        help="How far before observed_at a patient's prediction may lie (default 30).",
+    ),
     json_output: bool = JsonOption,
 ) -> None:
-    """Attach outcomes from a CSV; one bad row stores nothing and every bad row is listed."""
+    """Attach outcomes from a CSV; one bad row stores nothing and every bad row is listed.
+    A row with patient_ref instead of prediction_id takes that patient's latest prediction
+    on the deployment at or before observed_at (within the look-back; shadow ones never)."""
     try:
         data = file.read_bytes()
     except OSError as exc:
         raise _bad(f"cannot read {file}: {exc.strerror}") from None
     with client() as c:
-        result = c.upload_outcomes(data)
+        result = c.upload_outcomes(data, deployment=deployment, lookback_days=lookback_days)
     if json_output:
         print_json(result)
     else:

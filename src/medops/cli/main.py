@@ -12,7 +12,18 @@ from pydantic import ValidationError
 from typer.exceptions import TyperException
 
 import medops
-from medops.cli import access, audit, db, deploy, models, monitor, policy, tokens, users
+from medops.cli import (
+    access,
+    audit,
+    db,
+    deploy,
+    models,
+    monitor,
+    policy,
+    predict,
+    tokens,
+    users,
+)
 from medops.cli.common import (
     PasswordStdinOption,
     client,
@@ -52,7 +63,7 @@ app.add_typer(deploy.app, name="deploy")
 app.add_typer(deploy.outcomes_app, name="outcomes")
 app.add_typer(monitor.app, name="monitor")
 app.command("breakglass")(access.breakglass)
-app.command("predict")(deploy.predict)
+app.command("predict")(predict.predict)
 
 
 def _version(value: bool) -> None:

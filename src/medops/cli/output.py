@@ -11,6 +11,7 @@ from typing import Any
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.segment import Segments
 from rich.table import Table
 from rich.text import Text
 
@@ -77,13 +78,29 @@ def _cell(value: Any) -> Text:
 
 
 def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """A table on stdout whose cells are never cut: identifiers (columns named ``id``,
+    ``... id`` or ``patient``) stay on one line, other cells wrap, and a table that cannot
+    fit the terminal that way is printed wider (the terminal wraps its lines) rather than
+    shortening a cell to ``…``."""
     table = Table(title=title, title_justify="left")
     for column in columns:
-        # Ids and references are printed whole: a wrapped id is still an id, a cut one is not.
-        table.add_column(column, overflow="fold")
+        whole = column in WHOLE_COLUMNS or column.endswith(" id")
+        table.add_column(column, no_wrap=whole, overflow="fold")
     for row in rows:
         table.add_row(*(_cell(v) for v in row))
-    console.print(table)
+    unbounded = console.options.update_width(TABLE_MAX_WIDTH)
+    needed = min(console.measure(table, options=unbounded).minimum, TABLE_MAX_WIDTH)
+    if needed <= console.width:
+        console.print(table)
+        return
+    # rich never prints wider than the console: render at the needed width and print the
+    # lines as they are (neither cropped nor wrapped by rich).
+    lines = console.render(table, console.options.update_width(needed))
+    console.print(Segments(lines), crop=False, soft_wrap=True)
+
+
+TABLE_MAX_WIDTH = 10_000  # how wide a table may be printed so that no cell is cut
+WHOLE_COLUMNS = frozenset({"id", "patient"})  # identifiers: never wrapped, never cut
 
 
 @contextlib.contextmanager

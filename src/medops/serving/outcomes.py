@@ -4,6 +4,8 @@ An outcome names one of the model version's class labels. Recording the same out
 changes nothing (uploads can be retried); a different label for a prediction that has one is
 refused, since a silent overwrite would rewrite the performance history. A CSV upload is
 checked whole before anything is stored: one bad row refuses the file, listing every problem.
+An outcome names its prediction by id, or by patient reference and time on a deployment
+(the rule is in outcome_csv.py): no match, or two predictions at the same time, refuses it.
 
 An outcome's ``observed_at`` is checked against the prediction and the clock: not before the
 prediction was made, and not later than the server's now plus CLOCK_SKEW (a sender's clock
@@ -12,8 +14,6 @@ may run a little ahead); a time outside is refused, naming the field, and nothin
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -31,11 +31,16 @@ from medops.db.engine import Database
 from medops.errors import ConflictError, FieldError, InvalidInputError, NotFoundError, clip
 from medops.registry.models import ModelVersion, RegisteredModel
 from medops.registry.signature import ModelSignature
-from medops.serving.models import Outcome, Prediction
-from medops.serving.schemas import OutcomeIn, OutcomeOut, OutcomeUploadOut
+from medops.serving.models import Deployment, Outcome, Prediction
+from medops.serving.outcome_csv import MAX_LISTED, PatientMatch, match_window, read_outcome_csv
+from medops.serving.schemas import (
+    LOOKBACK_DAYS_DEFAULT,
+    OutcomeIn,
+    OutcomeMatchIn,
+    OutcomeOut,
+    OutcomeUploadOut,
+)
 
-MAX_UPLOAD_ROWS = 100_000
-CSV_COLUMNS = ("prediction_id", "label", "observed_at")
 CLOCK_SKEW: Final = timedelta(minutes=5)
 
 
@@ -61,6 +66,17 @@ def _matching_label(signature: ModelSignature, value: object) -> Any:
         ):
             return label
     return None
+
+
+def _matched_details(match: PatientMatch | None) -> dict[str, Any]:
+    """How the prediction was found, for the audit record (the patient reference is in the
+    record's own field)."""
+    if match is None:
+        return {}
+    return {
+        "matched_by": "patient_ref",
+        "window": [match.start.isoformat(), match.end.isoformat()],
+    }
 
 
 class OutcomeService:
@@ -94,99 +110,139 @@ class OutcomeService:
             )
             return out
 
-    def upload(self, ctx: Context, content: bytes) -> OutcomeUploadOut:
-        """Attach the outcomes of a CSV (prediction_id,label[,observed_at]); all or nothing."""
-        rows = self._parse_csv(content)
-        errors: list[FieldError] = []
-        created = unchanged = 0
+    def record_for_patient(self, ctx: Context, deployment: str, data: OutcomeMatchIn) -> OutcomeOut:
+        """Attach an outcome to the prediction of ``data.patient_ref`` on ``deployment`` that
+        the time rule finds (outcome_csv.py): the latest at or before ``observed_at`` within
+        the look-back, or the latest within ``predicted_from``..``predicted_to``."""
+        start, end = match_window(
+            data.observed_at,
+            data.predicted_from,
+            data.predicted_to,
+            timedelta(days=data.lookback_days),
+        )
+        match = PatientMatch(deployment, data.patient_ref, start, end)
         with self._db.transaction() as session:
-            for i, (prediction_id, label, observed_at) in enumerate(rows):
+            prediction = self._find(session, match, "patient_ref", "deployment")
+            out, _ = self._attach(
+                session,
+                ctx,
+                prediction.id,
+                data.label,
+                data.observed_at,
+                "label",
+                "observed_at",
+                matched=match,
+            )
+            return out
+
+    def upload(
+        self,
+        ctx: Context,
+        content: bytes,
+        *,
+        deployment: str | None = None,
+        lookback_days: float = LOOKBACK_DAYS_DEFAULT,
+    ) -> OutcomeUploadOut:
+        """Attach the outcomes of a CSV (see outcome_csv.py for its columns); all or nothing.
+        ``deployment`` is the default of rows matched by patient reference."""
+        rows = read_outcome_csv(
+            content, deployment=deployment, lookback=timedelta(days=lookback_days)
+        )
+        errors: list[FieldError] = []
+        created = unchanged = matched = 0
+        known: set[str] = set()
+        with self._db.transaction() as session:
+            for row in rows:
+                where = f"rows[{row.index}]"
                 try:
+                    prediction_id = row.prediction_id or ""
+                    if row.match is not None:
+                        found = self._find(
+                            session,
+                            row.match,
+                            f"{where}.patient_ref",
+                            f"{where}.deployment",
+                            known,
+                        )
+                        prediction_id = found.id
                     _, new = self._attach(
                         session,
                         ctx,
                         prediction_id,
-                        label,
-                        observed_at,
-                        f"rows[{i}].label",
-                        f"rows[{i}].observed_at",
-                        row_field=f"rows[{i}]",
+                        row.label,
+                        row.observed_at,
+                        f"{where}.label",
+                        f"{where}.observed_at",
+                        row_field=where,
+                        matched=row.match,
+                        deployment=row.deployment,
+                        deployment_field=f"{where}.deployment",
                     )
                 except (InvalidInputError, NotFoundError, ConflictError) as exc:
-                    errors.extend(exc.errors or [FieldError(f"rows[{i}]", exc.message)])
+                    errors.extend(exc.errors or [FieldError(where, exc.message)])
                     continue
                 created += new
                 unchanged += not new
+                matched += row.match is not None
             if errors:
                 session.rollback()
                 raise InvalidInputError(
                     f"the file was not stored ({len(errors)} problem"
                     f"{'s' if len(errors) > 1 else ''}; first: {errors[0].field}: "
                     f"{errors[0].reason})",
-                    errors=errors[:50],
+                    errors=errors[:MAX_LISTED],
                 )
-        return OutcomeUploadOut(rows=len(rows), created=created, unchanged=unchanged)
+        return OutcomeUploadOut(
+            rows=len(rows), created=created, unchanged=unchanged, matched=matched
+        )
 
     @staticmethod
-    def _parse_csv(content: bytes) -> list[tuple[str, str, datetime | None]]:
-        try:
-            text = content.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise InvalidInputError(
-                "the file is not UTF-8 text", errors=[FieldError("file", "not UTF-8")]
-            ) from None
-        try:
-            return OutcomeService._rows(csv.DictReader(io.StringIO(text)))
-        except csv.Error as exc:
-            raise InvalidInputError(
-                f"the file is not a readable CSV: {exc}", errors=[FieldError("file", str(exc))]
-            ) from None
-
-    @staticmethod
-    def _rows(reader: csv.DictReader[str]) -> list[tuple[str, str, datetime | None]]:
-        header = reader.fieldnames or []
-        missing = [c for c in CSV_COLUMNS[:2] if c not in header]
-        extra = [c for c in header if c not in CSV_COLUMNS]
-        if missing or extra:
-            problems = [FieldError(c, "missing column") for c in missing]
-            problems += [FieldError(clip(c), "unknown column") for c in extra]
-            raise InvalidInputError(
-                "the CSV needs the columns prediction_id,label and optionally observed_at",
-                errors=problems,
+    def _find(
+        session: Session,
+        match: PatientMatch,
+        field: str,
+        deployment_field: str,
+        known: set[str] | None = None,
+    ) -> Prediction:
+        """The prediction ``match`` names: the latest non-shadow prediction of the patient
+        on the deployment within the window; none, or two at that time, is refused.
+        ``known`` holds deployment names already found (an upload's rows share them)."""
+        known = set() if known is None else known
+        if match.deployment not in known:
+            found = session.scalar(select(Deployment.id).where(Deployment.name == match.deployment))
+            if found is None:
+                reason = f"no deployment named {clip(match.deployment)!r}"
+                raise InvalidInputError(reason, errors=[FieldError(deployment_field, reason)])
+            known.add(match.deployment)
+        latest = session.scalars(
+            select(Prediction)
+            .where(
+                Prediction.deployment == match.deployment,
+                Prediction.patient_ref == match.patient_ref,
+                Prediction.shadow.is_(False),
+                Prediction.occurred_at >= match.start,
+                Prediction.occurred_at <= match.end,
             )
-        rows: list[tuple[str, str, datetime | None]] = []
-        errors: list[FieldError] = []
-        for i, row in enumerate(reader):
-            if i >= MAX_UPLOAD_ROWS:
-                raise InvalidInputError(
-                    f"more than {MAX_UPLOAD_ROWS} rows; split the file",
-                    errors=[FieldError("file", f"over {MAX_UPLOAD_ROWS} rows")],
-                )
-            observed: datetime | None = None
-            text_at = (row.get("observed_at") or "").strip()
-            if text_at:
-                try:
-                    observed = datetime.fromisoformat(text_at)
-                except ValueError:
-                    errors.append(FieldError(f"rows[{i}].observed_at", "not an ISO 8601 time"))
-                    continue
-                if observed.tzinfo is None:
-                    errors.append(
-                        FieldError(f"rows[{i}].observed_at", "needs a time zone (e.g. Z)")
-                    )
-                    continue
-            rows.append(
-                ((row.get("prediction_id") or "").strip(), row.get("label") or "", observed)
+            .order_by(Prediction.occurred_at.desc(), Prediction.id)
+            .limit(2)
+        ).all()
+        # The patient reference is never repeated in an error: it goes into the audit
+        # record's reason, and a refusal names the row instead.
+        if not latest:
+            reason = (
+                f"no prediction of this patient on {match.deployment} from "
+                f"{match.start.isoformat()} to {match.end.isoformat()} (shadow predictions "
+                "are not matched; widen the window with lookback_days or predicted_from)"
             )
-        if errors:
-            raise InvalidInputError(
-                f"the file was not stored ({len(errors)} problems; first: "
-                f"{errors[0].field}: {errors[0].reason})",
-                errors=errors[:50],
+            raise InvalidInputError(reason, errors=[FieldError(field, reason)])
+        if len(latest) == 2 and latest[0].occurred_at == latest[1].occurred_at:
+            reason = (
+                f"two predictions of this patient on {match.deployment} at the same time "
+                f"({latest[0].occurred_at.isoformat()}): {latest[0].id} and {latest[1].id}; "
+                "give the prediction_id"
             )
-        if not rows:
-            raise InvalidInputError("the file has no rows", errors=[FieldError("file", "no rows")])
-        return rows
+            raise InvalidInputError(reason, errors=[FieldError(field, reason)])
+        return latest[0]
 
     def _attach(
         self,
@@ -199,6 +255,9 @@ class OutcomeService:
         time_field: str,
         *,
         row_field: str = "prediction_id",
+        matched: PatientMatch | None = None,
+        deployment: str | None = None,
+        deployment_field: str = "deployment",
     ) -> tuple[OutcomeOut, bool]:
         actor = require_actor(ctx)
         prediction = session.get(Prediction, prediction_id) if prediction_id else None
@@ -208,6 +267,9 @@ class OutcomeService:
                 f"no prediction {shown!r}",
                 errors=[FieldError(row_field, f"no prediction {shown!r}")],
             )
+        if deployment is not None and deployment != prediction.deployment:
+            reason = f"the prediction was made by the deployment {prediction.deployment}"
+            raise InvalidInputError(reason, errors=[FieldError(deployment_field, reason)])
         if observed_at is not None:
             problem = observed_at_problem(observed_at, prediction.occurred_at, self._clock.now())
             if problem is not None:
@@ -253,7 +315,8 @@ class OutcomeService:
                     "version": prediction.version,
                     # Binds the row into the chain: audit verify recomputes it from the row.
                     "row_digest": outcome_digest({f: getattr(row, f) for f in OUTCOME_FIELDS}),
-                },
+                }
+                | _matched_details(matched),
             ),
         )
         session.add(row)

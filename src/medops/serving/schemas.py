@@ -5,14 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from medops.bounds import Int64, VersionNumber
 from medops.registry.schemas import MODEL_NAME_PATTERN
 
 DEPLOYMENT_NAME_PATTERN = MODEL_NAME_PATTERN
 PATIENT_REF_MAX = 128
+LOOKBACK_DAYS_DEFAULT = 30.0
+LOOKBACK_DAYS_MAX = 3650.0
 ClassLabel = Int64 | Annotated[str, Field(max_length=200)] | bool
+
+
+def patient_ref_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a patient reference (as the predict path takes them), or None."""
+    if not 1 <= len(value) <= PATIENT_REF_MAX or not value.isprintable() or value != value.strip():
+        return f"must be a printable string of 1 to {PATIENT_REF_MAX} characters"
+    return None
 
 
 class RolloutLimits(BaseModel):
@@ -124,6 +133,57 @@ class OutcomeIn(BaseModel):
     )
 
 
+class OutcomeMatchIn(BaseModel):
+    """The ground truth for a patient's prediction on a deployment, found by time: the
+    latest non-shadow prediction of ``patient_ref`` at or before ``observed_at`` within
+    ``lookback_days``, or the latest within ``predicted_from``..``predicted_to``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    patient_ref: str = Field(min_length=1, max_length=PATIENT_REF_MAX)
+    label: ClassLabel
+    observed_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the outcome was observed (with a time zone); the prediction is the "
+        "latest at or before it within lookback_days.",
+    )
+    predicted_from: AwareDatetime | None = Field(
+        default=None, description="Start of the window the prediction was made in (inclusive)."
+    )
+    predicted_to: AwareDatetime | None = Field(
+        default=None,
+        description="End of the window the prediction was made in (inclusive; default "
+        "observed_at).",
+    )
+    lookback_days: float = Field(
+        default=LOOKBACK_DAYS_DEFAULT,
+        gt=0,
+        le=LOOKBACK_DAYS_MAX,
+        description="How far before observed_at (or predicted_to) a prediction may lie, "
+        "when predicted_from is not given.",
+    )
+
+    @field_validator("patient_ref")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        problem = patient_ref_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+
+class PredictLimits(BaseModel):
+    """What one predict request to a deployment may hold: send larger inputs in batches."""
+
+    deployment: str
+    max_records: int = Field(description="most records one request may hold")
+    max_request_bytes: int = Field(description="largest request body, in bytes")
+    features: list[str] = Field(
+        description="the feature names each record needs (of the primary version, and of "
+        "the canary when it has others)"
+    )
+
+
 class OutcomeOut(BaseModel):
     """An outcome as stored."""
 
@@ -141,3 +201,6 @@ class OutcomeUploadOut(BaseModel):
     rows: int
     created: int
     unchanged: int
+    matched: int = Field(
+        default=0, description="rows whose prediction was found by patient reference and time"
+    )

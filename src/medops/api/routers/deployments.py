@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -17,14 +17,18 @@ from medops.serving.predict import Predictor
 from medops.serving.runtime import ServingRuntime
 from medops.serving.schemas import (
     DEPLOYMENT_NAME_PATTERN,
+    LOOKBACK_DAYS_DEFAULT,
+    LOOKBACK_DAYS_MAX,
     CanaryRequest,
     DeploymentCreate,
     DeploymentEventOut,
     DeploymentOut,
     DeploymentRollbackRequest,
     OutcomeIn,
+    OutcomeMatchIn,
     OutcomeOut,
     OutcomeUploadOut,
+    PredictLimits,
     ShadowRequest,
 )
 
@@ -112,6 +116,30 @@ def rollback_deployment(
     return _with_live(request, services.deployments.rollback(ctx, name, body))
 
 
+@router.get(f"{PREFIX}/{{name}}/predict-limits", name="deployments.predict-limits")
+async def predict_limits(
+    name: Name, request: Request, services: ServicesDep, _ctx: Predict
+) -> PredictLimits:
+    """What one predict request to the deployment may hold (records, bytes) and the
+    features each record needs: a client sends larger inputs in batches within these."""
+    predictor: Predictor = request.app.state.predictor
+    route = await predictor.current(name)
+    if route.primary is None:
+        raise ServiceUnavailableError(
+            f"deployment {route.name} serves nothing: {route.target} points at no version"
+        )
+    features = list(route.primary.signature.feature_names)
+    if route.canary is not None:
+        features += [f for f in route.canary.signature.feature_names if f not in features]
+    settings = services.settings
+    return PredictLimits(
+        deployment=route.name,
+        max_records=settings.serving_max_records,
+        max_request_bytes=settings.max_request_bytes,
+        features=features,
+    )
+
+
 _ERROR_KINDS = (
     (ShedError, "overloaded"),
     (InvalidInputError, "invalid-input"),
@@ -167,11 +195,31 @@ def record_outcome(
     return services.outcomes.record(ctx, prediction_id, body)
 
 
+@router.post(f"{PREFIX}/{{name}}/outcomes", name="deployments.outcome", status_code=201)
+def record_outcome_for_patient(
+    name: Name, body: OutcomeMatchIn, services: ServicesDep, ctx: Outcomes
+) -> OutcomeOut:
+    """Attach the ground truth to the prediction of a patient on this deployment, found by
+    time: the latest (shadow ones excluded) at or before ``observed_at`` within
+    ``lookback_days``, or within ``predicted_from``..``predicted_to``; none, or two at the
+    same time, is a 422."""
+    services.deployments.get(name)  # 404 for an unknown deployment
+    return services.outcomes.record_for_patient(ctx, name, body)
+
+
 @router.post(f"{API_PREFIX}/outcomes", name="outcomes.upload")
 async def upload_outcomes(
-    request: Request, services: ServicesDep, ctx: Outcomes
+    request: Request,
+    services: ServicesDep,
+    ctx: Outcomes,
+    deployment: Annotated[str | None, Query(pattern=DEPLOYMENT_NAME_PATTERN)] = None,
+    lookback_days: Annotated[float, Query(gt=0, le=LOOKBACK_DAYS_MAX)] = LOOKBACK_DAYS_DEFAULT,
 ) -> OutcomeUploadOut:
-    """Attach outcomes from a CSV body (``prediction_id,label[,observed_at]``): every row is
-    checked first; one bad row stores nothing and every problem is listed."""
+    """Attach outcomes from a CSV body: a ``label`` column, and ``prediction_id`` or
+    ``patient_ref`` (with ``deployment``, as a column or this parameter, and
+    ``observed_at`` or ``predicted_from``/``predicted_to``), plus optional ``observed_at``.
+    Every row is checked first; one bad row stores nothing and every problem is listed."""
     body = await request.body()
-    return await run_in_threadpool(services.outcomes.upload, ctx, body)
+    return await run_in_threadpool(
+        services.outcomes.upload, ctx, body, deployment=deployment, lookback_days=lookback_days
+    )
