@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -37,10 +38,24 @@ from medops.serving.predict import Predictor
 from medops.serving.runtime import ServingRuntime
 
 SWEEP_SECONDS = 60
+T = TypeVar("T")
 TICK_SECONDS = 1
 REFUSAL_BACKOFF = 5  # checkpoint intervals skipped after a refused checkpoint
 SYSTEM_CONTEXT = Context(actor=SYSTEM_ACTOR, origin=Origin(source_ip="local"))
 log = get_logger("medops.app")
+
+
+async def _in_thread(function: Callable[..., T], *args: Any) -> T:
+    """``run_in_threadpool``, except that a cancellation (the app shutting down) waits for the
+    thread to finish before it propagates: the thread may hold a database connection, and the
+    installation may be closed right after the shutdown."""
+    running = asyncio.ensure_future(run_in_threadpool(function, *args))
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await running
+        raise
 
 
 async def _housekeeping(services: Services) -> None:
@@ -58,20 +73,20 @@ async def _housekeeping(services: Services) -> None:
         since_sweep += TICK_SECONDS
         since_checkpoint += TICK_SECONDS
         try:
-            await run_in_threadpool(services.refusals.flush)
+            await _in_thread(services.refusals.flush)
             if since_sweep >= SWEEP_SECONDS:
                 since_sweep = 0
-                ended = await run_in_threadpool(services.logins.sweep_expired)
+                ended = await _in_thread(services.logins.sweep_expired)
                 if ended:
                     log.info("expired sessions ended", count=ended)
-                await run_in_threadpool(services.logins.sweep_throttle)
+                await _in_thread(services.logins.sweep_throttle)
             due = since_checkpoint >= settings.audit_checkpoint_seconds
             if not due and since_checkpoint >= 0:
-                waiting = await run_in_threadpool(services.checkpoints.pending_records)
+                waiting = await _in_thread(services.checkpoints.pending_records)
                 due = waiting >= settings.audit_checkpoint_records
             if due:
                 since_checkpoint = 0
-                made = await run_in_threadpool(services.checkpoints.checkpoint)
+                made = await _in_thread(services.checkpoints.checkpoint)
                 if made:
                     log.info("audit checkpoint signed", to_seq=made["to_seq"])
         except AuditTamperedError as exc:  # counted and audited by the checkpointer
@@ -89,7 +104,7 @@ async def _monitoring(services: Services, seconds: float, window: str) -> None:
     while True:
         await asyncio.sleep(seconds)
         try:
-            await run_in_threadpool(services.monitoring.run, ctx, window)
+            await _in_thread(services.monitoring.run, ctx, window)
         except Exception:
             log.warning("monitoring run failed; retried at the next interval", exc_info=True)
 
@@ -100,7 +115,7 @@ async def _serving_refresh(runtime: ServingRuntime, seconds: float) -> None:
     while True:
         await asyncio.sleep(seconds)
         try:
-            if await run_in_threadpool(runtime.poll):
+            if await _in_thread(runtime.poll):
                 log.info("serving view refreshed")
         except Exception:
             log.warning("serving refresh failed; retried at the next tick", exc_info=True)
