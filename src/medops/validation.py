@@ -21,14 +21,17 @@ SHOWN_FIELDS = 12
 LOCATIONS = {"body", "query", "path", "header", "cookie"}
 
 
-def unknown_field_reason(key: str, known: Iterable[str]) -> str:
-    """Why a key was refused, with the closest allowed name when one is close enough."""
+def unknown_field_reason(key: str, known: Iterable[str], *, list_fields: bool = True) -> str:
+    """Why a key was refused, with the closest allowed name when one is close enough (else
+    the allowed names, when ``list_fields``)."""
     names = sorted(known)
     close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)
     if close:
         return f"unknown field; did you mean {close[0]!r}?"
+    if not names or not list_fields:
+        return "unknown field"
     shown = ", ".join(names[:SHOWN_FIELDS]) + (", ..." if len(names) > SHOWN_FIELDS else "")
-    return f"unknown field; the fields are: {shown}" if names else "unknown field"
+    return f"unknown field; the fields are: {shown}"
 
 
 def fields_at(model: type[BaseModel] | None, path: Sequence[Any]) -> list[str] | None:
@@ -65,6 +68,7 @@ def field_errors(
 ) -> list[FieldError]:
     """One FieldError per pydantic error; an unknown key names the field it may have meant."""
     errors = []
+    listed: set[tuple[Any, ...]] = set()  # the fields of each object are listed once
     for problem in problems:
         loc = list(problem.get("loc", ()))
         if len(loc) > 1 and loc[0] in LOCATIONS:
@@ -74,7 +78,11 @@ def field_errors(
         if problem.get("type") == "extra_forbidden" and loc:
             known = fields_at(model, loc[:-1])
             if known is not None:
-                reason = unknown_field_reason(str(loc[-1]), known)
+                parent = tuple(loc[:-1])
+                reason = unknown_field_reason(
+                    str(loc[-1]), known, list_fields=parent not in listed
+                )
+                listed.add(parent)
         errors.append(FieldError(where, reason))
     return errors
 

@@ -101,7 +101,7 @@ def test_only_monitoring_configure_may_change_it_and_bad_input_is_a_422_naming_t
         ({"thresholds_mode": "adaptive"}, "thresholds_mode", "learned"),
         ({"min_samples": 1}, "min_samples", "2"),
         ({"min_samples": 2.5}, "min_samples", "integer"),
-        ({"alpha": 0.05}, "alpha", "not permitted"),
+        ({"alpha": 0.05}, "alpha", "unknown field"),
         ({"deployment": "no such name!"}, "deployment", "pattern"),
         (
             f'{{"deployment": "{DEPLOYMENT}", "thresholds": {{"bmi": {{"psi": 1e999}}}}}}',

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
 from medops.audit.models import AuditEvent
@@ -32,7 +33,7 @@ def test_a_count_whose_write_fails_is_written_with_the_next(empty_db_url: str) -
     """With no table to write to, the counts stay; once the database is there, they land."""
     database = Database(empty_db_url)
     clock = FixedClock()
-    audit = AuditService(database, clock)
+    audit = AuditService(database, clock, key=Ed25519PrivateKey.generate)
     tally = RefusalTally(audit, clock)
     try:
         for _ in range(5):
@@ -57,7 +58,7 @@ def test_the_open_minute_waits_and_past_the_key_limit_addresses_are_pooled(
     """Nothing is written before its minute closes; beyond max_keys, addresses are 'other'."""
     database = Database(db_url)
     clock = FixedClock()
-    audit = AuditService(database, clock)
+    audit = AuditService(database, clock, key=Ed25519PrivateKey.generate)
     tally = RefusalTally(audit, clock, max_keys=2)
     try:
         for n in range(4):
