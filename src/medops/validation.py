@@ -79,9 +79,7 @@ def field_errors(
             known = fields_at(model, loc[:-1])
             if known is not None:
                 parent = tuple(loc[:-1])
-                reason = unknown_field_reason(
-                    str(loc[-1]), known, list_fields=parent not in listed
-                )
+                reason = unknown_field_reason(str(loc[-1]), known, list_fields=parent not in listed)
                 listed.add(parent)
         errors.append(FieldError(where, reason))
     return errors

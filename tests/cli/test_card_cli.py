@@ -11,28 +11,15 @@ import joblib
 from medops.registry.schemas import VersionOut
 from tests import model_data
 from tests.cli.conftest import Cli
-
-ADMIN_PW = "tidal-granite-sketch"
-USER_PW = "a-long-user-password"
-
-
-def _as(cli: Cli, user: str) -> None:
-    password = ADMIN_PW if user == "admin" else USER_PW
-    cli.ok("login", "--username", user, "--password-stdin", stdin=password + "\n")
+from tests.helpers.cli import init_with_people, log_in
 
 
 def test_registration_warns_and_a_card_is_copied_forward(cli: Cli, tmp_path: Path) -> None:
     """A version registered without training data or demographics is told, at registration,
     that its card can never be complete and what else promotion needs; with them, only the next
     steps; `card --from 1` gives version 2 every team field of version 1's card."""
-    cli.ok("init", "--json", MEDOPS_ADMIN_PASSWORD=ADMIN_PW)
-    _as(cli, "admin")
-    for user, role in (("dana", "data_scientist"), ("cora", "clinician")):
-        cli.ok(
-            "users", "create", user, "--role", role, "--full-name", user.title(),
-            "--password-stdin", stdin=USER_PW + "\n",
-        )  # fmt: skip
-    _as(cli, "dana")
+    init_with_people(cli, [("dana", "data_scientist", "Dana"), ("cora", "clinician", "Cora")])
+    log_in(cli, "dana")
     cli.ok("models", "create", "risk")
     model_file, sample = tmp_path / "model.joblib", tmp_path / "train.csv"
     joblib.dump(model_data.pipeline(), model_file)
@@ -52,7 +39,7 @@ def test_registration_warns_and_a_card_is_copied_forward(cli: Cli, tmp_path: Pat
     )  # fmt: skip
     assert len(second.warnings) == 1
     assert second.warnings[0].startswith("before risk/2 can be promoted")
-    _as(cli, "cora")
+    log_in(cli, "cora")
     card = tmp_path / "card.json"
     card.write_text(json.dumps(model_data.CARD))
     cli.ok("models", "card", "risk/1", "--set", str(card))

@@ -9,37 +9,17 @@ from pathlib import Path
 
 from medops.registry.schemas import PolicyChangeOut, PromotionPolicy
 from tests.cli.conftest import Cli
-
-ADMIN_PW = "tidal-granite-sketch"
-USER_PW = "a-long-user-password"
-
-
-def _as(cli: Cli, user: str, password: str = USER_PW) -> None:
-    cli.ok("login", "--username", user, "--password-stdin", stdin=password + "\n")
+from tests.helpers.cli import USER_PW, init_with_people, log_in
 
 
 def test_a_loosening_is_proposed_signed_by_two_people_and_applied(cli: Cli, tmp_path: Path) -> None:
     """`models policy --set` refuses a lower AUROC floor in one line naming
     `policy-change propose`; the proposal waits for a clinician; the clinician's signature
     applies it; list and show answer --json."""
-    cli.ok("init", "--json", MEDOPS_ADMIN_PASSWORD=ADMIN_PW)
-    _as(cli, "admin", ADMIN_PW)
-    for user, role, name in (
-        ("eli", "ml_engineer", "Eli Whitney"),
-        ("cora", "clinician", "Dr. Cora Lee"),
-    ):
-        cli.ok(
-            "users",
-            "create",
-            user,
-            "--role",
-            role,
-            "--full-name",
-            name,
-            "--password-stdin",
-            stdin=USER_PW + "\n",
-        )
-    _as(cli, "eli")
+    init_with_people(
+        cli, [("eli", "ml_engineer", "Eli Whitney"), ("cora", "clinician", "Dr. Cora Lee")]
+    )
+    log_in(cli, "eli")
     cli.ok("models", "create", "sepsis", "--json")
     lower = tmp_path / "lower.json"
     lower.write_text(json.dumps({"min_auroc": 0.65}))
@@ -71,7 +51,7 @@ def test_a_loosening_is_proposed_signed_by_two_people_and_applied(cli: Cli, tmp_
         stdin=USER_PW + "\n",
     )
     assert PolicyChangeOut.model_validate(signed.json()).needs == ["a signature by a clinician"]
-    _as(cli, "cora")
+    log_in(cli, "cora")
     applied = cli.ok(
         "models",
         "policy-change",

@@ -19,7 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from medops.canonical import canonical_json, sha256_json
-from medops.registry.models import Approval
+from medops.registry.models import Approval, SignedBy
 
 # canonical_json and sha256_json live in medops.canonical; they stay importable from here.
 __all__ = [
@@ -35,12 +35,10 @@ __all__ = [
 MANIFEST_SCHEMA = "medops.signature-manifest/1"
 
 
-def manifest(row: Approval, *, model: str, version: int) -> dict[str, Any]:
-    """What a signature row says was signed."""
+def signed_by(row: SignedBy) -> dict[str, Any]:
+    """The part of every signature manifest that says who signed, how, when and meaning
+    what (canonical JSON sorts keys, so where it sits in a manifest changes no hash)."""
     return {
-        "schema": MANIFEST_SCHEMA,
-        "model": model,
-        "version": version,
         "signer": {
             "user_id": row.user_id,
             "username": row.username,
@@ -51,6 +49,16 @@ def manifest(row: Approval, *, model: str, version: int) -> dict[str, Any]:
         "comment": row.comment,
         "signed_at": row.signed_at.isoformat(),
         "method": row.method,
+    }
+
+
+def manifest(row: Approval, *, model: str, version: int) -> dict[str, Any]:
+    """What a signature row says was signed."""
+    return {
+        "schema": MANIFEST_SCHEMA,
+        "model": model,
+        "version": version,
+        **signed_by(row),
         "artifact_digest": row.artifact_digest,
         "report": {"id": row.report_id, "hash": row.report_hash},
         "card_hash": row.card_hash,

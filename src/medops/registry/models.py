@@ -107,7 +107,25 @@ class ModelCard(Base):
     updated_by: Mapped[str] = mapped_column(String(64))
 
 
-class Approval(Base):
+class SignedBy:
+    """The columns every electronic signature has: the signer as they signed (id, name,
+    printed name, role), the meaning, a comment, how they re-authenticated and when, and the
+    seal (manifest hash, server key id, countersignature)."""
+
+    user_id: Mapped[str] = mapped_column(String(36))
+    username: Mapped[str] = mapped_column(String(64))
+    printed_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    meaning: Mapped[str] = mapped_column(String(32))
+    comment: Mapped[str | None] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    manifest_hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(16))
+    server_signature: Mapped[str] = mapped_column(String(128))
+
+
+class Approval(SignedBy, Base):
     """An electronic signature on a version (21 CFR 11.50/11.70/11.200).
 
     The manifest binds the signer, meaning and time to the artifact digest, the report hash
@@ -118,22 +136,11 @@ class Approval(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     version_id: Mapped[str] = mapped_column(ForeignKey("model_versions.id"), index=True)
-    user_id: Mapped[str] = mapped_column(String(36))
-    username: Mapped[str] = mapped_column(String(64))
-    printed_name: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(32))
-    meaning: Mapped[str] = mapped_column(String(32))
-    comment: Mapped[str | None] = mapped_column(Text)
-    method: Mapped[str] = mapped_column(String(64))
-    signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     artifact_digest: Mapped[str] = mapped_column(String(64))
     report_id: Mapped[str] = mapped_column(String(32))
     report_hash: Mapped[str] = mapped_column(String(64))
     card_hash: Mapped[str] = mapped_column(String(64))
     policy_hash: Mapped[str] = mapped_column(String(64))
-    manifest_hash: Mapped[str] = mapped_column(String(64))
-    key_id: Mapped[str] = mapped_column(String(16))
-    server_signature: Mapped[str] = mapped_column(String(128))
 
 
 class ModelAlias(Base):
@@ -189,7 +196,7 @@ class PolicyChange(Base):
     decided_by: Mapped[str | None] = mapped_column(String(64))
 
 
-class PolicySignature(Base):
+class PolicySignature(SignedBy, Base):
     """An electronic signature on a policy change, sealed like a version's: the manifest
     (signer, meaning, time, method, the change and both policy hashes) is countersigned with
     the server's Ed25519 key."""
@@ -198,14 +205,3 @@ class PolicySignature(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     change_id: Mapped[str] = mapped_column(ForeignKey("model_policy_changes.id"), index=True)
-    user_id: Mapped[str] = mapped_column(String(36))
-    username: Mapped[str] = mapped_column(String(64))
-    printed_name: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(32))
-    meaning: Mapped[str] = mapped_column(String(32))
-    comment: Mapped[str | None] = mapped_column(Text)
-    method: Mapped[str] = mapped_column(String(64))
-    signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    manifest_hash: Mapped[str] = mapped_column(String(64))
-    key_id: Mapped[str] = mapped_column(String(16))
-    server_signature: Mapped[str] = mapped_column(String(128))

@@ -66,16 +66,7 @@ def manifest(row: PolicySignature, change: PolicyChange, model: str) -> dict[str
         "change": change.id,
         "before_hash": change.before_hash,
         "after_hash": change.after_hash,
-        "signer": {
-            "user_id": row.user_id,
-            "username": row.username,
-            "printed_name": row.printed_name,
-            "role": row.role,
-        },
-        "meaning": row.meaning,
-        "comment": row.comment,
-        "signed_at": row.signed_at.isoformat(),
-        "method": row.method,
+        **sig.signed_by(row),
     }
 
 

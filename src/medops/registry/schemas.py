@@ -322,12 +322,11 @@ class ApprovalRequest(BaseModel):
     comment: str | None = Field(default=None, max_length=2000)
 
 
-class ApprovalOut(BaseModel):
-    """A signature as shown on cards and exports, with whether it still verifies."""
+class SignatureOut(BaseModel):
+    """An electronic signature as shown: who signed, meaning what, how and when, its seal, and
+    whether it still verifies (with why not)."""
 
     id: str
-    model: str
-    version: int
     username: str
     printed_name: str
     role: str
@@ -335,14 +334,21 @@ class ApprovalOut(BaseModel):
     comment: str | None
     signed_at: datetime
     method: str
+    manifest_hash: str
+    key_id: str
+    valid: bool
+    invalid_reasons: list[str] = Field(default_factory=list)
+
+
+class ApprovalOut(SignatureOut):
+    """A signature on a version, with the content it is bound to."""
+
+    model: str
+    version: int
     artifact_digest: str
     report_id: str
     report_hash: str
     card_hash: str
-    manifest_hash: str
-    key_id: str
-    valid: bool
-    invalid_reasons: list[str]
 
 
 class PromoteRequest(BaseModel):
@@ -415,21 +421,8 @@ class PolicyWithdrawRequest(BaseModel):
     reason: str = Field(min_length=3, max_length=500)
 
 
-class PolicySignatureOut(BaseModel):
+class PolicySignatureOut(SignatureOut):
     """A signature on a policy change, with whether it still verifies."""
-
-    id: str
-    username: str
-    printed_name: str
-    role: str
-    meaning: str
-    comment: str | None
-    signed_at: datetime
-    method: str
-    manifest_hash: str
-    key_id: str
-    valid: bool
-    invalid_reasons: list[str] = Field(default_factory=list)
 
 
 PolicyChangeStatus = Literal["pending", "applied", "withdrawn", "superseded"]
