@@ -42,7 +42,16 @@ REFUSAL_BACKOFF = 5  # checkpoint intervals skipped after a refused checkpoint
 log = get_logger("medops.app")
 
 
-async def _housekeeping(services: Services) -> None:
+async def _pause(stopping: asyncio.Event, seconds: float) -> bool:
+    """Wait ``seconds``; True when the app is stopping (then the loop returns). The loops
+    stop this way, not by cancellation: a cancelled task abandons the thread it waits on,
+    which would go on using the database after the services were closed."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), seconds)
+    return stopping.is_set()
+
+
+async def _housekeeping(services: Services, stopping: asyncio.Event) -> None:
     """Every minute, end and audit logins that expired while nobody used them. Sign a
     checkpoint of new audit records every MEDOPS_AUDIT_CHECKPOINT_SECONDS, or sooner once
     MEDOPS_AUDIT_CHECKPOINT_RECORDS await one (checked every TICK_SECONDS). A checkpoint
@@ -50,8 +59,7 @@ async def _housekeeping(services: Services) -> None:
     the server keeps serving and tries again REFUSAL_BACKOFF intervals later."""
     settings = services.settings
     since_sweep = since_checkpoint = 0
-    while True:
-        await asyncio.sleep(TICK_SECONDS)
+    while not await _pause(stopping, TICK_SECONDS):
         since_sweep += TICK_SECONDS
         since_checkpoint += TICK_SECONDS
         try:
@@ -78,22 +86,24 @@ async def _housekeeping(services: Services) -> None:
             log.warning("housekeeping failed; retried at the next tick", exc_info=True)
 
 
-async def _monitoring(services: Services, seconds: float, window: str) -> None:
+async def _monitoring(
+    services: Services, seconds: float, window: str, stopping: asyncio.Event
+) -> None:
     """Compute the due monitoring windows every ``seconds`` (MEDOPS_MONITOR_INTERVAL_SECONDS)."""
     ctx = Context(actor=SYSTEM_ACTOR, origin=Origin(source_ip="local"))
-    while True:
-        await asyncio.sleep(seconds)
+    while not await _pause(stopping, seconds):
         try:
             await run_in_threadpool(services.monitoring.run, ctx, window)
         except Exception:
             log.warning("monitoring run failed; retried at the next interval", exc_info=True)
 
 
-async def _serving_refresh(runtime: ServingRuntime, seconds: float) -> None:
+async def _serving_refresh(
+    runtime: ServingRuntime, seconds: float, stopping: asyncio.Event
+) -> None:
     """Pick up deployment and alias changes made by other processes (replicas, the CLI on
     the server's database)."""
-    while True:
-        await asyncio.sleep(seconds)
+    while not await _pause(stopping, seconds):
         try:
             if await run_in_threadpool(runtime.poll):
                 log.info("serving view refreshed")
@@ -144,23 +154,23 @@ def create_app(
         # more than once for one app, e.g. by several in-process clients).
         services.deployments.listeners.append(runtime.mark_stale)
         services.lifecycle.listeners.append(runtime.mark_stale)
-        sweeper = asyncio.create_task(_housekeeping(services))
+        stopping = asyncio.Event()
+        sweeper = asyncio.create_task(_housekeeping(services, stopping))
         interval = services.settings.monitor_interval_seconds
+        window = services.settings.monitor_window
         monitor = (
-            [asyncio.create_task(_monitoring(services, interval, services.settings.monitor_window))]
+            [asyncio.create_task(_monitoring(services, interval, window, stopping))]
             if interval > 0
             else []
         )
         refresher = asyncio.create_task(
-            _serving_refresh(runtime, services.settings.serving_refresh_seconds)
+            _serving_refresh(runtime, services.settings.serving_refresh_seconds, stopping)
         )
         try:
             yield
         finally:
-            for task in (sweeper, refresher, *monitor):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            stopping.set()  # each loop ends after the database work it is doing
+            await asyncio.gather(sweeper, refresher, *monitor, return_exceptions=True)
             await predictor.drain()
             await runtime.close()
             services.deployments.listeners.remove(runtime.mark_stale)
