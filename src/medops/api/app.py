@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -38,27 +37,22 @@ from medops.serving.predict import Predictor
 from medops.serving.runtime import ServingRuntime
 
 SWEEP_SECONDS = 60
-T = TypeVar("T")
 TICK_SECONDS = 1
 REFUSAL_BACKOFF = 5  # checkpoint intervals skipped after a refused checkpoint
 SYSTEM_CONTEXT = Context(actor=SYSTEM_ACTOR, origin=Origin(source_ip="local"))
 log = get_logger("medops.app")
 
 
-async def _in_thread(function: Callable[..., T], *args: Any) -> T:
-    """``run_in_threadpool``, except that a cancellation (the app shutting down) waits for the
-    thread to finish before it propagates: the thread may hold a database connection, and the
-    installation may be closed right after the shutdown."""
-    running = asyncio.ensure_future(run_in_threadpool(function, *args))
-    try:
-        return await asyncio.shield(running)
-    except asyncio.CancelledError:
-        with contextlib.suppress(Exception):
-            await running
-        raise
+async def _pause(stopping: asyncio.Event, seconds: float) -> bool:
+    """Wait ``seconds``; True when the app is stopping (then the loop returns). The loops
+    stop this way, not by cancellation: a cancelled task abandons the thread it waits on,
+    which would go on using the database after the services were closed."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), seconds)
+    return stopping.is_set()
 
 
-async def _housekeeping(services: Services) -> None:
+async def _housekeeping(services: Services, stopping: asyncio.Event) -> None:
     """Every minute, end and audit logins that expired while nobody used them, and forget
     login failures too old to count. Write the counts of refused requests whose minute has
     closed (every TICK_SECONDS). Sign a checkpoint of new audit records every
@@ -68,25 +62,24 @@ async def _housekeeping(services: Services) -> None:
     REFUSAL_BACKOFF intervals later."""
     settings = services.settings
     since_sweep = since_checkpoint = 0
-    while True:
-        await asyncio.sleep(TICK_SECONDS)
+    while not await _pause(stopping, TICK_SECONDS):
         since_sweep += TICK_SECONDS
         since_checkpoint += TICK_SECONDS
         try:
-            await _in_thread(services.refusals.flush)
+            await run_in_threadpool(services.refusals.flush)
             if since_sweep >= SWEEP_SECONDS:
                 since_sweep = 0
-                ended = await _in_thread(services.logins.sweep_expired)
+                ended = await run_in_threadpool(services.logins.sweep_expired)
                 if ended:
                     log.info("expired sessions ended", count=ended)
-                await _in_thread(services.logins.sweep_throttle)
+                await run_in_threadpool(services.logins.sweep_throttle)
             due = since_checkpoint >= settings.audit_checkpoint_seconds
             if not due and since_checkpoint >= 0:
-                waiting = await _in_thread(services.checkpoints.pending_records)
+                waiting = await run_in_threadpool(services.checkpoints.pending_records)
                 due = waiting >= settings.audit_checkpoint_records
             if due:
                 since_checkpoint = 0
-                made = await _in_thread(services.checkpoints.checkpoint)
+                made = await run_in_threadpool(services.checkpoints.checkpoint)
                 if made:
                     log.info("audit checkpoint signed", to_seq=made["to_seq"])
         except AuditTamperedError as exc:  # counted and audited by the checkpointer
@@ -98,24 +91,26 @@ async def _housekeeping(services: Services) -> None:
             log.warning("housekeeping failed; retried at the next tick", exc_info=True)
 
 
-async def _monitoring(services: Services, seconds: float, window: str) -> None:
+async def _monitoring(
+    services: Services, seconds: float, window: str, stopping: asyncio.Event
+) -> None:
     """Compute the due monitoring windows every ``seconds`` (MEDOPS_MONITOR_INTERVAL_SECONDS)."""
     ctx = Context(actor=SYSTEM_ACTOR, origin=Origin(source_ip="local"))
-    while True:
-        await asyncio.sleep(seconds)
+    while not await _pause(stopping, seconds):
         try:
-            await _in_thread(services.monitoring.run, ctx, window)
+            await run_in_threadpool(services.monitoring.run, ctx, window)
         except Exception:
             log.warning("monitoring run failed; retried at the next interval", exc_info=True)
 
 
-async def _serving_refresh(runtime: ServingRuntime, seconds: float) -> None:
+async def _serving_refresh(
+    runtime: ServingRuntime, seconds: float, stopping: asyncio.Event
+) -> None:
     """Pick up deployment and alias changes made by other processes (replicas, the CLI on
     the server's database)."""
-    while True:
-        await asyncio.sleep(seconds)
+    while not await _pause(stopping, seconds):
         try:
-            if await _in_thread(runtime.poll):
+            if await run_in_threadpool(runtime.poll):
                 log.info("serving view refreshed")
         except Exception:
             log.warning("serving refresh failed; retried at the next tick", exc_info=True)
@@ -168,23 +163,23 @@ def create_app(
             await run_in_threadpool(services.mfa_secrets.check_at_start, SYSTEM_CONTEXT)
         except Exception:
             log.exception("TOTP secrets could not be checked at start")
-        sweeper = asyncio.create_task(_housekeeping(services))
+        stopping = asyncio.Event()
+        sweeper = asyncio.create_task(_housekeeping(services, stopping))
         interval = services.settings.monitor_interval_seconds
+        window = services.settings.monitor_window
         monitor = (
-            [asyncio.create_task(_monitoring(services, interval, services.settings.monitor_window))]
+            [asyncio.create_task(_monitoring(services, interval, window, stopping))]
             if interval > 0
             else []
         )
         refresher = asyncio.create_task(
-            _serving_refresh(runtime, services.settings.serving_refresh_seconds)
+            _serving_refresh(runtime, services.settings.serving_refresh_seconds, stopping)
         )
         try:
             yield
         finally:
-            for task in (sweeper, refresher, *monitor):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            stopping.set()  # each loop ends after the database work it is doing
+            await asyncio.gather(sweeper, refresher, *monitor, return_exceptions=True)
             await predictor.drain()
             await runtime.close()
             services.deployments.listeners.remove(runtime.mark_stale)
