@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -14,56 +11,9 @@ from medops.audit import signing
 from medops.audit.checkpoints import verify_database
 from medops.db.engine import Database
 from tests.cli.conftest import Cli, clean_env
-from tests.test_server import MEDOPS, _free_port
+from tests.helpers.server import assert_restarts, free_port, kill_under_load, start_server
 
 ADMIN_PW = "kestrel-marble-oak"
-
-
-def _start(env: dict[str, str], port: int) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [MEDOPS, "server", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("server did not start")
-
-
-def kill_under_load(
-    proc: subprocess.Popen[str],
-    threads: list[threading.Thread],
-    stop: threading.Event,
-    *,
-    seconds: float,
-) -> None:
-    """Start the client threads, SIGKILL the server after ``seconds``, then stop them."""
-    for thread in threads:
-        thread.start()
-    time.sleep(seconds)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=30)
-
-
-def assert_restarts(env: dict[str, str]) -> None:
-    """The server starts again on the same database after the kill."""
-    restarted = _start(env, _free_port())
-    try:
-        assert restarted.poll() is None
-    finally:
-        restarted.terminate()
-        restarted.wait(timeout=15)
 
 
 def test_sigkill_under_load_keeps_every_acknowledged_audit_record(
@@ -74,9 +24,9 @@ def test_sigkill_under_load_keeps_every_acknowledged_audit_record(
     record, the chains verify, and the server starts again on the same database."""
     env = clean_env(MEDOPS_HOME=str(tmp_path / "home"), MEDOPS_DATABASE_URL=empty_db_url)
     Cli(env).ok("init", MEDOPS_ADMIN_PASSWORD=ADMIN_PW)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = _start(env, port)
+    proc = start_server(env, port)
     token = httpx.post(
         f"{url}/api/v1/auth/token", data={"username": "admin", "password": ADMIN_PW}
     ).json()["access_token"]

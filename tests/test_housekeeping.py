@@ -11,8 +11,7 @@ from sqlalchemy import func, select
 from medops.audit.models import AuditCheckpoint
 from medops.db.engine import Database
 from tests.cli.conftest import Cli, clean_env
-from tests.test_crash import _start
-from tests.test_server import _free_port
+from tests.helpers.server import free_port, start_server
 
 
 def test_server_checkpoints_once_enough_records_wait(tmp_path: Path, empty_db_url: str) -> None:
@@ -24,8 +23,8 @@ def test_server_checkpoints_once_enough_records_wait(tmp_path: Path, empty_db_ur
         MEDOPS_AUDIT_CHECKPOINT_DIR=str(tmp_path / "export"),
     )
     Cli(env).ok("init", MEDOPS_ADMIN_PASSWORD="harvest-lantern-pine")
-    port = _free_port()
-    server = _start(env, port)
+    port = free_port()
+    server = start_server(env, port)
     try:
         httpx.post(
             f"http://127.0.0.1:{port}/api/v1/auth/token",

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,22 +15,16 @@ from medops.client import Client
 from medops.config import Settings
 from medops.errors import AuthenticationError, PermissionDeniedError
 from tests.cli.conftest import Cli, clean_env
+from tests.helpers.server import MEDOPS, free_port
 
-MEDOPS = str(Path(sys.executable).with_name("medops"))
 ADMIN_PW = "copper-valley-notes"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
 def server(tmp_path: Path, empty_db_url: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     env = clean_env(MEDOPS_HOME=str(tmp_path / "home"), MEDOPS_DATABASE_URL=empty_db_url)
     Cli(env).ok("init", MEDOPS_ADMIN_PASSWORD=ADMIN_PW)
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [MEDOPS, "server", "--port", str(port)],
         env=env,

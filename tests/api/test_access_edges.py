@@ -12,9 +12,9 @@ import pytest
 from medops.auth.permissions import Permission, Role
 from medops.services import Services
 from medops.testing import FixedClock, capture_audit
-from tests.api.test_route_permissions import _concrete, _protected_routes
 from tests.conftest import PASSWORD, SYSTEM_CTX, make_user
 from tests.helpers.http import bearer, login
+from tests.helpers.routes import concrete, protected_routes
 
 REASON = "night shift incident: tracing who changed the model"
 
@@ -26,11 +26,11 @@ def test_a_restricted_login_is_refused_on_every_route_but_its_own_step(
     """Enumerated from the app: with 'mfa-enrollment' pending, only self routes answer."""
     http, services = client_for(mfa_required_roles=("admin",))
     make_user(services, "boss", Role.ADMIN)
-    for method, path, permission in _protected_routes():
+    for method, path, permission in protected_routes():
         if path.endswith(("/logout", "/revoke-all")):
             continue  # they would end the login this test walks with
         token = login(http, "boss", PASSWORD).json()["access_token"]
-        response = http.request(method, _concrete(path), json={}, headers=bearer(token))
+        response = http.request(method, concrete(path), json={}, headers=bearer(token))
         if permission is Permission.SELF:
             assert response.status_code not in (401, 403), (method, path, response.text)
         else:

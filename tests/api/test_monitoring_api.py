@@ -357,7 +357,7 @@ def test_a_version_that_cannot_be_monitored_does_not_stop_the_others(
     from medops.registry.models import ModelVersion
     from medops.serving.models import Prediction
     from medops.storage.base import DIGEST_PREFIX
-    from tests.api.test_models_api import ready_version
+    from tests.helpers.registry import ready_version
 
     number = ready_version(http, deployed, c=0.5)
     serve_a_day(http, deployed["clin"], clock, n=40)

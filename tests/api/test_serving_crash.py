@@ -17,8 +17,7 @@ from medops.serving.models import Prediction
 from tests.cli.conftest import clean_env
 from tests.conftest import PASSWORD
 from tests.helpers.registry import DEPLOYMENT, random_records
-from tests.test_crash import _start, assert_restarts, kill_under_load
-from tests.test_server import _free_port
+from tests.helpers.server import assert_restarts, free_port, kill_under_load, start_server
 
 
 def test_sigkill_under_prediction_load_keeps_every_acknowledged_prediction(
@@ -38,9 +37,9 @@ def test_sigkill_under_prediction_load_keeps_every_acknowledged_prediction(
         token = real.logins.login(origin, "user-clinician", PASSWORD, kind="login").secret
     finally:
         real.close()
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = _start(env, port)
+    proc = start_server(env, port)
     records = random_records(40, seed=11)
     acknowledged: list[str] = []
     lock = threading.Lock()

@@ -7,14 +7,19 @@ import time
 import pyotp
 
 from tests.cli.conftest import Cli
-from tests.cli.test_cli import ADMIN_PW, _init, _login, assert_one_line_error
+from tests.helpers.cli import (
+    ADMIN_PW,
+    assert_one_line_error,
+    init_admin,
+    login_as,
+)
 
 NURSE_PW = "gentle-spruce-window"
 
 
 def _with_nurse(cli: Cli) -> None:
-    _init(cli)
-    _login(cli)
+    init_admin(cli)
+    login_as(cli)
     cli.ok("users", "create", "nurse", "--role", "clinician", "--password-stdin", stdin=NURSE_PW)
 
 
@@ -43,8 +48,8 @@ def test_mfa_policy_enroll_and_login_with_a_code(cli: Cli) -> None:
 
 def test_sessions_list_and_revoke_all(cli: Cli) -> None:
     """sessions list shows this login; revoke --all ends it."""
-    _init(cli)
-    _login(cli)
+    init_admin(cli)
+    login_as(cli)
     sessions = cli.ok("sessions", "list", "--json").json()
     assert [s["kind"] for s in sessions] == ["login"]
     assert cli.ok("sessions", "revoke", "--all", "--json").json() == {"sessions_ended": 1}
@@ -56,11 +61,11 @@ def test_password_change_reset_and_unlock(cli: Cli) -> None:
     """Admin resets the nurse; the nurse must change it; an admin clears a slowed name."""
     _with_nurse(cli)
     cli.ok("users", "reset-password", "nurse", "--password-stdin", stdin="temp-maple-bridge")
-    _login(cli, "nurse", "temp-maple-bridge")
+    login_as(cli, "nurse", "temp-maple-bridge")
     assert_one_line_error(cli("tokens", "create"), "change your password first")
     cli.ok("password", "--password-stdin", stdin="temp-maple-bridge\nnew-cedar-lantern\n")
     cli.ok("tokens", "create")
-    _login(cli)
+    login_as(cli)
     fast = {"MEDOPS_LOGIN_DELAY_BASE_SECONDS": "0.01"}
     for _ in range(5):
         cli("login", "-u", "nurse", "--password-stdin", stdin="wrong-guess-000", **fast)
@@ -69,19 +74,19 @@ def test_password_change_reset_and_unlock(cli: Cli) -> None:
         "unlocked": True,
     }
     assert_one_line_error(cli("users", "unlock", "nurse"), "neither slowed nor locked")
-    _login(cli, "nurse", "new-cedar-lantern")
+    login_as(cli, "nurse", "new-cedar-lantern")
 
 
 def test_breakglass_and_review(cli: Cli) -> None:
     """The nurse takes audit:read with a reason; the admin sees it pending and reviews it."""
     _with_nurse(cli)
-    _login(cli, "nurse", NURSE_PW)
+    login_as(cli, "nurse", NURSE_PW)
     grant = cli.ok(
         "breakglass", "audit:read", "--reason", "code blue in ward 7, tracing model use", "--json"
     ).json()
     assert grant["active"] is True
     assert cli.ok("whoami", "--json").json()["emergency_permissions"] == ["audit:read"]
-    _login(cli)
+    login_as(cli)
     pending = cli.ok("grants", "list", "--pending", "--json").json()
     assert [g["id"] for g in pending] == [grant["id"]]
     cli.ok("grants", "review", grant["id"], "--note", "justified")
@@ -90,8 +95,8 @@ def test_breakglass_and_review(cli: Cli) -> None:
 
 def test_roles_matrix_and_scoped_tokens(cli: Cli) -> None:
     """users roles prints the matrix; tokens create --scope narrows a token."""
-    _init(cli)
-    _login(cli)
+    init_admin(cli)
+    login_as(cli)
     matrix = cli.ok("users", "roles", "--json").json()
     assert "users:manage" in matrix["roles"]["admin"]
     assert "users:manage" not in matrix["roles"]["auditor"]
@@ -127,7 +132,7 @@ def test_users_enable_and_keep_tokens_on_a_service_reset(cli: Cli) -> None:
 def test_mfa_rotate_key_reencrypts_and_logins_go_on(cli: Cli) -> None:
     """mfa rotate-key (local) re-encrypts the enrolled secret; the code still logs in."""
     _with_nurse(cli)
-    _login(cli, "nurse", NURSE_PW)
+    login_as(cli, "nurse", NURSE_PW)
     enrollment = cli.ok("mfa", "enroll", "--password-stdin", "--json", stdin=NURSE_PW).json()
     totp = pyotp.TOTP(enrollment["secret"])
     cli.ok("mfa", "confirm", totp.now())

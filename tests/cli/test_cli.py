@@ -9,37 +9,21 @@ import pytest
 from sqlalchemy import text
 
 from medops.db.engine import Database
-from tests.cli.conftest import Cli, Result, clean_env
-
-ADMIN_PW = "tidal-granite-sketch"
-
-
-def _init(cli: Cli) -> Result:
-    return cli.ok("init", "--json", MEDOPS_ADMIN_PASSWORD=ADMIN_PW)
-
-
-def _login(cli: Cli, user: str = "admin", password: str = ADMIN_PW) -> Result:
-    return cli.ok("login", "--username", user, "--password-stdin", stdin=password + "\n")
-
-
-def assert_one_line_error(result: Result, *fragments: str) -> None:
-    """Non-zero exit, nothing on stdout, exactly one stderr line naming the problem."""
-    assert result.code != 0
-    assert result.out == ""
-    lines = result.err.strip().splitlines()
-    assert len(lines) == 1, result.err
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in result.err
-    for fragment in fragments:
-        assert fragment in lines[0]
+from tests.cli.conftest import Cli, clean_env
+from tests.helpers.cli import (
+    ADMIN_PW,
+    assert_one_line_error,
+    init_admin,
+    login_as,
+)
 
 
 def test_admin_workflow_from_init_to_logout(cli: Cli, tmp_path: Path) -> None:
     """init, login, whoami, users create/list/disable, tokens create/list/revoke, logout."""
-    init = _init(cli).json()
+    init = init_admin(cli).json()
     assert init["admin"]["username"] == "admin"
     assert init["generated_password"] is None
-    _login(cli)
+    login_as(cli)
     credentials = tmp_path / "home" / "credentials.json"
     assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
 
@@ -83,15 +67,15 @@ def test_init_without_a_password_generates_one_and_shows_it_once(cli: Cli) -> No
     init = cli.ok("init", "--admin", "chief", "--json").json()
     generated = init["generated_password"]
     assert len(generated) >= 20
-    _login(cli, "chief", generated)
+    login_as(cli, "chief", generated)
     assert cli.ok("whoami", "--json").json()["username"] == "chief"
     assert_one_line_error(cli("init"), "already")
 
 
 def test_clinician_cannot_create_users(cli: Cli) -> None:
     """Permission checks apply to the CLI exactly as to the API (403 becomes one line)."""
-    _init(cli)
-    _login(cli)
+    init_admin(cli)
+    login_as(cli)
     cli.ok(
         "users",
         "create",
@@ -101,7 +85,7 @@ def test_clinician_cannot_create_users(cli: Cli) -> None:
         "--password-stdin",
         stdin="silver-meadow-88\n",
     )
-    _login(cli, "doc", "silver-meadow-88")
+    login_as(cli, "doc", "silver-meadow-88")
     result = cli(
         "users", "create", "intruder", "--role", "admin", "--password-stdin", stdin="x" * 20 + "\n"
     )
@@ -154,8 +138,8 @@ def test_errors_are_one_line_on_stderr_with_non_zero_exit(
 
 def test_bad_input_after_login_names_the_field(cli: Cli) -> None:
     """A policy violation comes back from the server as one line naming the field's rule."""
-    _init(cli)
-    _login(cli)
+    init_admin(cli)
+    login_as(cli)
     result = cli(
         "users", "create", "shorty", "--role", "auditor", "--password-stdin", stdin="short\n"
     )
@@ -184,7 +168,7 @@ def test_the_installed_console_script_reports_errors_in_one_line(tmp_path: Path)
     assert_one_line_error(usage, "Invalid value for '--role'", "see 'medops users create --help'")
 
 
-def test_the_installed_console_script_runs_init_and_login(cli: Cli) -> None:
+def test_the_installed_console_script_runs_init_andlogin_as(cli: Cli) -> None:
     """init and login through the executable, password on stdin."""
     init = cli.subprocess("init", "--json", MEDOPS_ADMIN_PASSWORD=ADMIN_PW)
     assert init.code == 0, init.err
@@ -195,8 +179,8 @@ def test_the_installed_console_script_runs_init_and_login(cli: Cli) -> None:
 
 def test_audit_checkpoint_and_verify_offline(cli: Cli, tmp_path: Path) -> None:
     """verify passes on an honest log and fails in one line naming the record after an edit."""
-    _init(cli)
-    _login(cli)
+    init_admin(cli)
+    login_as(cli)
     export = str(tmp_path / "export")
     made = cli.ok("audit", "checkpoint", "--json", MEDOPS_AUDIT_CHECKPOINT_DIR=export).json()
     assert made["from_seq"] == 1
@@ -222,7 +206,7 @@ def test_audit_checkpoint_and_verify_offline(cli: Cli, tmp_path: Path) -> None:
 
 def test_verify_refuses_to_trust_checkpoints_without_a_key(cli: Cli, tmp_path: Path) -> None:
     """A copy of the database alone (no key, no exports) does not pass as verified."""
-    _init(cli)
+    init_admin(cli)
     cli.ok("audit", "checkpoint")
     (tmp_path / "home" / "audit-signing.key").rename(tmp_path / "elsewhere.key")
     assert_one_line_error(cli("audit", "verify"), "without the public key")

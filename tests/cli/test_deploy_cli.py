@@ -9,78 +9,22 @@ import re
 from pathlib import Path
 from typing import Any
 
-import joblib
 import pandas as pd
 import pytest
 
 from medops.client import Client
 from medops.config import Settings
-from tests import model_data
 from tests.cli.conftest import Cli, clean_env
-from tests.cli.test_cli import assert_one_line_error
-from tests.cli.test_models_cli import USER_PW, _as, _setup
-
-MODEL = "diabetes-risk"
-DEPLOYMENT = "diabetes"
-
-
-def _ready(cli: Cli, files: dict[str, Path], c: float) -> int:
-    """Register (data scientist), validate and card (clinician) a version; its number."""
-    model_file = files["train"].with_name(f"model-{c}.joblib")
-    joblib.dump(model_data.pipeline(c), model_file)
-    _as(cli, "dana")
-    version = cli.ok(
-        "models",
-        "register",
-        MODEL,
-        str(model_file),
-        "--sample",
-        str(files["train"]),
-        "--demographic",
-        "sex",
-        "--demographic",
-        "age",
-        "--bands",
-        "age=40,60",
-        "--range",
-        "age=18,110",
-        "--range",
-        "bmi=10,80",
-        "--training-data",
-        "file:///data/train.csv",
-        "--json",
-    ).json()["version"]
-    data = ("--data", str(files["eval"]), "--label", model_data.LABEL, "--bootstrap", "100")
-    cli.ok("models", "validate", f"{MODEL}/{version}", *data)
-    _as(cli, "cora")
-    cli.ok("models", "card", f"{MODEL}/{version}", "--set", str(files["card"]))
-    return int(version)
-
-
-def _approve(cli: Cli, version: int) -> None:
-    for user in ("cora", "mae"):
-        _as(cli, user)
-        cli.ok("models", "approve", f"{MODEL}/{version}", "--password-stdin", stdin=USER_PW + "\n")
-
-
-def _in_production(cli: Cli, tmp_path: Path) -> dict[str, Path]:
-    """Users of every role, and diabetes-risk version 1 approved and in production."""
-    files = _setup(cli, tmp_path)  # users of every role; training, evaluation, card files
-    files["policy"] = tmp_path / "policy.json"
-    files["policy"].write_text(json.dumps(model_data.POLICY))
-    _as(cli, "eli")
-    cli.ok("models", "create", MODEL, "--policy", str(files["policy"]))
-    _approve(cli, _ready(cli, files, 1.0))
-    _as(cli, "eli")
-    cli.ok("models", "promote", f"{MODEL}/1", "--reason", "first release")
-    return files
-
-
-def _records(n: int, start: int = 0) -> list[dict[str, Any]]:
-    """Feature rows of the evaluation split (valid input)."""
-    _, x_eval, _, _ = model_data.frames()
-    rows = x_eval.iloc[start : start + n].to_dict("records")
-    return [{k: float(v) for k, v in row.items()} for row in rows]
+from tests.helpers.cli import (
+    DEPLOYMENT,
+    MODEL,
+    approve_version,
+    assert_one_line_error,
+    eval_records,
+    in_production,
+    log_in,
+    ready_version,
+)
 
 
 def _write_csv(path: Path, records: list[dict[str, Any]], refs: list[str]) -> Path:
@@ -102,7 +46,7 @@ def test_deploy_predict_from_json_text_json_file_and_csv_and_upload_outcomes(
     text, a JSON file and a CSV file and gets the probabilities the API answers, as a table,
     JSON or FHIR; bad records, unknown deployments and bad outcome rows fail on one line;
     outcomes upload from a CSV."""
-    _in_production(cli, tmp_path)
+    in_production(cli, tmp_path)
     created = cli.ok(
         "deploy",
         "create",
@@ -133,8 +77,8 @@ def test_deploy_predict_from_json_text_json_file_and_csv_and_upload_outcomes(
     ]
     assert "serve the risk model" in cli.ok("deploy", "history", DEPLOYMENT).out
 
-    _as(cli, "cora")
-    records = _records(6)
+    log_in(cli, "cora")
+    records = eval_records(6)
     refs = [f"pt-{i}" for i in range(6)]
     one = cli.ok(
         "predict", DEPLOYMENT, "--input", json.dumps(records[0]), "--patient-ref", "pt-0", "--json"
@@ -204,7 +148,7 @@ def test_canary_shadow_and_rollback_through_the_cli(cli: Cli, tmp_path: Path) ->
     """A canary must pass the gates and gets a sticky share of patients; changing only one
     limit keeps the others; --off ends it; a shadow version never answers; rollback ends a
     canary, then moves the followed alias back; the history lists every change."""
-    files = _in_production(cli, tmp_path)
+    files = in_production(cli, tmp_path)
     cli.ok(
         "deploy",
         "create",
@@ -214,10 +158,10 @@ def test_canary_shadow_and_rollback_through_the_cli(cli: Cli, tmp_path: Path) ->
         "--max-error-rate",
         "0.05",
     )
-    candidate = _ready(cli, files, 2.0)
-    _approve(cli, candidate)
-    unapproved = _ready(cli, files, 10.0)
-    _as(cli, "eli")
+    candidate = ready_version(cli, files, 2.0)
+    approve_version(cli, candidate)
+    unapproved = ready_version(cli, files, 10.0)
+    log_in(cli, "eli")
     refused = cli(
         "deploy",
         "canary",
@@ -248,16 +192,16 @@ def test_canary_shadow_and_rollback_through_the_cli(cli: Cli, tmp_path: Path) ->
     assert started["limits"] == {"max_error_rate": 0.05, "max_p99_ms": 900.0, "min_requests": 100}
     assert f"{MODEL}/{candidate} at 50%" in cli.ok("deploy", "status", DEPLOYMENT).out
 
-    _as(cli, "cora")
+    log_in(cli, "cora")
     patients = [f"p-{i}" for i in range(40)]
-    csv_file = _write_csv(tmp_path / "patients.csv", _records(1) * 40, patients)
+    csv_file = _write_csv(tmp_path / "patients.csv", eval_records(1) * 40, patients)
     first = cli.ok("predict", DEPLOYMENT, "--input", str(csv_file), "--json").json()
     second = cli.ok("predict", DEPLOYMENT, "--input", str(csv_file), "--json").json()
     arms = [(p["arm"], p["version"]) for p in first["predictions"]]
     assert arms == [(p["arm"], p["version"]) for p in second["predictions"]]
     assert set(arms) == {("primary", 1), ("canary", candidate)}
 
-    _as(cli, "eli")
+    log_in(cli, "eli")
     ended = cli.ok("deploy", "canary", DEPLOYMENT, "--off", "--reason", "enough", "--json").json()
     assert (ended["canary_version"], ended["canary_percent"]) == (None, 0)
     shadowed = cli.ok(
@@ -272,10 +216,10 @@ def test_canary_shadow_and_rollback_through_the_cli(cli: Cli, tmp_path: Path) ->
     ).json()
     assert shadowed["shadow_version"] == unapproved
     assert f"{MODEL}/{unapproved}" in cli.ok("deploy", "status", DEPLOYMENT).out
-    _as(cli, "cora")
+    log_in(cli, "cora")
     quiet = cli.ok("predict", DEPLOYMENT, "--input", str(csv_file), "--json").json()
     assert {(p["arm"], p["version"]) for p in quiet["predictions"]} == {("primary", 1)}
-    _as(cli, "eli")
+    log_in(cli, "eli")
     stopped = cli.ok("deploy", "shadow", DEPLOYMENT, "--off", "--reason", "seen enough", "--json")
     assert stopped.json()["shadow_version"] is None
 

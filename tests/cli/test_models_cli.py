@@ -13,64 +13,28 @@ import pytest
 
 from tests import model_data
 from tests.cli.conftest import Cli
-from tests.cli.test_cli import assert_one_line_error
-from tests.packaging.test_mlflow import MLFLOW_ENV, MLFLOW_WARNINGS
-
-ADMIN_PW = "tidal-granite-sketch"
-USER_PW = "a-long-user-password"
-
-
-def _as(cli: Cli, user: str, password: str = USER_PW) -> None:
-    cli.ok("login", "--username", user, "--password-stdin", stdin=password + "\n")
-
-
-def _setup(cli: Cli, tmp_path: Path) -> dict[str, Path]:
-    cli.ok("init", "--json", MEDOPS_ADMIN_PASSWORD=ADMIN_PW)
-    _as(cli, "admin", ADMIN_PW)
-    for user, role, name in (
-        ("dana", "data_scientist", "Dana Scully"),
-        ("eli", "ml_engineer", "Eli Whitney"),
-        ("mae", "ml_engineer", "Mae Jemison"),
-        ("cora", "clinician", "Dr. Cora Lee"),
-    ):
-        cli.ok(
-            "users",
-            "create",
-            user,
-            "--role",
-            role,
-            "--full-name",
-            name,
-            "--password-stdin",
-            stdin=USER_PW + "\n",
-        )
-    x_train, _, _, _ = model_data.frames()
-    files = {
-        "model": tmp_path / "model.joblib",
-        "train": tmp_path / "train.csv",
-        "eval": tmp_path / "eval.csv",
-        "card": tmp_path / "card.json",
-    }
-    joblib.dump(model_data.pipeline(), files["model"])
-    x_train.to_csv(files["train"], index=False)
-    files["eval"].write_bytes(model_data.eval_csv())
-    files["card"].write_text(json.dumps(model_data.CARD))
-    return files
+from tests.helpers.cli import (
+    USER_PW,
+    assert_one_line_error,
+    log_in,
+    setup_people_and_files,
+)
+from tests.helpers.mlflow import MLFLOW_ENV, MLFLOW_WARNINGS
 
 
 def test_models_lifecycle_through_the_cli(cli: Cli, tmp_path: Path) -> None:
     """A data scientist registers and validates, a clinician writes the card, a promotion
     without signatures fails on one line, two signatures later it succeeds; history and
     show --at answer; a rollback with nothing before is refused."""
-    files = _setup(cli, tmp_path)
-    _as(cli, "eli")
+    files = setup_people_and_files(cli, tmp_path)
+    log_in(cli, "eli")
     policy = tmp_path / "policy.json"
     policy.write_text(json.dumps(model_data.POLICY))
     cli.ok(
         "models", "create", "risk", "--description", "diabetes progression", "--policy", str(policy)
     )
     assert cli.ok("models", "policy", "risk", "--json").json()["max_subgroup_gap"] == 0.15
-    _as(cli, "dana")
+    log_in(cli, "dana")
     version = cli.ok(
         "models",
         "register",
@@ -133,7 +97,7 @@ def test_models_lifecycle_through_the_cli(cli: Cli, tmp_path: Path) -> None:
     )
     assert "auroc" in human.out
 
-    _as(cli, "cora")
+    log_in(cli, "cora")
     written = cli.ok(
         "models",
         "card",
@@ -146,21 +110,21 @@ def test_models_lifecycle_through_the_cli(cli: Cli, tmp_path: Path) -> None:
     assert "(complete)" in written.out
     assert "## Purpose and intended use" in (tmp_path / "card.md").read_text()
 
-    _as(cli, "eli")
+    log_in(cli, "eli")
     refused = cli("models", "promote", "risk/1", "--reason", "first release")
     assert_one_line_error(refused, "clinician approval", "ml_engineer approval")
     gates = cli.ok("models", "gates", "risk/1", "--json").json()
     assert gates["passed"] is False
 
-    _as(cli, "cora")
+    log_in(cli, "cora")
     assert_one_line_error(cli("models", "approve", "risk", "--password-stdin"), "NAME/VERSION")
     signed = cli.ok(
         "models", "approve", "risk/1", "--password-stdin", "--json", stdin=USER_PW + "\n"
     ).json()
     assert (signed["printed_name"], signed["valid"]) == ("Dr. Cora Lee", True)
-    _as(cli, "mae")
+    log_in(cli, "mae")
     cli.ok("models", "approve", "risk/1", "--password-stdin", stdin=USER_PW + "\n")
-    _as(cli, "eli")
+    log_in(cli, "eli")
     moved = cli.ok("models", "promote", "risk/1", "--reason", "first release", "--json").json()
     assert moved["to_version"] == 1
     after = datetime.now(UTC).isoformat()
@@ -193,7 +157,7 @@ def test_import_from_a_real_mlflow_store(
     import mlflow
     import mlflow.sklearn
 
-    files = _setup(cli, tmp_path)
+    files = setup_people_and_files(cli, tmp_path)
     x_train, _, _, _ = model_data.frames()
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking)  # not set_tracking_uri: that is global
@@ -207,7 +171,7 @@ def test_import_from_a_real_mlflow_store(
             input_example=x_train.head(20),
             serialization_format="cloudpickle",  # skops is not part of mlflow-skinny
         )
-    _as(cli, "dana")
+    log_in(cli, "dana")
     cli.ok("models", "create", "risk")
     version = cli.ok(
         "models",
@@ -239,9 +203,9 @@ def test_quantize_prints_the_measured_numbers_and_refuses_a_linear_model(
     """An MLP quantizes into risk/2: the table gives parent and INT8 latency, size, accuracy
     and AUROC, and `show` names the parent and the quantization; a logistic regression is
     refused on one line naming its ONNX-ML operators."""
-    files = _setup(cli, tmp_path)
+    files = setup_people_and_files(cli, tmp_path)
     joblib.dump(model_data.mlp_pipeline(), tmp_path / "mlp.joblib")
-    _as(cli, "dana")
+    log_in(cli, "dana")
     cli.ok("models", "create", "risk")
     for model_file in (tmp_path / "mlp.joblib", files["model"]):
         cli.ok("models", "register", "risk", str(model_file), "--sample", str(files["train"]))
@@ -282,7 +246,7 @@ def test_tree_models_register_through_the_cli_and_conversion_errors_are_one_line
     from sklearn.preprocessing import StandardScaler
     from sklearn.semi_supervised import LabelPropagation
 
-    files = _setup(cli, tmp_path)
+    files = setup_people_and_files(cli, tmp_path)
     x_train, _, y_train, _ = model_data.frames()
     models = {
         "hgb.joblib": HistGradientBoostingClassifier(max_iter=50, random_state=0),
@@ -293,7 +257,7 @@ def test_tree_models_register_through_the_cli_and_conversion_errors_are_one_line
     }
     for name, model in models.items():
         joblib.dump(model.fit(x_train, y_train), tmp_path / name)
-    _as(cli, "dana")
+    log_in(cli, "dana")
     cli.ok("models", "create", "risk")
     sample = ("--sample", str(files["train"]), "--tolerance", "1e-6", "--json")
     for number, name in enumerate(("hgb.joblib", "forest.joblib"), start=1):

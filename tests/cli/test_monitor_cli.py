@@ -12,8 +12,13 @@ from medops.config import Settings
 from medops.context import SYSTEM_ACTOR, Context, Origin
 from medops.services import build_services
 from tests.cli.conftest import Cli
-from tests.cli.test_cli import assert_one_line_error
-from tests.cli.test_deploy_cli import DEPLOYMENT, MODEL, _as, _in_production, _records
+from tests.helpers.cli import (
+    DEPLOYMENT,
+    assert_one_line_error,
+    eval_records,
+    log_in,
+    serving,
+)
 
 
 def test_monitor_run_results_and_report(cli: Cli, tmp_path: Path, empty_db_url: str) -> None:
@@ -22,10 +27,10 @@ def test_monitor_run_results_and_report(cli: Cli, tmp_path: Path, empty_db_url: 
     its HTML and JSON; an unknown window kind, a bad --start and a missing report each fail
     on one line."""
     serving(cli, tmp_path)
-    _as(cli, "cora")
-    body = {"records": [{"features": r} for r in _records(40)]}
+    log_in(cli, "cora")
+    body = {"records": [{"features": r} for r in eval_records(40)]}
     cli.ok("predict", DEPLOYMENT, "--input", json.dumps(body), "--json")
-    _as(cli, "eli")
+    log_in(cli, "eli")
     first = cli.ok("monitor", "run", "--json").json()
     assert first["computed"] == []  # the day is not over: the run says when it will be
     (pending,) = first["pending"]
@@ -63,18 +68,3 @@ def test_monitor_run_results_and_report(cli: Cli, tmp_path: Path, empty_db_url: 
     assert_one_line_error(cli("monitor", "run", "--window", "month"), "window")
     assert_one_line_error(cli("monitor", "report", DEPLOYMENT, "--start", "yesterday"), "--start")
     assert_one_line_error(cli("monitor", "report", "nowhere"), "no window computed")
-
-
-def serving(cli: Cli, tmp_path: Path) -> None:
-    """The model in production and served by DEPLOYMENT (created by the engineer eli)."""
-    _in_production(cli, tmp_path)
-    _as(cli, "eli")
-    cli.ok(
-        "deploy",
-        "create",
-        DEPLOYMENT,
-        "--model",
-        f"{MODEL}@production",
-        "--reason",
-        "first serving",
-    )

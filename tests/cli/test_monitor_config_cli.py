@@ -7,9 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.cli.conftest import Cli
-from tests.cli.test_cli import assert_one_line_error
-from tests.cli.test_deploy_cli import DEPLOYMENT, _as
-from tests.cli.test_monitor_cli import serving
+from tests.helpers.cli import (
+    DEPLOYMENT,
+    assert_one_line_error,
+    log_in,
+    serving,
+)
 
 
 def test_monitor_config_shows_and_configure_changes_the_deployments_configuration(
@@ -62,6 +65,6 @@ def test_monitor_config_shows_and_configure_changes_the_deployments_configuratio
     assert_one_line_error(cli(*configure, "--min-samples", "1"), "--min-samples")
     assert_one_line_error(cli(*configure), "nothing to change")
     assert_one_line_error(cli("monitor", "config", "nowhere"), "no deployment named")
-    _as(cli, "dana")
+    log_in(cli, "dana")
     assert cli.ok("monitor", "config", DEPLOYMENT, "--json").json()["thresholds"] == {}
     assert_one_line_error(cli(*configure, "--correction", "none"), "monitoring:configure")

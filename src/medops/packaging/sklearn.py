@@ -273,7 +273,7 @@ def _imputer64(scope: Any, operator: Any, container: Any) -> None:
     ):
         # float32 conversion (skl2onnx's own converter) handles the rest
         msg = "float64 SimpleImputer: only NaN as missing, finite statistics, no indicator"
-        raise NotImplementedError(msg)
+        raise Float64UnsupportedError(msg)
     features = operator.inputs[0].full_name
     fill = scope.get_unique_variable_name("statistics")
     container.add_initializer(fill, TensorProto.DOUBLE, [1, len(statistics)], statistics)
@@ -339,6 +339,11 @@ def _finish(onx: onnx.ModelProto) -> onnx.ModelProto:
     onx.opset_import.extend(kept)
     onx.opset_import.append(onnx.helper.make_opsetid(trees.ML_DOMAIN, trees.ML_OPSET))
     return onx
+
+
+class Float64UnsupportedError(ValueError):
+    """A step this module cannot write in float64: ``convert`` then falls back to float32
+    inputs (skl2onnx's own converters), and the parity check decides."""
 
 
 def convert(model: Any, signature: ModelSignature) -> bytes:

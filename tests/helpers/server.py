@@ -1,0 +1,68 @@
+"""A real `medops server` process on a free port of the loopback, and killing one under load."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+MEDOPS = str(Path(sys.executable).with_name("medops"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(env: dict[str, str], port: int) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [MEDOPS, "server", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("server did not start")
+
+
+def kill_under_load(
+    proc: subprocess.Popen[str],
+    threads: list[threading.Thread],
+    stop: threading.Event,
+    *,
+    seconds: float,
+) -> None:
+    """Start the client threads, SIGKILL the server after ``seconds``, then stop them."""
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+
+
+def assert_restarts(env: dict[str, str]) -> None:
+    """The server starts again on the same database after the kill."""
+    restarted = start_server(env, free_port())
+    try:
+        assert restarted.poll() is None
+    finally:
+        restarted.terminate()
+        restarted.wait(timeout=15)
