@@ -18,7 +18,13 @@ from typing import Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from medops.errors import clip
-from medops.monitoring.drift import DEFAULTS, MIN_SAMPLES, AdjustMethod
+from medops.monitoring.drift_tests import (
+    AT_MOST_ONE,
+    DEFAULTS,
+    MIN_SAMPLES,
+    P_VALUE_TESTS,
+    AdjustMethod,
+)
 from medops.registry.signature import FEATURE_NAME_PATTERN
 from medops.serving.schemas import DEPLOYMENT_NAME_PATTERN
 
@@ -29,8 +35,6 @@ ADJUST_METHODS: Final[Mapping[str, AdjustMethod | None]] = MappingProxyType(
     {"holm": "holm", "bonferroni": "bonferroni", "bh": "benjamini-hochberg", "none": None}
 )
 DRIFT_TESTS: Final = frozenset(DEFAULTS["numeric"]) | frozenset(DEFAULTS["categorical"])
-P_VALUE_TESTS: Final = frozenset({"ks", "chi2"})  # threshold: a p-value, in (0, 1)
-AT_MOST_ONE: Final = frozenset({"jensenshannon", "missing_rate"})  # statistic in [0, 1]
 MAX_FEATURES = 1000
 MAX_SAMPLES = 1_000_000
 
