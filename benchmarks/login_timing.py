@@ -19,7 +19,7 @@ import httpx
 from medops import admin
 from medops.api.app import create_app
 from medops.config import Settings
-from medops.embedded import EmbeddedTransport
+from medops.client.embedded import EmbeddedTransport
 
 
 def main(rounds: int) -> None:

@@ -25,11 +25,11 @@ from sqlalchemy.engine import make_url
 from medops.api.app import create_app
 from medops.auth.permissions import Role
 from medops.auth.schemas import UserCreate
+from medops.client.embedded import EmbeddedTransport
 from medops.config import Settings
 from medops.context import SYSTEM_ACTOR, Context, Origin
 from medops.db import migrate
 from medops.db.engine import Database
-from medops.embedded import EmbeddedTransport
 from medops.services import Services, build_services
 from medops.testing import FixedClock
 from tests import model_data

@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI
 
 from medops.api.deps import public
 from medops.auth.permissions import Role
-from medops.embedded import EmbeddedTransport
+from medops.client.embedded import EmbeddedTransport
 from medops.logs import configure_logging
 from tests.helpers.http import bearer
 

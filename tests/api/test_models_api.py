@@ -25,7 +25,7 @@ from sklearn.metrics import (
 from sqlalchemy import func, select, update
 
 from medops.audit.service import exempt_from_audit_guard
-from medops.embedded import EmbeddedTransport
+from medops.client.embedded import EmbeddedTransport
 from medops.registry.models import Approval, ValidationReport
 from medops.registry.onnx_model import OnnxModel
 from medops.services import Services

@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 
 from medops.api.app import create_app
 from medops.client import Client
+from medops.client.embedded import EmbeddedTransport
 from medops.config import Settings
-from medops.embedded import EmbeddedTransport
 from medops.errors import InvalidInputError
 from medops.logs import configure_logging
 from medops.services import Services, build_services

@@ -26,8 +26,8 @@ from medops.api.app import create_app
 from medops.audit.chain import GENESIS, record_hash
 from medops.audit.models import AuditEvent
 from medops.auth.permissions import Role
+from medops.client.embedded import EmbeddedTransport
 from medops.config import Settings
-from medops.embedded import EmbeddedTransport
 from medops.services import Services
 from medops.serving.models import Prediction
 from tests import model_data

@@ -28,10 +28,10 @@ from medops.api.app import create_app
 from medops.auth import passwords
 from medops.auth.models import ApiToken, BreakGlassGrant, LoginThrottle, User
 from medops.auth.permissions import Role
+from medops.client.embedded import EmbeddedTransport
 from medops.config import Settings
 from medops.db import migrate
 from medops.db.engine import Database
-from medops.embedded import EmbeddedTransport
 from medops.services import Services, build_services
 from medops.testing import FixedClock, capture_audit
 from tests.conftest import PASSWORD, make_user

@@ -23,9 +23,9 @@ from medops.api.deps import public
 from medops.api.headers import style_hash
 from medops.auth.permissions import Role
 from medops.bounds import INT32_MAX
+from medops.client.embedded import EmbeddedTransport
 from medops.config import Settings
 from medops.db.engine import Database
-from medops.embedded import EmbeddedTransport
 from medops.errors import ECHO_LIMIT, ELLIPSIS, MAX_FIELD_ERRORS
 from medops.files import BLOB_MODE, FILE_MODE, FOLDER_MODE
 from medops.registry.schemas import VersionCreate

@@ -5,26 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
-from pydantic import TypeAdapter
-
+from medops.client.shapes import Shape
+from medops.client.transport import Transport
 from medops.monitoring.schemas import MonitoringConfig, MonitoringConfigIn, MonitoringConfigOut
 
-T = TypeVar("T")
-_DOCUMENT = TypeAdapter(dict[str, Any])
-_SUMMARIES = TypeAdapter(list[dict[str, Any]])
-_CONFIG = TypeAdapter(MonitoringConfigOut)
+_DOCUMENT = Shape(dict[str, Any])
+_SUMMARIES = Shape(list[dict[str, Any]])
+_CONFIG = Shape(MonitoringConfigOut)
 
 
-class MonitoringCalls:
+class MonitoringCalls(Transport):
     """Monitoring methods of the SDK client."""
-
-    if TYPE_CHECKING:  # provided by medops.client.Client, which mixes this class in
-
-        def _call(self, method: str, path: str, shape: TypeAdapter[T], **kwargs: Any) -> T: ...
-
-        def _raw(self, method: str, path: str, **kwargs: Any) -> bytes: ...
 
     def run_monitoring(self, window: str = "day") -> dict[str, Any]:
         """Compute every due ``window`` (hour, day, week) of every deployed version."""

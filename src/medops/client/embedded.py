@@ -57,6 +57,7 @@ class EmbeddedTransport(httpx.BaseTransport):
         return httpx.Response(status, headers=headers, content=content, request=request)
 
     def close(self) -> None:
+        """Close the connection (and, embedded, stop the in-process app)."""
         if self._closed:
             return
         self._closed = True

@@ -13,11 +13,11 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
-from pydantic import TypeAdapter
-
+from medops.client.shapes import Shape
+from medops.client.transport import Transport
 from medops.errors import FieldError, InvalidInputError
 from medops.serving.schemas import (
     LOOKBACK_DAYS_DEFAULT,
@@ -36,17 +36,15 @@ from medops.serving.schemas import (
     ShadowRequest,
 )
 
-T = TypeVar("T")
-
 FHIR_JSON = "application/fhir+json"
 
-_DEPLOYMENT = TypeAdapter(DeploymentOut)
-_DEPLOYMENTS = TypeAdapter(list[DeploymentOut])
-_EVENTS = TypeAdapter(list[DeploymentEventOut])
-_OUTCOME = TypeAdapter(OutcomeOut)
-_UPLOAD = TypeAdapter(OutcomeUploadOut)
-_LIMITS = TypeAdapter(PredictLimits)
-_ANY = TypeAdapter(dict[str, Any])
+_DEPLOYMENT = Shape(DeploymentOut)
+_DEPLOYMENTS = Shape(list[DeploymentOut])
+_EVENTS = Shape(list[DeploymentEventOut])
+_OUTCOME = Shape(OutcomeOut)
+_UPLOAD = Shape(OutcomeUploadOut)
+_LIMITS = Shape(PredictLimits)
+_ANY = Shape(dict[str, Any])
 
 LimitsLike = RolloutLimits | Mapping[str, Any]
 
@@ -59,16 +57,13 @@ def _limits(limits: LimitsLike | None) -> RolloutLimits | None:
     return None if limits is None else RolloutLimits.model_validate(limits)
 
 
-class ServingCalls:
+class ServingCalls(Transport):
     """Deployment, prediction and outcome methods of the SDK client."""
-
-    if TYPE_CHECKING:  # provided by medops.client.Client, which mixes this class in
-
-        def _call(self, method: str, path: str, shape: TypeAdapter[T], **kwargs: Any) -> T: ...
 
     # -- deployments ----------------------------------------------------------------------
 
     def list_deployments(self) -> list[DeploymentOut]:
+        """Every deployment with what it serves. Needs deployments:read."""
         return self._call("GET", "/api/v1/deployments", _DEPLOYMENTS)
 
     def create_deployment(

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from pydantic import TypeAdapter
-
+from medops.client.shapes import Shape
+from medops.client.transport import Transport
 from medops.registry.refs import Ref, parse_ref
 from medops.registry.schemas import (
     QUANTIZE_TOLERANCE,
@@ -37,32 +37,25 @@ from medops.validation import checked
 if TYPE_CHECKING:
     from medops.packaging import Package
 
-T = TypeVar("T")
 
-_MODEL = TypeAdapter(ModelOut)
-_MODELS = TypeAdapter(list[ModelOut])
-_VERSION = TypeAdapter(VersionOut)
-_VERSIONS = TypeAdapter(list[VersionOut])
-_REPORT = TypeAdapter(ReportOut)
-_QUANTIZED = TypeAdapter(QuantizedVersionOut)
-_APPROVAL = TypeAdapter(ApprovalOut)
-_APPROVALS = TypeAdapter(list[ApprovalOut])
-_GATES = TypeAdapter(GateResult)
-_EVENT = TypeAdapter(AliasEventOut)
-_EVENTS = TypeAdapter(list[AliasEventOut])
-_ANY = TypeAdapter(dict[str, Any])
-_POLICY_CHANGE = TypeAdapter(PolicyChangeOut)
-_POLICY_CHANGES = TypeAdapter(list[PolicyChangeOut])
+_MODEL = Shape(ModelOut)
+_MODELS = Shape(list[ModelOut])
+_VERSION = Shape(VersionOut)
+_VERSIONS = Shape(list[VersionOut])
+_REPORT = Shape(ReportOut)
+_QUANTIZED = Shape(QuantizedVersionOut)
+_APPROVAL = Shape(ApprovalOut)
+_APPROVALS = Shape(list[ApprovalOut])
+_GATES = Shape(GateResult)
+_EVENT = Shape(AliasEventOut)
+_EVENTS = Shape(list[AliasEventOut])
+_ANY = Shape(dict[str, Any])
+_POLICY_CHANGE = Shape(PolicyChangeOut)
+_POLICY_CHANGES = Shape(list[PolicyChangeOut])
 
 
-class RegistryCalls:
+class RegistryCalls(Transport):
     """Model registry methods of the SDK client."""
-
-    if TYPE_CHECKING:  # provided by medops.client.Client, which mixes this class in
-
-        def _call(self, method: str, path: str, shape: TypeAdapter[T], **kwargs: Any) -> T: ...
-
-        def _raw(self, method: str, path: str, **kwargs: Any) -> bytes: ...
 
     # -- models ---------------------------------------------------------------------------
 
@@ -82,9 +75,12 @@ class RegistryCalls:
         return self._call("POST", "/api/v1/models", _MODEL, json=body)
 
     def list_models(self) -> list[ModelOut]:
+        """Every registered model. Needs models:read."""
         return self._call("GET", "/api/v1/models", _MODELS)
 
     def get_model(self, name: str) -> ModelOut:
+        """A registered model: its policy, aliases and latest version. Needs models:read;
+        raises NotFoundError for an unknown name."""
         return self._call("GET", f"/api/v1/models/{name}", _MODEL)
 
     def set_policy(self, name: str, policy: PromotionPolicy | Mapping[str, Any]) -> ModelOut:
@@ -225,9 +221,12 @@ class RegistryCalls:
         )
 
     def list_versions(self, name: str) -> list[VersionOut]:
+        """Every version of a model, newest first. Needs models:read."""
         return self._call("GET", f"/api/v1/models/{name}/versions", _VERSIONS)
 
     def get_version(self, ref: str | Ref) -> VersionOut:
+        """One version (``name@alias``, ``name/3`` or ``name`` for the latest): signature,
+        lineage, parity and status. Needs models:read; raises NotFoundError."""
         return self._call("GET", self._version_path(ref), _VERSION)
 
     def download_artifact(self, ref: str | Ref) -> bytes:
@@ -299,10 +298,15 @@ class RegistryCalls:
         )
 
     def report(self, ref: str | Ref, *, report_id: str | None = None) -> ReportOut:
+        """A version's validation report (the newest, or ``report_id``): metrics with
+        intervals, calibration and subgroups. Needs models:read; raises NotFoundError when
+        the version has none."""
         params = {"id": report_id} if report_id else {}
         return self._call("GET", self._version_path(ref) + "/report", _REPORT, params=params)
 
     def report_html(self, ref: str | Ref, *, report_id: str | None = None) -> str:
+        """The validation report as a self-contained HTML page (charts inline). Needs
+        models:read."""
         params = {"format": "html"} | ({"id": report_id} if report_id else {})
         return self._raw("GET", self._version_path(ref) + "/report", params=params).decode()
 
@@ -322,6 +326,8 @@ class RegistryCalls:
         return self.update_card(target, team_content(self.card(source)))
 
     def card(self, ref: str | Ref) -> dict[str, Any]:
+        """A version's model card as stored (intended use, data, limitations...). Needs
+        models:read."""
         return self._call("GET", self._version_path(ref) + "/card", _ANY)
 
     def card_text(self, ref: str | Ref, fmt: str) -> str:
@@ -344,9 +350,12 @@ class RegistryCalls:
         return self._call("POST", self._version_path(ref) + "/approvals", _APPROVAL, json=body)
 
     def approvals(self, ref: str | Ref) -> list[ApprovalOut]:
+        """The electronic signatures on a version, oldest first. Needs models:read."""
         return self._call("GET", self._version_path(ref) + "/approvals", _APPROVALS)
 
     def gates(self, ref: str | Ref, alias: str = "production") -> GateResult:
+        """Whether a version may be promoted to ``alias`` now: each gate of the model's policy
+        (report, thresholds, card, parity, signatures) with its verdict. Needs models:read."""
         path = self._version_path(ref) + "/gates"
         return self._call("GET", path, _GATES, params={"alias": alias})
 
@@ -361,6 +370,8 @@ class RegistryCalls:
         return self._call("POST", path, _EVENT, json={"reason": reason})
 
     def history(self, name: str, alias: str | None = None) -> list[AliasEventOut]:
+        """Every alias move of a model (promotion, rollback), newest first; only ``alias``
+        when given. Needs models:read."""
         params = {"alias": alias} if alias else {}
         return self._call("GET", f"/api/v1/models/{name}/history", _EVENTS, params=params)
 
