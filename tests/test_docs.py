@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
-from typer.main import get_command
 
 from medops.api.app import create_app
 from medops.api.deps import PERMISSION_ATTR, access_check
 from medops.auth.permissions import render_matrix
-from medops.cli.main import app as cli_app
 from medops.config import ENV_PREFIX, Settings
 from medops.errors import ALL_ERRORS, MedopsError
+from tests.helpers.commands import command_tree, leaf_commands
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 README = DOCS.parent / "README.md"
@@ -24,20 +23,10 @@ def _read(name: str) -> str:
     return (DOCS / name).read_text()
 
 
-def _commands(command: object, prefix: str) -> list[str]:
-    found = []
-    subcommands = getattr(command, "commands", None)
-    if subcommands is None:
-        return [prefix]
-    for name, sub in sorted(subcommands.items()):
-        found.extend(_commands(sub, f"{prefix} {name}"))
-    return found
-
-
 def test_every_cli_command_has_a_heading_in_cli_md() -> None:
     """Each leaf command (e.g. `medops users create`) has its own ### heading."""
     text = _read("cli.md")
-    commands = _commands(get_command(cli_app), "medops")
+    commands = [name for name, _ in leaf_commands()]
     assert len(commands) >= 12
     missing = [c for c in commands if f"### `{c}`" not in text]
     assert missing == []
@@ -49,12 +38,8 @@ def test_every_cli_command_has_a_heading_in_cli_md() -> None:
 def test_every_cli_option_appears_in_cli_md() -> None:
     """Each option of each command (e.g. --password-stdin, --expires) is documented."""
     text = _read("cli.md")
-    root = get_command(cli_app)
     options: set[str] = set()
-    stack = [root]
-    while stack:
-        command = stack.pop()
-        stack.extend(getattr(command, "commands", {}).values())
+    for _, command in command_tree():
         for param in getattr(command, "params", []):
             options.update(o for o in getattr(param, "opts", []) if o.startswith("--"))
     options.discard("--help")

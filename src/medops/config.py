@@ -11,8 +11,6 @@ from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from medops.auth.permissions import Role
 from medops.errors import ConfigurationError, InvalidInputError
@@ -276,6 +274,9 @@ class Settings(BaseSettings):
     def _database_is_supported(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
+        from sqlalchemy.engine import make_url  # only when a URL is set: the CLI starts light
+        from sqlalchemy.exc import ArgumentError
+
         try:
             url = make_url(value)
         except ArgumentError:

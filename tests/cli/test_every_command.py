@@ -4,33 +4,20 @@ script reads JSON), and the ones that had none now say what they did in JSON."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from typing import Any
 
-import typer
-
-from medops.cli.main import app
 from tests.cli.conftest import Cli
+from tests.helpers.commands import leaf_commands
 
 ADMIN_PW = "tidal-granite-sketch"
 
 
-def _commands(command: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
-    children = getattr(command, "commands", None)
-    if children is None:
-        yield path, command
-        return
-    for name, child in children.items():
-        yield from _commands(child, (*path, name))
-
-
 def test_every_command_takes_json() -> None:
     """A walk of the whole command tree finds no command without --json."""
-    found = list(_commands(typer.main.get_command(app), ("medops",)))
+    found = leaf_commands()
     assert len(found) > 60
     without = [
-        " ".join(path)
-        for path, command in found
+        name
+        for name, command in found
         if "--json" not in {o for p in command.params for o in getattr(p, "opts", [])}
     ]
     assert without == []

@@ -8,13 +8,15 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from medops.client import Client
-from medops.config import Settings, load_settings
 from medops.errors import FieldError, InvalidInputError, MfaRequiredError, clip
+
+if TYPE_CHECKING:
+    from medops.client import Client
+    from medops.config import Settings
 
 PasswordStdinOption = typer.Option(
     False,
@@ -24,11 +26,26 @@ PasswordStdinOption = typer.Option(
 
 
 def settings() -> Settings:
-    return load_settings()
+    """The settings (MEDOPS_* and the saved profile). Without MEDOPS_URL the command runs the
+    installation in this process, whose warnings then go to stderr as JSON lines."""
+    from medops.config import load_settings
+
+    config = load_settings()
+    if config.url is None:
+        from medops.logs import configure_logging
+
+        configure_logging("warning")
+    return config
 
 
 def client() -> Client:
     """An SDK client for the configured installation (remote or embedded)."""
+    # Importing httpx imports its own command-line client (click, pygments, rich's syntax
+    # highlighting), about 0.1 s of every command; medops never runs it, and httpx falls back
+    # to a stub when that import fails, which a None entry in sys.modules makes it do.
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+    from medops.client import Client
+
     return Client(settings=settings())
 
 

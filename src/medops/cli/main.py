@@ -6,24 +6,12 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from typing import ClassVar
 
 import typer
-from pydantic import ValidationError
 from typer.exceptions import TyperException
 
 import medops
-from medops.cli import (
-    access,
-    audit,
-    db,
-    deploy,
-    models,
-    monitor,
-    policy,
-    predict,
-    tokens,
-    users,
-)
 from medops.cli.common import (
     PasswordStdinOption,
     client,
@@ -31,6 +19,7 @@ from medops.cli.common import (
     settings,
     with_one_time_code,
 )
+from medops.cli.lazy import Lazy, LazyGroup
 from medops.cli.output import (
     JsonOption,
     console,
@@ -41,29 +30,85 @@ from medops.cli.output import (
     print_table,
 )
 from medops.errors import MedopsError
-from medops.logs import configure_logging
+
+
+class MedopsGroup(LazyGroup):
+    """The top-level group: each command group is imported when it runs (see cli/lazy.py)."""
+
+    lazy: ClassVar[dict[str, Lazy]] = {
+        "breakglass": Lazy(
+            "medops.cli.access",
+            "breakglass",
+            "Take emergency access to a permission now; audited as break-glass, reviewed later.",
+            first=True,
+        ),
+        "predict": Lazy(
+            "medops.cli.predict",
+            "predict",
+            "Score one record or several with a deployment; every prediction is logged. "
+            "A large file goes in batches with --output.",
+            first=True,
+        ),
+        "users": Lazy(
+            "medops.cli.users", "app", "Manage user accounts (needs users:manage or users:read)."
+        ),
+        "tokens": Lazy("medops.cli.tokens", "app", "Create, list and revoke your API tokens."),
+        "db": Lazy(
+            "medops.cli.db",
+            "app",
+            "Database schema migrations (local: run where the database is).",
+        ),
+        "audit": Lazy(
+            "medops.cli.audit",
+            "app",
+            "The tamper-evident audit log: search and export (auditors, through the API); "
+            "verify, checkpoint and public-key (local, offline).",
+        ),
+        "mfa": Lazy(
+            "medops.cli.access",
+            "mfa_app",
+            "Multi-factor authentication (TOTP) for your account; rotate-key is local "
+            "administration of the server's key.",
+        ),
+        "sessions": Lazy(
+            "medops.cli.access", "sessions_app", "Your logins (CLI and browser sessions)."
+        ),
+        "grants": Lazy(
+            "medops.cli.access",
+            "grants_app",
+            "Review break-glass grants (needs breakglass:review).",
+        ),
+        "models": Lazy(
+            "medops.cli.models",
+            "app",
+            "Model registry: register, validate, card, approve, promote, roll back.",
+        ),
+        "deploy": Lazy(
+            "medops.cli.deploy",
+            "app",
+            "Deployments: serve a model version, canary, shadow, roll back.",
+        ),
+        "outcomes": Lazy(
+            "medops.cli.deploy",
+            "outcomes_app",
+            "Attach ground-truth outcomes to earlier predictions.",
+        ),
+        "monitor": Lazy(
+            "medops.cli.monitor",
+            "app",
+            "Monitoring: drift, performance, calibration and fairness per window.",
+        ),
+    }
+
 
 app = typer.Typer(
     name="medops",
+    cls=MedopsGroup,
     help="medops: clinical ML models from notebook to patients, under hospital governance.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(users.app, name="users")
-app.add_typer(tokens.app, name="tokens")
-app.add_typer(db.app, name="db")
-app.add_typer(audit.app, name="audit")
-app.add_typer(access.mfa_app, name="mfa")
-app.add_typer(access.sessions_app, name="sessions")
-app.add_typer(access.grants_app, name="grants")
-models.app.add_typer(policy.app, name="policy-change")
-app.add_typer(models.app, name="models")
-app.add_typer(deploy.app, name="deploy")
-app.add_typer(deploy.outcomes_app, name="outcomes")
-app.add_typer(monitor.app, name="monitor")
-app.command("breakglass")(access.breakglass)
-app.command("predict")(predict.predict)
 
 
 def _version(value: bool) -> None:
@@ -141,6 +186,7 @@ def server(
     import uvicorn
 
     from medops.api.app import create_app
+    from medops.logs import configure_logging
 
     config = settings()
     configure_logging(config.log_level)
@@ -284,7 +330,6 @@ def whoami(json_output: bool = JsonOption) -> None:
 
 def main() -> None:
     """Entry point of the console script: one line on stderr and a non-zero exit on error."""
-    configure_logging("warning")
     try:
         code = app(standalone_mode=False)
     except TyperException as exc:  # usage errors: bad option, unknown command, missing value
@@ -298,15 +343,23 @@ def main() -> None:
         raise SystemExit(_exit("aborted", 130)) from None
     except MedopsError as exc:
         raise SystemExit(_exit(error_line(exc))) from None
-    except ValidationError as exc:  # a value checked by a pydantic model on this side
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "input"
-        raise SystemExit(_exit(f"invalid {where}: {first['msg']}")) from None
     except KeyboardInterrupt:
         raise SystemExit(_exit("interrupted", 130)) from None
     except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback
-        raise SystemExit(_exit(f"internal error ({type(exc).__name__}): {exc}")) from None
+        raise SystemExit(_exit(_unexpected(exc))) from None
     raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _unexpected(exc: Exception) -> str:
+    """The line for an exception no command handled: a value a pydantic model checked on this
+    side names the field (pydantic is imported by then if that is what was raised), anything
+    else is an internal error."""
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is not None and isinstance(exc, pydantic.ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "input"
+        return f"invalid {where}: {first['msg']}"
+    return f"internal error ({type(exc).__name__}): {exc}"
 
 
 def _exit(message: str, code: int = 1) -> int:

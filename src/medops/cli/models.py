@@ -704,3 +704,12 @@ def history(
             for e in events
         ],
     )
+
+
+def _policy_changes() -> None:
+    from medops.cli import policy
+
+    app.add_typer(policy.app, name="policy-change")
+
+
+_policy_changes()

@@ -9,7 +9,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import typer
-from pydantic import BaseModel
 from rich.console import Console
 from rich.segment import Segments
 from rich.table import Table
@@ -23,8 +22,14 @@ err_console = Console(stderr=True)
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
 
 
+def _is_model(value: Any) -> bool:
+    """A pydantic model? (pydantic is imported only once a command has made one.)"""
+    pydantic = sys.modules.get("pydantic")
+    return pydantic is not None and isinstance(value, pydantic.BaseModel)
+
+
 def to_jsonable(value: Any) -> Any:
-    if isinstance(value, BaseModel):
+    if _is_model(value):
         return value.model_dump(mode="json")
     if isinstance(value, list | tuple):
         return [to_jsonable(v) for v in value]
@@ -60,7 +65,7 @@ def readable(value: Any) -> str:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, BaseModel):
+    if _is_model(value):
         value = value.model_dump(mode="json")
     if isinstance(value, dict):
         return "; ".join(f"{k}: {readable(v)}" for k, v in value.items()) or "-"
