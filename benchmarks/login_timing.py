@@ -18,8 +18,8 @@ import httpx
 
 from medops import admin
 from medops.api.app import create_app
-from medops.config import Settings
 from medops.client.embedded import EmbeddedTransport
+from medops.config import Settings
 
 
 def main(rounds: int) -> None:

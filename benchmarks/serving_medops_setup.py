@@ -20,7 +20,7 @@ from sklearn.pipeline import Pipeline  # type: ignore[import-untyped]
 from sklearn.preprocessing import StandardScaler  # type: ignore[import-untyped]
 
 from medops import admin
-from medops.auth.permissions import Role
+from medops.core.permissions import Role
 from medops.auth.schemas import TokenCreate, UserCreate
 from medops.config import Settings
 from medops.context import SYSTEM_ACTOR, Context, Origin

@@ -43,7 +43,7 @@ from rich.console import Console
 from rich.table import Table
 
 from medops import admin
-from medops.auth.permissions import ROLE_PERMISSIONS, Permission, Role
+from medops.core.permissions import ROLE_PERMISSIONS, Permission, Role
 from medops.client import Client
 from medops.config import Settings
 from medops.errors import (

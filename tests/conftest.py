@@ -23,11 +23,11 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from medops.api.app import create_app
-from medops.auth.permissions import Role
 from medops.auth.schemas import UserCreate
 from medops.client.embedded import EmbeddedTransport
 from medops.config import Settings
 from medops.context import SYSTEM_ACTOR, Context, Origin
+from medops.core.permissions import Role
 from medops.db import migrate
 from medops.db.engine import Database
 from medops.services import Services, build_services

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from medops.audit.verify import CHECKPOINT_FIELDS, checkpoint_body
-from medops.canonical import canonical_json, sha256_json, utc_text
+from medops.core.canonical import canonical_json, sha256_json, utc_text
 from medops.registry.approvals import sha256_json as approvals_sha256_json
 
 ALPHABET = string.printable + "éß漢\u2028\U0001f600"

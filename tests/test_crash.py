@@ -10,6 +10,7 @@ import httpx
 from medops.audit import signing
 from medops.audit.checkpoints import verify_database
 from medops.db.engine import Database
+from medops.rowcheck import check_rows
 from tests.cli.conftest import Cli, clean_env
 from tests.helpers.server import assert_restarts, free_port, kill_under_load, start_server
 
@@ -80,7 +81,7 @@ def test_sigkill_under_load_keeps_every_acknowledged_audit_record(
     database = Database(empty_db_url)
     try:
         key = signing.load_or_create(tmp_path / "home" / "audit-signing.key").public_key()
-        report, records = verify_database(database, public_key=key)
+        report, records = verify_database(database, rows=check_rows, public_key=key)
     finally:
         database.dispose()
     assert report.ok, report.first

@@ -10,8 +10,8 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from medops.api.app import create_app
 from medops.api.deps import PERMISSION_ATTR, access_check
-from medops.auth.permissions import render_matrix
 from medops.config import ENV_PREFIX, Settings
+from medops.core.permissions import render_matrix
 from medops.errors import ALL_ERRORS, MedopsError
 from tests.helpers.commands import command_tree, leaf_commands
 
@@ -62,7 +62,7 @@ def test_permission_matrix_in_security_md_is_generated_from_the_code() -> None:
     block = re.search(r"<!-- permissions:start -->\n(.*?)<!-- permissions:end -->", text, re.S)
     assert block is not None
     assert block.group(1) == render_matrix(), (
-        "regenerate the block with medops.auth.permissions.render_matrix()"
+        "regenerate the block with medops.core.permissions.render_matrix()"
     )
 
 

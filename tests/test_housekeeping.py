@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 
-from medops.audit.models import AuditCheckpoint
+from medops.audit.tables import AuditCheckpoint
 from medops.db.engine import Database
 from tests.cli.conftest import Cli, clean_env
 from tests.helpers.server import free_port, start_server

@@ -28,6 +28,7 @@ from medops.context import SYSTEM_ACTOR, Context, Origin
 from medops.db import migrate
 from medops.errors import FieldError, InvalidInputError
 from medops.files import FOLDER_MODE, private_folder
+from medops.rowcheck import check_rows
 from medops.services import build_services
 
 LOCAL_ORIGIN = Origin(source_ip="local", user_agent="medops-cli", request_id=None)
@@ -163,6 +164,7 @@ def audit_verify(
     try:
         report, _records = verify_database(
             services.db,
+            rows=check_rows,
             exported=folder,
             public_key=public_key,
             mac_key=_mac_key(settings, public_key),

@@ -12,9 +12,9 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from medops.auth.permissions import Role
+from medops.core.permissions import Role
+from medops.core.windows import WINDOW_PATTERN, count_size
 from medops.errors import ConfigurationError, InvalidInputError
-from medops.monitoring.windows import WINDOW_PATTERN, count_size
 
 ENV_PREFIX = "MEDOPS_"
 ROLE_NAMES = tuple(role.value for role in Role)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from medops.auth.permissions import Permission
+from medops.core.permissions import Permission
 
 
 @dataclass(frozen=True)

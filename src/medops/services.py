@@ -25,6 +25,7 @@ from medops.monitoring.service import MonitoringService
 from medops.registry.lifecycle import LifecycleService
 from medops.registry.policy_changes import PolicyChangeService
 from medops.registry.service import RegistryService
+from medops.rowcheck import check_rows
 from medops.serving.deployments import DeploymentService, followers
 from medops.serving.outcomes import OutcomeService
 from medops.storage.base import BlobStore
@@ -81,7 +82,7 @@ def build_services(
         settings.mfa_key.get_secret_value() if settings.mfa_key else None,
     )
     logins = LoginService(db, clock, audit, settings, mfa_keys)
-    checkpoints = CheckpointService(db, clock, audit, settings.audit_checkpoint_dir)
+    checkpoints = CheckpointService(db, clock, audit, settings.audit_checkpoint_dir, check_rows)
     # Signatures are countersigned with the same Ed25519 key as audit checkpoints.
     lifecycle = LifecycleService(db, clock, audit, blobs, logins, checkpoints.key, followers)
     deployments = DeploymentService(db, clock, audit, lifecycle)

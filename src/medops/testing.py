@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from medops.audit.models import AuditEvent
 from medops.audit.schemas import AuditEventOut
 from medops.audit.service import to_out
+from medops.audit.tables import AuditEvent
 from medops.services import Services
 
 

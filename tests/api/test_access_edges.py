@@ -9,7 +9,7 @@ import httpx
 import pyotp
 import pytest
 
-from medops.auth.permissions import Permission, Role
+from medops.core.permissions import Permission, Role
 from medops.services import Services
 from medops.testing import FixedClock, capture_audit
 from tests.conftest import PASSWORD, SYSTEM_CTX, make_user

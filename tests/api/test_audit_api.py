@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
-from medops.auth.permissions import Role
+from medops.core.permissions import Role
 from medops.services import Services
 from medops.testing import capture_audit
 from tests.helpers.http import bearer

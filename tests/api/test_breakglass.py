@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import httpx
 
-from medops.auth.permissions import Role
+from medops.core.permissions import Role
 from medops.services import Services
 from medops.testing import FixedClock, capture_audit
 from tests.helpers.http import bearer

@@ -11,8 +11,8 @@ from fastapi import Depends, FastAPI
 
 from medops.api.app import create_app
 from medops.api.deps import public
-from medops.auth.permissions import Role
 from medops.client.embedded import EmbeddedTransport
+from medops.core.permissions import Role
 from medops.services import Services
 from medops.testing import capture_audit
 from tests.helpers.http import bearer, problem

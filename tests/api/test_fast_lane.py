@@ -12,10 +12,10 @@ from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from medops.api.fastlane import PredictFastLane
-from medops.audit.models import AuditEvent
 from medops.audit.service import exempt_from_audit_guard
+from medops.audit.tables import AuditEvent
 from medops.auth import tokens
-from medops.auth.models import ApiToken
+from medops.auth.tables import ApiToken
 from medops.services import Services
 from medops.testing import FixedClock
 from tests.helpers.registry import DEPLOYMENT, predict, random_records

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from medops.auth.permissions import Role
+from medops.core.permissions import Role
 from medops.db import migrate
 from medops.services import Services
 from tests.conftest import PgServer

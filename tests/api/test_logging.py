@@ -11,8 +11,8 @@ import pytest
 from fastapi import Depends, FastAPI
 
 from medops.api.deps import public
-from medops.auth.permissions import Role
 from medops.client.embedded import EmbeddedTransport
+from medops.core.permissions import Role
 from medops.logs import configure_logging
 from tests.helpers.http import bearer
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import select
 
-from medops.auth.models import LoginThrottle
-from medops.auth.permissions import Role
+from medops.auth.tables import LoginThrottle
+from medops.core.permissions import Role
 from medops.services import Services
 from medops.testing import FixedClock, capture_audit
 from tests.conftest import PASSWORD, make_user

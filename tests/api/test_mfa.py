@@ -8,7 +8,7 @@ from datetime import timedelta
 import httpx
 import pyotp
 
-from medops.auth.permissions import Role
+from medops.core.permissions import Role
 from medops.services import Services
 from medops.testing import FixedClock, capture_audit
 from tests.conftest import PASSWORD, make_user

@@ -26,8 +26,8 @@ from sqlalchemy import func, select, update
 
 from medops.audit.service import exempt_from_audit_guard
 from medops.client.embedded import EmbeddedTransport
-from medops.registry.models import Approval, ValidationReport
-from medops.registry.onnx_model import OnnxModel
+from medops.core.onnx_model import OnnxModel
+from medops.registry.tables import Approval, ValidationReport
 from medops.services import Services
 from medops.testing import FixedClock, capture_audit
 from tests import model_data

@@ -11,10 +11,10 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import select
 
-from medops.audit.models import AuditEvent
-from medops.auth.permissions import Role
+from medops.audit.tables import AuditEvent
 from medops.context import SYSTEM_ACTOR, Context, Origin
-from medops.monitoring.models import MonitoringProfile, MonitoringResult
+from medops.core.permissions import Role
+from medops.monitoring.tables import MonitoringProfile, MonitoringResult
 from medops.services import Services
 from medops.testing import FixedClock
 from tests.conftest import make_user
@@ -311,7 +311,7 @@ def test_outcomes_update_the_count_window_they_belong_to_when_starts_tie(
 ) -> None:
     """One batch of 120 (one timestamp) makes count:50 windows 0 and 1 with the same start;
     outcomes for window 0's rows bring window 0 up to date, not window 1."""
-    from medops.serving.models import Prediction
+    from medops.serving.tables import Prediction
 
     clin, mle = deployed["clin"], deployed["mle"]
     body = {"records": [{"features": r, "patient_ref": f"p-{i}"} for i, r in
@@ -354,8 +354,8 @@ def test_a_version_that_cannot_be_monitored_does_not_stop_the_others(
     from sqlalchemy import inspect
 
     from medops.audit.service import exempt_from_audit_guard
-    from medops.registry.models import ModelVersion
-    from medops.serving.models import Prediction
+    from medops.registry.tables import ModelVersion
+    from medops.serving.tables import Prediction
     from medops.storage.base import DIGEST_PREFIX
     from tests.helpers.registry import ready_version
 

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from medops.audit.models import AuditEvent
-from medops.monitoring.models import MonitoringConfiguration
+from medops.audit.tables import AuditEvent
+from medops.monitoring.tables import MonitoringConfiguration
 from medops.services import Services
 from medops.testing import FixedClock, capture_audit
 from tests.helpers.registry import DEPLOYMENT, predict, random_records

@@ -23,7 +23,7 @@ from medops.config import Settings
 from medops.errors import InvalidInputError
 from medops.logs import configure_logging
 from medops.services import Services, build_services
-from medops.serving.models import Outcome, Prediction
+from medops.serving.tables import Outcome, Prediction
 from medops.testing import FixedClock, capture_audit
 from tests.helpers.http import problem
 from tests.helpers.registry import DEPLOYMENT, predict, random_records, register

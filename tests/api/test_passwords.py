@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from medops.auth.permissions import Role
+from medops.core.permissions import Role
 from medops.services import Services
 from medops.testing import capture_audit
 from tests.conftest import PASSWORD, make_user

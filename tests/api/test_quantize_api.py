@@ -10,9 +10,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from medops.registry.models import ModelVersion
-from medops.registry.onnx_model import OnnxModel, inspect_artifact
-from medops.registry.signature import ModelSignature
+from medops.core.onnx_model import OnnxModel, inspect_artifact
+from medops.core.signature import ModelSignature
+from medops.registry.tables import ModelVersion
 from medops.services import Services
 from medops.testing import capture_audit
 from tests import model_data

@@ -12,10 +12,10 @@ import pytest
 from fastapi import Depends, FastAPI
 
 from medops.api.deps import ServicesDep, require
-from medops.auth.permissions import Permission, Role
 from medops.auth.schemas import Signature, SignatureRecord
 from medops.client.embedded import EmbeddedTransport
 from medops.context import Context
+from medops.core.permissions import Permission, Role
 from medops.services import Services
 from medops.testing import FixedClock, capture_audit
 from tests.conftest import PASSWORD, make_user

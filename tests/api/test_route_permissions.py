@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from medops.auth.permissions import ROLE_PERMISSIONS, Permission, Role
+from medops.core.permissions import ROLE_PERMISSIONS, Permission, Role
 from tests.helpers.http import bearer
 from tests.helpers.routes import all_routes, concrete, declaration, protected_routes
 

@@ -15,11 +15,11 @@ import httpx
 import numpy as np
 from sqlalchemy import func, select
 
-from medops.audit.models import AuditEvent
-from medops.registry.onnx_model import OnnxModel
+from medops.audit.tables import AuditEvent
+from medops.core.onnx_model import OnnxModel
 from medops.services import Services
-from medops.serving.models import Outcome, Prediction
 from medops.serving.schemas import DeploymentOut
+from medops.serving.tables import Outcome, Prediction
 from medops.testing import FixedClock, capture_audit
 from tests import model_data
 from tests.helpers.registry import (

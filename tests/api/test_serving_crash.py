@@ -12,8 +12,9 @@ from medops.audit.checkpoints import verify_database
 from medops.config import Settings
 from medops.context import Context, Origin
 from medops.db.engine import Database
+from medops.rowcheck import check_rows
 from medops.services import build_services
-from medops.serving.models import Prediction
+from medops.serving.tables import Prediction
 from tests.cli.conftest import clean_env
 from tests.conftest import PASSWORD
 from tests.helpers.registry import DEPLOYMENT, random_records
@@ -74,7 +75,7 @@ def test_sigkill_under_prediction_load_keeps_every_acknowledged_prediction(
         with database.session() as session:
             stored = set(session.scalars(select(Prediction.id)))
         key = signing.load_or_create(settings.resolved_audit_key_file).public_key()
-        report, audit_records = verify_database(database, public_key=key)
+        report, audit_records = verify_database(database, rows=check_rows, public_key=key)
     finally:
         database.dispose()
     assert set(acknowledged) <= stored

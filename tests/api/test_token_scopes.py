@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from medops.auth.permissions import Role
+from medops.core.permissions import Role
 from tests.helpers.http import bearer
 
 

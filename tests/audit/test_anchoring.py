@@ -17,13 +17,14 @@ from sqlalchemy import select, text
 from medops.audit import anchor, signing
 from medops.audit.chain import GENESIS, HASHED_FIELDS, record_hash
 from medops.audit.checkpoints import checkpoint_rows, record_rows, verify_database
-from medops.audit.models import AuditEvent
 from medops.audit.schemas import AuditEntry
+from medops.audit.tables import AuditEvent
 from medops.audit.verify import Report, checkpoint_body, merkle_root_of, verify
 from medops.config import Settings
 from medops.db import migrate
 from medops.db.engine import Database
 from medops.errors import AuditTamperedError
+from medops.rowcheck import check_rows
 from medops.services import Services, build_services
 from medops.testing import FixedClock
 from tests.cli.conftest import Cli, clean_env
@@ -37,7 +38,9 @@ def _write(services: Services, action: str = "test.write", **extra: Any) -> None
 
 def _verify(services: Services) -> Report:
     key, mac_key = services.audit.signing_keys()
-    report, _ = verify_database(services.db, public_key=key.public_key(), mac_key=mac_key)
+    report, _ = verify_database(
+        services.db, rows=check_rows, public_key=key.public_key(), mac_key=mac_key
+    )
     return report
 
 
@@ -62,7 +65,7 @@ def test_every_chain_begins_with_an_opening_signed_by_the_audit_key(services: Se
     assert _verify(services).ok
 
     other = Ed25519PrivateKey.generate().public_key()
-    report, _ = verify_database(services.db, public_key=other)
+    report, _ = verify_database(services.db, rows=check_rows, public_key=other)
     assert first["seq"] in {p.seq for p in report.problems}
 
     # A second writer (another process) opens its own chain after the checkpoint and names it.

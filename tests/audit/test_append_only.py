@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from medops.auth.permissions import Role
+from medops.core.permissions import Role
 from medops.services import Services
 from tests.conftest import make_user
 

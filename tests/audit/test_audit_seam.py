@@ -7,13 +7,13 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
 from medops.audit.checkpoints import record_rows
-from medops.audit.models import AuditEvent
 from medops.audit.schemas import AuditEntry
 from medops.audit.service import AuditGuardError, AuditService
+from medops.audit.tables import AuditEvent
 from medops.audit.verify import verify
-from medops.auth.models import User
-from medops.auth.permissions import Role
 from medops.auth.schemas import UserCreate
+from medops.auth.tables import User
+from medops.core.permissions import Role
 from medops.services import Services
 from tests.conftest import SYSTEM_CTX
 

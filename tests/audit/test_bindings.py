@@ -1,4 +1,4 @@
-"""Rows bound into the audit chain (audit/bindings.py, audit/rowcheck.py): the digests cover
+"""Rows bound into the audit chain (audit/bindings.py, rowcheck.py): the digests cover
 every field, the matcher names changed, inserted, deleted and doubly-recorded rows, and the
 database check streams predictions in batches, on SQLite and PostgreSQL."""
 
@@ -15,10 +15,10 @@ from sqlalchemy import delete
 from medops.audit import bindings
 from medops.audit.bindings import RowCheck
 from medops.audit.checkpoints import record_rows, snapshot
-from medops.audit.rowcheck import check_rows
 from medops.audit.schemas import AuditEntry
+from medops.rowcheck import check_rows
 from medops.services import Services
-from medops.serving.models import Prediction
+from medops.serving.tables import Prediction
 from tests.conftest import SYSTEM_CTX
 
 WHEN = datetime(2026, 3, 1, 8, 0, 0, 123456, tzinfo=UTC)

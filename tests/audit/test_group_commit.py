@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from medops.audit.checkpoints import checkpoint_rows, record_rows
-from medops.audit.models import AuditEvent
 from medops.audit.schemas import AuditEntry
+from medops.audit.tables import AuditEvent
 from medops.audit.verify import verify
 from medops.audit.writer import GroupCommitWriter
 from medops.errors import AuditUnavailableError

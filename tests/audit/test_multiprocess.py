@@ -10,6 +10,7 @@ from pathlib import Path
 from medops.audit import signing
 from medops.audit.checkpoints import verify_database
 from medops.db.engine import Database
+from medops.rowcheck import check_rows
 
 WRITER = """
 import sys
@@ -56,7 +57,7 @@ def test_two_processes_append_concurrently_and_both_chains_verify(
     database = Database(db_url)
     try:
         key = signing.load_or_create(tmp_path / "audit-signing.key").public_key()
-        report, records = verify_database(database, public_key=key)
+        report, records = verify_database(database, rows=check_rows, public_key=key)
     finally:
         database.dispose()
     assert report.ok, report.first

@@ -7,9 +7,9 @@ from datetime import timedelta
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
-from medops.audit.models import AuditEvent
 from medops.audit.refusals import RefusalTally
 from medops.audit.service import AuditService
+from medops.audit.tables import AuditEvent
 from medops.context import Origin
 from medops.db import migrate
 from medops.db.engine import Database

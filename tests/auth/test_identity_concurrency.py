@@ -7,8 +7,8 @@ import threading
 from sqlalchemy import func, select
 
 from medops.audit.schemas import AuditEntry
-from medops.auth.models import User
-from medops.auth.permissions import Role
+from medops.auth.tables import User
+from medops.core.permissions import Role
 from medops.errors import ConflictError
 from medops.services import Services
 from tests.conftest import SYSTEM_CTX, make_user

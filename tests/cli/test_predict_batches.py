@@ -23,9 +23,9 @@ import pytest
 from sqlalchemy import select
 
 from medops.config import Settings
-from medops.registry.onnx_model import OnnxModel
+from medops.core.onnx_model import OnnxModel
 from medops.services import Services
-from medops.serving.models import Prediction
+from medops.serving.tables import Prediction
 from medops.testing import FixedClock
 from tests import model_data
 from tests.cli.conftest import MEDOPS, Cli, Result, clean_env

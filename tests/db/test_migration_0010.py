@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select, text
 
-from medops.auth.models import ApiToken, BreakGlassGrant, RecoveryCode, User
+from medops.auth.tables import ApiToken, BreakGlassGrant, RecoveryCode, User
 from medops.db import migrate
 from medops.db.engine import Database
 

@@ -10,10 +10,11 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 
 from medops.audit.checkpoints import verify_database
-from medops.audit.models import AuditEvent
+from medops.audit.tables import AuditEvent
 from medops.db import migrate
 from medops.db.engine import Database
-from medops.db.models import metadata
+from medops.metadata import metadata
+from medops.rowcheck import check_rows
 
 
 def test_upgrade_from_empty_reaches_head_and_matches_the_models(empty_db_url: str) -> None:
@@ -109,7 +110,7 @@ def test_records_written_before_0003_are_chained_by_the_migration(empty_db_url: 
                     {"t": datetime(2026, 1, 1, 8, n, tzinfo=UTC), "r": f"u{n}"},
                 )
         migrate.upgrade(database)
-        report, records = verify_database(database)
+        report, records = verify_database(database, rows=check_rows)
     finally:
         database.dispose()
     assert report.ok, report.first

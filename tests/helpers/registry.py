@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 from sqlalchemy import func, select
 
-from medops.registry.models import ModelVersion
+from medops.registry.tables import ModelVersion
 from medops.services import Services
 from tests import model_data
 from tests.helpers.http import PASSWORD

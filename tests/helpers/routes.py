@@ -9,8 +9,8 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from medops.api.app import create_app
 from medops.api.deps import declared_access
-from medops.auth.permissions import Permission
 from medops.config import Settings
+from medops.core.permissions import Permission
 
 
 def _api_routes(app: FastAPI) -> list[tuple[str, str, APIRoute]]:

@@ -14,13 +14,13 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
+from medops.core.signature import FeatureSpec, ModelSignature, OutputSpec
 from medops.monitoring.drift import EPSILON, CategoricalReference, NumericReference
 from medops.monitoring.evaluate import WindowRows, evaluate_window
 from medops.monitoring.learned import MIN_CHUNK_ROWS, learn, learn_all
 from medops.monitoring.profile import ReferenceProfile
 from medops.monitoring.schemas import MonitoringConfig, ThresholdsMode
 from medops.monitoring.thresholds import applied
-from medops.registry.signature import FeatureSpec, ModelSignature, OutputSpec
 
 REL = 1e-9
 WARDS = ["icu", "ward-a", "ward-b", "ed"]

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from medops.core.onnx_model import OnnxModel
 from medops.errors import InvalidInputError
 from medops.monitoring.drift import CategoricalReference, NumericReference, numeric_drift
 from medops.monitoring.profile import ReferenceProfile
-from medops.registry.onnx_model import OnnxModel
 from tests import model_data
 
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from medops.core.onnx_model import OnnxModel
+from medops.core.signature import ModelSignature
 from medops.monitoring.evaluate import WindowRows, evaluate_window
 from medops.monitoring.performance import window_performance
 from medops.monitoring.profile import ReferenceProfile
-from medops.registry.onnx_model import OnnxModel
-from medops.registry.signature import ModelSignature
 from tests import model_data
 
 FEATURES = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]

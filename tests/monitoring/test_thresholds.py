@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from medops.core.signature import FeatureSpec, ModelSignature, OutputSpec
 from medops.monitoring.profile import ReferenceProfile
 from medops.monitoring.schemas import MonitoringConfig
 from medops.monitoring.thresholds import applied
-from medops.registry.signature import FeatureSpec, ModelSignature, OutputSpec
 
 SIGNATURE = ModelSignature(
     inputs=[

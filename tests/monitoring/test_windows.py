@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from medops.core.windows import complete_windows, count_windows, floor
 from medops.errors import InvalidInputError
-from medops.monitoring.windows import complete_windows, count_windows, floor
 
 
 def test_time_windows_are_aligned_to_utc_boundaries() -> None:
@@ -52,7 +52,7 @@ def test_bad_windows_are_refused_clearly() -> None:
 def test_sequence_numbers_time_windows_from_the_epoch() -> None:
     """Whole windows since 1970-01-01 (weeks: since Monday 1970-01-05); any moment inside a
     window gives its number; consecutive windows are consecutive numbers."""
-    from medops.monitoring.windows import length_of, sequence_of
+    from medops.core.windows import length_of, sequence_of
 
     assert sequence_of(datetime(1970, 1, 1, tzinfo=UTC), "day") == 0
     assert sequence_of(datetime(1970, 1, 5, tzinfo=UTC), "week") == 0
@@ -71,7 +71,7 @@ def test_sequence_numbers_time_windows_from_the_epoch() -> None:
 def test_count_kinds_are_parsed_and_bad_ones_refused() -> None:
     """count:N gives N (10 to 10,000,000); time kinds give None; anything else is a clear
     error naming the accepted forms."""
-    from medops.monitoring.windows import count_size
+    from medops.core.windows import count_size
 
     assert count_size("count:500") == 500
     assert count_size("day") is None

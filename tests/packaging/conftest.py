@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from medops import examples
-from medops.auth.permissions import Role
+from medops.core.permissions import Role
 from medops.packaging import Package
 from medops.services import Services
 from tests import model_data

@@ -23,9 +23,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from medops.core.onnx_model import OnnxModel, parity_diff
 from medops.errors import PackagingError, ParityFailedError
 from medops.packaging import infer_signature, package_model
-from medops.registry.onnx_model import OnnxModel, parity_diff
 
 
 @functools.cache

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer, load_iris
 
+from medops.core.onnx_model import OnnxModel
 from medops.errors import PackagingError
 from medops.packaging import package_model
 from medops.packaging import torch as torch_conv
-from medops.registry.onnx_model import OnnxModel
 
 torch = pytest.importorskip(
     "torch", reason="PyTorch is not installed (the optional extra medops[torch])"

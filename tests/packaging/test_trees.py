@@ -30,11 +30,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
+from medops.core.onnx_artifact import inspect_artifact
+from medops.core.onnx_model import OnnxModel
 from medops.errors import PackagingError
 from medops.packaging import package_model
 from medops.packaging.trees import float32_thresholds
-from medops.registry.onnx_artifact import inspect_artifact
-from medops.registry.onnx_model import OnnxModel
 
 TOLERANCE = 1e-6
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from medops.registry import columns
-from medops.registry.signature import FeatureSpec
+from medops.core import columns
+from medops.core.signature import FeatureSpec
 
 VALUES = st.one_of(
     st.none(),

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as skm
 
-from medops.registry import metrics
-from medops.registry.metrics import (
+from medops.core import metrics
+from medops.core.metrics import (
     METRIC_NAMES,
     ScoreLevels,
     bootstrap_distribution,

@@ -25,6 +25,15 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from medops.core.columns import MAX_FIELD_ERRORS
+from medops.core.onnx_model import (
+    OnnxModel,
+    check_signature,
+    inspect_artifact,
+    parity_diff,
+    validate_columns,
+)
+from medops.core.signature import FeatureSpec, ModelSignature, OutputSpec
 from medops.errors import (
     InvalidArtifactError,
     InvalidInputError,
@@ -32,15 +41,6 @@ from medops.errors import (
     SignatureMismatchError,
 )
 from medops.packaging import Package, package_model
-from medops.registry.columns import MAX_FIELD_ERRORS
-from medops.registry.onnx_model import (
-    OnnxModel,
-    check_signature,
-    inspect_artifact,
-    parity_diff,
-    validate_columns,
-)
-from medops.registry.signature import FeatureSpec, ModelSignature, OutputSpec
 
 
 @functools.cache

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from medops.auth.permissions import Role
+from medops.core.permissions import Role
 from medops.registry.policy import judge, loosenings
 from medops.registry.report import compute_report
 from medops.registry.schemas import PromotionPolicy

@@ -16,9 +16,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
+from medops.core.onnx_model import OnnxModel, inspect_artifact
 from medops.errors import InvalidInputError
 from medops.packaging import Package, package_model
-from medops.registry.onnx_model import OnnxModel, inspect_artifact
 from medops.registry.quantize import (
     QuantizeResult,
     gain_op_types,

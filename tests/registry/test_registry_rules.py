@@ -10,14 +10,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
 from medops.audit import signing
+from medops.core.datasets import binary_labels, parse_csv
+from medops.core.signature import FeatureSpec, ModelSignature, OutputSpec
 from medops.errors import InvalidInputError
 from medops.registry import approvals
-from medops.registry.datasets import binary_labels, parse_csv
-from medops.registry.models import Approval
 from medops.registry.policy import judge
 from medops.registry.refs import Ref, parse_ref
 from medops.registry.schemas import PromotionPolicy
-from medops.registry.signature import FeatureSpec, ModelSignature, OutputSpec
+from medops.registry.tables import Approval
 
 SIGNATURE = ModelSignature(
     inputs=[

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
+from medops.core.metrics import METRIC_NAMES
 from medops.errors import InvalidInputError
-from medops.registry.metrics import METRIC_NAMES
 from medops.registry.report import SCHEMA, compute_report
 from medops.registry.report_html import render_report_html
 

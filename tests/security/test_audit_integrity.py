@@ -24,12 +24,12 @@ from sqlalchemy import select, text
 from medops import errors
 from medops.api.app import create_app
 from medops.audit.chain import GENESIS, record_hash
-from medops.audit.models import AuditEvent
-from medops.auth.permissions import Role
+from medops.audit.tables import AuditEvent
 from medops.client.embedded import EmbeddedTransport
 from medops.config import Settings
+from medops.core.permissions import Role
 from medops.services import Services
-from medops.serving.models import Prediction
+from medops.serving.tables import Prediction
 from tests import model_data
 from tests.cli.conftest import Cli, clean_env
 from tests.conftest import PASSWORD, make_user

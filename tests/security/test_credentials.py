@@ -26,10 +26,10 @@ from sqlalchemy import func, select, text
 from medops import admin
 from medops.api.app import create_app
 from medops.auth import passwords
-from medops.auth.models import ApiToken, BreakGlassGrant, LoginThrottle, User
-from medops.auth.permissions import Role
+from medops.auth.tables import ApiToken, BreakGlassGrant, LoginThrottle, User
 from medops.client.embedded import EmbeddedTransport
 from medops.config import Settings
+from medops.core.permissions import Role
 from medops.db import migrate
 from medops.db.engine import Database
 from medops.services import Services, build_services

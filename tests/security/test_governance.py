@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import update
 
 from medops.audit.service import exempt_from_audit_guard
-from medops.registry.models import RegisteredModel
 from medops.registry.schemas import GateResult, ModelOut, PolicyChangeOut, PromotionPolicy
+from medops.registry.tables import RegisteredModel
 from medops.services import Services
 from medops.serving.schemas import DeploymentOut
 from medops.testing import capture_audit

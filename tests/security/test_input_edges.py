@@ -21,17 +21,17 @@ from sqlalchemy import func, select
 from medops.api.app import create_app
 from medops.api.deps import public
 from medops.api.headers import style_hash
-from medops.auth.permissions import Role
 from medops.bounds import INT32_MAX
 from medops.client.embedded import EmbeddedTransport
 from medops.config import Settings
+from medops.core.permissions import Role
 from medops.db.engine import Database
 from medops.errors import ECHO_LIMIT, ELLIPSIS, MAX_FIELD_ERRORS
 from medops.files import BLOB_MODE, FILE_MODE, FOLDER_MODE
 from medops.registry.schemas import VersionCreate
 from medops.services import Services, build_services
-from medops.serving.models import Outcome
 from medops.serving.outcomes import CLOCK_SKEW
+from medops.serving.tables import Outcome
 from medops.storage.local import LocalBlobStore
 from medops.testing import FixedClock, capture_audit
 from tests import model_data

@@ -13,7 +13,6 @@ from starlette.concurrency import run_in_threadpool
 import medops
 from medops.api.errors import audit_unhandled, install_error_handlers
 from medops.api.fastlane import PredictFastLane
-from medops.api.metrics import AuditWriterCollector, HttpMetrics
 from medops.api.middleware import RequestMiddleware
 from medops.api.routers import (
     audit,
@@ -26,15 +25,16 @@ from medops.api.routers import (
     tokens,
     users,
 )
+from medops.api.telemetry import AuditWriterCollector, HttpMetrics
 from medops.config import Settings, load_settings
 from medops.context import SYSTEM_ACTOR, Context, Origin
 from medops.errors import AuditTamperedError
 from medops.logs import get_logger
-from medops.monitoring.metrics import MonitoringCollector
+from medops.monitoring.telemetry import MonitoringCollector
 from medops.services import Services, build_services
-from medops.serving.metrics import ServingMetrics
 from medops.serving.predict import Predictor
 from medops.serving.runtime import ServingRuntime
+from medops.serving.telemetry import ServingMetrics
 
 SWEEP_SECONDS = 60
 TICK_SECONDS = 1

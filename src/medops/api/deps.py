@@ -13,8 +13,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from medops.auth.permissions import Permission
 from medops.context import Actor, Context, Origin
+from medops.core.permissions import Permission
 from medops.errors import ActionRequiredError, AuthenticationError, PermissionDeniedError
 from medops.services import Services
 

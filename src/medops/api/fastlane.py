@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from starlette.types import Message, Receive, Scope, Send
 
-    from medops.auth.permissions import Permission
+    from medops.core.permissions import Permission
 
 PREDICT_ROUTE = "deployments.predict"
 NAME = re.compile(DEPLOYMENT_NAME_PATTERN)

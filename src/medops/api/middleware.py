@@ -17,8 +17,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from medops.api.headers import secured
-from medops.api.metrics import HttpMetrics
 from medops.api.problems import problem_bytes
+from medops.api.telemetry import HttpMetrics
 from medops.logs import get_logger
 
 if TYPE_CHECKING:

@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from medops.audit import signing
 from medops.audit.chain import canonical_value, mac_matches
-from medops.canonical import canonical_bytes, utc_text
+from medops.core.canonical import canonical_bytes, utc_text
 
 OPEN_ACTION = "audit.chain.open"
 OPEN_SCHEMA = "medops.audit-chain-open/1"

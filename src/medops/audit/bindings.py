@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from medops.audit.chain import canonical_value
-from medops.canonical import canonical_bytes
+from medops.core.canonical import canonical_bytes
 
 PREDICTION_SCHEMA = "medops.prediction-row/1"
 OUTCOME_SCHEMA = "medops.outcome-row/1"

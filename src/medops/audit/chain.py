@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from medops.canonical import canonical_bytes, utc_text
+from medops.core.canonical import canonical_bytes, utc_text
 
 GENESIS = "0" * 64
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import json
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,11 +33,11 @@ from sqlalchemy import func, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from medops.audit import anchor, signing
+from medops.audit.bindings import Finding
 from medops.audit.chain import HASHED_FIELDS, link_findings
-from medops.audit.models import AuditCheckpoint, AuditEvent, checkpoint_fields
-from medops.audit.rowcheck import check_rows
 from medops.audit.schemas import AuditEntry, Outcome
 from medops.audit.service import AuditService
+from medops.audit.tables import AuditCheckpoint, AuditEvent, checkpoint_fields
 from medops.audit.verify import (
     GENESIS,
     Problem,
@@ -47,9 +47,9 @@ from medops.audit.verify import (
     merkle_root_of,
     verify,
 )
-from medops.canonical import canonical_json, utc_text
 from medops.clock import Clock
 from medops.context import SYSTEM_ACTOR, Context, Origin
+from medops.core.canonical import canonical_json, utc_text
 from medops.db.engine import Database
 from medops.errors import AuditTamperedError, AuditUnavailableError
 from medops.files import write_private
@@ -103,9 +103,20 @@ def snapshot(db: Database) -> Iterator[Session]:
             yield session
 
 
+# Checks the rows the records account for (predictions, outcomes, signatures): how many of each
+# kind it read, and what does not match. The rows belong to the registry and serving domains,
+# which build on audit, so the checker is handed in (medops/rowcheck.py, wired in services.py)
+# instead of imported here.
+RowChecker = Callable[
+    [Session, Sequence[Mapping[str, Any]], Ed25519PublicKey | None],
+    tuple[dict[str, int], list[Finding]],
+]
+
+
 def verify_database(
     db: Database,
     *,
+    rows: RowChecker,
     exported: Path | None = None,
     public_key: Ed25519PublicKey | None = None,
     mac_key: bytes | None = None,
@@ -122,7 +133,7 @@ def verify_database(
             public_key=public_key,
             mac_key=mac_key,
         )
-        report.rows, findings = check_rows(session, records, public_key=public_key)
+        report.rows, findings = rows(session, records, public_key)
     report.problems.extend(Problem(seq, where, reason, "row") for seq, where, reason in findings)
     return report, records
 
@@ -152,8 +163,10 @@ class CheckpointService:
         clock: Clock,
         audit: AuditService,
         export_dir: Path | None,
+        rows: RowChecker,
     ) -> None:
         self._db = db
+        self._check_rows = rows
         self._clock = clock
         self._audit = audit
         self._export_dir = export_dir
@@ -171,7 +184,11 @@ class CheckpointService:
         key, mac_key = self._audit.signing_keys()
         folder = self._export_dir if self._export_dir and self._export_dir.is_dir() else None
         report, _records = verify_database(
-            self._db, exported=folder, public_key=key.public_key(), mac_key=mac_key
+            self._db,
+            rows=self._check_rows,
+            exported=folder,
+            public_key=key.public_key(),
+            mac_key=mac_key,
         )
         if not report.ok:
             first = report.first

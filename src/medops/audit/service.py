@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from medops.audit import anchor, signing
 from medops.audit.chain import GENESIS, mac_matches, record_hash, record_mac
-from medops.audit.models import AuditCheckpoint, AuditEvent, checkpoint_fields
 from medops.audit.schemas import AuditEntry, AuditEventOut, AuditPage, AuditQuery
+from medops.audit.tables import AuditCheckpoint, AuditEvent, checkpoint_fields
 from medops.audit.verify import checkpoint_digest
 from medops.audit.writer import GroupCommitWriter
 from medops.clock import Clock

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from medops.audit import anchor, merkle
 from medops.audit.chain import GENESIS, link_findings
 from medops.audit.schemas import ProblemOut, VerificationOut
-from medops.canonical import canonical_bytes
+from medops.core.canonical import canonical_bytes
 
 __all__ = [
     "GENESIS",

@@ -12,12 +12,12 @@ from sqlalchemy import select
 from medops.audit.schemas import AuditEntry
 from medops.audit.service import AuditService
 from medops.auth.common import require_actor
-from medops.auth.models import BreakGlassGrant, User
-from medops.auth.permissions import BREAKGLASS_ELIGIBLE, Permission
 from medops.auth.schemas import BreakGlassOut, BreakGlassRequest, BreakGlassReview
+from medops.auth.tables import BreakGlassGrant, User
 from medops.clock import Clock
 from medops.config import Settings
 from medops.context import Context
+from medops.core.permissions import BREAKGLASS_ELIGIBLE, Permission
 from medops.db.engine import Database
 from medops.errors import ConflictError, FieldError, InvalidInputError, NotFoundError
 

@@ -24,9 +24,9 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
-from medops.auth.models import ApiToken, BreakGlassGrant, User
-from medops.auth.permissions import Permission
+from medops.auth.tables import ApiToken, BreakGlassGrant, User
 from medops.clock import Clock
+from medops.core.permissions import Permission
 
 _CHANGED = "medops.auth_changed"
 BOOKKEEPING = "medops.auth_bookkeeping"

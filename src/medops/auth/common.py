@@ -10,10 +10,10 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from medops.auth.models import ApiToken, User
-from medops.auth.permissions import Permission, Role, permissions_of
 from medops.auth.schemas import TokenOut, UserOut
+from medops.auth.tables import ApiToken, User
 from medops.context import Actor, Context
+from medops.core.permissions import Permission, Role, permissions_of
 from medops.errors import AuthenticationError
 
 BAD_LOGIN = "invalid username or password"

@@ -16,8 +16,8 @@ from medops.auth import mfa
 from medops.auth.common import require_actor
 from medops.auth.login import LoginService
 from medops.auth.mfa_keys import MfaKeys
-from medops.auth.models import ApiToken, RecoveryCode, User
 from medops.auth.schemas import MfaEnrollmentOut, RecoveryCodes
+from medops.auth.tables import ApiToken, RecoveryCode, User
 from medops.clock import Clock
 from medops.context import Context
 from medops.db.engine import Database

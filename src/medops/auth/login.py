@@ -42,12 +42,12 @@ from medops.auth.common import (
     token_out,
 )
 from medops.auth.mfa_keys import MfaKeys
-from medops.auth.models import ApiToken, BreakGlassGrant, LoginThrottle, RecoveryCode, User
-from medops.auth.permissions import Permission
 from medops.auth.schemas import Signature, SignatureRecord, TokenOut
+from medops.auth.tables import ApiToken, BreakGlassGrant, LoginThrottle, RecoveryCode, User
 from medops.clock import Clock
 from medops.config import Settings
 from medops.context import Actor, Context, Origin
+from medops.core.permissions import Permission
 from medops.db.engine import Database
 from medops.errors import (
     AuthenticationError,

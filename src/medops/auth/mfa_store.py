@@ -14,7 +14,7 @@ from sqlalchemy import select
 from medops.audit.schemas import AuditEntry
 from medops.audit.service import AuditService
 from medops.auth import mfa_keys
-from medops.auth.models import User
+from medops.auth.tables import User
 from medops.context import Context
 from medops.db.engine import Database
 from medops.errors import ConflictError

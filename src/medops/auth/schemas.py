@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from medops.auth.permissions import Permission, Role
+from medops.core.permissions import Permission, Role
 
 USERNAME_PATTERN = r"^[a-z][a-z0-9_.-]{1,63}$"
 PASSWORD_FIELD = Field(min_length=1, max_length=1024, repr=False)

@@ -20,12 +20,12 @@ from medops.auth.common import (
     token_out,
     user_out,
 )
-from medops.auth.models import ApiToken, LoginThrottle, RecoveryCode, User
-from medops.auth.permissions import Permission, Role, permissions_of
 from medops.auth.schemas import TokenCreate, TokenIssued, TokenOut, UserCreate, UserOut
+from medops.auth.tables import ApiToken, LoginThrottle, RecoveryCode, User
 from medops.clock import Clock
 from medops.config import Settings
 from medops.context import Context
+from medops.core.permissions import Permission, Role, permissions_of
 from medops.db.engine import Database
 from medops.errors import (
     AuthenticationError,

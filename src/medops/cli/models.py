@@ -18,11 +18,11 @@ from rich.markup import escape
 from medops.cli.common import PasswordStdinOption, client, read_password, with_one_time_code
 from medops.cli.common import read_json_file as _read_json
 from medops.cli.output import JsonOption, console, print_json, print_record, print_table, progress
+from medops.core.signature import ModelSignature
 from medops.errors import FieldError, InvalidInputError, clip
 from medops.files import write_output
 from medops.registry.refs import parse_ref
 from medops.registry.schemas import QUANTIZE_TOLERANCE, AliasEventOut, VersionCreate, VersionOut
-from medops.registry.signature import ModelSignature
 
 app = typer.Typer(
     help="Model registry: register, validate, card, approve, promote, roll back.",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from medops.auth.permissions import Role
 from medops.cli.common import PasswordStdinOption, client, read_password
 from medops.cli.output import JsonOption, console, print_json, print_record, print_table
+from medops.core.permissions import Role
 
 app = typer.Typer(
     help="Manage user accounts (needs users:manage or users:read).",

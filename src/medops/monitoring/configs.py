@@ -16,10 +16,10 @@ from medops.clock import Clock
 from medops.context import Context
 from medops.db.engine import Database
 from medops.errors import NotFoundError
-from medops.monitoring.models import MonitoringConfiguration
 from medops.monitoring.schemas import MonitoringConfig, MonitoringConfigIn, MonitoringConfigOut
+from medops.monitoring.tables import MonitoringConfiguration
 from medops.registry.approvals import canonical_json
-from medops.serving.models import Deployment
+from medops.serving.tables import Deployment
 
 
 class MonitoringConfigService:

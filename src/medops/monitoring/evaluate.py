@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from medops.core.signature import ModelSignature
 from medops.monitoring.cbpe import reconcile
 from medops.monitoring.drift import (
     CategoricalReference,
@@ -53,7 +54,6 @@ from medops.monitoring.performance import (
     window_performance,
 )
 from medops.monitoring.profile import NUMERIC_TYPES, ReferenceProfile, as_numbers
-from medops.registry.signature import ModelSignature
 
 ACCURACY_DROP = 0.05  # the seed's rule: alert when accuracy drops more than 5 points
 ECE_RISE = 0.05

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from medops.core.metrics import BoolArray, FloatArray, ScoreLevels, point_metrics
 from medops.errors import InvalidInputError
 from medops.monitoring.performance import (
     LEVEL_ORDER,
@@ -32,7 +33,6 @@ from medops.monitoring.performance import (
     _positive_int,
     _validate,
 )
-from medops.registry.metrics import BoolArray, FloatArray, ScoreLevels, point_metrics
 
 
 @dataclass(frozen=True)

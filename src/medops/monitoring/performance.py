@@ -4,7 +4,7 @@ Pure functions over the predictions of one window whose outcomes have arrived: l
 (True = positive) and scores (the positive-class probability) in, frozen results with a
 JSON-safe ``to_dict()`` out (plain ``float``/``int``/``str``/``None``, never NaN).
 
-Metrics (``METRICS``), computed by ``medops.registry.metrics`` and equal to scikit-learn on the
+Metrics (``METRICS``), computed by ``medops.core.metrics`` and equal to scikit-learn on the
 same data (checked on randomized inputs in ``tests/monitoring/test_performance.py``):
 predictions are ``score >= threshold``; ``accuracy``; ``sensitivity`` (recall of class 1);
 ``specificity`` (recall of class 0); ``precision`` (PPV, the registry's ``ppv``); ``f1``
@@ -46,8 +46,7 @@ from typing import Any, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
-from medops.errors import InvalidInputError
-from medops.registry.metrics import (
+from medops.core.metrics import (
     BoolArray,
     FloatArray,
     Interval,
@@ -58,6 +57,7 @@ from medops.registry.metrics import (
     confusion_at,
     point_metrics,
 )
+from medops.errors import InvalidInputError
 
 Status = Literal["ok", "insufficient-data"]
 GroupStatus = Literal["ok", "censored"]

@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from medops.core.signature import ModelSignature
 from medops.errors import InvalidInputError
 from medops.monitoring.cbpe import CbpeReference
 from medops.monitoring.drift import DEFAULT_BINS, CategoricalReference, NumericReference
 from medops.monitoring.learned import learn_all
 from medops.monitoring.multivariate import PcaReference
-from medops.registry.signature import ModelSignature
 
 Reference = NumericReference | CategoricalReference
 PROFILE_FORMAT = 1

@@ -17,6 +17,7 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from medops.core.signature import FEATURE_NAME_PATTERN
 from medops.errors import clip
 from medops.monitoring.drift_tests import (
     AT_MOST_ONE,
@@ -25,7 +26,6 @@ from medops.monitoring.drift_tests import (
     P_VALUE_TESTS,
     AdjustMethod,
 )
-from medops.registry.signature import FEATURE_NAME_PATTERN
 from medops.serving.schemas import DEPLOYMENT_NAME_PATTERN
 
 Correction = Literal["holm", "bonferroni", "bh", "none"]

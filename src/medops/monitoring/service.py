@@ -29,16 +29,9 @@ from medops.audit.schemas import AuditEntry
 from medops.audit.service import AuditService
 from medops.clock import Clock
 from medops.context import Context
-from medops.db.engine import Database
-from medops.errors import ConflictError, MedopsError, NotFoundError
-from medops.logs import get_logger
-from medops.monitoring import configs
-from medops.monitoring.evaluate import WindowRows, evaluate_window
-from medops.monitoring.models import MonitoringProfile, MonitoringResult
-from medops.monitoring.profile import ReferenceProfile
-from medops.monitoring.schemas import MonitoringConfig
-from medops.monitoring.thresholds import Applied, applied
-from medops.monitoring.windows import (
+from medops.core import datasets
+from medops.core.signature import ModelSignature
+from medops.core.windows import (
     MAX_WINDOWS,
     count_size,
     count_windows,
@@ -46,10 +39,17 @@ from medops.monitoring.windows import (
     length_of,
     sequence_of,
 )
-from medops.registry import datasets
-from medops.registry.models import ModelVersion, RegisteredModel, ValidationReport
-from medops.registry.signature import ModelSignature
-from medops.serving.models import Outcome, Prediction
+from medops.db.engine import Database
+from medops.errors import ConflictError, MedopsError, NotFoundError
+from medops.logs import get_logger
+from medops.monitoring import configs
+from medops.monitoring.evaluate import WindowRows, evaluate_window
+from medops.monitoring.profile import ReferenceProfile
+from medops.monitoring.schemas import MonitoringConfig
+from medops.monitoring.tables import MonitoringProfile, MonitoringResult
+from medops.monitoring.thresholds import Applied, applied
+from medops.registry.tables import ModelVersion, RegisteredModel, ValidationReport
+from medops.serving.tables import Outcome, Prediction
 from medops.storage.base import DIGEST_PREFIX, BlobStore
 
 log = get_logger("medops.monitoring")
@@ -297,7 +297,7 @@ class MonitoringService:
     def _build(
         self, version: ModelVersion, signature: ModelSignature, report: ValidationReport
     ) -> ReferenceProfile:
-        from medops.registry.onnx_model import OnnxModel
+        from medops.core.onnx_model import OnnxModel
 
         data = self._blobs.get(DIGEST_PREFIX + report.dataset_digest)
         parsed = datasets.parse_csv(data, signature, label_column=report.label_column)

@@ -16,9 +16,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from medops.core.signature import ModelSignature
 from medops.errors import FieldError, PackagingError
 from medops.packaging.onnx_graph import one_line, serialize
-from medops.registry.signature import ModelSignature
 
 TARGET_OPSET = 15
 

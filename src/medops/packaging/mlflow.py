@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from medops.core.signature import ModelSignature
 from medops.errors import FieldError, PackagingError
 from medops.packaging.onnx_graph import one_line
 from medops.packaging.package import Package, package_model
-from medops.registry.signature import ModelSignature
 
 # Flavors in order of preference, with the mlflow module that loads each.
 _NATIVE_FLAVORS = ("sklearn", "lightgbm", "xgboost", "pytorch")

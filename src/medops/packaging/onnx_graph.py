@@ -6,7 +6,7 @@ from typing import Any
 
 import onnx
 
-from medops.registry.onnx_artifact import ArtifactInfo
+from medops.core.onnx_artifact import ArtifactInfo
 
 _OPEN, _CLOSE = "([{", ")]}"
 _LONGEST_DETAIL = 60  # a bracketed detail longer than this is shown as "{...}"

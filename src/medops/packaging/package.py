@@ -19,6 +19,9 @@ from typing import Any, Literal
 import numpy as np
 import onnx
 
+from medops.core.onnx_artifact import inspect_artifact
+from medops.core.onnx_model import OnnxModel
+from medops.core.signature import ModelSignature
 from medops.errors import FieldError, PackagingError
 from medops.packaging import boosting
 from medops.packaging import sklearn as sklearn_conv
@@ -31,9 +34,6 @@ from medops.packaging.signature_infer import (
     is_frame,
     sample_columns,
 )
-from medops.registry.onnx_artifact import inspect_artifact
-from medops.registry.onnx_model import OnnxModel
-from medops.registry.signature import ModelSignature
 
 _SKIP = object()
 Layout = Literal["tensor", "columns"]

@@ -2,7 +2,7 @@
 
 The evidence keeps the rows (column-oriented, JSON-safe) and the native model's probabilities
 on them, so the server can run the ONNX artifact on the same rows and recompute the difference
-itself (``medops.registry.onnx_model.parity_diff``) instead of trusting the client's number.
+itself (``medops.core.onnx_model.parity_diff``) instead of trusting the client's number.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from medops.core.onnx_model import OnnxModel, parity_diff, validate_columns
+from medops.core.signature import ModelSignature
 from medops.errors import FieldError, ParityFailedError
-from medops.registry.onnx_model import OnnxModel, parity_diff, validate_columns
-from medops.registry.signature import ModelSignature
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,13 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import ValidationError
 
-from medops.errors import FieldError, PackagingError
-from medops.registry.signature import (
+from medops.core.signature import (
     FEATURE_NAME_PATTERN,
     FeatureSpec,
     ModelSignature,
     OutputSpec,
 )
+from medops.errors import FieldError, PackagingError
 
 MAX_CATEGORIES = 1000
 

@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 import onnx
 
+from medops.core.onnx_artifact import inspect_artifact
+from medops.core.signature import FeatureSpec, ModelSignature
 from medops.errors import PackagingError
 from medops.packaging import trees
 from medops.packaging.onnx_graph import one_line, serialize
-from medops.registry.onnx_artifact import inspect_artifact
-from medops.registry.signature import FeatureSpec, ModelSignature
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 # skl2onnx 1.20 refuses to write ai.onnx.ml above opset 3: the tree nodes are written in a

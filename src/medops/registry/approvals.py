@@ -18,10 +18,10 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from medops.canonical import canonical_json, sha256_json
-from medops.registry.models import Approval, SignedBy
+from medops.core.canonical import canonical_json, sha256_json
+from medops.registry.tables import Approval, SignedBy
 
-# canonical_json and sha256_json live in medops.canonical; they stay importable from here.
+# canonical_json and sha256_json live in medops.core.canonical; they stay importable from here.
 __all__ = [
     "MANIFEST_SCHEMA",
     "Current",

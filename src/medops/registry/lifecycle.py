@@ -26,8 +26,8 @@ from medops.audit.schemas import AuditEntry, Outcome
 from medops.audit.service import AuditService
 from medops.auth.common import require_actor
 from medops.auth.login import LoginService
-from medops.auth.models import User
 from medops.auth.schemas import Signature
+from medops.auth.tables import User
 from medops.clock import Clock
 from medops.context import Context
 from medops.db.engine import Database
@@ -44,7 +44,6 @@ from medops.registry import approvals as sig
 from medops.registry import card as cards
 from medops.registry.approvals import sha256_json
 from medops.registry.followers import Followers, no_followers
-from medops.registry.models import AliasEvent, Approval, ModelAlias, ModelVersion, RegisteredModel
 from medops.registry.policy import judge
 from medops.registry.refs import Ref
 from medops.registry.schemas import (
@@ -65,6 +64,7 @@ from medops.registry.store import (
     resolve,
     version_out,
 )
+from medops.registry.tables import AliasEvent, Approval, ModelAlias, ModelVersion, RegisteredModel
 from medops.storage.base import DIGEST_PREFIX, BlobStore
 
 

@@ -29,16 +29,15 @@ from medops.audit.schemas import AuditEntry
 from medops.audit.service import AuditService
 from medops.auth.common import require_actor
 from medops.auth.login import LoginService
-from medops.auth.models import User
-from medops.auth.permissions import Role
 from medops.auth.schemas import Signature
+from medops.auth.tables import User
 from medops.clock import Clock
 from medops.context import Context
+from medops.core.permissions import Role
 from medops.db.engine import Database
 from medops.errors import ConflictError, FieldError, InvalidInputError, NotFoundError
 from medops.registry import approvals as sig
 from medops.registry.followers import Followers
-from medops.registry.models import PolicyChange, PolicySignature, RegisteredModel
 from medops.registry.policy import loosenings
 from medops.registry.schemas import (
     PolicyChangeOut,
@@ -50,6 +49,7 @@ from medops.registry.schemas import (
     PromotionPolicy,
 )
 from medops.registry.store import load_model, policy_of
+from medops.registry.tables import PolicyChange, PolicySignature, RegisteredModel
 
 MANIFEST_SCHEMA = "medops.policy-signature/1"
 MEANING = "approval"

@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     import numpy as np
     import onnx
 
-    from medops.registry.onnx_model import Columns
-    from medops.registry.signature import ModelSignature
+    from medops.core.onnx_model import Columns
+    from medops.core.signature import ModelSignature
 
 # onnx, ONNX Runtime and NumPy are imported where they are used, as in registry/service.py.
 
@@ -120,7 +120,7 @@ def quantize_int8(
     """
     import numpy as np
 
-    from medops.registry.onnx_model import OnnxModel, validate_columns
+    from medops.core.onnx_model import OnnxModel, validate_columns
 
     parent = OnnxModel(model_bytes, signature)  # the parent must itself be acceptable
     gain = set(check_quantizable(model_bytes))
@@ -292,7 +292,7 @@ def _median_batch_seconds(
 ) -> list[float]:
     """Median seconds to run ``feed`` through each artifact, runs interleaved (in alternating
     order) so that a slower moment of the machine falls on every model alike."""
-    from medops.registry.onnx_artifact import load_artifact
+    from medops.core.onnx_artifact import load_artifact
 
     outputs = [signature.outputs.label_output, signature.outputs.probability_output]
     sessions = [load_artifact(data, _PROVIDERS, 1)[1] for data in artifacts]
@@ -328,7 +328,7 @@ def _metrics(truth: np.ndarray | None, scores: np.ndarray) -> dict[str, float | 
     """Accuracy (threshold 0.5) and AUROC as the validation report computes them."""
     if truth is None:
         return {"accuracy": None, "auroc": None}
-    from medops.registry.metrics import ScoreLevels, point_metrics
+    from medops.core.metrics import ScoreLevels, point_metrics
 
     found = point_metrics(ScoreLevels.build(truth, scores.astype("float64"), 10), 0.5)
     return {"accuracy": found["accuracy"], "auroc": found["auroc"]}

@@ -3,7 +3,7 @@
 ``compute_report`` is pure computation (no database, no HTTP): labels and scores in, a
 JSON-serializable dict out (plain ``float``/``int``/``str``/``bool``/``None``/``list``/
 ``dict``, never NaN). Metric definitions, the handling of undefined values (``None``, never 0)
-and the bootstrap are described in ``medops.registry.metrics``.
+and the bootstrap are described in ``medops.core.metrics``.
 
 Subgroups: each attribute's groups are reported in sorted order. A group with fewer rows than
 ``min_group_size`` is censored: its size and prevalence are reported, its metrics are not.
@@ -21,8 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from medops.errors import FieldError, InvalidInputError
-from medops.registry.metrics import (
+from medops.core.metrics import (
     METRIC_NAMES,
     THRESHOLD_METRIC_NAMES,
     BoolArray,
@@ -37,6 +36,7 @@ from medops.registry.metrics import (
     thin,
     to_optional,
 )
+from medops.errors import FieldError, InvalidInputError
 
 SCHEMA = "medops.validation-report/1"
 MAX_BOOTSTRAP = 100_000

@@ -1,7 +1,7 @@
 """A validation report as one standalone HTML5 document.
 
 The page has no JavaScript and loads nothing: styles are inline and plots are inline SVG
-(``medops.registry.svg``). Every string taken from the report or the caller's metadata is
+(``medops.core.svg``). Every string taken from the report or the caller's metadata is
 passed through ``html.escape``, so a group label or model name cannot inject markup.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from medops.registry.metrics import METRIC_NAMES
-from medops.registry.svg import ForestRow, curve_plot, esc, forest_plot, reliability_plot
+from medops.core.metrics import METRIC_NAMES
+from medops.core.svg import ForestRow, curve_plot, esc, forest_plot, reliability_plot
 
 METRIC_LABELS: dict[str, str] = {
     "auroc": "AUROC",

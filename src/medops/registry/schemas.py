@@ -9,30 +9,17 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from medops.auth.permissions import Role
 from medops.auth.schemas import PASSWORD_FIELD
 from medops.bounds import VersionNumber
+from medops.core.permissions import Role
+from medops.core.signature import ModelSignature
 from medops.errors import clip
-from medops.registry.signature import ModelSignature
 
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 ALIAS_PATTERN = r"^[a-z][a-z0-9_\-]{0,63}$"
 DIGEST_PATTERN = r"^[0-9a-f]{64}$"
 Meaning = Literal["review", "approval", "responsibility"]
 PRODUCTION = "production"
-# The headline metrics of a validation report, in the order reports and cards show them.
-REPORT_METRICS: tuple[str, ...] = (
-    "auroc",
-    "auprc",
-    "accuracy",
-    "sensitivity",
-    "specificity",
-    "ppv",
-    "npv",
-    "f1",
-    "brier",
-    "ece",
-)
 MIN_CLINICIAN_APPROVALS = 1
 GapMetric = Literal["auroc", "auprc", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1"]
 

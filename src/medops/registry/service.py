@@ -17,9 +17,10 @@ from sqlalchemy.exc import IntegrityError as SQLAlchemyIntegrityError
 from medops.audit.schemas import AuditEntry
 from medops.audit.service import AuditService
 from medops.auth.common import require_actor
-from medops.auth.permissions import Permission
 from medops.clock import Clock
 from medops.context import Context
+from medops.core import datasets
+from medops.core.permissions import Permission
 from medops.db.engine import Database
 from medops.errors import (
     ConflictError,
@@ -34,9 +35,7 @@ from medops.errors import (
     SignatureMismatchError,
 )
 from medops.registry import card as cards
-from medops.registry import datasets
 from medops.registry.approvals import canonical_json, sha256_json
-from medops.registry.models import ModelCard, ModelVersion, RegisteredModel, ValidationReport
 from medops.registry.policy import judge, loosenings
 from medops.registry.refs import Ref
 from medops.registry.schemas import (
@@ -65,15 +64,16 @@ from medops.registry.store import (
     resolve,
     version_out,
 )
+from medops.registry.tables import ModelCard, ModelVersion, RegisteredModel, ValidationReport
 from medops.storage.base import DIGEST_PREFIX, BlobStore, digest_of
 
 if TYPE_CHECKING:
     import numpy as np
     from sqlalchemy.orm import Session
 
-    from medops.registry.onnx_artifact import ArtifactInfo
-    from medops.registry.onnx_model import OnnxModel
-    from medops.registry.signature import ModelSignature
+    from medops.core.onnx_artifact import ArtifactInfo
+    from medops.core.onnx_model import OnnxModel
+    from medops.core.signature import ModelSignature
 
 # ONNX Runtime, onnx and the report modules are imported where they are used: every CLI
 # command in embedded mode builds these services, and most never load a model.
@@ -103,7 +103,7 @@ def _binary_dataset(
     (``refusal`` says why a model with more classes is refused)."""
     import numpy as np
 
-    from medops.registry.onnx_model import validate_columns
+    from medops.core.onnx_model import validate_columns
 
     if len(signature.outputs.class_labels) != 2:
         raise InvalidInputError(refusal, errors=[FieldError("signature.outputs", refusal)])
@@ -232,7 +232,7 @@ class RegistryService:
     ) -> VersionOut:
         """Check the ONNX artifact against its signature and the native model's outputs, then
         store it as the model's next immutable version; on any failure nothing is stored."""
-        from medops.registry.onnx_model import OnnxModel
+        from medops.core.onnx_model import OnnxModel
 
         require_actor(ctx)
         with self._db.session() as session:
@@ -345,7 +345,7 @@ class RegistryService:
     def _parity(loaded: OnnxModel, data: VersionCreate) -> ParityOut:
         import numpy as np
 
-        from medops.registry.onnx_model import parity_diff, validate_columns
+        from medops.core.onnx_model import parity_diff, validate_columns
 
         evidence = data.parity
         assert evidence is not None
@@ -423,7 +423,7 @@ class RegistryService:
         the parent against the native model, this one the INT8 model against the parent."""
         import onnxruntime  # type: ignore[import-untyped]
 
-        from medops.registry.onnx_model import OnnxModel
+        from medops.core.onnx_model import OnnxModel
         from medops.registry.quantize import check_quantizable, quantize_int8
 
         require_actor(ctx)
@@ -528,7 +528,7 @@ class RegistryService:
         judged under the model's promotion policy."""
         import numpy as np
 
-        from medops.registry.onnx_model import OnnxModel
+        from medops.core.onnx_model import OnnxModel
         from medops.registry.report import compute_report
 
         actor = require_actor(ctx)

@@ -9,17 +9,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from medops.core.metric_names import REPORT_METRICS
+from medops.core.signature import ModelSignature
 from medops.errors import FieldError, NotFoundError
-from medops.registry.models import (
-    ModelAlias,
-    ModelCard,
-    ModelVersion,
-    RegisteredModel,
-    ValidationReport,
-)
 from medops.registry.refs import Ref
 from medops.registry.schemas import (
-    REPORT_METRICS,
     CardContent,
     CodeReference,
     DataReference,
@@ -28,7 +22,13 @@ from medops.registry.schemas import (
     ReportSummary,
     VersionOut,
 )
-from medops.registry.signature import ModelSignature
+from medops.registry.tables import (
+    ModelAlias,
+    ModelCard,
+    ModelVersion,
+    RegisteredModel,
+    ValidationReport,
+)
 
 
 def load_model(session: Session, name: str, *, for_update: bool = False) -> RegisteredModel:

@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 from medops.audit.schemas import AuditEntry, Outcome
 from medops.audit.service import AuditService
 from medops.auth.common import require_actor
-from medops.auth.permissions import Permission
 from medops.clock import Clock
 from medops.context import SYSTEM_ACTOR, Context, Origin
+from medops.core.permissions import Permission
 from medops.db.engine import Database
 from medops.errors import (
     ConflictError,
@@ -34,11 +34,10 @@ from medops.errors import (
     PromotionBlockedError,
 )
 from medops.registry.lifecycle import LifecycleService
-from medops.registry.models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel
 from medops.registry.refs import Ref, parse_ref
 from medops.registry.schemas import PRODUCTION, RollbackRequest
 from medops.registry.store import load_model, load_version, policy_of
-from medops.serving.models import Deployment, DeploymentEvent
+from medops.registry.tables import AliasEvent, ModelAlias, ModelVersion, RegisteredModel
 from medops.serving.schemas import (
     CanaryRequest,
     DeploymentCreate,
@@ -48,6 +47,7 @@ from medops.serving.schemas import (
     RolloutLimits,
     ShadowRequest,
 )
+from medops.serving.tables import Deployment, DeploymentEvent
 
 _SYSTEM = Context(actor=SYSTEM_ACTOR, origin=Origin(source_ip=None, user_agent="medops-serving"))
 

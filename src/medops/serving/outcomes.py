@@ -27,11 +27,10 @@ from medops.audit.service import AuditService
 from medops.auth.common import require_actor
 from medops.clock import Clock
 from medops.context import Context
+from medops.core.signature import ModelSignature
 from medops.db.engine import Database
 from medops.errors import ConflictError, FieldError, InvalidInputError, NotFoundError, clip
-from medops.registry.models import ModelVersion, RegisteredModel
-from medops.registry.signature import ModelSignature
-from medops.serving.models import Deployment, Outcome, Prediction
+from medops.registry.tables import ModelVersion, RegisteredModel
 from medops.serving.outcome_csv import MAX_LISTED, PatientMatch, match_window, read_outcome_csv
 from medops.serving.schemas import (
     LOOKBACK_DAYS_DEFAULT,
@@ -40,6 +39,7 @@ from medops.serving.schemas import (
     OutcomeOut,
     OutcomeUploadOut,
 )
+from medops.serving.tables import Deployment, Outcome, Prediction
 
 CLOCK_SKEW: Final = timedelta(minutes=5)
 

@@ -40,17 +40,17 @@ from medops.errors import (
 )
 from medops.logs import get_logger
 from medops.serving.fhir import bundle, require_subjects, risk_assessment
-from medops.serving.models import Prediction
 from medops.serving.schemas import PATIENT_REF_MAX
+from medops.serving.tables import Prediction
 
 if TYPE_CHECKING:
     from medops.audit.service import AuditService
     from medops.clock import Clock
     from medops.config import Settings
     from medops.context import Context
-    from medops.registry.signature import ModelSignature
-    from medops.serving.metrics import ServingMetrics
+    from medops.core.signature import ModelSignature
     from medops.serving.runtime import Route, RowResult, Served, ServingRuntime
+    from medops.serving.telemetry import ServingMetrics
 
 log = get_logger("medops.serving")
 
@@ -183,7 +183,7 @@ def _invalid(errors: list[FieldError]) -> InvalidInputError:
 
 def columns_of(parsed: Parsed, signature: ModelSignature) -> dict[str, list[Any]]:
     """Validate the records against ``signature`` and return them as columns."""
-    from medops.registry.columns import validate_columns
+    from medops.core.columns import validate_columns
 
     names = signature.feature_names
     known = set(names)

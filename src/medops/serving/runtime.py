@@ -30,12 +30,12 @@ if TYPE_CHECKING:
     import numpy as np
 
     from medops.config import Settings
-    from medops.registry.onnx_model import OnnxModel
+    from medops.core.onnx_model import OnnxModel
+    from medops.core.signature import ModelSignature
     from medops.registry.service import RegistryService
-    from medops.registry.signature import ModelSignature
     from medops.serving.deployments import DeploymentService
-    from medops.serving.metrics import ServingMetrics
-    from medops.serving.models import Deployment
+    from medops.serving.tables import Deployment
+    from medops.serving.telemetry import ServingMetrics
 
 log = get_logger("medops.serving")
 
@@ -269,7 +269,7 @@ class ServingRuntime:
         served = self._served.get(version.id)
         if served is not None:
             return served
-        from medops.registry.onnx_model import OnnxModel
+        from medops.core.onnx_model import OnnxModel
 
         model_name = self._deployments.model_name(version.model_id)
         info, data = self._registry.artifact(Ref(model_name, version=version.version))

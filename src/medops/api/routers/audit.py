@@ -17,8 +17,8 @@ from medops.api.deps import API_PREFIX, ServicesDep, require
 from medops.audit import fhir
 from medops.audit.schemas import AuditEventOut, AuditPage, AuditQuery, VerificationOut
 from medops.audit.verify import summary
-from medops.auth.permissions import Permission
 from medops.context import Context
+from medops.core.permissions import Permission
 from medops.errors import FieldError, InvalidInputError
 
 router = APIRouter(prefix=f"{API_PREFIX}/audit", tags=["audit"])

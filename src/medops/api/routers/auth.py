@@ -8,7 +8,6 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Form, Request, Response
 
 from medops.api.deps import API_PREFIX, SESSION_COOKIE, ServicesDep, public, require
-from medops.auth.permissions import PERMISSION_DESCRIPTIONS, ROLE_PERMISSIONS, Permission
 from medops.auth.schemas import (
     AccessToken,
     Me,
@@ -22,6 +21,7 @@ from medops.auth.schemas import (
     TokenOut,
 )
 from medops.context import Context
+from medops.core.permissions import PERMISSION_DESCRIPTIONS, ROLE_PERMISSIONS, Permission
 from medops.errors import CsrfError
 
 router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"])

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from medops.api.deps import API_PREFIX, ServicesDep, require
-from medops.auth.permissions import Permission
 from medops.auth.schemas import BreakGlassOut, BreakGlassRequest, BreakGlassReview
 from medops.context import Context
+from medops.core.permissions import Permission
 
 router = APIRouter(prefix=f"{API_PREFIX}/breakglass", tags=["break-glass"])
 Review = Annotated[Context, Depends(require(Permission.BREAKGLASS_REVIEW))]

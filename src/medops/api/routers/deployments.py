@@ -10,8 +10,8 @@ from starlette.concurrency import run_in_threadpool
 
 from medops.api.deps import API_PREFIX, ServicesDep, require
 from medops.api.errors import status_of
-from medops.auth.permissions import Permission
 from medops.context import Context
+from medops.core.permissions import Permission
 from medops.errors import InvalidInputError, MedopsError, ServiceUnavailableError, ShedError
 from medops.serving.predict import Predictor
 from medops.serving.runtime import ServingRuntime

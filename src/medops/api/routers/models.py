@@ -16,8 +16,8 @@ from starlette.concurrency import run_in_threadpool
 
 from medops.api.deps import API_PREFIX, ServicesDep, require
 from medops.api.errors import field_name, field_summary
-from medops.auth.permissions import Permission
 from medops.context import Context
+from medops.core.permissions import Permission
 from medops.errors import FieldError, InvalidInputError
 from medops.registry import card as cards
 from medops.registry.refs import Ref

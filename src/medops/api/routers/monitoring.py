@@ -11,11 +11,11 @@ from pydantic import AwareDatetime, BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from medops.api.deps import API_PREFIX, ServicesDep, require
-from medops.auth.permissions import Permission
 from medops.context import Context
+from medops.core.permissions import Permission
+from medops.core.windows import WINDOW_HELP, WINDOW_PATTERN
 from medops.monitoring import report_html
 from medops.monitoring.schemas import MonitoringConfigIn, MonitoringConfigOut
-from medops.monitoring.windows import WINDOW_HELP, WINDOW_PATTERN
 from medops.serving.schemas import DEPLOYMENT_NAME_PATTERN
 
 router = APIRouter(tags=["monitoring"])

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends
 
 from medops.api.deps import API_PREFIX, ServicesDep, require
-from medops.auth.permissions import Permission
 from medops.auth.schemas import TokenCreate, TokenIssued, TokenOut
 from medops.context import Context
+from medops.core.permissions import Permission
 
 router = APIRouter(prefix=f"{API_PREFIX}/tokens", tags=["tokens"])
 SelfContext = Annotated[Context, Depends(require(Permission.SELF))]

@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Path
 
 from medops.api.deps import API_PREFIX, ServicesDep, require
-from medops.auth.permissions import Permission
 from medops.auth.schemas import (
     USERNAME_PATTERN,
     FullName,
@@ -19,6 +18,7 @@ from medops.auth.schemas import (
     UserOut,
 )
 from medops.context import Context
+from medops.core.permissions import Permission
 
 router = APIRouter(prefix=f"{API_PREFIX}/users", tags=["users"])
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from alembic import context
 
-from medops.db.models import metadata
+from medops.metadata import metadata
 
 config = context.config
 database = config.attributes.get("database")

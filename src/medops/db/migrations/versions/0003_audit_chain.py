@@ -12,11 +12,57 @@ Create Date: 2026-11-27 16:33:20.876061
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
-from medops.audit.chain import GENESIS, HASHED_FIELDS, record_hash
 from medops.db.base import UTCDateTime
+
+# Frozen here (as medops.audit.chain hashed a record when this revision was written), so a
+# later change to live code cannot change what this migration did.
+GENESIS = "0" * 64
+HASHED_FIELDS = (
+    "chain_id",
+    "chain_seq",
+    "prev_hash",
+    "occurred_at",
+    "actor_id",
+    "actor_name",
+    "actor_role",
+    "auth_method",
+    "action",
+    "resource_type",
+    "resource_id",
+    "patient_ref",
+    "outcome",
+    "reason",
+    "source_ip",
+    "user_agent",
+    "request_id",
+    "details",
+)
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            msg = "times must be timezone-aware"
+            raise ValueError(msg)
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value
+
+
+def record_hash(record: Mapping[str, Any]) -> str:
+    """Hex SHA-256 of the record's canonical JSON (sorted keys, compact, UTF-8)."""
+    fields = {field: _value(record.get(field)) for field in HASHED_FIELDS}
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
 
 revision = "0003"
 down_revision = "0002"

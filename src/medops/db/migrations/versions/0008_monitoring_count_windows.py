@@ -12,11 +12,33 @@ only) get their sequence from their start.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import sqlalchemy as sa
 from alembic import op
 
 from medops.db.base import UTCDateTime
-from medops.monitoring.windows import sequence_of
+
+# Frozen here (as medops.core.windows computed it when this revision was written), so a
+# later change to live code cannot change what this migration did.
+_LENGTH = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
+_EPOCH = {
+    "hour": datetime(1970, 1, 1, tzinfo=UTC),
+    "day": datetime(1970, 1, 1, tzinfo=UTC),
+    "week": datetime(1970, 1, 5, tzinfo=UTC),  # a Monday
+}
+
+
+def sequence_of(start: datetime, kind: str) -> int:
+    """The place in its series of the time window of ``kind`` starting at ``start``."""
+    utc = start.astimezone(UTC)
+    hour = utc.replace(minute=0, second=0, microsecond=0)
+    day = hour.replace(hour=0)
+    floor = (
+        hour if kind == "hour" else day if kind == "day" else day - timedelta(days=day.weekday())
+    )
+    return int((floor - _EPOCH[kind]) // _LENGTH[kind])
+
 
 revision = "0008"
 down_revision = "0007"

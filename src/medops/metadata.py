@@ -1,14 +1,16 @@
-"""Import every domain's tables so that ``Base.metadata`` knows them all (Alembic, tests)."""
+"""Every domain's tables in one SQLAlchemy metadata (``Base.metadata``), for Alembic and the
+schema tests. It imports every domain and nothing imports it but the migrations' environment
+and tests, so the domains can build on ``db`` without an import cycle through it."""
 
-from medops.audit.models import AuditCheckpoint, AuditEvent
-from medops.auth.models import ApiToken, BreakGlassGrant, LoginThrottle, RecoveryCode, User
+from medops.audit.tables import AuditCheckpoint, AuditEvent
+from medops.auth.tables import ApiToken, BreakGlassGrant, LoginThrottle, RecoveryCode, User
 from medops.db.base import Base
-from medops.monitoring.models import (
+from medops.monitoring.tables import (
     MonitoringConfiguration,
     MonitoringProfile,
     MonitoringResult,
 )
-from medops.registry.models import (
+from medops.registry.tables import (
     AliasEvent,
     Approval,
     ModelAlias,
@@ -17,7 +19,7 @@ from medops.registry.models import (
     RegisteredModel,
     ValidationReport,
 )
-from medops.serving.models import Deployment, DeploymentEvent, Outcome, Prediction
+from medops.serving.tables import Deployment, DeploymentEvent, Outcome, Prediction
 
 metadata = Base.metadata
 

@@ -16,14 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from medops.errors import (
-    FieldError,
-    InvalidInputError,
-    ParityFailedError,
-    SignatureMismatchError,
-)
-from medops.registry.columns import validate_columns
-from medops.registry.onnx_artifact import (
+from medops.core.columns import validate_columns
+from medops.core.onnx_artifact import (
     ALLOWED_DOMAINS,
     MAX_ARTIFACT_BYTES,
     ArtifactInfo,
@@ -31,7 +25,13 @@ from medops.registry.onnx_artifact import (
     inspect_artifact,
     load_artifact,
 )
-from medops.registry.signature import FeatureSpec, ModelSignature
+from medops.core.signature import FeatureSpec, ModelSignature
+from medops.errors import (
+    FieldError,
+    InvalidInputError,
+    ParityFailedError,
+    SignatureMismatchError,
+)
 
 __all__ = [
     "ALLOWED_DOMAINS",

@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from medops.db.engine import Database
 from medops.logs import get_logger
-from medops.monitoring.models import MonitoringResult
+from medops.monitoring.tables import MonitoringResult
 
 log = get_logger("medops.monitoring")
 LABELS = ("deployment", "version", "window")

@@ -13,8 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from medops.core.signature import FeatureSpec, ModelSignature
 from medops.errors import FieldError, InvalidInputError, clip
-from medops.registry.signature import FeatureSpec, ModelSignature
 
 MAX_ERRORS = 50
 _TRUE = {"true", "1", "yes", "t", "y"}

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from medops.canonical import utc_text
+from medops.core.canonical import utc_text
 from medops.db.base import Base, UTCDateTime
 
 

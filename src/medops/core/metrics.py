@@ -59,7 +59,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special  # type: ignore[import-untyped]
 
-from medops.registry.schemas import REPORT_METRICS
+from medops.core.metric_names import REPORT_METRICS
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

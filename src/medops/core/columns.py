@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from medops.core.signature import FeatureSpec, ModelSignature
 from medops.errors import FieldError, InvalidInputError, clip
-from medops.registry.signature import FeatureSpec, ModelSignature
 
 MAX_FIELD_ERRORS = 50
 ROWS_PER_FEATURE = 5

@@ -1,5 +1,8 @@
 """Read the rows the audit records account for and check each against its record.
 
+The rows are the registry's signatures and serving's predictions and outcomes; this module
+sits above the three domains, and services.py hands ``check_rows`` to the audit checkpointer.
+
 Predictions and outcomes are read in batches by primary key (keyset pagination), so a log of
 millions of predictions streams through ``bindings.RowCheck`` with one batch in memory at a
 time; signatures are few and read at once. Runs inside the caller's read session, so rows and
@@ -23,8 +26,8 @@ from medops.audit import bindings
 from medops.audit.anchor import OPEN_ACTION
 from medops.audit.bindings import Finding, RowCheck
 from medops.registry import approvals
-from medops.registry.models import Approval, ModelVersion, RegisteredModel
-from medops.serving.models import Outcome, Prediction
+from medops.registry.tables import Approval, ModelVersion, RegisteredModel
+from medops.serving.tables import Outcome, Prediction
 
 BATCH = 5000
 
@@ -32,8 +35,8 @@ BATCH = 5000
 def check_rows(
     session: Session,
     records: Sequence[Mapping[str, Any]],
-    *,
     public_key: Ed25519PublicKey | None,
+    *,
     batch: int = BATCH,
 ) -> tuple[dict[str, int], list[Finding]]:
     """Check every prediction, outcome and signature row against the audit records; returns
