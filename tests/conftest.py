@@ -13,27 +13,24 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 from fastapi import FastAPI
-from sqlalchemy.engine import make_url
 
 from medops.api.app import create_app
-from medops.auth.schemas import UserCreate
 from medops.client.embedded import EmbeddedTransport
 from medops.config import Settings
-from medops.context import SYSTEM_ACTOR, Context, Origin
 from medops.core.permissions import Role
 from medops.db import migrate
 from medops.db.engine import Database
 from medops.services import Services, build_services
 from medops.testing import FixedClock
-from tests import model_data
-from tests.helpers.http import PASSWORD, bearer
+from tests.helpers import model_data
+from tests.helpers.http import bearer
+from tests.helpers.people import make_user
+from tests.helpers.postgres import PgServer
 from tests.helpers.registry import NAME, approved, deploy, promote
 
 PG_ENV = "MEDOPS_TEST_POSTGRES_URL"
@@ -73,42 +70,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             f"FAIL: {len(skipped)} PostgreSQL test(s) skipped under {REQUIRE_PG_ENV}=1"
         )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-
-@dataclass
-class PgServer:
-    """The PostgreSQL server of this run: creates and drops per-test databases."""
-
-    admin_url: str
-    prefix: str
-    template: str
-    created: list[str]
-
-    def _sqlalchemy_url(self, name: str) -> str:
-        url = make_url(self.admin_url).set(drivername="postgresql+psycopg", database=name)
-        return url.render_as_string(hide_password=False)
-
-    def _conninfo(self) -> str:
-        return (
-            make_url(self.admin_url)
-            .set(drivername="postgresql")
-            .render_as_string(hide_password=False)
-        )
-
-    def execute(self, sql: str) -> None:
-        with psycopg.connect(self._conninfo(), autocommit=True) as conn:
-            conn.execute(sql)  # type: ignore[arg-type]
-
-    def new_database(self, *, migrated: bool = True) -> str:
-        name = f"{self.prefix}_{uuid.uuid4().hex[:10]}"
-        template = f" TEMPLATE {self.template}" if migrated else ""
-        self.execute(f"CREATE DATABASE {name}{template}")
-        self.created.append(name)
-        return self._sqlalchemy_url(name)
-
-    def drop_all(self) -> None:
-        for name in [*self.created, self.template]:
-            self.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture(scope="session")
@@ -188,24 +149,6 @@ def services(settings: Settings, clock: FixedClock) -> Iterator[Services]:
         yield services
     finally:
         services.close()
-
-
-SYSTEM_CTX = Context(actor=SYSTEM_ACTOR, origin=Origin(source_ip="local"))
-
-
-def make_user(services: Services, username: str, role: Role | str) -> str:
-    """Create a user directly through the service and return a fresh login token."""
-    services.identity.create_user(
-        SYSTEM_CTX,
-        UserCreate(
-            username=username,
-            role=Role(role),
-            password=PASSWORD,
-            full_name=f"Test {username.title()}",
-        ),
-    )
-    ctx = Context(actor=None, origin=Origin(source_ip="127.0.0.1"))
-    return services.logins.login(ctx, username, PASSWORD, kind="login").secret
 
 
 # -- the real app over HTTP ------------------------------------------------------------------

@@ -11,7 +11,7 @@ from medops.audit import signing
 from medops.audit.checkpoints import verify_database
 from medops.db.engine import Database
 from medops.rowcheck import check_rows
-from tests.cli.conftest import Cli, clean_env
+from tests.helpers.cli_runner import Cli, clean_env
 from tests.helpers.server import assert_restarts, free_port, kill_under_load, start_server
 
 ADMIN_PW = "kestrel-marble-oak"

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from medops.audit.tables import AuditCheckpoint
 from medops.db.engine import Database
-from tests.cli.conftest import Cli, clean_env
+from tests.helpers.cli_runner import Cli, clean_env
 from tests.helpers.server import free_port, start_server
 
 

@@ -14,7 +14,7 @@ import pytest
 from medops.client import Client
 from medops.config import Settings
 from medops.errors import AuthenticationError, PermissionDeniedError
-from tests.cli.conftest import Cli, clean_env
+from tests.helpers.cli_runner import Cli, clean_env
 from tests.helpers.server import MEDOPS, free_port
 
 ADMIN_PW = "copper-valley-notes"

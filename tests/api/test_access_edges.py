@@ -12,8 +12,8 @@ import pytest
 from medops.core.permissions import Permission, Role
 from medops.services import Services
 from medops.testing import FixedClock, capture_audit
-from tests.conftest import PASSWORD, SYSTEM_CTX, make_user
 from tests.helpers.http import bearer, login
+from tests.helpers.people import PASSWORD, SYSTEM_CTX, make_user
 from tests.helpers.routes import concrete, protected_routes
 
 REASON = "night shift incident: tracing who changed the model"

@@ -9,8 +9,8 @@ import httpx
 from medops.core.permissions import Role
 from medops.services import Services
 from medops.testing import FixedClock, capture_audit
-from tests.conftest import PASSWORD, make_user
 from tests.helpers.http import bearer
+from tests.helpers.people import PASSWORD, make_user
 
 
 def _login(http: httpx.Client, username: str, password: str) -> httpx.Response:

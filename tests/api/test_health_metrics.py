@@ -9,8 +9,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from medops.core.permissions import Role
 from medops.db import migrate
 from medops.services import Services
-from tests.conftest import PgServer
 from tests.helpers.http import bearer
+from tests.helpers.postgres import PgServer
 
 
 def test_healthz_and_readyz_answer_200_on_a_current_database(http: httpx.Client) -> None:

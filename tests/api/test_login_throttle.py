@@ -12,8 +12,8 @@ from medops.auth.tables import LoginThrottle
 from medops.core.permissions import Role
 from medops.services import Services
 from medops.testing import FixedClock, capture_audit
-from tests.conftest import PASSWORD, make_user
 from tests.helpers.http import bearer, login
+from tests.helpers.people import PASSWORD, make_user
 
 WRONG = "wrong-guess-000"
 

@@ -11,8 +11,8 @@ import pyotp
 from medops.core.permissions import Role
 from medops.services import Services
 from medops.testing import FixedClock, capture_audit
-from tests.conftest import PASSWORD, make_user
 from tests.helpers.http import bearer, login
+from tests.helpers.people import PASSWORD, make_user
 
 
 def _enroll(http: httpx.Client, token: str, clock: FixedClock) -> tuple[str, list[str]]:

@@ -30,9 +30,9 @@ from medops.core.onnx_model import OnnxModel
 from medops.registry.tables import Approval, ValidationReport
 from medops.services import Services
 from medops.testing import FixedClock, capture_audit
-from tests import model_data
-from tests.conftest import PASSWORD
+from tests.helpers import model_data
 from tests.helpers.http import problem
+from tests.helpers.people import PASSWORD
 from tests.helpers.registry import NAME, counts, promote, ready_version, register, sign, validate
 
 

@@ -17,8 +17,8 @@ from medops.core.permissions import Role
 from medops.monitoring.tables import MonitoringProfile, MonitoringResult
 from medops.services import Services
 from medops.testing import FixedClock
-from tests.conftest import make_user
 from tests.helpers.http import bearer
+from tests.helpers.people import make_user
 from tests.helpers.registry import DEPLOYMENT, deploy, predict, random_records
 
 

@@ -8,8 +8,8 @@ import pytest
 from medops.core.permissions import Role
 from medops.services import Services
 from medops.testing import capture_audit
-from tests.conftest import PASSWORD, make_user
 from tests.helpers.http import bearer, login
+from tests.helpers.people import PASSWORD, make_user
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from medops.core.signature import ModelSignature
 from medops.registry.tables import ModelVersion
 from medops.services import Services
 from medops.testing import capture_audit
-from tests import model_data
+from tests.helpers import model_data
 from tests.helpers.http import problem
 from tests.helpers.registry import NAME, counts, register
 

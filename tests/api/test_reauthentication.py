@@ -18,8 +18,8 @@ from medops.context import Context
 from medops.core.permissions import Permission, Role
 from medops.services import Services
 from medops.testing import FixedClock, capture_audit
-from tests.conftest import PASSWORD, make_user
 from tests.helpers.http import bearer
+from tests.helpers.people import PASSWORD, make_user
 
 
 @pytest.fixture

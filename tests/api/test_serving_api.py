@@ -21,7 +21,7 @@ from medops.services import Services
 from medops.serving.schemas import DeploymentOut
 from medops.serving.tables import Outcome, Prediction
 from medops.testing import FixedClock, capture_audit
-from tests import model_data
+from tests.helpers import model_data
 from tests.helpers.registry import (
     DEPLOYMENT,
     FEATURES,

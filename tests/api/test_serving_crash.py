@@ -15,8 +15,8 @@ from medops.db.engine import Database
 from medops.rowcheck import check_rows
 from medops.services import build_services
 from medops.serving.tables import Prediction
-from tests.cli.conftest import clean_env
-from tests.conftest import PASSWORD
+from tests.helpers.cli_runner import clean_env
+from tests.helpers.people import PASSWORD
 from tests.helpers.registry import DEPLOYMENT, random_records
 from tests.helpers.server import assert_restarts, free_port, kill_under_load, start_server
 

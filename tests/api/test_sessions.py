@@ -9,8 +9,8 @@ import httpx
 from medops.core.permissions import Role
 from medops.services import Services
 from medops.testing import FixedClock, capture_audit
-from tests.conftest import PASSWORD, make_user
 from tests.helpers.http import bearer, login
+from tests.helpers.people import PASSWORD, make_user
 
 
 def test_idle_timeout_ends_a_login_and_is_audited_once(

@@ -27,8 +27,8 @@ from medops.errors import AuditTamperedError
 from medops.rowcheck import check_rows
 from medops.services import Services, build_services
 from medops.testing import FixedClock
-from tests.cli.conftest import Cli, clean_env
-from tests.conftest import SYSTEM_CTX
+from tests.helpers.cli_runner import Cli, clean_env
+from tests.helpers.people import SYSTEM_CTX
 
 
 def _write(services: Services, action: str = "test.write", **extra: Any) -> None:

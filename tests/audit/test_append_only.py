@@ -8,7 +8,7 @@ from sqlalchemy.exc import DBAPIError
 
 from medops.core.permissions import Role
 from medops.services import Services
-from tests.conftest import make_user
+from tests.helpers.people import make_user
 
 
 @pytest.mark.parametrize(

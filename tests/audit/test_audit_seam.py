@@ -15,7 +15,7 @@ from medops.auth.schemas import UserCreate
 from medops.auth.tables import User
 from medops.core.permissions import Role
 from medops.services import Services
-from tests.conftest import SYSTEM_CTX
+from tests.helpers.people import SYSTEM_CTX
 
 
 def _count(services: Services, model: type[User] | type[AuditEvent]) -> int:

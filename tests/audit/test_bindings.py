@@ -19,7 +19,7 @@ from medops.audit.schemas import AuditEntry
 from medops.rowcheck import check_rows
 from medops.services import Services
 from medops.serving.tables import Prediction
-from tests.conftest import SYSTEM_CTX
+from tests.helpers.people import SYSTEM_CTX
 
 WHEN = datetime(2026, 3, 1, 8, 0, 0, 123456, tzinfo=UTC)
 

@@ -15,7 +15,7 @@ from medops.audit.verify import verify
 from medops.audit.writer import GroupCommitWriter
 from medops.errors import AuditUnavailableError
 from medops.services import Services
-from tests.conftest import SYSTEM_CTX
+from tests.helpers.people import SYSTEM_CTX
 
 
 def test_concurrent_records_are_batched_durable_and_chained(services: Services) -> None:

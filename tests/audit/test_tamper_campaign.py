@@ -28,7 +28,8 @@ from medops.audit.verify import Report, merkle_root_of, verify
 from medops.config import Settings
 from medops.db.engine import Database
 from medops.services import build_services
-from tests.conftest import SYSTEM_CTX, PgServer
+from tests.helpers.people import SYSTEM_CTX
+from tests.helpers.postgres import PgServer
 
 TRIALS = {"sqlite": 1000, "postgresql": 60}
 KINDS = (

@@ -11,7 +11,7 @@ from medops.auth.tables import User
 from medops.core.permissions import Role
 from medops.errors import ConflictError
 from medops.services import Services
-from tests.conftest import SYSTEM_CTX, make_user
+from tests.helpers.people import SYSTEM_CTX, make_user
 
 
 def _race_to_disable(services: Services, names: tuple[str, str]) -> list[str]:

@@ -6,13 +6,13 @@ import time
 
 import pyotp
 
-from tests.cli.conftest import Cli
 from tests.helpers.cli import (
     ADMIN_PW,
     assert_one_line_error,
     init_admin,
     login_as,
 )
+from tests.helpers.cli_runner import Cli
 
 NURSE_PW = "gentle-spruce-window"
 

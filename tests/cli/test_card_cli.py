@@ -9,9 +9,9 @@ from pathlib import Path
 import joblib
 
 from medops.registry.schemas import VersionOut
-from tests import model_data
-from tests.cli.conftest import Cli
+from tests.helpers import model_data
 from tests.helpers.cli import init_with_people, log_in
+from tests.helpers.cli_runner import Cli
 
 
 def test_registration_warns_and_a_card_is_copied_forward(cli: Cli, tmp_path: Path) -> None:

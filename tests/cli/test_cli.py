@@ -9,13 +9,13 @@ import pytest
 from sqlalchemy import text
 
 from medops.db.engine import Database
-from tests.cli.conftest import Cli, clean_env
 from tests.helpers.cli import (
     ADMIN_PW,
     assert_one_line_error,
     init_admin,
     login_as,
 )
+from tests.helpers.cli_runner import Cli, clean_env
 
 
 def test_admin_workflow_from_init_to_logout(cli: Cli, tmp_path: Path) -> None:

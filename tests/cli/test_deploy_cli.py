@@ -14,7 +14,6 @@ import pytest
 
 from medops.client import Client
 from medops.config import Settings
-from tests.cli.conftest import Cli, clean_env
 from tests.helpers.cli import (
     DEPLOYMENT,
     MODEL,
@@ -25,6 +24,7 @@ from tests.helpers.cli import (
     log_in,
     ready_version,
 )
+from tests.helpers.cli_runner import Cli, clean_env
 
 
 def _write_csv(path: Path, records: list[dict[str, Any]], refs: list[str]) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.cli.conftest import Cli
+from tests.helpers.cli_runner import Cli
 from tests.helpers.commands import leaf_commands
 
 ADMIN_PW = "tidal-granite-sketch"

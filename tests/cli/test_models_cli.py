@@ -11,14 +11,14 @@ from pathlib import Path
 import joblib
 import pytest
 
-from tests import model_data
-from tests.cli.conftest import Cli
+from tests.helpers import model_data
 from tests.helpers.cli import (
     USER_PW,
     assert_one_line_error,
     log_in,
     setup_people_and_files,
 )
+from tests.helpers.cli_runner import Cli
 from tests.helpers.mlflow import MLFLOW_ENV, MLFLOW_WARNINGS
 
 

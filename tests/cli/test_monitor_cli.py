@@ -11,7 +11,6 @@ from pathlib import Path
 from medops.config import Settings
 from medops.context import SYSTEM_ACTOR, Context, Origin
 from medops.services import build_services
-from tests.cli.conftest import Cli
 from tests.helpers.cli import (
     DEPLOYMENT,
     assert_one_line_error,
@@ -19,6 +18,7 @@ from tests.helpers.cli import (
     log_in,
     serving,
 )
+from tests.helpers.cli_runner import Cli
 
 
 def test_monitor_run_results_and_report(cli: Cli, tmp_path: Path, empty_db_url: str) -> None:

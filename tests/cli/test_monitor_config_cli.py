@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.cli.conftest import Cli
 from tests.helpers.cli import (
     DEPLOYMENT,
     assert_one_line_error,
     log_in,
     serving,
 )
+from tests.helpers.cli_runner import Cli
 
 
 def test_monitor_config_shows_and_configure_changes_the_deployments_configuration(

@@ -12,8 +12,8 @@ from pathlib import Path
 import joblib
 import pyotp
 
-from tests import model_data
-from tests.cli.conftest import Cli
+from tests.helpers import model_data
+from tests.helpers.cli_runner import Cli
 
 ADMIN_PW = "tidal-granite-sketch"
 USER_PW = "a-long-user-password"

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 from medops.registry.schemas import PolicyChangeOut, PromotionPolicy
-from tests.cli.conftest import Cli
 from tests.helpers.cli import USER_PW, init_with_people, log_in
+from tests.helpers.cli_runner import Cli
 
 
 def test_a_loosening_is_proposed_signed_by_two_people_and_applied(cli: Cli, tmp_path: Path) -> None:

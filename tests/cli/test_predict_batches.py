@@ -27,8 +27,8 @@ from medops.core.onnx_model import OnnxModel
 from medops.services import Services
 from medops.serving.tables import Prediction
 from medops.testing import FixedClock
-from tests import model_data
-from tests.cli.conftest import MEDOPS, Cli, Result, clean_env
+from tests.helpers import model_data
+from tests.helpers.cli_runner import MEDOPS, Cli, Result, clean_env
 from tests.helpers.registry import DEPLOYMENT, FEATURES, random_records
 
 ID = re.compile(r"^[0-9a-f]{32}$")

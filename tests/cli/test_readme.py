@@ -24,8 +24,8 @@ import joblib
 import pyotp
 import pytest
 
-from tests import model_data
-from tests.cli.conftest import MEDOPS, Cli, clean_env
+from tests.helpers import model_data
+from tests.helpers.cli_runner import MEDOPS, Cli, clean_env
 
 README = Path(__file__).parents[2] / "README.md"
 ADMIN_PW = "tidal-granite-sketch"

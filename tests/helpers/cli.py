@@ -10,8 +10,8 @@ from typing import Any
 
 import joblib
 
-from tests import model_data
-from tests.cli.conftest import Cli, Result
+from tests.helpers import model_data
+from tests.helpers.cli_runner import Cli, Result
 
 ADMIN_PW = "tidal-granite-sketch"
 USER_PW = "a-long-user-password"

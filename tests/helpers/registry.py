@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from medops.registry.tables import ModelVersion
 from medops.services import Services
-from tests import model_data
+from tests.helpers import model_data
 from tests.helpers.http import PASSWORD
 
 NAME = "diabetes-risk"

@@ -17,7 +17,7 @@ from medops.monitoring.cbpe import (
     realized_metrics,
     reconcile,
 )
-from tests.monitoring.cbpe_cases import CASES, CHUNK, DEFAULT_CHUNKING, THRESHOLD, case
+from tests.helpers.cbpe_cases import CASES, CHUNK, DEFAULT_CHUNKING, THRESHOLD, case
 
 RECORDED = json.loads((Path(__file__).parent / "data" / "cbpe_nannyml.json").read_text())
 TOLERANCE = 1e-6  # stated in medops.monitoring.cbpe and benchmarks/cbpe_agreement.py

@@ -14,7 +14,7 @@ from medops.core.onnx_model import OnnxModel
 from medops.errors import InvalidInputError
 from medops.monitoring.drift import CategoricalReference, NumericReference, numeric_drift
 from medops.monitoring.profile import ReferenceProfile
-from tests import model_data
+from tests.helpers import model_data
 
 
 def evaluation() -> tuple[ReferenceProfile, dict[str, list[float]]]:

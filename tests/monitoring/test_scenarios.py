@@ -19,7 +19,7 @@ from medops.core.signature import ModelSignature
 from medops.monitoring.evaluate import WindowRows, evaluate_window
 from medops.monitoring.performance import window_performance
 from medops.monitoring.profile import ReferenceProfile
-from tests import model_data
+from tests.helpers import model_data
 
 FEATURES = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
 WINDOW = 2000

@@ -15,8 +15,9 @@ from medops import examples
 from medops.core.permissions import Role
 from medops.packaging import Package
 from medops.services import Services
-from tests import model_data
-from tests.conftest import PASSWORD, make_user
+from tests.helpers import model_data
+from tests.helpers.packaging import Serve
+from tests.helpers.people import PASSWORD, make_user
 
 # Every gate but the signatures off: these tests are about what the deployment answers.
 LENIENT_POLICY = {
@@ -25,8 +26,6 @@ LENIENT_POLICY = {
     "max_subgroup_gap": None,
     "require_complete_card": False,
 }
-
-Serve = Callable[[str, Package, pd.DataFrame, pd.Series], Callable[[list[dict[str, Any]]], Any]]
 
 
 @pytest.fixture

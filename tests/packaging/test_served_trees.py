@@ -16,8 +16,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from medops.packaging import package_model
-from tests import model_data
-from tests.packaging.conftest import Serve
+from tests.helpers import model_data
+from tests.helpers.packaging import Serve
 
 MODELS: dict[str, Callable[[list[str]], Any]] = {
     "forest-after-scaler": lambda _names: make_pipeline(

@@ -12,7 +12,7 @@ from medops.core.permissions import Role
 from medops.registry.policy import judge, loosenings
 from medops.registry.report import compute_report
 from medops.registry.schemas import PromotionPolicy
-from tests import model_data
+from tests.helpers import model_data
 
 
 def _demo_report() -> dict[str, Any]:

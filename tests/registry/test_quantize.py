@@ -25,7 +25,7 @@ from medops.registry.quantize import (
     quantizable_operators,
     quantize_int8,
 )
-from tests import model_data
+from tests.helpers import model_data
 
 
 @functools.cache

@@ -30,9 +30,9 @@ from medops.config import Settings
 from medops.core.permissions import Role
 from medops.services import Services
 from medops.serving.tables import Prediction
-from tests import model_data
-from tests.cli.conftest import Cli, clean_env
-from tests.conftest import PASSWORD, make_user
+from tests.helpers import model_data
+from tests.helpers.cli_runner import Cli, clean_env
+from tests.helpers.people import PASSWORD, make_user
 
 MODEL = "sepsis-risk"
 DEPLOYMENT = "ward-7"

@@ -34,7 +34,7 @@ from medops.db import migrate
 from medops.db.engine import Database
 from medops.services import Services, build_services
 from medops.testing import FixedClock, capture_audit
-from tests.conftest import PASSWORD, make_user
+from tests.helpers.people import PASSWORD, make_user
 
 WRONG = "wrong-guess-000"
 REASON = "ED patient deteriorating; need the model's audit history"

@@ -19,7 +19,7 @@ from medops.registry.tables import RegisteredModel
 from medops.services import Services
 from medops.serving.schemas import DeploymentOut
 from medops.testing import capture_audit
-from tests import model_data
+from tests.helpers import model_data
 from tests.helpers.http import PASSWORD, problem
 from tests.helpers.registry import (
     NAME,

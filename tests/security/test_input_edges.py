@@ -34,8 +34,8 @@ from medops.serving.outcomes import CLOCK_SKEW
 from medops.serving.tables import Outcome
 from medops.storage.local import LocalBlobStore
 from medops.testing import FixedClock, capture_audit
-from tests import model_data
-from tests.cli.conftest import Cli, clean_env
+from tests.helpers import model_data
+from tests.helpers.cli_runner import Cli, clean_env
 from tests.helpers.http import bearer
 from tests.helpers.registry import DEPLOYMENT
 from tests.helpers.registry import NAME as MODEL
