@@ -51,7 +51,7 @@ def test_no_test_module_or_conftest_imports_another() -> None:
 
 
 def test_no_fixture_is_imported_to_be_used_by_name() -> None:
-    """No `noqa: F401` import smuggles a fixture into a module (fixtures come from conftest)."""
+    """No unused import silenced for ruff (F401) smuggles a fixture in (fixtures: conftest)."""
     smuggled = [
         str(path.relative_to(TESTS))
         for path in sorted(TESTS.rglob("*.py"))
