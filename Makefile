@@ -35,9 +35,10 @@ lint: setup
 	$(VENV)/bin/ruff check src tests demo
 	$(VENV)/bin/ruff format --check src tests demo
 
-## typecheck: mypy --strict on src/
+## typecheck: mypy --strict on src/ and on tests/
 typecheck: setup
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy tests
 
 ## fuzz: schemathesis against a live server as every role (FUZZ_SECONDS per role)
 FUZZ_SECONDS ?= 40

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select, text
+from sqlalchemy import Table, insert, select, text
 
 from medops.audit import anchor, signing
 from medops.audit.chain import GENESIS, HASHED_FIELDS, record_hash
@@ -146,7 +146,7 @@ def test_the_cli_refuses_a_forged_range_and_signs_it_only_when_told_why(
     }
     forged["hash"] = record_hash(forged)
     with services.db.engine.begin() as connection:
-        connection.execute(AuditEvent.__table__.insert().values(**forged))
+        connection.execute(insert(AuditEvent).values(**forged))
     cli = Cli(
         clean_env(MEDOPS_HOME=str(settings.home), MEDOPS_DATABASE_URL=str(settings.database_url))
     )
@@ -238,6 +238,7 @@ def upgraded(empty_db_url: str, tmp_path: Path) -> Iterator[tuple[Services, Fixe
         migrate.upgrade(database, "0009")
         prev = GENESIS
         table = AuditEvent.__table__
+        assert isinstance(table, Table)
         legacy = [c for c in table.columns if c.name != "mac"]
         with database.engine.begin() as connection:
             for n in range(1, 5):
@@ -291,6 +292,7 @@ def test_after_the_upgrade_a_new_unanchored_chain_or_a_late_old_record_is_refuse
     _write(services)
     services.checkpoints.checkpoint()
     table = AuditEvent.__table__
+    assert isinstance(table, Table)
     with services.db.session() as session:
         head = session.execute(
             select(AuditEvent.hash).where(AuditEvent.chain_id == "old-host-2-bbbb")
@@ -336,7 +338,7 @@ def test_a_forged_record_behind_more_than_one_batch_is_still_refused(services: S
     }
     forged["hash"] = record_hash(forged)
     with services.db.engine.begin() as connection:
-        connection.execute(AuditEvent.__table__.insert().values(**forged))
+        connection.execute(insert(AuditEvent).values(**forged))
     with pytest.raises(AuditTamperedError, match="seq 6002"):
         services.checkpoints.checkpoint()
     assert services.checkpoints.checkpoint(accept="incident 7 closed") is not None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import joblib
+import joblib  # type: ignore[import-untyped]
 
 from medops.registry.schemas import VersionOut
 from tests.helpers import model_data

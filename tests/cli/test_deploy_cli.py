@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 import pytest
 
 from medops.client import Client

@@ -8,7 +8,7 @@ import pickle
 from datetime import UTC, datetime
 from pathlib import Path
 
-import joblib
+import joblib  # type: ignore[import-untyped]
 import pytest
 
 from tests.helpers import model_data
@@ -241,10 +241,10 @@ def test_tree_models_register_through_the_cli_and_conversion_errors_are_one_line
     """A HistGradientBoostingClassifier and a random forest after a scaler register from
     joblib files with parity within 1e-6; a model skl2onnx cannot convert is refused on one
     line that ends with a whole sentence, even in an 80-column terminal."""
-    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.semi_supervised import LabelPropagation
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier  # type: ignore[import-untyped]
+    from sklearn.pipeline import make_pipeline  # type: ignore[import-untyped]
+    from sklearn.preprocessing import StandardScaler  # type: ignore[import-untyped]
+    from sklearn.semi_supervised import LabelPropagation  # type: ignore[import-untyped]
 
     files = setup_people_and_files(cli, tmp_path)
     x_train, _, y_train, _ = model_data.frames()

@@ -9,7 +9,7 @@ import json
 import time
 from pathlib import Path
 
-import joblib
+import joblib  # type: ignore[import-untyped]
 import pyotp
 
 from tests.helpers import model_data

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import joblib
+import joblib  # type: ignore[import-untyped]
 import pyotp
 import pytest
 

@@ -10,20 +10,21 @@ import io
 import lzma
 import pickle
 import zipfile
+from collections.abc import Sequence
 from typing import Any
 
-import joblib
+import joblib  # type: ignore[import-untyped]
 import numpy as np
 import onnx
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 import pytest
 from onnx import TensorProto, helper
-from skl2onnx import to_onnx
-from sklearn.compose import ColumnTransformer
-from sklearn.datasets import load_breast_cancer, load_diabetes
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from skl2onnx import to_onnx  # type: ignore[import-untyped]
+from sklearn.compose import ColumnTransformer  # type: ignore[import-untyped]
+from sklearn.datasets import load_breast_cancer, load_diabetes  # type: ignore[import-untyped]
+from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+from sklearn.pipeline import Pipeline, make_pipeline  # type: ignore[import-untyped]
+from sklearn.preprocessing import OneHotEncoder, StandardScaler  # type: ignore[import-untyped]
 
 from medops.core.columns import MAX_FIELD_ERRORS
 from medops.core.onnx_model import (
@@ -365,10 +366,13 @@ def _clinical_signature() -> ModelSignature:
 def test_validate_columns_accepts_good_lists_and_arrays() -> None:
     """Valid JSON-like lists and typed NumPy arrays pass."""
     signature = _clinical_signature()
-    validate_columns(
-        signature,
-        {"age": [40, 50.0], "glucose": [5.5, 7], "smoker": [True, 0], "sex": ["F", "M"]},
-    )
+    columns: dict[str, Sequence[object]] = {
+        "age": [40, 50.0],
+        "glucose": [5.5, 7],
+        "smoker": [True, 0],
+        "sex": ["F", "M"],
+    }
+    validate_columns(signature, columns)
     validate_columns(
         signature,
         {
@@ -384,7 +388,7 @@ def test_validate_columns_accepts_good_lists_and_arrays() -> None:
 def test_validate_columns_reports_every_kind_of_problem() -> None:
     """Missing and unknown features, wrong types, nulls, non-finite numbers, non-integers,
     out-of-range values and unknown categories each get a field error."""
-    columns = {
+    columns: dict[str, Sequence[object]] = {
         "age": [40, 17, 111, 40.5, "old", None],
         "glucose": [1.0, float("nan"), float("inf"), -1.0, 2.0, True],
         "smoker": [True, False, 2, "yes", 1, 0],
@@ -413,7 +417,12 @@ def test_validate_columns_reports_every_kind_of_problem() -> None:
 
 def test_validate_columns_reports_unknown_categories_and_lengths() -> None:
     """A value outside the categories and a column of the wrong length are reported."""
-    columns = {"age": [40, 41], "glucose": [1.0], "smoker": [True, True], "sex": ["F", "X"]}
+    columns: dict[str, Sequence[object]] = {
+        "age": [40, 41],
+        "glucose": [1.0],
+        "smoker": [True, True],
+        "sex": ["F", "X"],
+    }
     with pytest.raises(InvalidInputError) as caught:
         validate_columns(_clinical_signature(), columns)
     reasons = {e.field: e.reason for e in caught.value.errors}

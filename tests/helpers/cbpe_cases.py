@@ -47,7 +47,8 @@ def case(name: str) -> Arrays:
         rng.normal(0.0, 1.0, n_ana)
         + shift * np.floor(np.linspace(0, 10, n_ana, endpoint=False)) / 9
     )
-    out = []
+    scored: list[npt.NDArray[np.float64]] = []
+    labelled: list[npt.NDArray[np.bool_]] = []
     for x in (ref_x, ana_x):
         truth_p = 1.0 / (1.0 + np.exp(-(A + B * x)))
         labels = rng.random(len(x)) < truth_p
@@ -57,5 +58,6 @@ def case(name: str) -> Arrays:
             scores = np.round(truth_p, 1)
         else:
             scores = truth_p
-        out.extend([scores.astype(np.float64), labels])
-    return out[0], out[1], out[2], out[3]
+        scored.append(scores.astype(np.float64))
+        labelled.append(labels.astype(np.bool_))
+    return scored[0], labelled[0], scored[1], labelled[1]

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import joblib
+import joblib  # type: ignore[import-untyped]
 
 from tests.helpers import model_data
 from tests.helpers.cli_runner import Cli, Result

@@ -32,7 +32,7 @@ class PgServer:
 
     def execute(self, sql: str) -> None:
         with psycopg.connect(self._conninfo(), autocommit=True) as conn:
-            conn.execute(sql)  # type: ignore[arg-type]
+            conn.execute(sql.encode())  # our own fixed statements (no parameters)
 
     def new_database(self, *, migrated: bool = True) -> str:
         name = f"{self.prefix}_{uuid.uuid4().hex[:10]}"

@@ -40,7 +40,8 @@ def validate(
     http: httpx.Client, headers: dict[str, str], version: int = 1, **params: Any
 ) -> httpx.Response:
     """Compute a validation report on the demo's evaluation data."""
-    query = {"label": model_data.LABEL, "bootstrap": 200} | params
+    query: dict[str, str | int | float | bool] = {"label": model_data.LABEL, "bootstrap": 200}
+    query |= params
     return http.post(
         f"/api/v1/models/{NAME}/versions/{version}/validate",
         content=model_data.eval_csv(),

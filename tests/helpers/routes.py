@@ -14,11 +14,11 @@ from medops.core.permissions import Permission
 
 
 def _api_routes(app: FastAPI) -> list[tuple[str, str, APIRoute]]:
-    routes = []
+    routes: list[tuple[str, str, APIRoute]] = []
     for context in iter_route_contexts(app.routes):
         route = context.original_route
         assert isinstance(route, APIRoute), f"{context.path} is not an APIRoute: undeclared access"
-        routes.extend((method, route.path, route) for method in sorted(route.methods))
+        routes.extend((method, route.path, route) for method in sorted(route.methods or ()))
     return routes
 
 

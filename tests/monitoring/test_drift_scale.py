@@ -10,7 +10,7 @@ import textwrap
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
+from scipy import stats  # type: ignore[import-untyped]
 
 from medops.monitoring import kolmogorov
 from medops.monitoring.drift import (

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from scipy import stats
-from scipy.spatial.distance import jensenshannon
+from scipy import stats  # type: ignore[import-untyped]
+from scipy.spatial.distance import jensenshannon  # type: ignore[import-untyped]
 
 from medops.errors import InvalidInputError
 from medops.monitoring import drift, kolmogorov
@@ -129,7 +129,8 @@ def test_wasserstein_equals_scipy_and_is_normalised_by_reference_std(
 
 
 def _smoothed(counts: Array) -> Array:
-    return (counts / counts.sum() + EPSILON) / (1 + counts.size * EPSILON)
+    smoothed: Array = (counts / counts.sum() + EPSILON) / (1 + counts.size * EPSILON)
+    return smoothed
 
 
 @settings(max_examples=60, deadline=None)

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from scipy import stats
-from scipy.spatial.distance import jensenshannon
+from scipy import stats  # type: ignore[import-untyped]
+from scipy.spatial.distance import jensenshannon  # type: ignore[import-untyped]
 
 from medops.core.signature import FeatureSpec, ModelSignature, OutputSpec
 from medops.monitoring.drift import EPSILON, CategoricalReference, NumericReference

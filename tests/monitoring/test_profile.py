@@ -4,6 +4,8 @@ stored as JSON, read back identical."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pytest
@@ -46,7 +48,9 @@ def test_a_profile_holds_every_feature_scores_labels_and_the_multivariate_refere
     assert profile.prevalence is not None
     assert 0.3 < profile.prevalence < 0.7  # binarized at the median
     assert profile.baseline["auroc"] == 0.8
-    same = numeric_drift(profile.features["bmi"], np.asarray(columns["bmi"]), feature="bmi")
+    bmi = profile.features["bmi"]
+    assert isinstance(bmi, NumericReference)
+    same = numeric_drift(bmi, np.asarray(columns["bmi"]), feature="bmi")
     assert {r.test: r.statistic for r in same}["ks"] == 0.0
 
 
@@ -73,7 +77,11 @@ def test_categorical_features_and_small_data_are_handled() -> None:
         }
     )  # fmt: skip
     names = [f.name for f in signature.inputs]
-    columns = {names[0]: [50.0] * 10, names[1]: [1.0] * 10, names[2]: ["a", "b"] * 5}
+    columns: dict[str, Sequence[Any]] = {
+        names[0]: [50.0] * 10,
+        names[1]: [1.0] * 10,
+        names[2]: ["a", "b"] * 5,
+    }
     profile = ReferenceProfile.build(signature, columns, np.linspace(0, 1, 10), None)
     assert isinstance(profile.features[names[2]], CategoricalReference)
     assert profile.pca is None

@@ -110,7 +110,8 @@ def test_a_prevalence_shift_is_label_drift() -> None:
 
     def surge(p: np.ndarray, _columns: Any, rng: np.random.Generator) -> np.ndarray:
         odds = p / (1 - p) * 6.0
-        return rng.random(p.size) < odds / (1 + odds)
+        surged: np.ndarray = rng.random(p.size) < odds / (1 + odds)
+        return surged
 
     report = window(seed=12, outcome=surge)
     assert report["dataset"]["drifted_features"] == []

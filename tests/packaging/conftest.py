@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 import pytest
 
 from medops import examples

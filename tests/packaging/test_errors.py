@@ -6,13 +6,13 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 import pytest
-from skl2onnx import convert_sklearn
-from skl2onnx.common.data_types import FloatTensorType
-from sklearn.datasets import load_breast_cancer
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.semi_supervised import LabelPropagation
+from skl2onnx import convert_sklearn  # type: ignore[import-untyped]
+from skl2onnx.common.data_types import FloatTensorType  # type: ignore[import-untyped]
+from sklearn.datasets import load_breast_cancer  # type: ignore[import-untyped]
+from sklearn.ensemble import HistGradientBoostingClassifier  # type: ignore[import-untyped]
+from sklearn.semi_supervised import LabelPropagation  # type: ignore[import-untyped]
 
 from medops.errors import PackagingError
 from medops.packaging import package_model

@@ -12,16 +12,16 @@ from typing import Any
 
 import lightgbm
 import numpy as np
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 import pytest
 import xgboost
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.compose import ColumnTransformer
-from sklearn.datasets import load_breast_cancer, load_diabetes
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.base import BaseEstimator, ClassifierMixin  # type: ignore[import-untyped]
+from sklearn.compose import ColumnTransformer  # type: ignore[import-untyped]
+from sklearn.datasets import load_breast_cancer, load_diabetes  # type: ignore[import-untyped]
+from sklearn.ensemble import RandomForestClassifier  # type: ignore[import-untyped]
+from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+from sklearn.pipeline import make_pipeline  # type: ignore[import-untyped]
+from sklearn.preprocessing import OneHotEncoder, StandardScaler  # type: ignore[import-untyped]
 
 from medops.core.onnx_model import OnnxModel, parity_diff
 from medops.errors import PackagingError, ParityFailedError
@@ -279,7 +279,7 @@ def test_class_labels_must_match_the_model() -> None:
         package_model(fitted("pipeline"), sample=cancer()[0], class_labels=[1, 0])
 
 
-class _NoConverter(ClassifierMixin, BaseEstimator):
+class _NoConverter(ClassifierMixin, BaseEstimator):  # type: ignore[misc]  # sklearn: untyped
     """A classifier skl2onnx has no converter for."""
 
     def fit(self, _x: Any, y: Any) -> _NoConverter:

@@ -11,9 +11,9 @@ import functools
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 import pytest
-from sklearn.datasets import load_breast_cancer, load_iris
+from sklearn.datasets import load_breast_cancer, load_iris  # type: ignore[import-untyped]
 
 from medops.core.onnx_model import OnnxModel
 from medops.errors import PackagingError

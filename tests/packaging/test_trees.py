@@ -11,24 +11,24 @@ from typing import Any
 
 import lightgbm
 import numpy as np
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 import pytest
 import xgboost
-from sklearn.base import BaseEstimator
-from sklearn.compose import ColumnTransformer
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
-from sklearn.ensemble import (
+from sklearn.base import BaseEstimator  # type: ignore[import-untyped]
+from sklearn.compose import ColumnTransformer  # type: ignore[import-untyped]
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris  # type: ignore[import-untyped]
+from sklearn.ensemble import (  # type: ignore[import-untyped]
     ExtraTreesClassifier,
     GradientBoostingClassifier,
     HistGradientBoostingClassifier,
     RandomForestClassifier,
 )
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.neural_network import MLPClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from sklearn.tree import DecisionTreeClassifier
+from sklearn.impute import SimpleImputer  # type: ignore[import-untyped]
+from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+from sklearn.neural_network import MLPClassifier  # type: ignore[import-untyped]
+from sklearn.pipeline import make_pipeline  # type: ignore[import-untyped]
+from sklearn.preprocessing import OneHotEncoder, StandardScaler  # type: ignore[import-untyped]
+from sklearn.tree import DecisionTreeClassifier  # type: ignore[import-untyped]
 
 from medops.core.onnx_artifact import inspect_artifact
 from medops.core.onnx_model import OnnxModel

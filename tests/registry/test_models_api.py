@@ -10,10 +10,10 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-import joblib
+import joblib  # type: ignore[import-untyped]
 import pytest
 from fastapi import FastAPI
-from sklearn.metrics import (
+from sklearn.metrics import (  # type: ignore[import-untyped]
     accuracy_score,
     average_precision_score,
     brier_score_loss,
@@ -360,7 +360,8 @@ def test_permissions_and_policy_governance(
     lax = {"min_auroc": None, "max_ece": None}
     refused = http.post("/api/v1/models", json={"name": "lax", "policy": lax}, headers=people["ds"])
     problem(refused, 403, "forbidden")
-    for floor in ({"required_approvals": {}}, {"protected_aliases": []}):
+    floors: list[dict[str, Any]] = [{"required_approvals": {}}, {"protected_aliases": []}]
+    for floor in floors:
         below = http.post(
             "/api/v1/models", json={"name": "lax", "policy": floor}, headers=people["mle"]
         )

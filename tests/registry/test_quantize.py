@@ -11,10 +11,10 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from sklearn.neural_network import MLPClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.tree import DecisionTreeClassifier
+from sklearn.neural_network import MLPClassifier  # type: ignore[import-untyped]
+from sklearn.pipeline import make_pipeline  # type: ignore[import-untyped]
+from sklearn.preprocessing import StandardScaler  # type: ignore[import-untyped]
+from sklearn.tree import DecisionTreeClassifier  # type: ignore[import-untyped]
 
 from medops.core.onnx_model import OnnxModel, inspect_artifact
 from medops.errors import InvalidInputError
@@ -54,7 +54,8 @@ def eval_columns() -> dict[str, np.ndarray]:
 
 
 def eval_labels() -> np.ndarray:
-    return model_data.frames()[3].to_numpy()
+    labels: np.ndarray = model_data.frames()[3].to_numpy()
+    return labels
 
 
 @functools.cache
@@ -75,13 +76,14 @@ def _graph_model(nodes: list[onnx.NodeProto], initializers: list[onnx.TensorProt
         initializers,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    return model.SerializeToString()
+    data: bytes = model.SerializeToString()
+    return data
 
 
 def test_gain_types_come_from_onnx_runtime_registry() -> None:
     """The quantized types are ORT's dynamic registry less those the server refuses or that
     gain nothing alone (LSTM, Attention, Transpose); Gemm is not among them."""
-    from onnxruntime.quantization.registry import IntegerOpsRegistry
+    from onnxruntime.quantization.registry import IntegerOpsRegistry  # type: ignore[import-untyped]
 
     gain = gain_op_types()
     assert set(gain) <= set(IntegerOpsRegistry)

@@ -4,6 +4,7 @@ signature manifest's binding to content."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -201,6 +202,7 @@ def test_a_policy_change_invalidates_a_signature() -> None:
 def test_policies_cannot_go_below_the_floor() -> None:
     """Production is always protected, and every policy needs a clinician and a second
     person to sign: one person cannot put a model in front of patients alone."""
+    bad: dict[str, Any]
     for bad in (
         {"protected_aliases": []},
         {"protected_aliases": ["staging"]},

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sklearn import metrics as skm
+from sklearn import metrics as skm  # type: ignore[import-untyped]
 
 from medops.core.metrics import METRIC_NAMES
 from medops.errors import InvalidInputError

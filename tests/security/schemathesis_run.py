@@ -119,9 +119,9 @@ def _tokens(url: str) -> dict[str, str]:
 def _seed(url: str, tokens: dict[str, str]) -> None:
     """The model ``fuzz``: version 1 registered, validated, carded, signed by a clinician and
     a second engineer, in ``production`` and served by the deployment ``fuzz``."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+    from sklearn.pipeline import make_pipeline  # type: ignore[import-untyped]
+    from sklearn.preprocessing import StandardScaler  # type: ignore[import-untyped]
 
     from medops import examples
     from medops.client import Client

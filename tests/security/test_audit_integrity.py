@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 
 from medops import errors
 from medops.api.app import create_app
@@ -203,7 +203,8 @@ def _caught(
     api = _ok(done.http.get("/api/v1/audit/verify", headers=done.people["aud"]))
     assert api["ok"] is False
     assert (api["first_bad_seq"], api["first_problem"]) == (seq, report["first_problem"])
-    return report
+    checked: dict[str, Any] = report
+    return checked
 
 
 def _forge(done: Installation, rows: list[dict[str, Any]]) -> list[int]:
@@ -420,7 +421,7 @@ def test_a_prediction_inserted_without_a_record_is_named(installation: Installat
     forged_id = "f" * 32
     values |= {"id": forged_id, "patient_ref": "p-forged"}
     with done.services.db.engine.begin() as connection:
-        connection.execute(Prediction.__table__.insert().values(**values))
+        connection.execute(insert(Prediction).values(**values))
     _caught(done, None, "has no audit record", where=forged_id)
 
 

@@ -257,7 +257,7 @@ def test_a_body_with_thousands_of_bad_keys_gets_a_bounded_problem(
 ) -> None:
     """5,000 unknown keys give a 422 listing at most MAX_FIELD_ERRORS of them and a detail
     naming the first few: the problem does not grow with the number of bad fields."""
-    body = {"username": "abc", "role": "clinician", "password": "x" * 20}
+    body: dict[str, str | int] = {"username": "abc", "role": "clinician", "password": "x" * 20}
     body |= {f"unknown-{i}": i for i in range(5_000)}
     answer = http.post("/api/v1/users", json=body, headers=bearer(tokens[Role.ADMIN]))
     assert answer.status_code == 422

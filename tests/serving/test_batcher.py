@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from medops.errors import ServiceUnavailableError
-from medops.serving.batcher import CostModel, MicroBatcher, ShedError
+from medops.errors import ServiceUnavailableError, ShedError
+from medops.serving.batcher import CostModel, MicroBatcher
 
 
 class Recorder:
@@ -188,7 +188,8 @@ def test_closing_fails_requests_still_waiting() -> None:
         await asyncio.sleep(0.01)
         await batcher.close()
         gate.set()
-        return await asyncio.gather(running, waiting, return_exceptions=True)
+        first, second = await asyncio.gather(running, waiting, return_exceptions=True)
+        return [first, second]
 
     running, waiting = asyncio.run(scenario())
     assert isinstance(waiting, ServiceUnavailableError)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
+import onnxruntime as ort  # type: ignore[import-untyped]
 
 from medops.config import Settings
 from medops.services import build_services
@@ -17,7 +17,7 @@ def test_providers_keep_the_configured_order_and_skip_missing_ones(tmp_path: Pat
     """A GPU provider this ONNX Runtime lacks is skipped; the CPU provider remains."""
     settings = Settings(
         home=tmp_path,
-        onnx_providers="TensorrtExecutionProvider,CUDAExecutionProvider,CPUExecutionProvider",  # type: ignore[arg-type]
+        onnx_providers="TensorrtExecutionProvider,CUDAExecutionProvider,CPUExecutionProvider",
     )
     services = build_services(settings)
     try:

@@ -153,7 +153,7 @@ def _feature(
 def infer_signature(
     sample: Any,
     *,
-    class_labels: Sequence[Any],
+    class_labels: Sequence[Any] | np.ndarray,
     demographic: Sequence[str] = (),
     bands: Mapping[str, Sequence[float]] | None = None,
     layout: Literal["tensor", "columns"] | None = None,
