@@ -19,7 +19,6 @@ from scipy.spatial.distance import jensenshannon
 from medops.errors import InvalidInputError
 from medops.monitoring import drift, kolmogorov
 from medops.monitoring.drift import (
-    DEFAULTS,
     EPSILON,
     CategoricalReference,
     DriftResult,
@@ -28,6 +27,7 @@ from medops.monitoring.drift import (
     categorical_drift,
     numeric_drift,
 )
+from medops.monitoring.drift_tests import DEFAULTS
 
 REL = 1e-9
 NUMERIC_TESTS = ["ks", "wasserstein", "psi", "kl", "jensenshannon", "missing_rate"]

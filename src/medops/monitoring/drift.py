@@ -60,7 +60,8 @@ Insufficient data: a distribution test whose reference or current sample has few
 ``status="insufficient-data"`` and ``drifted=False``; its statistic is still reported when it
 can be computed (``None`` when a sample is empty).
 
-Default thresholds (``DEFAULTS``; ``threshold=None`` means reported, never judged):
+Default thresholds (``DEFAULTS``, from the descriptors of ``drift_tests.py``;
+``threshold=None`` means reported, never judged):
 
 | kind        | test          | threshold | drifted when                                  |
 |-------------|---------------|-----------|-----------------------------------------------|
@@ -100,7 +101,6 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -108,38 +108,24 @@ import numpy.typing as npt
 from scipy import special  # type: ignore[import-untyped]
 
 from medops.errors import InvalidInputError
+from medops.monitoring.drift_tests import (
+    BINNED_TESTS,
+    BY_NAME,
+    DEFAULTS,
+    MIN_SAMPLES,
+    NOISE_FACTOR,
+    AdjustMethod,
+    TestName,
+)
 from medops.monitoring.kolmogorov import ks_pvalue
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-TestName = Literal["ks", "wasserstein", "psi", "kl", "jensenshannon", "chi2", "missing_rate"]
 Status = Literal["ok", "insufficient-data"]
-AdjustMethod = Literal["holm", "bonferroni", "benjamini-hochberg"]
 
 EPSILON: Final = 1e-4
 DEFAULT_BINS: Final = 10
-MIN_SAMPLES: Final = 30
 KS_MAX_N: Final = 1_000.0
-DEFAULTS: Final[Mapping[str, Mapping[str, float | None]]] = MappingProxyType(
-    {
-        "numeric": MappingProxyType(
-            {
-                "ks": 0.05,
-                "wasserstein": 0.1,
-                "psi": 0.2,
-                "kl": None,
-                "jensenshannon": 0.1,
-                "missing_rate": 0.05,
-            }
-        ),
-        "categorical": MappingProxyType(
-            {"chi2": 0.05, "psi": 0.2, "jensenshannon": 0.1, "missing_rate": 0.05}
-        ),
-    }
-)
-_P_VALUE_TESTS: Final = frozenset({"ks", "chi2"})
-_BINNED_TESTS: Final = frozenset({"psi", "kl", "jensenshannon"})
-NOISE_FACTOR: Final = 3.0
 _CHUNK: Final = 1 << 16  # merged values per step of the ECDF walk
 _MAYBE_MISSING: Final = (type(None), float, np.floating)  # the types _is_missing can accept
 
@@ -563,14 +549,15 @@ def _result(
 ) -> DriftResult:
     drifted = False
     limit = threshold
-    if test in _BINNED_TESTS and threshold is not None and statistic is not None:
+    if test in BINNED_TESTS and threshold is not None and statistic is not None:
         floor = _noise_floor(test, parameters)
         limit = max(threshold, NOISE_FACTOR * floor)  # above what chance alone gives
         parameters = {**parameters, "noise_floor": floor, "effective_threshold": limit}
     if status == "ok" and limit is not None and statistic is not None:
-        if test in _P_VALUE_TESTS:
+        judged_by = BY_NAME[test].judged_by
+        if judged_by == "p-value":
             drifted = p_value is not None and p_value < limit
-        elif test == "missing_rate":
+        elif judged_by == "absolute-change":
             drifted = abs(statistic) > limit
         else:
             drifted = statistic > limit
@@ -586,9 +573,10 @@ def _noise_floor(test: str, parameters: Mapping[str, Any]) -> float:
     if k < 2 or not n_ref or not n_cur:
         return 0.0
     spread = (k - 1) * (1 / n_ref + 1 / n_cur)
-    if test == "psi":
+    floor = BY_NAME[test].noise_floor
+    if floor == "psi":
         return spread
-    if test == "kl":
+    if floor == "kl":
         return spread / 2
     return math.sqrt(spread / (8 * math.log(2)))
 

@@ -44,6 +44,7 @@ from medops.monitoring.drift import (
     categorical_drift,
     numeric_drift,
 )
+from medops.monitoring.drift_tests import P_VALUE_TESTS
 from medops.monitoring.fairness import fairness
 from medops.monitoring.performance import (
     BASELINE_KEYS,
@@ -57,7 +58,6 @@ from medops.registry.signature import ModelSignature
 MIN_SAMPLES = 30
 ACCURACY_DROP = 0.05  # the seed's rule: alert when accuracy drops more than 5 points
 ECE_RISE = 0.05
-P_VALUE_TESTS = frozenset({"ks", "chi2"})
 
 
 @dataclass

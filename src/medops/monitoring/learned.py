@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from types import MappingProxyType
 from typing import Any, Final
 
 import numpy as np
@@ -53,16 +52,11 @@ from medops.monitoring.drift import (
     categorical_drift,
     numeric_drift,
 )
+from medops.monitoring.drift_tests import LEARNED_TESTS
 
 CHUNKS: Final = 10
 SIGMAS: Final = 3.0
 MIN_CHUNK_ROWS: Final = 30
-LEARNED_TESTS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
-    {
-        "numeric": ("wasserstein", "psi", "kl", "jensenshannon"),
-        "categorical": ("psi", "jensenshannon"),
-    }
-)
 
 Values = Sequence[Any] | npt.NDArray[Any]
 

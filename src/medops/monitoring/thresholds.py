@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from medops.monitoring.drift import DEFAULTS, AdjustMethod, NumericReference
+from medops.monitoring.drift import NumericReference
+from medops.monitoring.drift_tests import DEFAULTS, AdjustMethod
 from medops.monitoring.profile import ReferenceProfile
 from medops.monitoring.schemas import MonitoringConfig
 

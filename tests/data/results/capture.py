@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from tests import model_data
 
 from medops.monitoring.evaluate import WindowRows, evaluate_window
 from medops.monitoring.performance import window_performance
@@ -19,7 +20,6 @@ from medops.monitoring.schemas import MonitoringConfig
 from medops.monitoring.thresholds import applied
 from medops.registry.onnx_model import OnnxModel
 from medops.registry.report import compute_report
-from tests import model_data
 
 HERE = Path(__file__).parent
 FEATURES = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
