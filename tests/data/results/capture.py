@@ -59,6 +59,12 @@ def main() -> None:
     report = compute_report(
         y_true=y, scores=s, groups={"sex": sex, "site": site}, n_bootstrap=200, seed=4
     )
+    # What the registry service adds before it stores and hashes the report.
+    report["dataset"] = {
+        "name": "eval.csv", "digest": "0" * 64, "rows": 400, "label_column": "label",
+        "ignored_columns": ["note"],
+    }  # fmt: skip
+    report["model"] = {"name": "sepsis", "version": 1, "artifact_digest": "1" * 64}
     _write("validation_report", report)
     tiny = compute_report(y_true=np.array([0, 1, 0, 1]), scores=np.array([0.1, 0.9, 0.9, 0.1]))
     _write("validation_report_tiny", tiny)
