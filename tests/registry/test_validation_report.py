@@ -10,7 +10,7 @@ import pytest
 
 from medops.canonical import canonical_json, sha256_json
 from medops.registry.report import compute_report
-from medops.registry.validation_report import ValidationReport
+from medops.registry.validation_report import ReportDocument
 from tests.helpers.documents import load, stored, unknown_keys
 
 REPORTS = stored("validation_report")
@@ -25,7 +25,7 @@ def test_there_are_stored_reports() -> None:
 def test_a_stored_report_round_trips_to_the_same_text_and_hash(path: Path) -> None:
     """Same keys, same values, same types (an int stays an int), so the same report hash."""
     document = load(path)
-    report = ValidationReport.load(document)
+    report = ReportDocument.load(document)
     assert canonical_json(report.dump()) == canonical_json(document)
     assert sha256_json(report.dump()) == sha256_json(document)
     assert list(unknown_keys(report)) == []
@@ -39,7 +39,7 @@ def test_a_fresh_report_round_trips_and_reads_by_attribute() -> None:
     document = compute_report(
         y_true=y, scores=scores, groups={"sex": list(rng.choice(["F", "M"], 200))}, n_bootstrap=50
     )
-    report = ValidationReport.load(document)
+    report = ReportDocument.load(document)
     assert canonical_json(report.dump()) == canonical_json(document)
     assert report.schema_ == "medops.validation-report/1"
     assert report.n == 200
@@ -49,6 +49,6 @@ def test_a_fresh_report_round_trips_and_reads_by_attribute() -> None:
 
 def test_a_report_is_frozen() -> None:
     """A loaded report cannot be changed in place (its hash is stored)."""
-    report = ValidationReport.load(load(REPORTS[0]))
+    report = ReportDocument.load(load(REPORTS[0]))
     with pytest.raises(ValueError, match="frozen"):
         report.n = 1  # type: ignore[misc]

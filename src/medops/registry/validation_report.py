@@ -1,7 +1,7 @@
 """The validation report as typed, frozen data: what ``report.compute_report`` computes and
 the registry stores (canonical JSON) and hashes (``report_hash``).
 
-The models mirror the stored document exactly: ``ValidationReport.load(doc).dump() == doc``
+The models mirror the stored document exactly: ``ReportDocument.load(doc).dump() == doc``
 for every stored report (``tests/registry/test_validation_report_model.py``, on documents
 written before these models existed). Fields are declared in sorted key order, the order of
 canonical JSON, so a dump reproduces the stored text too; unknown keys a later version may add
@@ -30,7 +30,7 @@ class MetricValue(_Part):
 
     ci_high: Number | None
     ci_low: Number | None
-    ci_method: str | None
+    ci_method: str | None = None
     value: Number | None
 
 
@@ -39,7 +39,7 @@ class GroupMetricValue(_Part):
 
     ci_high: Number | None
     ci_low: Number | None
-    ci_method: str | None
+    ci_method: str | None = None
     gap: Number | None
     value: Number | None
 
@@ -124,7 +124,7 @@ class ModelPart(_Part):
     version: int
 
 
-class ValidationReport(_Part):
+class ReportDocument(_Part):
     """A validation report (``medops.validation-report/1``); see ``registry/report.py``.
 
     ``metrics`` and each subgroup's ``metrics`` map a metric name (``REPORT_METRICS``) to its
@@ -147,13 +147,13 @@ class ValidationReport(_Part):
     thresholds: tuple[ThresholdRow, ...]
 
     @classmethod
-    def load(cls, document: Mapping[str, Any]) -> ValidationReport:
+    def load(cls, document: Mapping[str, Any]) -> ReportDocument:
         """The model of a stored (or freshly computed) report document."""
         return cls.model_validate(document)
 
     def dump(self) -> dict[str, Any]:
         """The stored document: same keys, same values as ``compute_report`` wrote."""
-        return self.model_dump(mode="json", by_alias=True)
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
     def value(self, metric: str) -> Number | None:
         """The overall value of ``metric`` (``None`` when undefined or not reported)."""

@@ -3,6 +3,11 @@
 Run once, before the typed result models existed (``python -m tests.data.results.capture``):
 the documents are what that code stored, so the round-trip test proves that documents written
 by earlier versions still load. Do not rerun it to make a failing round trip pass.
+
+Three documents come from older commits (run with that commit's ``src`` on the path):
+``window_first_version_e5097e6`` (the first monitoring code: no CBPE, no configuration),
+``window_before_febd994`` and ``validation_report_before_bca`` (before BCa intervals, so
+without ``ci_method``).
 """
 
 from __future__ import annotations
