@@ -22,7 +22,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field
+
+from medops.registry.validation_report import StoredPart
 
 Number = int | float
 Stat = int | float | str  # a JSON-safe float: "inf", "-inf" and "nan" as strings
@@ -35,12 +37,10 @@ def as_float(value: Stat | None) -> float | None:
     return float(value)
 
 
-class _Part(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="allow")
-
+class _Part(StoredPart):
     def dump(self) -> dict[str, Any]:
         """The stored form: the keys the document held, with their values."""
-        return self.model_dump(mode="json", exclude_unset=True)
+        return self.model_dump(mode="json")
 
 
 class DriftTestResult(_Part):
@@ -49,7 +49,7 @@ class DriftTestResult(_Part):
     drifted: bool
     feature: str
     p_value: Stat | None = None
-    parameters: dict[str, Any] = {}
+    parameters: dict[str, Any] = Field(default_factory=dict)
     statistic: Stat | None = None
     status: str
     test: str
@@ -59,7 +59,7 @@ class DriftTestResult(_Part):
 class DatasetVerdict(_Part):
     """Which features drifted (adjusted p-values keyed ``feature:test``)."""
 
-    adjusted_p_values: dict[str, float] = {}
+    adjusted_p_values: dict[str, float] = Field(default_factory=dict)
     correction: str | None = None
     drifted: bool
     drifted_features: tuple[str, ...] = ()
@@ -152,7 +152,7 @@ class Estimated(_Part):
     alerts: tuple[str, ...] = ()
     calibrated: bool = False
     method: str
-    metrics: dict[str, EstimatedMetric] = {}
+    metrics: dict[str, EstimatedMetric] = Field(default_factory=dict)
     reason: str | None = None
     rows: int | None = None
     status: str
@@ -216,7 +216,7 @@ class Configuration(_Part):
     correction: str | None = None
     ignored_overrides: tuple[str, ...] = ()
     min_samples: int | None = None
-    thresholds: dict[str, dict[str, AppliedThreshold]] = {}
+    thresholds: dict[str, dict[str, AppliedThreshold]] = Field(default_factory=dict)
     thresholds_mode: str | None = None
 
 

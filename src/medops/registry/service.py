@@ -637,7 +637,7 @@ class RegistryService:
         out = self.report(ref, report_id)
         meta = {
             "model": f"{out.model} version {out.version}",
-            "artifact digest": out.report["model"]["artifact_digest"],
+            "artifact digest": out.report.model.artifact_digest if out.report.model else "-",
             "dataset": f"{out.dataset_name} ({out.dataset_rows} rows, sha256 {out.dataset_digest})",
             "report": f"{out.id}, sha256 {out.report_hash}",
             "computed": f"{out.created_at.isoformat()} by {out.created_by}",

@@ -16,13 +16,35 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 Number = int | float
 
 
-class _Part(BaseModel):
+class StoredPart(BaseModel):
+    """A part of a stored document: frozen, keeps unknown keys, and serialises only the keys
+    it was given (a key an older document lacks stays absent, in every dump and in the API's
+    answers, which do not pass ``exclude_unset``); built in code, it has every field set."""
+
     model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
+
+    # No return annotation on purpose: with one, pydantic would document the serialised
+    # form as that annotation instead of the model's own schema (OpenAPI).
+    @model_serializer(mode="wrap")
+    def _present_keys(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        data: dict[str, Any] = handler(self)
+        fields = type(self).model_fields
+        absent = {
+            key
+            for name, info in fields.items()
+            if name not in self.model_fields_set
+            for key in (name, info.alias)
+            if key
+        }
+        return {key: value for key, value in data.items() if key not in absent}
+
+
+_Part = StoredPart
 
 
 class MetricValue(_Part):
@@ -153,7 +175,7 @@ class ReportDocument(_Part):
 
     def dump(self) -> dict[str, Any]:
         """The stored document: same keys, same values as ``compute_report`` wrote."""
-        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        return self.model_dump(mode="json", by_alias=True)
 
     def value(self, metric: str) -> Number | None:
         """The overall value of ``metric`` (``None`` when undefined or not reported)."""
