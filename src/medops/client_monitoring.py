@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import TypeAdapter
 
+from medops.monitoring.results import WindowDocument, WindowSummary
 from medops.monitoring.schemas import MonitoringConfig, MonitoringConfigIn, MonitoringConfigOut
 
 T = TypeVar("T")
 _DOCUMENT = TypeAdapter(dict[str, Any])
-_SUMMARIES = TypeAdapter(list[dict[str, Any]])
+_WINDOW = TypeAdapter(WindowDocument)
+_SUMMARIES = TypeAdapter(list[WindowSummary])
 _CONFIG = TypeAdapter(MonitoringConfigOut)
 
 
@@ -32,7 +34,7 @@ class MonitoringCalls:
 
     def monitoring_results(
         self, deployment: str, window: str = "day", *, limit: int = 100
-    ) -> list[dict[str, Any]]:
+    ) -> list[WindowSummary]:
         """The deployment's computed windows, newest first."""
         params = {"deployment": deployment, "window": window, "limit": limit}
         return self._call("GET", "/api/v1/monitoring/results", _SUMMARIES, params=params)
@@ -45,11 +47,11 @@ class MonitoringCalls:
         *,
         version: int | None = None,
         sequence: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> WindowDocument:
         """One window's full document: the latest computed one of any kind, unless
         ``window``, ``start``, ``version`` or ``sequence`` select another."""
         raw = self._report(deployment, window, start, version, sequence, "application/json")
-        return _DOCUMENT.validate_json(raw)
+        return _WINDOW.validate_json(raw)
 
     def monitoring_report_html(
         self,

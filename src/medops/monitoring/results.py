@@ -19,7 +19,6 @@ per test) and stays a mapping. No numpy or scipy here: the CLI and the SDK read 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any
 
 from pydantic import Field
@@ -241,11 +240,6 @@ class WindowResult(_Part):
     status: str
     verdict: str
 
-    @classmethod
-    def load(cls, document: Mapping[str, Any]) -> WindowResult:
-        """The model of a stored (or freshly computed) window document."""
-        return cls.model_validate(document)
-
     @property
     def input_drift(self) -> bool:
         """Drift in a feature or in the features together (what ``drifted`` stores)."""
@@ -253,31 +247,28 @@ class WindowResult(_Part):
 
 
 class WindowSummary(_Part):
-    """One computed window as listed: its series, bounds, counts, verdict and alerts."""
+    """One computed window as listed: its series, bounds, counts, verdict and alerts. Fields
+    in the order the API has always answered them (``service.summary_of``)."""
 
-    alerts: tuple[str, ...]
     deployment: str
-    drifted: bool
-    end: str
-    labelled: int
     model: str
-    rows: int
-    sequence: int | None = None
-    start: str
-    status: str
-    verdict: str
     version: int
     window: str
+    sequence: int | None = None
+    start: str
+    end: str
+    rows: int
+    labelled: int
+    status: str
+    verdict: str
+    drifted: bool
+    alerts: tuple[str, ...]
 
 
 class WindowDocument(WindowSummary):
     """A stored window: its summary and its full document (``result``)."""
 
     result: WindowResult
-
-    @classmethod
-    def load(cls, document: Mapping[str, Any]) -> WindowDocument:
-        return cls.model_validate(document)
 
 
 def is_finite(value: Stat | None) -> bool:

@@ -36,6 +36,7 @@ from medops.monitoring import configs
 from medops.monitoring.evaluate import WindowRows, evaluate_window
 from medops.monitoring.models import MonitoringProfile, MonitoringResult
 from medops.monitoring.profile import ReferenceProfile
+from medops.monitoring.results import WindowDocument, WindowSummary
 from medops.monitoring.schemas import MonitoringConfig
 from medops.monitoring.thresholds import Applied, applied
 from medops.monitoring.windows import (
@@ -647,7 +648,7 @@ class MonitoringService:
 
     def results(
         self, deployment: str, window: str = "day", *, limit: int = 100
-    ) -> list[dict[str, Any]]:
+    ) -> list[WindowSummary]:
         """The deployment's computed windows of ``window`` kind, newest first (summaries)."""
         with self.db.session() as session:
             rows = session.scalars(
@@ -663,7 +664,7 @@ class MonitoringService:
                 )
                 .limit(limit)
             ).all()
-        return [summary_of(r) for r in rows]
+        return [WindowSummary.load(summary_of(r)) for r in rows]
 
     def document(
         self,
@@ -673,7 +674,7 @@ class MonitoringService:
         *,
         version: int | None = None,
         sequence: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> WindowDocument:
         """One window's full document: the latest computed (of any kind unless ``window``
         says) among those matching ``start``, ``version`` and ``sequence``."""
         statement = select(MonitoringResult).where(MonitoringResult.deployment == deployment)
@@ -708,7 +709,7 @@ class MonitoringService:
                 f" with {given}" if given else ""
             )
             raise NotFoundError(msg + "; 'medops monitor results DEPLOYMENT' lists them")
-        return summary_of(row) | {"result": json.loads(row.result)}
+        return WindowDocument.load(summary_of(row) | {"result": json.loads(row.result)})
 
 
 def _of(series: _Series) -> Sequence[Any]:

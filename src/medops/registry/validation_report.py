@@ -14,7 +14,7 @@ No numpy, scipy or SQLAlchemy here: the CLI and the SDK read these models.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
@@ -26,7 +26,14 @@ class StoredPart(BaseModel):
     it was given (a key an older document lacks stays absent, in every dump and in the API's
     answers, which do not pass ``exclude_unset``); built in code, it has every field set."""
 
-    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True, extra="allow", populate_by_name=True, serialize_by_alias=True
+    )
+
+    @classmethod
+    def load(cls, document: Mapping[str, Any]) -> Self:
+        """The model of a stored (or freshly computed) document."""
+        return cls.model_validate(document)
 
     # No return annotation on purpose: with one, pydantic would document the serialised
     # form as that annotation instead of the model's own schema (OpenAPI).
@@ -167,11 +174,6 @@ class ReportDocument(_Part):
     subgroups: tuple[Subgroup, ...]
     threshold: Number
     thresholds: tuple[ThresholdRow, ...]
-
-    @classmethod
-    def load(cls, document: Mapping[str, Any]) -> ReportDocument:
-        """The model of a stored (or freshly computed) report document."""
-        return cls.model_validate(document)
 
     def dump(self) -> dict[str, Any]:
         """The stored document: same keys, same values as ``compute_report`` wrote."""
