@@ -36,7 +36,7 @@ from medops.monitoring import configs
 from medops.monitoring.evaluate import WindowRows, evaluate_window
 from medops.monitoring.models import MonitoringProfile, MonitoringResult
 from medops.monitoring.profile import ReferenceProfile
-from medops.monitoring.results import WindowDocument, WindowSummary
+from medops.monitoring.results import WindowDocument, WindowResult, WindowSummary
 from medops.monitoring.schemas import MonitoringConfig
 from medops.monitoring.thresholds import Applied, applied
 from medops.monitoring.windows import (
@@ -50,6 +50,7 @@ from medops.monitoring.windows import (
 from medops.registry import datasets
 from medops.registry.models import ModelVersion, RegisteredModel, ValidationReport
 from medops.registry.signature import ModelSignature
+from medops.registry.validation_report import ReportDocument
 from medops.serving.models import Outcome, Prediction
 from medops.storage.base import DIGEST_PREFIX, BlobStore
 
@@ -305,18 +306,15 @@ class MonitoringService:
         labels = datasets.binary_labels(parsed.labels, signature, label_column=report.label_column)
         artifact = self._blobs.get(DIGEST_PREFIX + version.artifact_digest)
         scores = OnnxModel(artifact, signature).positive_scores(parsed.columns)
-        measured = json.loads(report.report)
-        baseline = {
-            ours: (measured["metrics"].get(theirs) or {}).get("value")
-            for theirs, ours in BASELINE_NAMES.items()
-        }
+        measured = ReportDocument.load(json.loads(report.report))
+        baseline = {ours: measured.value(theirs) for theirs, ours in BASELINE_NAMES.items()}
         return ReferenceProfile.build(
             signature,
             parsed.columns,
             scores,
             [bool(v) for v in labels],
             baseline=baseline,
-            threshold=float(measured.get("threshold", 0.5)),
+            threshold=float(measured.threshold),
         )
 
     def _windows(
@@ -496,6 +494,7 @@ class MonitoringService:
             min_samples=judged.min_samples,
         )
         document["configuration"] = judged.record
+        typed = WindowResult.load(document)
         return MonitoringResult(
             deployment=series.deployment,
             model_name=series.model_name,
@@ -505,11 +504,11 @@ class MonitoringService:
             window_end=span[1],
             sequence=span[2],
             rows=current.rows,
-            labelled=document["labelled"],
-            status=document["status"],
-            verdict=document["verdict"],
-            drifted=bool(document["dataset"]["drifted"] or document["multivariate"].get("drifted")),
-            alerts=json.dumps(document["alerts"]),
+            labelled=typed.labelled,
+            status=typed.status,
+            verdict=typed.verdict,
+            drifted=typed.input_drift,
+            alerts=json.dumps(list(typed.alerts)),
             result=json.dumps(document, sort_keys=True, allow_nan=False),
             computed_at=read_at - GRACE,
         )
