@@ -61,7 +61,7 @@ FIELDS = {
     "upper_threshold": "limit_upper",
 }
 sys.path.insert(0, str(ROOT))
-from tests.monitoring.cbpe_cases import (  # noqa: E402
+from tests.helpers.cbpe_cases import (  # noqa: E402
     CASES,
     CHUNK,
     DEFAULT_CHUNKING,

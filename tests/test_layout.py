@@ -16,6 +16,8 @@ PACKAGE = Path(medops.__file__).parent
 NOT_A_PACKAGE = {
     "helpers": "fixtures' building blocks and shared helpers, not tests",
     "security": "attack stories that cross every domain (the findings of a security review)",
+    "data": "stored documents written by earlier code (and the script that captured them), which "
+    "the typed report, window and profile models must keep loading",
 }
 
 

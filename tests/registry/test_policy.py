@@ -12,16 +12,17 @@ from medops.core.permissions import Role
 from medops.registry.policy import judge, loosenings
 from medops.registry.report import compute_report
 from medops.registry.schemas import PromotionPolicy
+from medops.registry.validation_report import ReportDocument
 from tests.helpers import model_data
 
 
-def _demo_report() -> dict[str, Any]:
+def _demo_report() -> ReportDocument:
     """The demo model's report with the age bands: the >=60 band has 24 patients."""
     _, x_eval, _, y_eval = model_data.frames()
     scores = model_data.pipeline().predict_proba(x_eval)[:, 1]
     bands = np.where(x_eval["age"] >= 60, ">=60", np.where(x_eval["age"] >= 40, "40-60", "<40"))
-    return compute_report(
-        y_true=y_eval.to_numpy(), scores=scores, groups={"age": list(bands)}, seed=0
+    return ReportDocument.load(
+        compute_report(y_true=y_eval.to_numpy(), scores=scores, groups={"age": list(bands)}, seed=0)
     )
 
 
@@ -36,9 +37,12 @@ def test_a_small_groups_gap_fails_by_estimate_and_passes_when_its_interval_spans
     assert "age=>=60" in failure
     assert judge(report, PromotionPolicy(gap_judged_by="interval")) == []
     strict = PromotionPolicy(max_subgroup_gap=0.0, gap_judged_by="interval")
-    group = next(g for g in report["subgroups"] if g["group"] == ">=60")["metrics"]["auroc"]
-    overall = report["metrics"]["auroc"]["value"]
-    beyond = group["ci_high"] - overall < 0 or group["ci_low"] - overall > 0
+    group = next(g for g in report.subgroups if g.group == ">=60").metrics["auroc"]
+    overall = report.value("auroc")
+    assert group.ci_low is not None
+    assert group.ci_high is not None
+    assert overall is not None
+    beyond = group.ci_high - overall < 0 or group.ci_low - overall > 0
     assert bool(judge(report, strict)) == beyond
 
 
@@ -47,8 +51,10 @@ def test_interval_judging_falls_back_to_the_estimate_without_an_interval() -> No
     _, x_eval, _, y_eval = model_data.frames()
     scores = model_data.pipeline().predict_proba(x_eval)[:, 1]
     bands = np.where(x_eval["age"] >= 60, ">=60", "<60")
-    report = compute_report(
-        y_true=y_eval.to_numpy(), scores=scores, groups={"age": list(bands)}, n_bootstrap=0
+    report = ReportDocument.load(
+        compute_report(
+            y_true=y_eval.to_numpy(), scores=scores, groups={"age": list(bands)}, n_bootstrap=0
+        )
     )
     found = judge(report, PromotionPolicy(gap_judged_by="interval"))
     assert found

@@ -3,6 +3,7 @@ signature manifest's binding to content."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,8 @@ from medops.registry.policy import judge
 from medops.registry.refs import Ref, parse_ref
 from medops.registry.schemas import PromotionPolicy
 from medops.registry.tables import Approval
+from medops.registry.validation_report import ReportDocument
+from tests.helpers.documents import RESULTS
 
 SIGNATURE = ModelSignature(
     inputs=[
@@ -103,15 +106,20 @@ def test_evaluation_csv_errors_name_each_cell() -> None:
         parse_csv(b"\xff\xfe", SIGNATURE, label_column="outcome")
 
 
-def _report(auroc: float | None, ece: float, gaps: dict[str, float | None]) -> dict[str, object]:
-    return {
-        "metrics": {"auroc": {"value": auroc}, "ece": {"value": ece}},
-        "subgroups": [
-            {"attribute": "sex", "group": g, "censored": False, "metrics": {"auroc": {"gap": gap}}}
-            for g, gap in gaps.items()
-        ]
-        + [{"attribute": "age", "group": "<40", "censored": True, "metrics": {}}],
-    }
+def _report(auroc: float | None, ece: float, gaps: dict[str, float | None]) -> ReportDocument:
+    """A stored report with its AUROC, ECE and sex groups' AUROC gaps replaced."""
+    stored = json.loads((RESULTS / "validation_report.json").read_text())
+    stored["metrics"]["auroc"]["value"] = auroc
+    stored["metrics"]["ece"]["value"] = ece
+    group = {"n": 30, "positives": 10}
+    stored["subgroups"] = [
+        {**group, "attribute": "sex", "group": g, "censored": False, "reason": None,
+         "prevalence": 0.3, "metrics": {"auroc": {"gap": gap, "ci_high": None, "ci_low": None,
+                                                  "value": None}}}
+        for g, gap in gaps.items()
+    ] + [{**group, "attribute": "age", "group": "<40", "censored": True, "reason": "n < 20",
+          "prevalence": 0.3, "metrics": {}}]  # fmt: skip
+    return ReportDocument.load(stored)
 
 
 def test_policy_verdicts_list_every_failed_threshold() -> None:

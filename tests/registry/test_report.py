@@ -15,6 +15,7 @@ from medops.core.metrics import METRIC_NAMES
 from medops.errors import InvalidInputError
 from medops.registry.report import SCHEMA, compute_report
 from medops.registry.report_html import render_report_html
+from medops.registry.validation_report import ReportDocument
 
 INJECTED = "<script>alert('x')</script>"
 
@@ -260,7 +261,9 @@ def test_bad_input_raises_naming_the_field(overrides: dict[str, Any], field: str
 
 def test_html_is_standalone_with_plots_and_tables(report: dict[str, Any]) -> None:
     """The page is one HTML5 document with well-formed SVG plots and no script or fetch."""
-    page = render_report_html(report, title="Sepsis v3", meta={"model": "sepsis", "version": "3"})
+    page = render_report_html(
+        ReportDocument.load(report), title="Sepsis v3", meta={"model": "sepsis", "version": "3"}
+    )
     assert page.startswith("<!DOCTYPE html>")
     assert page.rstrip().endswith("</html>")
     svgs = re.findall(r"<svg.*?</svg>", page, flags=re.DOTALL)
@@ -282,7 +285,9 @@ def test_html_escapes_injected_markup() -> None:
     groups = {INJECTED: [INJECTED if i % 2 else "ok & fine" for i in range(120)]}
     found = compute_report(y_true=y, scores=scores, groups=groups, n_bootstrap=20)
     page = render_report_html(
-        found, title=INJECTED, meta={INJECTED: INJECTED, "dataset digest": 'sha256:"ab"'}
+        ReportDocument.load(found),
+        title=INJECTED,
+        meta={INJECTED: INJECTED, "dataset digest": 'sha256:"ab"'},
     )
     assert "<script" not in page.lower()
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
@@ -295,7 +300,7 @@ def test_html_escapes_injected_markup() -> None:
 def test_html_renders_without_subgroups_or_bootstrap() -> None:
     """A report without groups or intervals still renders, marking undefined values."""
     found = compute_report(y_true=GOOD_Y, scores=GOOD_S, n_bootstrap=0)
-    page = render_report_html(found, title="t", meta={})
+    page = render_report_html(ReportDocument.load(found), title="t", meta={})
     assert "No subgroup attributes were given." in page
     assert "—" in page
     assert len(re.findall(r"<svg", page)) == 3

@@ -23,6 +23,7 @@ from medops.errors import FieldError, InvalidInputError, clip
 from medops.files import write_output
 from medops.registry.refs import parse_ref
 from medops.registry.schemas import QUANTIZE_TOLERANCE, AliasEventOut, VersionCreate, VersionOut
+from medops.registry.validation_report import MetricValue
 
 app = typer.Typer(
     help="Model registry: register, validate, card, approve, promote, roll back.",
@@ -423,7 +424,7 @@ def validate(
         print_json(report)
         return
     rows = [
-        (k, "-" if v is None else f"{v:.4f}", _ci(report.report["metrics"].get(k, {})))
+        (k, "-" if v is None else f"{v:.4f}", _ci(report.report.metrics.get(k)))
         for k, v in report.metrics.items()
     ]
     print_table(
@@ -510,11 +511,11 @@ def _num(value: float | None, sign: str = "") -> str:
     return "-" if value is None else f"{value:{sign}.4f}"
 
 
-def _ci(metric: dict[str, Any]) -> str:
-    low, high = metric.get("ci_low"), metric.get("ci_high")
-    if low is None or high is None:
+def _ci(metric: MetricValue | None) -> str:
+    if metric is None or metric.ci_low is None or metric.ci_high is None:
         return "-"
-    return f"<= {high:.3f}" if metric.get("ci_method") == "upper-bound" else f"{low:.3f}-{high:.3f}"
+    low, high = metric.ci_low, metric.ci_high
+    return f"<= {high:.3f}" if metric.ci_method == "upper-bound" else f"{low:.3f}-{high:.3f}"
 
 
 @app.command("report")

@@ -96,8 +96,8 @@ def results(
         print_json(found)
         return
     rows = [
-        [r["start"], str(r["version"]), str(r["rows"]), str(r["labelled"]), r["verdict"],
-         "; ".join(r["alerts"]) or "-"]
+        [r.start, str(r.version), str(r.rows), str(r.labelled), r.verdict,
+         "; ".join(r.alerts) or "-"]
         for r in found
     ]  # fmt: skip
     print_table(
@@ -132,29 +132,29 @@ def report(
     api = client()
     document = api.monitoring_report(deployment, window, when, version=version, sequence=sequence)
     # The window found, exactly: the HTML is of the same one.
-    found_start = datetime.fromisoformat(document["start"])
+    found_start = datetime.fromisoformat(document.start)
     page = api.monitoring_report_html(
         deployment,
-        document["window"],
+        document.window,
         found_start,
-        version=document["version"],
-        sequence=document["sequence"],
+        version=document.version,
+        sequence=document.sequence,
     )
     private_folder(out)
-    kind = document["window"].replace(":", "-")
+    kind = document.window.replace(":", "-")
     stamp = found_start.strftime("%Y%m%dT%H%M%SZ")
-    stem = f"monitoring-{deployment}-v{document['version']}-{kind}-{stamp}-{document['sequence']}"
+    stem = f"monitoring-{deployment}-v{document.version}-{kind}-{stamp}-{document.sequence}"
     json_path, html_path = out / f"{stem}.json", out / f"{stem}.html"
-    write_output(json_path, _dumps(document))
+    write_output(json_path, _dumps(document.dump()))
     write_output(html_path, page)
     if json_output:
         print_json(
             {"html": str(html_path), "json": str(json_path), "window": window_title(document),
-             "verdict": document["verdict"]}
+             "verdict": document.verdict}
         )  # fmt: skip
         return
     console.print(
-        f"{window_title(document)}: {document['verdict']}\nwrote {html_path} and {json_path.name}",
+        f"{window_title(document)}: {document.verdict}\nwrote {html_path} and {json_path.name}",
         markup=False,
     )
 

@@ -9,10 +9,12 @@ from typing import Any
 
 from medops.client.shapes import Shape
 from medops.client.transport import Transport
+from medops.monitoring.results import WindowDocument, WindowSummary
 from medops.monitoring.schemas import MonitoringConfig, MonitoringConfigIn, MonitoringConfigOut
 
 _DOCUMENT = Shape(dict[str, Any])
-_SUMMARIES = Shape(list[dict[str, Any]])
+_WINDOW = Shape(WindowDocument)
+_SUMMARIES = Shape(list[WindowSummary])
 _CONFIG = Shape(MonitoringConfigOut)
 
 
@@ -25,7 +27,7 @@ class MonitoringCalls(Transport):
 
     def monitoring_results(
         self, deployment: str, window: str = "day", *, limit: int = 100
-    ) -> list[dict[str, Any]]:
+    ) -> list[WindowSummary]:
         """The deployment's computed windows, newest first."""
         params = {"deployment": deployment, "window": window, "limit": limit}
         return self._call("GET", "/api/v1/monitoring/results", _SUMMARIES, params=params)
@@ -38,11 +40,11 @@ class MonitoringCalls(Transport):
         *,
         version: int | None = None,
         sequence: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> WindowDocument:
         """One window's full document: the latest computed one of any kind, unless
         ``window``, ``start``, ``version`` or ``sequence`` select another."""
         raw = self._report(deployment, window, start, version, sequence, "application/json")
-        return _DOCUMENT.validate_json(raw)
+        return _WINDOW.validate_json(raw)
 
     def monitoring_report_html(
         self,

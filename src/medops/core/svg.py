@@ -7,9 +7,9 @@ Every string that reaches the markup goes through ``html.escape``.
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 WIDTH = 360
 HEIGHT = 320
@@ -147,33 +147,52 @@ def curve_plot(
     return "".join(parts)
 
 
-def reliability_plot(bins: Sequence[Mapping[str, Any]], *, title: str) -> str:
+class ReliabilityBin(Protocol):
+    """One calibration bin as the reliability diagram reads it."""
+
+    @property
+    def lower(self) -> float: ...
+    @property
+    def upper(self) -> float: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def mean_predicted(self) -> float | None: ...
+    @property
+    def fraction_positive(self) -> float | None: ...
+
+
+def reliability_plot(bins: Sequence[ReliabilityBin], *, title: str) -> str:
     """Observed fraction positive against mean predicted score per bin, sized by count."""
     frame = Frame()
     parts = _open(frame, title) + _axes(frame, "Mean predicted probability", "Fraction positive")
     parts.append(_polyline(frame, [0.0, 1.0], [0.0, 1.0], "reference"))
-    filled = [b for b in bins if b.get("count") and b.get("mean_predicted") is not None]
-    largest = max((int(b["count"]) for b in filled), default=1)
+    filled = [
+        (b, b.mean_predicted, b.fraction_positive)
+        for b in bins
+        if b.count and b.mean_predicted is not None and b.fraction_positive is not None
+    ]
+    largest = max((int(b.count) for b, _, _ in filled), default=1)
     for b in bins:  # count histogram along the bottom, a fifth of the height at most
-        height = 0.2 * frame.inner_height * int(b.get("count") or 0) / largest
-        x0, x1 = frame.x(float(b["lower"])), frame.x(float(b["upper"]))
+        height = 0.2 * frame.inner_height * int(b.count or 0) / largest
+        x0, x1 = frame.x(float(b.lower)), frame.x(float(b.upper))
         parts.append(
             f'<rect x="{num(x0)}" y="{num(frame.y(0.0) - height)}" width="{num(x1 - x0)}" '
-            f'height="{num(height)}" class="bar"><title>{esc(b["lower"])}-{esc(b["upper"])}: '
-            f"n={esc(b.get('count'))}</title></rect>"
+            f'height="{num(height)}" class="bar"><title>{esc(b.lower)}-{esc(b.upper)}: '
+            f"n={esc(b.count)}</title></rect>"
         )
     if filled:
-        xs = [float(b["mean_predicted"]) for b in filled]
-        ys = [float(b["fraction_positive"]) for b in filled]
+        xs = [float(predicted) for _, predicted, _ in filled]
+        ys = [float(observed) for _, _, observed in filled]
         parts.append(_polyline(frame, xs, ys, "curve"))
-    for b in filled:
-        cx, cy = frame.x(float(b["mean_predicted"])), frame.y(float(b["fraction_positive"]))
-        radius = 2.5 + 4.5 * (int(b["count"]) / largest) ** 0.5
+    for b, predicted, observed in filled:
+        cx, cy = frame.x(float(predicted)), frame.y(float(observed))
+        radius = 2.5 + 4.5 * (int(b.count) / largest) ** 0.5
         parts.append(
             f'<circle cx="{num(cx)}" cy="{num(cy)}" r="{num(radius)}" class="point">'
-            f"<title>n={esc(b['count'])}</title></circle>"
+            f"<title>n={esc(b.count)}</title></circle>"
             f'<text x="{num(cx + radius + 2)}" y="{num(cy - 3)}" class="count">'
-            f"{esc(b['count'])}</text>"
+            f"{esc(b.count)}</text>"
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -238,3 +257,40 @@ def forest_plot(rows: Sequence[ForestRow], *, overall: float | None, title: str)
         parts.extend(_forest_row(frame, row, frame.top + row_height * (i + 0.5)))
     parts.append("</svg>")
     return "".join(parts)
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One horizontal bar: a label, a value, and whether it is past its limit."""
+
+    label: str
+    value: float
+    flagged: bool
+
+
+def bar_chart(bars: Sequence[Bar], *, limit: float, name: str, floor: float = 0.3) -> str:
+    """Horizontal bars of ``name`` per label, scaled to the largest value (at least
+    ``floor``), with the ``limit`` drawn as a dashed line; empty without bars."""
+    if not bars:
+        return ""
+    top = max(floor, *(bar.value for bar in bars))
+    width, row = 400.0, 18
+    parts = []
+    for i, bar in enumerate(bars):
+        y = i * row
+        colour = "#c0392b" if bar.flagged else "#2e86c1"
+        parts.append(
+            f'<text x="0" y="{y + 13}" font-size="12">{esc(bar.label)}</text>'
+            f'<rect x="120" y="{y + 3}" width="{bar.value / top * width:.1f}" height="12" '
+            f'fill="{colour}"><title>{esc(name)} {bar.value:.4f}</title></rect>'
+        )
+    at = 120 + limit / top * width
+    height = len(bars) * row
+    parts.append(
+        f'<line x1="{at:.1f}" x2="{at:.1f}" y1="0" y2="{height}" stroke="#555" '
+        'stroke-dasharray="4"/>'
+    )
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{120 + width + 20}" height="{height}" '
+        f'role="img" aria-label="{esc(name)} per feature">{"".join(parts)}</svg>'
+    )

@@ -60,8 +60,8 @@ Insufficient data: a distribution test whose reference or current sample has few
 ``status="insufficient-data"`` and ``drifted=False``; its statistic is still reported when it
 can be computed (``None`` when a sample is empty).
 
-Default thresholds (``DEFAULTS``, from the descriptors in ``drift_tests.py``; ``threshold=None``
-means reported, never judged):
+Default thresholds (``DEFAULTS``, from the descriptors of ``drift_tests.py``;
+``threshold=None`` means reported, never judged):
 
 | kind        | test          | threshold | drifted when                                  |
 |-------------|---------------|-----------|-----------------------------------------------|
@@ -110,9 +110,10 @@ from scipy import special  # type: ignore[import-untyped]
 from medops.errors import InvalidInputError
 from medops.monitoring.drift_tests import (
     BINNED_TESTS,
+    BY_NAME,
     DEFAULTS,
     MIN_SAMPLES,
-    P_VALUE_TESTS,
+    NOISE_FACTOR,
     AdjustMethod,
     TestName,
 )
@@ -125,7 +126,6 @@ Status = Literal["ok", "insufficient-data"]
 EPSILON: Final = 1e-4
 DEFAULT_BINS: Final = 10
 KS_MAX_N: Final = 1_000.0
-NOISE_FACTOR: Final = 3.0
 _CHUNK: Final = 1 << 16  # merged values per step of the ECDF walk
 _MAYBE_MISSING: Final = (type(None), float, np.floating)  # the types _is_missing can accept
 
@@ -554,9 +554,10 @@ def _result(
         limit = max(threshold, NOISE_FACTOR * floor)  # above what chance alone gives
         parameters = {**parameters, "noise_floor": floor, "effective_threshold": limit}
     if status == "ok" and limit is not None and statistic is not None:
-        if test in P_VALUE_TESTS:
+        judged_by = BY_NAME[test].judged_by
+        if judged_by == "p-value":
             drifted = p_value is not None and p_value < limit
-        elif test == "missing_rate":
+        elif judged_by == "absolute-change":
             drifted = abs(statistic) > limit
         else:
             drifted = statistic > limit
@@ -572,9 +573,10 @@ def _noise_floor(test: str, parameters: Mapping[str, Any]) -> float:
     if k < 2 or not n_ref or not n_cur:
         return 0.0
     spread = (k - 1) * (1 / n_ref + 1 / n_cur)
-    if test == "psi":
+    floor = BY_NAME[test].noise_floor
+    if floor == "psi":
         return spread
-    if test == "kl":
+    if floor == "kl":
         return spread / 2
     return math.sqrt(spread / (8 * math.log(2)))
 

@@ -45,7 +45,7 @@ from medops.monitoring.drift import (
     categorical_drift,
     numeric_drift,
 )
-from medops.monitoring.drift_tests import MIN_SAMPLES, P_VALUE_TESTS
+from medops.monitoring.drift_tests import P_VALUE_TESTS
 from medops.monitoring.fairness import fairness
 from medops.monitoring.performance import (
     BASELINE_KEYS,
@@ -54,7 +54,9 @@ from medops.monitoring.performance import (
     window_performance,
 )
 from medops.monitoring.profile import NUMERIC_TYPES, ReferenceProfile, as_numbers
+from medops.monitoring.results import DatasetVerdict, Estimated, Multivariate, Performance
 
+MIN_SAMPLES = 30
 ACCURACY_DROP = 0.05  # the seed's rule: alert when accuracy drops more than 5 points
 ECE_RISE = 0.05
 
@@ -90,6 +92,10 @@ def evaluate_window(
         for name, reference in profile.features.items()
     }
     dataset = _dataset_verdict(features, correction)
+    multivariate = _multivariate(profile, window, min_samples)
+    prediction = numeric_drift(
+        profile.scores, np.asarray(window.scores, float), feature="score", min_samples=min_samples
+    )
     report: dict[str, Any] = {
         "rows": window.rows,
         "labelled": sum(1 for o in window.outcomes if o is not None),
@@ -98,30 +104,18 @@ def evaluate_window(
         "missing_features": sorted(n for n, rs in features.items() if rs is None),
         "dataset": dataset,
         "previous": _against_previous(profile, window, previous, min_samples),
-        "multivariate": _multivariate(profile, window, min_samples),
-        "prediction": [
-            r.to_dict()
-            for r in numeric_drift(
-                profile.scores,
-                np.asarray(window.scores, float),
-                feature="score",
-                min_samples=min_samples,
-            )
-        ],
+        "multivariate": multivariate,
+        "prediction": [r.to_dict() for r in prediction],
     }
     labelled = [i for i, o in enumerate(window.outcomes) if o is not None]
     truth = np.array([bool(window.outcomes[i]) for i in labelled], dtype=bool)
     scores = np.array([window.scores[i] for i in labelled], dtype=float)
-    report["labels"] = (
-        [
-            r.to_dict()
-            for r in categorical_drift(
-                profile.labels, truth.tolist(), feature="label", min_samples=min_samples
-            )
-        ]
+    label_drift = (
+        categorical_drift(profile.labels, truth.tolist(), feature="label", min_samples=min_samples)
         if profile.labels is not None
         else None
     )
+    report["labels"] = None if label_drift is None else [r.to_dict() for r in label_drift]
     baseline = {k: v for k, v in profile.baseline.items() if k in BASELINE_KEYS}
     performance = window_performance(
         truth, scores, profile.threshold, baseline=baseline, min_samples=min_samples, seed=seed
@@ -136,25 +130,29 @@ def evaluate_window(
         if groups and len(labelled) >= min_samples
         else None
     )
-    input_drift = bool(dataset["drifted"] or report["multivariate"].get("drifted"))
+    verdict = DatasetVerdict.load(dataset)
+    mv = Multivariate.load(multivariate)
+    measured = Performance.load(report["performance"])
+    estimated = Estimated.load(report["estimated"])
+    input_drift = verdict.drifted or mv.drifted
     enough = len(labelled) >= min_samples
     fired = alerts(performance, baseline, accuracy_drop=ACCURACY_DROP, ece_increase=ECE_RISE)
-    accuracy = performance.to_dict()["metrics"]["accuracy"]["change"]
-    ece = performance.to_dict()["calibration"]["ece"]["change"]
+    accuracy = measured.metrics["accuracy"].change
+    ece = measured.calibration.ece.change
     performance_drop = enough and accuracy is not None and accuracy < -ACCURACY_DROP
     calibration_drift = enough and ece is not None and ece > ECE_RISE
     report["verdict"] = concept_drift_verdict(input_drift, performance_drop, calibration_drift)
     messages = list(fired)
-    if dataset["drifted"]:
-        messages.append(f"input drift in {', '.join(dataset['drifted_features'])}")
-    if report["multivariate"].get("drifted"):
+    if verdict.drifted:
+        messages.append(f"input drift in {', '.join(verdict.drifted_features)}")
+    if mv.drifted:
         messages.append("multivariate drift: the features no longer move together as before")
-    if any(r["drifted"] for r in report["prediction"]):
+    if any(r.drifted for r in prediction):
         messages.append("the score distribution drifted")
-    if report["labels"] and any(r["drifted"] for r in report["labels"]):
+    if label_drift and any(r.drifted for r in label_drift):
         messages.append("the outcome prevalence drifted")
     if not enough:  # estimates speak until enough outcomes have arrived
-        messages.extend(report["estimated"].get("alerts", []))
+        messages.extend(estimated.alerts)
     report["alerts"] = messages
     return report
 

@@ -5,9 +5,21 @@ performance estimated without outcomes (CBPE) reconciled with the realized value
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from html import escape
 from typing import Any
+
+from medops.core.svg import Bar, bar_chart
+from medops.monitoring.drift_tests import BY_NAME, label_of
+from medops.monitoring.results import (
+    DriftTestResult,
+    Estimated,
+    Reconciliation,
+    Stat,
+    WindowDocument,
+    WindowSummary,
+)
 
 # The page's one style sheet, a constant: allowed by its hash in the answer's
 # Content-Security-Policy (api/headers.py).
@@ -34,47 +46,26 @@ def _table(headers: list[str], rows: list[list[Any]], marks: list[str] | None = 
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _psi_chart(features: dict[str, Any]) -> str:
-    """Horizontal bars of PSI per feature, with the 0.2 default threshold drawn."""
+def _psi_chart(features: Mapping[str, Sequence[DriftTestResult] | None]) -> str:
+    """Horizontal bars of PSI per feature, with PSI's default threshold drawn."""
     bars = []
     for name, results in features.items():
-        psi = next((r for r in results or [] if r["test"] == "psi"), None)
-        if psi is not None and psi["statistic"] is not None:
-            bars.append((name, float(psi["statistic"]), bool(psi["drifted"])))
-    if not bars:
-        return ""
-    top = max(0.3, *(v for _, v, _ in bars))
-    width, row = 400.0, 18
-    parts = []
-    for i, (name, value, drifted) in enumerate(bars):
-        y = i * row
-        colour = "#c0392b" if drifted else "#2e86c1"
-        parts.append(
-            f'<text x="0" y="{y + 13}" font-size="12">{escape(name)}</text>'
-            f'<rect x="120" y="{y + 3}" width="{value / top * width:.1f}" height="12" '
-            f'fill="{colour}"><title>PSI {value:.4f}</title></rect>'
-        )
-    limit = 120 + 0.2 / top * width
-    height = len(bars) * row
-    parts.append(
-        f'<line x1="{limit:.1f}" x2="{limit:.1f}" y1="0" y2="{height}" stroke="#555" '
-        'stroke-dasharray="4"/>'
-    )
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{120 + width + 20}" height="{height}" '
-        f'role="img" aria-label="PSI per feature">{"".join(parts)}</svg>'
-    )
+        psi = next((r for r in results or () if r.test == "psi"), None)
+        if psi is not None and psi.statistic is not None:
+            bars.append(Bar(name, float(psi.statistic), psi.drifted))
+    limit = BY_NAME["psi"].defaults["numeric"]
+    return bar_chart(bars, limit=limit or 0.0, name=label_of("psi"))
 
 
-def window_title(document: dict[str, Any]) -> str:
+def window_title(document: WindowSummary) -> str:
     """A window as a person reads it: deployment, version, kind and its real bounds (a count
     window's first and last prediction, not the half-open end a microsecond later)."""
-    start = datetime.fromisoformat(str(document["start"]))
-    end = datetime.fromisoformat(str(document["end"]))
-    head = f"{document['deployment']} v{document['version']} {document['window']}"
-    kind = str(document["window"])
+    start = datetime.fromisoformat(document.start)
+    end = datetime.fromisoformat(document.end)
+    head = f"{document.deployment} v{document.version} {document.window}"
+    kind = document.window
     if kind.startswith("count:"):
-        size, number = int(kind.split(":", 1)[1]), int(document.get("sequence") or 0)
+        size, number = int(kind.split(":", 1)[1]), int(document.sequence or 0)
         last = end - timedelta(microseconds=1)
         return (
             f"{head} window #{number + 1} (predictions {number * size + 1} to "
@@ -84,59 +75,58 @@ def window_title(document: dict[str, Any]) -> str:
     return f"{head} window {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
 
 
-def render(document: dict[str, Any]) -> str:
+_FAIRNESS_METRICS = ("accuracy", "sensitivity", "specificity", "precision")
+
+
+def render(document: WindowDocument) -> str:
     """The page for one stored window (``MonitoringService.document``)."""
-    result = document["result"]
+    result = document.result
     title = window_title(document)
-    alerts = "".join(f"<li>{escape(a)}</li>" for a in document["alerts"]) or "<li>none</li>"
-    drift_rows, marks = [], []
-    for name, results in result["features"].items():
+    alerts = "".join(f"<li>{escape(a)}</li>" for a in document.alerts) or "<li>none</li>"
+    drift_rows: list[list[Any]] = []
+    marks = []
+    for name, results in result.features.items():
         if results is None:
             drift_rows.append([name, "missing from the log", None, None, None, None])
             marks.append("warn")
             continue
         for r in results:
-            drift_rows.append(
-                [name, r["test"], r["statistic"], r["p_value"], r["threshold"], r["status"]]
-            )
-            marks.append("bad" if r["drifted"] else "")
-    performance = result["performance"]
+            drift_rows.append([name, r.test, r.statistic, r.p_value, r.threshold, r.status])
+            marks.append("bad" if r.drifted else "")
+    performance = result.performance
     perf_rows = [
-        [m, v["value"], v["ci_low"], v["ci_high"], v["baseline"], v["change"]]
-        for m, v in performance["metrics"].items()
+        [m, v.value, v.ci_low, v.ci_high, v.baseline, v.change]
+        for m, v in performance.metrics.items()
     ]
-    calibration = performance["calibration"]
+    calibration = performance.calibration
     fairness_rows = []
-    for attribute in (result.get("fairness") or {}).get("attributes", []):
-        for group in attribute["groups"]:
-            metrics = group.get("metrics") or {}
+    for attribute in result.fairness.attributes if result.fairness else ():
+        for group in attribute.groups:
+            metrics = group.metrics or {}
             fairness_rows.append(
-                [attribute["attribute"], group["group"], group["n"], group["status"]]
-                + [
-                    None if m not in metrics else metrics[m]["ratio"]
-                    for m in ("accuracy", "sensitivity", "specificity", "precision")
-                ]
+                [attribute.attribute, group.group, group.n, group.status]
+                + [metrics[m].ratio if m in metrics else None for m in _FAIRNESS_METRICS]
             )
-    multivariate = result["multivariate"]
-    estimated = _estimated(result.get("estimated"), result.get("reconciliation"))
+    multivariate = result.multivariate
+    estimated = _estimated(result.estimated, result.reconciliation)
     return (
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(title)}</title>"
         f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>"
-        f"<p>Rows: {result['rows']}, with outcomes: {result['labelled']}. Status: "
-        f"{escape(result['status'])}. Verdict: <strong>{escape(document['verdict'])}</strong>.</p>"
+        f"<p>Rows: {result.rows}, with outcomes: {result.labelled}. Status: "
+        f"{escape(result.status)}. Verdict: <strong>{escape(document.verdict)}</strong>.</p>"
         f"<h2>Alerts</h2><ul>{alerts}</ul>"
-        f"<h2>Input drift</h2>{_psi_chart(result['features'])}"
+        f"<h2>Input drift</h2>{_psi_chart(result.features)}"
         + _table(
             ["feature", "test", "statistic", "p-value", "threshold", "status"], drift_rows, marks
         )
-        + f"<p>Multivariate (PCA reconstruction): {_fmt(multivariate.get('statistic'))} "
-        f"against band {_fmt(multivariate.get('threshold'))}, status "
-        f"{escape(str(multivariate.get('status')))}.</p>"
+        + f"<p>Multivariate (PCA reconstruction): {_fmt(multivariate.statistic)} "
+        f"against band {_fmt(_band(multivariate.threshold))}, status "
+        f"{escape(str(multivariate.status))}.</p>"
         + estimated
         + "<h2>Performance</h2>"
         + _table(["metric", "value", "ci low", "ci high", "baseline", "change"], perf_rows)
-        + f"<p>Calibration: ECE {_fmt(calibration['ece']['value'])}, slope "
-        f"{_fmt(calibration['slope'])}, intercept {_fmt(calibration['intercept'])}.</p>"
+        + f"<p>Calibration: ECE {_fmt(calibration.ece.value)}, slope "
+        f"{_fmt(calibration.slope)}, intercept {_fmt(calibration.intercept)}.</p>"
         + "<h2>Fairness (ratio to the reference group)</h2>"
         + _table(
             [
@@ -155,30 +145,36 @@ def render(document: dict[str, Any]) -> str:
     )
 
 
-def _estimated(estimated: dict[str, Any] | None, reconciled: dict[str, Any] | None) -> str:
+def _band(threshold: tuple[Stat, ...] | None) -> list[Stat] | None:
+    """The multivariate band as the page has always shown it (a list)."""
+    return None if threshold is None else list(threshold)
+
+
+def _estimated(estimated: Estimated | None, reconciled: Reconciliation | None) -> str:
     """CBPE's estimates with bands and reference range, and their reconciliation."""
-    if not estimated or estimated.get("status") == "not-available":
-        reason = (estimated or {}).get("reason", "no estimate in this window")
+    if estimated is None or estimated.status == "not-available":
+        reason = (estimated.reason if estimated else None) or "no estimate in this window"
         return f"<h2>Estimated performance (CBPE)</h2><p>{escape(reason)}</p>"
-    matched = (reconciled or {}).get("metrics", {})
+    matched = reconciled.metrics if reconciled else {}
     rows, marks = [], []
-    for name, item in estimated["metrics"].items():
-        check = matched.get(name, {})
+    for name, item in estimated.metrics.items():
+        check = matched.get(name)
+        realized, within = (check.realized, check.within_band) if check else (None, None)
         rows.append(
-            [name, item["value"], item["lower"], item["upper"], item["limit_lower"],
-             item["limit_upper"], check.get("realized"), check.get("within_band")]
+            [name, item.value, item.lower, item.upper, item.limit_lower, item.limit_upper,
+             realized, within]
         )  # fmt: skip
-        marks.append("bad" if item["alert"] or check.get("within_band") is False else "")
+        marks.append("bad" if item.alert or within is False else "")
     coverage = (
-        f" Realized on {reconciled['labelled']} rows with outcomes "
-        f"({reconciled['coverage']:.0%} of the window)."
+        f" Realized on {reconciled.labelled} rows with outcomes "
+        f"({reconciled.coverage:.0%} of the window)."
         if reconciled
         else " No realized values yet: too few outcomes have arrived."
     )
     return (
         "<h2>Estimated performance (CBPE)</h2>"
-        f"<p>Estimated from the scores of {estimated['rows']} rows"
-        f"{' after isotonic calibration' if estimated['calibrated'] else ''}.{coverage}</p>"
+        f"<p>Estimated from the scores of {estimated.rows} rows"
+        f"{' after isotonic calibration' if estimated.calibrated else ''}.{coverage}</p>"
         + _table(
             [
                 "metric",

@@ -3,7 +3,8 @@
 A configuration is frozen data, stored per deployment and audited on every change; the runs
 read it (``thresholds.py`` turns it into what ``evaluate_window`` takes). Feature names cannot
 be checked here (they belong to a model version, and a deployment's version changes), so a
-threshold names any feature; test names and values are checked against drift.py's table.
+threshold names any feature; test names and values are checked against the descriptors of
+drift_tests.py.
 """
 
 from __future__ import annotations
@@ -19,13 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from medops.core.signature import FEATURE_NAME_PATTERN
 from medops.errors import clip
-from medops.monitoring.drift_tests import (
-    AT_MOST_ONE,
-    DEFAULTS,
-    MIN_SAMPLES,
-    P_VALUE_TESTS,
-    AdjustMethod,
-)
+from medops.monitoring.drift_tests import BY_NAME, MIN_SAMPLES, NAMES, P_VALUE_TESTS, AdjustMethod
 from medops.serving.schemas import DEPLOYMENT_NAME_PATTERN
 
 Correction = Literal["holm", "bonferroni", "bh", "none"]
@@ -34,7 +29,6 @@ ThresholdsMode = Literal["fixed", "learned"]
 ADJUST_METHODS: Final[Mapping[str, AdjustMethod | None]] = MappingProxyType(
     {"holm": "holm", "bonferroni": "bonferroni", "bh": "benjamini-hochberg", "none": None}
 )
-DRIFT_TESTS: Final = frozenset(DEFAULTS["numeric"]) | frozenset(DEFAULTS["categorical"])
 MAX_FEATURES = 1000
 MAX_SAMPLES = 1_000_000
 
@@ -106,14 +100,15 @@ class MonitoringConfigOut(MonitoringConfig):
 
 def threshold_problem(test: str, value: float) -> str | None:
     """Why ``value`` is not a valid threshold of ``test``, or None when it is."""
-    if test not in DRIFT_TESTS:
-        return f"unknown drift test {clip(test)!r}; known: {', '.join(sorted(DRIFT_TESTS))}"
+    if test not in NAMES:
+        return f"unknown drift test {clip(test)!r}; known: {', '.join(sorted(NAMES))}"
     if not math.isfinite(value):
         return "must be a finite number"
     if test in P_VALUE_TESTS and not 0.0 < value < 1.0:
         return f"a p-value threshold must be between 0 and 1 (exclusive), not {value:g}"
     if value <= 0.0:
         return f"must be above 0, not {value:g}"
-    if test in AT_MOST_ONE and value > 1.0:
-        return f"must be at most 1 ({test} lies in [0, 1]), not {value:g}"
+    at_most = BY_NAME[test].at_most
+    if at_most is not None and value > at_most:
+        return f"must be at most {at_most:g} ({test} lies in [0, {at_most:g}]), not {value:g}"
     return None

@@ -45,10 +45,12 @@ from medops.logs import get_logger
 from medops.monitoring import configs
 from medops.monitoring.evaluate import WindowRows, evaluate_window
 from medops.monitoring.profile import ReferenceProfile
+from medops.monitoring.results import WindowDocument, WindowResult, WindowSummary
 from medops.monitoring.schemas import MonitoringConfig
 from medops.monitoring.tables import MonitoringProfile, MonitoringResult
 from medops.monitoring.thresholds import Applied, applied
 from medops.registry.tables import ModelVersion, RegisteredModel, ValidationReport
+from medops.registry.validation_report import ReportDocument
 from medops.serving.tables import Outcome, Prediction
 from medops.storage.base import DIGEST_PREFIX, BlobStore
 
@@ -304,18 +306,15 @@ class MonitoringService:
         labels = datasets.binary_labels(parsed.labels, signature, label_column=report.label_column)
         artifact = self._blobs.get(DIGEST_PREFIX + version.artifact_digest)
         scores = OnnxModel(artifact, signature).positive_scores(parsed.columns)
-        measured = json.loads(report.report)
-        baseline = {
-            ours: (measured["metrics"].get(theirs) or {}).get("value")
-            for theirs, ours in BASELINE_NAMES.items()
-        }
+        measured = ReportDocument.load(json.loads(report.report))
+        baseline = {ours: measured.value(theirs) for theirs, ours in BASELINE_NAMES.items()}
         return ReferenceProfile.build(
             signature,
             parsed.columns,
             scores,
             [bool(v) for v in labels],
             baseline=baseline,
-            threshold=float(measured.get("threshold", 0.5)),
+            threshold=float(measured.threshold),
         )
 
     def _windows(
@@ -495,6 +494,7 @@ class MonitoringService:
             min_samples=judged.min_samples,
         )
         document["configuration"] = judged.record
+        typed = WindowResult.load(document)
         return MonitoringResult(
             deployment=series.deployment,
             model_name=series.model_name,
@@ -504,11 +504,11 @@ class MonitoringService:
             window_end=span[1],
             sequence=span[2],
             rows=current.rows,
-            labelled=document["labelled"],
-            status=document["status"],
-            verdict=document["verdict"],
-            drifted=bool(document["dataset"]["drifted"] or document["multivariate"].get("drifted")),
-            alerts=json.dumps(document["alerts"]),
+            labelled=typed.labelled,
+            status=typed.status,
+            verdict=typed.verdict,
+            drifted=typed.input_drift,
+            alerts=json.dumps(list(typed.alerts)),
             result=json.dumps(document, sort_keys=True, allow_nan=False),
             computed_at=read_at - GRACE,
         )
@@ -647,7 +647,7 @@ class MonitoringService:
 
     def results(
         self, deployment: str, window: str = "day", *, limit: int = 100
-    ) -> list[dict[str, Any]]:
+    ) -> list[WindowSummary]:
         """The deployment's computed windows of ``window`` kind, newest first (summaries)."""
         with self.db.session() as session:
             rows = session.scalars(
@@ -663,7 +663,7 @@ class MonitoringService:
                 )
                 .limit(limit)
             ).all()
-        return [summary_of(r) for r in rows]
+        return [WindowSummary.load(summary_of(r)) for r in rows]
 
     def document(
         self,
@@ -673,7 +673,7 @@ class MonitoringService:
         *,
         version: int | None = None,
         sequence: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> WindowDocument:
         """One window's full document: the latest computed (of any kind unless ``window``
         says) among those matching ``start``, ``version`` and ``sequence``."""
         statement = select(MonitoringResult).where(MonitoringResult.deployment == deployment)
@@ -708,7 +708,7 @@ class MonitoringService:
                 f" with {given}" if given else ""
             )
             raise NotFoundError(msg + "; 'medops monitor results DEPLOYMENT' lists them")
-        return summary_of(row) | {"result": json.loads(row.result)}
+        return WindowDocument.load(summary_of(row) | {"result": json.loads(row.result)})
 
 
 def _of(series: _Series) -> Sequence[Any]:

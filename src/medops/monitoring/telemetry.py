@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from medops.db.engine import Database
 from medops.logs import get_logger
+from medops.monitoring.results import WindowResult
 from medops.monitoring.tables import MonitoringResult
 
 log = get_logger("medops.monitoring")
@@ -91,16 +92,19 @@ class MonitoringCollector(Collector):
                     families["drifted"].add_metric(labels, float(row.drifted))
                     families["alerts"].add_metric(labels, float(len(json.loads(row.alerts))))
                     families["end"].add_metric(labels, row.window_end.timestamp())
-                    document = json.loads(row.result)
-                    estimate = ((document.get("estimated") or {}).get("metrics") or {}).get(
-                        "accuracy"
-                    ) or {}
-                    if estimate.get("value") is not None:
-                        families["estimated"].add_metric(labels, float(estimate["value"]))
-                    performance = document.get("performance") or {}
-                    realized = (performance.get("metrics") or {}).get("accuracy") or {}
-                    if performance.get("status") == "ok" and realized.get("value") is not None:
-                        families["realized"].add_metric(labels, float(realized["value"]))
+                    document = WindowResult.load(json.loads(row.result))
+                    estimated = document.estimated.metrics if document.estimated else {}
+                    estimate = estimated.get("accuracy")
+                    if estimate is not None and estimate.value is not None:
+                        families["estimated"].add_metric(labels, float(estimate.value))
+                    performance = document.performance
+                    realized = performance.metrics.get("accuracy")
+                    if (
+                        performance.status == "ok"
+                        and realized is not None
+                        and realized.value is not None
+                    ):
+                        families["realized"].add_metric(labels, float(realized.value))
         except SQLAlchemyError as exc:  # a scrape must not fail the whole /metrics page
             log.warning("monitoring metrics unavailable", error=type(exc).__name__)
         yield from families.values()

@@ -65,6 +65,7 @@ from medops.registry.store import (
     version_out,
 )
 from medops.registry.tables import AliasEvent, Approval, ModelAlias, ModelVersion, RegisteredModel
+from medops.registry.validation_report import ReportDocument
 from medops.storage.base import DIGEST_PREFIX, BlobStore
 
 
@@ -305,7 +306,7 @@ class LifecycleService:
                 unmet.append(f"validation report: {model.name}/{row.version} has none")
                 checks["validation_report"] = False
             else:
-                failures = judge(json.loads(report.report), policy)
+                failures = judge(ReportDocument.load(json.loads(report.report)), policy)
                 checks["validation_report"] = not failures
                 unmet.extend(f"validation report {report.id}: {f}" for f in failures)
             content, _card_row = card_content(session, row.id)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from medops.registry.schemas import PromotionPolicy
+from medops.registry.validation_report import ReportDocument
 
 _MINIMA = (
     ("min_auroc", "auroc", "AUROC"),
@@ -18,18 +17,17 @@ _MAXIMA = (
 )
 
 
-def judge(report: dict[str, Any], policy: PromotionPolicy) -> list[str]:
+def judge(report: ReportDocument, policy: PromotionPolicy) -> list[str]:
     """Every threshold of ``policy`` the report fails, as sentences; empty when it passes.
 
     A metric the report could not compute (``None``) fails its threshold: what cannot be
     shown is not assumed."""
     failures: list[str] = []
-    metrics: dict[str, dict[str, Any]] = report.get("metrics", {})
     for attr, key, label in _MINIMA:
         bound = getattr(policy, attr)
         if bound is None:
             continue
-        value = metrics.get(key, {}).get("value")
+        value = report.value(key)
         if value is None:
             failures.append(f"{label} could not be computed (policy needs >= {bound:g})")
         elif value < bound:
@@ -38,7 +36,7 @@ def judge(report: dict[str, Any], policy: PromotionPolicy) -> list[str]:
         bound = getattr(policy, attr)
         if bound is None:
             continue
-        value = metrics.get(key, {}).get("value")
+        value = report.value(key)
         if value is None:
             failures.append(f"{label} could not be computed (policy needs <= {bound:g})")
         elif value > bound:
@@ -50,22 +48,22 @@ def judge(report: dict[str, Any], policy: PromotionPolicy) -> list[str]:
     return failures
 
 
-def _gaps(report: dict[str, Any], metric: str, bound: float, judged_by: str) -> list[str]:
+def _gaps(report: ReportDocument, metric: str, bound: float, judged_by: str) -> list[str]:
     """Groups whose gap exceeds ``bound``: by the point gap, or (``interval``) only when the
     gap's whole interval (the group's interval less the overall value) lies beyond it."""
     failures = []
-    overall = report.get("metrics", {}).get(metric, {}).get("value")
-    for group in report.get("subgroups", []):
-        if group.get("censored"):
+    overall = report.value(metric)
+    for group in report.subgroups:
+        if group.censored:
             continue
-        stats = group.get("metrics", {}).get(metric, {})
-        gap = stats.get("gap")
-        label = f"{group['attribute']}={group['group']}"
-        if gap is None:
+        stats = group.metrics.get(metric)
+        gap = None if stats is None else stats.gap
+        label = f"{group.attribute}={group.group}"
+        if stats is None or gap is None:
             failures.append(f"{metric} of subgroup {label} could not be computed")
             continue
-        low, high = stats.get("ci_low"), stats.get("ci_high")
-        if judged_by == "interval" and overall is not None and None not in (low, high):
+        low, high = stats.ci_low, stats.ci_high
+        if judged_by == "interval" and overall is not None and low is not None and high is not None:
             gap_low, gap_high = low - overall, high - overall
             if gap_low > bound or gap_high < -bound:
                 failures.append(

@@ -8,10 +8,17 @@ passed through ``html.escape``, so a group label or model name cannot inject mar
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-from medops.core.metrics import METRIC_NAMES
+from medops.core.metric_names import REPORT_METRICS as METRIC_NAMES
 from medops.core.svg import ForestRow, curve_plot, esc, forest_plot, reliability_plot
+from medops.registry.validation_report import (
+    Confusion,
+    GroupMetricValue,
+    MetricValue,
+    ReportDocument,
+    Subgroup,
+    ThresholdRow,
+)
 
 METRIC_LABELS: dict[str, str] = {
     "auroc": "AUROC",
@@ -68,15 +75,14 @@ def _fmt(value: object, digits: int = 3) -> str:
     return esc(f"{value:.{digits}f}")
 
 
-def _interval(stats: Mapping[str, Any]) -> str:
-    low, high = stats.get("ci_low"), stats.get("ci_high")
-    if low is None or high is None:
+def _interval(stats: MetricValue | GroupMetricValue | None) -> str:
+    if stats is None or stats.ci_low is None or stats.ci_high is None:
         return UNDEFINED
-    method = stats.get("ci_method")
+    method = stats.ci_method
     if method == "upper-bound":
-        return f"at most {_fmt(high)}"
+        return f"at most {_fmt(stats.ci_high)}"
     note = " (widened to the estimate)" if isinstance(method, str) and "widened" in method else ""
-    return f"{_fmt(low)} to {_fmt(high)}{note}"
+    return f"{_fmt(stats.ci_low)} to {_fmt(stats.ci_high)}{note}"
 
 
 def _gap(value: object) -> str:
@@ -97,29 +103,29 @@ def _meta_table(meta: Mapping[str, str]) -> str:
     return f'<table class="meta">{rows}</table>'
 
 
-def _summary(report: Mapping[str, Any]) -> str:
-    bootstrap = report.get("bootstrap", {})
+def _summary(report: ReportDocument) -> str:
+    bootstrap = report.bootstrap
     return (
-        f"<p>n = {esc(report.get('n'))}, positives = {esc(report.get('positives'))} "
-        f"(prevalence {_fmt(report.get('prevalence'))}), operating threshold "
-        f"{esc(report.get('threshold'))} (predicted positive when score ≥ threshold). "
-        f"Intervals: {esc(bootstrap.get('method'))} bootstrap, "
-        f"{esc(bootstrap.get('n'))} resamples, confidence {esc(bootstrap.get('confidence'))}, "
-        f"seed {esc(bootstrap.get('seed'))}"
+        f"<p>n = {esc(report.n)}, positives = {esc(report.positives)} "
+        f"(prevalence {_fmt(report.prevalence)}), operating threshold "
+        f"{esc(report.threshold)} (predicted positive when score ≥ threshold). "
+        f"Intervals: {esc(bootstrap.method)} bootstrap, "
+        f"{esc(bootstrap.n)} resamples, confidence {esc(bootstrap.confidence)}, "
+        f"seed {esc(bootstrap.seed)}"
         + (
             "; BCa (bias-corrected and accelerated) for every metric but the expected "
             "calibration error, whose interval is a one-sided upper bound (it is biased "
             "upwards under resampling)"
-            if bootstrap.get("method") == "bca"
+            if bootstrap.method == "bca"
             else ""
         )
         + f". {UNDEFINED} marks an undefined value.</p>"
     )
 
 
-def _metrics_table(metrics: Mapping[str, Mapping[str, Any]]) -> str:
+def _metrics_table(metrics: Mapping[str, MetricValue]) -> str:
     rows = "".join(
-        f'<tr><th class="text">{_label(name)}</th><td>{_fmt(stats.get("value"))}</td>'
+        f'<tr><th class="text">{_label(name)}</th><td>{_fmt(stats.value)}</td>'
         f"<td>{_interval(stats)}</td></tr>"
         for name, stats in metrics.items()
     )
@@ -127,95 +133,89 @@ def _metrics_table(metrics: Mapping[str, Mapping[str, Any]]) -> str:
     return f"<table>{head}{rows}</table>"
 
 
-def _confusion_table(confusion: Mapping[str, Any]) -> str:
-    def cell(key: str) -> str:
-        return esc(confusion.get(key, UNDEFINED))
-
+def _confusion_table(confusion: Confusion) -> str:
     return (
         "<table><tr><th></th><th>Predicted positive</th><th>Predicted negative</th></tr>"
-        f'<tr><th class="text">Actual positive</th><td>TP {cell("tp")}</td>'
-        f"<td>FN {cell('fn')}</td></tr>"
-        f'<tr><th class="text">Actual negative</th><td>FP {cell("fp")}</td>'
-        f"<td>TN {cell('tn')}</td></tr></table>"
+        f'<tr><th class="text">Actual positive</th><td>TP {esc(confusion.tp)}</td>'
+        f"<td>FN {esc(confusion.fn)}</td></tr>"
+        f'<tr><th class="text">Actual negative</th><td>FP {esc(confusion.fp)}</td>'
+        f"<td>TN {esc(confusion.tn)}</td></tr></table>"
     )
 
 
-def _plots(report: Mapping[str, Any]) -> str:
-    roc = report.get("roc_curve", {})
-    pr = report.get("pr_curve", {})
-    calibration = report.get("calibration", {})
-    auroc = report.get("metrics", {}).get("auroc", {}).get("value")
-    auprc = report.get("metrics", {}).get("auprc", {}).get("value")
+def _plots(report: ReportDocument) -> str:
+    roc, pr, calibration = report.roc_curve, report.pr_curve, report.calibration
     plots = [
         curve_plot(
-            roc.get("fpr", []),
-            roc.get("tpr", []),
-            title=f"ROC curve (AUROC {_fmt(auroc)})",
+            roc.fpr,
+            roc.tpr,
+            title=f"ROC curve (AUROC {_fmt(report.value('auroc'))})",
             x_label="False positive rate (1 - specificity)",
             y_label="True positive rate (sensitivity)",
             diagonal=True,
         ),
         curve_plot(
-            pr.get("recall", []),
-            pr.get("precision", []),
-            title=f"Precision-recall curve (AP {_fmt(auprc)})",
+            pr.recall,
+            pr.precision,
+            title=f"Precision-recall curve (AP {_fmt(report.value('auprc'))})",
             x_label="Recall (sensitivity)",
             y_label="Precision (PPV)",
-            baseline=report.get("prevalence"),
+            baseline=report.prevalence,
             step=True,
         ),
         reliability_plot(
-            calibration.get("bins", []),
-            title=f"Reliability diagram (ECE {_fmt(calibration.get('ece'))})",
+            calibration.bins, title=f"Reliability diagram (ECE {_fmt(calibration.ece)})"
         ),
     ]
     return f'<div class="plots">{"".join(plots)}</div>'
 
 
-def _censored_note(group: Mapping[str, Any]) -> str:
-    return f"censored ({group.get('reason') or 'too few rows'})"
+def _censored_note(group: Subgroup) -> str:
+    return f"censored ({group.reason or 'too few rows'})"
 
 
-def _forest(report: Mapping[str, Any], metric: str) -> str:
+def _forest(report: ReportDocument, metric: str) -> str:
     rows: list[ForestRow] = []
-    for group in report.get("subgroups", []):
-        label = f"{group.get('attribute')}: {group.get('group')} (n={group.get('n')})"
-        if group.get("censored"):
+    for group in report.subgroups:
+        label = f"{group.attribute}: {group.group} (n={group.n})"
+        if group.censored:
             rows.append(ForestRow(label, None, None, None, _censored_note(group)))
             continue
-        stats = group.get("metrics", {}).get(metric, {})
-        rows.append(ForestRow(label, stats.get("value"), stats.get("ci_low"), stats.get("ci_high")))
-    overall = report.get("metrics", {}).get(metric, {}).get("value")
-    return forest_plot(rows, overall=overall, title=METRIC_LABELS.get(metric, metric))
+        stats = group.metrics.get(metric)
+        if stats is None:
+            rows.append(ForestRow(label, None, None, None))
+            continue
+        rows.append(ForestRow(label, stats.value, stats.ci_low, stats.ci_high))
+    return forest_plot(rows, overall=report.value(metric), title=METRIC_LABELS.get(metric, metric))
 
 
-def _subgroup_cells(group: Mapping[str, Any], names: Sequence[str]) -> str:
-    if group.get("censored"):
+def _subgroup_cells(group: Subgroup, names: Sequence[str]) -> str:
+    if group.censored:
         return f'<td colspan="{len(names)}" class="text censored">{esc(_censored_note(group))}</td>'
-    metrics = group.get("metrics", {})
     cells = []
     for name in names:
-        stats = metrics.get(name, {})
+        stats = group.metrics.get(name)
+        value, gap = (None, None) if stats is None else (stats.value, stats.gap)
         cells.append(
-            f"<td>{_fmt(stats.get('value'))}<br><small>{_interval(stats)}</small>"
-            f"<br><small>gap {_gap(stats.get('gap'))}</small></td>"
+            f"<td>{_fmt(value)}<br><small>{_interval(stats)}</small>"
+            f"<br><small>gap {_gap(gap)}</small></td>"
         )
     return "".join(cells)
 
 
-def _subgroup_table(report: Mapping[str, Any]) -> str:
-    groups = report.get("subgroups", [])
+def _subgroup_table(report: ReportDocument) -> str:
+    groups = report.subgroups
     if not groups:
         return "<p>No subgroup attributes were given.</p>"
-    names = [name for name in METRIC_NAMES if name in report.get("metrics", {})]
+    names = [name for name in METRIC_NAMES if name in report.metrics]
     head = (
         '<tr><th class="text">Attribute</th><th class="text">Group</th><th>n</th>'
         "<th>Positives</th><th>Prevalence</th>" + "".join(f"<th>{_label(n)}</th>" for n in names)
     )
     rows = "".join(
-        f'<tr><td class="text">{esc(g.get("attribute"))}</td>'
-        f'<td class="text">{esc(g.get("group"))}</td><td>{esc(g.get("n"))}</td>'
-        f"<td>{esc(g.get('positives'))}</td><td>{_fmt(g.get('prevalence'))}</td>"
+        f'<tr><td class="text">{esc(g.attribute)}</td>'
+        f'<td class="text">{esc(g.group)}</td><td>{esc(g.n)}</td>'
+        f"<td>{esc(g.positives)}</td><td>{_fmt(g.prevalence)}</td>"
         f"{_subgroup_cells(g, names)}</tr>"
         for g in groups
     )
@@ -223,21 +223,33 @@ def _subgroup_table(report: Mapping[str, Any]) -> str:
     return f'{note}<div class="scroll"><table>{head}</tr>{rows}</table></div>'
 
 
-def _threshold_table(report: Mapping[str, Any]) -> str:
+def _threshold_cells(row: ThresholdRow) -> list[object]:
+    return [
+        row.sensitivity,
+        row.specificity,
+        row.ppv,
+        row.npv,
+        row.f1,
+        row.accuracy,
+        row.flagged_fraction,
+    ]  # fmt: skip  -- the order of THRESHOLD_COLUMNS
+
+
+def _threshold_table(report: ReportDocument) -> str:
     head = "<tr><th>Threshold</th>" + "".join(
         f"<th>{_label(name) if name in METRIC_LABELS else 'Flagged fraction'}</th>"
         for name in THRESHOLD_COLUMNS
     )
     rows = "".join(
-        f"<tr><td>{_fmt(row.get('threshold'), 2)}</td>"
-        + "".join(f"<td>{_fmt(row.get(name))}</td>" for name in THRESHOLD_COLUMNS)
+        f"<tr><td>{_fmt(row.threshold, 2)}</td>"
+        + "".join(f"<td>{_fmt(value)}</td>" for value in _threshold_cells(row))
         + "</tr>"
-        for row in report.get("thresholds", [])
+        for row in report.thresholds
     )
     return f'<div class="scroll"><table>{head}</tr>{rows}</table></div>'
 
 
-def render_report_html(report: Mapping[str, Any], *, title: str, meta: Mapping[str, str]) -> str:
+def render_report_html(report: ReportDocument, *, title: str, meta: Mapping[str, str]) -> str:
     """The report as a complete, self-contained HTML5 document (no scripts, no fetches)."""
     forests = "".join(_forest(report, metric) for metric in FOREST_METRICS)
     sections = [
@@ -246,13 +258,13 @@ def render_report_html(report: Mapping[str, Any], *, title: str, meta: Mapping[s
         "<h2>Summary</h2>",
         _summary(report),
         "<h2>Metrics</h2>",
-        _metrics_table(report.get("metrics", {})),
+        _metrics_table(report.metrics),
         "<h2>Confusion matrix at the operating threshold</h2>",
-        _confusion_table(report.get("confusion", {})),
+        _confusion_table(report.confusion),
         "<h2>Discrimination and calibration</h2>",
         _plots(report),
         "<h2>Subgroups</h2>",
-        f'<div class="plots">{forests}</div>' if report.get("subgroups") else "",
+        f'<div class="plots">{forests}</div>' if report.subgroups else "",
         _subgroup_table(report),
         "<h2>Metrics by threshold</h2>",
         _threshold_table(report),

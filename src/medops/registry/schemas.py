@@ -14,6 +14,7 @@ from medops.bounds import VersionNumber
 from medops.core.permissions import Role
 from medops.core.signature import ModelSignature
 from medops.errors import clip
+from medops.registry.validation_report import ReportDocument
 
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 ALIAS_PATTERN = r"^[a-z][a-z0-9_\-]{0,63}$"
@@ -269,7 +270,7 @@ class ReportSummary(BaseModel):
 class ReportOut(ReportSummary):
     """A validation report with its full content."""
 
-    report: dict[str, Any]
+    report: ReportDocument
 
 
 class CardContent(BaseModel):

@@ -65,6 +65,7 @@ from medops.registry.store import (
     version_out,
 )
 from medops.registry.tables import ModelCard, ModelVersion, RegisteredModel, ValidationReport
+from medops.registry.validation_report import ReportDocument
 from medops.storage.base import DIGEST_PREFIX, BlobStore, digest_of
 
 if TYPE_CHECKING:
@@ -563,11 +564,12 @@ class RegistryService:
         }
         report["model"] = {"name": name, "version": number, "artifact_digest": row.artifact_digest}
         report_hash = sha256_json(report)
+        typed = ReportDocument.load(report)
         now = self._clock.now()
         with self._db.transaction() as session:
             model = load_model(session, name, for_update=True)
             policy = policy_of(model)
-            failures = judge(report, policy)
+            failures = judge(typed, policy)
             previous = latest_report(session, version_id)
             record = ValidationReport(
                 id=_new_id("vr"),
@@ -582,7 +584,7 @@ class RegistryService:
                 policy=canonical_json(policy.model_dump(mode="json")),
                 passed=not failures,
                 failures=json.dumps(failures),
-                auroc=report["metrics"]["auroc"]["value"],
+                auroc=typed.value("auroc"),
                 created_at=now,
                 created_by=actor.username,
             )
@@ -635,7 +637,7 @@ class RegistryService:
         out = self.report(ref, report_id)
         meta = {
             "model": f"{out.model} version {out.version}",
-            "artifact digest": out.report["model"]["artifact_digest"],
+            "artifact digest": out.report.model.artifact_digest if out.report.model else "-",
             "dataset": f"{out.dataset_name} ({out.dataset_rows} rows, sha256 {out.dataset_digest})",
             "report": f"{out.id}, sha256 {out.report_hash}",
             "computed": f"{out.created_at.isoformat()} by {out.created_by}",

@@ -29,6 +29,7 @@ from medops.registry.tables import (
     RegisteredModel,
     ValidationReport,
 )
+from medops.registry.validation_report import ReportDocument
 
 
 def load_model(session: Session, name: str, *, for_update: bool = False) -> RegisteredModel:
@@ -134,7 +135,7 @@ def version_out(session: Session, model: RegisteredModel, row: ModelVersion) -> 
 def report_summary(
     model: RegisteredModel, version: ModelVersion, row: ValidationReport
 ) -> ReportSummary:
-    report = json.loads(row.report)
+    report = ReportDocument.load(json.loads(row.report))
     return ReportSummary(
         id=row.id,
         model=model.name,
@@ -146,7 +147,7 @@ def report_summary(
         report_hash=row.report_hash,
         passed=row.passed,
         failures=json.loads(row.failures),
-        metrics={k: report["metrics"].get(k, {}).get("value") for k in REPORT_METRICS},
+        metrics={k: report.value(k) for k in REPORT_METRICS},
         created_at=row.created_at,
         created_by=row.created_by,
     )

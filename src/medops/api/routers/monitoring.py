@@ -56,7 +56,7 @@ def monitoring_results(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     """The deployment's computed windows, newest first: verdict, drift and alerts of each."""
-    return services.monitoring.results(deployment, window, limit=limit)
+    return [found.dump() for found in services.monitoring.results(deployment, window, limit=limit)]
 
 
 @router.get(
@@ -85,7 +85,7 @@ def monitoring_report(
     )
     if "text/html" in request.headers.get("accept", ""):
         return HTMLResponse(report_html.render(document))
-    return JSONResponse(document)
+    return JSONResponse(document.dump())
 
 
 @router.get(f"{API_PREFIX}/monitoring/config", name="monitoring.config")
