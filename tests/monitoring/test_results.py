@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from medops.monitoring.profile import ReferenceProfile
 from medops.monitoring.results import WindowDocument, WindowResult, as_float
 from tests.helpers.documents import load, stored, unknown_keys
 
@@ -50,3 +51,12 @@ def test_non_finite_statistics_stay_strings_and_read_as_numbers() -> None:
     assert as_float("inf") == float("inf")
     assert as_float(0.5) == 0.5
     assert as_float(None) is None
+
+
+def test_the_stored_profile_round_trips_through_its_typed_form() -> None:
+    """The reference profile (a frozen dataclass, numpy inside) reads the stored JSON and
+    writes it back unchanged, as the service stores it (sorted keys)."""
+    (path,) = stored("profile")
+    document = load(path)
+    profile = ReferenceProfile.from_dict(document)
+    assert json.dumps(profile.to_dict(), sort_keys=True) == json.dumps(document, sort_keys=True)
