@@ -43,9 +43,9 @@ from rich.console import Console
 from rich.table import Table
 
 from medops import admin
-from medops.core.permissions import ROLE_PERMISSIONS, Permission, Role
 from medops.client import Client
 from medops.config import Settings
+from medops.core.permissions import ROLE_PERMISSIONS, Permission, Role
 from medops.errors import (
     ActionRequiredError,
     AuthenticationError,
