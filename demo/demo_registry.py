@@ -21,6 +21,7 @@ from medops.client import Client
 from medops.config import Settings
 from medops.errors import InvalidArtifactError, PermissionDeniedError, PromotionBlockedError
 from medops.registry.schemas import VersionCreate
+from medops.registry.validation_report import GroupMetricValue, MetricValue, ReportDocument
 
 console = Console(width=160)
 PASSWORD = "demo-password-not-for-production"
@@ -188,39 +189,32 @@ def _second_version(
     return problems
 
 
-def _show_report(
-    report: dict[str, object], report_id: str, passed: bool, failures: list[str]
-) -> None:
-    metrics: dict[str, dict[str, float | None]] = report["metrics"]  # type: ignore[assignment]
+def _show_report(report: ReportDocument, report_id: str, passed: bool, failures: list[str]) -> None:
     table = Table(
         title=f"validation report {report_id} (95% bootstrap intervals)", title_justify="left"
     )
     table.add_column("group")
-    for name in ("auroc", "sensitivity", "specificity", "ece"):
+    names = ("auroc", "sensitivity", "specificity", "ece")
+    for name in names:
         table.add_column(name)
 
-    def cell(m: dict[str, float | None] | None) -> str:
-        if not m or m.get("value") is None:
+    def cell(m: MetricValue | GroupMetricValue | None) -> str:
+        if m is None or m.value is None:
             return "-"
-        low, high = m.get("ci_low"), m.get("ci_high")
-        ci = f" ({low:.2f}-{high:.2f})" if low is not None and high is not None else ""
-        return f"{m['value']:.3f}{ci}"
+        ci = (
+            f" ({m.ci_low:.2f}-{m.ci_high:.2f})"
+            if m.ci_low is not None and m.ci_high is not None
+            else ""
+        )
+        return f"{m.value:.3f}{ci}"
 
-    table.add_row(
-        "overall", *(cell(metrics.get(k)) for k in ("auroc", "sensitivity", "specificity", "ece"))
-    )
-    for group in report["subgroups"]:  # type: ignore[attr-defined]
-        label = f"{group['attribute']}={group['group']} (n={group['n']})"
-        if group["censored"]:
+    table.add_row("overall", *(cell(report.metrics.get(k)) for k in names))
+    for group in report.subgroups:
+        label = f"{group.attribute}={group.group} (n={group.n})"
+        if group.censored:
             table.add_row(label, "censored", "", "", "")
             continue
-        table.add_row(
-            label,
-            *(
-                cell(group["metrics"].get(k))
-                for k in ("auroc", "sensitivity", "specificity", "ece")
-            ),
-        )
+        table.add_row(label, *(cell(group.metrics.get(k)) for k in names))
     console.print(table)
     verdict = (
         "passes the promotion policy" if passed else "fails the policy: " + "; ".join(failures)

@@ -168,28 +168,27 @@ def _monitoring(settings: Settings, login: Callable[[Client, str], None]) -> lis
     with Client(settings=settings) as engineer:
         login(engineer, "ml-engineer")
         document = engineer.monitoring_report(DEPLOYMENT)
-        result = document["result"]
-        accuracy = result["performance"]["metrics"]["accuracy"]
+        result = document.result
+        accuracy = result.performance.metrics["accuracy"]
         console.print(
-            f"medops monitor report {DEPLOYMENT}: {result['rows']} predictions, "
-            f"{result['labelled']} with outcomes, verdict [bold]{document['verdict']}[/], "
-            f"accuracy {accuracy['value']} (status {result['performance']['status']}), "
-            f"drifted features {result['dataset']['drifted_features'] or 'none'}"
+            f"medops monitor report {DEPLOYMENT}: {result.rows} predictions, "
+            f"{result.labelled} with outcomes, verdict [bold]{document.verdict}[/], "
+            f"accuracy {accuracy.value} (status {result.performance.status}), "
+            f"drifted features {', '.join(result.dataset.drifted_features) or 'none'}"
         )
-        estimated = result["estimated"]
-        if estimated.get("metrics"):
-            guess = estimated["metrics"]["accuracy"]
+        estimated = result.estimated
+        guess = estimated.metrics.get("accuracy") if estimated is not None else None
+        if guess is not None and None not in (guess.value, guess.lower, guess.upper):
+            reconciled = (
+                result.reconciliation.metrics.get("accuracy") if result.reconciliation else None
+            )
             console.print(
-                f"  estimated before outcomes (CBPE): accuracy {guess['value']:.3f} "
-                f"[{guess['lower']:.3f}, {guess['upper']:.3f}]"
-                + (
-                    f", realized {result['reconciliation']['metrics']['accuracy']['realized']}"
-                    if result["reconciliation"]
-                    else ""
-                ),
+                f"  estimated before outcomes (CBPE): accuracy {guess.value:.3f} "
+                f"[{guess.lower:.3f}, {guess.upper:.3f}]"
+                + (f", realized {reconciled.realized}" if reconciled is not None else ""),
                 markup=False,
             )
-        for alert in document["alerts"]:
+        for alert in document.alerts:
             console.print(f"  alert: {alert}", markup=False)
         console.print(
             "  (the demo replays the same 40 evaluation patients all day: not a random draw "
