@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -42,7 +42,7 @@ from medops.core.windows import (
 from medops.db.engine import Database
 from medops.errors import ConflictError, MedopsError, NotFoundError
 from medops.logs import get_logger
-from medops.monitoring import configs
+from medops.monitoring import configs, logread
 from medops.monitoring.evaluate import WindowRows, evaluate_window
 from medops.monitoring.profile import ReferenceProfile
 from medops.monitoring.results import WindowDocument, WindowResult, WindowSummary
@@ -91,6 +91,10 @@ class _Series:
     deployment: str
     model_name: str
     version: int
+
+    @property
+    def log(self) -> logread.LogSeries:
+        return logread.LogSeries(self.deployment, self.version)
 
 
 # A version's reference profile as a run found it: (profile, signature, the row to store when
@@ -603,15 +607,7 @@ class MonitoringService:
     def _rows(
         self, series: _Series, signature: ModelSignature, start: datetime, end: datetime
     ) -> WindowRows:
-        """The window's predictions as columns: features as logged, positive-class score,
-        outcome (None until it arrives)."""
-        with self.db.session() as session:
-            found = session.execute(
-                _LOGGED.where(
-                    *_of(series), Prediction.occurred_at >= start, Prediction.occurred_at < end
-                ).order_by(Prediction.occurred_at, Prediction.id)
-            ).all()
-        return _columns(signature, found)
+        return logread.read_window(self.db, series.log, signature, start, end)
 
     def _count_rows(
         self,
@@ -620,28 +616,9 @@ class MonitoringService:
         index: int,
         size: int,
         *,
-        after: tuple[datetime, str] | None = None,
-    ) -> tuple[WindowRows, tuple[datetime, datetime], tuple[datetime, str]]:
-        """Count window ``index``: log rows ``[index * size, (index + 1) * size)`` in log
-        order (time, then id); the span they cover (first time, last time + 1 microsecond);
-        the key of its last row. ``after`` is the key of the last row of window
-        ``index - 1``: the rows are then found by key, not by counting past all before."""
-        statement = _LOGGED.where(*_of(series)).order_by(Prediction.occurred_at, Prediction.id)
-        if after is None:
-            statement = statement.offset(index * size)
-        else:
-            at, key = after
-            statement = statement.where(
-                or_(
-                    Prediction.occurred_at > at,
-                    and_(Prediction.occurred_at == at, Prediction.id > key),
-                )
-            )
-        with self.db.session() as session:
-            found = session.execute(statement.limit(size)).all()
-        first, last = found[0], found[-1]
-        span = (first[3], last[3] + timedelta(microseconds=1))
-        return _columns(signature, found), span, (last[3], last[4])
+        after: logread.LogKey | None = None,
+    ) -> tuple[WindowRows, tuple[datetime, datetime], logread.LogKey]:
+        return logread.read_count_window(self.db, series.log, signature, index, size, after=after)
 
     # --- reading -------------------------------------------------------------------------
 
@@ -712,11 +689,7 @@ class MonitoringService:
 
 
 def _of(series: _Series) -> Sequence[Any]:
-    return (
-        Prediction.deployment == series.deployment,
-        Prediction.version == series.version,
-        Prediction.shadow.is_(False),
-    )
+    return logread.of(series.log)
 
 
 def summary_of(row: MonitoringResult) -> dict[str, Any]:
@@ -735,32 +708,6 @@ def summary_of(row: MonitoringResult) -> dict[str, Any]:
         "drifted": row.drifted,
         "alerts": json.loads(row.alerts),
     }
-
-
-_LOGGED = select(
-    Prediction.inputs,
-    Prediction.probabilities,
-    Outcome.label,
-    Prediction.occurred_at,
-    Prediction.id,
-).outerjoin(Outcome, Outcome.prediction_id == Prediction.id)
-
-
-def _columns(signature: ModelSignature, found: Sequence[Any]) -> WindowRows:
-    """Logged rows as columns: features as logged, positive-class score, outcome (None until
-    it arrives)."""
-    positive = str(signature.outputs.positive)
-    names = signature.feature_names
-    features: dict[str, list[Any]] = {n: [] for n in names}
-    scores: list[float] = []
-    outcomes: list[bool | None] = []
-    for inputs, probabilities, label, _at, _id in found:
-        record = json.loads(inputs)
-        for name in names:
-            features[name].append(record.get(name))
-        scores.append(float(json.loads(probabilities).get(positive, float("nan"))))
-        outcomes.append(None if label is None else str(json.loads(label)) == positive)
-    return WindowRows(features=features, scores=scores, outcomes=outcomes)
 
 
 def _update(session: Session, row: MonitoringResult) -> bool:
