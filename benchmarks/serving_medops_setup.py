@@ -1,7 +1,10 @@
 """Prepare a medops home for the serving benchmark: the same scikit-learn pipeline as the
 peers serve, registered, deployed and reachable with an API token (printed on stdout).
 
-Run with the project's venv: ``.venv/bin/python benchmarks/serving_medops_setup.py HOME``.
+Run with the project's venv:
+``.venv/bin/python benchmarks/serving_medops_setup.py HOME [--model logreg|gbm]``.
+The model is the one ``serving_models.py`` defines under that name (the peers train the same
+definition in ``peers/build_model.py``), registered as model ``diabetes`` whatever its kind.
 The version goes through the governed path (report, card, a clinician's and an ML engineer's
 signatures, promotion to ``production``) and the deployment follows ``diabetes@production``.
 Everything on the prediction path stays on:
@@ -11,19 +14,16 @@ prediction and audit records by group commit.
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
-from sklearn.datasets import load_diabetes  # type: ignore[import-untyped]
-from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
-from sklearn.pipeline import Pipeline  # type: ignore[import-untyped]
-from sklearn.preprocessing import StandardScaler  # type: ignore[import-untyped]
+from serving_models import MODELS, train
 
 from medops import admin
-from medops.core.permissions import Role
 from medops.auth.schemas import TokenCreate, UserCreate
 from medops.config import Settings
 from medops.context import SYSTEM_ACTOR, Context, Origin
+from medops.core.permissions import Role
 from medops.examples import DIABETES_CARD
 from medops.packaging import package_model
 from medops.registry.refs import Ref
@@ -41,7 +41,7 @@ from medops.serving.schemas import DeploymentCreate
 PASSWORD = "benchmark-password-not-for-production"  # noqa: S105 - a throwaway home
 
 
-def main(home: Path) -> None:
+def main(home: Path, model: str) -> None:
     settings = Settings(home=home, mfa_required_roles=())
     admin.init(settings)
     services = build_services(settings)
@@ -64,13 +64,7 @@ def main(home: Path) -> None:
             ctx[username] = Context(
                 actor=services.logins.authenticate(login.secret), origin=system.origin
             )
-        data = load_diabetes(as_frame=True, scaled=False)
-        frame = data.data.astype("float64")
-        target = (data.target > data.target.median()).astype("int64")
-        pipeline = Pipeline(
-            [("scale", StandardScaler()), ("classify", LogisticRegression(max_iter=1000))]
-        )
-        pipeline.fit(frame, target)
+        pipeline, frame, target = train(model)
         pkg = package_model(
             pipeline, sample=frame, demographic=["sex", "age"], bands={"age": [40.0, 60.0]}
         )
@@ -123,4 +117,8 @@ def main(home: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("home", type=Path)
+    parser.add_argument("--model", choices=MODELS, default="logreg")
+    args = parser.parse_args()
+    main(args.home, args.model)

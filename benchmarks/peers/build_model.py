@@ -1,23 +1,30 @@
-"""Train the benchmark model once and package it for every server of benchmarks/serving.py.
+"""Train one benchmark model and package it for every server of benchmarks/serving.py.
 
 Run with the peers venv, from DIR (MLflow looks for a project in the working directory):
-``benchmarks/.peers-venv/bin/python benchmarks/peers/build_model.py DIR``.
-It trains Pipeline(StandardScaler, LogisticRegression(max_iter=1000)) on scikit-learn's bundled
-diabetes data (no download) with the target binarised at its median, then writes into DIR:
+``benchmarks/.peers-venv/bin/python benchmarks/peers/build_model.py DIR [--model logreg|gbm]``.
+It trains the model ``benchmarks/serving_models.py`` defines under that name (``logreg``:
+Pipeline(StandardScaler, LogisticRegression(max_iter=1000)); ``gbm``: a 200-tree
+GradientBoostingClassifier) on scikit-learn's bundled diabetes data (no download) with the
+target binarised at its median, then writes into DIR:
 
 - ``pipeline.pkl``: the fitted pipeline (cloudpickle), for anyone who wants the raw object;
 - ``model.onnx``: skl2onnx conversion, float input ``[None, 10]``, outputs label and probabilities
-  (no ZipMap), checked against ``predict_proba`` on the whole data set;
+  (no ZipMap), checked against ``predict_proba`` on the whole data set (skl2onnx writes the
+  gradient-boosting trees with float32 thresholds and leaf values: 1.6e-7 at most from
+  scikit-learn on this data, well inside the benchmark's 1e-5);
 - an MLflow model logged with ``mlflow.sklearn.log_model`` (cloudpickle, named-column signature,
   ``pyfunc_predict_fn="predict_proba"``) in a SQLite tracking store at ``DIR/mlflow``, artifacts
   in ``DIR/mlflow/artifacts`` (the caller sets ``MLFLOW_TRACKING_URI``);
 - a BentoML model ``diabetes_clf`` saved with ``bentoml.sklearn.save_model`` in ``DIR/bentoml``
   (the caller sets ``BENTOML_HOME`` to it);
-- ``meta.json``: feature names, one sample row, its expected probabilities, and the MLflow URI.
+- ``meta.json``: the model's name, feature names, one sample row and its expected
+  probabilities, every row of the data set (``rows``) with its expected positive-class
+  probability (``positive``, for batch requests), and the MLflow URI.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -26,25 +33,13 @@ from pathlib import Path
 import cloudpickle
 import numpy as np
 import pandas as pd
-from sklearn.datasets import load_diabetes
-from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
-FEATURES = ("age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6")
-SAMPLE_ROW = 0  # the row every server is asked about
+# The model definitions live beside serving.py, shared with serving_medops_setup.py.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from serving_models import FEATURES, MODELS, train
 
-
-def train() -> tuple[Pipeline, pd.DataFrame]:
-    data = load_diabetes(as_frame=True, scaled=False)
-    frame = data.data.astype("float64")
-    assert tuple(frame.columns) == FEATURES, tuple(frame.columns)
-    target = (data.target > data.target.median()).astype("int64")
-    pipeline = Pipeline(
-        [("scale", StandardScaler()), ("classify", LogisticRegression(max_iter=1000))]
-    )
-    pipeline.fit(frame, target)
-    return pipeline, frame
+SAMPLE_ROW = 0  # the row every server is asked about one at a time
 
 
 def to_onnx(pipeline: Pipeline, frame: pd.DataFrame, path: Path) -> None:
@@ -93,16 +88,19 @@ def save_bentoml(pipeline: Pipeline) -> str:
     return str(bentoml.sklearn.save_model("diabetes_clf", pipeline).tag)
 
 
-def main(folder: Path) -> None:
+def main(folder: Path, model: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    pipeline, frame = train()
+    pipeline, frame, _ = train(model)
     (folder / "pipeline.pkl").write_bytes(cloudpickle.dumps(pipeline))
     to_onnx(pipeline, frame, folder / "model.onnx")
     sample = {name: float(value) for name, value in frame.iloc[SAMPLE_ROW].items()}
     meta = {
+        "model": model,
         "features": list(FEATURES),
         "sample": sample,
         "probabilities": pipeline.predict_proba(frame.iloc[[SAMPLE_ROW]])[0].tolist(),
+        "rows": [{name: float(row[name]) for name in FEATURES} for _, row in frame.iterrows()],
+        "positive": pipeline.predict_proba(frame)[:, 1].tolist(),
         "mlflow_model_uri": log_mlflow(pipeline, frame, folder / "mlflow"),
         "bentoml_tag": save_bentoml(pipeline),
     }
@@ -110,4 +108,8 @@ def main(folder: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--model", choices=MODELS, default="logreg")
+    args = parser.parse_args()
+    main(args.folder, args.model)
