@@ -67,6 +67,7 @@ from pathlib import Path
 from typing import Any
 
 from benchlib import working_folder
+from serving_models import MODELS
 
 HERE = Path(__file__).resolve().parent
 PEERS = HERE / "peers"
@@ -100,7 +101,7 @@ QUIET_ENV = {
 }
 
 Json = dict[str, Any]
-Target = tuple[str, dict[str, str], Json]  # (base_url, headers, payload)
+Target = tuple[str, dict[str, str], int]  # (base_url, headers, worker processes it runs)
 
 
 # --------------------------------------------------------------------------- processes
@@ -202,33 +203,39 @@ def free_port() -> int:
 # --------------------------------------------------------------------------- servers
 
 
-def sample_features(workdir: Path) -> dict[str, float]:
-    """The one row every server is asked about (written by peers/build_model.py)."""
-    meta = json.loads((workdir / "meta.json").read_text())
-    return {name: float(value) for name, value in meta["sample"].items()}
+@dataclass(frozen=True)
+class Launch:
+    """What a starter gets: the folder ``peers/build_model.py`` built for ``model``, a free
+    port, the worker processes asked for, and the server's log file."""
+
+    folder: Path
+    model: str
+    port: int
+    workers: int
+    log: Path
 
 
-def start_bare(workdir: Path, port: int) -> Target:
+def start_bare(launch: Launch) -> Target:
     spawn(
         [
             str(VENV_BIN / "uvicorn"),
             "bare_app:app",
             "--workers",
-            "1",
+            str(launch.workers),
             "--host",
             HOST,
             "--port",
-            str(port),
+            str(launch.port),
         ],
         cwd=PEERS,
-        env=server_env(workdir, BARE_MODEL_PATH=str(workdir / "model.onnx")),
-        log=workdir / "bare.log",
+        env=server_env(launch.folder, BARE_MODEL_PATH=str(launch.folder / "model.onnx")),
+        log=launch.log,
     )
-    return f"http://{HOST}:{port}", {}, {"features": sample_features(workdir)}
+    return f"http://{HOST}:{launch.port}", {}, launch.workers
 
 
-def start_mlflow(workdir: Path, port: int) -> Target:
-    model_uri = json.loads((workdir / "meta.json").read_text())["mlflow_model_uri"]
+def start_mlflow(launch: Launch) -> Target:
+    model_uri = json.loads((launch.folder / "meta.json").read_text())["mlflow_model_uri"]
     spawn(
         [
             str(VENV_BIN / "mlflow"),
@@ -239,20 +246,23 @@ def start_mlflow(workdir: Path, port: int) -> Target:
             "--env-manager",
             "local",
             "--workers",
-            "1",
+            str(launch.workers),
             "--host",
             HOST,
             "--port",
-            str(port),
+            str(launch.port),
         ],
-        cwd=workdir,
-        env=server_env(workdir),
-        log=workdir / "mlflow.log",
+        cwd=launch.folder,
+        env=server_env(launch.folder),
+        log=launch.log,
     )
-    return f"http://{HOST}:{port}", {}, {"dataframe_records": [sample_features(workdir)]}
+    return f"http://{HOST}:{launch.port}", {}, launch.workers
 
 
-def start_bentoml(workdir: Path, port: int) -> Target:
+def start_bentoml(launch: Launch) -> Target:
+    """The service's ``workers=1`` is overridden at run time through BentoML's configuration
+    (``BENTOML_CONFIG_OVERRIDES``), so one service file serves every ``--workers``."""
+    workers = {"services": {"DiabetesClassifier": {"workers": launch.workers}}}
     spawn(
         [
             str(VENV_BIN / "bentoml"),
@@ -263,26 +273,34 @@ def start_bentoml(workdir: Path, port: int) -> Target:
             "--host",
             HOST,
             "--port",
-            str(port),
+            str(launch.port),
         ],
         cwd=PEERS,
-        env=server_env(workdir),
-        log=workdir / "bentoml.log",
+        env=server_env(launch.folder, BENTOML_CONFIG_OVERRIDES=json.dumps(workers)),
+        log=launch.log,
     )
-    return f"http://{HOST}:{port}", {}, {"features": sample_features(workdir)}
+    return f"http://{HOST}:{launch.port}", {}, launch.workers
 
 
-def start_medops(workdir: Path, port: int) -> Target:
+def start_medops(launch: Launch) -> Target:
     """medops with everything on: authentication (API token), permission check, validation
     of named features against the signature, micro-batching, and the prediction and its audit
     record made durable (group commit) before the answer. One uvicorn worker, SQLite in the
-    home, logs at the default level (one JSON line per request)."""
-    home = workdir / "medops-home"
+    home, logs at the default level (one JSON line per request).
+
+    Always one process, whatever ``--workers`` asks: ``medops server`` has no workers option
+    (it hands uvicorn the application object, which uvicorn runs in its own process only, and
+    no setting asks for more). medops scales out as replicas behind a load balancer, on
+    PostgreSQL; W separate SQLite servers with no balancer in front would not be the same
+    thing as the peers' W workers behind one port, so they are not started. The table's
+    workers column says 1 for medops."""
+    home = launch.folder / "medops-home"
     shutil.rmtree(home, ignore_errors=True)
     project = HERE.parent / ".venv" / "bin"
+    setup = [str(project / "python"), str(HERE / "serving_medops_setup.py"), str(home)]
     token = (
         subprocess.run(  # noqa: S603 - fixed command
-            [str(project / "python"), str(HERE / "serving_medops_setup.py"), str(home)],
+            [*setup, "--model", launch.model],
             check=True,
             capture_output=True,
             text=True,
@@ -294,36 +312,66 @@ def start_medops(workdir: Path, port: int) -> Target:
     env.update(QUIET_ENV)
     env.update({"MEDOPS_HOME": str(home), "MEDOPS_MFA_REQUIRED_ROLES": ""})
     spawn(
-        [str(project / "medops"), "server", "--port", str(port)],
-        cwd=workdir,
+        [str(project / "medops"), "server", "--port", str(launch.port)],
+        cwd=launch.folder,
         env=env,
-        log=workdir / "medops.log",
+        log=launch.log,
     )
-    return (
-        f"http://127.0.0.1:{port}",
-        {"Authorization": f"Bearer {token}"},
-        {"features": sample_features(workdir)},
-    )
+    return f"http://127.0.0.1:{launch.port}", {"Authorization": f"Bearer {token}"}, 1
 
 
 # ============================================================================ END MEDOPS
 
-STARTERS: dict[str, tuple[Callable[[Path, int], Target], str]] = {
-    "bare": (start_bare, "/predict"),
-    "mlflow": (start_mlflow, "/invocations"),
-    "bentoml": (start_bentoml, "/predict"),
-    "medops": (start_medops, "/api/v1/deployments/diabetes/predict"),
+STARTERS: dict[str, Callable[[Launch], Target]] = {
+    "bare": start_bare,
+    "mlflow": start_mlflow,
+    "bentoml": start_bentoml,
+    "medops": start_medops,
 }
+MEDOPS_PREDICT = "/api/v1/deployments/diabetes/predict"
+
+
+def request_for(name: str, rows: list[dict[str, float]]) -> tuple[str, Json]:
+    """The route and body asking server ``name`` about ``rows``: one row in the single-row
+    shape every server was always asked with, several rows in that server's batch shape."""
+    if name == "mlflow":
+        return "/invocations", {"dataframe_records": rows}
+    if name == "medops":
+        if len(rows) == 1:
+            return MEDOPS_PREDICT, {"features": rows[0]}
+        return MEDOPS_PREDICT, {"records": [{"features": row} for row in rows]}
+    if len(rows) == 1:
+        return "/predict", {"features": rows[0]}
+    if name == "bare":
+        return "/predict_batch", {"records": [{"features": row} for row in rows]}
+    return "/predict_batch", {"records": rows}  # bentoml: a list of feature dicts
+
+
+def batch_rows(meta: Json, size: int) -> tuple[list[dict[str, float]], list[float]]:
+    """``size`` distinct rows of the data set, rows 0, 1, 2, ... (from row 0 again past the
+    last), and the positive-class probability scikit-learn gives each."""
+    rows, positive = meta["rows"], meta["positive"]
+    picked = [index % len(rows) for index in range(size)]
+    return [rows[index] for index in picked], [float(positive[index]) for index in picked]
 
 
 @dataclass
 class Server:
     name: str
-    url: str
+    base_url: str
     headers: dict[str, str]
-    payload: Json
+    workers: int  # worker processes it actually runs
     pids: list[int]
     log: Path
+
+
+@dataclass(frozen=True)
+class Query:
+    """One batch size's request to one server, and the probabilities it must answer."""
+
+    url: str
+    payload: Json
+    expected: list[float]
 
 
 def post(url: str, headers: dict[str, str], payload: Json, timeout: float = 10) -> tuple[int, Any]:
@@ -340,24 +388,29 @@ def post(url: str, headers: dict[str, str], payload: Json, timeout: float = 10) 
         return int(error.code), error.read().decode(errors="replace")
 
 
-def positive_probability(body: Any) -> float | None:
-    """The class-1 probability in an answer: a ``probabilities`` list, MLflow's predictions or
-    medops's ``predictions[0].score``."""
-    if isinstance(body, dict):
-        if isinstance(body.get("probabilities"), list):
-            return float(body["probabilities"][-1])
-        predictions = body.get("predictions")
-        if isinstance(predictions, list) and predictions and isinstance(predictions[0], list):
-            return float(predictions[0][-1])
-        if isinstance(predictions, list) and predictions and isinstance(predictions[0], dict):
-            score = predictions[0].get("score")  # medops: the positive class's probability
-            if isinstance(score, float):
-                return score
-        for value in body.values():
-            found = positive_probability(value)
-            if found is not None:
-                return found
-    return None
+def positive_probabilities(body: Any) -> list[float] | None:
+    """The class-1 probability of each row in an answer: a ``probabilities`` list (one row) or
+    list of lists (bare and BentoML batches), MLflow's ``predictions`` lists, or medops's
+    ``predictions[i].score``; None when the answer holds none of these."""
+    if not isinstance(body, dict):
+        return None
+    found: list[float] | None = None
+    probabilities, predictions = body.get("probabilities"), body.get("predictions")
+    if isinstance(probabilities, list) and probabilities:
+        nested = all(isinstance(row, list) for row in probabilities)
+        found = [float(row[-1]) for row in (probabilities if nested else [probabilities])]
+    elif isinstance(predictions, list) and predictions:
+        if all(isinstance(row, list) for row in predictions):
+            found = [float(row[-1]) for row in predictions]
+        elif all(
+            isinstance(row, dict) and isinstance(row.get("score"), float) for row in predictions
+        ):
+            found = [float(row["score"]) for row in predictions]  # medops: the positive class's
+    for value in body.values():
+        if found is not None:
+            break
+        found = positive_probabilities(value)
+    return found
 
 
 def log_tail(log: Path, lines: int = 15) -> str:
@@ -365,21 +418,42 @@ def log_tail(log: Path, lines: int = 15) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def start(name: str, workdir: Path, expected: float) -> Server:
-    """Start one server, wait until its real request answers 200, check its probabilities."""
-    starter, path = STARTERS[name]
+def check_parity(name: str, query: Query, body: Any) -> None:
+    """Raise unless the answer holds one probability per row, each within the tolerance."""
+    found = positive_probabilities(body)
+    if found is None:
+        print(f"note: {name}: no probabilities found in its answer, parity not checked: {body}")
+        return
+    if len(found) != len(query.expected):
+        raise RuntimeError(f"{name} answers {len(found)} rows for {len(query.expected)}: {body}")
+    gaps = [abs(got - want) for got, want in zip(found, query.expected, strict=True)]
+    worst = max(range(len(gaps)), key=gaps.__getitem__)
+    if gaps[worst] > PARITY_TOLERANCE:
+        raise RuntimeError(
+            f"{name} answers p(1)={found[worst]} for row {worst} of {len(found)}, "
+            f"expected {query.expected[worst]}"
+        )
+
+
+def start(name: str, launch: Launch, meta: Json, batches: list[int]) -> tuple[Server, dict]:
+    """Start one server, wait until its real request answers 200, then check its
+    probabilities for every batch size; answers the server and its query per batch size."""
     first = len(_PROCESSES)
-    base_url, headers, payload = starter(workdir, free_port())
+    base_url, headers, workers = STARTERS[name](launch)
     processes = _PROCESSES[first:]
-    server = Server(
-        name, base_url + path, headers, payload, [p.pid for p in processes], workdir / f"{name}.log"
-    )
+    server = Server(name, base_url, headers, workers, [p.pid for p in processes], launch.log)
+    queries: dict[int, Query] = {}
+    for size in batches:
+        rows, expected = batch_rows(meta, size)
+        path, payload = request_for(name, rows)
+        queries[size] = Query(base_url + path, payload, expected)
+    ready = queries[batches[0]]
     deadline = time.monotonic() + READY_TIMEOUT_S
     while True:
         if any(process.poll() is not None for process in processes):
             raise RuntimeError(f"{name} exited while starting:\n{log_tail(server.log)}")
         try:
-            status, body = post(server.url, headers, payload, timeout=5)
+            status, body = post(ready.url, headers, ready.payload, timeout=5)
         except OSError:
             status, body = 0, None
         if status == 200:
@@ -387,12 +461,12 @@ def start(name: str, workdir: Path, expected: float) -> Server:
         if time.monotonic() > deadline:
             raise RuntimeError(f"{name} not ready after {READY_TIMEOUT_S:.0f} s (last: {status})")
         time.sleep(0.25)
-    found = positive_probability(body)
-    if found is None:
-        print(f"note: {name}: no probabilities found in its answer, parity not checked: {body}")
-    elif abs(found - expected) > PARITY_TOLERANCE:
-        raise RuntimeError(f"{name} answers p(1)={found}, expected {expected}: {body}")
-    return server
+    for size, query in queries.items():
+        status, body = post(query.url, headers, query.payload, timeout=30)
+        if status != 200:
+            raise RuntimeError(f"{name} answers {status} to a batch of {size}: {body}")
+        check_parity(name, query, body)
+    return server, queries
 
 
 # --------------------------------------------------------------------------- load
@@ -420,15 +494,14 @@ end
 """
 
 
-def lua_script(server: Server, folder: Path) -> Path:
+def lua_script(server: Server, query: Query, script: Path) -> Path:
     def long_string(text: str) -> str:
         assert "]==]" not in text, text
         return f"[==[{text}]==]"
 
     headers = {"Content-Type": "application/json", **server.headers}
     lines = [f"wrk.headers[ {long_string(k)} ] = {long_string(v)}" for k, v in headers.items()]
-    body = json.dumps(server.payload, separators=(",", ":"))
-    script = folder / f"{server.name}.lua"
+    body = json.dumps(query.payload, separators=(",", ":"))
     script.write_text(LUA_TEMPLATE.format(body=long_string(body), headers="\n".join(lines)))
     return script
 
@@ -443,11 +516,13 @@ class Run:
     socket_errors: int
 
 
-def load(server: Server, script: Path, connections: int, duration: float, threads: int) -> Run:
-    """One wrk run against ``server``; its CPU time is read around the run."""
+def load(
+    server: Server, url: str, script: Path, connections: int, duration: float, threads: int
+) -> Run:
+    """One wrk run against ``url`` of ``server``; its CPU time is read around the run."""
     command = [WRK, "--threads", str(min(threads, connections))]
     command += ["--connections", str(connections), "--duration", f"{duration:g}s"]
-    command += ["--timeout", "10s", "--script", str(script), server.url]
+    command += ["--timeout", "10s", "--script", str(script), url]
     cpu_before = cpu_seconds(server.pids)
     done = subprocess.run(  # noqa: S603 - wrk with our own arguments
         command, capture_output=True, text=True, check=False, timeout=duration + 60
@@ -468,6 +543,50 @@ def load(server: Server, script: Path, connections: int, duration: float, thread
         non200=int(stats["non200"]),
         socket_errors=int(stats["socket_errors"]),
     )
+
+
+# (model, batch, workers asked for, server, concurrency)
+Key = tuple[str, int, int, str, int]
+
+
+def measure(
+    servers: list[Server],
+    queries: dict[str, dict[int, Query]],
+    args: argparse.Namespace,
+    model: str,
+    workers: int,
+    results: dict[Key, list[Run]],
+) -> None:
+    """Warm every server up on every batch size, then the alternating rounds: in each round,
+    for each batch size and concurrency, every server once, the order rotating by round."""
+    scripts = {
+        (server.name, size): lua_script(
+            server, query, server.log.with_name(f"{server.name}-w{workers}-b{size}.lua")
+        )
+        for server in servers
+        for size, query in queries[server.name].items()
+    }
+    for size in args.batches:
+        for server in servers:
+            url = queries[server.name][size].url
+            load(server, url, scripts[server.name, size], max(args.concurrency), args.warmup, 1)
+    for round_index in range(args.rounds):
+        shift = round_index % max(len(servers), 1)
+        order = servers[shift:] + servers[:shift]
+        for size in args.batches:
+            for connections in args.concurrency:
+                for server in order:
+                    url, script = queries[server.name][size].url, scripts[server.name, size]
+                    run = load(server, url, script, connections, args.duration, args.wrk_threads)
+                    key = (model, size, workers, server.name, connections)
+                    results.setdefault(key, []).append(run)
+                    print(
+                        f"round {round_index + 1} {model} b={size:<3} w={workers} "
+                        f"c={connections:<3} {server.name:8s} {run.rps:8.0f} req/s  "
+                        f"p50 {run.p50_ms:7.2f} ms  p99 {run.p99_ms:7.2f} ms  "
+                        f"non-200 {run.non200}",
+                        flush=True,
+                    )
 
 
 # --------------------------------------------------------------------------- report
@@ -498,12 +617,21 @@ def ratio(value: float, base: float | None) -> str:
 
 
 def report(
-    results: dict[tuple[str, int], list[Run]], names: list[str], concurrencies: list[int]
+    results: dict[Key, list[Run]],
+    ran_workers: dict[tuple[str, int, str], int],
+    args: argparse.Namespace,
 ) -> str:
+    """One table: a row per model, batch size, workers, server and concurrency; the ratios
+    are to ``bare`` with the same model, batch size, workers and concurrency. The workers
+    column is what the server ran (medops: always 1)."""
     columns = (
+        "model",
+        "batch",
+        "workers",
         "server",
         "conc",
         "req/s",
+        "rows/s",
         "p50 ms",
         "p99 ms",
         "CPU ms/req",
@@ -514,33 +642,73 @@ def report(
         "non-200",
         "socket errors",
     )
-    rows = ["| " + " | ".join(columns) + " |", "|---" + "|---:" * (len(columns) - 1) + "|"]
-    for connections in concurrencies:
-        medians: dict[str, dict[str, float]] = {}
-        for name in names:
-            runs = results.get((name, connections), [])
-            if runs:
-                medians[name] = {
-                    field: statistics.median(getattr(run, field) for run in runs)
-                    for field in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request")
-                }
-        bare = medians.get("bare", {})
-        for name, median in medians.items():
-            runs = results[(name, connections)]
-            rps = [run.rps for run in runs]
-            rows.append(
-                f"| {name} | {connections} | {median['rps']:.0f} | {median['p50_ms']:.2f} "
-                f"| {median['p99_ms']:.2f} | {median['cpu_ms_per_request']:.3f} "
-                f"| {ratio(median['rps'], bare.get('rps'))} "
-                f"| {ratio(median['p50_ms'], bare.get('p50_ms'))} "
-                f"| {ratio(median['p99_ms'], bare.get('p99_ms'))} "
-                f"| {min(rps):.0f}-{max(rps):.0f} | {sum(run.non200 for run in runs)} "
-                f"| {sum(run.socket_errors for run in runs)} |"
-            )
+    rows = ["| " + " | ".join(columns) + " |", "|---|---:|---:|---" + "|---:" * 12 + "|"]
+    for model in args.models:
+        for size in args.batches:
+            for workers in args.workers:
+                for connections in args.concurrency:
+                    medians: dict[str, dict[str, float]] = {}
+                    for name in args.only:
+                        runs = results.get((model, size, workers, name, connections), [])
+                        if runs:
+                            medians[name] = {
+                                field: statistics.median(getattr(run, field) for run in runs)
+                                for field in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request")
+                            }
+                    bare = medians.get("bare", {})
+                    for name, median in medians.items():
+                        runs = results[(model, size, workers, name, connections)]
+                        rps = [run.rps for run in runs]
+                        rows.append(
+                            f"| {model} | {size} | {ran_workers[model, workers, name]} "
+                            f"| {name} | {connections} | {median['rps']:.0f} "
+                            f"| {median['rps'] * size:.0f} "
+                            f"| {median['p50_ms']:.2f} | {median['p99_ms']:.2f} "
+                            f"| {median['cpu_ms_per_request']:.3f} "
+                            f"| {ratio(median['rps'], bare.get('rps'))} "
+                            f"| {ratio(median['p50_ms'], bare.get('p50_ms'))} "
+                            f"| {ratio(median['p99_ms'], bare.get('p99_ms'))} "
+                            f"| {min(rps):.0f}-{max(rps):.0f} "
+                            f"| {sum(run.non200 for run in runs)} "
+                            f"| {sum(run.socket_errors for run in runs)} |"
+                        )
+    fewer = sorted({(name, asked) for (_, asked, name), ran in ran_workers.items() if ran != asked})
+    for name, asked in fewer:
+        rows.append(
+            f"\n{name} ran 1 process where {asked} workers were asked: it has no "
+            "multi-worker option (see start_medops); its ratios in those rows compare "
+            f"1 process with bare's {asked} workers."
+        )
     return "\n".join(rows)
 
 
 # --------------------------------------------------------------------------- main
+
+# Rough start-up costs, for the projected duration only (seconds, on the 2-core machine).
+BUILD_ESTIMATE_S = 20.0
+START_ESTIMATE_S = {"bare": 5.0, "mlflow": 15.0, "bentoml": 20.0, "medops": 25.0}
+
+
+def projected_seconds(args: argparse.Namespace) -> tuple[float, float]:
+    """(seconds of load runs, warm-ups included; rough seconds of builds and start-ups)."""
+    server_sets = len(args.models) * len(args.workers)
+    runs_per_server = len(args.batches) * args.rounds * len(args.concurrency)
+    load_s = (
+        server_sets
+        * len(args.only)
+        * (len(args.batches) * args.warmup + runs_per_server * args.duration)
+    )
+    starts_s = len(args.models) * BUILD_ESTIMATE_S + server_sets * sum(
+        START_ESTIMATE_S[name] for name in args.only
+    )
+    return load_s, starts_s
+
+
+def integers(text: str) -> list[int]:
+    values = [int(part) for part in text.split(",") if part]
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -554,14 +722,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--only", default=",".join(SERVERS), help=f"servers, comma-separated ({','.join(SERVERS)})"
     )
+    parser.add_argument(
+        "--models",
+        "--model",
+        default="logreg",
+        help=f"models, comma-separated, from {','.join(MODELS)} (default logreg)",
+    )
+    parser.add_argument(
+        "--batches",
+        "--batch",
+        type=integers,
+        default=[1],
+        help="rows per request, comma-separated (default 1)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=integers,
+        default=[1],
+        help="worker processes per server, comma-separated (default 1)",
+    )
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1)")
     parser.add_argument("--workdir", type=Path, help="keep model, logs and scripts here")
     args = parser.parse_args(argv)
-    args.concurrency = [int(c) for c in args.concurrency.split(",") if c]
+    args.concurrency = integers(args.concurrency)
     args.only = [s for s in args.only.split(",") if s]
     unknown = sorted(set(args.only) - set(SERVERS))
     if unknown:
         parser.error(f"unknown servers {unknown}; choose from {SERVERS}")
+    args.models = [m for m in args.models.split(",") if m]
+    unknown = sorted(set(args.models) - set(MODELS))
+    if unknown or not args.models:
+        parser.error(f"unknown models {unknown}; choose from {MODELS}")
     if not (VENV_BIN / "python").exists():
         parser.error(f"no peers venv at {VENV_BIN.parent}: run bash benchmarks/peers/setup.sh")
     if shutil.which("wrk") is None:
@@ -569,66 +760,87 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def build(folder: Path, model: str) -> Json:
+    """Train and package ``model`` for every peer (peers/build_model.py); its meta.json."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "build.log").open("wb") as build_log:
+        subprocess.run(  # noqa: S603
+            [
+                str(VENV_BIN / "python"),
+                str(PEERS / "build_model.py"),
+                str(folder),
+                "--model",
+                model,
+            ],
+            cwd=folder,
+            env=server_env(folder),
+            check=True,
+            stdout=build_log,
+            stderr=subprocess.STDOUT,
+        )
+    meta: Json = json.loads((folder / "meta.json").read_text())
+    return meta
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     atexit.register(stop_all)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    load_s, starts_s = projected_seconds(args)
+    print(
+        f"projected duration: about {(load_s + starts_s) / 60:.0f} min "
+        f"({load_s / 60:.1f} min of load runs and warm-ups, about {starts_s / 60:.1f} min of "
+        f"model builds and server start-ups): models {','.join(args.models)} x workers "
+        f"{','.join(map(str, args.workers))} server sets, batches "
+        f"{','.join(map(str, args.batches))}, concurrency "
+        f"{','.join(map(str, args.concurrency))}, {args.rounds} round(s) x "
+        f"{args.duration:g} s, servers {','.join(args.only)}",
+        flush=True,
+    )
+    began_all = time.monotonic()
     versions = peer_versions()
     wrk_version = subprocess.run(  # noqa: S603
         [WRK, "--version"], capture_output=True, text=True, check=False
     ).stdout.splitlines()[0]
+    results: dict[Key, list[Run]] = {}
+    ran_workers: dict[tuple[str, int, str], int] = {}
     with working_folder(args.workdir, "serving-bench-") as workdir:
-        print(f"building the model in {workdir} ...", flush=True)
-        with (workdir / "build.log").open("wb") as build_log:
-            subprocess.run(  # noqa: S603
-                [str(VENV_BIN / "python"), str(PEERS / "build_model.py"), str(workdir)],
-                cwd=workdir,
-                env=server_env(workdir),
-                check=True,
-                stdout=build_log,
-                stderr=subprocess.STDOUT,
-            )
-        expected = json.loads((workdir / "meta.json").read_text())["probabilities"][1]
-        servers: list[Server] = []
-        try:
-            for name in args.only:
-                began = time.monotonic()
+        for model in args.models:
+            folder = workdir / model
+            print(f"building {model} in {folder} ...", flush=True)
+            meta = build(folder, model)
+            for workers in args.workers:
+                servers: list[Server] = []
+                queries: dict[str, dict[int, Query]] = {}
                 try:
-                    servers.append(start(name, workdir, expected))
-                except NotImplementedError as error:
-                    print(f"note: skipping {name}: {error}")
-                    continue
-                print(f"{name} ready in {time.monotonic() - began:.1f} s", flush=True)
-            scripts = {server.name: lua_script(server, workdir) for server in servers}
-            for server in servers:
-                load(server, scripts[server.name], max(args.concurrency), args.warmup, 1)
-            results: dict[tuple[str, int], list[Run]] = {}
-            for round_index in range(args.rounds):
-                shift = round_index % max(len(servers), 1)
-                order = servers[shift:] + servers[:shift]
-                for connections in args.concurrency:
-                    for server in order:
-                        script = scripts[server.name]
-                        run = load(server, script, connections, args.duration, args.wrk_threads)
-                        results.setdefault((server.name, connections), []).append(run)
+                    for name in args.only:
+                        began = time.monotonic()
+                        log = folder / f"{name}-w{workers}.log"
+                        launch = Launch(folder, model, free_port(), workers, log)
+                        try:
+                            server, queries[name] = start(name, launch, meta, args.batches)
+                        except NotImplementedError as error:
+                            print(f"note: skipping {name}: {error}")
+                            continue
+                        servers.append(server)
+                        ran_workers[model, workers, name] = server.workers
                         print(
-                            f"round {round_index + 1} c={connections:<3} {server.name:8s} "
-                            f"{run.rps:8.0f} req/s  p50 {run.p50_ms:7.2f} ms  "
-                            f"p99 {run.p99_ms:7.2f} ms  non-200 {run.non200}",
+                            f"{name} ({model}, {server.workers} worker(s)) ready in "
+                            f"{time.monotonic() - began:.1f} s",
                             flush=True,
                         )
-        finally:
-            stop_all()
-    names = [server.name for server in servers]
+                    measure(servers, queries, args, model, workers, results)
+                finally:
+                    stop_all()
     print()
     print(
         f"## Serving benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n"
         f"{args.rounds} round(s) x {args.duration:g} s per run, wrk {args.wrk_threads} "
         f"thread(s) ({wrk_version.split(' Copyright')[0]}), {os.cpu_count()} CPU(s); "
-        "medians over rounds; "
-        "CPU = user+sys of the server's process tree.\n"
+        f"took {(time.monotonic() - began_all) / 60:.1f} min; medians over rounds; "
+        "rows/s = req/s x batch; CPU = user+sys of the server's process tree per request.\n"
     )
-    print(report(results, names, args.concurrency))
+    print(report(results, ran_workers, args))
     print("\npeers venv: " + ", ".join(f"{name} {v}" for name, v in versions.items()))
 
 
