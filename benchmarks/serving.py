@@ -685,8 +685,8 @@ def report(
 # --------------------------------------------------------------------------- main
 
 # Rough start-up costs, for the projected duration only (seconds, on the 2-core machine).
-BUILD_ESTIMATE_S = 20.0
-START_ESTIMATE_S = {"bare": 5.0, "mlflow": 15.0, "bentoml": 20.0, "medops": 25.0}
+BUILD_ESTIMATE_S = 15.0
+START_ESTIMATE_S = {"bare": 3.0, "mlflow": 15.0, "bentoml": 20.0, "medops": 15.0}
 
 
 def projected_seconds(args: argparse.Namespace) -> tuple[float, float]:
@@ -824,9 +824,10 @@ def main(argv: list[str] | None = None) -> None:
                             continue
                         servers.append(server)
                         ran_workers[model, workers, name] = server.workers
+                        tree = sum(len(process_tree(pid)) for pid in server.pids)
                         print(
-                            f"{name} ({model}, {server.workers} worker(s)) ready in "
-                            f"{time.monotonic() - began:.1f} s",
+                            f"{name} ({model}, {server.workers} worker(s), {tree} processes "
+                            f"in its tree) ready in {time.monotonic() - began:.1f} s",
                             flush=True,
                         )
                     measure(servers, queries, args, model, workers, results)
