@@ -1,47 +1,87 @@
 #!/usr/bin/env python3
 # ruff: noqa: T201
-"""Side-by-side serving benchmark: one model behind several servers, one worker each.
+"""Side-by-side serving benchmark: the same model behind several servers, as a matrix of
+models, rows per request and worker processes.
 
-What is served: Pipeline(StandardScaler, LogisticRegression(max_iter=1000)) trained on
-scikit-learn's bundled diabetes data (``load_diabetes(as_frame=True, scaled=False)``, target
-binarised at its median, 10 named features). ``peers/build_model.py`` trains it once per run
-and packages that one fitted pipeline for every server, so all of them answer the same
-probabilities for the same row (checked before measuring, to 1e-5):
+What is served (``serving_models.py``, one definition for the peers and for medops): scikit-
+learn's bundled diabetes data (``load_diabetes(as_frame=True, scaled=False)``, 442 rows, target
+binarised at its median, 10 named features) and, with ``--models``,
 
-- ``bare``: ``peers/bare_app.py``, FastAPI + onnxruntime (skl2onnx export), uvicorn, 1 worker;
-  the floor: HTTP + JSON + one ``InferenceSession.run``.
-- ``mlflow``: ``mlflow models serve --env-manager local --workers 1`` on the pipeline logged
-  with ``mlflow.sklearn.log_model`` (cloudpickle, named-column signature, ``predict_proba``);
-  body ``{"dataframe_records": [row]}``.
-- ``bentoml``: ``bentoml serve`` of ``peers/bento_service.py`` (``@bentoml.service(workers=1)``,
-  the pipeline from BentoML's model store, an API taking the features as a dict).
-- ``medops``: see :func:`start_medops` (to be implemented).
+- ``logreg``: Pipeline(StandardScaler, LogisticRegression(max_iter=1000)) (the default);
+- ``gbm``: a 200-tree GradientBoostingClassifier (depth 3, ``random_state=0``).
 
-Method: all selected servers are started first, as subprocesses in their own process groups on
-free 127.0.0.1 ports, from the benchmark-only venv ``benchmarks/.peers-venv`` (made by
-``peers/setup.sh``; never the project's locked environment). Each is polled with its real
-request until it answers 200 and its probabilities match, then warmed up. The load generator is
-``wrk`` (keep-alive HTTP/1.1, closed loop: each connection sends its next request when the
-previous answer arrives) with a generated Lua script that POSTs the same JSON row, counts every
-status other than 200 and prints one machine-readable line with the request count and the
-p50/p99 latency. Runs alternate: in each round, for each concurrency (= wrk connections), every
-server gets one run of ``--duration`` seconds, the server order rotating from round to round so
-no server always follows the same neighbour. The table shows, per server and concurrency, the
-median over rounds of throughput, p50 and p99 latency and server CPU time per request (user +
-system time of the server's whole process tree, read from /proc), the min-max of throughput
-over rounds, the ratios to ``bare``, and the total non-200 answers and socket errors.
+``peers/build_model.py`` trains each model once per run and packages that one fitted pipeline
+for every peer; medops trains the same definition in the project's venv (same scikit-learn,
+same seed) and takes it through its governed path. Before measuring, every server's answer to
+every request the run will send is checked against scikit-learn's ``predict_proba``, every
+row, to 1e-5. That holds for the trees too: skl2onnx writes them with float32 thresholds and
+leaves, 1.6e-7 at most from scikit-learn on this data (checked on all 442 rows at build time);
+medops writes float64 trees that decide as scikit-learn does; MLflow and BentoML run
+scikit-learn itself. The servers:
+
+- ``bare``: ``peers/bare_app.py``, FastAPI + onnxruntime (skl2onnx export), ``uvicorn
+  --workers W``; the floor: HTTP + JSON + one ``InferenceSession.run`` per request.
+- ``mlflow``: ``mlflow models serve --env-manager local --workers W`` on the pipeline logged
+  with ``mlflow.sklearn.log_model`` (cloudpickle, named-column signature, ``predict_proba``).
+- ``bentoml``: ``bentoml serve`` of ``peers/bento_service.py`` (the pipeline from BentoML's model
+  store), its ``@bentoml.service(workers=1)`` overridden to W at run time through
+  ``BENTOML_CONFIG_OVERRIDES``.
+- ``medops``: see :func:`start_medops`: everything on, one process. ``medops server`` has no
+  multi-worker option, so medops runs **one process in every row**, the workers=W rows
+  included (the table's workers column says 1 and a note under it says so).
+
+Requests (``--batches``, rows per request, default 1). One row is row 0 of the data set, sent
+in each server's single-row shape (as the benchmark always did). N > 1 rows are N distinct
+rows, rows 0 to N-1 (from row 0 again past the 442nd), each checked for parity, in each
+server's batch shape, scored in one model call per request:
+
+- bare: POST /predict_batch ``{"records": [{"features": {...}}, ...]}`` (medops's shape);
+- mlflow: POST /invocations ``{"dataframe_records": [{...}, ...]}`` (N records);
+- bentoml: POST /predict_batch ``{"records": [{...}, ...]}`` (a list of feature dicts);
+- medops: POST /api/v1/deployments/diabetes/predict ``{"records": [{"features": {...}}, ...]}``
+  (every row validated, logged and audited, durably, before the answer).
+
+Method: the run goes through one server set per model and workers value (``--models`` x
+``--workers``): the model is built, the selected servers are started with W workers each, as
+subprocesses in their own process groups on free 127.0.0.1 ports, from the benchmark-only venv
+``benchmarks/.peers-venv`` (made by ``peers/setup.sh``; never the project's locked
+environment); each is polled with its real request until it answers 200, its probabilities are
+checked for every batch size, then it is warmed up on every batch size; the set is stopped
+before the next one starts, so only one set runs at a time. The load generator is ``wrk``
+(keep-alive HTTP/1.1, closed loop: each connection sends its next request when the previous
+answer arrives) with a generated Lua script per server and batch size that POSTs the same JSON
+body, counts every status other than 200 and prints one machine-readable line with the request
+count and the p50/p99 latency. Runs alternate: in each round, for each batch size and
+concurrency (= wrk connections), every server of the set gets one run of ``--duration``
+seconds, the server order rotating from round to round so no server always follows the same
+neighbour. The table has one row per model, batch size, workers, server and concurrency: the
+median over rounds of throughput (requests/s, and rows/s = requests/s x batch size), p50 and
+p99 latency and server CPU time per request (user + system time of the server's whole process
+tree, read from /proc before and after each run, so every worker, supervisor and child
+counts), the min-max of throughput over rounds, the ratios to ``bare`` of the same model, batch
+size, workers and concurrency, and the total non-200 answers and socket errors. The projected
+duration is printed first: the load runs and warm-ups exactly, the builds and start-ups
+roughly (``START_ESTIMATE_S``).
 
 The machine has 2 cores: wrk runs with 1 thread by default, so it uses at most one core and
-the server (one worker) the other. Nothing is downloaded at run time; telemetry of MLflow and
-BentoML is switched off by environment variables. Every server runs on uvicorn with the same
-uvloop + httptools as medops (pinned in the peers venv), keeps its default logging (access
-logs go to ``WORKDIR/<server>.log``), and the bare server uses one onnxruntime thread, as medops
-does by default. Other load on the machine shows up as noise: run it on a quiet machine.
+the server the other. With 2 workers the workers share what wrk leaves (about one core), so on
+this machine the workers=2 rows show what a second process costs or buys under that limit, not
+how a server scales on free cores; that needs at least W + 1 cores. Nothing is downloaded at
+run time; telemetry of MLflow and BentoML is switched off by environment variables. Every
+server runs on uvicorn with the same uvloop + httptools as medops (pinned in the peers venv),
+keeps its default logging (access logs go to ``WORKDIR/<model>/<server>-w<W>.log``), and the
+bare server uses one onnxruntime thread per worker, as medops does by default. Other load on
+the machine shows up as noise: run it on a quiet machine.
 
 Run (any Python 3.11+, this script uses the standard library only):
     bash benchmarks/peers/setup.sh            # once: benchmarks/.peers-venv
     python3 benchmarks/serving.py [--rounds 3] [--duration 10] [--concurrency 1,32]
+                                  [--models logreg,gbm] [--batches 1,100] [--workers 1,2]
                                   [--only bare,mlflow,bentoml,medops] [--workdir DIR]
+(``--model``, ``--batch`` are aliases of ``--models``, ``--batches``; each takes one value or
+a comma-separated list). The whole matrix at the defaults, 2 models x 2 batch sizes x
+2 workers x 4 servers x 2 concurrencies x 3 rounds x 10 s, takes about 38 minutes
+(34 of load runs and warm-ups, 4 of builds and start-ups).
 """
 
 from __future__ import annotations
