@@ -475,7 +475,9 @@ def check_parity(name: str, query: Query, body: Any) -> None:
         )
 
 
-def start(name: str, launch: Launch, meta: Json, batches: list[int]) -> tuple[Server, dict]:
+def start(
+    name: str, launch: Launch, meta: Json, batches: list[int]
+) -> tuple[Server, dict[int, Query]]:
     """Start one server, wait until its real request answers 200, then check its
     probabilities for every batch size; answers the server and its query per batch size."""
     first = len(_PROCESSES)
