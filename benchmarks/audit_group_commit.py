@@ -1,3 +1,4 @@
+# ruff: noqa: T201
 """Audit records that stand alone: one transaction each versus the group-commit writer.
 
 Both write the same records (hash-chained, durable before returning) from N threads into the

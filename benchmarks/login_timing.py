@@ -1,3 +1,4 @@
+# ruff: noqa: T201
 """Does a failed login take the same time for an unknown user as for a wrong password?
 
 A timing difference would tell an attacker which usernames exist. medops verifies a dummy
@@ -26,7 +27,7 @@ def main(rounds: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings(
             home=Path(folder),
-            admin_password="pebble-torch-quartz",  # type: ignore[arg-type]
+            admin_password="pebble-torch-quartz",  # type: ignore[arg-type]  # noqa: S106
             # Throttling off: this measures the judgment itself (the delays and address blocks
             # are the same for both paths by construction, and would dominate the numbers).
             login_address_failures=100_000,

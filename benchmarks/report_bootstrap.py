@@ -1,3 +1,4 @@
+# ruff: noqa: T201
 """Validation report bootstrap: medops' vectorized metrics vs scikit-learn per resample.
 
 Usage: .venv/bin/python benchmarks/report_bootstrap.py [ROWS] [RESAMPLES] [RUNS]

@@ -20,10 +20,10 @@ from sklearn.pipeline import Pipeline  # type: ignore[import-untyped]
 from sklearn.preprocessing import StandardScaler  # type: ignore[import-untyped]
 
 from medops import admin
-from medops.core.permissions import Role
 from medops.auth.schemas import TokenCreate, UserCreate
 from medops.config import Settings
 from medops.context import SYSTEM_ACTOR, Context, Origin
+from medops.core.permissions import Role
 from medops.examples import DIABETES_CARD
 from medops.packaging import package_model
 from medops.registry.refs import Ref
