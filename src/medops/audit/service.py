@@ -176,6 +176,33 @@ class AuditService:
         session.execute(insert(AuditEvent), rows)
         session.info[_AUDITED] = True
 
+    def follow_head(
+        self, items: Sequence[tuple[Context, AuditEntry]]
+    ) -> tuple[list[dict[str, Any]], Tip] | None:
+        """The rows of ``items`` appended after the chain's head, and the tip they make, when
+        the head is known and the chain is open; None otherwise (``record_many`` in a
+        session then reads the head back or opens the chain). The caller holds
+        ``Database.write_lock``, inserts the rows, commits, and then calls ``advance``."""
+        if not self._head_known or self._head[0] == 0:
+            return None
+        if not isinstance(self._sink, DatabaseAuditSink):
+            return None
+        tip = self._head
+        rows = []
+        for ctx, entry in items:
+            values = self._values(ctx, entry, tip)
+            tip = (values["chain_seq"], values["hash"], values["occurred_at"])
+            rows.append(values)
+        return rows, tip
+
+    def advance(self, tip: Tip | None) -> None:
+        """After a commit of rows from ``follow_head``: the chain now ends at ``tip``. None:
+        the commit's outcome is unknown, so the next record reads the head back first."""
+        if tip is None:
+            self._head_known = False
+        else:
+            self._head = tip
+
     def _chain_tip(self, session: Session) -> Tip:
         """The record the next one follows: this transaction's last, else the head."""
         pending = session.info.get(_PENDING)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import queue
 import threading
 import time
@@ -21,10 +22,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
+from sqlalchemy import inspect as sa_inspect
 
 from medops.audit.schemas import AuditEntry
+from medops.audit.tables import AuditEvent
 from medops.context import Context
+from medops.db.engine import SQLITE_BEGIN_OPTION
 from medops.errors import AuditUnavailableError
 from medops.logs import get_logger
 
@@ -74,6 +78,7 @@ class GroupCommitWriter:
         self._timeout = timeout
         self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=capacity)
         self._thread: threading.Thread | None = None
+        self._conn: Connection | None = None  # the writer thread's own (``_connection``)
         self._start_lock = threading.Lock()
         self.stats = WriterStats()
 
@@ -145,17 +150,8 @@ class GroupCommitWriter:
 
     def _commit(self, batch: list[_Item]) -> None:
         try:
-            with self._audit.db.transaction() as session:
-                self._audit.record_many(
-                    session, [(item.ctx, entry) for item in batch for entry, _ in item.records]
-                )
-                tables: dict[Any, list[dict[str, Any]]] = {}
-                for item in batch:
-                    for _, rows in item.records:
-                        for model, values in rows:
-                            tables.setdefault(model, []).append(values)
-                for model, values_list in tables.items():
-                    session.execute(insert(model), values_list)
+            if not self._commit_direct(batch):
+                self._commit_in_session(batch)
         except BaseException as exc:  # every waiter hears of it, none is told "durable"
             records = sum(len(item.records) for item in batch)
             log.error("audit batch failed", records=records, error=type(exc).__name__)
@@ -171,6 +167,58 @@ class GroupCommitWriter:
             self.stats.largest_batch = max(self.stats.largest_batch, records)
         finally:
             self._notify(batch)
+
+    def _commit_direct(self, batch: list[_Item]) -> bool:
+        """Commit the batch on the writer's own connection through SQLAlchemy Core: one
+        multi-row INSERT per table, no session, no ORM state. False (nothing done) when the
+        chain's head must first be read back or the chain opened (``_commit_in_session``)."""
+        audit = self._audit
+        db = audit.db
+        items = [(item.ctx, entry) for item in batch for entry, _ in item.records]
+        with db.write_lock:
+            made = audit.follow_head(items)
+            if made is None:
+                return False
+            rows, tip = made
+            connection = self._connection()
+            try:
+                with connection.begin():
+                    connection.execute(_AUDIT_INSERT, rows)
+                    for model, values in _by_table(batch).items():
+                        connection.execute(insert(model.__table__), _by_column(model, values))
+            except BaseException:
+                audit.advance(None)  # it may have landed: the head is read back next time
+                self._drop_connection()
+                raise
+            audit.advance(tip)
+        return True
+
+    def _commit_in_session(self, batch: list[_Item]) -> None:
+        """The general way: a session transaction that reads the chain's head back from the
+        database or opens the chain first (the first batch, or after a failed one)."""
+        with self._audit.db.transaction() as session:
+            self._audit.record_many(
+                session, [(item.ctx, entry) for item in batch for entry, _ in item.records]
+            )
+            for model, values_list in _by_table(batch).items():
+                session.execute(insert(model), values_list)
+
+    def _connection(self) -> Connection:
+        """The writer thread's connection, kept between batches (no pool checkout, no
+        liveness ping per batch); on SQLite its transactions take the write lock at BEGIN."""
+        if self._conn is None:
+            db = self._audit.db
+            connection = db.engine.connect()
+            if db.dialect == "sqlite":
+                connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+            self._conn = connection
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):  # a broken connection: the pool discards it
+                self._conn.close()
+            self._conn = None
 
     @staticmethod
     def _notify(batch: list[_Item]) -> None:
@@ -195,6 +243,34 @@ class GroupCommitWriter:
             log.error("audit writer did not drain its queue in time; records left unwritten")
         self._thread.join(timeout=10)
         self._thread = None
+        self._drop_connection()
+
+
+_AUDIT_INSERT = insert(AuditEvent)
+
+
+def _by_table(batch: list[_Item]) -> dict[Any, list[dict[str, Any]]]:
+    """The rows the batch's records account for, grouped by their table."""
+    tables: dict[Any, list[dict[str, Any]]] = {}
+    for item in batch:
+        for _, rows in item.records:
+            for model, values in rows:
+                tables.setdefault(model, []).append(values)
+    return tables
+
+
+@functools.cache
+def _column_keys(model: Any) -> dict[str, str]:
+    """The model's attribute names -> its table's column keys (``metadata_json`` is the
+    column ``metadata``): a Core INSERT takes column keys and ignores any other key."""
+    return {prop.key: prop.columns[0].key for prop in sa_inspect(model).column_attrs}
+
+
+def _by_column(model: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    keys = _column_keys(model)
+    if all(name == keys.get(name) for name in rows[0]):
+        return rows
+    return [{keys[name]: value for name, value in row.items()} for row in rows]
 
 
 def _settle(items: list[_Item]) -> None:
