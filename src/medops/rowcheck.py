@@ -60,7 +60,9 @@ def check_rows(
         digest_of=bindings.row_digest_of,
         anchored=anchored,
     )
-    columns = [getattr(Prediction, name) for name in bindings.PREDICTION_FIELDS]
+    columns = [
+        getattr(Prediction, name) for name in (*bindings.PREDICTION_FIELDS, "features", "score")
+    ]
     for rows in _batches(session, columns, Prediction.id, batch):
         for row in rows:
             predictions.row(row["id"], bindings.prediction_digest(row))

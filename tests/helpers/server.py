@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -21,13 +22,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(env: dict[str, str], port: int) -> subprocess.Popen[str]:
+def start_server(env: dict[str, str], port: int, *, workers: int = 1) -> subprocess.Popen[str]:
+    """``medops server`` in a process group of its own (its workers, when more than one, are
+    in it too: ``kill_under_load`` kills the whole group)."""
     proc = subprocess.Popen(
-        [MEDOPS, "server", "--port", str(port)],
+        [MEDOPS, "server", "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         text=True,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -47,11 +51,12 @@ def kill_under_load(
     *,
     seconds: float,
 ) -> None:
-    """Start the client threads, SIGKILL the server after ``seconds``, then stop them."""
+    """Start the client threads, SIGKILL the server (every process of its group: a worker
+    must not outlive its parent) after ``seconds``, then stop them."""
     for thread in threads:
         thread.start()
     time.sleep(seconds)
-    proc.send_signal(signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     stop.set()
     for thread in threads:

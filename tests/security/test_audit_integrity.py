@@ -12,6 +12,7 @@ signed. Everything verifies before the attack.
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -346,6 +347,24 @@ def test_a_tampered_prediction_probability_is_named(installation: Installation) 
         p=json.dumps({"0": 0.99, "1": 0.01}),
         i=victim,
     )
+    seq = _record_seq(done.services, "prediction.create", victim)
+    _caught(done, seq, "differs from its audit record", where=victim)
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("features", struct.pack("<10d", *([0.0] * 10))), ("score", 0.01), ("features", None)],
+    ids=["packed-features", "score", "packed-features-removed"],
+)
+def test_a_tampered_packed_column_is_named(
+    installation: Installation, column: str, value: object
+) -> None:
+    """What monitoring reads (the packed features and the score) is bound into the row's
+    digest too: editing either, or emptying the packed features so that readers fall back to
+    the JSON, breaks the binding."""
+    done = installation
+    victim = done.predictions[1]
+    _sql(done.services, f"UPDATE predictions SET {column} = :v WHERE id = :i", v=value, i=victim)
     seq = _record_seq(done.services, "prediction.create", victim)
     _caught(done, seq, "differs from its audit record", where=victim)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from medops.audit import signing
@@ -21,13 +22,16 @@ from tests.helpers.registry import DEPLOYMENT, random_records
 from tests.helpers.server import assert_restarts, free_port, kill_under_load, start_server
 
 
+@pytest.mark.parametrize("workers", [1, 2], ids=["one-process", "two-workers"])
 def test_sigkill_under_prediction_load_keeps_every_acknowledged_prediction(
     settings: Settings,
     deployed: dict[str, dict[str, str]],
+    workers: int,
 ) -> None:
     """Six clients send predictions (single records and batches) to a real server that is
     killed with SIGKILL mid-flight: every prediction answered with 200 has its row and its
-    audit record, the audit chains verify, and the server starts again."""
+    audit record, the audit chains verify, and the server starts again. With two workers,
+    each writes its own chain: the clients open a connection per request, so both serve."""
     env = clean_env(
         MEDOPS_HOME=str(settings.home), MEDOPS_DATABASE_URL=settings.resolved_database_url
     )
@@ -40,14 +44,18 @@ def test_sigkill_under_prediction_load_keeps_every_acknowledged_prediction(
         real.close()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = start_server(env, port)
+    proc = start_server(env, port, workers=workers)
     records = random_records(40, seed=11)
     acknowledged: list[str] = []
     lock = threading.Lock()
     stop = threading.Event()
 
     def client(n: int) -> None:
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as http:
+        # One connection per request with two workers, so that both are handed some.
+        limits = httpx.Limits(max_keepalive_connections=0 if workers > 1 else None)
+        with httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, limits=limits
+        ) as http:
             i = 0
             while not stop.is_set() and i < 5000:
                 i += 1
@@ -82,5 +90,7 @@ def test_sigkill_under_prediction_load_keeps_every_acknowledged_prediction(
     assert report.ok, report.first
     audited = {r["resource_id"] for r in audit_records if r["action"] == "prediction.create"}
     assert set(acknowledged) <= audited
+    chains = {r["chain_id"] for r in audit_records if r["action"] == "prediction.create"}
+    assert len(chains) == workers
 
     assert_restarts(env)

@@ -3,9 +3,11 @@
 A ``prediction.create``/``prediction.shadow`` record carries ``row_digest``, SHA-256 over the
 canonical JSON of the prediction row it accounts for (``PREDICTION_FIELDS``: id, time,
 deployment, model, version, artifact digest, arm, shadow flag, requester, patient reference,
-request id, inputs, label, probabilities and metadata, as stored); an ``outcome.record`` record
-the digest of the outcome row (``OUTCOME_FIELDS``); a ``model.approve`` record the signature's
-manifest hash, which covers every field of the signature row that was signed (approvals.py).
+request id, inputs, label, probabilities and metadata, as stored; and, on rows logged
+since migration 0013, the packed features and the score that monitoring reads); an
+``outcome.record`` record the digest of the outcome row (``OUTCOME_FIELDS``); a
+``model.approve`` record the signature's manifest hash, which covers every field of the
+signature row that was signed (approvals.py).
 
 ``RowCheck`` matches stored rows with their records, one row at a time as the rows stream in:
 a row whose content differs from its record's digest was changed; a row with no record was
@@ -26,6 +28,8 @@ from medops.audit.chain import canonical_value
 from medops.core.canonical import canonical_bytes
 
 PREDICTION_SCHEMA = "medops.prediction-row/1"
+# A row that also holds its features packed for monitoring, and its score (migration 0013).
+PACKED_PREDICTION_SCHEMA = "medops.prediction-row/2"
 OUTCOME_SCHEMA = "medops.outcome-row/1"
 PREDICTION_ACTIONS = frozenset({"prediction.create", "prediction.shadow"})
 OUTCOME_ACTIONS = frozenset({"outcome.record"})
@@ -61,8 +65,17 @@ def _digest(schema: str, fields: Sequence[str], row: Mapping[str, Any]) -> str:
 
 
 def prediction_digest(row: Mapping[str, Any]) -> str:
-    """The ``row_digest`` of a prediction row (its stored values, JSON columns as text)."""
-    return _digest(PREDICTION_SCHEMA, PREDICTION_FIELDS, row)
+    """The ``row_digest`` of a prediction row (its stored values, JSON columns as text). A row
+    with packed features is bound with them and its score (hex and number), so what
+    monitoring reads cannot be changed without breaking the row's digest either."""
+    packed = row.get("features")
+    if packed is None:
+        return _digest(PREDICTION_SCHEMA, PREDICTION_FIELDS, row)
+    body = {name: canonical_value(row.get(name)) for name in PREDICTION_FIELDS}
+    body["features"] = bytes(packed).hex()
+    body["score"] = row.get("score")
+    body["schema"] = PACKED_PREDICTION_SCHEMA
+    return hashlib.sha256(canonical_bytes(body)).hexdigest()
 
 
 def outcome_digest(row: Mapping[str, Any]) -> str:

@@ -3,10 +3,9 @@ local administration of ``init`` and ``db`` (see medops/admin.py)."""
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import typer
 from typer.exceptions import TyperException
@@ -178,6 +177,15 @@ def init(
 def server(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port to listen on."),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        max=64,
+        envvar="MEDOPS_SERVER_WORKERS",
+        help="Worker processes sharing the port (each with its own audit chain; changes made "
+        "through one reach the others within MEDOPS_SERVING_REFRESH_SECONDS).",
+    ),
     json_output: bool = typer.Option(
         False, "--json", help="Say where it listens as one JSON line first (logs are JSON lines)."
     ),
@@ -185,29 +193,35 @@ def server(
     """Serve the API with uvicorn; SIGTERM drains requests and stops gracefully."""
     import uvicorn
 
-    from medops.api.app import create_app
+    from medops.api.app import create_app, settle_heap
     from medops.logs import configure_logging
 
     config = settings()
     configure_logging(config.log_level)
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_config": None,
+        "access_log": False,
+        "server_header": False,
+        "timeout_graceful_shutdown": 30,
+    }
+    if workers > 1:
+        # Each worker is a fresh process that builds its own app from the same environment.
+        if json_output:
+            print_json(
+                {"event": "starting", "url": f"http://{host}:{port}", "pid": os.getpid(),
+                 "workers": workers}
+            )  # fmt: skip
+            sys.stdout.flush()
+        uvicorn.run("medops.api.app:worker_app", factory=True, workers=workers, **options)
+        return
     application = create_app(config)
     if json_output:
         print_json({"event": "starting", "url": f"http://{host}:{port}", "pid": os.getpid()})
         sys.stdout.flush()
-    # Everything built so far (modules, app, services) lives as long as the process: keep it
-    # out of the garbage collector's full passes, whose pauses would otherwise grow with it
-    # and land on whichever requests are in flight (the latency tail).
-    gc.collect()
-    gc.freeze()
-    uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=30,
-    )
+    settle_heap()
+    uvicorn.run(application, **options)
 
 
 @app.command()

@@ -65,8 +65,8 @@ ECE_RISE = 0.05
 class WindowRows:
     """The rows of one window, column-oriented, as the prediction log holds them."""
 
-    features: Mapping[str, Sequence[Any]]
-    scores: Sequence[float]
+    features: Mapping[str, Sequence[Any] | np.ndarray[Any, Any]]
+    scores: Sequence[float] | np.ndarray[Any, Any]
     outcomes: Sequence[bool | None] = field(default_factory=list)
 
     @property
@@ -109,7 +109,7 @@ def evaluate_window(
     }
     labelled = [i for i, o in enumerate(window.outcomes) if o is not None]
     truth = np.array([bool(window.outcomes[i]) for i in labelled], dtype=bool)
-    scores = np.array([window.scores[i] for i in labelled], dtype=float)
+    scores = np.asarray(window.scores, dtype=float)[np.asarray(labelled, dtype=np.int64)]
     label_drift = (
         categorical_drift(profile.labels, truth.tolist(), feature="label", min_samples=min_samples)
         if profile.labels is not None

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+import numpy as np
+from sqlalchemy import and_, case, or_, select
 
+from medops.core.packed import FeaturePacker
 from medops.core.signature import ModelSignature
 from medops.db.engine import Database
 from medops.monitoring.evaluate import WindowRows
@@ -42,25 +44,28 @@ def of(series: LogSeries) -> Sequence[Any]:
     )
 
 
+# What a window is read as: the packed features and score, the JSON of rows that have none
+# (logged before migration 0013: selected only for them), the outcome's label and the id.
 _LOGGED = select(
-    Prediction.inputs,
-    Prediction.probabilities,
+    Prediction.features,
+    Prediction.score,
+    case((Prediction.features.is_(None), Prediction.inputs)),
+    case((Prediction.score.is_(None), Prediction.probabilities)),
     Outcome.label,
-    Prediction.occurred_at,
     Prediction.id,
 ).outerjoin(Outcome, Outcome.prediction_id == Prediction.id)
+_ORDER = (Prediction.occurred_at, Prediction.id)
 
 
 def read_window(
     db: Database, series: LogSeries, signature: ModelSignature, start: datetime, end: datetime
 ) -> WindowRows:
     """The series' rows logged in ``[start, end)`` as columns."""
+    statement = _LOGGED.where(
+        *of(series), Prediction.occurred_at >= start, Prediction.occurred_at < end
+    ).order_by(*_ORDER)
     with db.session() as session:
-        found = session.execute(
-            _LOGGED.where(
-                *of(series), Prediction.occurred_at >= start, Prediction.occurred_at < end
-            ).order_by(Prediction.occurred_at, Prediction.id)
-        ).all()
+        found = session.execute(statement).all()
     return _columns(signature, found)
 
 
@@ -77,7 +82,7 @@ def read_count_window(
     (time, then id); the span they cover (first time, last time + 1 microsecond); the key of
     its last row. ``after`` is the key of the last row of window ``index - 1``: the rows are
     then found by key, not by counting past all before."""
-    statement = _LOGGED.where(*of(series)).order_by(Prediction.occurred_at, Prediction.id)
+    statement = _LOGGED.where(*of(series)).order_by(*_ORDER)
     if after is None:
         statement = statement.offset(index * size)
     else:
@@ -90,23 +95,68 @@ def read_count_window(
         )
     with db.session() as session:
         found = session.execute(statement.limit(size)).all()
-    first, last = found[0], found[-1]
-    span = (first[3], last[3] + timedelta(microseconds=1))
-    return _columns(signature, found), span, (last[3], last[4])
+        # The times of the first and last rows only (not a million parsed timestamps).
+        first_id, last_id = found[0][-1], found[-1][-1]
+        times = dict(
+            session.execute(
+                select(Prediction.id, Prediction.occurred_at).where(
+                    Prediction.id.in_({first_id, last_id})
+                )
+            ).all()
+        )
+    span = (times[first_id], times[last_id] + timedelta(microseconds=1))
+    return _columns(signature, found), span, (times[last_id], last_id)
 
 
 def _columns(signature: ModelSignature, found: Sequence[Any]) -> WindowRows:
     """Logged rows as columns: features as logged, positive-class score, outcome (None until
-    it arrives)."""
+    it arrives). Packed rows unpack as one matrix; rows without (older ones) parse their JSON."""
     positive = str(signature.outputs.positive)
-    names = signature.feature_names
-    features: dict[str, list[Any]] = {n: [] for n in names}
-    scores: list[float] = []
-    outcomes: list[bool | None] = []
-    for inputs, probabilities, label, _at, _id in found:
-        record = json.loads(inputs)
-        for name in names:
-            features[name].append(record.get(name))
-        scores.append(float(json.loads(probabilities).get(positive, float("nan"))))
-        outcomes.append(None if label is None else str(json.loads(label)) == positive)
+    outcome_of: dict[str, bool] = {}  # each distinct stored label is decoded once
+
+    def outcome(label: str | None) -> bool | None:
+        if label is None:
+            return None
+        known = outcome_of.get(label)
+        if known is None:
+            known = outcome_of[label] = str(json.loads(label)) == positive
+        return known
+
+    outcomes = [outcome(row[4]) for row in found]
+    packed = [row[0] for row in found]
+    if None not in packed:
+        features: dict[str, Any] = FeaturePacker(signature).unpack(packed)
+    else:
+        features = _mixed(signature, found)
+    scores = np.fromiter(
+        (row[1] if row[1] is not None else _score(row[3], positive) for row in found),
+        dtype=np.float64,
+        count=len(found),
+    )
     return WindowRows(features=features, scores=scores, outcomes=outcomes)
+
+
+def _mixed(signature: ModelSignature, found: Sequence[Any]) -> dict[str, list[Any]]:
+    """Columns of a window where some rows are packed and some only JSON (a window that spans
+    the upgrade to migration 0013): value by value."""
+    names = signature.feature_names
+    features: dict[str, list[Any]] = {n: [None] * len(found) for n in names}
+    packed_at = [i for i, row in enumerate(found) if row[0] is not None]
+    if packed_at:
+        unpacked = FeaturePacker(signature).unpack([found[i][0] for i in packed_at])
+        for name in names:
+            column = unpacked[name]
+            values = column.tolist() if isinstance(column, np.ndarray) else column
+            target = features[name]
+            for i, value in zip(packed_at, values, strict=True):
+                target[i] = value
+    for i, row in enumerate(found):
+        if row[0] is None:
+            record = json.loads(row[2])
+            for name in names:
+                features[name][i] = record.get(name)
+    return features
+
+
+def _score(probabilities: str, positive: str) -> float:
+    return float(json.loads(probabilities).get(positive, float("nan")))

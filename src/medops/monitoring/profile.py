@@ -178,9 +178,11 @@ class ReferenceProfile:
             raise InvalidInputError(msg) from None
 
 
-def as_numbers(values: Sequence[Any]) -> npt.NDArray[np.float64]:
+def as_numbers(values: Sequence[Any] | npt.NDArray[Any]) -> npt.NDArray[np.float64]:
     """Feature values as floats; anything that is not a number (a missing value, text
     in a log) becomes NaN, which the references count as missing."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":  # a packed log's column
+        return values.astype(np.float64, copy=False)
     if set(map(type, values)) <= {float, int}:  # the usual log: plain numbers, one C pass
         try:
             return np.asarray(values, dtype=np.float64)

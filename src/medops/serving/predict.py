@@ -518,6 +518,8 @@ class Predictor:
             "probabilities": json.dumps(prediction["probabilities"], sort_keys=True),
             "latency_ms": latency_ms,
             "metadata_json": metadata,
+            "features": served.packer.pack(features),
+            "score": prediction["score"],
         }
         entry = AuditEntry(
             action="prediction.shadow" if shadow else "prediction.create",

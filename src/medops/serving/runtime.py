@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from medops.config import Settings
     from medops.core.onnx_model import OnnxModel
+    from medops.core.packed import FeaturePacker
     from medops.core.signature import ModelSignature
     from medops.registry.service import RegistryService
     from medops.serving.deployments import DeploymentService
@@ -105,6 +106,7 @@ class Served:
     signature: ModelSignature
     onnx: OnnxModel
     batcher: MicroBatcher[RowRef, RowResult]
+    packer: FeaturePacker  # its records' features as the prediction log packs them
 
 
 @dataclass(frozen=True, eq=False)
@@ -270,6 +272,7 @@ class ServingRuntime:
         if served is not None:
             return served
         from medops.core.onnx_model import OnnxModel
+        from medops.core.packed import FeaturePacker
 
         model_name = self._deployments.model_name(version.model_id)
         info, data = self._registry.artifact(Ref(model_name, version=version.version))
@@ -294,6 +297,7 @@ class ServingRuntime:
             digest=info.artifact_digest,
             signature=info.signature,
             onnx=onnx,
+            packer=FeaturePacker(info.signature),
             batcher=MicroBatcher(
                 _run_rows(onnx),
                 max_batch_size=settings.serving_max_batch_size,

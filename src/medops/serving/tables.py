@@ -4,14 +4,15 @@ A deployment is a named endpoint bound to a model reference (``name@alias`` or a
 version), with an optional canary and shadow version. Every change to a deployment is an
 event row and an audit record in the same transaction. Predictions are append-only: one row
 per scored record (shadow ones included), written with their audit records by group commit
-before the response leaves. An outcome (the ground truth, known later) is a row of its own.
+before the response leaves; each row keeps its features as sent (JSON) and packed for
+monitoring (``core/packed.py``). An outcome (the ground truth, known later) is a row of its own.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from medops.db.base import Base, UTCDateTime
@@ -82,6 +83,11 @@ class Prediction(Base):
     probabilities: Mapped[str] = mapped_column(Text)  # JSON {class: probability}
     latency_ms: Mapped[float] = mapped_column(Float)
     metadata_json: Mapped[str | None] = mapped_column("metadata", Text)
+    # What monitoring reads (core/packed.py): the features packed as float64s in signature
+    # order, and the positive class's probability. NULL on rows logged before migration 0013
+    # (or a record that cannot be packed): readers then parse ``inputs``/``probabilities``.
+    features: Mapped[bytes | None] = mapped_column(LargeBinary)
+    score: Mapped[float | None] = mapped_column(Float)
 
 
 class Outcome(Base):
