@@ -48,10 +48,15 @@ shows medians and min-max over ``--rounds`` (default 3).
 - ``medops-read`` (project ``.venv``): only ``logread.read_count_window(db, LogSeries("bench",
   1), signature, 0, N)`` on the logged database: the seam to make 10x faster.
 - ``medops-stats`` (project ``.venv``): only ``evaluate_window`` with the stored profile and
-  the default configuration, on the current rows already in memory as the read seam hands
-  them over today (a list per feature, the scores, no outcomes). The rows come from the same
-  arrays the Parquet files were written from (``.npy``), as the project's venv has no Parquet
-  reader; reading the stored profile ("profile") and loading the rows ("load") are timed apart.
+  the default configuration, on the current rows already in memory (the scores, no
+  outcomes). The rows come from the same arrays the Parquet files were written from
+  (``.npy``), as the project's venv has no Parquet reader; reading the stored profile
+  ("profile") and loading the rows ("load") are timed apart.
+  The rows are handed over as the read seam hands them: one float64 array per feature.
+- ``read-before`` (project ``.venv``, only with ``--baseline DIR``): ``medops-read`` with the
+  ``src/`` of an earlier checkout first on ``PYTHONPATH`` (e.g. ``git worktree add DIR
+  216314c``, the commit before issue 17's log format): the reader that parsed every row's JSON,
+  on the same database (it ignores the packed columns), for "10x faster than today".
 - ``evidently`` (``benchmarks/.monitoring-venv``, ``monitoring-peers/setup.sh``): the
   reference and current Parquet files into two pandas DataFrames ("load"), then
   ``Report([DataDriftPreset()]).run(current, reference)`` ("report"); the total is the time
@@ -106,7 +111,7 @@ HERE = Path(__file__).resolve().parent
 PEERS_PYTHON = HERE / ".monitoring-venv" / "bin" / "python"
 PROJECT_BIN = HERE.parent / ".venv" / "bin"
 PROJECT_PYTHON = PROJECT_BIN / "python"
-CONTENDERS = ("medops-e2e", "medops-read", "medops-stats", "evidently")
+CONTENDERS = ("medops-e2e", "medops-read", "medops-stats", "evidently", "read-before")
 N_FEATURES = 20
 SHIFTED = 4  # f00-f03 drift in the current rows
 SEED = 20_261_205
@@ -455,10 +460,12 @@ def child_medops_stats(work: Path) -> Json:
     judged = applied(profile, MonitoringConfig())
     profiled = time.perf_counter()
     current = np.load(work / "current_x.npy")
-    scores = np.load(work / "current_score.npy").tolist()
-    # As the read seam hands the rows over today: a list of values per feature.
+    scores = np.load(work / "current_score.npy")
+    # As the read seam hands the rows over: one float64 array per numeric feature.
     window = WindowRows(
-        features=dict(zip(feature_names(), current.tolist(), strict=True)),
+        features={
+            n: np.ascontiguousarray(c) for n, c in zip(feature_names(), current, strict=True)
+        },
         scores=scores,
         outcomes=[None] * len(scores),
     )
@@ -551,13 +558,18 @@ def run_child(name: str, args: list[str]) -> None:
 # --------------------------------------------------------------------------- parent
 
 
-def start_child(python: Path, name: str, args: list[str], log: Path) -> subprocess.Popen[bytes]:
+def start_child(
+    python: Path, name: str, args: list[str], log: Path, *, pythonpath: Path | None = None
+) -> subprocess.Popen[bytes]:
     command = [str(python), str(Path(__file__).resolve()), "--child", name, *args]
+    env = dict(os.environ) | QUIET_ENV
+    if pythonpath is not None:  # this source tree's medops before the venv's own
+        env["PYTHONPATH"] = str(pythonpath)
     with log.open("ab") as sink:
         return subprocess.Popen(  # noqa: S603 - fixed commands from this file
             command,
             cwd=HERE.parent,
-            env=dict(os.environ) | QUIET_ENV,
+            env=env,
             stdout=subprocess.PIPE,
             stderr=sink,
             start_new_session=True,
@@ -587,10 +599,17 @@ def finish_child(
 
 
 def spawn(
-    python: Path, name: str, args: list[str], *, timeout: float, log: Path
+    python: Path,
+    name: str,
+    args: list[str],
+    *,
+    timeout: float,
+    log: Path,
+    pythonpath: Path | None = None,
 ) -> tuple[Json | str, float]:
     began = time.perf_counter()
-    found, _ = finish_child(start_child(python, name, args, log), timeout=timeout, log=log)
+    child = start_child(python, name, args, log, pythonpath=pythonpath)
+    found, _ = finish_child(child, timeout=timeout, log=log)
     return found, time.perf_counter() - began
 
 
@@ -729,13 +748,17 @@ def measure(work: Path, name: str, rows: int, args: argparse.Namespace, log: Pat
             )
         finally:
             shutil.rmtree(home, ignore_errors=True)
-    elif name == "medops-read":
+    elif name in {"medops-read", "read-before"}:
+        if name == "read-before" and args.baseline is None:
+            return "no --baseline"
         found, wall = spawn(
             PROJECT_PYTHON,
-            name,
+            "medops-read",
             [str(work / "home"), str(rows), str(work)],
             timeout=args.timeout,
             log=log,
+            # The reader of an earlier checkout, in the same venv, on the same database.
+            pythonpath=args.baseline / "src" if name == "read-before" else None,
         )
     else:
         python = PEERS_PYTHON if name == "evidently" else PROJECT_PYTHON
@@ -841,6 +864,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--workdir", type=Path, help="keep the logged home and data here")
     parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of an earlier medops (git worktree): read-before runs its log reader",
+    )
+    parser.add_argument(
         "--reuse", action="store_true", help="skip the logging when --workdir holds it"
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -852,6 +880,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.only = [c for c in args.only.split(",") if c]
+    if args.baseline is None:  # read-before needs an earlier checkout to run
+        args.only = [c for c in args.only if c != "read-before"]
     if unknown := sorted(set(args.only) - set(CONTENDERS)):
         parser.error(f"unknown contenders {unknown}; choose from {CONTENDERS}")
     if args.reuse and args.workdir is None:
@@ -933,6 +963,9 @@ def main(argv: list[str] | None = None) -> None:
     if "seconds" in summary.get("medops-read", {}):
         read = summary["medops-read"]["seconds"]
         print(f"reading the log: {read:.3f} s ({args.rows / read:,.0f} rows/s; goal: 10x today's)")
+        before = summary.get("read-before", {}).get("seconds")
+        if before:
+            print(f"read-before / medops-read time: {before / read:.1f}x (goal >= 10x)")
     print("\nWhat each found (first run), as a sanity check:\n")
     for name in args.only:
         print(f"- {name}: {str(summary.get(name, {}).get('check', '-'))[:400]}")

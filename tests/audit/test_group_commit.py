@@ -110,3 +110,55 @@ def test_a_submitter_that_gives_up_does_not_stop_the_writer(services: Services) 
         actions = list(session.scalars(select(AuditEvent.action)))
     assert actions.count("test.cancel") == 20
     assert "test.after" in actions
+
+
+def test_a_lone_request_commits_its_own_records_when_the_writer_is_idle(
+    services: Services,
+) -> None:
+    """``submit_rows(alone=True)`` commits on the caller's thread when nothing is queued and
+    no transaction of the process runs (after the first batch has opened the chain); with the
+    write lock held elsewhere it queues as usual. Either way the record is durable and chained
+    when the future resolves."""
+    writer = services.audit.writer
+
+    async def submit(name: str, *, alone: bool) -> None:
+        entry = AuditEntry(action="test.write", resource_id=name)
+        await writer.submit_rows(SYSTEM_CTX, [(entry, ())], alone=alone)
+
+    asyncio.run(submit("opening", alone=True))  # opens the chain: through the writer thread
+    assert writer.stats.inline == 0
+    asyncio.run(submit("alone", alone=True))
+    assert writer.stats.inline == 1
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with services.db.write_lock:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(10)
+
+    async def while_held() -> None:
+        pending = asyncio.ensure_future(submit("queued", alone=True))
+        await asyncio.sleep(0.05)
+        assert not pending.done()  # queued behind the held lock, not committed inline
+        release.set()
+        await pending
+
+    asyncio.run(while_held())
+    holder.join(10)
+    assert writer.stats.inline == 1
+    with services.db.session() as session:
+        stored = set(session.scalars(select(AuditEvent.resource_id)))
+    assert {"opening", "alone", "queued"} <= stored
+    key, mac_key = services.audit.signing_keys()
+    report = verify(
+        record_rows(services.db),
+        checkpoint_rows(services.db),
+        public_key=key.public_key(),
+        mac_key=mac_key,
+    )
+    assert report.ok, report.first

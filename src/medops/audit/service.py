@@ -176,6 +176,10 @@ class AuditService:
         session.execute(insert(AuditEvent), rows)
         session.info[_AUDITED] = True
 
+    def head_ready(self) -> bool:
+        """Whether ``follow_head`` can append now (the head is known, the chain is open)."""
+        return self._head_known and self._head[0] != 0 and isinstance(self._sink, DatabaseAuditSink)
+
     def follow_head(
         self, items: Sequence[tuple[Context, AuditEntry]]
     ) -> tuple[list[dict[str, Any]], Tip] | None:
@@ -183,9 +187,7 @@ class AuditService:
         the head is known and the chain is open; None otherwise (``record_many`` in a
         session then reads the head back or opens the chain). The caller holds
         ``Database.write_lock``, inserts the rows, commits, and then calls ``advance``."""
-        if not self._head_known or self._head[0] == 0:
-            return None
-        if not isinstance(self._sink, DatabaseAuditSink):
+        if not self.head_ready():
             return None
         tip = self._head
         rows = []

@@ -58,6 +58,7 @@ class WriterStats:
     records: int = 0
     largest_batch: int = 0
     failed_batches: int = 0
+    inline: int = 0  # batches committed by the caller itself (``submit_rows(alone=True)``)
 
 
 class GroupCommitWriter:
@@ -99,21 +100,45 @@ class GroupCommitWriter:
             raise AuditUnavailableError("the audit record could not be written") from item.error
 
     def submit_rows(
-        self, ctx: Context, records: Sequence[tuple[AuditEntry, Rows]]
+        self, ctx: Context, records: Sequence[tuple[AuditEntry, Rows]], *, alone: bool = False
     ) -> asyncio.Future[None]:
         """Queue audit records, each with the rows it accounts for; call on an event loop.
         The returned future resolves once all are committed and fails with
         AuditUnavailableError when they cannot be (at once when the queue is full: an event
-        loop must not block). Cancelling it stops nothing: the records may still land."""
+        loop must not block). Cancelling it stops nothing: the records may still land.
+
+        ``alone``: the caller's request is the only one in flight. When the writer is idle
+        too (nothing queued, no transaction of this process running), the records are then
+        committed right here, without the two thread hand-offs: there is nothing else for the
+        event loop to do meanwhile, and nothing to batch them with."""
         self._ensure_started()
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        item = _Item(ctx, records, waiter=waiter)
+        if alone and self._inline(item):
+            return waiter
         try:
-            self._queue.put_nowait(_Item(ctx, records, waiter=waiter))
+            self._queue.put_nowait(item)
         except queue.Full:
             raise AuditUnavailableError(
                 "the audit log is saturated; the action was not done"
             ) from None
         return waiter
+
+    def _inline(self, item: _Item) -> bool:
+        """Commit ``item`` on the calling thread when nothing is queued, no write transaction
+        of this process runs, and the chain's head is known (no session work to do first);
+        False (nothing done) otherwise."""
+        lock = self._audit.db.write_lock
+        if not self._queue.empty() or not lock.acquire(blocking=False):
+            return False
+        try:
+            if not self._queue.empty() or not self._audit.head_ready():
+                return False
+            self._commit([item])
+        finally:
+            lock.release()
+        self.stats.inline += 1
+        return True
 
     def _ensure_started(self) -> None:
         if self._thread is not None:

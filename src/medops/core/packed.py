@@ -68,9 +68,14 @@ class FeaturePacker:
     def unpack(self, rows: Sequence[bytes]) -> dict[str, Column]:
         """Packed rows as columns keyed by feature name."""
         matrix = np.frombuffer(b"".join(rows), dtype="<f8").reshape(len(rows), self.width)
+        return self.columns(np.ascontiguousarray(matrix.T))
+
+    def columns(self, by_feature: npt.NDArray[np.float64]) -> dict[str, Column]:
+        """Columns keyed by feature name from packed rows laid out feature by feature (one
+        row of ``by_feature`` per feature, in signature order): numbers are views of it."""
         columns: dict[str, Column] = {}
         for j, name in enumerate(self.names):
-            column = np.ascontiguousarray(matrix[:, j], dtype=np.float64)
+            column = by_feature[j]
             kind = self._kinds[j]
             categories = self._categories[j]
             if kind == "float":

@@ -29,7 +29,9 @@ raise no alarm.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +63,11 @@ ACCURACY_DROP = 0.05  # the seed's rule: alert when accuracy drops more than 5 p
 ECE_RISE = 0.05
 
 
+# From this many rows a window's features are tested on one thread per core (below it,
+# threads cost more than they save).
+PARALLEL_ROWS = 50_000
+
+
 @dataclass
 class WindowRows:
     """The rows of one window, column-oriented, as the prediction log holds them."""
@@ -87,10 +94,18 @@ def evaluate_window(
 ) -> dict[str, Any]:
     """The window's full monitoring document (see the module docstring)."""
     thresholds = thresholds or {}
-    features = {
-        name: _feature(name, reference, window, thresholds.get(name), min_samples)
-        for name, reference in profile.features.items()
-    }
+    names = list(profile.features)
+
+    def one(name: str) -> list[DriftResult] | None:
+        return _feature(name, profile.features[name], window, thresholds.get(name), min_samples)
+
+    if window.rows >= PARALLEL_ROWS and len(names) > 1:
+        # Features are independent and their statistics (sorting, binning) run in NumPy with
+        # the GIL released: a large window's features go to one thread per core.
+        with ThreadPoolExecutor(max_workers=min(len(names), os.cpu_count() or 1)) as pool:
+            features = dict(zip(names, pool.map(one, names), strict=True))
+    else:
+        features = {name: one(name) for name in names}
     dataset = _dataset_verdict(features, correction)
     multivariate = _multivariate(profile, window, min_samples)
     prediction = numeric_drift(

@@ -126,10 +126,21 @@ class PcaReference:
     ) -> tuple[float, int]:
         """The mean reconstruction error of the current rows, and how many rows."""
         columns = {n: np.asarray(numeric[n], dtype=np.float64) for n in self.numeric}
-        encoded = self._encode(columns, categorical or {})
-        if encoded.shape[0] == 0:
+        categorical = categorical or {}
+        rows = _rows_of(columns, categorical, self.categorical)
+        if rows == 0:
             return float("nan"), 0
-        return float(self._errors(encoded).mean()), int(encoded.shape[0])
+        # Block by block: a block's encoding and reconstruction stay in the CPU's cache, where
+        # a million rows at once would allocate several matrices of the window's size.
+        errors = np.empty(rows)
+        for start in range(0, rows, BLOCK_ROWS):
+            stop = min(start + BLOCK_ROWS, rows)
+            block = self._encode(
+                {n: values[start:stop] for n, values in columns.items()},
+                {n: categorical[n][start:stop] for n in self.categorical},
+            )
+            errors[start:stop] = self._errors(block)
+        return float(errors.mean()), rows
 
     def drift(
         self,
@@ -229,3 +240,19 @@ def _rows(columns: Mapping[str, FloatArray], categorical: Mapping[str, Sequence[
 
 def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+BLOCK_ROWS = 16_384  # rows encoded and reconstructed at a time (``error``)
+
+
+def _rows_of(
+    numeric: Mapping[str, FloatArray],
+    categorical: Mapping[str, Sequence[object]],
+    wanted: Mapping[str, Sequence[str]],
+) -> int:
+    """How many rows the window's columns hold (0 when it has no column the model reads)."""
+    for values in numeric.values():
+        return len(values)
+    for name in wanted:
+        return len(categorical[name])
+    return 0

@@ -255,14 +255,38 @@ class MonitoringService:
         return rows, profiles
 
     def _series(self) -> list[_Series]:
+        """Every (deployment, version) in the log with rows that are not shadow ones: a few
+        index seeks per series (a loose index scan), not a pass over millions of rows."""
+        found: list[_Series] = []
         with self.db.session() as session:
-            found = session.execute(
-                select(Prediction.deployment, Prediction.model_name, Prediction.version)
-                .where(Prediction.shadow.is_(False))
-                .distinct()
-                .order_by(Prediction.deployment, Prediction.version)
-            ).all()
-        return [_Series(d, m, v) for d, m, v in found]
+            deployment: str | None = None
+            while True:
+                after = select(Prediction.deployment).order_by(Prediction.deployment).limit(1)
+                if deployment is not None:
+                    after = after.where(Prediction.deployment > deployment)
+                deployment = session.scalar(after)
+                if deployment is None:
+                    return found
+                version: int | None = None
+                while True:
+                    following = (
+                        select(Prediction.version)
+                        .where(Prediction.deployment == deployment)
+                        .order_by(Prediction.version)
+                        .limit(1)
+                    )
+                    if version is not None:
+                        following = following.where(Prediction.version > version)
+                    version = session.scalar(following)
+                    if version is None:
+                        break
+                    model = session.scalar(
+                        select(Prediction.model_name)
+                        .where(*_of(_Series(deployment, "", version)))
+                        .limit(1)
+                    )
+                    if model is not None:  # None: only shadow rows
+                        found.append(_Series(deployment, model, version))
 
     def _profile(self, series: _Series) -> _Built:
         """The version's profile (built and returned for storing when new), or why not."""

@@ -280,6 +280,7 @@ class Predictor:
         self.metrics = metrics
         self._background: set[asyncio.Task[None]] = set()
         self._refreshing = asyncio.Lock()
+        self._in_flight = 0  # predict requests being answered (on this event loop)
 
     async def current(self, name: str) -> Route:
         """The deployment's current snapshot; after a change, requests wait for the one
@@ -295,6 +296,15 @@ class Predictor:
     ) -> dict[str, Any]:
         """Score the request's records; returns the JSON answer (predictions and timing),
         or a FHIR RiskAssessment (a Bundle of them for several records)."""
+        self._in_flight += 1
+        try:
+            return await self._predict(ctx, route, body, fhir=fhir)
+        finally:
+            self._in_flight -= 1
+
+    async def _predict(
+        self, ctx: Context, route: Route, body: bytes, *, fhir: bool
+    ) -> dict[str, Any]:
         timing = Timing()
         primary = route.primary
         if primary is None:
@@ -347,7 +357,9 @@ class Predictor:
                     shadow=False,
                 )
             )
-        await self._durable(ctx, records)
+        # The only request in flight commits its own records (no thread hand-off; nothing
+        # else is waiting for the event loop, and nothing to batch them with).
+        await self._durable(ctx, records, alone=self._in_flight == 1)
         timing.log = time.perf_counter() - scored_at
         if route.shadow is not None:
             self._start_shadow(ctx, route, route.shadow, parsed, metadata)
@@ -363,10 +375,12 @@ class Predictor:
             "timing_ms": timing.as_ms(total),
         }
 
-    async def _durable(self, ctx: Context, records: list[tuple[AuditEntry, Rows]]) -> None:
+    async def _durable(
+        self, ctx: Context, records: list[tuple[AuditEntry, Rows]], *, alone: bool = False
+    ) -> None:
         """Wait until the records are committed; fail closed (503) when that takes too long
         (the records may still land: an answer is never sent without them)."""
-        waiter = self._audit.writer.submit_rows(ctx, records)
+        waiter = self._audit.writer.submit_rows(ctx, records, alone=alone)
         try:
             async with asyncio.timeout(LOG_TIMEOUT_S):
                 await waiter

@@ -62,9 +62,12 @@ class Prediction(Base):
     """One scored record: what went in, what came out, by which version, for whom."""
 
     __tablename__ = "predictions"
-    # Monitoring reads one deployment version's log in time order (windows by time, and
-    # count windows by key: occurred_at, then id).
-    __table_args__ = (Index("ix_predictions_series", "deployment", "version", "occurred_at", "id"),)
+    # Monitoring reads one deployment version's log, shadow rows left out, in time order
+    # (windows by time, and count windows by key: occurred_at, then id); counts and the keys
+    # of a count window come from the index alone.
+    __table_args__ = (
+        Index("ix_predictions_series", "deployment", "version", "shadow", "occurred_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -1,4 +1,4 @@
-"""predictions: the features packed for monitoring, and the positive-class score
+"""predictions: the features packed for monitoring, the positive-class score, shadow indexed
 
 Revision ID: 0013
 Revises: 0012
@@ -9,6 +9,10 @@ version's signature order (src/medops/core/packed.py) and ``predictions.score`` 
 class's probability, so monitoring reads a window as one matrix instead of parsing each row's
 JSON. Both are NULL on rows logged before this migration; readers parse those rows' JSON, as
 before. A plain ADD COLUMN (no SQLite batch copy), so the append-only triggers stay in place.
+
+The series index gains ``shadow`` (deployment, version, shadow, occurred_at, id): every
+monitoring query leaves shadow rows out, and with the flag in the index, counting a series'
+rows and finding a count window's first and last keys read the index alone, not the table.
 """
 
 from __future__ import annotations
@@ -22,12 +26,19 @@ branch_labels = None
 depends_on = None
 
 
+SERIES = "ix_predictions_series"
+
+
 def upgrade() -> None:
     op.add_column("predictions", sa.Column("features", sa.LargeBinary(), nullable=True))
     op.add_column("predictions", sa.Column("score", sa.Float(), nullable=True))
+    op.drop_index(SERIES, table_name="predictions")
+    op.create_index(SERIES, "predictions", ["deployment", "version", "shadow", "occurred_at", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index(SERIES, table_name="predictions")
+    op.create_index(SERIES, "predictions", ["deployment", "version", "occurred_at", "id"])
     # ALTER TABLE ... DROP COLUMN on both dialects (SQLite >= 3.35): no table copy, so the
     # append-only triggers survive.
     op.execute("ALTER TABLE predictions DROP COLUMN score")
