@@ -84,6 +84,33 @@ def test_a_lone_request_runs_at_once_and_a_stream_waits_for_company() -> None:
     assert sum(stream) == 20
 
 
+def test_a_caller_alone_in_flight_is_never_held_for_company() -> None:
+    """Back-to-back requests of one client (each sent when the last was answered) come
+    faster than one per delay, but none can join another's batch: a caller that says it is
+    alone (``company=False``) runs at once, where one that says nothing waits the bound."""
+    recorder = Recorder()
+
+    async def scenario() -> tuple[list[float], float]:
+        batcher = MicroBatcher(recorder, max_batch_size=64, max_delay_s=0.3)
+        try:
+            alone = []
+            for i in range(5):
+                timing: dict[str, float] = {}
+                await batcher.submit([i], timeout_s=5, timing=timing, company=False)
+                alone.append(timing["queue"])
+            assert batcher.arrival_gap is not None
+            assert batcher.arrival_gap < batcher.max_delay_s  # a stream, by its arrivals
+            timing = {}
+            await batcher.submit([9], timeout_s=5, timing=timing)
+            return alone, timing["queue"]
+        finally:
+            await batcher.close()
+
+    alone, unsaid = asyncio.run(scenario())
+    assert max(alone) < 0.15, alone  # not held for the 0.3 s bound
+    assert unsaid >= 0.25  # the same arrival pattern without the hint waits for company
+
+
 def test_order_is_first_in_first_out_and_multi_row_requests_stay_whole() -> None:
     """Rows reach the model in submission order; a request's rows are never split."""
     gate = threading.Event()

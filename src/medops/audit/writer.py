@@ -194,9 +194,10 @@ class GroupCommitWriter:
             self._notify(batch)
 
     def _commit_direct(self, batch: list[_Item]) -> bool:
-        """Commit the batch on the writer's own connection through SQLAlchemy Core: one
-        multi-row INSERT per table, no session, no ORM state. False (nothing done) when the
-        chain's head must first be read back or the chain opened (``_commit_in_session``)."""
+        """Commit the batch on the writer's own connection: one prepared multi-row INSERT per
+        table executed by the driver (``_Insert``), inside a transaction SQLAlchemy begins and
+        commits; no session, no ORM state. False (nothing done) when the chain's head must
+        first be read back or the chain opened (``_commit_in_session``)."""
         audit = self._audit
         db = audit.db
         items = [(item.ctx, entry) for item in batch for entry, _ in item.records]
@@ -208,9 +209,14 @@ class GroupCommitWriter:
             connection = self._connection()
             try:
                 with connection.begin():
-                    connection.execute(_AUDIT_INSERT, rows)
-                    for model, values in _by_table(batch).items():
-                        connection.execute(insert(model.__table__), _by_column(model, values))
+                    cursor = _driver(connection).cursor()
+                    try:
+                        _insert(AuditEvent, rows, connection).run(cursor, rows)
+                        for model, listed in _by_table(batch).items():
+                            values = _by_column(model, listed)
+                            _insert(model, values, connection).run(cursor, values)
+                    finally:
+                        cursor.close()
             except BaseException:
                 audit.advance(None)  # it may have landed: the head is read back next time
                 self._drop_connection()
@@ -271,7 +277,57 @@ class GroupCommitWriter:
         self._drop_connection()
 
 
-_AUDIT_INSERT = insert(AuditEvent)
+def _driver(connection: Connection) -> Any:
+    """The DBAPI connection under ``connection`` (sqlite3's or psycopg's)."""
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    return driver
+
+
+class _Insert:
+    """``INSERT INTO table (columns) VALUES (...)`` prepared once for a table and a set of
+    columns, run with the driver's ``executemany`` on values converted by the columns' own
+    bind processors (so stored values are exactly what a SQLAlchemy insert would store):
+    SQLAlchemy's per-statement work (compiled-cache lookup, execution context, result) costs
+    more than the insert of a prediction and its audit record itself."""
+
+    def __init__(self, table: Any, keys: tuple[str, ...], dialect: Any) -> None:
+        columns = [table.c[key] for key in keys]
+        quote = dialect.identifier_preparer.quote
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        names = ", ".join(quote(column.name) for column in columns)
+        marks = ", ".join([mark] * len(columns))
+        # Names from the table's metadata, quoted by the dialect; every value is a parameter.
+        self.sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})"  # noqa: S608
+        self.keys = keys
+        self.processors = [column.type.bind_processor(dialect) for column in columns]
+
+    def run(self, cursor: Any, rows: list[dict[str, Any]]) -> None:
+        keys, processors = self.keys, self.processors
+        cursor.executemany(
+            self.sql,
+            [
+                tuple(
+                    value if process is None or value is None else process(value)
+                    for value, process in zip(map(row.__getitem__, keys), processors, strict=True)
+                )
+                for row in rows
+            ],
+        )
+
+
+_INSERTS: dict[tuple[Any, tuple[str, ...], str], _Insert] = {}
+
+
+def _insert(model: Any, rows: list[dict[str, Any]], connection: Connection) -> _Insert:
+    """The prepared insert of ``model``'s table for the columns ``rows`` hold (keys of the
+    first row: a batch's rows of one table all hold the same)."""
+    keys = tuple(rows[0])
+    dialect = connection.dialect
+    found = _INSERTS.get((model, keys, dialect.name))
+    if found is None:
+        found = _INSERTS[(model, keys, dialect.name)] = _Insert(model.__table__, keys, dialect)
+    return found
 
 
 def _by_table(batch: list[_Item]) -> dict[Any, list[dict[str, Any]]]:

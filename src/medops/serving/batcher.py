@@ -3,7 +3,8 @@
 Concurrent requests wait in one FIFO queue. The dispatcher takes the oldest request and
 gathers more until the batch holds ``max_batch_size`` rows or the oldest has waited
 ``max_delay_s`` (it waits only while requests arrive faster than one per ``max_delay_s``, by a
-moving average of the gaps between them: a lone request runs at once); then one call of
+moving average of the gaps between them, and a caller that knows it is the only request in
+flight is never kept waiting: a lone request runs at once); then one call of
 ``run_batch`` (an ONNX Runtime session, in a worker thread so the event loop stays free)
 scores them all. As BentoML's adaptive dispatcher does, the cost of a
 batch is fitted as ``a * rows + b`` (least squares over recent batches); unlike it, order is
@@ -73,6 +74,7 @@ class _Pending(Generic[In, Out]):
     deadline: float
     future: asyncio.Future[list[Out]]
     timing: dict[str, float] | None = None
+    company: bool = True  # whether the caller knows of other requests on their way here
 
 
 class MicroBatcher(Generic[In, Out]):
@@ -132,9 +134,12 @@ class MicroBatcher(Generic[In, Out]):
         *,
         timeout_s: float,
         timing: dict[str, float] | None = None,
+        company: bool = True,
     ) -> list[Out]:
         """Score ``items`` (one request: one or more rows) within ``timeout_s``, or shed.
-        ``timing`` (when given) receives the seconds spent queued and in the batch run."""
+        ``timing`` (when given) receives the seconds spent queued and in the batch run.
+        ``company=False``: the caller knows no other request is on its way (it is the only
+        one in flight), so waiting for one to batch with would only delay it."""
         if not items:
             return []
         self.start()
@@ -154,7 +159,7 @@ class MicroBatcher(Generic[In, Out]):
             )
         self._last_arrival = now
         future: asyncio.Future[list[Out]] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(items, now, now + timeout_s, future, timing))
+        self._queue.append(_Pending(items, now, now + timeout_s, future, timing, company))
         self._queued_rows += len(items)
         self._wake.set()
         return await future
@@ -170,6 +175,8 @@ class MicroBatcher(Generic[In, Out]):
         """Whether another request is likely to arrive within the delay bound: requests have
         been coming faster than one per ``max_delay_s``. A lone request (a quiet hour, one
         client at a time) is run at once instead of waiting for company that will not come."""
+        if not any(pending.company for pending in self._queue):
+            return False  # every caller queued knows it is alone
         return self.arrival_gap is not None and self.arrival_gap < self.max_delay_s
 
     def _take_batch(self) -> list[_Pending[In, Out]]:

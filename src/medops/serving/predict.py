@@ -468,6 +468,9 @@ class Predictor:
                 [(feed, j) for j in range(len(rows))],
                 timeout_s=self._settings.serving_deadline_ms / 1000,
                 timing=arm_timing,
+                # Alone in flight, no request can join its batch (one client at a time, as
+                # an EHR's synchronous call): never wait for company.
+                company=self._in_flight > 1,
             )
             ok = True
         finally:
