@@ -26,9 +26,8 @@ scikit-learn itself. The servers:
 - ``bentoml``: ``bentoml serve`` of ``peers/bento_service.py`` (the pipeline from BentoML's model
   store), its ``@bentoml.service(workers=1)`` overridden to W at run time through
   ``BENTOML_CONFIG_OVERRIDES``.
-- ``medops``: see :func:`start_medops`: everything on, one process. ``medops server`` has no
-  multi-worker option, so medops runs **one process in every row**, the workers=W rows
-  included (the table's workers column says 1 and a note under it says so).
+- ``medops``: see :func:`start_medops`: everything on, ``medops server --workers W`` (W uvicorn
+  worker processes on one port, each with its own audit chain, on one SQLite file).
 
 Requests (``--batches``, rows per request, default 1). One row is row 0 of the data set, sent
 in each server's single-row shape (as the benchmark always did). N > 1 rows are N distinct
@@ -325,15 +324,8 @@ def start_bentoml(launch: Launch) -> Target:
 def start_medops(launch: Launch) -> Target:
     """medops with everything on: authentication (API token), permission check, validation
     of named features against the signature, micro-batching, and the prediction and its audit
-    record made durable (group commit) before the answer. One uvicorn worker, SQLite in the
-    home, logs at the default level (one JSON line per request).
-
-    Always one process, whatever ``--workers`` asks: ``medops server`` has no workers option
-    (it hands uvicorn the application object, which uvicorn runs in its own process only, and
-    no setting asks for more). medops scales out as replicas behind a load balancer, on
-    PostgreSQL; W separate SQLite servers with no balancer in front would not be the same
-    thing as the peers' W workers behind one port, so they are not started. The table's
-    workers column says 1 for medops."""
+    record made durable (group commit) before the answer. ``--workers W`` uvicorn workers,
+    SQLite in the home, logs at the default level (one JSON line per request)."""
     home = launch.folder / "medops-home"
     shutil.rmtree(home, ignore_errors=True)
     project = HERE.parent / ".venv" / "bin"
@@ -352,12 +344,19 @@ def start_medops(launch: Launch) -> Target:
     env.update(QUIET_ENV)
     env.update({"MEDOPS_HOME": str(home), "MEDOPS_MFA_REQUIRED_ROLES": ""})
     spawn(
-        [str(project / "medops"), "server", "--port", str(launch.port)],
+        [
+            str(project / "medops"),
+            "server",
+            "--port",
+            str(launch.port),
+            "--workers",
+            str(launch.workers),
+        ],
         cwd=launch.folder,
         env=env,
         log=launch.log,
     )
-    return f"http://127.0.0.1:{launch.port}", {"Authorization": f"Bearer {token}"}, 1
+    return f"http://127.0.0.1:{launch.port}", {"Authorization": f"Bearer {token}"}, launch.workers
 
 
 # ============================================================================ END MEDOPS
@@ -717,9 +716,8 @@ def report(
     fewer = sorted({(name, asked) for (_, asked, name), ran in ran_workers.items() if ran != asked})
     for name, asked in fewer:
         rows.append(
-            f"\n{name} ran 1 process where {asked} workers were asked: it has no "
-            "multi-worker option (see start_medops); its ratios in those rows compare "
-            f"1 process with bare's {asked} workers."
+            f"\n{name} ran 1 process where {asked} workers were asked; its ratios in "
+            f"those rows compare 1 process with bare's {asked} workers."
         )
     return "\n".join(rows)
 

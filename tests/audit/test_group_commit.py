@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from medops.audit.checkpoints import checkpoint_rows, record_rows
 from medops.audit.schemas import AuditEntry
@@ -15,6 +16,7 @@ from medops.audit.verify import verify
 from medops.audit.writer import GroupCommitWriter
 from medops.errors import AuditUnavailableError
 from medops.services import Services
+from medops.serving.tables import Prediction
 from tests.helpers.people import SYSTEM_CTX
 
 
@@ -162,3 +164,39 @@ def test_a_lone_request_commits_its_own_records_when_the_writer_is_idle(
         mac_key=mac_key,
     )
     assert report.ok, report.first
+
+
+def test_the_writer_stores_rows_exactly_as_a_sqlalchemy_insert_would(services: Services) -> None:
+    """The writer inserts through prepared driver statements; each value must be stored as
+    SQLAlchemy stores it (times in the dialect's format, flags, bytes, NULLs, the column
+    named differently from its attribute), or queries comparing times would miss rows. The
+    first record opens the chain (the session path), the second takes the prepared path."""
+    at = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+
+    def row(key: str) -> dict[str, object]:
+        return {
+            "id": key, "occurred_at": at, "deployment": "d", "model_name": "m", "version": 1,
+            "artifact_digest": "a" * 64, "arm": "primary", "shadow": False, "cached": True,
+            "requester": "r", "patient_ref": None, "request_id": "q", "inputs": "{}",
+            "label": "1", "probabilities": "{}", "latency_ms": 1.5, "metadata_json": '{"k": 1}',
+            "features": b"\x00\x01\xff", "score": 0.25,
+        }  # fmt: skip
+
+    async def submit(key: str) -> None:
+        entry = AuditEntry(action="test.write", resource_id=key)
+        await services.audit.writer.submit_rows(SYSTEM_CTX, [(entry, ((Prediction, row(key)),))])
+
+    asyncio.run(submit("opening"))
+    asyncio.run(submit("prepared"))
+    assert services.audit.head_ready()
+    with services.db.transaction() as session:
+        session.execute(insert(Prediction), [row("orm")])
+        services.audit.record(session, SYSTEM_CTX, AuditEntry(action="test.write"))
+    columns = "occurred_at, shadow, cached, patient_ref, latency_ms, metadata, features, score"
+    with services.db.engine.connect() as connection:
+        stored = {
+            key: tuple(values)
+            for key, *values in connection.exec_driver_sql(f"SELECT id, {columns} FROM predictions")
+        }
+    assert stored["prepared"] == stored["orm"]
+    assert stored["opening"] == stored["orm"]

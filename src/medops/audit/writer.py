@@ -300,7 +300,9 @@ class _Insert:
         # Names from the table's metadata, quoted by the dialect; every value is a parameter.
         self.sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})"  # noqa: S608
         self.keys = keys
-        self.processors = [column.type.bind_processor(dialect) for column in columns]
+        self.processors = [
+            column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns
+        ]
 
     def run(self, cursor: Any, rows: list[dict[str, Any]]) -> None:
         keys, processors = self.keys, self.processors
