@@ -19,3 +19,20 @@ def working_folder(chosen: Path | None, prefix: str) -> Iterator[Path]:
         return
     with tempfile.TemporaryDirectory(prefix=prefix) as folder:
         yield Path(folder)
+
+
+# Child processes of the monitoring benchmarks: no telemetry, unbuffered output, no bytecode.
+QUIET_ENV = {
+    "DO_NOT_TRACK": "true",
+    "EVIDENTLY_DISABLE_TELEMETRY": "1",
+    "PYTHONUNBUFFERED": "1",
+    "PYTHONDONTWRITEBYTECODE": "1",
+}
+
+
+def peak_kib() -> int:
+    """Peak resident set of this process so far (VmHWM of /proc/self/status), in KiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status")

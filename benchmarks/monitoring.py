@@ -60,7 +60,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchlib import working_folder
+from benchlib import QUIET_ENV, peak_kib, working_folder
 
 HERE = Path(__file__).resolve().parent
 PEERS_PYTHON = HERE / ".monitoring-venv" / "bin" / "python"
@@ -73,12 +73,6 @@ CATEGORY_COUNTS = (5, 8, 12, 16, 20)
 SEED = 20_240_601
 PEER_PACKAGES = ("evidently", "pandas", "numpy", "scipy")
 PROJECT_PACKAGES = ("medops", "numpy", "scipy")
-QUIET_ENV = {
-    "DO_NOT_TRACK": "true",
-    "EVIDENTLY_DISABLE_TELEMETRY": "1",
-    "PYTHONUNBUFFERED": "1",
-    "PYTHONDONTWRITEBYTECODE": "1",
-}
 
 Json = dict[str, Any]
 
@@ -89,10 +83,7 @@ Json = dict[str, Any]
 
 def peak_mb() -> float:
     """Peak resident set of this process so far (VmHWM), in MB (10^6 bytes)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024 / 1e6
-    raise RuntimeError("no VmHWM in /proc/self/status")
+    return peak_kib() * 1024 / 1e6
 
 
 def child_generate(folder: Path, n_ref: int, n_cur: int) -> Json:

@@ -105,7 +105,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchlib import working_folder
+from benchlib import QUIET_ENV, peak_kib, working_folder
 
 HERE = Path(__file__).resolve().parent
 PEERS_PYTHON = HERE / ".monitoring-venv" / "bin" / "python"
@@ -119,12 +119,6 @@ NAME = "bench"  # model and deployment
 PASSWORD = "benchmark-password-not-for-production"  # noqa: S105 - a throwaway home
 PEER_PACKAGES = ("evidently", "pandas", "pyarrow", "numpy")
 PROJECT_PACKAGES = ("medops", "numpy", "scipy", "sqlalchemy")
-QUIET_ENV = {
-    "DO_NOT_TRACK": "true",
-    "EVIDENTLY_DISABLE_TELEMETRY": "1",
-    "PYTHONUNBUFFERED": "1",
-    "PYTHONDONTWRITEBYTECODE": "1",
-}
 
 Json = dict[str, Any]
 
@@ -135,10 +129,7 @@ Json = dict[str, Any]
 
 def peak_mib() -> float:
     """Peak resident set of this process so far (VmHWM), in MiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
+    return peak_kib() / 1024
 
 
 def feature_names() -> list[str]:

@@ -47,14 +47,7 @@ def test_concurrent_records_are_batched_durable_and_chained(services: Services) 
     assert stats.records == 320
     assert stats.batches < 320
     assert stats.largest_batch > 1
-    key, mac_key = services.audit.signing_keys()
-    report = verify(
-        record_rows(services.db),
-        checkpoint_rows(services.db),
-        public_key=key.public_key(),
-        mac_key=mac_key,
-    )
-    assert report.ok, report.first
+    _assert_chain_verifies(services)
 
 
 def test_a_saturated_or_blocked_log_fails_closed(services: Services) -> None:
@@ -156,14 +149,7 @@ def test_a_lone_request_commits_its_own_records_when_the_writer_is_idle(
     with services.db.session() as session:
         stored = set(session.scalars(select(AuditEvent.resource_id)))
     assert {"opening", "alone", "queued"} <= stored
-    key, mac_key = services.audit.signing_keys()
-    report = verify(
-        record_rows(services.db),
-        checkpoint_rows(services.db),
-        public_key=key.public_key(),
-        mac_key=mac_key,
-    )
-    assert report.ok, report.first
+    _assert_chain_verifies(services)
 
 
 def test_the_writer_stores_rows_exactly_as_a_sqlalchemy_insert_would(services: Services) -> None:
@@ -200,3 +186,15 @@ def test_the_writer_stores_rows_exactly_as_a_sqlalchemy_insert_would(services: S
         }
     assert stored["prepared"] == stored["orm"]
     assert stored["opening"] == stored["orm"]
+
+
+def _assert_chain_verifies(services: Services) -> None:
+    """Every record is stored, chained and MAC'd as the verifier expects."""
+    key, mac_key = services.audit.signing_keys()
+    report = verify(
+        record_rows(services.db),
+        checkpoint_rows(services.db),
+        public_key=key.public_key(),
+        mac_key=mac_key,
+    )
+    assert report.ok, report.first
