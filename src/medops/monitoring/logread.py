@@ -199,13 +199,18 @@ class _Columns:
             self._listed = {name: [] for name in self._packer.names}
         listed = self._listed
         names = self._packer.names
-        for row in rows:
+        packed_at = [i for i, row in enumerate(rows) if row[0] is not None]
+        # The chunk's packed rows unpack in one call (a window spanning the upgrade can hold
+        # a million of them), the others parse their JSON.
+        unpacked = self._packer.unpack([rows[i][0] for i in packed_at]) if packed_at else {}
+        by_row = {
+            name: dict(zip(packed_at, _values(unpacked[name]), strict=True))
+            for name in (names if packed_at else [])
+        }
+        for i, row in enumerate(rows):
             if row[0] is not None:
-                values = self._packer.unpack([row[0]])
                 for name in names:
-                    column = values[name]
-                    listed[name].append(column[0].item() if isinstance(column, np.ndarray)
-                                        else column[0])  # fmt: skip
+                    listed[name].append(by_row[name][i])
             else:
                 record = json.loads(row[3])
                 for name in names:
@@ -238,3 +243,8 @@ class _Columns:
 
     def _score(self, probabilities: str) -> float:
         return float(json.loads(probabilities).get(self._positive, float("nan")))
+
+
+def _values(column: Any) -> list[Any]:
+    """A column as plain Python values (arrays through ``tolist``)."""
+    return column.tolist() if isinstance(column, np.ndarray) else list(column)
