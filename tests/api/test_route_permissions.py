@@ -16,7 +16,14 @@ PUBLIC_ROUTES = {
     ("GET", "/metrics"),
     ("POST", "/api/v1/auth/token"),
     ("POST", "/api/v1/auth/session"),
+    ("GET", "/login"),
+    ("GET", "/static/{path:path}"),
 }
+
+
+def is_console_page(path: str) -> bool:
+    """Console pages answer a browser: a redirect to sign in, and refusals as pages."""
+    return not path.startswith("/api/") and path not in {"/openapi.json", "/metrics"}
 
 
 def test_every_route_declares_exactly_one_permission_or_is_an_explicit_public_exception() -> None:
@@ -36,8 +43,13 @@ def test_every_route_declares_exactly_one_permission_or_is_an_explicit_public_ex
 def test_protected_route_without_credentials_is_401_problem(
     http: httpx.Client, method: str, path: str, permission: Permission
 ) -> None:
-    """No token: 401 with a Bearer challenge and a problem+json body, before anything else."""
+    """No token: 401 with a Bearer challenge and a problem+json body, before anything else
+    (a console page: a redirect to the sign-in page)."""
     response = http.request(method, concrete(path), json={})
+    if is_console_page(path):
+        assert response.status_code == 303, (method, path, permission)
+        assert response.headers["location"].startswith("/login?next=")
+        return
     assert response.status_code == 401, (method, path, permission)
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["www-authenticate"] == "Bearer"
@@ -56,4 +68,7 @@ def test_each_role_gets_403_exactly_where_its_permissions_say(
             assert response.status_code not in (401, 403), (role, method, path, response.text)
         else:
             assert response.status_code == 403, (role, method, path, response.text)
-            assert response.json()["type"] == "urn:medops:problem:forbidden"
+            if is_console_page(path):
+                assert response.headers["content-type"].startswith("text/html")
+            else:
+                assert response.json()["type"] == "urn:medops:problem:forbidden"

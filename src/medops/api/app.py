@@ -28,6 +28,7 @@ from medops.api.routers import (
 )
 from medops.api.telemetry import AuditWriterCollector, HttpMetrics
 from medops.config import Settings, load_settings
+from medops.console.routes import routers as console_routers
 from medops.context import SYSTEM_ACTOR, Context, Origin
 from medops.errors import AuditTamperedError
 from medops.logs import get_logger
@@ -238,6 +239,7 @@ def create_app(
         models.router,
         deployments.router,
         monitoring.router,
+        *console_routers(),
     ):
         app.include_router(router)
     app.add_middleware(

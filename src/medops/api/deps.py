@@ -52,6 +52,7 @@ setattr(public, PUBLIC_ATTR, True)
 
 
 SESSION_COOKIE = "medops_session"
+CSRF_COOKIE = "medops_csrf"  # the session's CSRF token, readable by the console's script
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

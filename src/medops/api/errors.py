@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError
@@ -25,6 +25,7 @@ from medops.api.deps import CONTEXT_STATE, SAFE_METHODS, access_check, get_servi
 from medops.api.middleware import route_template
 from medops.api.problems import PROBLEM_CONTENT_TYPE, problem_body
 from medops.audit.schemas import AuditEntry, Outcome
+from medops.console.errors import console_error, is_console
 from medops.context import Context
 from medops.errors import (
     AuditUnavailableError,
@@ -173,7 +174,7 @@ def _check_access_first(request: Request) -> MedopsError | None:
     return None
 
 
-def handle_medops_error(request: Request, exc: Exception) -> JSONResponse:
+def handle_medops_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, MedopsError)
     ctx: Context | None = getattr(request.state, CONTEXT_STATE, None)
     if isinstance(exc, InvalidInputError) and (ctx is None or ctx.actor is None):
@@ -182,10 +183,12 @@ def handle_medops_error(request: Request, exc: Exception) -> JSONResponse:
     if status >= 500:
         log.error("request failed", error=exc.code, detail=exc.message)
     _audit_failure(request, exc, status)
+    if is_console(request):
+        return console_error(request, exc, status)
     return _problem(request, exc, status)
 
 
-def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
+def handle_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     problems = list(exc.errors())
     if any(p.get("type") == "json_invalid" for p in problems):
@@ -227,7 +230,7 @@ def field_name(loc: Any) -> str:
     return ".".join(parts) or "body"
 
 
-def handle_http_error(request: Request, exc: Exception) -> JSONResponse:
+def handle_http_error(request: Request, exc: Exception) -> Response:
     """Errors raised by the framework itself (routing, body parsing, body limit) as problems."""
     assert isinstance(exc, StarletteHTTPException)
     error: MedopsError
@@ -251,7 +254,7 @@ def handle_http_error(request: Request, exc: Exception) -> JSONResponse:
     return handle_medops_error(request, error)
 
 
-def handle_database_error(request: Request, exc: Exception) -> JSONResponse:
+def handle_database_error(request: Request, exc: Exception) -> Response:
     """The database failed: unreachable (503), or it refused a value (422). Nothing changed."""
     log.error("database error", error=type(exc).__name__)
     if isinstance(exc, DataError):

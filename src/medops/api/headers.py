@@ -13,6 +13,9 @@ report, the model card, the monitoring report) also carry:
   site the report's address.
 - ``X-Frame-Options: DENY``: no framing, for browsers that predate ``frame-ancestors``.
 
+Console pages (console/layout.py) set a policy of their own, which is kept: scripts and
+styles from this server's ``/static`` files only, still no inline script or style.
+
 A page with another style sheet adds it to HTML_STYLES (tests/security/test_input_edges.py
 fails when a served page holds a style sheet the policy does not allow).
 """
@@ -50,6 +53,7 @@ HTML_ANSWER: Final = (
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
 )
+_CSP: Final = b"content-security-policy"
 _OURS: Final = frozenset(name for name, _ in (*EVERY_ANSWER, *HTML_ANSWER))
 
 
@@ -60,5 +64,9 @@ def secured(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         name.lower() == b"content-type" and value.lower().startswith(b"text/html")
         for name, value in headers
     )
+    own_policy = any(name.lower() == b"content-security-policy" for name, _ in headers)
+    if own_policy:  # a console page: its own (script-allowing) policy, the rest as ours
+        kept = [(n, v) for n, v in headers if n.lower() not in _OURS or n.lower() == _CSP]
+        return [*kept, *EVERY_ANSWER, *(h for h in HTML_ANSWER if h[0] != _CSP)]
     kept = [(name, value) for name, value in headers if name.lower() not in _OURS]
     return [*kept, *EVERY_ANSWER, *(HTML_ANSWER if html else ())]

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from medops.audit.schemas import AuditEntry
 from medops.audit.service import AuditService
@@ -665,6 +665,27 @@ class MonitoringService:
                 .limit(limit)
             ).all()
         return [WindowSummary.load(summary_of(r)) for r in rows]
+
+    def latest(self, deployments: Sequence[str]) -> dict[str, WindowSummary]:
+        """Each deployment's most recently ending window of any kind (the primary version's
+        or a canary's), keyed by deployment; deployments with none are left out."""
+        found: dict[str, WindowSummary] = {}
+        with self.db.session() as session:
+            for name in deployments:
+                row = session.scalars(
+                    select(MonitoringResult)
+                    .options(defer(MonitoringResult.result))
+                    .where(MonitoringResult.deployment == name)
+                    .order_by(
+                        MonitoringResult.window_end.desc(),
+                        MonitoringResult.computed_at.desc(),
+                        MonitoringResult.version.desc(),
+                    )
+                    .limit(1)
+                ).first()
+                if row is not None:
+                    found[name] = WindowSummary.load(summary_of(row))
+        return found
 
     def document(
         self,

@@ -15,6 +15,7 @@ error rate or p99 latency crosses the deployment's limits, ``on_unhealthy`` is c
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -134,11 +135,20 @@ class ArmWindow:
     errors: int = 0
     recent: deque[tuple[bool, float]] = field(default_factory=deque)
     tripped: bool = False
+    # Records per RATE_BUCKET_SECONDS bucket of the monotonic clock, the last RATE_BUCKETS.
+    buckets: deque[list[int]] = field(default_factory=deque)
 
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, ok: bool, latency_ms: float, count: int = 1) -> None:
+        bucket = int(time.monotonic()) // RATE_BUCKET_SECONDS
         with self.lock:
+            if self.buckets and self.buckets[-1][0] == bucket:
+                self.buckets[-1][1] += count
+            else:
+                self.buckets.append([bucket, count])
+                if len(self.buckets) > RATE_BUCKETS:
+                    self.buckets.popleft()
             for _ in range(count):
                 self.records += 1
                 self.errors += 0 if ok else 1
@@ -149,6 +159,7 @@ class ArmWindow:
     def stats(self) -> ArmStats:
         with self.lock:  # read from request threads while the event loop adds
             recent = list(self.recent)
+            buckets = [(b, c) for b, c in self.buckets]
         latencies = sorted(latency for _, latency in recent)
         n = len(recent)
         bad = sum(1 for ok, _ in recent if not ok)
@@ -158,7 +169,23 @@ class ArmWindow:
             error_rate=bad / n if n else None,
             p50_ms=latencies[(n - 1) // 2] if n else None,
             p99_ms=latencies[min(n - 1, int(0.99 * n))] if n else None,
+            rate_per_second=_rate(buckets),
         )
+
+
+RATE_BUCKET_SECONDS = 10
+RATE_BUCKETS = 31  # the last five minutes, and the bucket filling now
+
+
+def _rate(buckets: list[tuple[int, int]]) -> float:
+    """Records per second over the last five minutes (the filling bucket counts for the
+    seconds it has run)."""
+    now = time.monotonic()
+    current = int(now) // RATE_BUCKET_SECONDS
+    oldest = current - RATE_BUCKETS + 1
+    counted = sum(c for b, c in buckets if b >= oldest)
+    seconds = (RATE_BUCKETS - 1) * RATE_BUCKET_SECONDS + (now - current * RATE_BUCKET_SECONDS)
+    return counted / seconds
 
 
 class ServingRuntime:

@@ -84,6 +84,9 @@ class ArmStats(BaseModel):
     error_rate: float | None
     p50_ms: float | None
     p99_ms: float | None
+    rate_per_second: float | None = Field(
+        default=None, description="records per second over the last five minutes"
+    )
 
 
 class DeploymentOut(BaseModel):

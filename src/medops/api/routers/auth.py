@@ -7,7 +7,14 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request, Response
 
-from medops.api.deps import API_PREFIX, SESSION_COOKIE, ServicesDep, public, require
+from medops.api.deps import (
+    API_PREFIX,
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    ServicesDep,
+    public,
+    require,
+)
 from medops.auth.schemas import (
     AccessToken,
     Me,
@@ -73,6 +80,17 @@ async def start_session(
         samesite="strict",
     )
     assert result.csrf_token is not None
+    # The console's script reads this copy of the CSRF token and sends it as X-CSRF-Token
+    # (double submit): another site can neither read it nor make the browser send it.
+    response.set_cookie(
+        CSRF_COOKIE,
+        result.csrf_token,
+        max_age=settings.session_max_hours * 3600,
+        path="/",
+        secure=settings.cookie_secure,
+        httponly=False,
+        samesite="strict",
+    )
     return SessionStarted(
         csrf_token=result.csrf_token, expires_at=result.expires_at, restriction=result.restriction
     )
@@ -83,6 +101,7 @@ def logout(response: Response, services: ServicesDep, ctx: Self) -> None:
     """End the login this request came with (token or cookie)."""
     services.logins.logout(ctx)
     response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
 
 
 @router.get("/sessions", name="session.list")
@@ -96,6 +115,7 @@ def logout_everywhere(response: Response, services: ServicesDep, ctx: Self) -> d
     """Log out everywhere: end every login of the caller, this one included."""
     ended = services.logins.logout_everywhere(ctx)
     response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
     return {"sessions_ended": ended}
 
 

@@ -1,0 +1,12 @@
+"""Every router of the console, in the order the app includes them (after the API's)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from medops.console import account, assets, overview
+
+
+def routers() -> list[APIRouter]:
+    """The console's routers: static files, sign-in and account, then the pages."""
+    return [assets.router, account.router, overview.router]

@@ -1,0 +1,62 @@
+"""The console's shell: sign-in page, redirects, the pages' security headers, static files."""
+
+from __future__ import annotations
+
+import httpx
+
+from medops.console.layout import CONSOLE_CSP
+from medops.core.permissions import Role
+from tests.helpers.http import bearer
+
+
+def test_a_page_without_a_session_sends_the_browser_to_sign_in(http: httpx.Client) -> None:
+    """No session: 303 to /login with the page as ``next``."""
+    response = http.get("/deployments?x=1")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=/deployments%3Fx%3D1"
+
+
+def test_sign_in_page_has_the_strict_policy_and_no_inline_script(http: httpx.Client) -> None:
+    """The page loads only this server's script and style; nothing inline."""
+    response = http.get("/login")
+    assert response.status_code == 200
+    assert response.headers["content-security-policy"] == CONSOLE_CSP
+    assert "'unsafe-inline'" not in CONSOLE_CSP
+    assert "<script>" not in response.text
+    assert ' style="' not in response.text
+    assert '<script src="/static/console.js" defer></script>' in response.text
+
+
+def test_an_open_redirect_through_next_is_refused(http: httpx.Client) -> None:
+    """``next`` naming another site falls back to the start page."""
+    response = http.get("/login?next=//evil.example/")
+    assert 'data-next="/"' in response.text
+
+
+def test_a_role_without_the_pages_permission_gets_a_403_page(
+    http: httpx.Client, tokens: dict[Role, str]
+) -> None:
+    """An admin may not open the deployments overview: a page saying so, status 403."""
+    response = http.get("/deployments", headers=bearer(tokens[Role.ADMIN]))
+    assert response.status_code == 403
+    assert response.headers["content-type"].startswith("text/html")
+    assert "deployments:read" in response.text
+
+
+def test_the_overview_lists_deployments_for_a_reader(
+    http: httpx.Client, tokens: dict[Role, str]
+) -> None:
+    """A clinician sees the overview page."""
+    response = http.get("/deployments", headers=bearer(tokens[Role.CLINICIAN]))
+    assert response.status_code == 200, response.text
+    assert "<h1>Overview</h1>" in response.text
+
+
+def test_static_files_are_served_with_an_etag(http: httpx.Client) -> None:
+    """The style sheet comes with a strong ETag, and a revalidation is a 304."""
+    first = http.get("/static/console.css")
+    assert first.status_code == 200
+    assert first.headers["content-type"] == "text/css; charset=utf-8"
+    again = http.get("/static/console.css", headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304
+    assert http.get("/static/nothing.js").status_code == 404
