@@ -273,7 +273,8 @@ def to_markdown(card: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _html_value(value: Any) -> str:
+def html_value(value: Any) -> str:
+    """A card field's value as markup (tables for lists of records, definitions for maps)."""
     if value is None:
         return '<span class="missing">missing</span>'
     if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
@@ -344,7 +345,7 @@ def to_html(card: dict[str, Any]) -> str:
                 '<span class="auto"> (from the registry)</span>' if row["source"] == "auto" else ""
             )
             parts.append(
-                f"<tr><th>{e(row['label'])}{tag}</th><td>{_html_value(row['value'])}</td></tr>"
+                f"<tr><th>{e(row['label'])}{tag}</th><td>{html_value(row['value'])}</td></tr>"
             )
         parts.append("</table>")
     parts.append("<h2>Electronic signatures</h2>")

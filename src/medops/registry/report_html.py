@@ -249,11 +249,11 @@ def _threshold_table(report: ReportDocument) -> str:
     return f'<div class="scroll"><table>{head}</tr>{rows}</table></div>'
 
 
-def render_report_html(report: ReportDocument, *, title: str, meta: Mapping[str, str]) -> str:
-    """The report as a complete, self-contained HTML5 document (no scripts, no fetches)."""
+def report_body(report: ReportDocument, meta: Mapping[str, str]) -> str:
+    """The report's sections (no title, no document around them): the standalone file and
+    the console's version page show the same markup."""
     forests = "".join(_forest(report, metric) for metric in FOREST_METRICS)
     sections = [
-        f"<h1>{esc(title)}</h1>",
         _meta_table(meta),
         "<h2>Summary</h2>",
         _summary(report),
@@ -269,9 +269,14 @@ def render_report_html(report: ReportDocument, *, title: str, meta: Mapping[str,
         "<h2>Metrics by threshold</h2>",
         _threshold_table(report),
     ]
+    return "".join(sections)
+
+
+def render_report_html(report: ReportDocument, *, title: str, meta: Mapping[str, str]) -> str:
+    """The report as a complete, self-contained HTML5 document (no scripts, no fetches)."""
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)}</title><style>{STYLE}</style></head>"
-        f"<body>{''.join(sections)}</body></html>\n"
+        f"<body><h1>{esc(title)}</h1>{report_body(report, meta)}</body></html>\n"
     )

@@ -20,6 +20,18 @@ MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 ALIAS_PATTERN = r"^[a-z][a-z0-9_\-]{0,63}$"
 DIGEST_PATTERN = r"^[0-9a-f]{64}$"
 Meaning = Literal["review", "approval", "responsibility"]
+# What a signer declares by each meaning (21 CFR 11.50: the meaning of a signature is shown
+# with it); the console shows the statement before the signer signs.
+MEANING_STATEMENTS: dict[str, str] = {
+    "review": "I have reviewed this version, its validation report and its model card.",
+    "approval": (
+        "I approve this version for the intended use stated in its model card, on the "
+        "evidence of its validation report; my approval counts toward the promotion gates."
+    ),
+    "responsibility": (
+        "I take responsibility for this version's use in clinical care as stated in its model card."
+    ),
+}
 PRODUCTION = "production"
 MIN_CLINICIAN_APPROVALS = 1
 GapMetric = Literal["auroc", "auprc", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1"]

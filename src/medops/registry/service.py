@@ -635,16 +635,8 @@ class RegistryService:
         from medops.registry.report_html import render_report_html
 
         out = self.report(ref, report_id)
-        meta = {
-            "model": f"{out.model} version {out.version}",
-            "artifact digest": out.report.model.artifact_digest if out.report.model else "-",
-            "dataset": f"{out.dataset_name} ({out.dataset_rows} rows, sha256 {out.dataset_digest})",
-            "report": f"{out.id}, sha256 {out.report_hash}",
-            "computed": f"{out.created_at.isoformat()} by {out.created_by}",
-            "policy": "passed" if out.passed else "failed: " + "; ".join(out.failures),
-        }
         return render_report_html(
-            out.report, title=f"Validation report: {out.model}/{out.version}", meta=meta
+            out.report, title=f"Validation report: {out.model}/{out.version}", meta=report_meta(out)
         )
 
     # -- model cards ----------------------------------------------------------------------
@@ -717,3 +709,15 @@ class RegistryService:
             revision=card_row.revision if card_row else None,
             content_hash=card_row.content_hash if card_row else None,
         )
+
+
+def report_meta(out: ReportOut) -> dict[str, str]:
+    """The facts shown above a validation report: version, digests, data, who, verdict."""
+    return {
+        "model": f"{out.model} version {out.version}",
+        "artifact digest": out.report.model.artifact_digest if out.report.model else "-",
+        "dataset": f"{out.dataset_name} ({out.dataset_rows} rows, sha256 {out.dataset_digest})",
+        "report": f"{out.id}, sha256 {out.report_hash}",
+        "computed": f"{out.created_at.isoformat()} by {out.created_by}",
+        "policy": "passed" if out.passed else "failed: " + "; ".join(out.failures),
+    }
