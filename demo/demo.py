@@ -21,6 +21,10 @@ trail stay there after the demo, and it says where:
 5. The audit trail of it all, counted by action as the auditor reads it (the records
    themselves in audit-trail.csv); a signed checkpoint and an offline verification of the
    hash chains.
+6. The web console: every user signs in as a browser does (session cookie, CSRF token, a
+   one-time code where MFA applies) and opens each console page; which pages each role opens
+   is checked against the permission matrix. The demo ends by printing the console's address
+   and every user's credentials, and, in a terminal, serves the console until Ctrl-C.
 
 It exits non-zero if any outcome differs from what the rules say.
 """
@@ -37,6 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pyotp
+from demo_console import console_demo, serve_console
 from demo_registry import registry_demo
 from demo_serving import serving_demo
 from rich.console import Console
@@ -126,6 +131,8 @@ def main() -> int:
     mismatches += registry_demo(settings, _login, RECOVERY)
     mismatches += serving_demo(settings, _login)
     _show_audit(settings, folder)
+    users = {_username(r): r for r in Role} | {SECOND_ENGINEER: Role.ML_ENGINEER}
+    mismatches += console_demo(settings, users, PASSWORD, RECOVERY)
     mismatches += _verify_audit(settings)
     console.rule("files")
     for path in sorted(p for p in folder.rglob("*") if p.suffix in {".html", ".csv", ".jsonl"}):
@@ -140,10 +147,12 @@ def main() -> int:
             console.print(f"  {line}")
         return 1
     console.print("[green]Every outcome matches the role -> permission table.[/]")
+    serve_console(settings, users, PASSWORD, SECRETS, RECOVERY)
     return 0
 
 
 RECOVERY: dict[str, list[str]] = {}  # the demo keeps each enrolled user's recovery codes
+SECRETS: dict[str, str] = {}  # and their TOTP secrets, printed at the end for the console
 
 
 def _enroll_admin(client: Client) -> None:
@@ -161,6 +170,7 @@ def _enroll_admin(client: Client) -> None:
 def _enroll(client: Client, username: str) -> None:
     enrollment = client.mfa_enroll(PASSWORD)  # the password again: a token alone cannot enroll
     app = pyotp.TOTP(enrollment.secret)  # the demo plays the authenticator app
+    SECRETS[username] = enrollment.secret
     RECOVERY[username] = client.mfa_confirm(app.now()).codes
     uri = enrollment.otpauth_uri.split("?")[0]
     console.print(f"  {username} enrolled TOTP ({uri}); {len(RECOVERY[username])} recovery codes")

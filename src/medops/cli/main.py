@@ -224,6 +224,63 @@ def server(
     uvicorn.run(application, **options)
 
 
+@app.command("console")
+def web_console(
+    port: int = typer.Option(
+        0, "--port", min=0, max=65535, help="Local port (0: a free one is chosen)."
+    ),
+    open_browser: bool = typer.Option(
+        True, "--open/--no-open", help="Open the console in the default web browser."
+    ),
+    json_output: bool = typer.Option(
+        False, "--json", help="Say where it listens as one JSON line first."
+    ),
+) -> None:
+    """Serve the web console of this installation on 127.0.0.1 and open it in a browser;
+    Ctrl-C stops it. Sign in with your user name, password and one-time code."""
+    import json
+    import socket
+    import threading
+    import time
+    import webbrowser
+
+    import uvicorn
+
+    from medops.api.app import create_app
+    from medops.logs import configure_logging
+
+    config = settings()
+    configure_logging(config.log_level)
+    if port == 0:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/"
+    if json_output:  # one line, so a program can read it before the server's logs
+        sys.stdout.write(json.dumps({"event": "starting", "url": url, "pid": os.getpid()}) + "\n")
+        sys.stdout.flush()
+    else:
+        typer.echo(f"medops console at {url} (Ctrl-C stops it)")
+    application = create_app(config)
+
+    def open_when_ready() -> None:  # the browser opens once the port answers
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            except OSError:
+                time.sleep(0.1)
+                continue
+            webbrowser.open(url)
+            return
+
+    if open_browser:
+        threading.Thread(target=open_when_ready, daemon=True).start()
+    uvicorn.run(
+        application, host="127.0.0.1", port=port, log_config=None, access_log=False,
+        server_header=False,
+    )  # fmt: skip
+
+
 @app.command()
 def login(
     username: str | None = typer.Option(
