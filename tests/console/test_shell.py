@@ -7,6 +7,7 @@ import httpx
 from medops.console.layout import CONSOLE_CSP
 from medops.core.permissions import Role
 from tests.helpers.http import bearer
+from tests.helpers.registry import DEPLOYMENT, predict, random_records
 
 
 def test_a_page_without_a_session_sends_the_browser_to_sign_in(http: httpx.Client) -> None:
@@ -60,3 +61,17 @@ def test_static_files_are_served_with_an_etag(http: httpx.Client) -> None:
     again = http.get("/static/console.css", headers={"If-None-Match": first.headers["etag"]})
     assert again.status_code == 304
     assert http.get("/static/nothing.js").status_code == 404
+
+
+def test_the_overview_shows_live_figures_after_predictions(
+    http: httpx.Client, deployed: dict[str, dict[str, str]]
+) -> None:
+    """After predictions, the primary arm's rate, latency and error rate appear; no window has
+    been computed yet, and the page says so."""
+    for record in random_records(5):
+        answer = predict(http, deployed["clin"], {"features": record, "patient_ref": "pt-1"})
+        assert answer.status_code == 200, answer.text
+    text = http.get("/deployments", headers=deployed["clin"]).text
+    assert f'<a href="/deployments/{DEPLOYMENT}">{DEPLOYMENT}</a>' in text
+    assert "primary/1: " in text
+    assert "no window yet" in text
