@@ -33,6 +33,9 @@ def test_a_restricted_login_is_refused_on_every_route_but_its_own_step(
         response = http.request(method, concrete(path), json={}, headers=bearer(token))
         if permission is Permission.SELF:
             assert response.status_code not in (401, 403), (method, path, response.text)
+        elif not path.startswith("/api/"):  # a console page: to the account page, which says
+            assert response.status_code == 303, (method, path)
+            assert response.headers["location"] == "/account"
         else:
             assert response.status_code == 403, (method, path)
             assert response.json()["type"] == "urn:medops:problem:action-required"

@@ -1,7 +1,8 @@
 """How a console page answers a refusal or an error: as a page, not as problem+json.
 
 A page asked for without a valid session goes to the sign-in page (303, with ``next`` set to
-the page); a page the role may not open is a 403 page that says which permission it needs;
+the page); a login that must first enroll MFA or change its password goes to its account
+page, which says how; a page the role may not open is a 403 page that says which permission it needs;
 any other error is a page with the problem's title and detail. The refusal is audited exactly
 as the API's (api/errors.py calls this after recording it).
 """
@@ -17,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from medops.api.deps import CONTEXT_STATE
 from medops.console.layout import notice, page
 from medops.context import Context
-from medops.errors import MedopsError
+from medops.errors import ActionRequiredError, MedopsError
 
 CONSOLE_TAG = "console"
 
@@ -40,6 +41,8 @@ def console_error(request: Request, exc: MedopsError, status: int) -> Response:
     if status == 401:
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(safe_next(here), safe='/')}", status_code=303)
+    if isinstance(exc, ActionRequiredError):  # enroll MFA or change the password first
+        return RedirectResponse("/account", status_code=303)
     ctx: Context | None = getattr(request.state, CONTEXT_STATE, None)
     actor = ctx.actor if ctx is not None else None
     titles = {403: "Not permitted", 404: "Not found"}
