@@ -8,9 +8,9 @@ its bounds (a count window's first and last prediction, not the half-open end), 
 alerts; per feature every drift test with the configured threshold *and* the effective one
 the verdict used (a binned test's threshold is raised to three times its noise floor in a
 small window, drift.py), and the reference-against-window distribution the binned tests
-compared; the score and outcome distributions; realised performance with intervals and the
+compared; the score and outcome distributions; realized performance with intervals and the
 validation baseline; the reliability curve; the CBPE estimate against its reference range
-and the realised value; fairness ratios against their bands; the multivariate error against
+and the realized value; fairness ratios against their bands; the multivariate error against
 its band; and the configuration applied. Every chart's numbers are also a table.
 """
 
@@ -340,7 +340,7 @@ def _performance(result: WindowResult) -> str:
     )
     drawn = ranges(
         chart_rows,
-        title="Realised performance",
+        title="Realized performance",
         x_label="Metric value (0 to 1)",
         legend=[("point", "this window"), ("interval", level), ("marker", "validation baseline")],
         scale=(0.0, 1.0),
@@ -397,24 +397,24 @@ def _estimated(result: WindowResult) -> str:
     rows, chart_rows = [], []
     for name, item in estimated.metrics.items():
         check = matched.get(name)
-        realised = check.realized if check else None
+        realized = check.realized if check else None
         within = check.within_band if check else None
         rows.append(
             [esc(name), cell(item.value), cell(item.lower), cell(item.upper),
-             cell(item.limit_lower), cell(item.limit_upper), cell(realised),
+             cell(item.limit_lower), cell(item.limit_upper), cell(realized),
              cell(check.difference if check else None), cell(within),
              badge("alert", "bad") if item.alert else badge("ok")]
         )  # fmt: skip
         chart_rows.append(
             Row(name, _number(item.value), _number(item.lower), _number(item.upper),
-                _number(item.limit_lower), _number(item.limit_upper), _number(realised),
+                _number(item.limit_lower), _number(item.limit_upper), _number(realized),
                 flagged=item.alert or within is False, note="no estimate")
         )  # fmt: skip
     coverage = (
-        f"Realised on {reconciled.labelled} rows with outcomes ({reconciled.coverage:.0%} of "
+        f"Realized on {reconciled.labelled} rows with outcomes ({reconciled.coverage:.0%} of "
         "the window)."
         if reconciled
-        else "No realised values yet: too few outcomes have arrived."
+        else "No realized values yet: too few outcomes have arrived."
     )
     intro = (
         f"<p>Estimated from the scores of {cell(estimated.rows)} rows"
@@ -422,21 +422,21 @@ def _estimated(result: WindowResult) -> str:
     )
     numbers = table(
         ["metric", "estimate", "band low", "band high", "reference low", "reference high",
-         "realised", "difference", "realised in band", "estimate"],
+         "realized", "difference", "realized in band", "estimate"],
         rows,
         numeric=(1, 2, 3, 4, 5, 6, 7),
     )  # fmt: skip
     drawn = ranges(
         chart_rows,
-        title="Estimated against realised",
+        title="Estimated against realized",
         x_label="Metric value (0 to 1)",
         legend=[("band", "reference range"), ("interval", "estimate's band"),
-                ("point", "estimate"), ("flagged", "alert"), ("marker", "realised")],
+                ("point", "estimate"), ("flagged", "alert"), ("marker", "realized")],
         scale=(0.0, 1.0),
     )  # fmt: skip
     caption = (
         "Each estimate with its sampling band, the range the reference chunks span (an "
-        "estimate outside it alerts) and, once outcomes arrived, the realised value."
+        "estimate outside it alerts) and, once outcomes arrived, the realized value."
     )
     return section(
         "Estimated performance (CBPE)", intro + chart(drawn, caption, numbers), anchor="cbpe"

@@ -7,8 +7,8 @@ Three shapes cover the page:
   binned drift tests used; the open first and last bins read "< x" and "≥ y");
 - ``ranges``: one row per item on a shared horizontal scale, with any of a shaded band, an
   interval (whiskers), the value (a dot, vermillion when flagged) and a second marker (a
-  diamond: a baseline or a realised value), and vertical limit lines (performance with its
-  intervals and baseline, CBPE against its reference range and the realised value, fairness
+  diamond: a baseline or a realized value), and vertical limit lines (performance with its
+  intervals and baseline, CBPE against its reference range and the realized value, fairness
   ratios against their bands, the multivariate error against its band);
 - ``reliability``: observed outcome rate against mean predicted score per calibration bin.
 
