@@ -1,14 +1,16 @@
 """`medops monitor` end to end through the CLI over the embedded app: a run with nothing due,
-the results and the report of a day the scheduler computed (HTML and JSON files), and bad
-input on one line."""
+the results and the report of a day the scheduler computed (HTML and JSON files named without
+a colon), a count window selected by --version and --sequence, and bad input on one line."""
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
 from medops.config import Settings
+from medops.console.assets import asset_text
 from medops.context import SYSTEM_ACTOR, Context, Origin
 from medops.services import build_services
 from tests.helpers.cli import (
@@ -64,6 +66,36 @@ def test_monitor_run_results_and_report(cli: Cli, tmp_path: Path, empty_db_url: 
     document = json.loads(next(out.glob("*.json")).read_text())
     assert document["rows"] == 40
     assert "<svg" in next(out.glob("*.html")).read_text()
+    (day,) = listed
+    assert sorted(p.name for p in out.iterdir()) == [
+        f"monitoring-{DEPLOYMENT}-day-v1-{day['sequence']}{suffix}" for suffix in (".html", ".json")
+    ]
+
+    services = build_services(settings)
+    try:  # the same predictions cut into count windows of 20: two, sharing a start
+        ctx = Context(actor=SYSTEM_ACTOR, origin=Origin(source_ip="local"))
+        later = services.clock.now() + timedelta(days=1)
+        counted = services.monitoring.run(ctx, "count:20", now=later).computed
+    finally:
+        services.close()
+    assert [c["sequence"] for c in counted] == [0, 1]
+    picked = cli.ok(
+        "monitor", "report", DEPLOYMENT, "--window", "count:20", "--version", "1",
+        "--sequence", "0", "--out", str(tmp_path / "count"), "--json",
+    ).json()  # fmt: skip
+    page = Path(picked["html"])
+    assert page.name == f"monitoring-{DEPLOYMENT}-count20-v1-0.html"
+    assert "window #1 (predictions 1 to 20)" in picked["window"]
+    text = page.read_text()
+    assert "window #1 (predictions 1 to 20)" in text
+    assert f"<style>{asset_text('console.css')}</style>" in text
+    assert "<script" not in text
+    assert "<link" not in text
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)
+    assert_one_line_error(
+        cli("monitor", "report", DEPLOYMENT, "--window", "count:20", "--sequence", "9"),
+        "no window computed",
+    )
 
     assert_one_line_error(cli("monitor", "run", "--window", "month"), "window")
     assert_one_line_error(cli("monitor", "report", DEPLOYMENT, "--start", "yesterday"), "--start")

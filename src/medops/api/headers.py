@@ -16,8 +16,10 @@ report, the model card, the monitoring report) also carry:
 Console pages (console/layout.py) set a policy of their own, which is kept: scripts and
 styles from this server's ``/static`` files only, still no inline script or style.
 
-A page with another style sheet adds it to HTML_STYLES (tests/security/test_input_edges.py
-fails when a served page holds a style sheet the policy does not allow).
+The monitoring report inlines the console's style sheet (``console/static/console.css``), so
+its hash follows that file. A page with another style sheet adds it to HTML_STYLES
+(tests/security/test_input_edges.py fails when a served page holds a style sheet the policy
+does not allow).
 """
 
 from __future__ import annotations

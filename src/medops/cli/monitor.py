@@ -19,7 +19,7 @@ from medops.cli.output import (
 )
 from medops.errors import FieldError, InvalidInputError, clip
 from medops.files import private_folder, write_output
-from medops.monitoring.report_html import window_title
+from medops.monitoring.report_html import file_name, window_title
 from medops.monitoring.schemas import Correction, MonitoringConfigOut, ThresholdsMode
 
 app = typer.Typer(
@@ -127,7 +127,9 @@ def report(
     out: Path = typer.Option(Path(), "--out", help="Folder for the report's HTML and JSON files."),
     json_output: bool = JsonOption,
 ) -> None:
-    """Write one window's report as HTML (with plots) and JSON into --out."""
+    """Write one window's page as a self-contained HTML file (the console's window page, its
+    style inlined, no script) and its document as JSON into --out; --window, --start,
+    --version and --sequence select the window (a canary version's, a count window's)."""
     when = _start(start)
     api = client()
     document = api.monitoring_report(deployment, window, when, version=version, sequence=sequence)
@@ -141,10 +143,7 @@ def report(
         sequence=document.sequence,
     )
     private_folder(out)
-    kind = document.window.replace(":", "-")
-    stamp = found_start.strftime("%Y%m%dT%H%M%SZ")
-    stem = f"monitoring-{deployment}-v{document.version}-{kind}-{stamp}-{document.sequence}"
-    json_path, html_path = out / f"{stem}.json", out / f"{stem}.html"
+    json_path, html_path = out / file_name(document, ".json"), out / file_name(document, ".html")
     write_output(json_path, _dumps(document.dump()))
     write_output(html_path, page)
     if json_output:
