@@ -10,7 +10,7 @@ import re
 import httpx
 from sqlalchemy import select, text
 
-from medops.audit.schemas import AuditEventOut, AuditPage
+from medops.audit.schemas import AuditPage
 from medops.audit.tables import AuditEvent
 from medops.core.permissions import Role
 from medops.services import Services
@@ -33,7 +33,7 @@ def _score(http: httpx.Client, headers: dict[str, str], refs: list[str]) -> None
     assert predict(http, headers, {"records": records}).status_code == 200
 
 
-def _api_page(http: httpx.Client, auditor: dict[str, str], **params: object) -> AuditPage:
+def _api_page(http: httpx.Client, auditor: dict[str, str], **params: str | int) -> AuditPage:
     answer = http.get(EVENTS, params=params, headers=auditor)
     assert answer.status_code == 200, answer.text
     return AuditPage.model_validate(answer.json())
@@ -158,7 +158,9 @@ def test_export_links_carry_the_filters_and_answer_a_fhir_bundle(
     auditor = bearer(tokens[Role.AUDITOR])
     http.get("/api/v1/users", headers=bearer(tokens[Role.CLINICIAN]))  # a denied record
     answer = http.get("/audit?outcome=denied&since=2000-01-01T00:00", headers=auditor)
-    hrefs = [html.unescape(h) for h in re.findall(r'href="(/api/v1/audit/export[^"]+)"', answer.text)]
+    hrefs = [
+        html.unescape(h) for h in re.findall(r'href="(/api/v1/audit/export[^"]+)"', answer.text)
+    ]
     assert len(hrefs) == 3
     fhir = next(h for h in hrefs if "format=fhir" in h)
     assert "outcome=denied" in fhir
@@ -171,7 +173,7 @@ def test_export_links_carry_the_filters_and_answer_a_fhir_bundle(
     found = _api_page(http, auditor, outcome="denied").events
     assert len(found) >= 1
     assert len(bundle["entry"]) == len(found)
-    assert all(isinstance(e, AuditEventOut) and e.outcome == "denied" for e in found)
+    assert all(e.outcome == "denied" for e in found)
 
 
 def test_only_auditors_open_the_audit_pages(http: httpx.Client, tokens: dict[Role, str]) -> None:

@@ -46,7 +46,7 @@ def account_status(db: Database) -> dict[str, AccountStatus]:
                 select(ApiToken.user_id, func.max(ApiToken.created_at))
                 .where(ApiToken.kind.in_(LOGIN_KINDS))
                 .group_by(ApiToken.user_id)
-            ).tuples()
+            )
         }
         keys = {throttle.account_key(name): name for name in users.values()}
         keys |= {throttle.reauth_key(uid): name for uid, name in users.items()}
