@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from medops.console import account, assets, models, overview, window_page
+from medops.console import account, admin, assets, audit, models, overview, window_page
 
 
 def routers() -> list[APIRouter]:
     """The console's routers: static files, sign-in and account, then the pages."""
-    return [assets.router, account.router, overview.router, models.router, window_page.router]
+    return [
+        assets.router,
+        account.router,
+        overview.router,
+        models.router,
+        window_page.router,
+        audit.router,
+        admin.router,
+    ]

@@ -27,7 +27,7 @@ Text = Annotated[str | None, Query(max_length=128)]
 CSV_FIELDS = list(AuditEventOut.model_fields)
 
 
-def _query(
+def audit_query(
     actor: Text = None,
     action: Text = None,
     resource_type: Text = None,
@@ -37,6 +37,7 @@ def _query(
     since: Annotated[AwareDatetime | None, Query()] = None,
     until: Annotated[AwareDatetime | None, Query()] = None,
 ) -> AuditQuery:
+    """The filters of a search or an export, checked (the console's audit page uses it too)."""
     texts = {"actor": actor, "action": action, "resource_type": resource_type}
     texts |= {"resource_id": resource_id, "patient": patient}
     for name, value in texts.items():
@@ -61,7 +62,7 @@ def _query(
     )
 
 
-Filters = Annotated[AuditQuery, Depends(_query)]
+Filters = Annotated[AuditQuery, Depends(audit_query)]
 
 
 @router.get("/events", name="audit.search")
