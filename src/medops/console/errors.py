@@ -2,9 +2,9 @@
 
 A page asked for without a valid session goes to the sign-in page (303, with ``next`` set to
 the page); a login that must first enroll MFA or change its password goes to its account
-page, which says how; a page the role may not open is a 403 page that says which permission it needs;
-any other error is a page with the problem's title and detail. The refusal is audited exactly
-as the API's (api/errors.py calls this after recording it).
+page, which says how; a page the role may not open is a 403 page that says which permission
+it needs; any other error is a page with the problem's title and detail. The refusal is
+audited exactly as the API's (api/errors.py calls this after recording it).
 """
 
 from __future__ import annotations

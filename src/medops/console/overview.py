@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from medops.api.deps import ServicesDep, require
 from medops.console.errors import CONSOLE_TAG
 from medops.console.layout import badge, cell, link, page, sections_for, table, viewer_of
+from medops.console.window import window_href
 from medops.context import Context
 from medops.core.permissions import Permission
 from medops.core.svg import esc
@@ -50,10 +51,10 @@ def _live_cells(deployment: DeploymentOut) -> list[str]:
     return [rate, p50, p99, errors]
 
 
-def _verdict(summary: WindowSummary | None, name: str) -> list[str]:
+def _verdict(summary: WindowSummary | None) -> list[str]:
     if summary is None:
         return ['<span class="empty">no window yet</span>', "—"]
-    where = f"/deployments/{name}/windows/{summary.window}/{summary.version}/{summary.sequence}"
+    where = window_href(summary)
     label = f"{summary.window} ending {summary.end[:16]}"
     verdict = f'{badge(summary.verdict)} <a href="{esc(where)}">{esc(label)}</a>'
     alerts = "<br>".join(esc(a) for a in summary.alerts) if summary.alerts else "none"
@@ -90,7 +91,7 @@ async def overview(request: Request, services: ServicesDep, ctx: Read) -> Respon
         row = [name, model, cell(d.target), cell(None if d.version is None else f"v{d.version}"),
                esc(canary), esc(shadow), *_live_cells(d)]  # fmt: skip
         if monitoring:
-            row += _verdict(latest.get(d.name), d.name)
+            row += _verdict(latest.get(d.name))
         rows.append(row)
     headers = ["deployment", "model", "serves", "version", "canary", "shadow",
                "requests/s", "p50 ms", "p99 ms", "errors %"]  # fmt: skip
