@@ -9,7 +9,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: setup demo test lint typecheck fuzz check diagrams clean
+.PHONY: setup demo test browser lint typecheck fuzz check diagrams clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -26,9 +26,15 @@ setup: $(VENV)/.synced
 demo: setup
 	$(VENV)/bin/python demo/demo.py
 
-## test: the whole test suite (PostgreSQL cases need MEDOPS_TEST_POSTGRES_URL)
+## test: the whole test suite but the browser tests (PostgreSQL cases need
+## MEDOPS_TEST_POSTGRES_URL)
 test: setup
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -m "not browser"
+
+## browser: the console in chromium (tests/browser; needs /usr/bin/chromium, or
+## MEDOPS_CHROMIUM); screenshots go to browser-artifacts/screenshots/ (or MEDOPS_SCREENSHOTS)
+browser: setup
+	$(VENV)/bin/pytest -m browser tests/browser
 
 ## lint: ruff lint and format check
 lint: setup
@@ -46,7 +52,7 @@ fuzz: setup
 	$(VENV)/bin/python -m tests.security.schemathesis_run --seconds $(FUZZ_SECONDS)
 
 ## check: everything CI runs, in CI's order
-check: lint typecheck demo fuzz test
+check: lint typecheck demo fuzz browser test
 
 ## diagrams: render docs/diagrams/*.dot to the SVGs committed next to them (needs Graphviz's
 ## `dot`; CI does not: it uses the committed SVGs)

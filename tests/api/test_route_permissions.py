@@ -18,6 +18,7 @@ PUBLIC_ROUTES = {
     ("POST", "/api/v1/auth/session"),
     ("GET", "/login"),
     ("GET", "/static/{path:path}"),
+    ("GET", "/docs"),
 }
 
 

@@ -214,7 +214,7 @@ def create_app(
         version=medops.__version__,
         summary="Clinical ML models from notebook to patients, under hospital governance.",
         openapi_url=None,  # served by routers/health.py as a declared, metered route
-        docs_url=None,  # Swagger UI would load scripts from a CDN; hospitals run offline.
+        docs_url=None,  # FastAPI's Swagger UI loads from a CDN: console/apidocs.py serves /docs
         redoc_url=None,
         lifespan=lifespan,
     )

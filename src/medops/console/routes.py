@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from medops.console import account, admin, assets, audit, models, overview, window_page
+from medops.console import (
+    account,
+    admin,
+    apidocs,
+    assets,
+    audit,
+    models,
+    overview,
+    window_page,
+)
 
 
 def routers() -> list[APIRouter]:
@@ -12,6 +21,7 @@ def routers() -> list[APIRouter]:
     return [
         assets.router,
         account.router,
+        apidocs.router,
         overview.router,
         models.router,
         window_page.router,
