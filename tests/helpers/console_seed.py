@@ -1,6 +1,6 @@
 """A medops home seeded for the console's browser tests: people of every role, the governed
-path to production, a canary, predictions over three past days and their monitoring windows
-(one of them drifted).
+path to production, a canary, a third version awaiting signatures, predictions over three
+past days and their monitoring windows (the last day's drifted).
 
 Everything is made in-process before the server starts, through the same API the server
 answers (an embedded app on the same home and database), on a fixed clock set three days
@@ -37,7 +37,7 @@ from medops.testing import FixedClock
 from tests.helpers import model_data
 from tests.helpers.http import PASSWORD, bearer
 from tests.helpers.people import SYSTEM_CTX
-from tests.helpers.registry import DEPLOYMENT, NAME, approved, deploy, promote
+from tests.helpers.registry import DEPLOYMENT, NAME, approved, deploy, promote, ready_version
 
 USERNAMES = {role: role.value.replace("_", "-") for role in Role}
 SECOND_ENGINEER = "second-engineer"
@@ -45,7 +45,9 @@ ENROLLED = (Role.ADMIN, Role.ML_ENGINEER, Role.CLINICIAN)  # TOTP secrets known 
 CANARY_PERCENT = 30
 DAYS = 3
 PER_DAY = 240
-DRIFTED_DAY = 1  # of 0..DAYS-1: this day's records are shifted (older, heavier, higher bp)
+# The last day's records are shifted (older, heavier, higher bp): the latest window of the
+# deployment is a drifted one, as the overview shows it.
+DRIFTED_DAY = DAYS - 1
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class ConsoleSeed:
     second_engineer: Person  # an ML engineer who has not enrolled MFA yet
     model: str
     production_version: int
+    pending_version: int  # reported, validated and carded; nobody has signed it
     canary_version: int
     canary_percent: int
     deployment: str
@@ -179,6 +182,8 @@ def _seed(
                        "reason": "canary for version 2 (C=3)"},
                  headers=headers["mle"]))  # fmt: skip
 
+    pending = ready_version(http, headers, c=0.5)
+
     predictions = 0
     for day in range(DAYS):
         predictions += _serve_a_day(http, headers["clin"], day, drifted=day == DRIFTED_DAY)
@@ -200,6 +205,7 @@ def _seed(
         second_engineer=Person(SECOND_ENGINEER, Role.ML_ENGINEER, PASSWORD, second),
         model=NAME,
         production_version=production,
+        pending_version=pending,
         canary_version=canary,
         canary_percent=CANARY_PERCENT,
         deployment=DEPLOYMENT,
