@@ -28,7 +28,8 @@ def test_the_sign_in_page_renders_its_form_and_is_accessible(page: ConsolePage) 
 
 def test_the_api_explorer_renders_every_operation_from_this_server(page: ConsolePage) -> None:
     """/docs is public and answers with the console's policy unchanged; the vendored Swagger
-    UI renders the OpenAPI document's operations with no CSP violation or foreign request."""
+    UI renders the OpenAPI document's operations with no CSP violation or foreign request,
+    and no serious or critical accessibility violation (our overrides of its colours)."""
     answer = page.page.goto(page.server.url + "/docs")
     assert answer is not None
     assert answer.status == 200
@@ -40,6 +41,7 @@ def test_the_api_explorer_renders_every_operation_from_this_server(page: Console
     assert page.page.locator(".opblock").count() == operations
     assert page.page.get_by_text("/api/v1/deployments/{name}/predict").first.is_visible()
     assert {origin(url) for url in page.requests} == {page.server.url}
+    page.check_accessibility()
     page.shoot("api-docs")
 
 

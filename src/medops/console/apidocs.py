@@ -12,6 +12,11 @@ checked in a real browser (tests/browser/test_shell.py fails on any CSP violatio
 to the console and checks the operations render). Swagger UI sets inline styles through the
 CSSOM (``element.style``), which ``style-src 'self'`` does not govern; its icons are inline
 SVG and ``data:`` images, which ``img-src 'self' data:`` allows.
+
+Accessibility (axe-core, in the browser tests): ``static/swagger-overrides.css`` darkens the
+colours of Swagger UI's that fail WCAG AA contrast, and deep links are off, since Swagger UI
+draws each deep link as a link inside the button that opens the operation (nested
+interactive controls, which screen readers cannot reach).
 """
 
 from __future__ import annotations
@@ -37,9 +42,10 @@ PAGE: Final = f"""<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>medops API</title>
 <link rel="stylesheet" href="{VENDOR}/swagger-ui.css">
+<link rel="stylesheet" href="/static/swagger-overrides.css">
 </head>
 <body>
-<main id="swagger-ui" aria-label="medops API operations"></main>
+<div id="swagger-ui"></div>
 <script src="{VENDOR}/swagger-ui-bundle.js"></script>
 <script src="/static/swagger-init.js"></script>
 </body>
