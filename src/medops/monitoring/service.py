@@ -49,6 +49,7 @@ from medops.monitoring.results import WindowDocument, WindowResult, WindowSummar
 from medops.monitoring.schemas import MonitoringConfig
 from medops.monitoring.tables import MonitoringProfile, MonitoringResult
 from medops.monitoring.thresholds import Applied, applied
+from medops.monitoring.trend import Trend, TrendRow, assemble, trend_of
 from medops.registry.tables import ModelVersion, RegisteredModel, ValidationReport
 from medops.registry.validation_report import ReportDocument
 from medops.serving.tables import Outcome, Prediction
@@ -523,6 +524,7 @@ class MonitoringService:
         )
         document["configuration"] = judged.record
         typed = WindowResult.load(document)
+        trend_keys, trend = trend_of(typed)
         return MonitoringResult(
             deployment=series.deployment,
             model_name=series.model_name,
@@ -539,6 +541,8 @@ class MonitoringService:
             alerts=json.dumps(list(typed.alerts)),
             result=json.dumps(document, sort_keys=True, allow_nan=False),
             computed_at=read_at - GRACE,
+            trend_keys=trend_keys,
+            trend=trend,
         )
 
     def _relabelled(
@@ -687,6 +691,67 @@ class MonitoringService:
                     found[name] = WindowSummary.load(summary_of(row))
         return found
 
+    def series(self, deployment: str) -> list[tuple[str, int]]:
+        """The (window kind, version) series the deployment has windows in."""
+        with self.db.session() as session:
+            found = session.execute(
+                select(MonitoringResult.window_kind, MonitoringResult.version)
+                .where(MonitoringResult.deployment == deployment)
+                .distinct()
+            ).all()
+        return sorted((kind, int(version)) for kind, version in found)
+
+    def trend(
+        self,
+        deployment: str,
+        window_kind: str,
+        version: int,
+        since: datetime | None = None,
+    ) -> Trend:
+        """The charted numbers of one series' windows ending after ``since`` (all when
+        None), oldest first: only the trend columns are read, never the documents, except a
+        row's without a trend (stored by a server before migration 0014)."""
+        columns = (
+            MonitoringResult.id,
+            MonitoringResult.sequence,
+            MonitoringResult.window_start,
+            MonitoringResult.window_end,
+            MonitoringResult.verdict,
+            MonitoringResult.status,
+            MonitoringResult.drifted,
+            MonitoringResult.rows,
+            MonitoringResult.labelled,
+            MonitoringResult.trend_keys,
+            MonitoringResult.trend,
+        )
+        statement = select(*columns).where(
+            MonitoringResult.deployment == deployment,
+            MonitoringResult.window_kind == window_kind,
+            MonitoringResult.version == version,
+        )
+        if since is not None:
+            statement = statement.where(MonitoringResult.window_end > since)
+        with self.db.session() as session:
+            found = session.execute(statement.order_by(MonitoringResult.sequence)).all()
+            missing = [r.id for r in found if r.trend is None or r.trend_keys is None]
+            documents = dict(
+                session.execute(
+                    select(MonitoringResult.id, MonitoringResult.result).where(
+                        MonitoringResult.id.in_(missing)
+                    )
+                ).all()
+            ) if missing else {}  # fmt: skip
+        rows = []
+        for r in found:
+            keys, packed = r.trend_keys, r.trend
+            if r.id in documents:
+                keys, packed = trend_of(WindowResult.load(json.loads(documents[r.id])))
+            rows.append(
+                TrendRow(r.sequence, r.window_start, r.window_end, r.verdict, r.status,
+                         r.drifted, r.rows, r.labelled, keys, packed)
+            )  # fmt: skip
+        return assemble(deployment, window_kind, version, rows)
+
     def document(
         self,
         deployment: str,
@@ -769,6 +834,8 @@ def _update(session: Session, row: MonitoringResult) -> bool:
             alerts=row.alerts,
             result=row.result,
             computed_at=row.computed_at,
+            trend_keys=row.trend_keys,
+            trend=row.trend,
         )
     )
     return bool(getattr(done, "rowcount", 0))
