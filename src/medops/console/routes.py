@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from medops.console import account, assets, overview
+from medops.console import account, assets, monitoring, overview
 
 
 def routers() -> list[APIRouter]:
     """The console's routers: static files, sign-in and account, then the pages."""
-    return [assets.router, account.router, overview.router]
+    return [assets.router, account.router, overview.router, monitoring.router]
