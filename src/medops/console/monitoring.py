@@ -12,6 +12,7 @@ holds every number of every window.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import re
@@ -74,6 +75,9 @@ class View:
     test: str | None
     kinds: tuple[str, ...]
     versions: tuple[int, ...]
+    links: dict[int, str] = dataclasses.field(
+        default_factory=dict, compare=False
+    )  # made once per page
 
     def query(self, **changes: object) -> dict[str, object]:
         base: dict[str, object] = {
@@ -301,34 +305,49 @@ def _figure(chart: str, caption: str, numbers: str) -> str:
     )
 
 
+def _latest(trend: Trend) -> list[int]:
+    """The indexes of the windows a table view shows: the latest, newest first."""
+    n = len(trend)
+    return list(range(n - 1, max(n - TABLE_WINDOWS, 0) - 1, -1))
+
+
 def _numbers(
     view: View, trend: Trend, columns: list[tuple[str, np.ndarray]], *, digits: int = 4
 ) -> str:
     """The latest TABLE_WINDOWS windows' numbers, newest first, each linking its page."""
-    n = len(trend)
-    rows = []
-    for i in range(n - 1, max(n - TABLE_WINDOWS, 0) - 1, -1):
-        rows.append(
-            [_window_link(view, trend, i), *(_value(values[i], digits) for _, values in columns)]
-        )
+    latest = _latest(trend)
+    cells = [_column(values[latest], digits) for _, values in columns]
+    rows = [[_window_link(view, trend, i), *row] for i, *row in zip(latest, *cells, strict=True)]
     headers = [
         "window end" if count_size(view.kind) is None else "window",
         *(h for h, _ in columns),
     ]
-    caption = f"Latest {min(n, TABLE_WINDOWS)} of {n} windows, newest first."
+    caption = f"Latest {len(latest)} of {len(trend)} windows, newest first."
     return table(headers, rows, caption=caption, numeric=tuple(range(1, len(headers))))
 
 
 def _window_link(view: View, trend: Trend, i: int) -> str:
-    label = when(trend.ends[i]) if count_size(view.kind) is None else f"#{trend.sequences[i]}"
-    return f'<a href="{esc(view.window_href(int(trend.sequences[i])))}">{esc(label)}</a>'
+    """A link to window ``i``'s page (made once per page: every table view repeats it)."""
+    found = view.links.get(i)
+    if found is None:
+        label = when(trend.ends[i]) if count_size(view.kind) is None else f"#{trend.sequences[i]}"
+        href = esc(view.window_href(int(trend.sequences[i])))
+        found = view.links[i] = f'<a href="{href}">{esc(label)}</a>'
+    return found
+
+
+def _column(values: np.ndarray, digits: int) -> list[str]:
+    """Table cells of numbers (as ``cell`` writes them) or of drifted flags."""
+    if values.dtype == np.bool_:
+        return ["drifted" if v else "no" for v in values.tolist()]
+    return [
+        f"{v:.{digits}f}" if math.isfinite(v) else cell(None if math.isnan(v) else v)
+        for v in values.astype(np.float64).tolist()
+    ]
 
 
 def _value(value: object, digits: int) -> str:
-    if isinstance(value, np.bool_ | bool):
-        return "drifted" if value else "no"
-    number = float(value)  # type: ignore[arg-type]
-    return cell(None if math.isnan(number) else number, digits)
+    return _column(np.array([value]), digits)[0]
 
 
 def _flags(trend: Trend, *key: str) -> np.ndarray:

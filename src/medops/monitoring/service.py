@@ -13,6 +13,7 @@ validation report cannot be monitored and the run says so.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import json
 import threading
 import uuid
@@ -711,7 +712,7 @@ class MonitoringService:
         """The charted numbers of one series' windows ending after ``since`` (all when
         None), oldest first: only the trend columns are read, never the documents, except a
         row's without a trend (stored by a server before migration 0014)."""
-        columns = (
+        statement = select(
             MonitoringResult.id,
             MonitoringResult.sequence,
             MonitoringResult.window_start,
@@ -723,8 +724,7 @@ class MonitoringService:
             MonitoringResult.labelled,
             MonitoringResult.trend_keys,
             MonitoringResult.trend,
-        )
-        statement = select(*columns).where(
+        ).where(
             MonitoringResult.deployment == deployment,
             MonitoringResult.window_kind == window_kind,
             MonitoringResult.version == version,
@@ -733,7 +733,7 @@ class MonitoringService:
             statement = statement.where(MonitoringResult.window_end > since)
         with self.db.session() as session:
             found = session.execute(statement.order_by(MonitoringResult.sequence)).all()
-            missing = [r.id for r in found if r.trend is None or r.trend_keys is None]
+            missing = [r.id for r in found if r.trend is None]
             documents = dict(
                 session.execute(
                     select(MonitoringResult.id, MonitoringResult.result).where(
@@ -741,15 +741,11 @@ class MonitoringService:
                     )
                 ).all()
             ) if missing else {}  # fmt: skip
-        rows = []
-        for r in found:
-            keys, packed = r.trend_keys, r.trend
-            if r.id in documents:
-                keys, packed = trend_of(WindowResult.load(json.loads(documents[r.id])))
-            rows.append(
-                TrendRow(r.sequence, r.window_start, r.window_end, r.verdict, r.status,
-                         r.drifted, r.rows, r.labelled, keys, packed)
-            )  # fmt: skip
+        rows = [TrendRow(*r[1:]) for r in found]  # columns in TrendRow's order, less the id
+        for at, r in enumerate(found):
+            if r[0] in documents:
+                keys, packed = trend_of(WindowResult.load(json.loads(documents[r[0]])))
+                rows[at] = dataclasses.replace(rows[at], trend_keys=keys, trend=packed)
         return assemble(deployment, window_kind, version, rows)
 
     def document(

@@ -3,11 +3,11 @@
 A window's document is 40-70 KB of JSON; the console charts a deployment's windows over 90
 days of hours (2,160 windows), and parsing that many documents takes seconds. So when a window
 is stored, the numbers a chart needs are taken from it once (``trend_of``) and stored in two
-columns of its row: ``trend_keys``, a JSON list of the numbers' names (each name a list of
-strings, e.g. ``["feature", "age", "psi", "limit"]``), and ``trend``, the numbers as
-little-endian float64s in that order (NaN where the document has none), the style of the
-prediction log's packed features (core/packed.py). The names are identical across the windows
-of one series (they change only with the model's features, the tests run, the groups seen),
+columns of its row: ``trend_keys``, the numbers' names (each a tuple of strings, e.g.
+``("feature", "age", "psi", "limit")``) as a JSON prefix tree (``encode_keys``), and
+``trend``, the numbers as little-endian float64s in that order (NaN where the document has
+none), the style of the prediction log's packed features (core/packed.py). The names are
+identical across the windows of one series (they change only with the model's features, the tests run, the groups seen),
 so a reader parses each distinct list once and unpacks the numbers of a whole series as one
 matrix (``assemble``).
 
@@ -23,7 +23,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -121,12 +121,47 @@ def numbers_of(result: WindowResult) -> list[tuple[Key, float]]:
     return out
 
 
+Tree = list["str | list[Any]"]
+
+
+def encode_keys(keys: Sequence[Key]) -> str:
+    """The names as stored: a JSON prefix tree, in order (a leaf is a string, a branch
+    ``[prefix, children]``), a third the size of the flat list of names, which matters when a
+    reader fetches it with each of 2,160 windows."""
+
+    def tree(names: Sequence[Key]) -> Tree:
+        out: Tree = []
+        for name in names:
+            if len(name) == 1:
+                out.append(name[0])
+            elif out and isinstance(out[-1], list) and out[-1][0] == name[0]:
+                out[-1][1].append(name[1:])
+            else:
+                out.append([name[0], [name[1:]]])
+        return [n if isinstance(n, str) else [n[0], tree(n[1])] for n in out]
+
+    return json.dumps(tree(keys), separators=(",", ":"))
+
+
+def decode_keys(stored: str) -> list[Key]:
+    """The names, in order, from ``encode_keys``' form."""
+
+    def walk(nodes: Tree, prefix: Key) -> Iterable[Key]:
+        for node in nodes:
+            if isinstance(node, str):
+                yield (*prefix, node)
+            else:
+                yield from walk(node[1], (*prefix, node[0]))
+
+    return list(walk(json.loads(stored), ()))
+
+
 def trend_of(result: WindowResult) -> tuple[str, bytes]:
-    """A window's stored trend: its names as JSON and its numbers packed as float64s."""
+    """A window's stored trend: its names (``encode_keys``) and its numbers packed as
+    little-endian float64s in that order."""
     numbers = numbers_of(result)
-    keys = json.dumps([list(k) for k, _ in numbers], separators=(",", ":"))
     values = np.array([v for _, v in numbers], dtype="<f8")
-    return keys, values.tobytes()
+    return encode_keys([k for k, _ in numbers]), values.tobytes()
 
 
 @dataclass(frozen=True)
@@ -180,24 +215,29 @@ def assemble(deployment: str, window_kind: str, version: int, rows: Sequence[Tre
     """The series' trend from its stored rows (each row's ``trend`` present)."""
     n = len(rows)
     groups: dict[str, list[int]] = {}
+    last: str | None = None
+    group: list[int] = []
     for index, row in enumerate(rows):
         assert row.trend_keys is not None
-        groups.setdefault(row.trend_keys, []).append(index)
+        if row.trend_keys != last:  # a comparison, not a hash of ~4 KB per window
+            last = row.trend_keys
+            group = groups.setdefault(last, [])
+        group.append(index)
     values: dict[Key, FloatArray] = {}
     for keys_json, indexes in groups.items():
-        keys = [tuple(k) for k in json.loads(keys_json)]  # once per distinct list
-        blob = b"".join(bytes(rows[i].trend or b"") for i in indexes)
-        matrix = np.frombuffer(blob, dtype="<f8").reshape(len(indexes), len(keys))
+        keys = decode_keys(keys_json)  # once per distinct list
+        blob = b"".join([rows[i].trend or b"" for i in indexes])
+        # One transposing copy: each name's numbers become one contiguous row.
+        columns = np.frombuffer(blob, dtype="<f8").reshape(len(indexes), len(keys)).T.copy()
+        if len(indexes) == n:
+            values.update(zip(keys, columns, strict=True))
+            continue
         where = np.asarray(indexes, dtype=np.int64)
-        whole = len(indexes) == n
-        for column, key in enumerate(keys):
-            if whole:
-                values[key] = matrix[:, column].astype(np.float64)
-                continue
+        for key, column in zip(keys, columns, strict=True):
             target = values.get(key)
             if target is None:
                 target = values[key] = np.full(n, np.nan)
-            target[where] = matrix[:, column]
+            target[where] = column
     return Trend(
         deployment=deployment,
         window_kind=window_kind,

@@ -9,8 +9,7 @@ window (a JSON list) and ``trend`` the numbers as little-endian float64s in that
 (monitoring/trend.py), so a chart of 90 days of hourly windows unpacks 2,160 small rows instead
 of parsing 2,160 documents of 40-70 KB. Existing rows are filled from their ``result`` with the
 same function the server uses when it stores a window; a row still without one (written by an
-older server after this migration) is computed from its document when read. A plain ADD
-COLUMN, as 0013.
+older server after this migration) is computed from its document when read.
 """
 
 from __future__ import annotations
@@ -28,9 +27,27 @@ depends_on = None
 BATCH = 200
 
 
+# SQLite reads a row's columns in order, and reaching a column stored after a 50 KB ``result``
+# walks that value's chain of overflow pages: reading the trends of 2,160 windows took 220 ms
+# instead of a few. So on SQLite the table is rebuilt with the small columns (``sequence`` and
+# the trend included) before ``result``; PostgreSQL keeps large values out of line (TOAST) and
+# adds the columns in place.
+ORDER = (
+    "id", "deployment", "model_name", "version", "window_kind", "sequence", "window_start",
+    "window_end", "rows", "labelled", "status", "verdict", "drifted", "alerts", "computed_at",
+    "trend_keys", "trend", "result",
+)  # fmt: skip
+
+
 def upgrade() -> None:
-    op.add_column("monitoring_results", sa.Column("trend_keys", sa.Text(), nullable=True))
-    op.add_column("monitoring_results", sa.Column("trend", sa.LargeBinary(), nullable=True))
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    with op.batch_alter_table(
+        "monitoring_results",
+        recreate="always" if sqlite else "auto",
+        partial_reordering=[ORDER] if sqlite else None,
+    ) as batch_op:
+        batch_op.add_column(sa.Column("trend_keys", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("trend", sa.LargeBinary(), nullable=True))
     _backfill()
 
 
