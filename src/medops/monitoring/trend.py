@@ -6,10 +6,10 @@ is stored, the numbers a chart needs are taken from it once (``trend_of``) and s
 columns of its row: ``trend_keys``, the numbers' names (each a tuple of strings, e.g.
 ``("feature", "age", "psi", "limit")``) as a JSON prefix tree (``encode_keys``), and
 ``trend``, the numbers as little-endian float64s in that order (NaN where the document has
-none), the style of the prediction log's packed features (core/packed.py). The names are
-identical across the windows of one series (they change only with the model's features, the tests run, the groups seen),
-so a reader parses each distinct list once and unpacks the numbers of a whole series as one
-matrix (``assemble``).
+none), the style of the prediction log's packed features (core/packed.py). The names are the
+same across a series' windows (they change only with the features, the tests run, the groups
+seen), so a reader parses each distinct value once and unpacks a whole series as one matrix
+(``assemble``).
 
 What a drift test charts: its p-value against alpha for tests judged by p-value (ks, chi2),
 otherwise its statistic against the *effective* threshold (``parameters.effective_threshold``,
