@@ -11,6 +11,7 @@ from medops.console import (
     assets,
     audit,
     models,
+    monitoring,
     overview,
     window_page,
 )
@@ -23,8 +24,9 @@ def routers() -> list[APIRouter]:
         account.router,
         apidocs.router,
         overview.router,
-        models.router,
+        monitoring.router,
         window_page.router,
+        models.router,
         audit.router,
         admin.router,
     ]

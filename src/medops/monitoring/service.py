@@ -13,6 +13,7 @@ validation report cannot be monitored and the run says so.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import json
 import threading
 import uuid
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, defer
 
@@ -49,6 +50,7 @@ from medops.monitoring.results import WindowDocument, WindowResult, WindowSummar
 from medops.monitoring.schemas import MonitoringConfig
 from medops.monitoring.tables import MonitoringProfile, MonitoringResult
 from medops.monitoring.thresholds import Applied, applied
+from medops.monitoring.trend import Trend, TrendRow, assemble, trend_of
 from medops.registry.tables import ModelVersion, RegisteredModel, ValidationReport
 from medops.registry.validation_report import ReportDocument
 from medops.serving.tables import Outcome, Prediction
@@ -523,6 +525,7 @@ class MonitoringService:
         )
         document["configuration"] = judged.record
         typed = WindowResult.load(document)
+        trend_keys, trend = trend_of(typed)
         return MonitoringResult(
             deployment=series.deployment,
             model_name=series.model_name,
@@ -539,6 +542,8 @@ class MonitoringService:
             alerts=json.dumps(list(typed.alerts)),
             result=json.dumps(document, sort_keys=True, allow_nan=False),
             computed_at=read_at - GRACE,
+            trend_keys=trend_keys,
+            trend=trend,
         )
 
     def _relabelled(
@@ -687,6 +692,79 @@ class MonitoringService:
                     found[name] = WindowSummary.load(summary_of(row))
         return found
 
+    def series(self, deployment: str) -> list[tuple[str, int]]:
+        """The (window kind, version) series the deployment has windows in."""
+        with self.db.session() as session:
+            found = session.execute(
+                select(MonitoringResult.window_kind, MonitoringResult.version)
+                .where(MonitoringResult.deployment == deployment)
+                .distinct()
+            ).all()
+        return sorted((kind, int(version)) for kind, version in found)
+
+    def trend(
+        self,
+        deployment: str,
+        window_kind: str,
+        version: int,
+        since: datetime | None = None,
+    ) -> Trend:
+        """The charted numbers of one series' windows ending after ``since`` (all when
+        None), oldest first: only the trend columns are read, never the documents, except a
+        row's without a trend (stored by a server before migration 0014)."""
+        where = [
+            MonitoringResult.deployment == deployment,
+            MonitoringResult.window_kind == window_kind,
+            MonitoringResult.version == version,
+        ]
+        if since is not None:
+            where.append(MonitoringResult.window_end > since)
+        # A series' windows nearly always share one list of names. On PostgreSQL the server
+        # finds the distinct ones, so each row need not carry its ~4 KB over the wire (half of
+        # what it sent); SQLite reads them in place, cheaper than grouping 2,160 of them.
+        # Several lists: each row's own is read.
+        distinct = (
+            select(MonitoringResult.trend_keys).where(*where).group_by(MonitoringResult.trend_keys)
+        )
+        lean = [
+            MonitoringResult.id,
+            MonitoringResult.sequence,
+            MonitoringResult.window_start,
+            MonitoringResult.window_end,
+            MonitoringResult.verdict,
+            MonitoringResult.status,
+            MonitoringResult.drifted,
+            MonitoringResult.rows,
+            MonitoringResult.labelled,
+        ]
+        with self.db.session() as session:
+            names: list[str] = []
+            if self.db.engine.dialect.name != "sqlite":
+                names = [k for k in session.scalars(distinct.limit(3)).all() if k is not None]
+            shared = names[0] if len(names) == 1 else None
+            keys_column = MonitoringResult.trend_keys if shared is None else literal(None)
+            statement = select(*lean, keys_column, MonitoringResult.trend).where(*where)
+            found: Sequence[Any] = session.execute(
+                statement.order_by(MonitoringResult.sequence)
+            ).all()
+            missing = [r[0] for r in found if r[-1] is None]
+            documents = dict(
+                session.execute(
+                    select(MonitoringResult.id, MonitoringResult.result).where(
+                        MonitoringResult.id.in_(missing)
+                    )
+                ).all()
+            ) if missing else {}  # fmt: skip
+        rows = [
+            TrendRow(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9] or shared, r[10])
+            for r in found
+        ]
+        for at, r in enumerate(found):
+            if r[0] in documents:
+                keys, packed = trend_of(WindowResult.load(json.loads(documents[r[0]])))
+                rows[at] = dataclasses.replace(rows[at], trend_keys=keys, trend=packed)
+        return assemble(deployment, window_kind, version, rows)
+
     def document(
         self,
         deployment: str,
@@ -769,6 +847,8 @@ def _update(session: Session, row: MonitoringResult) -> bool:
             alerts=row.alerts,
             result=row.result,
             computed_at=row.computed_at,
+            trend_keys=row.trend_keys,
+            trend=row.trend,
         )
     )
     return bool(getattr(done, "rowcount", 0))

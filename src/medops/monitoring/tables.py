@@ -6,7 +6,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from medops.db.base import Base, UTCDateTime
@@ -52,6 +61,10 @@ class MonitoringResult(Base):
     alerts: Mapped[str] = mapped_column(Text)  # JSON list of messages
     result: Mapped[str] = mapped_column(Text)  # JSON document (monitoring/evaluate.py)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The numbers the console charts (monitoring/trend.py): their names as a JSON list and
+    # the values as packed float64s. NULL on rows written before migration 0014's server.
+    trend_keys: Mapped[str | None] = mapped_column(Text, nullable=True)
+    trend: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class MonitoringConfiguration(Base):
