@@ -50,8 +50,8 @@ from medops.monitoring.results import WindowResult  # noqa: E402
 from medops.monitoring.tables import MonitoringResult  # noqa: E402
 from medops.monitoring.trend import trend_of  # noqa: E402
 from medops.registry.tables import RegisteredModel  # noqa: E402
-from medops.serving.tables import Deployment  # noqa: E402
 from medops.services import Services, build_services  # noqa: E402
+from medops.serving.tables import Deployment  # noqa: E402
 from medops.testing import FixedClock  # noqa: E402
 
 NAME = "sepsis-risk"

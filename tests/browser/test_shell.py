@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 import pyotp
 import pytest
 
+from medops.api.console.layout import CONSOLE_CSP
 from medops.auth.common import BAD_LOGIN
-from medops.console.layout import CONSOLE_CSP
 from medops.core.permissions import Role
 from tests.helpers.browser import ConsolePage, origin, sign_in, sign_in_as
 

@@ -9,8 +9,8 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+from medops.api.console.assets import asset_text
 from medops.config import Settings
-from medops.console.assets import asset_text
 from medops.context import SYSTEM_ACTOR, Context, Origin
 from medops.services import build_services
 from tests.helpers.cli import (

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import medops.client
-from medops.console.errors import CONSOLE_TAG
+from medops.api.console.errors import CONSOLE_TAG
 from tests.helpers.routes import all_routes
 
 CLIENT = Path(medops.client.__file__).parent

@@ -10,8 +10,8 @@ from datetime import timedelta
 
 import httpx
 
+from medops.api.console.layout import when
 from medops.auth.schemas import BreakGlassOut, TokenIssued
-from medops.console.layout import when
 from medops.core.permissions import Permission, Role
 from medops.testing import FixedClock
 from tests.helpers.http import PASSWORD, bearer, login

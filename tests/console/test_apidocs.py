@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from medops.console.layout import CONSOLE_CSP
+from medops.api.console.layout import CONSOLE_CSP
 
 REPO = Path(__file__).resolve().parents[2]
 SWAGGER = REPO / "src" / "medops" / "console" / "static" / "vendor" / "swagger-ui"

@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
-from medops.console.layout import cell
+from medops.api.console.layout import cell
 from medops.monitoring.results import WindowDocument
 from medops.monitoring.trend import charted_limit
 from medops.services import Services

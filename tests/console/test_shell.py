@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from medops.console.layout import CONSOLE_CSP
+from medops.api.console.layout import CONSOLE_CSP
 from medops.core.permissions import Role
 from tests.helpers.http import bearer
 from tests.helpers.registry import DEPLOYMENT, predict, random_records

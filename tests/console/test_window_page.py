@@ -17,9 +17,9 @@ import httpx
 import pytest
 from sqlalchemy import inspect, select
 
+from medops.api.console.assets import asset_text
+from medops.api.console.window import render
 from medops.audit.service import exempt_from_audit_guard
-from medops.console.assets import asset_text
-from medops.console.window import render
 from medops.core.permissions import Role
 from medops.monitoring.drift import CategoricalReference, categorical_drift
 from medops.monitoring.results import DriftTestResult, WindowDocument

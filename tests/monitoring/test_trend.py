@@ -1,5 +1,6 @@
 """A window's trend (the numbers the console charts) is stored with it, equals what its
-document gives, is backfilled by migration 0014, and is read back as one array per name."""
+document gives, is filled on first read for windows stored before migration 0014, and is
+read back as one array per name."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ import numpy as np
 import pytest
 from sqlalchemy import select, text, update
 
+from medops.config import Settings
 from medops.db import migrate
 from medops.db.engine import Database
 from medops.monitoring.results import WindowResult
 from medops.monitoring.tables import MonitoringResult
 from medops.monitoring.trend import TrendRow, assemble, numbers_of, trend_of
-from medops.services import Services
+from medops.services import Services, build_services
 from medops.testing import FixedClock
 from tests.helpers.monitoring_windows import serve_days_with_canary
 from tests.helpers.registry import DEPLOYMENT
@@ -95,9 +97,12 @@ def test_each_stored_window_holds_the_trend_of_its_document_and_reads_it_back(
 
 
 @pytest.mark.parametrize("name", ["window_stable_day", "window_canary_learned"])
-def test_migration_0014_backfills_the_trend_of_stored_windows(empty_db_url: str, name: str) -> None:
-    """Upgrading a 0013 database with a stored window fills its trend from its document;
-    a downgrade removes the columns again."""
+def test_a_window_stored_before_0014_gets_its_trend_on_first_read(
+    empty_db_url: str, tmp_path: Path, name: str
+) -> None:
+    """Migration 0014 adds the columns empty (it runs no live code); the first chart read
+    computes the trend from the document and keeps it, equal to what storing it would have
+    written; a downgrade removes the columns again."""
     database = Database(empty_db_url)
     document = (RESULTS / f"{name}.json").read_text()
     try:
@@ -115,8 +120,18 @@ def test_migration_0014_backfills_the_trend_of_stored_windows(empty_db_url: str,
             )
         migrate.upgrade(database)
         with database.session() as session:
+            assert session.scalars(select(MonitoringResult)).one().trend is None
+        settings = Settings(home=tmp_path / "home", database_url=empty_db_url)
+        services = build_services(settings, clock=FixedClock(at))
+        try:
+            read = services.monitoring.trend("d", "day", 1)
+        finally:
+            services.close()
+        expected = trend_of(WindowResult.load(json.loads(document)))
+        with database.session() as session:
             row = session.scalars(select(MonitoringResult)).one()
-        assert (row.trend_keys, row.trend) == trend_of(WindowResult.load(json.loads(document)))
+        assert (row.trend_keys, row.trend) == expected
+        assert read.sequences == (1,)
         migrate.downgrade(database, "0013")
         with database.engine.connect() as connection:
             columns = connection.execute(text("SELECT * FROM monitoring_results")).keys()

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 import medops
+from medops.api.console.routes import routers as console_routers
 from medops.api.errors import audit_unhandled, install_error_handlers
 from medops.api.fastlane import PredictFastLane
 from medops.api.middleware import RequestMiddleware
@@ -28,7 +29,6 @@ from medops.api.routers import (
 )
 from medops.api.telemetry import AuditWriterCollector, HttpMetrics
 from medops.config import Settings, load_settings
-from medops.console.routes import routers as console_routers
 from medops.context import SYSTEM_ACTOR, Context, Origin
 from medops.errors import AuditTamperedError
 from medops.logs import get_logger

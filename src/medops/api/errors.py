@@ -21,11 +21,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 from starlette.types import Scope
 
+from medops.api.console.errors import console_error, is_console
 from medops.api.deps import CONTEXT_STATE, SAFE_METHODS, access_check, get_services, origin_of
 from medops.api.middleware import route_template
 from medops.api.problems import PROBLEM_CONTENT_TYPE, problem_body
 from medops.audit.schemas import AuditEntry, Outcome
-from medops.console.errors import console_error, is_console
 from medops.context import Context
 from medops.errors import (
     AuditUnavailableError,

@@ -28,7 +28,7 @@ import base64
 import hashlib
 from typing import Final
 
-from medops.monitoring import report_html as monitoring_report
+from medops.api.console import report_file as monitoring_report
 from medops.registry import card, report_html
 
 HTML_STYLES: Final = (report_html.STYLE, card.STYLE, monitoring_report.STYLE)

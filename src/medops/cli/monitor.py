@@ -19,8 +19,8 @@ from medops.cli.output import (
 )
 from medops.errors import FieldError, InvalidInputError, clip
 from medops.files import private_folder, write_output
-from medops.monitoring.report_html import file_name, window_title
 from medops.monitoring.schemas import Correction, MonitoringConfigOut, ThresholdsMode
+from medops.monitoring.titles import file_name, window_title
 
 app = typer.Typer(
     help="Monitoring: drift, performance, calibration and fairness per window.",

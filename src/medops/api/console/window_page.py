@@ -16,16 +16,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import HTMLResponse, Response
 
+from medops.api.console.errors import CONSOLE_TAG
+from medops.api.console.layout import page, viewer_of
+from medops.api.console.window import Neighbours, render
 from medops.api.deps import ServicesDep, require
-from medops.console.errors import CONSOLE_TAG
-from medops.console.layout import page, viewer_of
-from medops.console.window import Neighbours, render
 from medops.context import Context
 from medops.core.permissions import Permission
 from medops.core.windows import WINDOW_PATTERN
 from medops.errors import NotFoundError
-from medops.monitoring.report_html import window_title
 from medops.monitoring.results import WindowSummary
+from medops.monitoring.titles import window_title
 from medops.services import Services
 from medops.serving.schemas import DEPLOYMENT_NAME_PATTERN
 

@@ -1,22 +1,12 @@
-"""A monitoring window as one self-contained HTML file: the console's window page
-(``console/window.py``) with the console's style sheet inlined, no script, nothing from another
-origin, so it opens from disk and prints. ``medops monitor report`` writes it and the API
-answers it to ``GET /api/v1/monitoring/report`` with ``Accept: text/html`` (its inline style is
-allowed by hash: ``STYLE`` is in api/headers.py ``HTML_STYLES``)."""
+"""How a monitoring window is named for people: its title (deployment, version, kind and real
+bounds) and a file name every operating system accepts. The console's window page, the
+report file (api/console/report_file.py) and ``medops monitor report`` use them."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Final
 
-import medops
-from medops.console.assets import asset_text
-from medops.console.window import render as window_body
-from medops.core.svg import esc
-from medops.monitoring.results import WindowDocument, WindowSummary
-
-# The file's one style sheet: the console's, as served at /static/console.css.
-STYLE: Final = asset_text("console.css")
+from medops.monitoring.results import WindowSummary
 
 
 def window_title(document: WindowSummary) -> str:
@@ -43,15 +33,3 @@ def file_name(document: WindowSummary, suffix: str) -> str:
     kind = document.window.replace(":", "")
     sequence = document.sequence if document.sequence is not None else 0
     return f"monitoring-{document.deployment}-{kind}-v{document.version}-{sequence}{suffix}"
-
-
-def render(document: WindowDocument) -> str:
-    """The self-contained page of one stored window (``MonitoringService.document``)."""
-    title = window_title(document)
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>"
-        f'<main id="main"><h1>{esc(title)}</h1>{window_body(document)}</main>'
-        f"<footer><span>medops {esc(medops.__version__)}</span></footer></body></html>"
-    )

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from medops.api.console.errors import CONSOLE_TAG
+from medops.api.console.layout import badge, cell, link, page, sections_for, table, viewer_of
+from medops.api.console.window import window_href
 from medops.api.deps import ServicesDep, require
-from medops.console.errors import CONSOLE_TAG
-from medops.console.layout import badge, cell, link, page, sections_for, table, viewer_of
-from medops.console.window import window_href
 from medops.context import Context
 from medops.core.permissions import Permission
 from medops.core.svg import esc

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from medops.console.layout import table
+from medops.api.console.layout import table
 from medops.core.svg import esc
 
 BOX_W, BOX_H, GAP_Y, COL_GAP, TOP = 180, 30, 14, 70, 40

@@ -11,9 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import HTMLResponse, Response
 
-from medops.api.deps import ServicesDep, require
-from medops.console.errors import CONSOLE_TAG
-from medops.console.layout import (
+from medops.api.console.errors import CONSOLE_TAG
+from medops.api.console.layout import (
     action_form,
     badge,
     cell,
@@ -27,7 +26,8 @@ from medops.console.layout import (
     viewer_of,
     when,
 )
-from medops.console.lineage import Edge, Node, lineage_svg
+from medops.api.console.lineage import Edge, Node, lineage_svg
+from medops.api.deps import ServicesDep, require
 from medops.context import Actor, Context
 from medops.core.permissions import Permission
 from medops.core.svg import esc

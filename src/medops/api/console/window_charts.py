@@ -25,7 +25,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from medops.console.layout import cell, table
+from medops.api.console.layout import cell, table
 from medops.core.svg import esc, num
 
 WIDTH = 600

@@ -18,12 +18,9 @@ from typing import Annotated, Final
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import HTMLResponse, Response
 
-from medops.api.deps import ServicesDep, require
-from medops.auth.schemas import USERNAME_PATTERN, BreakGlassOut, UserOut
-from medops.auth.status import AccountStatus, account_status
-from medops.console.audit import stamp
-from medops.console.errors import CONSOLE_TAG
-from medops.console.layout import (
+from medops.api.console.audit import stamp
+from medops.api.console.errors import CONSOLE_TAG
+from medops.api.console.layout import (
     action_form,
     badge,
     cell,
@@ -37,6 +34,9 @@ from medops.console.layout import (
     viewer_of,
     when,
 )
+from medops.api.deps import ServicesDep, require
+from medops.auth.schemas import USERNAME_PATTERN, BreakGlassOut, UserOut
+from medops.auth.status import AccountStatus, account_status
 from medops.context import Actor, Context
 from medops.core.permissions import (
     PERMISSION_DESCRIPTIONS,

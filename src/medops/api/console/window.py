@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from medops.console.layout import badge, cell, definitions, fmt, notice, section, table
-from medops.console.window_charts import (
+from medops.api.console.layout import badge, cell, definitions, fmt, notice, section, table
+from medops.api.console.window_charts import (
     Bins,
     Calibrated,
     Row,

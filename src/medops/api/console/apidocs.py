@@ -26,9 +26,9 @@ from typing import Annotated, Final
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
+from medops.api.console.errors import CONSOLE_TAG
+from medops.api.console.layout import PAGE_HEADERS
 from medops.api.deps import public
-from medops.console.errors import CONSOLE_TAG
-from medops.console.layout import PAGE_HEADERS
 from medops.context import Context
 
 router = APIRouter(include_in_schema=False, tags=[CONSOLE_TAG])

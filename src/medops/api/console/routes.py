@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from medops.console import (
+from medops.api.console import (
     account,
     admin,
     apidocs,

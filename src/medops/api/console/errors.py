@@ -15,8 +15,8 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
+from medops.api.console.layout import notice, page
 from medops.api.deps import CONTEXT_STATE
-from medops.console.layout import notice, page
 from medops.context import Context
 from medops.errors import ActionRequiredError, MedopsError
 

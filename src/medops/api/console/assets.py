@@ -1,6 +1,6 @@
 """The console's static files, served from the package (``/static/...``), from memory.
 
-Everything a page loads lives under ``medops/console/static``: our own style sheet and script
+Everything a page loads lives under ``medops/api/console/static``: our own style sheet and script
 and the vendored third-party assets (each in ``static/vendor/NAME`` with its licence and
 version). Files are read once, at first use; answers carry a strong ETag and may be cached
 for an hour, revalidated after that.
@@ -47,7 +47,7 @@ class Asset:
 def assets() -> dict[str, Asset]:
     """Every file under ``static/``, keyed by its path relative to it."""
     found: dict[str, Asset] = {}
-    root = resources.files("medops.console") / "static"
+    root = resources.files("medops.api.console") / "static"
     stack = [(root, "")]
     while stack:
         folder, prefix = stack.pop()

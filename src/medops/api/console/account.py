@@ -7,9 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from medops.api.deps import SESSION_COOKIE, ServicesDep, public, require
-from medops.console.errors import CONSOLE_TAG, safe_next
-from medops.console.layout import (
+from medops.api.console.errors import CONSOLE_TAG, safe_next
+from medops.api.console.layout import (
     action_form,
     badge,
     cell,
@@ -23,6 +22,7 @@ from medops.console.layout import (
     viewer_of,
     when,
 )
+from medops.api.deps import SESSION_COOKIE, ServicesDep, public, require
 from medops.context import Context
 from medops.core.permissions import Permission
 from medops.core.svg import esc

@@ -24,13 +24,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import HTMLResponse, Response
 
-from medops.api.deps import ServicesDep, require
-from medops.api.routers.audit import audit_query
-from medops.audit.inspect import CheckpointOut, inspect_record, last_checkpoint
-from medops.audit.schemas import AuditEventOut, AuditQuery, Outcome
-from medops.audit.verify import summary
-from medops.console.errors import CONSOLE_TAG
-from medops.console.layout import (
+from medops.api.console.errors import CONSOLE_TAG
+from medops.api.console.layout import (
     badge,
     cell,
     definitions,
@@ -42,6 +37,11 @@ from medops.console.layout import (
     table,
     viewer_of,
 )
+from medops.api.deps import ServicesDep, require
+from medops.api.routers.audit import audit_query
+from medops.audit.inspect import CheckpointOut, inspect_record, last_checkpoint
+from medops.audit.schemas import AuditEventOut, AuditQuery, Outcome
+from medops.audit.verify import summary
 from medops.context import Context
 from medops.core.permissions import Permission
 from medops.core.svg import esc

@@ -25,11 +25,10 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from medops.api.deps import ServicesDep, require
-from medops.console import charts
-from medops.console.charts import Axis, Band, Line
-from medops.console.errors import CONSOLE_TAG
-from medops.console.layout import (
+from medops.api.console import charts
+from medops.api.console.charts import Axis, Band, Line
+from medops.api.console.errors import CONSOLE_TAG
+from medops.api.console.layout import (
     action_form,
     badge,
     cell,
@@ -43,6 +42,7 @@ from medops.console.layout import (
     viewer_of,
     when,
 )
+from medops.api.deps import ServicesDep, require
 from medops.context import Actor, Context
 from medops.core.permissions import Permission
 from medops.core.svg import esc
