@@ -62,7 +62,7 @@ class MonitoringResult(Base):
     result: Mapped[str] = mapped_column(Text)  # JSON document (monitoring/evaluate.py)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The numbers the console charts (monitoring/trend.py): their names as a JSON list and
-    # the values as packed float64s. NULL on rows written before migration 0014's server.
+    # the values as packed float32s. NULL on rows written before migration 0014's server.
     trend_keys: Mapped[str | None] = mapped_column(Text, nullable=True)
     trend: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 

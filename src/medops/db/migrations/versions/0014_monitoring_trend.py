@@ -5,7 +5,7 @@ Revises: 0013
 Create Date: 2026-12-05 18:30:00
 
 ``monitoring_results.trend_keys`` holds the names of the numbers the console charts of a
-window (a JSON list) and ``trend`` the numbers as little-endian float64s in that order
+window (a JSON prefix tree) and ``trend`` the numbers as little-endian float32s in that order
 (monitoring/trend.py), so a chart of 90 days of hourly windows unpacks 2,160 small rows instead
 of parsing 2,160 documents of 40-70 KB. The migration only adds the columns (it carries no
 copy of the code that computes a trend): a row without one (stored before this migration, or
