@@ -12,7 +12,7 @@ import pytest
 from medops.api.console.layout import CONSOLE_CSP
 
 REPO = Path(__file__).resolve().parents[2]
-SWAGGER = REPO / "src" / "medops" / "console" / "static" / "vendor" / "swagger-ui"
+SWAGGER = REPO / "src" / "medops" / "api" / "console" / "static" / "vendor" / "swagger-ui"
 AXE = REPO / "tests" / "browser" / "vendor" / "axe-core"
 
 
