@@ -102,3 +102,64 @@ def test_a_clinician_is_refused_the_admin_pages(page: ConsolePage) -> None:
         assert page.page.get_by_text(permission).first.is_visible()
     page.check_accessibility()
     page.shoot("clinician-refused-admin")
+
+
+def test_an_ml_engineer_finds_the_drift_opens_the_feature_and_rolls_the_canary_back(
+    page: ConsolePage,
+) -> None:
+    """Signed in with a one-time code: the overview shows the drifted latest window; the
+    deployment's page marks it; its window page shows a drifted feature's reference and
+    current distributions; back on the deployment's page the canary is rolled back (the
+    confirmation accepted) and the page shows no canary. Runs last: it ends the seed's
+    canary."""
+    seed = page.seed
+    sign_in_as(page, seed.person(Role.ML_ENGINEER))
+    row = page.page.locator("main table tbody tr", has_text=seed.deployment)
+    drifted = [w for w in seed.drifted_windows if w.version == seed.production_version]
+    assert drifted, "the seed's last day drifts"
+    assert row.get_by_text(drifted[-1].verdict).first.is_visible()
+    page.shoot("story-overview-drift")
+
+    with page.page.expect_navigation(wait_until="networkidle"):
+        row.get_by_role("link", name=seed.deployment, exact=True).click()
+    assert page.page.get_by_role("heading", name="Feature drift").is_visible()
+    page.check_accessibility()
+    page.shoot("story-deployment")
+
+    window = drifted[-1]
+    with page.page.expect_navigation(wait_until="networkidle"):
+        page.page.locator(f'a[href="{window.href}"]').first.click()
+    assert urlsplit(page.page.url).path == window.href
+    feature = page.page.locator("h3", has=page.page.locator(".badge.bad", has_text="drift"))
+    assert feature.count() >= 1
+    name = feature.first.get_attribute("id")
+    assert name is not None
+    block = page.page.locator(f"#{name} + .window-feature")
+    chart = block.locator("figure.chart svg")
+    assert chart.first.is_visible()
+    assert block.get_by_text("reference", exact=False).first.is_visible()
+    page.check_accessibility()
+    page.shoot("story-window-drifted-feature")
+
+    with page.page.expect_navigation(wait_until="networkidle"):
+        page.page.get_by_role("navigation", name="Breadcrumb").get_by_role(
+            "link", name=seed.deployment
+        ).click()
+    page.page.once("dialog", lambda dialog: dialog.accept())
+    rollback = page.page.locator(
+        "form.action", has=page.page.get_by_role("button", name="Roll back")
+    )
+    rollback.get_by_label("Reason (recorded in the audit trail)").fill(
+        "drift in the canary's last day; back to the production version"
+    )
+    with page.page.expect_navigation(wait_until="networkidle"):
+        rollback.get_by_role("button", name="Roll back").click()
+    facts = page.page.locator("dl.facts")
+    assert facts.get_by_text(f"v{seed.canary_version} at").count() == 0
+    assert (
+        facts.locator("dt", has_text="canary")
+        .locator("xpath=following-sibling::dd[1]")
+        .inner_text()
+        == "none"
+    )
+    page.shoot("story-canary-rolled-back")

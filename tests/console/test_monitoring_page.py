@@ -59,7 +59,7 @@ def test_every_feature_is_charted_with_its_effective_threshold(
             assert f"{feature}: psi</title>" in psi.text
             limit = found["psi"].parameters["effective_threshold"]
             assert f'<td class="num">{cell(limit, 4)}</td>' in psi.text
-    assert 'role="img"' in page.text
+    assert 'role="group"' in page.text
     assert f'href="{PAGE}/windows/day/1/' in page.text
 
 

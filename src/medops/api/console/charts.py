@@ -1,7 +1,8 @@
 """Charts of a series of windows over time, drawn on the server as inline SVG.
 
-A chart is a string of SVG with ``role="img"``, a ``<title>``, axes with ticks and units, and a
-legend when several series share it; series differ by dash pattern (the ``.s0``..``.s5``
+A chart is a string of SVG with ``role="group"`` (not ``img``: its markers are links, and an
+image's content is not reachable, which axe-core reports as nested interactive controls), an
+``aria-label`` and a ``<title>``, axes with ticks and units, and a legend when several series share it; series differ by dash pattern (the ``.s0``..``.s5``
 classes) and not by colour alone, limits are dashed (``.limit``), intervals are shaded
 (``.band``) and flagged windows carry a marker that links to the window's page.
 
@@ -260,7 +261,7 @@ def series_chart(
     parts = [
         (
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{frame.height}" '
-            f'viewBox="0 0 {WIDTH} {frame.height}" role="img" aria-label="{esc(title)}">'
+            f'viewBox="0 0 {WIDTH} {frame.height}" role="group" aria-label="{esc(title)}">'
             f'<title>{esc(title)}</title><text x="{LEFT}" y="14" class="plot-title">'
             f"{esc(title)}</text>"
         ),
@@ -350,7 +351,7 @@ def verdict_strip(title: str, axis: Axis, verdicts: Sequence[str]) -> str:
         )
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{STRIP_HEIGHT}" '
-        f'viewBox="0 0 {WIDTH} {STRIP_HEIGHT}" role="img" aria-label="{esc(title)}">'
+        f'viewBox="0 0 {WIDTH} {STRIP_HEIGHT}" role="group" aria-label="{esc(title)}">'
         f'<title>{esc(title)}</title><text x="{LEFT}" y="14" class="plot-title">{esc(title)}'
         f'</text><text x="{LEFT}" y="30" class="axis-label">{esc(axis.label)}: '
         f"{esc(_span_text(axis))}</text>{''.join(rects)}{legend}</svg>"

@@ -289,9 +289,11 @@ def field(
     hint: str | None = None,
     options: Sequence[tuple[str, str]] = (),
     json_type: str | None = None,
+    ident: str | None = None,
 ) -> str:
-    """One labelled input (or select, when ``options`` are given)."""
-    ident = f"f-{name}"
+    """One labelled input (or select, when ``options`` are given). ``ident`` makes its id
+    unique where several forms on a page send the same field name."""
+    ident = f"f-{ident or name}"
     req = " required" if required else ""
     auto = f' autocomplete="{esc(autocomplete)}"' if autocomplete else ""
     typed = f' data-json="{esc(json_type)}"' if json_type else ""

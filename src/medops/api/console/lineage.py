@@ -48,7 +48,7 @@ def lineage_svg(nodes: Sequence[Node], edges: Sequence[Edge], *, title: str) -> 
     parts = [
         (
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" role="img" aria-label="{esc(title)}">'
+            f'viewBox="0 0 {width} {height}" role="group" aria-label="{esc(title)}">'
             f"<title>{esc(title)}</title>"
             '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
             'markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" '

@@ -149,8 +149,9 @@ def _header(deployment: DeploymentOut, actor: Actor) -> str:
 
 def _reason(name: str) -> str:
     return field(
-        f"{name}-reason",
+        "reason",
         "Reason (recorded in the audit trail)",
+        ident=f"{name}-reason",
         required=True,
         hint="at least 3 characters",
     )
@@ -174,16 +175,18 @@ def _actions(deployment: DeploymentOut) -> str:
         action_form(
             f"{api}/canary",
             field(
-                "canary-version",
+                "version",
                 "Canary version",
+                ident="canary-version",
                 kind="number",
                 value=str(deployment.canary_version or ""),
                 json_type="number",
                 hint="the candidate version; empty keeps the current canary",
             )
             + field(
-                "canary-percent",
+                "percent",
                 "Percent of records",
+                ident="canary-percent",
                 kind="number",
                 value=str(deployment.canary_percent),
                 required=True,
@@ -220,14 +223,8 @@ def _actions(deployment: DeploymentOut) -> str:
                 confirm=f"Stop scoring copies with v{deployment.shadow_version}?",
             )
         )
-    body = "".join(_named(f) for f in forms)
+    body = "".join(forms)
     return section("Actions", f'<div class="grid2">{body}</div>', anchor="actions")
-
-
-def _named(form: str) -> str:
-    """Field ids are unique on the page; the API's field names are the part after the
-    form's prefix (``canary-percent`` is sent as ``percent``)."""
-    return re.sub(r'name="[a-z-]*?-?(reason|percent|version)"', r'name="\1"', form)
 
 
 def _selectors(view: View, tests: list[str]) -> str:
