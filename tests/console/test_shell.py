@@ -75,3 +75,18 @@ def test_the_overview_shows_live_figures_after_predictions(
     assert f'<a href="/deployments/{DEPLOYMENT}">{DEPLOYMENT}</a>' in text
     assert "primary/1: " in text
     assert "no window yet" in text
+
+
+def test_the_account_page_lists_ones_api_tokens_with_revoke_and_issue_forms(
+    http: httpx.Client, deployed: dict[str, dict[str, str]]
+) -> None:
+    """A clinician's API token is listed (never its secret) with a revoke form, and the
+    form that issues a new one shows its secret once in place."""
+    mine = http.get("/api/v1/tokens", headers=deployed["clin"]).json()
+    api_tokens = [t for t in mine if t["kind"] == "api"]
+    assert api_tokens
+    text = http.get("/account", headers=deployed["clin"]).text
+    for token in api_tokens:
+        assert f'data-api="/api/v1/tokens/{token["id"]}" data-method="DELETE"' in text
+    assert 'data-reveal="/api/v1/tokens" data-show="token"' in text
+    assert deployed["clin"]["Authorization"].removeprefix("Bearer ") not in text

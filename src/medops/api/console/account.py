@@ -19,13 +19,15 @@ from medops.api.console.layout import (
     section,
     sections_for,
     table,
+    token_form,
     viewer_of,
     when,
 )
 from medops.api.deps import SESSION_COOKIE, ServicesDep, public, require
-from medops.context import Context
+from medops.context import Actor, Context
 from medops.core.permissions import Permission
 from medops.core.svg import esc
+from medops.services import Services
 
 router = APIRouter(include_in_schema=False, tags=[CONSOLE_TAG])
 Public = Annotated[Context, Depends(public)]
@@ -58,6 +60,24 @@ def login_page(
         "every sign-in is recorded in the audit trail.</p>"
     )
     return page("Sign in", body, actor=None)
+
+
+def _tokens(services: Services, ctx: Context, actor: Actor) -> str:
+    """The viewer's API tokens (never their secrets), each with a revoke action, and the form
+    that issues one to those who may."""
+    tokens = [t for t in services.identity.list_tokens(ctx) if t.kind == "api"]
+    rows = [
+        [cell(t.name), cell(when(t.created_at)), cell(when(t.last_used_at)),
+         cell(when(t.expires_at)),
+         badge("revoked", "muted") if t.revoked_at else action_form(
+             f"/api/v1/tokens/{t.id}", "", submit="Revoke", method="DELETE", danger=True,
+             confirm=f"Revoke the token {t.name!r}? It stops working at once.")]
+        for t in tokens
+    ]  # fmt: skip
+    listed = table(["name", "created", "last used", "expires", ""], rows, empty="No API token.")
+    if actor.can(Permission.TOKENS_CREATE):
+        listed += token_form("/api/v1/tokens")
+    return listed
 
 
 @router.get("/account", name="console.account", response_class=HTMLResponse)
@@ -102,4 +122,5 @@ def account_page(services: ServicesDep, ctx: Self) -> Response:
         "Your sessions",
         table(["name", "kind", "started", "last used", "ends", ""], rows),
     )
+    body += section("Your API tokens", _tokens(services, ctx, actor), anchor="tokens")
     return page("Your account", body, actor=actor, active="account")

@@ -31,6 +31,7 @@ from medops.api.console.layout import (
     page,
     section,
     table,
+    token_form,
     viewer_of,
     when,
 )
@@ -171,19 +172,8 @@ def _user_actions(user: UserOut, status: AccountStatus) -> str:
 
 
 def _token_form(user: UserOut) -> str:
-    """The form that issues an API token to the account; console.js shows its secret once
-    in the form instead of reloading (``data-reveal``)."""
-    fields = field("name", "Token name", value="api", required=True, json_type="string")
-    fields += field("expires_at", "Expires at (UTC, optional)", hint="e.g. 2026-01-31T00:00Z")
-    return (
-        f'<form class="action reveal" data-reveal="{esc(f"{USERS}/{user.username}/tokens")}" '
-        'data-show="token">'
-        f"{fields}"
-        '<button type="submit" class="primary">Issue API token</button>'
-        '<p class="status" role="status" aria-live="polite"></p>'
-        '<output class="secret" hidden></output>'
-        "<small>The secret is shown once, here; copy it now.</small></form>"
-    )
+    """The form that issues an API token to the account (its secret shown once)."""
+    return token_form(f"{USERS}/{user.username}/tokens")
 
 
 @router.get("/admin/users/{username}", name="console.user", response_class=HTMLResponse)

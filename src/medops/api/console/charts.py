@@ -2,9 +2,10 @@
 
 A chart is a string of SVG with ``role="group"`` (not ``img``: its markers are links, and an
 image's content is not reachable, which axe-core reports as nested interactive controls), an
-``aria-label`` and a ``<title>``, axes with ticks and units, and a legend when several series share it; series differ by dash pattern (the ``.s0``..``.s5``
-classes) and not by colour alone, limits are dashed (``.limit``), intervals are shaded
-(``.band``) and flagged windows carry a marker that links to the window's page.
+``aria-label`` and a ``<title>``, axes with ticks and units, and a legend when several series
+share it; series differ by dash pattern (the ``.s0``..``.s5`` classes) and not by colour
+alone, limits are dashed (``.limit``), intervals are shaded (``.band``) and flagged windows
+carry a marker that links to the window's page.
 
 A series with more windows than the plotting area has columns (``COLUMN_PX`` pixels wide) is
 drawn per column as the column's minimum and maximum (a one-hour spike in 90 days of hours
