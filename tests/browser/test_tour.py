@@ -47,7 +47,8 @@ def test_every_page_an_auditor_reads(page: ConsolePage) -> None:
 
 def test_the_admin_pages_with_their_actions(page: ConsolePage) -> None:
     """An admin (signed in with a one-time code): users with the create form, a user with
-    every action, break-glass review, the account page."""
+    every action, break-glass review, the account page, where a new API token's secret is
+    shown once in the form."""
     seed = page.seed
     sign_in_as(page, seed.person(Role.ADMIN))
     for path, shot in (
@@ -58,3 +59,10 @@ def test_the_admin_pages_with_their_actions(page: ConsolePage) -> None:
     ):
         _visit(page, path, shot)
     assert page.page.get_by_role("link", name="Audit").count() == 0  # admins do not read it
+    issue = page.page.locator("form.reveal")
+    issue.get_by_label("Token name").fill("console-tour")
+    issue.get_by_role("button", name="Issue API token").click()
+    secret = issue.locator("output.secret")
+    secret.wait_for(state="visible")
+    assert secret.inner_text().startswith("mdo_")
+    page.shoot("admin-token-issued")

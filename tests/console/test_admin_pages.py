@@ -65,7 +65,7 @@ def test_an_auditor_reads_accounts_without_any_action(
         answer = http.get(address, headers=auditor)
         assert answer.status_code == 200, answer.text
         assert "data-api=" not in answer.text.replace('data-api="/api/v1/auth/logout"', "")
-        assert "data-reveal=" not in answer.text
+        assert 'data-show="token"' not in answer.text
 
 
 def test_a_clinician_gets_the_403_page_for_the_admin_pages(
@@ -93,7 +93,7 @@ def test_a_users_page_offers_the_actions_and_issues_a_token_shown_once(
     assert answer.status_code == 200, answer.text
     for action in ("disable", "password-reset", "full-name"):
         assert f'data-api="/api/v1/users/user-service/{action}"' in answer.text
-    found = re.search(r'data-reveal="([^"]+)" data-show="token"', answer.text)
+    found = re.search(r'data-api="([^"]+)" data-method="POST" data-show="token"', answer.text)
     assert found is not None
     issued = http.post(html.unescape(found.group(1)), json={"name": "ehr"}, headers=admin)
     assert issued.status_code == 201, issued.text

@@ -88,5 +88,5 @@ def test_the_account_page_lists_ones_api_tokens_with_revoke_and_issue_forms(
     text = http.get("/account", headers=deployed["clin"]).text
     for token in api_tokens:
         assert f'data-api="/api/v1/tokens/{token["id"]}" data-method="DELETE"' in text
-    assert 'data-reveal="/api/v1/tokens" data-show="token"' in text
+    assert 'data-api="/api/v1/tokens" data-method="POST" data-show="token"' in text
     assert deployed["clin"]["Authorization"].removeprefix("Bearer ") not in text

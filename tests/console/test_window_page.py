@@ -27,7 +27,8 @@ from medops.services import Services
 from medops.serving.tables import Prediction
 from medops.testing import FixedClock
 from tests.helpers.http import bearer
-from tests.helpers.registry import DEPLOYMENT, predict, random_records, ready_version
+from tests.helpers.monitoring_windows import serve_with_outcomes
+from tests.helpers.registry import DEPLOYMENT, ready_version
 
 STORED = Path(__file__).parents[1] / "data" / "results"
 
@@ -121,16 +122,7 @@ def test_every_chart_has_a_title_a_legend_a_table_and_no_style_attribute() -> No
 
 def _serve(http: httpx.Client, clin: dict[str, str], clock: FixedClock, n: int) -> None:
     """``n`` predictions, each given its outcome, then two minutes pass (past the grace)."""
-    body = {"records": [{"features": r, "patient_ref": f"p-{i}"}
-                        for i, r in enumerate(random_records(n, seed=3))]}  # fmt: skip
-    answer = predict(http, clin, body)
-    assert answer.status_code == 200, answer.text
-    for p in answer.json()["predictions"]:
-        recorded = http.post(
-            f"/api/v1/predictions/{p['id']}/outcome", json={"label": p["label"]}, headers=clin
-        )
-        assert recorded.status_code == 201, recorded.text
-    clock.advance(timedelta(minutes=2))
+    serve_with_outcomes(http, clin, clock, n, timedelta(minutes=2))
 
 
 def test_count_windows_are_opened_by_version_and_sequence_with_neighbours(

@@ -44,3 +44,20 @@ def serve_days_with_canary(
         assert run.status_code == 200, run.text
         assert run.json()["computed"], run.text
     return canary
+
+
+def serve_with_outcomes(
+    http: httpx.Client, clin: dict[str, str], clock: FixedClock, n: int, then: timedelta
+) -> None:
+    """``n`` predictions, each given its outcome (the predicted label), then ``then`` passes
+    on the clock (the end of a day, or past the outcome grace)."""
+    body = {"records": [{"features": r, "patient_ref": f"p-{i}"}
+                        for i, r in enumerate(random_records(n, seed=3))]}  # fmt: skip
+    answer = predict(http, clin, body)
+    assert answer.status_code == 200, answer.text
+    for p in answer.json()["predictions"]:
+        recorded = http.post(
+            f"/api/v1/predictions/{p['id']}/outcome", json={"label": p["label"]}, headers=clin
+        )
+        assert recorded.status_code == 201, recorded.text
+    clock.advance(then)

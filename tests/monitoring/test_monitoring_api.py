@@ -18,22 +18,14 @@ from medops.monitoring.tables import MonitoringProfile, MonitoringResult
 from medops.services import Services
 from medops.testing import FixedClock
 from tests.helpers.http import bearer
+from tests.helpers.monitoring_windows import serve_with_outcomes
 from tests.helpers.people import make_user
 from tests.helpers.registry import DEPLOYMENT, deploy, predict, random_records
 
 
 def serve_a_day(http: httpx.Client, clin: dict[str, str], clock: FixedClock, n: int = 120) -> None:
     """``n`` predictions, each given its outcome (the predicted label), then the day ends."""
-    body = {"records": [{"features": r, "patient_ref": f"p-{i}"} for i, r in
-                        enumerate(random_records(n, seed=3))]}  # fmt: skip
-    answer = predict(http, clin, body)
-    assert answer.status_code == 200, answer.text
-    for p in answer.json()["predictions"]:
-        recorded = http.post(
-            f"/api/v1/predictions/{p['id']}/outcome", json={"label": p["label"]}, headers=clin
-        )
-        assert recorded.status_code == 201, recorded.text
-    clock.advance(timedelta(days=1))
+    serve_with_outcomes(http, clin, clock, n, timedelta(days=1))
 
 
 def test_a_run_computes_each_complete_day_once_and_serves_it(

@@ -3,9 +3,9 @@ role -> permission matrix, and the review of break-glass grants (``breakglass:re
 
 Every action is a form console.js sends to the API (``/api/v1/users/...``,
 ``/api/v1/breakglass/{id}/review``), so the API's permission checks and audit apply. A
-service token's secret is shown once, in the form that issued it (``form.reveal``: console.js
-``revealAction``), and never again. An admin cannot list another user's tokens or sessions
-through the API, so these pages do not either.
+service token's secret is shown once, in the form that issued it (``data-show``: console.js
+writes it into the form instead of reloading), and never again. An admin cannot list another
+user's tokens or sessions through the API, so these pages do not either.
 
 Break-glass uses are audit records (``breakglass.use``): the page links an auditor to them;
 an admin, who may not read the audit trail, sees no count.

@@ -319,12 +319,13 @@ def field(
 
 
 def token_form(api: str) -> str:
-    """A form that issues an API token through ``api``; console.js (``revealAction``) shows
-    the answer's secret once in the form instead of reloading, and it is never shown again."""
+    """A form that issues an API token through ``api``; console.js (``data-show``) shows the
+    answer's secret once in the form instead of reloading, and it is never shown again."""
     fields = field("name", "Token name", value="api", required=True, json_type="string")
     fields += field("expires_at", "Expires at (UTC, optional)", hint="e.g. 2026-01-31T00:00Z")
     return (
-        f'<form class="action reveal" data-reveal="{esc(api)}" data-show="token">{fields}'
+        f'<form class="action reveal" data-api="{esc(api)}" data-method="POST" '
+        f'data-show="token">{fields}'
         '<button type="submit" class="primary">Issue API token</button>'
         '<p class="status" role="status" aria-live="polite"></p>'
         '<output class="secret" hidden></output>'

@@ -27,6 +27,7 @@ from medops.auth.schemas import (
     SessionStarted,
     TokenOut,
 )
+from medops.config import Settings
 from medops.context import Context
 from medops.core.permissions import PERMISSION_DESCRIPTIONS, ROLE_PERMISSIONS, Permission
 from medops.errors import CsrfError
@@ -69,30 +70,29 @@ async def start_session(
     if origin is not None and urlsplit(origin).netloc != request.url.netloc:
         raise CsrfError("a login form must be posted from this server's own pages")
     result = await services.logins.attempt_login(ctx, username, password, otp, kind="session")
-    settings = services.settings
-    response.set_cookie(
-        SESSION_COOKIE,
-        result.secret,
-        max_age=settings.session_max_hours * 3600,
-        path="/",
-        secure=settings.cookie_secure,
-        httponly=True,
-        samesite="strict",
-    )
     assert result.csrf_token is not None
+    _cookie(response, services.settings, SESSION_COOKIE, result.secret, readable=False)
     # The console's script reads this copy of the CSRF token and sends it as X-CSRF-Token
     # (double submit): another site can neither read it nor make the browser send it.
+    _cookie(response, services.settings, CSRF_COOKIE, result.csrf_token, readable=True)
+    return SessionStarted(
+        csrf_token=result.csrf_token, expires_at=result.expires_at, restriction=result.restriction
+    )
+
+
+def _cookie(
+    response: Response, settings: Settings, name: str, value: str, *, readable: bool
+) -> None:
+    """A cookie of the browser session: for its whole length, the whole site, Secure (unless
+    configured off), SameSite=Strict; HttpOnly unless the console's script must read it."""
     response.set_cookie(
-        CSRF_COOKIE,
-        result.csrf_token,
+        name,
+        value,
         max_age=settings.session_max_hours * 3600,
         path="/",
         secure=settings.cookie_secure,
-        httponly=False,
+        httponly=not readable,
         samesite="strict",
-    )
-    return SessionStarted(
-        csrf_token=result.csrf_token, expires_at=result.expires_at, restriction=result.restriction
     )
 
 

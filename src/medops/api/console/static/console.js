@@ -63,6 +63,18 @@ async function sendAction(event) {
   }
   try {
     const response = await fetch(form.dataset.api, init);
+    if (response.ok && form.dataset.show) {
+      // An answer carrying a secret shown once (an API token): written into the form's
+      // <output> for the user to copy, never stored by the page; a reload does not bring it back.
+      const body = await response.json();
+      const output = form.querySelector("output.secret");
+      if (output) {
+        output.textContent = String(body[form.dataset.show] || "");
+        output.hidden = false;
+      }
+      show(form, "Done. Copy the secret now: it is not shown again.", "ok");
+      return;
+    }
     if (response.ok) {
       show(form, "Done.", "ok");
       if (form.dataset.redirect) window.location.assign(form.dataset.redirect);
@@ -113,47 +125,4 @@ async function signIn(event) {
 document.addEventListener("submit", (event) => {
   if (event.target.matches("form.login")) signIn(event);
   else if (event.target.matches("form[data-api]")) sendAction(event);
-});
-
-// --- admin pages: an action whose answer carries a secret shown once (issue 18, admin part).
-// A form.reveal is sent like any action form, but instead of reloading, the answer's field
-// named by data-show (e.g. "token") is written into the form's <output> for the user to copy;
-// it is never stored by the page and a reload does not bring it back.
-async function revealAction(event) {
-  const form = event.target;
-  event.preventDefault();
-  const button = form.querySelector("button[type=submit]");
-  const output = form.querySelector("output.secret");
-  if (button) button.disabled = true;
-  show(form, "Working…", "");
-  try {
-    const response = await fetch(form.dataset.reveal, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "X-CSRF-Token": csrfToken(), Accept: "application/json", "Content-Type": "application/json" },
-      body: JSON.stringify(formBody(form)),
-    });
-    if (response.ok) {
-      const body = await response.json();
-      if (output) {
-        output.textContent = String(body[form.dataset.show] || "");
-        output.hidden = false;
-      }
-      show(form, "Done. Copy the secret now: it is not shown again.", "ok");
-      return;
-    }
-    if (response.status === 401) {
-      window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname));
-      return;
-    }
-    show(form, await problemText(response), "bad");
-  } catch (error) {
-    show(form, "The server could not be reached: " + error, "bad");
-  } finally {
-    if (button) button.disabled = false;
-  }
-}
-
-document.addEventListener("submit", (event) => {
-  if (event.target.matches("form.reveal[data-reveal]")) revealAction(event);
 });
