@@ -18,6 +18,8 @@ NOT_A_PACKAGE = {
     "security": "attack stories that cross every domain (the findings of a security review)",
     "data": "stored documents written by earlier code (and the script that captured them), which "
     "the typed report, window and profile models must keep loading",
+    "browser": "the console's stories in a real browser (make browser, its own CI stage), "
+    "crossing every page",
 }
 
 

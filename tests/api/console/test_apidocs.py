@@ -11,7 +11,7 @@ import pytest
 
 from medops.api.console.layout import CONSOLE_CSP
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SWAGGER = REPO / "src" / "medops" / "api" / "console" / "static" / "vendor" / "swagger-ui"
 AXE = REPO / "tests" / "browser" / "vendor" / "axe-core"
 

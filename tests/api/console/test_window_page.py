@@ -30,7 +30,7 @@ from tests.helpers.http import bearer
 from tests.helpers.monitoring_windows import serve_with_outcomes
 from tests.helpers.registry import DEPLOYMENT, ready_version
 
-STORED = Path(__file__).parents[1] / "data" / "results"
+STORED = Path(__file__).parents[2] / "data" / "results"
 
 
 def stored(name: str, **summary: Any) -> WindowDocument:
