@@ -2,6 +2,7 @@
 schema tests. It imports every domain and nothing imports it but the migrations' environment
 and tests, so the domains can build on ``db`` without an import cycle through it."""
 
+from medops.alerting.tables import AlertNotification
 from medops.audit.tables import AuditCheckpoint, AuditEvent
 from medops.auth.tables import ApiToken, BreakGlassGrant, LoginThrottle, RecoveryCode, User
 from medops.db.base import Base
@@ -24,6 +25,7 @@ from medops.serving.tables import Deployment, DeploymentEvent, Outcome, Predicti
 metadata = Base.metadata
 
 __all__ = [
+    "AlertNotification",
     "AliasEvent",
     "ApiToken",
     "Approval",

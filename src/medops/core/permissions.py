@@ -44,6 +44,11 @@ class Permission(StrEnum):
     MONITORING_READ = "monitoring:read"
     MONITORING_RUN = "monitoring:run"
     MONITORING_CONFIGURE = "monitoring:configure"
+    ALERTS_READ = "alerts:read"
+    ALERTS_RESPOND = "alerts:respond"
+    ALERTS_CONFIGURE = "alerts:configure"
+    ALERTS_RUN = "alerts:run"
+    SLO_READ = "slo:read"
 
 
 PERMISSION_DESCRIPTIONS: MappingProxyType[Permission, str] = MappingProxyType(
@@ -82,12 +87,27 @@ PERMISSION_DESCRIPTIONS: MappingProxyType[Permission, str] = MappingProxyType(
         Permission.MONITORING_CONFIGURE: (
             "Set a deployment's drift thresholds, multiple-testing correction and minimum rows."
         ),
+        Permission.ALERTS_READ: "See alerts, their history, silences, rules and routing.",
+        Permission.ALERTS_RESPOND: (
+            "Acknowledge and resolve alerts; create and expire silences (with a reason)."
+        ),
+        Permission.ALERTS_CONFIGURE: (
+            "Change alert rules, routing, receivers, escalation policies, on-call schedules, "
+            "service-level objectives and prices."
+        ),
+        Permission.ALERTS_RUN: "Evaluate alert rules and send the notifications that are due.",
+        Permission.SLO_READ: (
+            "See service-level objectives, error budgets, monthly SLA reports and cost reports."
+        ),
     }
 )
 
 _PEOPLE = frozenset({Permission.SELF, Permission.TOKENS_CREATE})
 
 _EMERGENCY = frozenset({Permission.BREAKGLASS_USE})
+
+# Those paged by alerts see them, answer them, and see the objectives they are judged by.
+_ON_CALL = frozenset({Permission.ALERTS_READ, Permission.ALERTS_RESPOND, Permission.SLO_READ})
 
 _MODEL_AUTHOR = frozenset({Permission.MODELS_READ, Permission.MODELS_WRITE, Permission.MODELS_CARD})
 
@@ -97,7 +117,11 @@ ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyTy
         # audit trail; auditors do.
         Role.ADMIN: _PEOPLE
         | {Permission.USERS_READ, Permission.USERS_MANAGE, Permission.BREAKGLASS_REVIEW},
-        Role.DATA_SCIENTIST: _PEOPLE | _EMERGENCY | _MODEL_AUTHOR | {Permission.MONITORING_READ},
+        Role.DATA_SCIENTIST: _PEOPLE
+        | _EMERGENCY
+        | _MODEL_AUTHOR
+        | {Permission.MONITORING_READ}
+        | _ON_CALL,
         # Separation of duties within the registry is enforced per version: whoever
         # registered a version cannot sign it.
         Role.ML_ENGINEER: _PEOPLE
@@ -113,7 +137,11 @@ ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyTy
             Permission.MONITORING_RUN,
             # What counts as drift for a deployment: set by those who run it, audited.
             Permission.MONITORING_CONFIGURE,
-        },
+            # Those who run deployments own how they are watched, and may run the jobs.
+            Permission.ALERTS_CONFIGURE,
+            Permission.ALERTS_RUN,
+        }
+        | _ON_CALL,
         # Clinicians score their patients and report what happened to them.
         Role.CLINICIAN: _PEOPLE
         | _EMERGENCY
@@ -125,7 +153,9 @@ ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyTy
             Permission.PREDICT,
             Permission.OUTCOMES_WRITE,
             Permission.MONITORING_READ,
-        },
+        }
+        # The clinical safety team is paged for fairness and performance alerts.
+        | _ON_CALL,
         Role.AUDITOR: _PEOPLE
         | {
             Permission.USERS_READ,
@@ -134,6 +164,8 @@ ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyTy
             Permission.MODELS_READ,
             Permission.DEPLOYMENTS_READ,
             Permission.MONITORING_READ,
+            Permission.ALERTS_READ,
+            Permission.SLO_READ,
         },
         # A service account acts only through tokens an admin issues to it; it mints none.
         # Hospital systems (the EHR integration) predict and send outcomes through one.
@@ -145,6 +177,8 @@ ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyTy
                 Permission.PREDICT,
                 Permission.OUTCOMES_WRITE,
                 Permission.MONITORING_RUN,
+                # A Kubernetes CronJob may evaluate rules and send notifications.
+                Permission.ALERTS_RUN,
             }
         ),
     }
