@@ -20,7 +20,13 @@ from medops.registry.tables import (
     RegisteredModel,
     ValidationReport,
 )
-from medops.serving.tables import Deployment, DeploymentEvent, Outcome, Prediction
+from medops.serving.tables import (
+    Deployment,
+    DeploymentEvent,
+    Outcome,
+    Prediction,
+    ServingUsage,
+)
 
 metadata = Base.metadata
 
@@ -45,6 +51,7 @@ __all__ = [
     "Prediction",
     "RecoveryCode",
     "RegisteredModel",
+    "ServingUsage",
     "User",
     "ValidationReport",
     "metadata",

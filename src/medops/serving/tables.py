@@ -103,3 +103,28 @@ class Outcome(Base):
     observed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     recorded_by: Mapped[str] = mapped_column(String(64))
+
+
+class ServingUsage(Base):
+    """What one server process (``replica``) did for one deployment in one minute: requests
+    answered, server errors, sheds, client errors, a latency histogram, and the resources the
+    work used. Each process adds its own rows (no contention between replicas); SLOs, alert
+    rules and cost reports sum them over any span (``serving/usage.py``)."""
+
+    __tablename__ = "serving_usage"
+
+    deployment: Mapped[str] = mapped_column(String(64), primary_key=True)
+    minute: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    replica: Mapped[str] = mapped_column(String(64), primary_key=True)
+    requests: Mapped[int] = mapped_column(Integer, default=0)  # answered, any status
+    errors: Mapped[int] = mapped_column(Integer, default=0)  # 5xx: failed on our side
+    shed: Mapped[int] = mapped_column(Integer, default=0)  # 503 shed (counted in errors too)
+    client_errors: Mapped[int] = mapped_column(Integer, default=0)  # 4xx: the caller's fault
+    records: Mapped[int] = mapped_column(Integer, default=0)  # predictions scored
+    # Requests per latency bucket (not cumulative), the bounds in usage.LATENCY_BOUNDS_MS and
+    # one more for slower: JSON list of ints.
+    latency: Mapped[str] = mapped_column(Text)
+    latency_sum_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    cpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    gpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    memory_byte_seconds: Mapped[float] = mapped_column(Float, default=0.0)
