@@ -2,10 +2,17 @@
 schema tests. It imports every domain and nothing imports it but the migrations' environment
 and tests, so the domains can build on ``db`` without an import cycle through it."""
 
-from medops.alerting.tables import AlertNotification
+from medops.alerting.tables import (
+    Alert,
+    AlertDocument,
+    AlertGroup,
+    AlertNotification,
+    AlertSilence,
+)
 from medops.audit.tables import AuditCheckpoint, AuditEvent
 from medops.auth.tables import ApiToken, BreakGlassGrant, LoginThrottle, RecoveryCode, User
 from medops.db.base import Base
+from medops.jobs import JobLease
 from medops.monitoring.tables import (
     MonitoringConfiguration,
     MonitoringProfile,
@@ -31,7 +38,11 @@ from medops.serving.tables import (
 metadata = Base.metadata
 
 __all__ = [
+    "Alert",
+    "AlertDocument",
+    "AlertGroup",
     "AlertNotification",
+    "AlertSilence",
     "AliasEvent",
     "ApiToken",
     "Approval",
@@ -40,6 +51,7 @@ __all__ = [
     "BreakGlassGrant",
     "Deployment",
     "DeploymentEvent",
+    "JobLease",
     "LoginThrottle",
     "ModelAlias",
     "ModelCard",
