@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, mapped_column
 
+from medops.audit.service import exempt_from_audit_guard
 from medops.db.base import Base, UTCDateTime
 from medops.db.engine import Database
 
@@ -43,12 +44,13 @@ class Lease:
         until = now + timedelta(seconds=seconds)
         insert = sqlite_insert if self._db.dialect == "sqlite" else postgresql_insert
         with self._db.transaction() as session:
+            exempt_from_audit_guard(session)  # a lease is bookkeeping, not an action
             inserted = session.execute(
                 insert(JobLease)
                 .values(name=name, holder=holder, until=until)
                 .on_conflict_do_nothing(index_elements=["name"])
             )
-            if inserted.rowcount == 1:
+            if getattr(inserted, "rowcount", 0) == 1:
                 return True
             taken = session.execute(
                 update(JobLease)
@@ -59,11 +61,12 @@ class Lease:
                 .values(holder=holder, until=until)
                 .execution_options(synchronize_session=False)
             )
-            return taken.rowcount == 1
+            return bool(getattr(taken, "rowcount", 0) == 1)
 
     def release(self, name: str, holder: str, now: datetime) -> None:
         """Give the lease up at once (when ``holder`` has it), so another may take it."""
         with self._db.transaction() as session:
+            exempt_from_audit_guard(session)
             session.execute(
                 update(JobLease)
                 .where(JobLease.name == name, JobLease.holder == holder)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from medops.alerting.service import AlertService
 from medops.audit import signing
 from medops.audit.checkpoints import CheckpointService
 from medops.audit.refusals import RefusalTally
@@ -55,6 +56,7 @@ class Services:
     outcomes: OutcomeService
     monitoring: MonitoringService
     monitoring_config: MonitoringConfigService
+    alerts: AlertService
 
     def close(self) -> None:
         self.refusals.flush(everything=True)
@@ -107,4 +109,5 @@ def build_services(
         outcomes=OutcomeService(db, clock, audit),
         monitoring=MonitoringService(db, clock, audit, blobs),
         monitoring_config=MonitoringConfigService(db, clock, audit),
+        alerts=AlertService(db, clock, audit),
     )
