@@ -17,6 +17,7 @@ from medops.api.errors import audit_unhandled, install_error_handlers
 from medops.api.fastlane import PredictFastLane
 from medops.api.middleware import RequestMiddleware
 from medops.api.routers import (
+    alerts,
     audit,
     auth,
     breakglass,
@@ -239,6 +240,7 @@ def create_app(
         models.router,
         deployments.router,
         monitoring.router,
+        alerts.router,
         *console_routers(),
     ):
         app.include_router(router)

@@ -97,6 +97,11 @@ class MedopsGroup(LazyGroup):
             "app",
             "Monitoring: drift, performance, calibration and fairness per window.",
         ),
+        "alerts": Lazy(
+            "medops.cli.alerts",
+            "app",
+            "Alerts: rules, alerts (ack, resolve), silences and routing.",
+        ),
     }
 
 

@@ -18,6 +18,7 @@ The package: ``transport.py`` (the connection, answers and errors, saved logins)
 from __future__ import annotations
 
 from medops.client.access import AccessCalls
+from medops.client.alerts import AlertCalls
 from medops.client.audit import AuditCalls
 from medops.client.monitoring import MonitoringCalls
 from medops.client.registry import RegistryCalls
@@ -27,7 +28,7 @@ from medops.client.transport import EMBEDDED_KEY
 __all__ = ["EMBEDDED_KEY", "Client"]
 
 
-class Client(AccessCalls, AuditCalls, RegistryCalls, ServingCalls, MonitoringCalls):
+class Client(AccessCalls, AuditCalls, RegistryCalls, ServingCalls, MonitoringCalls, AlertCalls):
     """Talks to one medops installation as one user (the token's).
 
     ``Client(url=None, token=None, *, settings=None, transport=None)``: ``url`` of a server
