@@ -41,7 +41,7 @@ def _document(path: Path, shape: type[BaseModel], **extra: Any) -> Any:
         ) from None
     try:
         if path.suffix in {".yaml", ".yml"}:
-            import yaml
+            import yaml  # type: ignore[import-untyped]
 
             data = yaml.safe_load(text)
         else:
