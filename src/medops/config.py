@@ -199,6 +199,14 @@ class Settings(BaseSettings):
     serving_max_records: int = Field(
         default=1000, ge=1, le=100_000, description="Most records one predict request may hold."
     )
+    alert_evaluate_seconds: float = Field(
+        default=15.0,
+        ge=0,
+        le=24 * 3600,
+        description="How often the server evaluates alert rules and queues the notifications "
+        "that are due, under a lease so one replica runs each tick (0: never; run `medops "
+        "alerts evaluate` from a scheduler instead).",
+    )
     monitor_interval_seconds: float = Field(
         default=3600.0,
         ge=0,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,6 +14,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 import medops
+from medops.alerting.telemetry import AlertCollector
 from medops.api.console.routes import routers as console_routers
 from medops.api.errors import audit_unhandled, install_error_handlers
 from medops.api.fastlane import PredictFastLane
@@ -32,6 +35,7 @@ from medops.api.telemetry import AuditWriterCollector, HttpMetrics
 from medops.config import Settings, load_settings
 from medops.context import SYSTEM_ACTOR, Context, Origin
 from medops.errors import AuditTamperedError
+from medops.jobs import Lease
 from medops.logs import get_logger
 from medops.monitoring.telemetry import MonitoringCollector
 from medops.services import Services, build_services
@@ -104,6 +108,20 @@ async def _monitoring(
             await run_in_threadpool(services.monitoring.run, ctx, window)
         except Exception:
             log.warning("monitoring run failed; retried at the next interval", exc_info=True)
+
+
+async def _alerting(services: Services, seconds: float, stopping: asyncio.Event) -> None:
+    """Evaluate alert rules every ``seconds`` (MEDOPS_ALERT_EVALUATE_SECONDS), when this
+    process holds the ``alerts.evaluate`` lease: one replica evaluates each tick."""
+    lease = Lease(services.db)
+    holder = f"{socket.gethostname()[:48]}-{os.getpid()}-{id(services):x}"
+    while not await _pause(stopping, seconds):
+        try:
+            now = services.clock.now()
+            if await run_in_threadpool(lease.acquire, "alerts.evaluate", holder, 2 * seconds, now):
+                await run_in_threadpool(services.alerts.evaluate, SYSTEM_CONTEXT)
+        except Exception:
+            log.warning("alert evaluation failed; retried at the next tick", exc_info=True)
 
 
 async def _serving_refresh(
@@ -195,6 +213,9 @@ def create_app(
             if interval > 0
             else []
         )
+        every = services.settings.alert_evaluate_seconds
+        if every > 0:
+            monitor.append(asyncio.create_task(_alerting(services, every, stopping)))
         refresher = asyncio.create_task(
             _serving_refresh(runtime, services.settings.serving_refresh_seconds, stopping)
         )
@@ -225,6 +246,7 @@ def create_app(
         AuditWriterCollector(services.audit.writer.stats, services.checkpoints)
     )
     app.state.metrics.registry.register(MonitoringCollector(services.db))
+    app.state.metrics.registry.register(AlertCollector(services.db))
     app.state.runtime = runtime
     app.state.predictor = predictor
     install_error_handlers(app)
