@@ -11,7 +11,7 @@ import httpx
 from medops.alerting.signals import event_signals
 from medops.services import Services
 from medops.testing import FixedClock
-from tests.alerting.helpers import hooked
+from tests.helpers.alerting import hooked
 from tests.helpers.registry import DEPLOYMENT
 
 

@@ -12,7 +12,7 @@ from medops.alerting.schemas import Matcher
 from medops.errors import ConflictError, InvalidInputError
 from medops.services import Services, build_services
 from medops.testing import FixedClock, capture_audit
-from tests.alerting.helpers import PERSON, config, hooked, outbox
+from tests.helpers.alerting import PERSON, config, hooked, outbox
 
 S = timedelta(seconds=1)
 M = timedelta(minutes=1)
