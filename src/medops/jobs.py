@@ -49,8 +49,9 @@ class Lease:
                 insert(JobLease)
                 .values(name=name, holder=holder, until=until)
                 .on_conflict_do_nothing(index_elements=["name"])
+                .returning(JobLease.name)
             )
-            if getattr(inserted, "rowcount", 0) == 1:
+            if inserted.first() is not None:
                 return True
             taken = session.execute(
                 update(JobLease)

@@ -252,5 +252,6 @@ class Notifier:
                 created_at=self._now,
             )
             .on_conflict_do_nothing(index_elements=["dedup_key"])
+            .returning(AlertNotification.id)
         )
-        self.queued += int(getattr(done, "rowcount", 0))
+        self.queued += len(done.all())  # no row back: another evaluator queued it
