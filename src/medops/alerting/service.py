@@ -242,13 +242,14 @@ class AlertService:
         now = now or self._clock.now()
         system = Context(actor=SYSTEM_ACTOR, origin=ctx.origin)
         counts = {"pending": 0, "firing": 0, "resolved": 0}
+        observed: list[Observation] = []
+        with self._db.session() as reading:  # outside the write transaction: it only reads
+            for source in self.signal_sources:
+                observed += source(reading, now)
         with self._db.transaction() as session:
             # Values, timers, flags and outbox rows are bookkeeping; each transition of an
             # alert is audited below.
             exempt_from_audit_guard(session)
-            observed: list[Observation] = []
-            for source in self.signal_sources:
-                observed += source(session, now)
             defaults = store.defaults(session)
             own: dict[str, RuleSet | None] = {}
 
