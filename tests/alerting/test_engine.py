@@ -272,3 +272,32 @@ def test_a_deployment_rule_set_replaces_the_default_of_the_same_name(
     hooked(services).set("drift_detected", 1)
     assert services.alerts.evaluate(PERSON).pending == 0
     assert services.alerts.rules("*").effective == ["DriftDetected"]
+
+
+def test_a_config_naming_what_it_does_not_define_is_refused_field_by_field(
+    services: Services, clock: FixedClock
+) -> None:
+    """An unknown receiver, an unknown policy, an unknown schedule and a level with no
+    receiver are each named; nothing is stored."""
+    from medops.alerting.schemas import EscalationLevel, EscalationPolicy, Route
+
+    good = config(clock.now())
+    bad = good.model_copy(
+        update={
+            "route": Route(receiver="ghost", escalation="nope"),
+            "escalation_policies": [
+                EscalationPolicy(
+                    name="p", levels=[EscalationLevel(receivers=[], schedule="nobody")]
+                )
+            ],
+        }
+    )
+    with pytest.raises(InvalidInputError) as refused:
+        services.alerts.set_config(PERSON, bad)
+    assert sorted(e.field for e in refused.value.errors) == [
+        "escalation_policies.0.levels.0.receivers",
+        "escalation_policies.0.levels.0.schedule",
+        "route.escalation",
+        "route.receiver",
+    ]
+    assert services.alerts.config().version == 0

@@ -16,7 +16,7 @@ from medops.services import Services
 from medops.serving.tables import ServingUsage
 from medops.serving.usage import LATENCY_BOUNDS_MS, bucket_of
 from medops.testing import FixedClock
-from tests.helpers.alerting import PERSON
+from tests.helpers.alerting import PERSON, config, outbox
 from tests.helpers.monitoring_windows import serve_with_outcomes
 from tests.helpers.registry import DEPLOYMENT
 
@@ -49,6 +49,12 @@ def test_window_signals_and_staleness_from_a_computed_window(
     assert evidence is not None
     assert evidence.startswith(f"/deployments/{DEPLOYMENT}/windows/day/1/")
     assert _by_signal(later)["monitoring_stale"] == 1.0
+    services.alerts.set_config(PERSON, config(clock.now(), group_wait=0))
+    services.alerts.evaluate(PERSON, clock.now() + timedelta(days=3))
+    sent = outbox(services)
+    assert sent  # MonitoringStale at least
+    for _, payload in sent:  # the patients behind the window are never named
+        assert '"p-' not in payload.model_dump_json()
 
 
 def _usage(services: Services, start: datetime, minutes: int, latency_ms: float) -> None:

@@ -159,6 +159,10 @@ def check_config(value: AlertingConfig) -> None:
     for p, policy in enumerate(value.escalation_policies):
         for n, level in enumerate(policy.levels):
             where = f"escalation_policies.{p}.levels.{n}"
+            if not level.receivers:  # the schedule names who is on call; receivers carry it
+                errors.append(
+                    FieldError(f"{where}.receivers", "a level pages one receiver at least")
+                )
             errors += [
                 FieldError(f"{where}.receivers", f"no receiver {name!r}")
                 for name in level.receivers
