@@ -40,6 +40,11 @@ def test_rules_config_evaluate_ack_resolve_and_silences_from_the_cli(
     bad = tmp_path / "bad.yaml"
     bad.write_text("rules:\n  - name: lowercase\n    signal: x\n    threshold: 1\n")
     assert_one_line_error(cli("alerts", "rules", "set", str(bad)), "rules.0.name")
+    broken = tmp_path / "broken.json"
+    broken.write_text("{rules: [")
+    assert_one_line_error(cli("alerts", "rules", "set", str(broken)), "not valid JSON")
+    bad.write_text("rules: [unclosed\n")
+    assert_one_line_error(cli("alerts", "rules", "set", str(bad)), "not valid YAML")
 
     routing = {
         "route": {"receiver": "ops"},

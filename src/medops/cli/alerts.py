@@ -40,12 +40,7 @@ def _document(path: Path, shape: type[BaseModel], **extra: Any) -> Any:
             f"cannot read {path}", errors=[FieldError("file", exc.strerror or "unreadable")]
         ) from None
     try:
-        if path.suffix in {".yaml", ".yml"}:
-            import yaml  # type: ignore[import-untyped]
-
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
+        data = _yaml(path, text) if path.suffix in {".yaml", ".yml"} else json.loads(text)
         if isinstance(data, dict):
             data.update(extra)
         return shape.model_validate(data)
@@ -57,7 +52,25 @@ def _document(path: Path, shape: type[BaseModel], **extra: Any) -> Any:
         ) from None
     except ValueError as exc:
         raise InvalidInputError(
-            f"{path} is not valid YAML or JSON", errors=[FieldError("file", str(exc)[:200])]
+            f"{path} is not valid JSON", errors=[FieldError("file", str(exc)[:200])]
+        ) from None
+
+
+def _yaml(path: Path, text: str) -> Any:
+    """YAML through PyYAML when installed (it is not a dependency of medops: JSON always
+    works, and ``pip install pyyaml`` adds YAML)."""
+    try:
+        import yaml  # type: ignore[import-untyped]
+    except ImportError:
+        raise InvalidInputError(
+            f"{path}: YAML needs PyYAML (pip install pyyaml); or give the file as JSON",
+            errors=[FieldError("file", "YAML without PyYAML")],
+        ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidInputError(
+            f"{path} is not valid YAML", errors=[FieldError("file", str(exc)[:200])]
         ) from None
 
 
