@@ -7,6 +7,7 @@ from medops.alerting.tables import (
     AlertDocument,
     AlertGroup,
     AlertNotification,
+    AlertNotificationLink,
     AlertSilence,
 )
 from medops.audit.tables import AuditCheckpoint, AuditEvent
@@ -42,6 +43,7 @@ __all__ = [
     "AlertDocument",
     "AlertGroup",
     "AlertNotification",
+    "AlertNotificationLink",
     "AlertSilence",
     "AliasEvent",
     "ApiToken",

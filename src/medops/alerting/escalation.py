@@ -39,7 +39,12 @@ from medops.alerting.schemas import (
     NotificationKind,
     NotificationPayload,
 )
-from medops.alerting.tables import Alert, AlertGroup, AlertNotification
+from medops.alerting.tables import (
+    Alert,
+    AlertGroup,
+    AlertNotification,
+    AlertNotificationLink,
+)
 from medops.core.canonical import canonical_json, sha256_json
 
 FIRING = ("firing", "acknowledged")
@@ -232,6 +237,7 @@ class Notifier:
             created_at=self._now,
         )
         dedup_key = f"{row.group_key}|{kind}|{level}|{receiver}|{row.transitions}"
+        notification_id = uuid.uuid4().hex
         insert = (
             sqlite_insert
             if self._session.get_bind().dialect.name == "sqlite"
@@ -240,7 +246,7 @@ class Notifier:
         done = self._session.execute(
             insert(AlertNotification)
             .values(
-                id=uuid.uuid4().hex,
+                id=notification_id,
                 dedup_key=dedup_key,
                 receiver=receiver,
                 kind=kind,
@@ -254,4 +260,10 @@ class Notifier:
             .on_conflict_do_nothing(index_elements=["dedup_key"])
             .returning(AlertNotification.id)
         )
-        self.queued += len(done.all())  # no row back: another evaluator queued it
+        if done.first() is None:  # no row back: another evaluator queued it
+            return
+        self.queued += 1
+        self._session.add_all(
+            AlertNotificationLink(notification_id=notification_id, alert_id=alert.id)
+            for alert in alerts
+        )

@@ -33,7 +33,7 @@ from medops.alerting.records import (
     SilenceOut,
 )
 from medops.alerting.schemas import AlertingConfig, AlertRule, AlertState, Observation, RuleSet
-from medops.alerting.tables import Alert, AlertNotification, AlertSilence
+from medops.alerting.tables import Alert, AlertNotificationLink, AlertSilence
 from medops.audit.schemas import AuditEntry
 from medops.audit.service import AuditService, exempt_from_audit_guard
 from medops.auth.common import require_actor
@@ -372,8 +372,8 @@ def _end(row: Alert, now: datetime, user: str | None, note: str | None) -> None:
 def _out(session: Session, row: Alert) -> AlertOut:
     sent = session.scalar(
         select(func.count())
-        .select_from(AlertNotification)
-        .where(AlertNotification.payload.contains(f'"id":"{row.id}"'))
+        .select_from(AlertNotificationLink)
+        .where(AlertNotificationLink.alert_id == row.id)
     )
     return AlertOut(
         id=row.id,

@@ -128,3 +128,13 @@ class AlertGroup(Base):
     round: Mapped[int] = mapped_column(Integer, default=0)
     next_escalation_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AlertNotificationLink(Base):
+    """Which alerts a notification carried: how many notifications went out for an alert is
+    a count over this table (the SLA report's incidents), not a search of payloads."""
+
+    __tablename__ = "alert_notification_links"
+
+    notification_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    alert_id: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)

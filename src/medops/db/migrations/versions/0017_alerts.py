@@ -102,6 +102,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("group_key", name=op.f("pk_alert_groups")),
     )
     op.create_table(
+        "alert_notification_links",
+        sa.Column("notification_id", sa.String(length=32), nullable=False),
+        sa.Column("alert_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "notification_id", "alert_id", name=op.f("pk_alert_notification_links")
+        ),
+    )
+    with op.batch_alter_table("alert_notification_links", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_alert_notification_links_alert_id"), ["alert_id"], unique=False
+        )
+    op.create_table(
         "job_leases",
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("holder", sa.String(length=128), nullable=False),
@@ -112,6 +124,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("job_leases")
+    op.drop_table("alert_notification_links")
     op.drop_table("alert_groups")
     op.drop_table("alert_silences")
     op.drop_table("alerts")
