@@ -301,3 +301,43 @@ def test_a_config_naming_what_it_does_not_define_is_refused_field_by_field(
         "route.receiver",
     ]
     assert services.alerts.config().version == 0
+
+
+def test_two_replicas_evaluating_at_the_same_instant_queue_each_notification_once(
+    services: Services, clock: FixedClock
+) -> None:
+    """Three Services on one database evaluate the same moment from three threads at once
+    (no lease): one open alert per condition and one notification per receiver."""
+    import threading
+
+    services.alerts.set_config(PERSON, config(clock.now(), group_wait=0))
+    replicas = [build_services(services.settings, clock=clock) for _ in range(3)]
+    try:
+        for replica in replicas:
+            signals = hooked(replica)
+            signals.set("drift_detected", 1)
+            signals.set("canary_rolled_back", 1)
+        start = threading.Barrier(len(replicas))
+        errors: list[BaseException] = []
+
+        def run(replica: Services) -> None:
+            start.wait()
+            try:
+                replica.alerts.evaluate(PERSON)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(r,)) for r in replicas]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        for replica in replicas:
+            replica.close()
+    assert errors == []
+    assert sorted(a.name for a in services.alerts.list_alerts()) == [
+        "CanaryRolledBack",
+        "DriftDetected",
+    ]
+    assert sorted(p.receiver for _, p in outbox(services)) == ["catch-all", "ops-hook", "ops-l1"]

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from medops.alerting import signals, silences, store
@@ -44,6 +45,7 @@ from medops.db.engine import Database
 from medops.errors import ConflictError, FieldError, InvalidInputError, NotFoundError
 
 SignalSource = Callable[[Session, datetime], list[Observation]]
+RACE_ATTEMPTS = 3
 
 
 class AlertService:
@@ -238,14 +240,29 @@ class AlertService:
     # -- the job --------------------------------------------------------------------------
 
     def evaluate(self, ctx: Context, now: datetime | None = None) -> EvaluationSummary:
-        """One evaluation at ``now`` (the clock's time by default); see the module."""
+        """One evaluation at ``now`` (the clock's time by default); see the module.
+
+        Two evaluators racing (replicas without the lease) may both open the same alert: the
+        unique ``open_key`` refuses the second, whose evaluation runs again and then finds
+        the first's rows (and queues nothing twice: the dedup keys are unique too)."""
         now = now or self._clock.now()
-        system = Context(actor=SYSTEM_ACTOR, origin=ctx.origin)
-        counts = {"pending": 0, "firing": 0, "resolved": 0}
         observed: list[Observation] = []
         with self._db.session() as reading:  # outside the write transaction: it only reads
             for source in self.signal_sources:
                 observed += source(reading, now)
+        for attempt in range(RACE_ATTEMPTS):
+            try:
+                return self._evaluate(ctx, now, observed)
+            except IntegrityError:
+                if attempt == RACE_ATTEMPTS - 1:
+                    raise
+        raise AssertionError  # pragma: no cover - the loop returns or raises
+
+    def _evaluate(
+        self, ctx: Context, now: datetime, observed: list[Observation]
+    ) -> EvaluationSummary:
+        system = Context(actor=SYSTEM_ACTOR, origin=ctx.origin)
+        counts = {"pending": 0, "firing": 0, "resolved": 0}
         with self._db.transaction() as session:
             # Values, timers, flags and outbox rows are bookkeeping; each transition of an
             # alert is audited below.
