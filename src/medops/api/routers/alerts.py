@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import AwareDatetime, BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -29,6 +29,9 @@ Responder = Annotated[Context, Depends(require(Permission.ALERTS_RESPOND))]
 Configurer = Annotated[Context, Depends(require(Permission.ALERTS_CONFIGURE))]
 Runner = Annotated[Context, Depends(require(Permission.ALERTS_RUN))]
 SCOPE_PATTERN = rf"^(\*|{DEPLOYMENT_NAME_PATTERN.strip('^$')})$"
+# Ids are 32 hex digits: other paths under /alerts/ (e.g. the signed-link action) stay free.
+AlertId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
+SilenceId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 
 
 class Answer(BaseModel):
@@ -108,7 +111,7 @@ def create_silence(body: SilenceIn, services: ServicesDep, ctx: Responder) -> Si
 
 
 @router.post(f"{API_PREFIX}/alerts/silences/{{silence_id}}/expire", name="alerts.silence.expire")
-def expire_silence(silence_id: str, services: ServicesDep, ctx: Responder) -> SilenceOut:
+def expire_silence(silence_id: SilenceId, services: ServicesDep, ctx: Responder) -> SilenceOut:
     """End a silence now; audited."""
     return services.alerts.expire_silence(ctx, silence_id)
 
@@ -120,20 +123,22 @@ async def evaluate_alerts(services: ServicesDep, ctx: Runner) -> EvaluationSumma
 
 
 @router.get(f"{API_PREFIX}/alerts/{{alert_id}}", name="alerts.show")
-def show_alert(alert_id: str, services: ServicesDep, _ctx: Reader) -> AlertOut:
+def show_alert(alert_id: AlertId, services: ServicesDep, _ctx: Reader) -> AlertOut:
     """One alert, with who acknowledged and resolved it and the notifications sent."""
     return services.alerts.get(alert_id)
 
 
 @router.post(f"{API_PREFIX}/alerts/{{alert_id}}/acknowledge", name="alerts.acknowledge")
 def acknowledge_alert(
-    alert_id: str, body: Answer, services: ServicesDep, ctx: Responder
+    alert_id: AlertId, body: Answer, services: ServicesDep, ctx: Responder
 ) -> AlertOut:
     """Take a firing alert: its escalation stops; audited with the note."""
     return services.alerts.acknowledge(ctx, alert_id, body.note)
 
 
 @router.post(f"{API_PREFIX}/alerts/{{alert_id}}/resolve", name="alerts.resolve")
-def resolve_alert(alert_id: str, body: Answer, services: ServicesDep, ctx: Responder) -> AlertOut:
+def resolve_alert(
+    alert_id: AlertId, body: Answer, services: ServicesDep, ctx: Responder
+) -> AlertOut:
     """End an alert by hand; audited with the note."""
     return services.alerts.resolve(ctx, alert_id, body.note)
