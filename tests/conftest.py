@@ -133,8 +133,15 @@ def empty_db_url(backend: str, tmp_path: Path, pg_server: PgServer | None) -> st
 
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:
-    """Settings of a test installation; the MFA policy is off unless a test turns it on."""
-    return Settings(home=tmp_path / "home", database_url=db_url, mfa_required_roles=())
+    """Settings of a test installation; the MFA policy is off unless a test turns it on, and
+    the server does not evaluate alerts by itself (its loop ticks in real time while the
+    tests' clock stands still; tests evaluate when they mean to)."""
+    return Settings(
+        home=tmp_path / "home",
+        database_url=db_url,
+        mfa_required_roles=(),
+        alert_evaluate_seconds=0,
+    )
 
 
 @pytest.fixture
