@@ -3,7 +3,7 @@ the state machine, audit, dedup, grouping timers, silences, inhibition and escal
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -277,8 +277,8 @@ def test_a_deployment_rule_set_replaces_the_default_of_the_same_name(
 def test_a_config_naming_what_it_does_not_define_is_refused_field_by_field(
     services: Services, clock: FixedClock
 ) -> None:
-    """An unknown receiver, an unknown policy, an unknown schedule and a level with no
-    receiver are each named; nothing is stored."""
+    """An unknown receiver, an unknown policy, an unknown schedule, a level with no receiver
+    and a schedule's time without a zone are each named; nothing is stored."""
     from medops.alerting.schemas import EscalationLevel, EscalationPolicy, Route
 
     good = config(clock.now())
@@ -292,6 +292,8 @@ def test_a_config_naming_what_it_does_not_define_is_refused_field_by_field(
             ],
         }
     )
+    naive = good.schedules[0].model_copy(update={"start": datetime(2026, 1, 1)})
+    bad = bad.model_copy(update={"schedules": [naive]})
     with pytest.raises(InvalidInputError) as refused:
         services.alerts.set_config(PERSON, bad)
     assert sorted(e.field for e in refused.value.errors) == [
@@ -299,6 +301,7 @@ def test_a_config_naming_what_it_does_not_define_is_refused_field_by_field(
         "escalation_policies.0.levels.0.schedule",
         "route.escalation",
         "route.receiver",
+        "schedules.0.start",
     ]
     assert services.alerts.config().version == 0
 

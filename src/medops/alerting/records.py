@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from medops.alerting.schemas import AlertingConfig, AlertState, Matcher, RuleSet, Severity
 
@@ -45,8 +45,8 @@ class SilenceIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     matchers: list[Matcher] = Field(min_length=1)
-    starts_at: datetime | None = None
-    ends_at: datetime
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime
     reason: str = Field(min_length=1, max_length=500)
 
 

@@ -156,6 +156,15 @@ def check_config(value: AlertingConfig) -> None:
             walk(child, f"{where}.routes.{index}")
 
     walk(value.route, "route")
+    for n, schedule in enumerate(value.schedules):
+        times = [("start", schedule.start)]
+        for o, cover in enumerate(schedule.overrides):
+            times += [(f"overrides.{o}.start", cover.start), (f"overrides.{o}.end", cover.end)]
+        errors += [
+            FieldError(f"schedules.{n}.{where}", "give a time zone (e.g. Z)")
+            for where, when in times
+            if when.tzinfo is None
+        ]
     for p, policy in enumerate(value.escalation_policies):
         for n, level in enumerate(policy.levels):
             where = f"escalation_policies.{p}.levels.{n}"
