@@ -34,7 +34,7 @@ from medops.alerting.receivers import DeliveryError, Receiver, Secrets, build
 from medops.alerting.schemas import NotificationPayload, ReceiverConfig
 from medops.alerting.tables import AlertNotification
 from medops.audit.schemas import AuditEntry
-from medops.audit.service import AuditService
+from medops.audit.service import AuditService, exempt_from_audit_guard
 from medops.clock import Clock
 from medops.config import Settings
 from medops.context import SYSTEM_ACTOR, Context, Origin
@@ -127,6 +127,7 @@ class Dispatcher:
     def _claim(self, row_id: str, now: datetime) -> bool:
         """One conditional UPDATE: True when this process holds the row now."""
         with self._db.transaction() as session:
+            exempt_from_audit_guard(session)  # bookkeeping, not an action
             result = session.execute(
                 update(AlertNotification)
                 .where(AlertNotification.id == row_id, _claimable(now))
@@ -177,6 +178,7 @@ class Dispatcher:
             row = session.get(AlertNotification, row_id, with_for_update=True)
             if row is None or not self._mine(row) or row.status != "queued":
                 return "skipped"
+            exempt_from_audit_guard(session)  # an attempt is bookkeeping; dying is audited
             row.attempts += 1
             row.last_error = error[:500]
             row.claimed_until = None
