@@ -103,7 +103,9 @@ def test_a_receiver_down_for_an_hour_gets_every_notification_exactly_once_when_b
             clock.advance(timedelta(seconds=10))
         down = rows(services.db)
         assert {r.status for r in down.values()} == {"queued"}
-        assert all(r.attempts == 7 for r in down.values())  # at 0, 30 s, 1.5, 3.5, 7.5, 15.5, 31.5 min
+        assert all(
+            r.attempts == 7 for r in down.values()
+        )  # at 0, 30 s, 1.5, 3.5, 7.5, 15.5, 31.5 min
         assert all(r.last_error == f"{peer.url}: answered 503" for r in down.values())
         assert not peer.received
         peer.status = 200
@@ -166,11 +168,21 @@ def test_three_replica_processes_on_postgresql_send_each_notification_exactly_on
     go = tmp_path / "go"
     with HttpPeer(delay=0.01) as peer:
         workers = [
-            subprocess.Popen(  # noqa: S603 (this interpreter, a test module)
-                [sys.executable, "-m", "tests.alerting.dispatch_worker", db_url,
-                 str(services.settings.home), peer.url, str(go)],
-                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            )  # fmt: skip
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.alerting.dispatch_worker",
+                    db_url,
+                    str(services.settings.home),
+                    peer.url,
+                    str(go),
+                ],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             for _ in range(3)
         ]
         go.touch()

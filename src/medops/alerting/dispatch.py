@@ -23,6 +23,7 @@ import os
 import socket
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 from sqlalchemy import and_, or_, select, update
@@ -40,6 +41,9 @@ from medops.config import Settings
 from medops.context import SYSTEM_ACTOR, Context, Origin
 from medops.db.engine import Database
 from medops.logs import get_logger
+
+if TYPE_CHECKING:
+    from medops.services import Services
 
 BASE_BACKOFF_SECONDS = 30
 MAX_BACKOFF_SECONDS = 3600
@@ -71,6 +75,21 @@ class DispatchSummary(BaseModel):
     failed: int = 0  # attempts that failed and will be retried
     dead: int = 0  # rows given up on in this run
     skipped: int = 0  # due rows another replica claimed first
+
+
+class NotificationOut(BaseModel):
+    """One outbox row, without its payload."""
+
+    id: str
+    receiver: str
+    kind: str
+    group_key: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
 
 
 class Dispatcher:
@@ -131,7 +150,9 @@ class Dispatcher:
             result = session.execute(
                 update(AlertNotification)
                 .where(AlertNotification.id == row_id, _claimable(now))
-                .values(claimed_by=self.holder, claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+                .values(
+                    claimed_by=self.holder, claimed_until=now + timedelta(seconds=CLAIM_SECONDS)
+                )
                 .execution_options(synchronize_session=False)
             )
             assert isinstance(result, CursorResult)
@@ -211,4 +232,29 @@ def _entry(what: str, row: AlertNotification, receiver: str) -> AuditEntry:
         resource_type="alert_notification",
         resource_id=row.id,
         details=details,
+    )
+
+
+def receivers_of(services: Services) -> ReceiverSource:
+    """The receivers of the routing configuration in force (the alert engine's
+    ``AlertService.config()``), read at each run so a change applies at the next one."""
+
+    def source() -> Sequence[ReceiverConfig]:
+        alerts = getattr(services, "alerts", None)  # the engine's service, where installed
+        if alerts is None:
+            return []
+        return list(alerts.config().config.receivers)
+
+    return source
+
+
+def dispatcher_for(services: Services, holder: str | None = None) -> Dispatcher:
+    """The dispatcher of an installation's services."""
+    return Dispatcher(
+        services.db,
+        services.clock,
+        services.audit,
+        services.settings,
+        receivers_of(services),
+        holder=holder,
     )

@@ -78,7 +78,7 @@ def verify(key: bytes, token: str, now: datetime) -> LinkClaim:
     """The claim ``token`` carries; ``InvalidInputError`` (field ``token``) when it is
     malformed, was not signed with ``key``, or has expired."""
     parts = token.split(".")
-    if len(parts) != 3 or parts[0] != VERSION:  # noqa: PLR2004
+    if len(parts) != 3 or parts[0] != VERSION:
         raise _refuse("malformed token")
     try:
         mac = _unb64(parts[2])

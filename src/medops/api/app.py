@@ -12,6 +12,8 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 import medops
+from medops.alerting.dispatch import dispatcher_for
+from medops.alerting.outbox_metrics import NotificationCollector
 from medops.api.console.routes import routers as console_routers
 from medops.api.errors import audit_unhandled, install_error_handlers
 from medops.api.fastlane import PredictFastLane
@@ -24,6 +26,7 @@ from medops.api.routers import (
     health,
     models,
     monitoring,
+    notifications,
     tokens,
     users,
 )
@@ -103,6 +106,19 @@ async def _monitoring(
             await run_in_threadpool(services.monitoring.run, ctx, window)
         except Exception:
             log.warning("monitoring run failed; retried at the next interval", exc_info=True)
+
+
+async def _dispatch(services: Services, seconds: float, stopping: asyncio.Event) -> None:
+    """Send the due alert notifications every ``seconds`` (MEDOPS_ALERT_DISPATCH_SECONDS).
+    Every replica runs it: each row is claimed by one conditional UPDATE, so one sends it."""
+    dispatcher = dispatcher_for(services)
+    while not await _pause(stopping, seconds):
+        try:
+            summary = await run_in_threadpool(dispatcher.run_once)
+            if summary.claimed:
+                log.info("alert notifications dispatched", **summary.model_dump())
+        except Exception:
+            log.warning("alert dispatch failed; retried at the next tick", exc_info=True)
 
 
 async def _serving_refresh(
@@ -194,6 +210,9 @@ def create_app(
             if interval > 0
             else []
         )
+        if services.settings.alert_dispatch_seconds > 0:
+            every = services.settings.alert_dispatch_seconds
+            monitor.append(asyncio.create_task(_dispatch(services, every, stopping)))
         refresher = asyncio.create_task(
             _serving_refresh(runtime, services.settings.serving_refresh_seconds, stopping)
         )
@@ -224,6 +243,7 @@ def create_app(
         AuditWriterCollector(services.audit.writer.stats, services.checkpoints)
     )
     app.state.metrics.registry.register(MonitoringCollector(services.db))
+    app.state.metrics.registry.register(NotificationCollector(services.db))
     app.state.runtime = runtime
     app.state.predictor = predictor
     install_error_handlers(app)
@@ -239,6 +259,7 @@ def create_app(
         models.router,
         deployments.router,
         monitoring.router,
+        notifications.router,
         *console_routers(),
     ):
         app.include_router(router)

@@ -49,7 +49,7 @@ class HttpPeer:
         peer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (the http.server interface)
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 got = Received(
                     "POST", self.path, {k.lower(): v for k, v in self.headers.items()},
@@ -126,7 +126,7 @@ def payload(
     receiver: str = "ops-hook",
     kind: str = "firing",
     alerts: list[NotificationAlert] | None = None,
-    group_key: str = "{}:{alertname=\"AccuracyDrop\",deployment=\"diabetes\"}",
+    group_key: str = '{}:{alertname="AccuracyDrop",deployment="diabetes"}',
 ) -> NotificationPayload:
     """A group's notification."""
     alerts = alerts if alerts is not None else [alert()]

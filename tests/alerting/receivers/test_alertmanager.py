@@ -49,7 +49,7 @@ def alertmanager(tmp_path: Path) -> Iterator[str]:
     port = free_port()
     log = tmp_path / "am.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(  # noqa: S603 (a fixed binary and arguments)
+        process = subprocess.Popen(
             [BINARY, f"--config.file={tmp_path / 'am.yml'}",
              f"--storage.path={tmp_path / 'data'}",
              f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],

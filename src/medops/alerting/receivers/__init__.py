@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from medops.alerting.receivers.alertmanager import AlertmanagerReceiver
 from medops.alerting.receivers.base import DeliveryError, Receiver
 from medops.alerting.receivers.email import EmailReceiver
@@ -21,20 +23,16 @@ def build(config: ReceiverConfig, secrets: Secrets) -> Receiver:
     """The receiver ``config`` describes; ``DeliveryError`` when it cannot be built (a
     missing URL or secret), which the dispatcher records as a failed attempt."""
     secret = secrets.get(config.secret) if config.secret else None
-    if config.kind == "webhook":
-        return WebhookReceiver(config, secret)
-    if config.kind == "alertmanager":
-        return AlertmanagerReceiver(config)
-    if config.kind == "pagerduty":
-        if secret is None:
-            raise DeliveryError(f"receiver {config.name!r} needs a secret (the routing key)")
-        return PagerDutyReceiver(config, secret)
-    if config.kind == "opsgenie":
-        if secret is None:
-            raise DeliveryError(f"receiver {config.name!r} needs a secret (the API key)")
-        return OpsgenieReceiver(config, secret)
-    if config.kind == "slack":
-        return SlackReceiver(config, secret)
-    if config.kind == "teams":
-        return TeamsReceiver(config, secret)
-    return EmailReceiver(config, secret)
+    if config.kind in {"pagerduty", "opsgenie"} and secret is None:
+        what = "the routing key" if config.kind == "pagerduty" else "the API key"
+        raise DeliveryError(f"receiver {config.name!r} needs a secret ({what})")
+    builders: dict[str, Callable[[], Receiver]] = {
+        "webhook": lambda: WebhookReceiver(config, secret),
+        "alertmanager": lambda: AlertmanagerReceiver(config),
+        "pagerduty": lambda: PagerDutyReceiver(config, secret or ""),
+        "opsgenie": lambda: OpsgenieReceiver(config, secret or ""),
+        "slack": lambda: SlackReceiver(config, secret),
+        "teams": lambda: TeamsReceiver(config, secret),
+        "email": lambda: EmailReceiver(config, secret),
+    }
+    return builders[config.kind]()
