@@ -18,8 +18,8 @@ from medops.audit.service import exempt_from_audit_guard
 from medops.audit.tables import AuditEvent
 from medops.services import Services
 from medops.testing import FixedClock
-from tests.alerting.outbox import HOOK_KEY, dispatcher, hook, queue, rows
-from tests.alerting.receivers.peers import HttpPeer
+from tests.helpers.notify_outbox import HOOK_KEY, dispatcher, hook, queue, rows
+from tests.helpers.notify_peers import HttpPeer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -172,7 +172,7 @@ def test_three_replica_processes_on_postgresql_send_each_notification_exactly_on
                 [
                     sys.executable,
                     "-m",
-                    "tests.alerting.dispatch_worker",
+                    "tests.helpers.dispatch_worker",
                     db_url,
                     str(services.settings.home),
                     peer.url,

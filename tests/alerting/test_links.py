@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from medops.alerting.links import LinkClaim, Links, load_key, sign, verify
 from medops.config import Settings
 from medops.errors import InvalidInputError
-from tests.alerting.receivers.peers import LINK_KEY, T0
+from tests.helpers.notify_peers import LINK_KEY, T0
 
 CLAIM = LinkClaim("alert-1", "acknowledge", T0 + timedelta(hours=1), "ana")
 

@@ -20,9 +20,9 @@ from medops.context import SYSTEM_ACTOR, Context, Origin
 from medops.core.permissions import Role
 from medops.services import Services
 from medops.testing import FixedClock
-from tests.alerting.outbox import HOOK_KEY, queue
-from tests.alerting.receivers.peers import HttpPeer
 from tests.helpers.http import bearer
+from tests.helpers.notify_outbox import HOOK_KEY, queue
+from tests.helpers.notify_peers import HttpPeer
 from tests.helpers.registry import DEPLOYMENT
 
 SYSTEM = Context(actor=SYSTEM_ACTOR, origin=Origin(source_ip="local"))

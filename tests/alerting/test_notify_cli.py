@@ -14,7 +14,7 @@ from medops.cli.alerts_dispatch import dispatch, notifications
 from medops.core.permissions import Role
 from medops.services import Services
 from medops.testing import FixedClock
-from tests.alerting.outbox import queue
+from tests.helpers.notify_outbox import queue
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import pytest
 from medops.alerting.links import Links
 from medops.alerting.receivers import Secrets, build
 from medops.alerting.schemas import ReceiverConfig
-from tests.alerting.receivers.peers import LINK_KEY, alert, payload
+from tests.helpers.notify_peers import LINK_KEY, alert, payload
 
 BINARY = os.environ.get("MEDOPS_ALERTMANAGER", "/usr/bin/prometheus-alertmanager")
 CONFIG = """\

@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from medops.alerting.receivers import DeliveryError, Secrets, build
 from medops.alerting.schemas import ReceiverConfig
-from tests.alerting.receivers.peers import links, payload
+from tests.helpers.notify_peers import links, payload
 
 PASSWORD = "smtp-pass-word"
 

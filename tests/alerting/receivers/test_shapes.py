@@ -11,7 +11,7 @@ import pytest
 
 from medops.alerting.receivers import Secrets, build
 from medops.alerting.schemas import ReceiverConfig
-from tests.alerting.receivers.peers import HttpPeer, alert, links, payload
+from tests.helpers.notify_peers import HttpPeer, alert, links, payload
 
 
 def send(kind: str, peer: HttpPeer, notification_kind: str = "firing", **extra: Any) -> Any:

@@ -12,7 +12,7 @@ import pytest
 from medops.alerting.receivers import DeliveryError, Secrets, build
 from medops.alerting.receivers.webhook import SIGNATURE_HEADER, signature, verify_signature
 from medops.alerting.schemas import ReceiverConfig
-from tests.alerting.receivers.peers import T0, HttpPeer, alert, links, payload
+from tests.helpers.notify_peers import T0, HttpPeer, alert, links, payload
 
 KEY = "whsec-test-0123456789abcdef"
 

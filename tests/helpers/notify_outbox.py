@@ -13,7 +13,7 @@ from medops.audit.service import exempt_from_audit_guard
 from medops.core.canonical import canonical_json
 from medops.db.engine import Database
 from medops.services import Services
-from tests.alerting.receivers.peers import alert, payload
+from tests.helpers.notify_peers import alert, payload
 
 HOOK_KEY = "whsec-dispatch-0123456789"
 

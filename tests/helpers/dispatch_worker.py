@@ -1,4 +1,4 @@
-"""One replica for the three-process test: ``python -m tests.alerting.dispatch_worker
+"""One replica for the three-process test: ``python -m tests.helpers.dispatch_worker
 <database url> <home> <receiver url> <go file>`` builds its own services on the shared
 database, waits for the go file, and runs the dispatcher until no row is left queued; it
 prints how many rows it sent."""
@@ -13,7 +13,7 @@ from pathlib import Path
 from medops.alerting.tables import AlertNotification
 from medops.config import Settings
 from medops.services import build_services
-from tests.alerting.outbox import HOOK_KEY, dispatcher, hook
+from tests.helpers.notify_outbox import HOOK_KEY, dispatcher, hook
 
 
 def main(database_url: str, home: str, url: str, go: str) -> None:
