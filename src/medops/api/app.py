@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 import medops
-from medops.alerting.dispatch import dispatcher_for
+from medops.alerting.dispatch import default_holder, dispatcher_for
 from medops.alerting.outbox_metrics import NotificationCollector
 from medops.api.console.routes import routers as console_routers
 from medops.api.errors import audit_unhandled, install_error_handlers
@@ -111,7 +111,7 @@ async def _monitoring(
 async def _dispatch(services: Services, seconds: float, stopping: asyncio.Event) -> None:
     """Send the due alert notifications every ``seconds`` (MEDOPS_ALERT_DISPATCH_SECONDS).
     Every replica runs it: each row is claimed by one conditional UPDATE, so one sends it."""
-    dispatcher = dispatcher_for(services)
+    dispatcher = dispatcher_for(services, f"{default_holder()[:48]}-{id(services):x}")
     while not await _pause(stopping, seconds):
         try:
             summary = await run_in_threadpool(dispatcher.run_once)

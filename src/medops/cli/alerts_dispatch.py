@@ -18,7 +18,8 @@ LimitOption = typer.Option(100, "--limit", min=1, max=1000, help="At most this m
 
 def dispatch(json_output: bool = JsonOption) -> None:
     """Send the queued alert notifications that are due (needs alerts:run)."""
-    summary = client().dispatch_alerts()
+    with client() as api:
+        summary = api.dispatch_alerts()
     if json_output:
         print_json(summary)
         return
@@ -32,7 +33,8 @@ def notifications(
     json_output: bool = JsonOption,
 ) -> None:
     """The outbox: each notification's receiver, status, attempts and last error."""
-    rows = client().alert_notifications(status, receiver, limit=limit)
+    with client() as api:
+        rows = api.alert_notifications(status, receiver, limit=limit)
     if json_output:
         print_json(rows)
         return
