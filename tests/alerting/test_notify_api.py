@@ -6,6 +6,8 @@ alert engine is installed."""
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -16,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from medops.alerting.links import LinkClaim, load_key, sign
 from medops.alerting.schemas import AlertingConfig, Observation, ReceiverConfig, Route
+from medops.alerting.tables import AlertNotification
 from medops.context import SYSTEM_ACTOR, Context, Origin
 from medops.core.permissions import Role
 from medops.services import Services
@@ -144,3 +147,21 @@ def test_a_firing_alerts_webhook_link_acknowledges_it_as_the_person_who_confirms
         "acknowledged", "user-clinician", "looking",
     )  # fmt: skip
     assert Path(services.settings.alert_link_key_file).exists()
+
+
+def test_the_server_dispatches_on_its_own_every_few_seconds(
+    client_for: Callable[..., tuple[httpx.Client, Services]], clock: FixedClock
+) -> None:
+    """A running app with MEDOPS_ALERT_DISPATCH_SECONDS=0.1 tries a queued row by itself."""
+    _, running = client_for(alert_dispatch_seconds=0.1, monitor_interval_seconds=0)
+    (row_id,) = queue(running.db, clock.now(), 1, receiver="nowhere")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with running.db.session() as session:
+            row = session.get(AlertNotification, row_id)
+            if row is not None and row.attempts > 0:
+                break
+        time.sleep(0.1)
+    assert row is not None
+    assert row.attempts >= 1
+    assert row.last_error == "receiver 'nowhere' is not configured"
