@@ -8,7 +8,7 @@ SQLite alike. The row is sent outside any transaction, then marked ``sent`` (aud
 receiver's safe message: a status, a refused connection; never a secret or the payload) and
 ``next_attempt_at = now + min(30 s x 2^attempts, 1 h)``. After the receiver's ``max_attempts``
 the row is ``dead`` (audited as ``alert.notification.dead``). The default of 12 attempts keeps
-trying for about six hours (30 s, 1, 2, 4, 8, 16, 32 min, then hourly), so a receiver down
+trying for about five hours (30 s, 1, 2, 4, 8, 16, 32 min, then hourly), so a receiver down
 for an hour gets everything once when it is back; ``receiver_failing`` alerts on the way.
 
 Delivery is at least once in one corner: a process that dies after its peer took a
@@ -182,13 +182,13 @@ class Dispatcher:
         self._sent(row_id, receiver_name, now)
         return "sent"
 
-    def _mine(self, session_row: AlertNotification | None) -> bool:
-        return session_row is not None and session_row.claimed_by == self.holder
+    def _holds(self, row: AlertNotification | None) -> bool:
+        return row is not None and row.claimed_by == self.holder
 
     def _sent(self, row_id: str, receiver: str, now: datetime) -> None:
         with self._db.transaction() as session:
             row = session.get(AlertNotification, row_id, with_for_update=True)
-            if row is None or not self._mine(row) or row.status != "queued":
+            if row is None or not self._holds(row) or row.status != "queued":
                 return
             row.status, row.sent_at, row.attempts = "sent", now, row.attempts + 1
             row.claimed_until, row.last_error = None, None
@@ -197,7 +197,7 @@ class Dispatcher:
     def _failed(self, row_id: str, error: str, limit: int, now: datetime) -> str:
         with self._db.transaction() as session:
             row = session.get(AlertNotification, row_id, with_for_update=True)
-            if row is None or not self._mine(row) or row.status != "queued":
+            if row is None or not self._holds(row) or row.status != "queued":
                 return "skipped"
             exempt_from_audit_guard(session)  # an attempt is bookkeeping; dying is audited
             row.attempts += 1
