@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import typer
@@ -14,6 +15,8 @@ from medops.cli.alerts_dispatch import dispatch, notifications
 from medops.core.permissions import Role
 from medops.services import Services
 from medops.testing import FixedClock
+from tests.helpers.cli import assert_one_line_error, init_with_people, log_in
+from tests.helpers.cli_runner import Cli, clean_env
 from tests.helpers.notify_outbox import queue
 
 
@@ -48,3 +51,21 @@ def test_the_cli_dispatches_and_lists_with_json(
     assert [r["attempts"] for r in json.loads(listed.output)] == [1]
     bad = run_cli("notifications", ["--status", "lost"], env)
     assert bad.exit_code != 0
+
+
+def test_medops_alerts_dispatch_and_notifications_through_the_real_cli(
+    tmp_path: Path, empty_db_url: str
+) -> None:
+    """The installed command tree: an ML engineer dispatches (nothing due) and reads the
+    empty outbox as JSON; a bad --status and a clinician's dispatch (no alerts:run) each fail
+    on one line."""
+    cli = Cli(clean_env(MEDOPS_HOME=str(tmp_path / "home"), MEDOPS_DATABASE_URL=empty_db_url))
+    init_with_people(cli, [("eli", "ml_engineer", "Eli"), ("cora", "clinician", "Cora")])
+    log_in(cli, "eli")
+    ran = cli.ok("alerts", "dispatch", "--json").json()
+    assert ran == {"claimed": 0, "sent": 0, "failed": 0, "dead": 0, "skipped": 0}
+    assert cli.ok("alerts", "notifications", "--json").json() == []
+    assert "Alert dispatch" in cli.ok("alerts", "dispatch").out
+    assert_one_line_error(cli("alerts", "notifications", "--status", "lost"), "status")
+    log_in(cli, "cora")
+    assert_one_line_error(cli("alerts", "dispatch"), "alerts:run")

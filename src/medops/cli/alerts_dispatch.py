@@ -45,3 +45,11 @@ def notifications(
           utc_text(r.next_attempt_at) if r.status == "queued" else "", r.last_error or ""]
          for r in rows],
     )  # fmt: skip
+
+
+# Until the merge registers these two under the alert engine's ``alerts`` group (in
+# cli/alerts.py: ``app.command("dispatch")(dispatch)`` and the same for ``notifications``),
+# this group serves them as ``medops alerts dispatch|notifications``.
+app = typer.Typer(help="Alert notifications: dispatch now, read the outbox.", no_args_is_help=True)
+app.command("dispatch")(dispatch)
+app.command("notifications")(notifications)

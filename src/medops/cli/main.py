@@ -97,6 +97,11 @@ class MedopsGroup(LazyGroup):
             "app",
             "Monitoring: drift, performance, calibration and fairness per window.",
         ),
+        "alerts": Lazy(  # until the merge: the engine's alerts group registers these
+            "medops.cli.alerts_dispatch",
+            "app",
+            "Alert notifications: dispatch now, read the outbox.",
+        ),
     }
 
 
