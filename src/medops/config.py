@@ -238,8 +238,29 @@ class Settings(BaseSettings):
         gt=0,
         description="Timeout of one SDK/CLI request to a remote server.",
     )
+    # -- alert notifications (alerting/dispatch.py, alerting/links.py) --
+    public_url: str | None = Field(
+        default=None,
+        description="The address people reach this server at (e.g. https://medops.example.org); "
+        "notifications link to the console and to signed acknowledge/resolve pages under it.",
+    )
+    alert_link_key: SecretStr | None = Field(
+        default=None,
+        description="Key (at least 32 characters) signing the acknowledge/resolve links in "
+        "notifications; default: the key file alert-links.key in the home, made on first use.",
+    )
+    alert_link_hours: int = Field(
+        default=72, ge=1, le=30 * 24, description="How long a signed alert link stays valid."
+    )
+    alert_dispatch_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=3600,
+        description="How often the server sends the queued alert notifications that are due "
+        "(0: never; run `medops alerts dispatch` from a scheduler instead).",
+    )
 
-    @field_validator("url")
+    @field_validator("url", "public_url")
     @classmethod
     def _url_is_http(cls, value: str | None) -> str | None:
         if value is None or value == "":
@@ -315,6 +336,16 @@ class Settings(BaseSettings):
     @property
     def resolved_mfa_key_file(self) -> Path:
         return self.mfa_key_file or self.home / "mfa-secrets.key"
+
+    @property
+    def alert_link_key_file(self) -> Path:
+        """Where the alert link key is kept when MEDOPS_ALERT_LINK_KEY is not set."""
+        return self.home / "alert-links.key"
+
+    @property
+    def secrets_dir(self) -> Path:
+        """Receivers' secrets by name (MEDOPS_ALERT_SECRET_<NAME> wins over a file here)."""
+        return self.home / "secrets"
 
     @property
     def credentials_file(self) -> Path:

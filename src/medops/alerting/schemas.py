@@ -180,6 +180,8 @@ class ReceiverConfig(BaseModel):
     smtp_user: str | None = None
     starttls: bool = True
     max_attempts: int = Field(default=12, ge=1, le=1000)
+    # webhook: medops' own JSON body, or Alertmanager's webhook format (version 4).
+    format: Literal["medops", "alertmanager"] = "medops"
 
     @field_validator("name")
     @classmethod

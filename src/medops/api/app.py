@@ -14,6 +14,8 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 import medops
+from medops.alerting.dispatch import default_holder, dispatcher_for
+from medops.alerting.outbox_metrics import NotificationCollector
 from medops.alerting.telemetry import AlertCollector
 from medops.api.console.routes import routers as console_routers
 from medops.api.errors import audit_unhandled, install_error_handlers
@@ -28,6 +30,7 @@ from medops.api.routers import (
     health,
     models,
     monitoring,
+    notifications,
     tokens,
     users,
 )
@@ -124,6 +127,19 @@ async def _alerting(services: Services, seconds: float, stopping: asyncio.Event)
             log.warning("alert evaluation failed; retried at the next tick", exc_info=True)
 
 
+async def _dispatch(services: Services, seconds: float, stopping: asyncio.Event) -> None:
+    """Send the due alert notifications every ``seconds`` (MEDOPS_ALERT_DISPATCH_SECONDS).
+    Every replica runs it: each row is claimed by one conditional UPDATE, so one sends it."""
+    dispatcher = dispatcher_for(services, f"{default_holder()[:48]}-{id(services):x}")
+    while not await _pause(stopping, seconds):
+        try:
+            summary = await run_in_threadpool(dispatcher.run_once)
+            if summary.claimed:
+                log.info("alert notifications dispatched", **summary.model_dump())
+        except Exception:
+            log.warning("alert dispatch failed; retried at the next tick", exc_info=True)
+
+
 async def _serving_refresh(
     runtime: ServingRuntime, seconds: float, stopping: asyncio.Event
 ) -> None:
@@ -216,6 +232,9 @@ def create_app(
         every = services.settings.alert_evaluate_seconds
         if every > 0:
             monitor.append(asyncio.create_task(_alerting(services, every, stopping)))
+        if services.settings.alert_dispatch_seconds > 0:
+            every = services.settings.alert_dispatch_seconds
+            monitor.append(asyncio.create_task(_dispatch(services, every, stopping)))
         refresher = asyncio.create_task(
             _serving_refresh(runtime, services.settings.serving_refresh_seconds, stopping)
         )
@@ -247,6 +266,7 @@ def create_app(
     )
     app.state.metrics.registry.register(MonitoringCollector(services.db))
     app.state.metrics.registry.register(AlertCollector(services.db))
+    app.state.metrics.registry.register(NotificationCollector(services.db))
     app.state.runtime = runtime
     app.state.predictor = predictor
     install_error_handlers(app)
@@ -262,6 +282,7 @@ def create_app(
         models.router,
         deployments.router,
         monitoring.router,
+        notifications.router,  # before alerts/{alert_id}
         alerts.router,
         *console_routers(),
     ):

@@ -21,6 +21,7 @@ from medops.client.access import AccessCalls
 from medops.client.alerts import AlertCalls
 from medops.client.audit import AuditCalls
 from medops.client.monitoring import MonitoringCalls
+from medops.client.notifications import NotificationCalls
 from medops.client.registry import RegistryCalls
 from medops.client.serving import ServingCalls
 from medops.client.transport import EMBEDDED_KEY
@@ -28,7 +29,15 @@ from medops.client.transport import EMBEDDED_KEY
 __all__ = ["EMBEDDED_KEY", "Client"]
 
 
-class Client(AccessCalls, AuditCalls, RegistryCalls, ServingCalls, MonitoringCalls, AlertCalls):
+class Client(
+    AccessCalls,
+    AuditCalls,
+    RegistryCalls,
+    ServingCalls,
+    MonitoringCalls,
+    AlertCalls,
+    NotificationCalls,
+):
     """Talks to one medops installation as one user (the token's).
 
     ``Client(url=None, token=None, *, settings=None, transport=None)``: ``url`` of a server

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from medops.api.console import (
     account,
     admin,
+    alert_act,
     apidocs,
     assets,
     audit,
@@ -29,4 +30,5 @@ def routers() -> list[APIRouter]:
         models.router,
         audit.router,
         admin.router,
+        alert_act.router,
     ]
