@@ -28,6 +28,7 @@ from medops.registry.service import RegistryService
 from medops.rowcheck import check_rows
 from medops.serving.deployments import DeploymentService, followers
 from medops.serving.outcomes import OutcomeService
+from medops.serving.recorder import UsageRecorder, default_replica
 from medops.storage.base import BlobStore
 from medops.storage.local import LocalBlobStore
 
@@ -55,11 +56,15 @@ class Services:
     outcomes: OutcomeService
     monitoring: MonitoringService
     monitoring_config: MonitoringConfigService
+    usage: UsageRecorder
 
     def close(self) -> None:
         self.refusals.flush(everything=True)
-        self.audit.close()
-        self.db.dispose()
+        try:
+            self.usage.flush(self.db)
+        finally:
+            self.audit.close()
+            self.db.dispose()
 
 
 def build_services(
@@ -107,4 +112,5 @@ def build_services(
         outcomes=OutcomeService(db, clock, audit),
         monitoring=MonitoringService(db, clock, audit, blobs),
         monitoring_config=MonitoringConfigService(db, clock, audit),
+        usage=UsageRecorder(clock, settings.replica_id or default_replica()),
     )

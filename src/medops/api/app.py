@@ -35,6 +35,7 @@ from medops.logs import get_logger
 from medops.monitoring.telemetry import MonitoringCollector
 from medops.services import Services, build_services
 from medops.serving.predict import Predictor
+from medops.serving.recorder import FLUSH_SECONDS as USAGE_FLUSH_SECONDS
 from medops.serving.runtime import ServingRuntime
 from medops.serving.telemetry import ServingMetrics
 
@@ -69,6 +70,8 @@ async def _housekeeping(services: Services, stopping: asyncio.Event) -> None:
         since_checkpoint += TICK_SECONDS
         try:
             await run_in_threadpool(services.refusals.flush)
+            if since_sweep % USAGE_FLUSH_SECONDS == 0:  # serving_usage rows, every ~10 s
+                await run_in_threadpool(services.usage.flush, services.db)
             if since_sweep >= SWEEP_SECONDS:
                 since_sweep = 0
                 ended = await run_in_threadpool(services.logins.sweep_expired)
@@ -135,7 +138,10 @@ def _serving(services: Services, metrics: ServingMetrics) -> tuple[ServingRuntim
         asyncio.get_running_loop().run_in_executor(None, auto_rollback, name, version, reason)
 
     runtime.on_unhealthy = on_unhealthy
-    predictor = Predictor(runtime, services.audit, services.clock, services.settings, metrics)
+    services.usage.providers = runtime.providers
+    predictor = Predictor(
+        runtime, services.audit, services.clock, services.settings, metrics, services.usage
+    )
     return runtime, predictor
 
 
@@ -203,6 +209,10 @@ def create_app(
             stopping.set()  # each loop ends after the database work it is doing
             await asyncio.gather(sweeper, refresher, *monitor, return_exceptions=True)
             await predictor.drain()
+            try:
+                await run_in_threadpool(services.usage.flush, services.db)
+            except Exception:
+                log.warning("serving usage could not be written at shutdown", exc_info=True)
             await runtime.close()
             services.deployments.listeners.remove(runtime.mark_stale)
             services.lifecycle.listeners.remove(runtime.mark_stale)
