@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from medops.alerting.slo_service import SloService
 from medops.audit import signing
 from medops.audit.checkpoints import CheckpointService
 from medops.audit.refusals import RefusalTally
@@ -57,6 +58,7 @@ class Services:
     monitoring: MonitoringService
     monitoring_config: MonitoringConfigService
     usage: UsageRecorder
+    slo: SloService
 
     def close(self) -> None:
         self.refusals.flush(everything=True)
@@ -113,4 +115,5 @@ def build_services(
         monitoring=MonitoringService(db, clock, audit, blobs),
         monitoring_config=MonitoringConfigService(db, clock, audit),
         usage=UsageRecorder(clock, settings.replica_id or default_replica()),
+        slo=SloService(db, clock, audit),
     )

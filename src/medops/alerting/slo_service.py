@@ -1,0 +1,391 @@
+"""Service-level objectives per deployment: the objectives in force (built-in defaults, an
+installation-wide version ``*``, or the deployment's own version: versioned, audited
+documents), where each stands over its rolling period (attainment, budget left, burn rates),
+the burn-rate observations the alert engine turns into SloFastBurn/SloSlowBurn alerts, and the
+month's SLA report.
+
+Request objectives (availability, latency) read ``serving_usage`` rows (every replica's);
+the quality objective reads monitoring windows. The arithmetic is in ``slo.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from medops.alerting import slo
+from medops.alerting.schemas import Observation
+from medops.alerting.slo_schemas import (
+    BurnOut,
+    Incident,
+    Objective,
+    ObjectiveStatus,
+    SloConfig,
+    SloConfigIn,
+    SloConfigOut,
+    SloStatus,
+)
+from medops.alerting.slo_tables import SloObjectiveVersion
+from medops.audit.schemas import AuditEntry
+from medops.audit.service import AuditService
+from medops.auth.common import require_actor
+from medops.clock import Clock
+from medops.context import Context
+from medops.db.engine import Database
+from medops.errors import NotFoundError
+from medops.monitoring.results import WindowResult
+from medops.monitoring.tables import MonitoringResult
+from medops.registry.approvals import canonical_json
+from medops.serving.tables import Deployment, ServingUsage
+from medops.serving.usage import LATENCY_BOUNDS_MS
+
+ALL = "*"
+BURN_SPAN = max(w.long for w in slo.BURN_WINDOWS)  # 3 days: the longest burn window
+# deployment, start, end -> the alerts that fired in the span (the alert engine's history)
+IncidentSource = Callable[[str, datetime, datetime], list[Incident]]
+
+
+class MinuteCounts:
+    """One deployment's requests per minute: totals, server errors and the latency histogram,
+    summed over replicas."""
+
+    def __init__(self) -> None:
+        self.requests: dict[datetime, int] = {}
+        self.errors: dict[datetime, int] = {}
+        self.latency: dict[datetime, list[int]] = {}
+        self.records = 0
+
+    def add(self, row: ServingUsage) -> None:
+        minute = row.minute
+        self.requests[minute] = self.requests.get(minute, 0) + row.requests
+        self.errors[minute] = self.errors.get(minute, 0) + row.errors
+        counts = json.loads(row.latency)
+        have = self.latency.get(minute)
+        if have is None:
+            self.latency[minute] = [int(c) for c in counts]
+        else:
+            self.latency[minute] = [a + int(b) for a, b in zip(have, counts, strict=True)]
+        self.records += row.records
+
+    def bad_total(self, objective: Objective, minute: datetime) -> tuple[int, int]:
+        """Bad and all requests of ``minute`` for a request objective."""
+        total = self.requests.get(minute, 0)
+        if objective.kind == "availability":
+            return self.errors.get(minute, 0), total
+        histogram = self.latency.get(minute)
+        if histogram is None:
+            return 0, total
+        under = sum(
+            count
+            for bound, count in zip(LATENCY_BOUNDS_MS, histogram, strict=False)
+            if bound <= objective.threshold_ms
+        )
+        return sum(histogram) - under, sum(histogram)
+
+
+def read_minutes(session: Session, deployment: str, start: datetime, end: datetime) -> MinuteCounts:
+    """``deployment``'s usage per minute in ``[start, end)``."""
+    counts = MinuteCounts()
+    rows = session.scalars(
+        select(ServingUsage).where(
+            ServingUsage.deployment == deployment,
+            ServingUsage.minute >= start,
+            ServingUsage.minute < end,
+        )
+    )
+    for row in rows:
+        counts.add(row)
+    return counts
+
+
+def window_good(row: MonitoringResult, objective: Objective) -> bool:
+    """Whether a monitoring window counts as good for a quality objective."""
+    if row.verdict != "stable":
+        return False
+    if objective.accuracy_floor is None:
+        return True
+    document = WindowResult.load(json.loads(row.result))
+    realized = document.performance.metrics.get("accuracy")
+    value = None
+    if document.performance.status == "ok" and realized is not None:
+        value = realized.value
+    if value is None and document.estimated is not None:
+        estimate = document.estimated.metrics.get("accuracy")
+        value = estimate.value if estimate is not None else None
+    return value is None or value >= objective.accuracy_floor
+
+
+def quality_windows(
+    session: Session, deployment: str, objective: Objective, start: datetime, end: datetime
+) -> list[tuple[datetime, bool]]:
+    """Each window of ``objective.window_kind`` that ended in ``(start, end]``: its end and
+    whether it was good."""
+    rows = session.scalars(
+        select(MonitoringResult)
+        .where(
+            MonitoringResult.deployment == deployment,
+            MonitoringResult.window_kind == objective.window_kind,
+            MonitoringResult.window_end > start,
+            MonitoringResult.window_end <= end,
+        )
+        .order_by(MonitoringResult.window_end)
+    )
+    return [(row.window_end, window_good(row, objective)) for row in rows]
+
+
+def minute_of(when: datetime) -> datetime:
+    return when.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+def burn_series(counts: MinuteCounts, objective: Objective, now: datetime) -> slo.MinuteSeries:
+    """The last BURN_SPAN of minutes, ending with the current one, as (bad, total)."""
+    last = minute_of(now)
+    size = int(BURN_SPAN.total_seconds() // 60)
+    first = last - timedelta(minutes=size - 1)
+    return slo.MinuteSeries(
+        [counts.bad_total(objective, first + timedelta(minutes=i)) for i in range(size)]
+    )
+
+
+def _duration(span: timedelta) -> str:
+    seconds = int(span.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def burn_out(check: slo.BurnCheck) -> BurnOut:
+    window = check.window
+    return BurnOut(
+        severity=window.severity,
+        long_window=_duration(window.long),
+        short_window=_duration(window.short),
+        factor=window.factor,
+        long_rate=check.long_rate,
+        short_rate=check.short_rate,
+        firing=check.firing,
+    )
+
+
+class SloService:
+    """Objectives, their status and burn rates, and the monthly SLA report."""
+
+    def __init__(self, db: Database, clock: Clock, audit: AuditService) -> None:
+        self._db = db
+        self._clock = clock
+        self._audit = audit
+        # Where the SLA report's incidents come from (the alert engine's history).
+        self.incident_sources: list[IncidentSource] = []
+
+    # -- objectives ----------------------------------------------------------------------
+
+    def config(self, deployment: str) -> SloConfigOut:
+        """The objectives in force for ``deployment``: its own newest version, else the
+        newest ``*`` version, else the built-in defaults."""
+        with self._db.session() as session:
+            if deployment != ALL:
+                _check_deployment(session, deployment)
+            return config_in_force(session, deployment)
+
+    def versions(self, scope: str) -> list[SloConfigOut]:
+        """Every stored version of ``scope``'s objectives, oldest first."""
+        with self._db.session() as session:
+            rows = session.scalars(
+                select(SloObjectiveVersion)
+                .where(SloObjectiveVersion.scope == scope)
+                .order_by(SloObjectiveVersion.version)
+            )
+            return [_config_out(row) for row in rows]
+
+    def set(self, ctx: Context, data: SloConfigIn) -> SloConfigOut:
+        """Store a new version of ``data.scope``'s objectives (audited ``slo.set`` with before
+        and after)."""
+        actor = require_actor(ctx)
+        config = SloConfig.model_validate(data.model_dump(exclude={"scope"}))
+        after = config.model_dump(mode="json")
+        with self._db.transaction() as session:
+            if data.scope != ALL:
+                _check_deployment(session, data.scope, for_update=True)
+            newest = session.scalar(
+                select(SloObjectiveVersion)
+                .where(SloObjectiveVersion.scope == data.scope)
+                .order_by(SloObjectiveVersion.version.desc())
+                .limit(1)
+                .with_for_update()
+            )
+            before = json.loads(newest.document) if newest is not None else None
+            version = (newest.version if newest is not None else 0) + 1
+            self._audit.record(
+                session,
+                ctx,
+                AuditEntry(
+                    action="slo.set",
+                    resource_type="slo",
+                    resource_id=data.scope,
+                    details={"version": version, "before": before, "after": after},
+                ),
+            )
+            row = SloObjectiveVersion(
+                scope=data.scope,
+                version=version,
+                document=canonical_json(after),
+                created_at=self._clock.now(),
+                created_by=actor.username,
+            )
+            session.add(row)
+            session.flush()
+            return _config_out(row)
+
+    # -- status --------------------------------------------------------------------------
+
+    def status(self, deployment: str, now: datetime | None = None) -> SloStatus:
+        """``deployment``'s objectives over the period ending ``now``."""
+        now = now or self._clock.now()
+        with self._db.session() as session:
+            _check_deployment(session, deployment)
+            return status_of(session, deployment, now)
+
+    def statuses(self, now: datetime | None = None) -> list[SloStatus]:
+        """Every deployment's status."""
+        now = now or self._clock.now()
+        with self._db.session() as session:
+            names = session.scalars(select(Deployment.name).order_by(Deployment.name))
+            return [status_of(session, name, now) for name in list(names)]
+
+    def observations(self, session: Session, now: datetime) -> list[Observation]:
+        """The burn-rate signals of every deployment that served in the last 3 days, per
+        request objective: ``slo_fast_burn`` (1 when a page condition holds: 14.4x over 1 h
+        and 5 m, or 6x over 6 h and 30 m) and ``slo_slow_burn`` (1 when the ticket condition
+        holds: 1x over 3 d and 6 h), labelled ``objective``."""
+        since = minute_of(now) - BURN_SPAN
+        names = session.scalars(
+            select(ServingUsage.deployment)
+            .where(ServingUsage.minute >= since)
+            .group_by(ServingUsage.deployment)
+            .order_by(ServingUsage.deployment)
+        )
+        found: list[Observation] = []
+        for name in list(names):
+            config = config_in_force(session, name)
+            counts = read_minutes(session, name, since, minute_of(now) + timedelta(minutes=1))
+            for objective in config.objectives:
+                if objective.kind == "quality":
+                    continue
+                checks = slo.check_all(burn_series(counts, objective, now).counts, objective.target)
+                page = any(c.firing for c in checks if c.window.severity == "page")
+                ticket = any(c.firing for c in checks if c.window.severity == "ticket")
+                for signal, value in (("slo_fast_burn", page), ("slo_slow_burn", ticket)):
+                    found.append(
+                        Observation(
+                            signal=signal,
+                            deployment=name,
+                            labels={"objective": objective.name},
+                            value=float(value),
+                            evidence=f"/deployments/{name}",
+                        )
+                    )
+        return found
+
+    def incidents(self, deployment: str, start: datetime, end: datetime) -> list[Incident]:
+        """The incidents of every registered source in ``[start, end)``, by start."""
+        found: list[Incident] = []
+        for source in self.incident_sources:
+            found.extend(source(deployment, start, end))
+        return sorted(found, key=lambda incident: incident.started)
+
+
+def config_in_force(session: Session, deployment: str) -> SloConfigOut:
+    """The newest version of ``deployment``'s objectives, else of ``*``, else the defaults."""
+    for scope in (deployment, ALL) if deployment != ALL else (ALL,):
+        row = session.scalar(
+            select(SloObjectiveVersion)
+            .where(SloObjectiveVersion.scope == scope)
+            .order_by(SloObjectiveVersion.version.desc())
+            .limit(1)
+        )
+        if row is not None:
+            return _config_out(row)
+    return SloConfigOut(scope="default", **SloConfig().model_dump())
+
+
+def status_of(session: Session, deployment: str, now: datetime) -> SloStatus:
+    """``deployment``'s status at ``now`` (read in ``session``)."""
+    config = config_in_force(session, deployment)
+    period = timedelta(days=config.period_days)
+    start = now - period
+    end_minute = minute_of(now) + timedelta(minutes=1)
+    counts = read_minutes(session, deployment, minute_of(start), end_minute)
+    statuses = []
+    for objective in config.objectives:
+        if objective.kind == "quality":
+            windows = quality_windows(session, deployment, objective, start, now)
+            good = sum(ok for _, ok in windows)
+            statuses.append(_objective_status(objective, good, len(windows), []))
+            continue
+        bad = total = 0
+        for minute in counts.requests:
+            b, t = counts.bad_total(objective, minute)
+            bad, total = bad + b, total + t
+        checks = slo.check_all(burn_series(counts, objective, now).counts, objective.target)
+        statuses.append(_objective_status(objective, total - bad, total, checks, period))
+    return SloStatus(
+        deployment=deployment,
+        at=now,
+        start=start,
+        period_days=config.period_days,
+        config_scope=config.scope,
+        config_version=config.version,
+        objectives=statuses,
+    )
+
+
+def _objective_status(
+    objective: Objective,
+    good: int,
+    total: int,
+    checks: list[slo.BurnCheck],
+    period: timedelta | None = None,
+) -> ObjectiveStatus:
+    state = slo.budget(good, total, objective.target)
+    hour = next((c.long_rate for c in checks if c.window.long == timedelta(hours=1)), None)
+    exhaustion = None
+    if hour is not None and period is not None and state.remaining is not None:
+        left = slo.time_to_exhaustion(hour, period, state.remaining)
+        exhaustion = left.total_seconds() / 3600 if left is not None else None
+    return ObjectiveStatus(
+        objective=objective,
+        good=good,
+        total=total,
+        attainment=state.attainment,
+        met=None if state.attainment is None else state.attainment >= objective.target,
+        allowed_bad=state.allowed_bad,
+        bad=state.bad,
+        budget_remaining=state.remaining,
+        burn_rate_1h=hour,
+        exhaustion_hours=exhaustion,
+        burn=[burn_out(c) for c in checks],
+    )
+
+
+def _check_deployment(session: Session, name: str, *, for_update: bool = False) -> None:
+    query = select(Deployment.name).where(Deployment.name == name)
+    if for_update:
+        query = query.with_for_update()
+    if session.scalar(query) is None:
+        msg = f"no deployment named {name!r}"
+        raise NotFoundError(msg)
+
+
+def _config_out(row: SloObjectiveVersion) -> SloConfigOut:
+    return SloConfigOut(
+        scope=row.scope,
+        version=row.version,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        **SloConfig.model_validate_json(row.document).model_dump(),
+    )
