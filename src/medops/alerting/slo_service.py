@@ -12,18 +12,29 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from medops.alerting import slo
 from medops.alerting.schemas import Observation
+from medops.alerting.slo_data import (
+    ALL,
+    MinuteCounts,
+    config_in_force,
+    config_out,
+    minute_of,
+    quality_windows,
+    read_minutes,
+)
+from medops.alerting.slo_report import build_report, month_span, render_html
 from medops.alerting.slo_schemas import (
     BurnOut,
     Incident,
     Objective,
     ObjectiveStatus,
+    SlaReport,
     SloConfig,
     SloConfigIn,
     SloConfigOut,
@@ -36,109 +47,13 @@ from medops.auth.common import require_actor
 from medops.clock import Clock
 from medops.context import Context
 from medops.db.engine import Database
-from medops.errors import NotFoundError
-from medops.monitoring.results import WindowResult
-from medops.monitoring.tables import MonitoringResult
+from medops.errors import FieldError, InvalidInputError, NotFoundError
 from medops.registry.approvals import canonical_json
 from medops.serving.tables import Deployment, ServingUsage
-from medops.serving.usage import LATENCY_BOUNDS_MS
 
-ALL = "*"
 BURN_SPAN = max(w.long for w in slo.BURN_WINDOWS)  # 3 days: the longest burn window
 # deployment, start, end -> the alerts that fired in the span (the alert engine's history)
 IncidentSource = Callable[[str, datetime, datetime], list[Incident]]
-
-
-class MinuteCounts:
-    """One deployment's requests per minute: totals, server errors and the latency histogram,
-    summed over replicas."""
-
-    def __init__(self) -> None:
-        self.requests: dict[datetime, int] = {}
-        self.errors: dict[datetime, int] = {}
-        self.latency: dict[datetime, list[int]] = {}
-        self.records = 0
-
-    def add(self, row: ServingUsage) -> None:
-        minute = row.minute
-        self.requests[minute] = self.requests.get(minute, 0) + row.requests
-        self.errors[minute] = self.errors.get(minute, 0) + row.errors
-        counts = json.loads(row.latency)
-        have = self.latency.get(minute)
-        if have is None:
-            self.latency[minute] = [int(c) for c in counts]
-        else:
-            self.latency[minute] = [a + int(b) for a, b in zip(have, counts, strict=True)]
-        self.records += row.records
-
-    def bad_total(self, objective: Objective, minute: datetime) -> tuple[int, int]:
-        """Bad and all requests of ``minute`` for a request objective."""
-        total = self.requests.get(minute, 0)
-        if objective.kind == "availability":
-            return self.errors.get(minute, 0), total
-        histogram = self.latency.get(minute)
-        if histogram is None:
-            return 0, total
-        under = sum(
-            count
-            for bound, count in zip(LATENCY_BOUNDS_MS, histogram, strict=False)
-            if bound <= objective.threshold_ms
-        )
-        return sum(histogram) - under, sum(histogram)
-
-
-def read_minutes(session: Session, deployment: str, start: datetime, end: datetime) -> MinuteCounts:
-    """``deployment``'s usage per minute in ``[start, end)``."""
-    counts = MinuteCounts()
-    rows = session.scalars(
-        select(ServingUsage).where(
-            ServingUsage.deployment == deployment,
-            ServingUsage.minute >= start,
-            ServingUsage.minute < end,
-        )
-    )
-    for row in rows:
-        counts.add(row)
-    return counts
-
-
-def window_good(row: MonitoringResult, objective: Objective) -> bool:
-    """Whether a monitoring window counts as good for a quality objective."""
-    if row.verdict != "stable":
-        return False
-    if objective.accuracy_floor is None:
-        return True
-    document = WindowResult.load(json.loads(row.result))
-    realized = document.performance.metrics.get("accuracy")
-    value = None
-    if document.performance.status == "ok" and realized is not None:
-        value = realized.value
-    if value is None and document.estimated is not None:
-        estimate = document.estimated.metrics.get("accuracy")
-        value = estimate.value if estimate is not None else None
-    return value is None or value >= objective.accuracy_floor
-
-
-def quality_windows(
-    session: Session, deployment: str, objective: Objective, start: datetime, end: datetime
-) -> list[tuple[datetime, bool]]:
-    """Each window of ``objective.window_kind`` that ended in ``(start, end]``: its end and
-    whether it was good."""
-    rows = session.scalars(
-        select(MonitoringResult)
-        .where(
-            MonitoringResult.deployment == deployment,
-            MonitoringResult.window_kind == objective.window_kind,
-            MonitoringResult.window_end > start,
-            MonitoringResult.window_end <= end,
-        )
-        .order_by(MonitoringResult.window_end)
-    )
-    return [(row.window_end, window_good(row, objective)) for row in rows]
-
-
-def minute_of(when: datetime) -> datetime:
-    return when.astimezone(UTC).replace(second=0, microsecond=0)
 
 
 def burn_series(counts: MinuteCounts, objective: Objective, now: datetime) -> slo.MinuteSeries:
@@ -200,7 +115,7 @@ class SloService:
                 .where(SloObjectiveVersion.scope == scope)
                 .order_by(SloObjectiveVersion.version)
             )
-            return [_config_out(row) for row in rows]
+            return [config_out(row) for row in rows]
 
     def set(self, ctx: Context, data: SloConfigIn) -> SloConfigOut:
         """Store a new version of ``data.scope``'s objectives (audited ``slo.set`` with before
@@ -239,7 +154,7 @@ class SloService:
             )
             session.add(row)
             session.flush()
-            return _config_out(row)
+            return config_out(row)
 
     # -- status --------------------------------------------------------------------------
 
@@ -291,26 +206,35 @@ class SloService:
                     )
         return found
 
+    def report(self, deployment: str, month: str, now: datetime | None = None) -> SlaReport:
+        """``deployment``'s SLA report for ``month`` (``YYYY-MM``), with the incidents of the
+        registered sources."""
+        now = now or self._clock.now()
+        try:
+            start, end = month_span(month)
+        except ValueError as exc:
+            raise InvalidInputError(
+                f"month: {exc}", errors=[FieldError("month", str(exc))]
+            ) from None
+        if start > now:
+            msg = "month: the month has not begun"
+            raise InvalidInputError(msg, errors=[FieldError("month", "has not begun")])
+        incidents = self.incidents(deployment, start, min(end, now))
+        with self._db.session() as session:
+            _check_deployment(session, deployment)
+            return build_report(session, deployment, month, now, incidents)
+
+    @staticmethod
+    def report_html(report: SlaReport) -> str:
+        """The report as a self-contained HTML page."""
+        return render_html(report)
+
     def incidents(self, deployment: str, start: datetime, end: datetime) -> list[Incident]:
         """The incidents of every registered source in ``[start, end)``, by start."""
         found: list[Incident] = []
         for source in self.incident_sources:
             found.extend(source(deployment, start, end))
         return sorted(found, key=lambda incident: incident.started)
-
-
-def config_in_force(session: Session, deployment: str) -> SloConfigOut:
-    """The newest version of ``deployment``'s objectives, else of ``*``, else the defaults."""
-    for scope in (deployment, ALL) if deployment != ALL else (ALL,):
-        row = session.scalar(
-            select(SloObjectiveVersion)
-            .where(SloObjectiveVersion.scope == scope)
-            .order_by(SloObjectiveVersion.version.desc())
-            .limit(1)
-        )
-        if row is not None:
-            return _config_out(row)
-    return SloConfigOut(scope="default", **SloConfig().model_dump())
 
 
 def status_of(session: Session, deployment: str, now: datetime) -> SloStatus:
@@ -379,13 +303,3 @@ def _check_deployment(session: Session, name: str, *, for_update: bool = False) 
     if session.scalar(query) is None:
         msg = f"no deployment named {name!r}"
         raise NotFoundError(msg)
-
-
-def _config_out(row: SloObjectiveVersion) -> SloConfigOut:
-    return SloConfigOut(
-        scope=row.scope,
-        version=row.version,
-        created_at=row.created_at,
-        created_by=row.created_by,
-        **SloConfig.model_validate_json(row.document).model_dump(),
-    )
