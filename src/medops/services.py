@@ -27,6 +27,7 @@ from medops.registry.lifecycle import LifecycleService
 from medops.registry.policy_changes import PolicyChangeService
 from medops.registry.service import RegistryService
 from medops.rowcheck import check_rows
+from medops.serving.cost import Prices
 from medops.serving.deployments import DeploymentService, followers
 from medops.serving.outcomes import OutcomeService
 from medops.serving.recorder import UsageRecorder, default_replica
@@ -115,5 +116,5 @@ def build_services(
         monitoring=MonitoringService(db, clock, audit, blobs),
         monitoring_config=MonitoringConfigService(db, clock, audit),
         usage=UsageRecorder(clock, settings.replica_id or default_replica()),
-        slo=SloService(db, clock, audit),
+        slo=SloService(db, clock, audit, Prices.of(settings)),
     )

@@ -49,7 +49,9 @@ from medops.context import Context
 from medops.db.engine import Database
 from medops.errors import FieldError, InvalidInputError, NotFoundError
 from medops.registry.approvals import canonical_json
+from medops.serving.cost import CostReport, Prices, cost_report
 from medops.serving.tables import Deployment, ServingUsage
+from medops.serving.usage import deployments_with_usage
 
 BURN_SPAN = max(w.long for w in slo.BURN_WINDOWS)  # 3 days: the longest burn window
 # deployment, start, end -> the alerts that fired in the span (the alert engine's history)
@@ -90,10 +92,11 @@ def burn_out(check: slo.BurnCheck) -> BurnOut:
 class SloService:
     """Objectives, their status and burn rates, and the monthly SLA report."""
 
-    def __init__(self, db: Database, clock: Clock, audit: AuditService) -> None:
+    def __init__(self, db: Database, clock: Clock, audit: AuditService, prices: Prices) -> None:
         self._db = db
         self._clock = clock
         self._audit = audit
+        self.prices = prices
         # Where the SLA report's incidents come from (the alert engine's history).
         self.incident_sources: list[IncidentSource] = []
 
@@ -228,6 +231,28 @@ class SloService:
     def report_html(report: SlaReport) -> str:
         """The report as a self-contained HTML page."""
         return render_html(report)
+
+    def cost(
+        self,
+        *,
+        deployment: str | None = None,
+        days: int = 30,
+        now: datetime | None = None,
+    ) -> CostReport:
+        """The cost of ``deployment`` (or of every deployment that served) over the last
+        ``days``, at the installation's prices."""
+        if not 1 <= days <= 366:
+            msg = "days: must be between 1 and 366"
+            raise InvalidInputError(msg, errors=[FieldError("days", "between 1 and 366")])
+        end = minute_of(now or self._clock.now()) + timedelta(minutes=1)
+        start = end - timedelta(days=days)
+        with self._db.session() as session:
+            if deployment is not None:
+                _check_deployment(session, deployment)
+                names = [deployment]
+            else:
+                names = deployments_with_usage(session, start, end)
+            return cost_report(session, start, end, self.prices, names)
 
     def incidents(self, deployment: str, start: datetime, end: datetime) -> list[Incident]:
         """The incidents of every registered source in ``[start, end)``, by start."""
