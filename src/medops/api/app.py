@@ -24,6 +24,7 @@ from medops.api.routers import (
     health,
     models,
     monitoring,
+    slo,
     tokens,
     users,
 )
@@ -249,6 +250,7 @@ def create_app(
         models.router,
         deployments.router,
         monitoring.router,
+        slo.router,
         *console_routers(),
     ):
         app.include_router(router)
