@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import httpx
 
 from medops.services import Services
-from tests.alerting.test_slo_service import traffic
 from tests.helpers.http import problem
 from tests.helpers.registry import DEPLOYMENT
+from tests.helpers.usage import traffic
 
 OBJECTIVES = {
     "period_days": 28,

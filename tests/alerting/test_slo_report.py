@@ -11,8 +11,8 @@ import pytest
 from medops.alerting.slo_schemas import Actor, Incident
 from medops.errors import InvalidInputError
 from medops.services import Services
-from tests.alerting.test_slo_service import traffic
 from tests.helpers.registry import DEPLOYMENT
+from tests.helpers.usage import traffic
 
 MONTH_START = datetime(2026, 1, 1, tzinfo=UTC)
 INCIDENT = Incident(

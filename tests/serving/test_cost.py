@@ -17,10 +17,19 @@ from medops.serving.recorder import MinuteUsage, write
 from medops.serving.tables import Prediction
 from tests.helpers import model_data
 from tests.helpers.registry import DEPLOYMENT, NAME, register
-from tests.registry.test_quantize_api import quantize
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 PRICES = Prices(cpu_hour=0.036, gb_hour=0.0036, gpu_hour=3.6, currency="EUR")
+
+
+def quantize(http: httpx.Client, headers: dict[str, str], version: int) -> httpx.Response:
+    """Ask for an INT8 version of ``version``, measured on the evaluation data."""
+    return http.post(
+        f"/api/v1/models/{NAME}/versions/{version}/quantize",
+        content=model_data.eval_csv(),
+        params={"label": model_data.LABEL, "dataset": "eval.csv"},
+        headers=headers | {"content-type": "text/csv"},
+    )
 
 
 def usage(services: Services, minutes: list[tuple[int, int, float, float]]) -> None:

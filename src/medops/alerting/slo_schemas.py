@@ -82,6 +82,15 @@ class SloConfigOut(SloConfig):
     created_by: str | None = None
 
 
+class ObjectivesOut(BaseModel):
+    """The objectives in force for a scope, and every stored version of the scope's own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    current: SloConfigOut
+    versions: list[SloConfigOut]
+
+
 class BurnOut(BaseModel):
     """One multi-window burn-rate condition as it stands."""
 

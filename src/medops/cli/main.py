@@ -97,6 +97,16 @@ class MedopsGroup(LazyGroup):
             "app",
             "Monitoring: drift, performance, calibration and fairness per window.",
         ),
+        "slo": Lazy(
+            "medops.cli.slo",
+            "app",
+            "Service-level objectives: status, error budgets, burn rates, the monthly SLA report.",
+        ),
+        "cost": Lazy(
+            "medops.cli.slo",
+            "cost_app",
+            "What serving costs: per 1,000 predictions, right-sizing, INT8 against its parent.",
+        ),
     }
 
 

@@ -22,12 +22,13 @@ from medops.client.audit import AuditCalls
 from medops.client.monitoring import MonitoringCalls
 from medops.client.registry import RegistryCalls
 from medops.client.serving import ServingCalls
+from medops.client.slo import SloCalls
 from medops.client.transport import EMBEDDED_KEY
 
 __all__ = ["EMBEDDED_KEY", "Client"]
 
 
-class Client(AccessCalls, AuditCalls, RegistryCalls, ServingCalls, MonitoringCalls):
+class Client(AccessCalls, AuditCalls, RegistryCalls, ServingCalls, MonitoringCalls, SloCalls):
     """Talks to one medops installation as one user (the token's).
 
     ``Client(url=None, token=None, *, settings=None, transport=None)``: ``url`` of a server

@@ -8,10 +8,16 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from medops.alerting.slo_schemas import MONTH, SloConfig, SloConfigIn, SloConfigOut, SloStatus
+from medops.alerting.slo_schemas import (
+    MONTH,
+    ObjectivesOut,
+    SloConfig,
+    SloConfigIn,
+    SloConfigOut,
+    SloStatus,
+)
 from medops.api.deps import API_PREFIX, ServicesDep, require
 from medops.context import Context
 from medops.core.permissions import Permission
@@ -26,13 +32,6 @@ Scope = Annotated[
     str, Path(pattern=f"^(\\*|{DEPLOYMENT_NAME_PATTERN.strip('^$')})$", description="or *")
 ]
 PREFIX = f"{API_PREFIX}/slo"
-
-
-class ObjectivesOut(BaseModel):
-    """The objectives in force for a scope, and every stored version of the scope's own."""
-
-    current: SloConfigOut
-    versions: list[SloConfigOut]
 
 
 @router.get(PREFIX, name="slo.list")
