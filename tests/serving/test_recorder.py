@@ -4,12 +4,16 @@ time."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
+from medops.db.engine import Database
 from medops.services import Services
 from medops.serving.recorder import MinuteUsage, UsageRecorder, attribute
 from medops.serving.tables import ServingUsage
@@ -144,3 +148,19 @@ def test_the_prediction_path_records_usage(
     assert summary.latency_sum_ms > 0
     assert replicas == {services.usage.replica}
     assert deployments == {DEPLOYMENT}  # an unknown deployment makes no row
+
+
+def test_a_failed_flush_keeps_the_counts_for_the_next(services: Services, tmp_path: Path) -> None:
+    """A database that cannot be written leaves the counts in memory; the next flush to a
+    working one writes them all (and nothing twice)."""
+    recorder = UsageRecorder(FixedClock(START), "r1", sample=ProcessStats())
+    recorder.request("a", 200, 0.004)
+    broken = Database(f"sqlite:///{tmp_path / 'missing' / 'medops.db'}")
+    with pytest.raises(SQLAlchemyError):
+        recorder.flush(broken)
+    broken.dispose()
+    recorder.request("a", 200, 0.004)
+    assert asyncio.run(recorder.flush_async(services.db)) == 1
+    with services.db.session() as session:
+        summary = summarize(session, "a", START - timedelta(hours=1), START + timedelta(hours=1))
+    assert summary.requests == 2

@@ -72,7 +72,7 @@ async def _housekeeping(services: Services, stopping: asyncio.Event) -> None:
         try:
             await run_in_threadpool(services.refusals.flush)
             if since_sweep % USAGE_FLUSH_SECONDS == 0:  # serving_usage rows, every ~10 s
-                await run_in_threadpool(services.usage.flush, services.db)
+                await services.usage.flush_async(services.db)
             if since_sweep >= SWEEP_SECONDS:
                 since_sweep = 0
                 ended = await run_in_threadpool(services.logins.sweep_expired)
@@ -211,7 +211,7 @@ def create_app(
             await asyncio.gather(sweeper, refresher, *monitor, return_exceptions=True)
             await predictor.drain()
             try:
-                await run_in_threadpool(services.usage.flush, services.db)
+                await services.usage.flush_async(services.db)
             except Exception:
                 log.warning("serving usage could not be written at shutdown", exc_info=True)
             await runtime.close()

@@ -25,12 +25,13 @@ import json
 import os
 import resource
 import socket
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+
+from starlette.concurrency import run_in_threadpool
 
 from medops.audit.service import exempt_from_audit_guard
 from medops.clock import Clock
@@ -42,6 +43,7 @@ from medops.serving.usage import LATENCY_BOUNDS_MS
 log = get_logger("medops.serving.usage")
 
 FLUSH_SECONDS = 10
+MINUTE = timedelta(minutes=1)
 STATM = Path("/proc/self/statm")
 GPU_PROVIDERS = frozenset(
     {
@@ -104,7 +106,11 @@ Key = tuple[str, datetime]
 
 
 class UsageRecorder:
-    """Counts predict requests per deployment and minute in memory; :meth:`flush` writes them."""
+    """Counts predict requests per deployment and minute in memory; :meth:`flush` writes them.
+
+    The counting methods and :meth:`take` run on one thread (the app's event loop; a test's
+    thread): no lock on the request path. Only the database write runs elsewhere
+    (:meth:`flush_async` hands it to a worker thread)."""
 
     def __init__(
         self,
@@ -119,73 +125,97 @@ class UsageRecorder:
         self._sample = sample
         self.providers = providers  # the execution providers in use (set by the app)
         self._gpu: bool | None = None
-        self._pending: dict[Key, MinuteUsage] = {}
-        self._lock = threading.Lock()  # uncontended on the event loop; taken by flush's swap
-        self._flushing = threading.Lock()
+        self._pending: dict[datetime, dict[str, MinuteUsage]] = {}
+        # The minute being counted, and its end: most requests fall in it (two comparisons
+        # instead of rounding the time down for each).
+        self._start = self._end = clock.now()
+        self._current: dict[str, MinuteUsage] = {}
         self._last_sample = sample()
         self._last_at = clock.now()
 
     def _minute(self, deployment: str) -> MinuteUsage:
-        key = (deployment, self._clock.now().replace(second=0, microsecond=0))
-        usage = self._pending.get(key)
+        now = self._clock.now()
+        if not self._start <= now < self._end:
+            self._start = now.replace(second=0, microsecond=0)
+            self._end = self._start + MINUTE
+            self._current = self._pending.setdefault(self._start, {})
+        usage = self._current.get(deployment)
         if usage is None:
-            usage = self._pending[key] = MinuteUsage()
+            usage = self._current[deployment] = MinuteUsage()
         return usage
 
     def request(self, deployment: str, status: int, seconds: float, *, shed: bool = False) -> None:
         """Count one answered predict request: its HTTP status, its time to answer, and whether
         it was shed for its deadline (a 503, counted in the errors too)."""
         latency_ms = seconds * 1000
-        with self._lock:
-            usage = self._minute(deployment)
-            usage.requests += 1
-            if status >= 500:
-                usage.errors += 1
-                usage.shed += shed
-            elif status >= 400:
-                usage.client_errors += 1
-            usage.latency[bisect.bisect_left(LATENCY_BOUNDS_MS, latency_ms)] += 1
-            usage.latency_sum_ms += latency_ms
+        usage = self._minute(deployment)
+        usage.requests += 1
+        if status >= 500:
+            usage.errors += 1
+            usage.shed += shed
+        elif status >= 400:
+            usage.client_errors += 1
+        usage.latency[bisect.bisect_left(LATENCY_BOUNDS_MS, latency_ms)] += 1
+        usage.latency_sum_ms += latency_ms
 
     def scored(self, deployment: str, records: int, infer_seconds: float) -> None:
         """Count ``records`` predictions scored, and their inference time on a GPU."""
+        usage = self._minute(deployment)
+        usage.records += records
         if self._gpu is None:
             chosen = self.providers() if self.providers is not None else []
             self._gpu = bool(GPU_PROVIDERS.intersection(chosen[:1]))
-        with self._lock:
-            usage = self._minute(deployment)
-            usage.records += records
-            if self._gpu:
-                usage.gpu_seconds += infer_seconds
+        if self._gpu:
+            usage.gpu_seconds += infer_seconds
 
     def take(self) -> dict[Key, MinuteUsage]:
         """What was counted since the last take, with this process's CPU and memory since then
         attributed by request time."""
-        with self._lock:
-            pending, self._pending = self._pending, {}
+        pending = self._pending
+        self._pending, self._current = {}, {}
+        self._start = self._end  # the next count starts a new entry
+        batch = {
+            (deployment, minute): usage
+            for minute, deployments in pending.items()
+            for deployment, usage in deployments.items()
+        }
         now = self._clock.now()
         cpu, rss = self._sample()
         cpu_delta = max(cpu - self._last_sample[0], 0.0)
         seconds = max((now - self._last_at).total_seconds(), 0.0)
         self._last_sample, self._last_at = (cpu, rss), now
-        attribute(pending, cpu_delta, rss * seconds)
-        return pending
+        attribute(batch, cpu_delta, rss * seconds)
+        return batch
+
+    def restore(self, batch: dict[Key, MinuteUsage]) -> None:
+        """Put back counts that could not be written, for the next flush."""
+        for (deployment, minute), usage in batch.items():
+            self._pending.setdefault(minute, {}).setdefault(deployment, MinuteUsage()).add(usage)
+        self._start = self._end  # the current minute's dict may have been replaced
 
     def flush(self, db: Database) -> int:
         """Add what was counted to this process's rows; the number of rows written. On failure
         the counts are kept for the next flush and the error is raised."""
-        with self._flushing:
-            batch = self.take()
-            if not batch:
-                return 0
+        batch = self.take()
+        if batch:
             try:
                 write(db, self.replica, batch)
             except Exception:
-                with self._lock:
-                    for key, usage in batch.items():
-                        self._pending.setdefault(key, MinuteUsage()).add(usage)
+                self.restore(batch)
                 raise
-            return len(batch)
+        return len(batch)
+
+    async def flush_async(self, db: Database) -> int:
+        """:meth:`flush` from the event loop: the counts are taken on the loop, the database
+        write runs in a worker thread."""
+        batch = self.take()
+        if batch:
+            try:
+                await run_in_threadpool(write, db, self.replica, batch)
+            except Exception:
+                self.restore(batch)
+                raise
+        return len(batch)
 
 
 def attribute(batch: dict[Key, MinuteUsage], cpu_seconds: float, byte_seconds: float) -> None:
