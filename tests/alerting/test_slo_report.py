@@ -53,6 +53,8 @@ def test_the_report_shows_attainment_budget_and_incidents(services: Services) ->
     assert report.days[0].total["availability"] == 12_000
     assert report.p95_ms is not None
     assert report.p95_ms <= 10
+    assert report.cost is not None
+    assert report.cost.requests == 12_000
 
 
 @pytest.mark.usefixtures("deployed")
@@ -69,6 +71,7 @@ def test_the_html_report_is_self_contained(services: Services) -> None:
     assert page.count("<svg") == len(report.objectives)
     assert "ErrorRateHigh" in page
     assert "oncall-ops" in page
+    assert "<h2>Cost</h2>" in page
     assert "<script" not in page
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
 

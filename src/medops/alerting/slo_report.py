@@ -24,6 +24,7 @@ from medops.alerting.slo_schemas import (
 )
 from medops.core.svg import curve_plot, esc
 from medops.registry.report_html import STYLE
+from medops.serving.cost import Prices, deployment_cost
 from medops.serving.usage import summarize
 
 UNDEFINED = "—"
@@ -43,6 +44,7 @@ def build_report(
     month: str,
     now: datetime,
     incidents: Sequence[Incident],
+    prices: Prices | None = None,
 ) -> SlaReport:
     """``deployment``'s report for ``month`` (up to ``now`` while the month runs)."""
     start, end = month_span(month)
@@ -92,6 +94,8 @@ def build_report(
         records=usage.records,
         p95_ms=usage.quantile_ms(0.95),
         p99_ms=usage.quantile_ms(0.99),
+        cost=deployment_cost(session, deployment, start, stop, prices) if prices else None,
+        currency=prices.currency if prices else None,
     )
 
 
@@ -248,6 +252,7 @@ def render_html(report: SlaReport) -> str:
         + incidents
         + "<h2>Day by day</h2>"
         + daily
+        + _cost_section(report)
     )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -255,6 +260,35 @@ def render_html(report: SlaReport) -> str:
         f"<title>{esc(title)}</title><style>{STYLE}</style></head>"
         f"<body><h1>{esc(title)}</h1>{body}</body></html>\n"
     )
+
+
+def _cost_section(report: SlaReport) -> str:
+    cost = report.cost
+    if cost is None:
+        return ""
+    per = cost.per_1000
+    rows: list[tuple[str, str]] = [
+        ("CPU seconds", f"{cost.cpu_seconds:,.1f}"),
+        ("Memory (GB-hours)", f"{cost.gb_hours:,.3f}"),
+        ("GPU seconds", f"{cost.gpu_seconds:,.1f}"),
+        ("Cost", f"{cost.cost:,.4f} {report.currency or ''}".rstrip()),
+    ]
+    if per is not None:
+        rows.append(("Cost per 1,000 predictions", f"{per.cost:,.6f} {report.currency or ''}"))
+        rows.append(("CPU seconds per 1,000 predictions", f"{per.cpu_seconds:,.3f}"))
+    if cost.rightsizing is not None:
+        hint = cost.rightsizing
+        rows.append(
+            ("Right size", f"{hint.replicas} replica(s) x {hint.cpu_request_millicores}m CPU")
+        )
+    rows.extend(
+        (
+            f"v{q.version} (INT8 of v{q.parent_version}) against its parent",
+            UNDEFINED if q.cost_change is None else f"{q.cost_change:+.1%} per 1,000",
+        )
+        for q in cost.quantized
+    )
+    return "<h2>Cost</h2>" + _table(("", ""), rows)
 
 
 def _ms(value: float | None) -> str:

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from medops.serving.cost_schemas import DeploymentCost
+
 ObjectiveKind = Literal["availability", "latency", "quality"]
 OBJECTIVE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -208,6 +210,8 @@ class SlaReport(BaseModel):
     records: int
     p95_ms: float | None
     p99_ms: float | None
+    cost: DeploymentCost | None = None  # the month's resources and cost at the prices
+    currency: str | None = None  # the prices'
 
 
 def parse_month(value: str) -> tuple[int, int]:

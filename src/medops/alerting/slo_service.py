@@ -225,7 +225,7 @@ class SloService:
         incidents = self.incidents(deployment, start, min(end, now))
         with self._db.session() as session:
             _check_deployment(session, deployment)
-            return build_report(session, deployment, month, now, incidents)
+            return build_report(session, deployment, month, now, incidents, self.prices)
 
     @staticmethod
     def report_html(report: SlaReport) -> str:
