@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from medops.alerting.slo_schemas import Objective, ObjectiveStatus, SloConfigIn
@@ -16,6 +17,7 @@ from medops.monitoring.tables import MonitoringResult
 from medops.services import Services
 from medops.serving.usage import LATENCY_BOUNDS_MS
 from medops.testing import FixedClock, capture_audit
+from tests.helpers.monitoring_windows import serve_with_outcomes
 from tests.helpers.people import SYSTEM_CTX
 from tests.helpers.registry import DEPLOYMENT
 from tests.helpers.usage import traffic
@@ -178,3 +180,22 @@ def test_quality_is_the_share_of_stable_windows(services: Services) -> None:
     quality = objective(services.slo.status(DEPLOYMENT).objectives, "quality")
     assert (quality.good, quality.total) == (9, 10)
     assert quality.met is True
+
+
+def test_quality_with_a_floor_reads_the_computed_window(
+    http: httpx.Client,
+    services: Services,
+    clock: FixedClock,
+    deployed: dict[str, dict[str, str]],
+) -> None:
+    """A day of predictions whose outcomes all came true, monitored: with an accuracy floor
+    of 0.9 the window is good exactly when its verdict is stable (realised accuracy 1.0)."""
+    serve_with_outcomes(http, deployed["clin"], clock, 60, timedelta(days=1, minutes=5))
+    run = http.post("/api/v1/monitoring/run", json={"window": "day"}, headers=deployed["mle"])
+    assert run.status_code == 200, run.text
+    [window] = run.json()["computed"]
+    floor = Objective(name="quality", kind="quality", target=0.5, accuracy_floor=0.9)
+    services.slo.set(SYSTEM_CTX, SloConfigIn(scope=DEPLOYMENT, objectives=[floor]))
+    [quality] = services.slo.status(DEPLOYMENT).objectives
+    assert quality.total == 1
+    assert quality.good == int(window["verdict"] == "stable")
