@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from medops.alerting.slo_data import window_accuracy
 from medops.alerting.slo_schemas import Objective, ObjectiveStatus, SloConfigIn
 from medops.audit.service import exempt_from_audit_guard
 from medops.errors import NotFoundError
@@ -188,12 +190,16 @@ def test_quality_with_a_floor_reads_the_computed_window(
     clock: FixedClock,
     deployed: dict[str, dict[str, str]],
 ) -> None:
-    """A day of predictions whose outcomes all came true, monitored: with an accuracy floor
-    of 0.9 the window is good exactly when its verdict is stable (realised accuracy 1.0)."""
+    """A day of predictions whose outcomes are the predicted labels, monitored: the window's
+    realised accuracy, read from its document, is 1.0; the window counts once, good only if
+    its verdict is stable."""
     serve_with_outcomes(http, deployed["clin"], clock, 60, timedelta(days=1, minutes=5))
     run = http.post("/api/v1/monitoring/run", json={"window": "day"}, headers=deployed["mle"])
     assert run.status_code == 200, run.text
     [window] = run.json()["computed"]
+    with services.db.session() as session:
+        [row] = session.scalars(select(MonitoringResult))
+        assert window_accuracy(row) == pytest.approx(1.0)
     floor = Objective(name="quality", kind="quality", target=0.5, accuracy_floor=0.9)
     services.slo.set(SYSTEM_CTX, SloConfigIn(scope=DEPLOYMENT, objectives=[floor]))
     [quality] = services.slo.status(DEPLOYMENT).objectives

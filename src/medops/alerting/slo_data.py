@@ -72,21 +72,30 @@ def read_minutes(session: Session, deployment: str, start: datetime, end: dateti
     return counts
 
 
+def window_accuracy(row: MonitoringResult) -> float | None:
+    """A window's realised accuracy, or without outcomes its CBPE estimate; None without
+    either."""
+    document = WindowResult.load(json.loads(row.result))
+    realized = document.performance.metrics.get("accuracy")
+    if document.performance.status == "ok" and realized is not None and realized.value is not None:
+        return float(realized.value)
+    if document.estimated is not None:
+        estimate = document.estimated.metrics.get("accuracy")
+        if estimate is not None and estimate.value is not None:
+            return float(estimate.value)
+    return None
+
+
 def window_good(row: MonitoringResult, objective: Objective) -> bool:
-    """Whether a monitoring window counts as good for a quality objective."""
+    """Whether a monitoring window counts as good for a quality objective: its verdict is
+    stable, and its accuracy is at least the floor when one is set (a window without either
+    accuracy is judged by its verdict alone)."""
     if row.verdict != "stable":
         return False
     if objective.accuracy_floor is None:
         return True
-    document = WindowResult.load(json.loads(row.result))
-    realized = document.performance.metrics.get("accuracy")
-    value = None
-    if document.performance.status == "ok" and realized is not None:
-        value = realized.value
-    if value is None and document.estimated is not None:
-        estimate = document.estimated.metrics.get("accuracy")
-        value = estimate.value if estimate is not None else None
-    return value is None or value >= objective.accuracy_floor
+    accuracy = window_accuracy(row)
+    return accuracy is None or accuracy >= objective.accuracy_floor
 
 
 def quality_windows(
