@@ -259,6 +259,28 @@ class Settings(BaseSettings):
         description="How often the server sends the queued alert notifications that are due "
         "(0: never; run `medops alerts dispatch` from a scheduler instead).",
     )
+    replica_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="This server process's name in the serving usage it records (one row per "
+        "deployment, minute and replica); default: host name and process id.",
+    )
+    price_cpu_hour: float = Field(
+        default=0.0, ge=0, description="Price of one CPU-hour, for cost reports (0: no price)."
+    )
+    price_gb_hour: float = Field(
+        default=0.0,
+        ge=0,
+        description="Price of one GB-hour of memory, for cost reports (0: no price).",
+    )
+    price_gpu_hour: float = Field(
+        default=0.0, ge=0, description="Price of one GPU-hour, for cost reports (0: no price)."
+    )
+    price_currency: str = Field(
+        default="EUR",
+        pattern=r"^[A-Z]{3}$",
+        description="Currency of the prices (ISO 4217 code), shown in cost reports.",
+    )
 
     @field_validator("url", "public_url")
     @classmethod

@@ -2,6 +2,7 @@
 schema tests. It imports every domain and nothing imports it but the migrations' environment
 and tests, so the domains can build on ``db`` without an import cycle through it."""
 
+from medops.alerting.slo_tables import SloObjectiveVersion
 from medops.alerting.tables import (
     Alert,
     AlertDocument,
@@ -66,6 +67,7 @@ __all__ = [
     "RecoveryCode",
     "RegisteredModel",
     "ServingUsage",
+    "SloObjectiveVersion",
     "User",
     "ValidationReport",
     "metadata",

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from medops.alerting import incidents
 from medops.alerting.service import AlertService
+from medops.alerting.slo_service import SloService
 from medops.audit import signing
 from medops.audit.checkpoints import CheckpointService
 from medops.audit.refusals import RefusalTally
@@ -27,8 +29,10 @@ from medops.registry.lifecycle import LifecycleService
 from medops.registry.policy_changes import PolicyChangeService
 from medops.registry.service import RegistryService
 from medops.rowcheck import check_rows
+from medops.serving.cost import Prices
 from medops.serving.deployments import DeploymentService, followers
 from medops.serving.outcomes import OutcomeService
+from medops.serving.recorder import UsageRecorder, default_replica
 from medops.storage.base import BlobStore
 from medops.storage.local import LocalBlobStore
 
@@ -57,11 +61,16 @@ class Services:
     monitoring: MonitoringService
     monitoring_config: MonitoringConfigService
     alerts: AlertService
+    usage: UsageRecorder
+    slo: SloService
 
     def close(self) -> None:
         self.refusals.flush(everything=True)
-        self.audit.close()
-        self.db.dispose()
+        try:
+            self.usage.flush(self.db)
+        finally:
+            self.audit.close()
+            self.db.dispose()
 
 
 def build_services(
@@ -89,6 +98,12 @@ def build_services(
     lifecycle = LifecycleService(db, clock, audit, blobs, logins, checkpoints.key, followers)
     deployments = DeploymentService(db, clock, audit, lifecycle)
     lifecycle.rollback_hooks.append(deployments.end_trials)
+    alerts = AlertService(db, clock, audit)
+    slo = SloService(db, clock, audit, Prices.of(settings))
+    # The SLOs' burn rates are signals of the alert rules; the alerts are the SLA report's
+    # incidents.
+    alerts.signal_sources.append(slo.observations)
+    slo.incident_sources.append(incidents.from_alerts(alerts))
     return Services(
         settings=settings,
         db=db,
@@ -109,5 +124,7 @@ def build_services(
         outcomes=OutcomeService(db, clock, audit),
         monitoring=MonitoringService(db, clock, audit, blobs),
         monitoring_config=MonitoringConfigService(db, clock, audit),
-        alerts=AlertService(db, clock, audit),
+        alerts=alerts,
+        usage=UsageRecorder(clock, settings.replica_id or default_replica()),
+        slo=slo,
     )

@@ -31,6 +31,7 @@ from medops.api.routers import (
     models,
     monitoring,
     notifications,
+    slo,
     tokens,
     users,
 )
@@ -43,6 +44,7 @@ from medops.logs import get_logger
 from medops.monitoring.telemetry import MonitoringCollector
 from medops.services import Services, build_services
 from medops.serving.predict import Predictor
+from medops.serving.recorder import FLUSH_SECONDS as USAGE_FLUSH_SECONDS
 from medops.serving.runtime import ServingRuntime
 from medops.serving.telemetry import ServingMetrics
 
@@ -77,6 +79,8 @@ async def _housekeeping(services: Services, stopping: asyncio.Event) -> None:
         since_checkpoint += TICK_SECONDS
         try:
             await run_in_threadpool(services.refusals.flush)
+            if since_sweep % USAGE_FLUSH_SECONDS == 0:  # serving_usage rows, every ~10 s
+                await services.usage.flush_async(services.db)
             if since_sweep >= SWEEP_SECONDS:
                 since_sweep = 0
                 ended = await run_in_threadpool(services.logins.sweep_expired)
@@ -170,7 +174,10 @@ def _serving(services: Services, metrics: ServingMetrics) -> tuple[ServingRuntim
         asyncio.get_running_loop().run_in_executor(None, auto_rollback, name, version, reason)
 
     runtime.on_unhealthy = on_unhealthy
-    predictor = Predictor(runtime, services.audit, services.clock, services.settings, metrics)
+    services.usage.providers = runtime.providers
+    predictor = Predictor(
+        runtime, services.audit, services.clock, services.settings, metrics, services.usage
+    )
     return runtime, predictor
 
 
@@ -192,6 +199,35 @@ def worker_app() -> FastAPI:
     application = create_app(settings)
     settle_heap()
     return application
+
+
+def _loops(
+    services: Services, runtime: ServingRuntime, stopping: asyncio.Event
+) -> list[asyncio.Task[None]]:
+    """The app's background loops: housekeeping and the serving refresh always; monitoring,
+    alert evaluation and notification dispatch when their interval is above 0."""
+    settings = services.settings
+    loops = [
+        asyncio.create_task(_housekeeping(services, stopping)),
+        asyncio.create_task(_serving_refresh(runtime, settings.serving_refresh_seconds, stopping)),
+    ]
+    if settings.monitor_interval_seconds > 0:
+        loops.append(
+            asyncio.create_task(
+                _monitoring(
+                    services, settings.monitor_interval_seconds, settings.monitor_window, stopping
+                )
+            )
+        )
+    if settings.alert_evaluate_seconds > 0:
+        loops.append(
+            asyncio.create_task(_alerting(services, settings.alert_evaluate_seconds, stopping))
+        )
+    if settings.alert_dispatch_seconds > 0:
+        loops.append(
+            asyncio.create_task(_dispatch(services, settings.alert_dispatch_seconds, stopping))
+        )
+    return loops
 
 
 def create_app(
@@ -221,29 +257,17 @@ def create_app(
         except Exception:
             log.exception("TOTP secrets could not be checked at start")
         stopping = asyncio.Event()
-        sweeper = asyncio.create_task(_housekeeping(services, stopping))
-        interval = services.settings.monitor_interval_seconds
-        window = services.settings.monitor_window
-        monitor = (
-            [asyncio.create_task(_monitoring(services, interval, window, stopping))]
-            if interval > 0
-            else []
-        )
-        every = services.settings.alert_evaluate_seconds
-        if every > 0:
-            monitor.append(asyncio.create_task(_alerting(services, every, stopping)))
-        if services.settings.alert_dispatch_seconds > 0:
-            every = services.settings.alert_dispatch_seconds
-            monitor.append(asyncio.create_task(_dispatch(services, every, stopping)))
-        refresher = asyncio.create_task(
-            _serving_refresh(runtime, services.settings.serving_refresh_seconds, stopping)
-        )
+        loops = _loops(services, runtime, stopping)
         try:
             yield
         finally:
             stopping.set()  # each loop ends after the database work it is doing
-            await asyncio.gather(sweeper, refresher, *monitor, return_exceptions=True)
+            await asyncio.gather(*loops, return_exceptions=True)
             await predictor.drain()
+            try:
+                await services.usage.flush_async(services.db)
+            except Exception:
+                log.warning("serving usage could not be written at shutdown", exc_info=True)
             await runtime.close()
             services.deployments.listeners.remove(runtime.mark_stale)
             services.lifecycle.listeners.remove(runtime.mark_stale)
@@ -284,6 +308,7 @@ def create_app(
         monitoring.router,
         notifications.router,  # before alerts/{alert_id}
         alerts.router,
+        slo.router,
         *console_routers(),
     ):
         app.include_router(router)

@@ -102,6 +102,16 @@ class MedopsGroup(LazyGroup):
             "app",
             "Alerts: rules, alerts (ack, resolve), silences and routing.",
         ),
+        "slo": Lazy(
+            "medops.cli.slo",
+            "app",
+            "Service-level objectives: status, error budgets, burn rates, the monthly SLA report.",
+        ),
+        "cost": Lazy(
+            "medops.cli.slo",
+            "cost_app",
+            "What serving costs: per 1,000 predictions, right-sizing, INT8 against its parent.",
+        ),
     }
 
 

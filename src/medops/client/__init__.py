@@ -24,6 +24,7 @@ from medops.client.monitoring import MonitoringCalls
 from medops.client.notifications import NotificationCalls
 from medops.client.registry import RegistryCalls
 from medops.client.serving import ServingCalls
+from medops.client.slo import SloCalls
 from medops.client.transport import EMBEDDED_KEY
 
 __all__ = ["EMBEDDED_KEY", "Client"]
@@ -37,6 +38,7 @@ class Client(
     MonitoringCalls,
     AlertCalls,
     NotificationCalls,
+    SloCalls,
 ):
     """Talks to one medops installation as one user (the token's).
 

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from medops.config import Settings
     from medops.context import Context
     from medops.core.signature import ModelSignature
+    from medops.serving.recorder import UsageRecorder
     from medops.serving.runtime import Route, RowResult, Served, ServingRuntime
     from medops.serving.telemetry import ServingMetrics
 
@@ -272,8 +273,10 @@ class Predictor:
         clock: Clock,
         settings: Settings,
         metrics: ServingMetrics,
+        usage: UsageRecorder | None = None,
     ) -> None:
         self.runtime = runtime
+        self.usage = usage  # serving_usage rows: counted here, written by housekeeping
         self._audit = audit
         self._clock = clock
         self._settings = settings
@@ -365,6 +368,8 @@ class Predictor:
             self._start_shadow(ctx, route, route.shadow, parsed, metadata)
         total = time.perf_counter() - timing.started
         self._observe(route, timing, total)
+        if self.usage is not None:
+            self.usage.scored(route.name, len(results), timing.infer)
         if fhir:
             if parsed.single:
                 return risk_assessment(predictions[0], now)

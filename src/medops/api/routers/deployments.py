@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -164,6 +165,8 @@ async def answer_predict(
     route and by the fast lane (api/fastlane.py). Counts the request in the metrics; a
     refusal is raised for the error handler."""
     metrics = predictor.metrics
+    usage = predictor.usage
+    started = time.perf_counter()
     version = ""
     label = UNKNOWN  # metric labels only ever name deployments that exist
     try:
@@ -176,10 +179,15 @@ async def answer_predict(
         metrics.requests.labels(label, version, str(status)).inc()
         kind = next((k for cls, k in _ERROR_KINDS if isinstance(exc, cls)), exc.code)
         metrics.errors.labels(label, kind).inc()
-        if isinstance(exc, ShedError):
+        shed = isinstance(exc, ShedError)
+        if shed:
             metrics.shed.labels(label).inc()
+        if usage is not None and label != UNKNOWN:
+            usage.request(label, status, time.perf_counter() - started, shed=shed)
         raise
     metrics.requests.labels(label, version, "200").inc()
+    if usage is not None:
+        usage.request(label, 200, time.perf_counter() - started)
     return JSONResponse(answer, media_type=FHIR_JSON if fhir else None)
 
 
