@@ -11,7 +11,7 @@ alerts expected at given times, written for whichever alerts the rule file holds
   alert fires, for the failing deployment only, with the rule's labels and annotations; the
   fast burn fires for availability (14.4x over 1h and 5m) and latency (6x over 6h and 30m).
 - ``no_traffic``: traffic for 30 minutes, then none: NoTraffic fires after 15 quiet minutes.
-- ``monitoring_stale``: a daily series that stopped advancing fires after two days.
+- ``monitoring_stale``: an hourly series that stopped advancing fires after two hours.
 """
 
 from __future__ import annotations
@@ -134,16 +134,16 @@ def _no_traffic(alerts: dict[str, list[PrometheusAlert]], bad: str) -> dict[str,
 def _monitoring_stale(alerts: dict[str, list[PrometheusAlert]], bad: str) -> dict[str, Value]:
     return {
         "name": "monitoring_stale",
-        "interval": "1h",
+        "interval": "1m",
         "input_series": [
-            _series(WINDOW_END, {"deployment": bad, "version": "2", "window": "day"}, "0x80"),
+            _series(WINDOW_END, {"deployment": bad, "version": "2", "window": "hour"}, "0x200"),
             _series(
-                WINDOW_END, {"deployment": HEALTHY, "version": "2", "window": "day"}, "0+3600x80"
+                WINDOW_END, {"deployment": HEALTHY, "version": "2", "window": "hour"}, "0+60x200"
             ),
         ],
         "alert_rule_test": [
-            *_test(alerts, "MonitoringStale", "24h", None),
-            *_test(alerts, "MonitoringStale", "72h", {"deployment": bad}),
+            *_test(alerts, "MonitoringStale", "1h", None),
+            *_test(alerts, "MonitoringStale", "3h", {"deployment": bad}),
         ],
     }
 
