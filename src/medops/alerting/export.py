@@ -191,7 +191,9 @@ def _rolled_back(rule: AlertRule, scope: Scope) -> str:
 
 
 def _no_traffic(_rule: AlertRule, scope: Scope) -> str:
-    requests = scope.m(REQUESTS)
+    # Requests for names that do not exist count under deployment="<unknown>": never "quiet".
+    known = () if scope.deployment is not None else ('deployment!="<unknown>"',)
+    requests = scope.m(REQUESTS, *known)
     return (
         f"sum by (deployment) (increase({requests}[1d])) > 0\n"
         f"unless on (deployment)\n"

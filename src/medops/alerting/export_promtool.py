@@ -10,7 +10,8 @@ alerts expected at given times, written for whichever alerts the rule file holds
   pending). Before their ``for`` the alerts are pending (none firing); at 10 minutes every
   alert fires, for the failing deployment only, with the rule's labels and annotations; the
   fast burn fires for availability (14.4x over 1h and 5m) and latency (6x over 6h and 30m).
-- ``no_traffic``: traffic for 30 minutes, then none: NoTraffic fires after 15 quiet minutes.
+- ``no_traffic``: traffic for 30 minutes, then none: NoTraffic fires after 15 quiet minutes
+  (not for requests to unknown names, counted under ``<unknown>``).
 - ``monitoring_stale``: an hourly series that stopped advancing fires after two hours.
 """
 
@@ -123,7 +124,11 @@ def _no_traffic(alerts: dict[str, list[PrometheusAlert]], bad: str) -> dict[str,
     return {
         "name": "no_traffic",
         "interval": "1m",
-        "input_series": [_series(REQUESTS, labels, "0+600x30 18000x60")],
+        "input_series": [
+            _series(REQUESTS, labels, "0+600x30 18000x60"),
+            # requests for names that do not exist: not a deployment that went quiet
+            _series(REQUESTS, {"deployment": "<unknown>", "status": "404"}, "0+5x30 150x60"),
+        ],
         "alert_rule_test": [
             *_test(alerts, "NoTraffic", "20m", None),
             *_test(alerts, "NoTraffic", "60m", {"deployment": bad}),
