@@ -250,7 +250,28 @@ def test_alertmanager_config_passes_amtool(tmp_path: Path, amtool: str) -> None:
     checked = _run(amtool, "check-config", "alertmanager.yml", cwd=tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "7 receivers" in checked.stdout
-    assert "2 inhibit rules" in checked.stdout
+    assert "1 inhibit rules" in checked.stdout
+
+
+def test_the_default_config_sends_nothing_and_passes_amtool(tmp_path: Path, amtool: str) -> None:
+    """medops' starting config (a root route with no receiver: alerts tracked, nothing sent)
+    exports to a root receiver with no integration, with the default inhibition."""
+    muted = "AccuracyDrop|DriftDetected"
+    config = AlertingConfig(
+        route=Route(),
+        inhibitions=[
+            Inhibition(
+                source=[Matcher(label="alertname", op="=~", value="MonitoringStale|NoOutcomes")],
+                target=[Matcher(label="alertname", op="=~", value=muted)],
+            )
+        ],
+    )
+    text = alertmanager_config(config)
+    assert "route:\n  receiver: nowhere\n" in text
+    assert "receivers:\n  - name: nowhere\ninhibit_rules:\n" in text
+    (tmp_path / "alertmanager.yml").write_text(text)
+    checked = _run(amtool, "check-config", "alertmanager.yml", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_alertmanager_config_maps_routes_matchers_and_durations() -> None:

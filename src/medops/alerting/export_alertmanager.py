@@ -18,9 +18,11 @@ teams      ``msteams_configs`` from Alertmanager 0.26 on; before, ``webhook_conf
 email      ``email_configs`` with ``smarthost``, ``auth_password_file``, ``require_tls``
 ========== =============================================================================
 
-Secrets are never written inline: every ``*_file`` points at ``<secrets_dir>/<secret name>``
-on the Alertmanager host. Escalation policies and on-call schedules have no Alertmanager
-equivalent (PagerDuty or Opsgenie hold those there); they stay in medops.
+A root route without a receiver (medops' default config: alerts tracked, nothing sent) gets
+``nowhere``, a receiver with no integration. Secrets are never written inline: every
+``*_file`` points at ``<secrets_dir>/<secret name>`` on the Alertmanager host. Escalation
+policies and on-call schedules have no Alertmanager equivalent (PagerDuty or Opsgenie hold
+those there); they stay in medops.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ HEADER = (
 )
 DEFAULT_SECRETS_DIR = "/etc/alertmanager/secrets"
 MSTEAMS_SINCE = (0, 26)
+# The receiver of a root route that names none: no integration, so nothing is sent (as medops
+# does before an administrator sets a routing config).
+NOWHERE = "nowhere"
 
 
 def matcher(m: Matcher) -> str:
@@ -150,8 +155,13 @@ def alertmanager_config(
 ) -> str:
     """``config`` as an Alertmanager YAML file for an Alertmanager of ``version``."""
     errors: list[FieldError] = []
-    if config.route.receiver is None:
-        errors.append(FieldError("route.receiver", "the root route needs a receiver"))
+    if config.route.receiver is None:  # medops tracks alerts and sends nothing: so here
+        config = config.model_copy(
+            update={
+                "route": config.route.model_copy(update={"receiver": NOWHERE}),
+                "receivers": [*config.receivers, ReceiverConfig(name=NOWHERE, kind="webhook")],
+            }
+        )
     if config.route.matchers:
         errors.append(FieldError("route.matchers", "the root route matches every alert"))
     known = {r.name for r in config.receivers}
@@ -161,7 +171,10 @@ def alertmanager_config(
         if name not in known
     ]
     receivers = _Receivers(secrets_dir, msteams=version >= MSTEAMS_SINCE)
-    rendered = [receivers.one(r, f"receivers[{i}]") for i, r in enumerate(config.receivers)]
+    rendered = [
+        {"name": NOWHERE} if r.name == NOWHERE else receivers.one(r, f"receivers[{i}]")
+        for i, r in enumerate(config.receivers)
+    ]
     errors += receivers.errors
     if errors:
         raise InvalidInputError("the routing config cannot be exported", errors=errors)

@@ -1,11 +1,12 @@
-"""What the exporter is written against: the built-in rules by name (as issue 19 lists them)
-and an example routing config that uses every kind of receiver.
+"""What the exporter is written against: the built-in rules by name and an example routing
+config that uses every kind of receiver.
 
 ``builtin_rules()`` is the one place the exporter reads the default rules from. Until the
-engine's ``alerting/defaults.py`` is merged it returns ``REFERENCE_RULES`` below (names,
-signals, thresholds, severities and teams from the issue); at the merge it returns the
-engine's defaults instead, and the committed files under ``deploy/prometheus`` are
-regenerated (``tests/alerting/test_export.py`` says when they are stale).
+engine's ``alerting/defaults.py`` is merged it returns ``REFERENCE_RULES`` below, a copy of
+that module's ``DEFAULT_RULES`` as the engine wrote them (same names, signals, thresholds,
+``for``, severities, teams and annotations); at the merge it returns ``DEFAULT_RULES`` itself
+and this copy goes. ``tests/alerting/test_export.py`` says when the committed files under
+``deploy/prometheus`` no longer match.
 """
 
 from __future__ import annotations
@@ -33,13 +34,12 @@ RUNBOOKS = "docs/runbooks.md"
 def _rule(
     name: str,
     signal: str,
+    op: Comparison,
     threshold: float,
     severity: Severity,
     team: Team,
     summary: str,
-    *,
     for_seconds: int = 0,
-    op: Comparison = ">",
 ) -> AlertRule:
     return AlertRule(
         name=name,
@@ -54,40 +54,40 @@ def _rule(
 
 
 REFERENCE_RULES: tuple[AlertRule, ...] = (
-    _rule("AccuracyDrop", "performance_drop", 5, "critical", "clinical_safety",
-          "Accuracy of {deployment} dropped more than 5% below its validation baseline"),
-    _rule("LatencyOverSla", "latency_p95_ms", 500, "critical", "ops",
-          "p95 latency of {deployment} is over the 500 ms SLA", for_seconds=300),
-    _rule("ErrorRateHigh", "error_rate", 0.01, "critical", "ops",
-          "More than 1% of {deployment}'s predict requests fail", for_seconds=300),
-    _rule("DriftDetected", "drift_detected", 0, "warning", "data_science",
-          "The latest monitoring window of {deployment} drifted"),
-    _rule("FeatureDrift", "feature_drift", 0, "info", "data_science",
-          "A feature of {deployment} drifted"),
-    _rule("CbpeOutsideBand", "cbpe_outside_band", 0, "warning", "data_science",
-          "Estimated accuracy of {deployment} is outside its reference band"),
-    _rule("CalibrationPoor", "calibration_error", 0.1, "warning", "clinical_safety",
-          "Calibration of {deployment} is poor"),
-    _rule("FairnessOutsideBand", "fairness_ratio", 0.8, "warning", "clinical_safety",
-          "A demographic group of {deployment} is outside the fairness band", op="<"),
-    _rule("OutcomeBacklog", "outcome_backlog", 0.5, "warning", "data_science",
-          "Most of {deployment}'s predictions older than a day have no outcome"),
-    _rule("NoOutcomes", "no_outcomes", 0, "warning", "data_science",
-          "A monitoring window of {deployment} has predictions but no outcomes"),
-    _rule("MonitoringStale", "monitoring_stale", 0, "warning", "ops",
-          "Monitoring of {deployment} stopped advancing"),
-    _rule("ShedRequests", "shed_rate", 0.01, "warning", "ops",
-          "{deployment} sheds requests to keep its deadline", for_seconds=300),
-    _rule("CanaryRolledBack", "canary_rolled_back", 0, "warning", "ops",
-          "A canary of {deployment} was rolled back automatically"),
-    _rule("NoTraffic", "no_traffic", 0, "warning", "ops",
-          "{deployment} had traffic in the past day and none for 15 minutes"),
-    _rule("ReceiverFailing", "receiver_failing", 0, "critical", "ops",
-          "Notifications to a receiver keep failing"),
-    _rule("SloFastBurn", "slo_fast_burn", 0, "critical", "ops",
-          "{deployment} burns its {objective} error budget fast"),
-    _rule("SloSlowBurn", "slo_slow_burn", 0, "warning", "ops",
-          "{deployment} burns its {objective} error budget"),
+    _rule("AccuracyDrop", "performance_drop", ">", 5.0, "critical", "clinical_safety",
+          "Realised performance dropped more than 5% below the reference"),
+    _rule("LatencyOverSla", "latency_p95_ms", ">", 500.0, "critical", "ops",
+          "95th percentile latency above the 500 ms SLA", for_seconds=300),
+    _rule("ErrorRateHigh", "error_rate", ">", 0.01, "critical", "ops",
+          "More than 1% of prediction requests failed", for_seconds=300),
+    _rule("DriftDetected", "drift_detected", ">", 0.0, "warning", "data_science",
+          "The latest monitoring window found input drift"),
+    _rule("FeatureDrift", "feature_drift", ">", 0.0, "info", "data_science",
+          "A feature drifted in the latest monitoring window"),
+    _rule("CbpeOutsideBand", "cbpe_outside_band", ">", 0.0, "warning", "data_science",
+          "Estimated performance (CBPE) left its expected band"),
+    _rule("CalibrationPoor", "calibration_error", ">", 0.1, "warning", "clinical_safety",
+          "Expected calibration error above 0.1"),
+    _rule("FairnessOutsideBand", "fairness_ratio", "<", 0.8, "critical", "clinical_safety",
+          "A subgroup's performance ratio fell below 0.8"),
+    _rule("OutcomeBacklog", "outcome_backlog", ">", 0.5, "warning", "clinical_safety",
+          "Most predictions older than a day still have no outcome"),
+    _rule("NoOutcomes", "no_outcomes", ">", 0.0, "warning", "clinical_safety",
+          "The latest window has predictions but no outcomes"),
+    _rule("MonitoringStale", "monitoring_stale", ">", 0.0, "warning", "ops",
+          "Monitoring has not computed a window for twice its length"),
+    _rule("ShedRequests", "shed_rate", ">", 0.0, "warning", "ops",
+          "Requests are being shed under load", for_seconds=300),
+    _rule("CanaryRolledBack", "canary_rolled_back", ">", 0.0, "warning", "ops",
+          "A canary was rolled back automatically in the last hour"),
+    _rule("NoTraffic", "no_traffic", ">", 0.0, "warning", "ops",
+          "A deployment with traffic in the past day had none for 15 minutes"),
+    _rule("ReceiverFailing", "receiver_failing", ">", 0.0, "critical", "ops",
+          "A notification receiver keeps failing"),
+    _rule("SloFastBurn", "slo_fast_burn", ">", 0.0, "critical", "ops",
+          "An SLO's error budget burns fast (14.4x over 1 h and 5 m, or 6x over 6 h and 30 m)"),
+    _rule("SloSlowBurn", "slo_slow_burn", ">", 0.0, "warning", "ops",
+          "An SLO's error budget burns steadily (1x over 3 d and 6 h)"),
 )  # fmt: skip
 
 
@@ -103,7 +103,10 @@ def _team(team: Team) -> list[Matcher]:
 def example_config() -> AlertingConfig:
     """A routing config for a hospital with the three teams, every receiver kind, an
     escalation policy and the default inhibitions: what ``alertmanager.yml`` is made from."""
-    monitoring_alerts = "AccuracyDrop|DriftDetected|FeatureDrift|CbpeOutsideBand|CalibrationPoor"
+    monitoring_alerts = (
+        "AccuracyDrop|DriftDetected|FeatureDrift|CbpeOutsideBand|CalibrationPoor"
+        "|FairnessOutsideBand"
+    )
     return AlertingConfig(
         route=Route(
             receiver="ops-slack",
@@ -205,9 +208,8 @@ def example_config() -> AlertingConfig:
         ],
         inhibitions=[
             Inhibition(
-                source=[Matcher(label="alertname", value=source)],
+                source=[Matcher(label="alertname", op="=~", value="MonitoringStale|NoOutcomes")],
                 target=[Matcher(label="alertname", op="=~", value=monitoring_alerts)],
             )
-            for source in ("MonitoringStale", "NoOutcomes")
         ],
     )
