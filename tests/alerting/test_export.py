@@ -375,12 +375,15 @@ def test_cli_prints_the_file_without_output_and_reads_a_routing_config(tmp_path:
         (["--format", "alertmanager", "--alertmanager-version", "latest"], "alertmanager_version"),
         (["--format", "prometheus", "--rules", "{tmp}/rules.json"], "rules.0.threshold"),
         (["--format", "prometheus", "--rules", "{tmp}/missing.json"], "file"),
+        (["--format", "alertmanager", "--deployment", "sepsis"], "deployment"),
+        (["--format", "prometheus", "--config", "{tmp}/rules.json"], "config"),
     ],
 )
 def test_cli_refuses_bad_input_naming_the_field(
     tmp_path: Path, arguments: list[str], field: str
 ) -> None:
-    """A bad format, version or rule file is one error naming the field, not a traceback."""
+    """A bad format, version or rule file, or an option of the other format, is one error
+    naming the field, not a traceback."""
     (tmp_path / "rules.json").write_text('{"scope": "*", "rules": [{"name": "A", "signal": "x"}]}')
     argv = ["export", *(a.replace("{tmp}", str(tmp_path)) for a in arguments)]
     answer = CliRunner().invoke(_cli(), argv)

@@ -89,6 +89,17 @@ def _version(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
+def _only(format_: str, **options: dict[str, object]) -> None:
+    """Refuse an option of the other format (given: not None)."""
+    for owner, given in options.items():
+        misplaced = [name for name, value in given.items() if value is not None]
+        if format_ != owner and format_ in options and misplaced:
+            raise InvalidInputError(
+                f"--{misplaced[0]} is for --format {owner}",
+                errors=[FieldError(name, f"only with --format {owner}") for name in misplaced],
+            )
+
+
 def export(
     format_: str = FormatOption,
     output: Path | None = OutputOption,
@@ -100,6 +111,8 @@ def export(
     alertmanager_version: str = VersionOption,
 ) -> None:
     """Write Prometheus rules (with promtool tests) or an Alertmanager config."""
+    _only(format_, prometheus={"deployment": deployment, "rules": rules},
+          alertmanager={"config": config})  # fmt: skip
     if format_ == "prometheus":
         rule_set = _load(rules, RuleSet, "a rule set") if rules is not None else None
         if deployment is None and rule_set is not None and rule_set.scope != "*":
