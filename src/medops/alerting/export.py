@@ -226,17 +226,21 @@ def _bridge(rule: AlertRule, scope: Scope) -> str:
 
 
 Translate = Callable[[AlertRule, Scope], str]
-# The rules whose condition PromQL states over medops' raw metrics.
-NATIVE: dict[str, Translate] = {
+# The rules whose condition PromQL states over medops' raw metrics: serving counters and
+# histograms, and the gauges of the latest monitoring windows.
+SERVING: dict[str, Translate] = {
     "ErrorRateHigh": _error_rate,
     "LatencyOverSla": _latency,
     "ShedRequests": _shed,
     "CanaryRolledBack": _rolled_back,
     "NoTraffic": _no_traffic,
+}
+MONITORING: dict[str, Translate] = {
     "DriftDetected": _drift,
     "AccuracyDrop": _accuracy_drop,
     "MonitoringStale": _stale,
 }
+NATIVE: dict[str, Translate] = SERVING | MONITORING
 # The burn-rate rules, written per objective from the SLO recording rules.
 SLO_ALERTS = ("SloFastBurn", "SloSlowBurn")
 # The rules medops evaluates over figures it does not expose raw, and why: bridged over
@@ -351,9 +355,10 @@ def prometheus_rules(
                 _alert(rule, _burn(rule, record, budget, scope), {"objective": objective})
                 for objective, record, budget in objectives
             ]
-        elif rule.name in NATIVE:
-            target = monitoring if NATIVE[rule.name].__name__ in _MONITORING else serving
-            target.append(_alert(rule, NATIVE[rule.name](rule, scope)))
+        elif rule.name in SERVING:
+            serving.append(_alert(rule, SERVING[rule.name](rule, scope)))
+        elif rule.name in MONITORING:
+            monitoring.append(_alert(rule, MONITORING[rule.name](rule, scope)))
         else:
             bridged.append(_alert(rule, _bridge(rule, scope)))
     groups = [
@@ -364,9 +369,6 @@ def prometheus_rules(
         RuleGroup(name="medops-bridged", rules=bridged),
     ]
     return RuleFile(groups=[g for g in groups if g.rules])
-
-
-_MONITORING = {"_drift", "_accuracy_drop", "_stale"}
 
 
 def render(rule_file: RuleFile) -> str:
