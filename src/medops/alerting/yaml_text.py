@@ -5,14 +5,13 @@ Only what those files need: mappings (in insertion order), sequences, strings, n
 booleans, in block style. A string is written plain when it cannot be read back as anything
 else, as a literal block (``|-``) when it spans lines (PromQL reads better that way),
 single-quoted when it holds double quotes (a PromQL selector) and no single one, and otherwise
-double-quoted with JSON's escapes, which YAML's double-quoted scalars share. The
+double-quoted with backslash escapes. The
 same input always gives the same bytes, so the generated files under ``deploy/prometheus``
 can be compared with what the exporter writes now.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 
@@ -30,15 +29,36 @@ def _scalar(value: str | int | float | bool | None) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
-    if (_PLAIN.match(value) and value.lower() not in _RESERVED) or _DURATION.match(value):
+    if (_PLAIN.fullmatch(value) and value.lower() not in _RESERVED) or _DURATION.fullmatch(value):
         return value
     if '"' in value and "'" not in value and value.isprintable():
         return f"'{value}'"  # PromQL's matchers read better without escapes
-    return json.dumps(value)
+    return _quoted(value)
+
+
+def _quoted(value: str) -> str:
+    """A YAML double-quoted scalar: backslash escapes for the quote, the backslash and every
+    character that is not printable (``\\U`` beyond the 16-bit plane, no surrogate pairs)."""
+    out = []
+    for char in value:
+        if char in '"\\':
+            out.append("\\" + char)
+        elif char.isprintable():
+            out.append(char)
+        elif ord(char) < 0x10000:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(f"\\U{ord(char):08x}")
+    return '"' + "".join(out) + '"'
 
 
 def _is_block_text(value: Value) -> bool:
-    return isinstance(value, str) and "\n" in value and not value[:1].isspace()
+    """Whether ``value`` reads back unchanged from a ``|-`` literal block: several lines, no
+    leading blank, no trailing blanks or newline, nothing but printable characters."""
+    if not isinstance(value, str) or "\n" not in value or value[:1].isspace():
+        return False
+    lines = value.split("\n")
+    return all(line.isprintable() and line == line.rstrip() for line in lines) and bool(lines[-1])
 
 
 def _emit(value: Value, indent: int) -> list[str]:
@@ -50,7 +70,7 @@ def _emit(value: Value, indent: int) -> list[str]:
             if _is_block_text(item):
                 assert isinstance(item, str)
                 lines.append(f"{head} |-")
-                lines += [f"{pad}  {line}".rstrip() for line in item.split("\n")]
+                lines += [f"{pad}  {line}" if line else "" for line in item.split("\n")]
             elif isinstance(item, Mapping | list | tuple) and item:
                 lines.append(head)
                 lines += _emit(item, indent + 2)
@@ -82,4 +102,4 @@ def _flat(value: Value) -> str:
 def dump(value: Mapping[str, Value], header: str = "") -> str:
     """``value`` as a YAML document, after ``header`` (comment lines, each ``# ``-prefixed)."""
     comments = [f"# {line}".rstrip() for line in header.splitlines()]
-    return "\n".join([*comments, *_emit(value, 0)]) + "\n"
+    return "\n".join([*comments, *(_emit(value, 0) or ["{}"])]) + "\n"
