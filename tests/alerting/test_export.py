@@ -41,8 +41,10 @@ from medops.alerting.schemas import (
     Route,
     RuleSet,
 )
+from medops.api.app import create_app
 from medops.cli.alerts_export import export
 from medops.cli.output import error_line
+from medops.config import Settings
 from medops.errors import InvalidInputError
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
@@ -390,3 +392,22 @@ def test_cli_refuses_bad_input_naming_the_field(
     assert isinstance(answer.exception, InvalidInputError)
     assert [e.field for e in answer.exception.errors] == [field]
     assert "\n" not in error_line(answer.exception)
+
+
+def test_exported_rules_read_only_metrics_medops_serves() -> None:
+    """Every metric the exported rules read is one the app registers (under the name
+    prometheus_client serves: _total, _bucket, _count), so a renamed metric fails here."""
+    app = create_app(Settings(home=Path("/nonexistent"), database_url="sqlite://"))
+    served: set[str] = set()
+    for family in app.state.metrics.registry.collect():
+        if family.type == "counter":
+            served.add(f"{family.name}_total")
+        elif family.type == "histogram":
+            served.update(f"{family.name}{end}" for end in ("_bucket", "_count", "_sum"))
+        else:
+            served.add(family.name)
+    text = render(prometheus_rules(builtin_rules()))
+    read = set(re.findall(r"(?<![:\w])(medops_[a-z_]+)(?![:\w])", text))
+    assert len(read) >= 9
+    # medops_alerts is the engine's collector (alerting/telemetry.py), registered at the merge.
+    assert read - served <= {"medops_alerts"}
