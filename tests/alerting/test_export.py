@@ -42,6 +42,7 @@ from medops.alerting.schemas import (
     RuleSet,
 )
 from medops.api.app import create_app
+from medops.api.routers.deployments import UNKNOWN
 from medops.cli.alerts_export import export
 from medops.cli.output import error_line
 from medops.config import Settings
@@ -411,3 +412,4 @@ def test_exported_rules_read_only_metrics_medops_serves() -> None:
     assert len(read) >= 9
     # medops_alerts is the engine's collector (alerting/telemetry.py), registered at the merge.
     assert read - served <= {"medops_alerts"}
+    assert f'deployment!="{UNKNOWN}"' in text  # the label requests to unknown names get
