@@ -3,13 +3,14 @@
 Three stories, each with its own input series (in medops' metric names and labels) and the
 alerts expected at given times, written for whichever alerts the rule file holds:
 
-- ``serving_and_monitoring``: one deployment fails on every signal (5% errors, a slow latency
-  histogram, shed requests, an automatic rollback, a drifted newest window, accuracy 11% below
-  its baseline, medops' own firing alerts for the bridged rules) beside a healthy one (whose
-  retired version drifted: only the newest window counts; whose bridged alerts are only
-  pending). Before their ``for`` the alerts are pending (none firing); at 10 minutes every
-  alert fires, for the failing deployment only, with the rule's labels and annotations; the
-  fast burn fires for availability (14.4x over 1h and 5m) and latency (6x over 6h and 30m).
+- ``serving_and_monitoring``: two replicas (``instance`` labels) serve one deployment that
+  fails on every signal (5% errors, a slow latency histogram, shed requests, an automatic
+  rollback, a drifted newest window, accuracy 11% below its baseline, medops' own firing
+  alerts for the bridged rules) beside a healthy one (whose retired version drifted: only the
+  newest window counts; whose bridged alerts are only pending). Before their ``for`` the
+  alerts are pending (none firing); at 10 minutes every alert fires once, for the failing
+  deployment only, with the rule's labels and annotations; the fast burn fires for
+  availability (14.4x over 1h and 5m) and latency (6x over 6h and 30m).
 - ``no_traffic``: traffic for 30 minutes, then none: NoTraffic fires after 15 quiet minutes
   (not for requests to unknown names, counted under ``<unknown>``).
 - ``monitoring_stale``: an hourly series that stopped advancing fires after two hours.
@@ -38,6 +39,7 @@ HEADER = (
 )
 _LABEL = re.compile(r"\{\{ \$labels\.([a-z_][a-z0-9_]*) \}\}")
 HEALTHY = "triage"
+REPLICAS = ("medops-1:8000", "medops-2:8000")
 
 
 def _series(metric: str, labels: dict[str, str], values: str) -> dict[str, Value]:
@@ -71,19 +73,18 @@ def _test(
 
 
 def _serving_and_monitoring(alerts: dict[str, list[PrometheusAlert]], bad: str) -> dict[str, Value]:
-    series = [
-        _series(REQUESTS, {"deployment": bad, "version": "2", "status": "200"}, "0+600x90"),
-        _series(REQUESTS, {"deployment": bad, "version": "2", "status": "500"}, "0+10x90"),
-        _series(REQUESTS, {"deployment": bad, "version": "2", "status": "503"}, "0+20x90"),
-        _series("medops_prediction_shed_total", {"deployment": bad}, "0+20x90"),
-        _series("medops_deployment_auto_rollbacks_total", {"deployment": bad}, "0 0 0 1x87"),
-        _series(REQUESTS, {"deployment": HEALTHY, "version": "2", "status": "200"}, "0+600x90"),
+    raw: list[tuple[str, dict[str, str], str]] = [
+        (REQUESTS, {"deployment": bad, "version": "2", "status": "200"}, "0+300x90"),
+        (REQUESTS, {"deployment": bad, "version": "2", "status": "500"}, "0+5x90"),
+        (REQUESTS, {"deployment": bad, "version": "2", "status": "503"}, "0+10x90"),
+        ("medops_prediction_shed_total", {"deployment": bad}, "0+10x90"),
+        ("medops_deployment_auto_rollbacks_total", {"deployment": bad}, "0 0 0 1x87"),
+        (REQUESTS, {"deployment": HEALTHY, "version": "2", "status": "200"}, "0+300x90"),
     ]
-    for name, slow in ((bad, (400, 600, 630)), (HEALTHY, (600, 600, 600))):
+    for name, slow in ((bad, (200, 300, 315)), (HEALTHY, (300, 300, 300))):
         for le, count in zip(("0.5", "1.0", "+Inf"), slow, strict=True):
-            labels = {"deployment": name, "le": le}
-            series.append(_series(f"{LATENCY}_bucket", labels, f"0+{count}x90"))
-        series.append(_series(f"{LATENCY}_count", {"deployment": name}, f"0+{slow[2]}x90"))
+            raw.append((f"{LATENCY}_bucket", {"deployment": name, "le": le}, f"0+{count}x90"))
+        raw.append((f"{LATENCY}_count", {"deployment": name}, f"0+{slow[2]}x90"))
     windows = (  # deployment, version, drifted, end, realized, baseline
         (bad, "2", 1, 86400, 0.80, 0.90),
         (HEALTHY, "1", 1, 0, 0.50, 0.90),  # retired: its last window is not the newest
@@ -91,11 +92,11 @@ def _serving_and_monitoring(alerts: dict[str, list[PrometheusAlert]], bad: str) 
     )
     for name, version, drifted, end, realized, baseline in windows:
         labels = {"deployment": name, "version": version, "window": "day"}
-        series += [
-            _series(DRIFTED, labels, f"{drifted}x90"),
-            _series(WINDOW_END, labels, f"{end}x90"),
-            _series(REALIZED, labels, f"{realized}x90"),
-            _series(BASELINE, labels, f"{baseline}x90"),
+        raw += [
+            (DRIFTED, labels, f"{drifted}x90"),
+            (WINDOW_END, labels, f"{end}x90"),
+            (REALIZED, labels, f"{realized}x90"),
+            (BASELINE, labels, f"{baseline}x90"),
         ]
     for name, group in alerts.items():
         if not group[0].expr.startswith(f"max by (deployment) ({OPEN_ALERTS}"):
@@ -103,7 +104,13 @@ def _serving_and_monitoring(alerts: dict[str, list[PrometheusAlert]], bad: str) 
         for deployment, state in ((bad, "firing"), (HEALTHY, "pending")):
             labels = {"alertname": name, "deployment": deployment, "state": state}
             labels.update(group[0].labels)
-            series.append(_series(OPEN_ALERTS, labels, "1x90"))
+            raw.append((OPEN_ALERTS, labels, "1x90"))
+    # Two replicas serve half the traffic each, and the same database-read gauges.
+    series = [
+        _series(metric, {**labels, "instance": instance}, values)
+        for instance in REPLICAS
+        for metric, labels, values in raw
+    ]
     tests: list[dict[str, Value]] = []
     for name, group in alerts.items():
         if name in {"NoTraffic", "MonitoringStale"}:
