@@ -146,10 +146,13 @@ def number(value: float) -> str:
 
 
 def _ratio(numerator: str, denominator: str, window: str) -> str:
+    """The share of ``denominator``'s rate that ``numerator``'s is, per deployment: 0 (not
+    nothing) while the numerator has no series yet, e.g. before a deployment's first 5xx."""
+    total = f"sum by (deployment) (rate({denominator}[{window}]))"
     return (
-        f"sum by (deployment) (rate({numerator}[{window}]))\n"
+        f"(\n  sum by (deployment) (rate({numerator}[{window}]))\n  or\n  0 * {total}\n)\n"
         f"/\n"
-        f"sum by (deployment) (rate({denominator}[{window}]))"
+        f"{total}"
     )
 
 
