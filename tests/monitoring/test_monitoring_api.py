@@ -184,6 +184,8 @@ def test_outcomes_arriving_later_update_the_window_and_reconcile_the_estimate(
     labels = f'deployment="{DEPLOYMENT}",version="1",window="day"'
     scraped = http.get("/metrics").text
     assert f"medops_monitoring_realized_accuracy{{{labels}}} 1.0" in scraped
+    baseline = after["performance"]["metrics"]["accuracy"]["baseline"]
+    assert f"medops_monitoring_baseline_accuracy{{{labels}}} {float(baseline)}" in scraped
     estimate = before["estimated"]["metrics"]["accuracy"]["value"]
     assert f"medops_monitoring_estimated_accuracy{{{labels}}} {estimate}" in scraped
     assert f"medops_monitoring_window_alerts{{{labels}}} {len(after['alerts'])}.0" in scraped

@@ -48,6 +48,11 @@ def _families() -> dict[str, GaugeMetricFamily]:
             "Accuracy of the latest window on its predictions with outcomes (when 30 or more).",
             labels=LABELS,
         ),
+        "baseline": GaugeMetricFamily(
+            "medops_monitoring_baseline_accuracy",
+            "Validation baseline the latest window's realized accuracy is compared against.",
+            labels=LABELS,
+        ),
     }
 
 
@@ -105,6 +110,8 @@ class MonitoringCollector(Collector):
                         and realized.value is not None
                     ):
                         families["realized"].add_metric(labels, float(realized.value))
+                        if realized.baseline is not None:
+                            families["baseline"].add_metric(labels, float(realized.baseline))
         except SQLAlchemyError as exc:  # a scrape must not fail the whole /metrics page
             log.warning("monitoring metrics unavailable", error=type(exc).__name__)
         yield from families.values()
