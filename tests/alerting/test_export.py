@@ -15,6 +15,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from medops.alerting.defaults import DEFAULT_RULE_SET as DEFAULTS
+from medops.alerting.defaults import effective_rules
 from medops.alerting.export import (
     BRIDGED,
     NATIVE,
@@ -27,7 +29,6 @@ from medops.alerting.export import (
 from medops.alerting.export_alertmanager import alertmanager_config
 from medops.alerting.export_files import (
     ExportResult,
-    effective_rules,
     export_alertmanager,
     export_prometheus,
 )
@@ -155,7 +156,7 @@ def test_exported_alerts_carry_the_rules_labels_and_annotations() -> None:
     """Every exported alert has the rule's severity, team and labels, and the rule's
     annotations (summary, runbook_url) with placeholders as Prometheus templates."""
     own = _rule("ErrorRateHigh", labels={"service": "icu"})
-    rules = effective_rules(builtin_rules(), RuleSet(scope="sepsis", rules=[own]))
+    rules = effective_rules(DEFAULTS, RuleSet(scope="sepsis", rules=[own]))
     by_name = {r.name: r for r in rules}
     for alert in prometheus_rules(rules).alerts():
         rule = by_name[alert.alert]
@@ -178,7 +179,7 @@ def test_placeholders_become_templates_and_fixed_labels_are_written_in() -> None
 def test_thresholds_and_for_come_from_the_rule() -> None:
     """A deployment's own thresholds and for are what the exported expressions compare."""
     rules = effective_rules(
-        builtin_rules(),
+        DEFAULTS,
         RuleSet(
             scope="sepsis",
             rules=[
@@ -211,7 +212,7 @@ def test_disabled_rules_are_left_out_and_unknown_names_are_bridged() -> None:
     Prometheus when medops fires it (bridged over medops_alerts)."""
     own = AlertRule(name="SepsisScoreLow", signal="performance_drop", threshold=2)
     rules = effective_rules(
-        builtin_rules(),
+        DEFAULTS,
         RuleSet(scope="sepsis", rules=[_rule("NoTraffic", enabled=False), own]),
     )
     alerts = {a.alert: a for a in prometheus_rules(rules).alerts()}

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from medops.alerting.export import SloTargets, prometheus_rules, render
 from medops.alerting.export_alertmanager import DEFAULT_SECRETS_DIR, alertmanager_config
 from medops.alerting.export_promtool import promtool_tests
-from medops.alerting.schemas import AlertingConfig, AlertRule, RuleSet
+from medops.alerting.schemas import AlertingConfig, AlertRule
 
 ExportFormat = Literal["prometheus", "alertmanager"]
 RULES_FILE = "medops-rules.yml"
@@ -41,18 +41,6 @@ class ExportResult(BaseModel):
     recording_rules: int = 0
     receivers: int = 0
     files: list[ExportedFile]
-
-
-def effective_rules(defaults: Sequence[AlertRule], rule_set: RuleSet | None) -> list[AlertRule]:
-    """The rules in force: the defaults, with a deployment's rules replacing those of the same
-    name (and added when new); a ``*`` rule set replaces the defaults outright."""
-    if rule_set is None:
-        return list(defaults)
-    if rule_set.scope == "*":
-        return list(rule_set.rules)
-    own = {rule.name: rule for rule in rule_set.rules}
-    merged = [own.pop(rule.name, rule) for rule in defaults]
-    return merged + list(own.values())
 
 
 def export_prometheus(

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from medops.alerting.records import AlertOut, SilenceIn, SilenceOut
 from medops.alerting.schemas import AlertingConfig, Matcher, RuleSet
 from medops.cli.alerts_dispatch import dispatch, notifications
+from medops.cli.alerts_export import export
 from medops.cli.common import client
 from medops.cli.output import JsonOption, console, print_json, print_record, print_table
 from medops.errors import FieldError, InvalidInputError
@@ -262,3 +263,4 @@ def config_set(
 # Sending what is queued and reading the outbox (cli/alerts_dispatch.py).
 app.command("dispatch")(dispatch)
 app.command("notifications")(notifications)
+app.command("export")(export)

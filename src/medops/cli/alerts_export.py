@@ -1,6 +1,8 @@
 """``medops alerts export``: medops' alert rules as a Prometheus rule file (with its promtool
 unit tests) and its routing config as an Alertmanager config, for hospitals that already run
-Prometheus (docs/alerting-export.md). Local and offline: nothing is sent anywhere."""
+Prometheus (docs/alerting-export.md). By default it exports the installation's rules and
+routing config in force (read through the SDK, ``alerts:read``); ``--rules`` and ``--config``
+export files instead, offline. Nothing is sent anywhere."""
 
 from __future__ import annotations
 
@@ -10,15 +12,15 @@ from typing import TypeVar
 import typer
 from pydantic import BaseModel, ValidationError
 
+from medops.alerting.defaults import DEFAULT_RULE_SET, effective_rules
 from medops.alerting.export_alertmanager import DEFAULT_SECRETS_DIR
 from medops.alerting.export_files import (
     ExportResult,
-    effective_rules,
     export_alertmanager,
     export_prometheus,
 )
-from medops.alerting.export_reference import builtin_rules, example_config
-from medops.alerting.schemas import AlertingConfig, RuleSet
+from medops.alerting.schemas import AlertingConfig, AlertRule, RuleSet
+from medops.cli.common import client
 from medops.cli.output import JsonOption, console, print_json
 from medops.errors import FieldError, InvalidInputError
 from medops.files import write_output
@@ -42,13 +44,13 @@ DeploymentOption = typer.Option(
 RulesOption = typer.Option(
     None,
     "--rules",
-    help="A rule set as JSON (scope and rules) instead of the built-in rules; a deployment's "
-    "rules replace the defaults of the same name (prometheus).",
+    help="A rule set as JSON (scope and rules) instead of the installation's rules in force; "
+    "a deployment's rules replace the built-in defaults of the same name (prometheus).",
 )
 ConfigOption = typer.Option(
     None,
     "--config",
-    help="A routing config as JSON instead of the example config (alertmanager).",
+    help="A routing config as JSON instead of the installation's config in force (alertmanager).",
 )
 SecretsDirOption = typer.Option(
     DEFAULT_SECRETS_DIR,
@@ -100,6 +102,28 @@ def _only(format_: str, **options: dict[str, object]) -> None:
             )
 
 
+def _scope(rules: Path | None, deployment: str | None) -> str | None:
+    """The deployment exported: ``--deployment``, else a rule file's own scope."""
+    if deployment is None and rules is not None:
+        scope = _load(rules, RuleSet, "a rule set").scope
+        return None if scope == "*" else scope
+    return deployment
+
+
+def _rules(rules: Path | None, deployment: str | None) -> list[AlertRule]:
+    """A rule file merged over the built-in defaults, or the installation's rules in force
+    (its ``*`` rule set, and the deployment's own over it)."""
+    if rules is not None:
+        rule_set = _load(rules, RuleSet, "a rule set")
+        if rule_set.scope == "*":
+            return list(rule_set.rules)
+        return effective_rules(DEFAULT_RULE_SET, rule_set)
+    with client() as api:
+        defaults = api.alert_rules("*").rule_set
+        own = api.alert_rules(deployment).rule_set if deployment else None
+    return effective_rules(defaults, own)
+
+
 def export(
     format_: str = FormatOption,
     output: Path | None = OutputOption,
@@ -114,17 +138,12 @@ def export(
     _only(format_, prometheus={"deployment": deployment, "rules": rules},
           alertmanager={"config": config})  # fmt: skip
     if format_ == "prometheus":
-        rule_set = _load(rules, RuleSet, "a rule set") if rules is not None else None
-        if deployment is None and rule_set is not None and rule_set.scope != "*":
-            deployment = rule_set.scope
-        result = export_prometheus(
-            effective_rules(builtin_rules(), rule_set), deployment=deployment
-        )
+        result = export_prometheus(_rules(rules, deployment), deployment=_scope(rules, deployment))
     elif format_ == "alertmanager":
         routing = (
             _load(config, AlertingConfig, "a routing config")
             if config is not None
-            else example_config()
+            else client().alert_config().config
         )
         result = export_alertmanager(
             routing, secrets_dir=secrets_dir, version=_version(alertmanager_version)
