@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from medops.api.console import (
     account,
     admin,
+    alerts,
     apidocs,
     assets,
     audit,
@@ -26,6 +27,7 @@ def routers() -> list[APIRouter]:
         overview.router,
         monitoring.router,
         window_page.router,
+        alerts.router,
         models.router,
         audit.router,
         admin.router,
