@@ -141,6 +141,7 @@ def settings(tmp_path: Path, db_url: str) -> Settings:
         database_url=db_url,
         mfa_required_roles=(),
         alert_evaluate_seconds=0,
+        alert_dispatch_seconds=0,  # the dispatch loop ticks in real time; tests dispatch
     )
 
 

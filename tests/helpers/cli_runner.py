@@ -97,4 +97,5 @@ def clean_env(**extra: str) -> dict[str, str]:
     env["COLUMNS"] = "200"
     env["MEDOPS_MFA_REQUIRED_ROLES"] = ""  # tests/cli/test_access.py turns the policy on
     env["MEDOPS_ALERT_EVALUATE_SECONDS"] = "0"  # tests/alerting/test_alerting_loop.py turns it on
+    env["MEDOPS_ALERT_DISPATCH_SECONDS"] = "0"
     return {**env, **extra}

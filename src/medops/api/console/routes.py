@@ -28,9 +28,9 @@ def routers() -> list[APIRouter]:
         overview.router,
         monitoring.router,
         window_page.router,
+        alert_act.router,  # /alerts/act before /alerts/{alert_id}
         alerts.router,
         models.router,
         audit.router,
         admin.router,
-        alert_act.router,
     ]
