@@ -52,6 +52,7 @@ class Section:
 SECTIONS: Final = (
     Section("overview", "Overview", "/deployments", Permission.DEPLOYMENTS_READ),
     Section("alerts", "Alerts", "/alerts", Permission.ALERTS_READ),
+    Section("slo", "Service levels", "/slo", Permission.SLO_READ),
     Section("models", "Models", "/models", Permission.MODELS_READ),
     Section("audit", "Audit", "/audit", Permission.AUDIT_READ),
     Section("users", "Users", "/admin/users", Permission.USERS_READ),

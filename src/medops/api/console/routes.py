@@ -15,6 +15,7 @@ from medops.api.console import (
     models,
     monitoring,
     overview,
+    slo,
     window_page,
 )
 
@@ -30,6 +31,7 @@ def routers() -> list[APIRouter]:
         window_page.router,
         alert_act.router,  # /alerts/act before /alerts/{alert_id}
         alerts.router,
+        slo.router,
         models.router,
         audit.router,
         admin.router,
