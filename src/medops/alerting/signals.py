@@ -1,6 +1,7 @@
 """The signals alert rules compare: ``Observation``s read from what medops already stores.
 
-Per deployment, from its newest monitoring window (``monitoring_results``): ``drift_detected``,
+Per deployment, from its newest monitoring window of each kind (``monitoring_results``; label
+``window``): ``drift_detected``,
 ``feature_drift`` (label ``feature``), ``performance_drop`` (percent below the reference),
 ``cbpe_outside_band``, ``calibration_error`` (ECE), ``fairness_ratio`` (the worst group's),
 ``no_outcomes`` and ``monitoring_stale``; from the prediction log, ``outcome_backlog``; from
@@ -46,27 +47,77 @@ def observe(session: Session, now: datetime) -> list[Observation]:
 
 
 def monitoring_signals(session: Session, deployment: str, now: datetime) -> list[Observation]:
-    """Signals of the deployment's newest monitoring window, and its outcome backlog."""
-    row = session.scalars(
-        select(MonitoringResult)
-        .where(MonitoringResult.deployment == deployment)
-        .order_by(MonitoringResult.window_end.desc(), MonitoringResult.computed_at.desc())
-        .limit(1)
-    ).first()
+    """Signals of the deployment's newest window of each kind (label ``window``: hour, day,
+    week or count:N), and its outcome backlog. ``monitoring_stale`` is judged on the newest
+    window of any kind; a kind whose newest window is itself stale (an hourly run tried once,
+    long ago) gives no other signal, so an old view cannot keep an alert firing."""
+    rows = _newest_per_kind(session, deployment)
     found = [_backlog(session, deployment, now)]
-    if row is None:
+    if not rows:
         return [o for o in found if o is not None]
-    evidence = f"/deployments/{deployment}/windows/{row.window_kind}/{row.version}/{row.sequence}"
+    newest = max(rows, key=lambda r: (r.window_end, r.computed_at))
+    found.append(
+        Observation(
+            signal="monitoring_stale",
+            deployment=deployment,
+            value=float(_stale(newest, now)),
+            evidence=_evidence(newest),
+        )
+    )
+    for row in rows:
+        if row is newest or not _stale(row, now):
+            found += _window_signals(row)
+    return [o for o in found if o is not None]
+
+
+def _newest_per_kind(session: Session, deployment: str) -> list[MonitoringResult]:
+    newest: dict[str, MonitoringResult] = {}
+    ends = (
+        select(MonitoringResult.window_kind, func.max(MonitoringResult.window_end).label("end"))
+        .where(MonitoringResult.deployment == deployment)
+        .group_by(MonitoringResult.window_kind)
+        .subquery()
+    )
+    query = (
+        select(MonitoringResult)
+        .join(
+            ends,
+            and_(
+                MonitoringResult.window_kind == ends.c.window_kind,
+                MonitoringResult.window_end == ends.c.end,
+            ),
+        )
+        .where(MonitoringResult.deployment == deployment)
+        .order_by(MonitoringResult.computed_at)
+    )
+    for row in session.scalars(query):
+        newest[row.window_kind] = row  # the last computed of a kind's newest end
+    return list(newest.values())
+
+
+def _stale(row: MonitoringResult, now: datetime) -> bool:
+    return now - row.window_end > 2 * (row.window_end - row.window_start)
+
+
+def _evidence(row: MonitoringResult) -> str:
+    return f"/deployments/{row.deployment}/windows/{row.window_kind}/{row.version}/{row.sequence}"
+
+
+def _window_signals(row: MonitoringResult) -> list[Observation]:
+    found: list[Observation] = []
+    evidence = _evidence(row)
 
     def seen(signal: str, value: float, **labels: str) -> None:
         found.append(
             Observation(
-                signal=signal, deployment=deployment, value=value, labels=labels, evidence=evidence
+                signal=signal,
+                deployment=row.deployment,
+                value=value,
+                labels={"window": row.window_kind, **labels},
+                evidence=evidence,
             )
         )
 
-    length = row.window_end - row.window_start
-    seen("monitoring_stale", float(now - row.window_end > 2 * length))
     seen("drift_detected", float(row.drifted))
     seen("no_outcomes", float(row.rows > 0 and row.labelled == 0))
     result = WindowResult.load(json.loads(row.result))
@@ -84,7 +135,7 @@ def monitoring_signals(session: Session, deployment: str, now: datetime) -> list
     ratio = _worst_ratio(result)
     if ratio is not None:
         seen("fairness_ratio", ratio)
-    return [o for o in found if o is not None]
+    return found
 
 
 def _performance_drop(result: WindowResult) -> float | None:
