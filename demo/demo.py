@@ -21,7 +21,12 @@ trail stay there after the demo, and it says where:
 5. The audit trail of it all, counted by action as the auditor reads it (the records
    themselves in audit-trail.csv); a signed checkpoint and an offline verification of the
    hash chains.
-6. The web console: every user signs in as a browser does (session cookie, CSRF token, a
+6. Alerts: a scripted incident on the running deployment (a drift and a latency regression
+   injected), with real webhook receivers checking every signature: the right teams are told
+   within the rule's ``for`` plus group_wait, nobody acknowledges so the ops lead is paged, the
+   on-call engineer acknowledges and escalation stops, recovery sends a resolved notification,
+   and the month's SLA report shows the incident and the budget spent.
+7. The web console: every user signs in as a browser does (session cookie, CSRF token, a
    one-time code where MFA applies) and opens each console page; which pages each role opens
    is checked against the permission matrix. The demo ends by printing the console's address
    and every user's credentials, and, in a terminal, serves the console until Ctrl-C.
@@ -41,6 +46,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pyotp
+from demo_alerts import alerts_demo
 from demo_console import console_demo, serve_console
 from demo_registry import registry_demo
 from demo_serving import serving_demo
@@ -109,6 +115,10 @@ def main() -> int:
         home=folder / "home",
         admin_password=PASSWORD,  # type: ignore[arg-type]
         serving_refresh_seconds=1.0,  # the demo's clients are separate embedded apps
+        # The alert story evaluates and dispatches when it means to (a server does both by
+        # itself, every 15 s and 5 s).
+        alert_evaluate_seconds=0,
+        alert_dispatch_seconds=0,
     )
     init = admin.init(settings)
     console.rule("[bold]medops demo")
@@ -130,6 +140,7 @@ def main() -> int:
     mismatches += _security_in_action(settings)
     mismatches += registry_demo(settings, _login, RECOVERY)
     mismatches += serving_demo(settings, _login)
+    mismatches += alerts_demo(settings, _login, folder)
     _show_audit(settings, folder)
     users = {_username(r): r for r in Role} | {SECOND_ENGINEER: Role.ML_ENGINEER}
     mismatches += console_demo(settings, users, PASSWORD, RECOVERY)

@@ -25,6 +25,8 @@ DEPLOYMENT = "diabetes"
 PAGES: dict[str, tuple[str, Permission]] = {
     "/deployments": ("overview", Permission.DEPLOYMENTS_READ),
     f"/deployments/{DEPLOYMENT}": ("monitoring", Permission.MONITORING_READ),
+    "/alerts": ("alerts", Permission.ALERTS_READ),
+    "/slo": ("service levels", Permission.SLO_READ),
     "/models": ("models", Permission.MODELS_READ),
     f"/models/{NAME}/versions/1": ("a version", Permission.MODELS_READ),
     "/audit": ("audit", Permission.AUDIT_READ),

@@ -23,7 +23,7 @@ from tests.helpers.registry import DEPLOYMENT
 
 def _by_signal(found: list[Observation]) -> dict[str, float]:
     """Each signal's value, but per-feature ones (a window's signals carry its kind)."""
-    return {o.signal: o.value for o in found if set(o.labels) <= {"window"}}
+    return {o.signal: o.value for o in found if set(o.labels) <= {"window", "version"}}
 
 
 def test_window_signals_and_staleness_from_a_computed_window(
@@ -47,7 +47,7 @@ def test_window_signals_and_staleness_from_a_computed_window(
     assert values["outcome_backlog"] == 0.0
     assert "calibration_error" in values
     drift = next(o for o in found if o.signal == "drift_detected")
-    assert drift.labels == {"window": "day"}
+    assert drift.labels == {"window": "day", "version": "1"}
     evidence = drift.evidence
     assert evidence is not None
     assert evidence.startswith(f"/deployments/{DEPLOYMENT}/windows/day/1/")

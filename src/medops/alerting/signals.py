@@ -1,7 +1,7 @@
 """The signals alert rules compare: ``Observation``s read from what medops already stores.
 
-Per deployment, from its newest monitoring window of each kind (``monitoring_results``; label
-``window``): ``drift_detected``,
+Per deployment, from its newest monitoring window of each kind and version
+(``monitoring_results``; labels ``window`` and ``version``): ``drift_detected``,
 ``feature_drift`` (label ``feature``), ``performance_drop`` (percent below the reference),
 ``cbpe_outside_band``, ``calibration_error`` (ECE), ``fairness_ratio`` (the worst group's),
 ``no_outcomes`` and ``monitoring_stale``; from the prediction log, ``outcome_backlog``; from
@@ -48,7 +48,8 @@ def observe(session: Session, now: datetime) -> list[Observation]:
 
 def monitoring_signals(session: Session, deployment: str, now: datetime) -> list[Observation]:
     """Signals of the deployment's newest window of each kind (label ``window``: hour, day,
-    week or count:N), and its outcome backlog. ``monitoring_stale`` is judged on the newest
+    week or count:N) and version (label ``version``: a canary's windows are its own), and its
+    outcome backlog. ``monitoring_stale`` is judged on the newest
     window of any kind; a kind whose newest window is itself stale (an hourly run tried once,
     long ago) gives no other signal, so an old view cannot keep an alert firing."""
     rows = _newest_per_kind(session, deployment)
@@ -71,11 +72,15 @@ def monitoring_signals(session: Session, deployment: str, now: datetime) -> list
 
 
 def _newest_per_kind(session: Session, deployment: str) -> list[MonitoringResult]:
-    newest: dict[str, MonitoringResult] = {}
+    newest: dict[tuple[str, int], MonitoringResult] = {}
     ends = (
-        select(MonitoringResult.window_kind, func.max(MonitoringResult.window_end).label("end"))
+        select(
+            MonitoringResult.window_kind,
+            MonitoringResult.version,
+            func.max(MonitoringResult.window_end).label("end"),
+        )
         .where(MonitoringResult.deployment == deployment)
-        .group_by(MonitoringResult.window_kind)
+        .group_by(MonitoringResult.window_kind, MonitoringResult.version)
         .subquery()
     )
     query = (
@@ -84,6 +89,7 @@ def _newest_per_kind(session: Session, deployment: str) -> list[MonitoringResult
             ends,
             and_(
                 MonitoringResult.window_kind == ends.c.window_kind,
+                MonitoringResult.version == ends.c.version,
                 MonitoringResult.window_end == ends.c.end,
             ),
         )
@@ -91,7 +97,7 @@ def _newest_per_kind(session: Session, deployment: str) -> list[MonitoringResult
         .order_by(MonitoringResult.computed_at)
     )
     for row in session.scalars(query):
-        newest[row.window_kind] = row  # the last computed of a kind's newest end
+        newest[(row.window_kind, row.version)] = row  # the last computed of the newest end
     return list(newest.values())
 
 
@@ -113,7 +119,7 @@ def _window_signals(row: MonitoringResult) -> list[Observation]:
                 signal=signal,
                 deployment=row.deployment,
                 value=value,
-                labels={"window": row.window_kind, **labels},
+                labels={"window": row.window_kind, "version": str(row.version), **labels},
                 evidence=evidence,
             )
         )
