@@ -163,3 +163,28 @@ def test_an_ml_engineer_finds_the_drift_opens_the_feature_and_rolls_the_canary_b
         == "none"
     )
     page.shoot("story-canary-rolled-back")
+
+
+def test_a_clinician_acknowledges_an_alert_from_its_page(page: ConsolePage) -> None:
+    """Signed in with a one-time code: the menu's Alerts lists the seeded drift alert as
+    firing; its page acknowledges it with a note (a form sent to the API), and the reloaded
+    page says who took it, with the note, and offers no second acknowledgement."""
+    seed = page.seed
+    sign_in_as(page, seed.person(Role.CLINICIAN))
+    with page.page.expect_navigation(wait_until="networkidle"):
+        page.page.get_by_role("navigation", name="Main").get_by_role("link", name="Alerts").click()
+    row = page.page.locator("main table tbody tr", has_text="DriftDetected").first
+    assert row.get_by_text("firing").is_visible()
+    page.shoot("story-alerts")
+    with page.page.expect_navigation(wait_until="networkidle"):
+        row.get_by_role("link", name="DriftDetected").click()
+    page.check_accessibility()
+    ack = page.page.locator("form.action", has=page.page.get_by_role("button", name="Acknowledge"))
+    ack.get_by_label("Note").fill("reviewing the new referral population")
+    with page.page.expect_navigation(wait_until="networkidle"):
+        ack.get_by_role("button", name="Acknowledge").click()
+    life = page.page.locator("#life")
+    username = seed.person(Role.CLINICIAN).username
+    assert life.get_by_text(f"by {username} — reviewing the new referral population").is_visible()
+    assert page.page.get_by_role("button", name="Acknowledge").count() == 0
+    page.shoot("story-alert-acknowledged")

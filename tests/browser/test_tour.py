@@ -22,8 +22,9 @@ def _visit(page: ConsolePage, path: str, shot: str) -> None:
 def test_every_page_an_auditor_reads(page: ConsolePage) -> None:
     """An auditor: overview, deployment, a window, models, a model and a version, the audit
     trail with a record and the whole-log verification, users, a user, break-glass grants and
-    the account page."""
+    the account page; alerts, an alert and the service levels."""
     seed = page.seed
+    assert seed.alerts, "the seeded drift opened no alert"
     sign_in_as(page, seed.person(Role.AUDITOR))
     window = seed.windows[0]
     for path, shot in (
@@ -41,6 +42,9 @@ def test_every_page_an_auditor_reads(page: ConsolePage) -> None:
         (f"/admin/users/{seed.person(Role.CLINICIAN).username}", "auditor-user"),
         ("/admin/break-glass", "auditor-break-glass"),
         ("/account", "auditor-account"),
+        ("/alerts", "auditor-alerts"),
+        (f"/alerts/{seed.alerts[0]}", "auditor-alert"),
+        ("/slo", "auditor-slo"),
     ):
         _visit(page, path, shot)
 

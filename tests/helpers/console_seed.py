@@ -98,6 +98,7 @@ class ConsoleSeed:
     deployment: str
     predictions: int  # logged in the seeded past days (live ones come on top)
     windows: tuple[Window, ...]
+    alerts: tuple[str, ...]  # the ids of the alerts an evaluation after the run opened
 
     def person(self, role: Role) -> Person:
         return self.people[role]
@@ -196,6 +197,8 @@ def _seed(
         for summary in services.monitoring.results(DEPLOYMENT)
         if summary.version == version
     )
+    _ok(http.post("/api/v1/alerts/evaluate", json={}, headers=headers["mle"]))
+    alerts = tuple(a["id"] for a in _ok(http.get("/api/v1/alerts", headers=headers["mle"])))
     secrets = {role: _enroll(http, clock, USERNAMES[role], tokens[role]) for role in ENROLLED}
     return ConsoleSeed(
         people={
@@ -211,6 +214,7 @@ def _seed(
         deployment=DEPLOYMENT,
         predictions=predictions,
         windows=windows,
+        alerts=alerts,
     )
 
 

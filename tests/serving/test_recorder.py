@@ -82,6 +82,17 @@ def test_cpu_and_memory_are_split_by_request_time() -> None:
     assert (a.memory_byte_seconds, b.memory_byte_seconds) == pytest.approx((1.5e10, 0.5e10))
 
 
+def test_memory_is_charged_for_the_minutes_served_not_a_long_gap() -> None:
+    """A request, then a day without a take (an idle process, a clock that jumped): 2 GB is
+    charged for the one minute served, not for the day."""
+    clock = FixedClock(START)
+    recorder = UsageRecorder(clock, "r1", sample=ProcessStats())
+    recorder.request("a", 200, 0.010)
+    clock.advance(timedelta(days=1))
+    [usage] = recorder.take().values()
+    assert usage.memory_byte_seconds == pytest.approx(2e9 * 60)
+
+
 def test_nothing_is_attributed_without_requests() -> None:
     """An idle process's CPU is attributed to no deployment."""
     batch: dict[tuple[str, datetime], MinuteUsage] = {}

@@ -183,6 +183,9 @@ class UsageRecorder:
         cpu, rss = self._sample()
         cpu_delta = max(cpu - self._last_sample[0], 0.0)
         seconds = max((now - self._last_at).total_seconds(), 0.0)
+        # Memory is held while serving: at most the minutes the batch served in (a long gap
+        # between takes, an idle process or a clock that jumped, is not charged to them).
+        seconds = min(seconds, 60.0 * len(pending))
         self._last_sample, self._last_at = (cpu, rss), now
         attribute(batch, cpu_delta, rss * seconds)
         return batch
