@@ -279,8 +279,14 @@ async def alert_page(
     ]  # fmt: skip
     if alert.evidence:
         facts.append(("evidence", link(alert.evidence, alert.evidence)))
-    if annotations.get("runbook_url"):
-        facts.append(("runbook", link(annotations["runbook_url"], annotations["runbook_url"])))
+    runbook = annotations.get("runbook_url")
+    if runbook:  # the built-in rules name a page of medops' docs, not an address to follow
+        shown = (
+            link(runbook, runbook)
+            if runbook.startswith(("https://", "http://", "/"))
+            else (f"<code>{esc(runbook)}</code>")
+        )
+        facts.append(("runbook", shown))
     body = ""
     if annotations.get("summary"):
         body += f'<p class="lead">{esc(annotations["summary"])}</p>'
