@@ -47,7 +47,8 @@ from medops.auth.common import require_actor
 from medops.clock import Clock
 from medops.context import Context
 from medops.db.engine import Database
-from medops.errors import FieldError, InvalidInputError, NotFoundError
+from medops.errors import FieldError, InvalidInputError
+from medops.monitoring.configs import check_deployment
 from medops.registry.approvals import canonical_json
 from medops.serving.cost import CostReport, Prices, cost_report
 from medops.serving.tables import Deployment, ServingUsage
@@ -107,7 +108,7 @@ class SloService:
         newest ``*`` version, else the built-in defaults."""
         with self._db.session() as session:
             if deployment != ALL:
-                _check_deployment(session, deployment)
+                check_deployment(session, deployment)
             return config_in_force(session, deployment)
 
     def versions(self, scope: str) -> list[SloConfigOut]:
@@ -128,7 +129,7 @@ class SloService:
         after = config.model_dump(mode="json")
         with self._db.transaction() as session:
             if data.scope != ALL:
-                _check_deployment(session, data.scope, for_update=True)
+                check_deployment(session, data.scope, for_update=True)
             newest = session.scalar(
                 select(SloObjectiveVersion)
                 .where(SloObjectiveVersion.scope == data.scope)
@@ -165,7 +166,7 @@ class SloService:
         """``deployment``'s objectives over the period ending ``now``."""
         now = now or self._clock.now()
         with self._db.session() as session:
-            _check_deployment(session, deployment)
+            check_deployment(session, deployment)
             return status_of(session, deployment, now)
 
     def statuses(self, now: datetime | None = None) -> list[SloStatus]:
@@ -224,7 +225,7 @@ class SloService:
             raise InvalidInputError(msg, errors=[FieldError("month", "has not begun")])
         incidents = self.incidents(deployment, start, min(end, now))
         with self._db.session() as session:
-            _check_deployment(session, deployment)
+            check_deployment(session, deployment)
             return build_report(session, deployment, month, now, incidents, self.prices)
 
     @staticmethod
@@ -248,7 +249,7 @@ class SloService:
         start = end - timedelta(days=days)
         with self._db.session() as session:
             if deployment is not None:
-                _check_deployment(session, deployment)
+                check_deployment(session, deployment)
                 names = [deployment]
             else:
                 names = deployments_with_usage(session, start, end)
@@ -319,12 +320,3 @@ def _objective_status(
         exhaustion_hours=exhaustion,
         burn=[burn_out(c) for c in checks],
     )
-
-
-def _check_deployment(session: Session, name: str, *, for_update: bool = False) -> None:
-    query = select(Deployment.name).where(Deployment.name == name)
-    if for_update:
-        query = query.with_for_update()
-    if session.scalar(query) is None:
-        msg = f"no deployment named {name!r}"
-        raise NotFoundError(msg)

@@ -18,8 +18,8 @@ from medops.audit.schemas import AuditEntry
 from medops.audit.service import AuditService
 from medops.context import Context
 from medops.core.canonical import canonical_json
-from medops.errors import FieldError, InvalidInputError, NotFoundError
-from medops.serving.tables import Deployment
+from medops.errors import FieldError, InvalidInputError
+from medops.monitoring.configs import check_deployment
 
 RULES = "rules"
 CONFIG = "config"
@@ -54,7 +54,7 @@ def config(session: Session) -> AlertingConfig:
 
 def rules_out(session: Session, scope: str) -> RuleSetOut:
     """The rule set of ``scope`` as answered, with the rule names in force there."""
-    _check_scope(session, scope)
+    check_scope(session, scope)
     row = latest(session, RULES, scope)
     stored = RuleSet.model_validate_json(row.document) if row is not None else None
     shown = stored or (DEFAULT_RULE_SET if scope == "*" else RuleSet(scope=scope))
@@ -127,17 +127,10 @@ def save(
     return version
 
 
-def _check_scope(session: Session, scope: str) -> None:
-    if scope == "*":
-        return
-    if session.scalar(select(Deployment.name).where(Deployment.name == scope)) is None:
-        msg = f"no deployment named {scope!r}"
-        raise NotFoundError(msg)
-
-
 def check_scope(session: Session, scope: str) -> None:
-    """Refuse a rule set for a deployment that does not exist."""
-    _check_scope(session, scope)
+    """Refuse a rule set for a deployment that does not exist (``*`` is every deployment)."""
+    if scope != "*":
+        check_deployment(session, scope)
 
 
 def check_config(value: AlertingConfig) -> None:

@@ -33,7 +33,7 @@ class MonitoringConfigService:
     def get(self, deployment: str) -> MonitoringConfigOut:
         """The deployment's configuration; the defaults (no ``updated_at``) until one is set."""
         with self._db.session() as session:
-            _check_deployment(session, deployment)
+            check_deployment(session, deployment)
             row = session.get(MonitoringConfiguration, deployment)
             return _out(deployment, row)
 
@@ -43,7 +43,7 @@ class MonitoringConfigService:
         config = MonitoringConfig.model_validate(data.model_dump(exclude={"deployment"}))
         after = config.model_dump(mode="json")
         with self._db.transaction() as session:
-            _check_deployment(session, data.deployment, for_update=True)  # one change at a time
+            check_deployment(session, data.deployment, for_update=True)  # one change at a time
             row = session.get(MonitoringConfiguration, data.deployment, with_for_update=True)
             before = _config_of(row).model_dump(mode="json") if row is not None else None
             self._audit.record(
@@ -74,7 +74,9 @@ def load(db: Database, deployment: str) -> MonitoringConfig:
         return _config_of(session.get(MonitoringConfiguration, deployment))
 
 
-def _check_deployment(session: Session, name: str, *, for_update: bool = False) -> None:
+def check_deployment(session: Session, name: str, *, for_update: bool = False) -> None:
+    """Raise ``NotFoundError`` unless ``name`` is a deployment (locking its row when asked:
+    one change of its settings at a time)."""
     query = select(Deployment.name).where(Deployment.name == name)
     if for_update:
         query = query.with_for_update()

@@ -14,7 +14,7 @@ from typing import Protocol
 import httpx
 
 from medops.alerting.links import Links
-from medops.alerting.schemas import NotificationPayload
+from medops.alerting.schemas import NotificationPayload, ReceiverConfig
 from medops.errors import clip
 
 HTTP_TIMEOUT_SECONDS = 10.0
@@ -58,6 +58,15 @@ def post_json(
     if not response.is_success:
         raise DeliveryError(f"{where}: answered {response.status_code}")
     return response
+
+
+def webhook_url(config: ReceiverConfig, secret_url: str | None) -> str:
+    """A chat webhook's address: the secret (Slack's and Teams' URLs are credentials) or the
+    config's ``url``; ``DeliveryError`` when neither is set."""
+    target = secret_url or config.url
+    if not target:
+        raise DeliveryError(f"receiver {config.name!r} has no webhook URL (secret or url)")
+    return target
 
 
 def _safe_url(url: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from medops.alerting.links import Links
 from medops.alerting.receivers import render
-from medops.alerting.receivers.base import DeliveryError, post_json
+from medops.alerting.receivers.base import post_json, webhook_url
 from medops.alerting.schemas import NotificationPayload, ReceiverConfig
 from medops.core.canonical import canonical_bytes
 
@@ -57,10 +57,7 @@ class TeamsReceiver:
     """Posts a MessageCard to a Teams webhook."""
 
     def __init__(self, config: ReceiverConfig, url: str | None) -> None:
-        target = url or config.url
-        if not target:
-            raise DeliveryError(f"receiver {config.name!r} has no webhook URL (secret or url)")
-        self._url = target
+        self._url = webhook_url(config, url)
 
     def send(self, payload: NotificationPayload, links: Links) -> None:
         post_json(self._url, canonical_bytes(card(payload, links)))
