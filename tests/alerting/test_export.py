@@ -282,10 +282,10 @@ def test_alertmanager_config_maps_routes_matchers_and_durations() -> None:
     """Matchers use the string syntax, timings become durations, continue is kept."""
     text = alertmanager_config(example_config())
     assert "  group_wait: 30s\n  group_interval: 5m\n  repeat_interval: 4h\n" in text
-    assert "        - 'team=\"ops\"'\n        - 'severity=\"critical\"'\n" in text
+    assert '        - team="ops"\n        - severity="critical"\n' in text
     assert "      continue: true\n" in text
     assert "      repeat_interval: 12h\n" in text
-    assert "'alertname=~\"AccuracyDrop|DriftDetected|" in text
+    assert 'alertname=~"AccuracyDrop|DriftDetected|' in text
 
 
 def test_secrets_are_files_never_inline() -> None:
@@ -345,16 +345,23 @@ def _cli() -> typer.Typer:
 
 
 def test_cli_writes_the_files_and_answers_json(tmp_path: Path) -> None:
-    """--output writes the rule file and its tests; --json describes what was written."""
+    """--output writes the rule file and its tests; --json describes what was written (the
+    built-in rules given as a file: without one the command reads the installation's, as the
+    README's first day shows)."""
+    rules = tmp_path / "rules.json"
+    rules.write_text(RuleSet(scope="*", rules=builtin_rules()).model_dump_json())
+    out = tmp_path / "out"
+    out.mkdir()
     runner = CliRunner()
     answer = runner.invoke(
-        _cli(), ["export", "--format", "prometheus", "--output", str(tmp_path), "--json"]
+        _cli(),
+        ["export", "--format", "prometheus", "--rules", str(rules), "--output", str(out), "--json"],
     )
     assert answer.exit_code == 0, answer.output
     result = ExportResult.model_validate_json(answer.stdout)
     assert [f.name for f in result.files] == ["medops-rules.yml", "medops-rules.test.yml"]
     assert result.alerts == 29 - result.recording_rules
-    assert (tmp_path / "medops-rules.yml").read_text() == result.files[0].content
+    assert (out / "medops-rules.yml").read_text() == result.files[0].content
 
 
 def test_cli_prints_the_file_without_output_and_reads_a_routing_config(tmp_path: Path) -> None:

@@ -140,14 +140,13 @@ def export(
     if format_ == "prometheus":
         result = export_prometheus(_rules(rules, deployment), deployment=_scope(rules, deployment))
     elif format_ == "alertmanager":
-        routing = (
-            _load(config, AlertingConfig, "a routing config")
-            if config is not None
-            else client().alert_config().config
-        )
-        result = export_alertmanager(
-            routing, secrets_dir=secrets_dir, version=_version(alertmanager_version)
-        )
+        version = _version(alertmanager_version)  # checked before the installation is read
+        if config is not None:
+            routing = _load(config, AlertingConfig, "a routing config")
+        else:
+            with client() as api:
+                routing = api.alert_config().config
+        result = export_alertmanager(routing, secrets_dir=secrets_dir, version=version)
     else:
         raise InvalidInputError(
             f"--format {format_!r}: use prometheus or alertmanager",
