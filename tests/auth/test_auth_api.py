@@ -32,12 +32,15 @@ def test_password_flow_returns_a_bearer_token_that_authenticates(
     assert me["role"] == "data_scientist"
     assert me["auth_method"] == "password"
     assert me["permissions"] == [
+        "alerts:read",
+        "alerts:respond",
         "breakglass:use",
         "models:card",
         "models:read",
         "models:write",
         "monitoring:read",
         "self",
+        "slo:read",
         "tokens:create",
     ]
 

@@ -422,8 +422,8 @@ def test_every_html_answer_carries_a_strict_content_policy_and_every_answer_nosn
     http: httpx.Client, clock: FixedClock, deployed: dict[str, dict[str, str]]
 ) -> None:
     """Each route that answers HTML (found in the OpenAPI document: the validation report,
-    the model card, the monitoring report) sends a Content-Security-Policy of default-src
-    'none' whose style-src allows exactly the page's inline style sheets by hash (no
+    the model card, the monitoring report, the SLA report) sends a Content-Security-Policy of
+    default-src 'none' whose style-src allows exactly the page's inline style sheets by hash (no
     'unsafe-inline', no script), frame-ancestors 'none', Referrer-Policy no-referrer,
     X-Frame-Options DENY and nosniff; JSON and problem answers carry nosniff."""
     _predict(http, deployed["clin"], 60)
@@ -439,6 +439,8 @@ def test_every_html_answer_carries_a_strict_content_policy_and_every_answer_nosn
             f"/api/v1/models/{MODEL}/versions/1/card", {"format": "html"}, {}),
         "/api/v1/monitoring/report": (
             "/api/v1/monitoring/report", {"deployment": DEPLOYMENT, "window": "count:50"}, html),
+        "/api/v1/slo/{deployment}/report": (
+            f"/api/v1/slo/{DEPLOYMENT}/report", {"format": "html"}, {}),
     }  # fmt: skip
     declared = {
         path

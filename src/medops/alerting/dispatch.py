@@ -25,13 +25,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.sql.elements import ColumnElement
 
 from medops.alerting.links import Links, load_key
 from medops.alerting.receivers import DeliveryError, Receiver, Secrets, build
+from medops.alerting.records import DispatchSummary
 from medops.alerting.schemas import NotificationPayload, ReceiverConfig
 from medops.alerting.tables import AlertNotification
 from medops.audit.schemas import AuditEntry
@@ -65,31 +65,6 @@ def backoff(attempts: int) -> timedelta:
 def default_holder() -> str:
     """This process: host and pid."""
     return f"{socket.gethostname()}-{os.getpid()}"[:64]
-
-
-class DispatchSummary(BaseModel):
-    """What one run did."""
-
-    claimed: int = 0
-    sent: int = 0
-    failed: int = 0  # attempts that failed and will be retried
-    dead: int = 0  # rows given up on in this run
-    skipped: int = 0  # due rows another replica claimed first
-
-
-class NotificationOut(BaseModel):
-    """One outbox row, without its payload."""
-
-    id: str
-    receiver: str
-    kind: str
-    group_key: str
-    status: str
-    attempts: int
-    next_attempt_at: datetime
-    created_at: datetime
-    sent_at: datetime | None
-    last_error: str | None
 
 
 class Dispatcher:

@@ -103,3 +103,28 @@ class EvaluationSummary(BaseModel):
     resolved: int = 0
     notifications: int = 0
     open: int = 0
+
+
+class DispatchSummary(BaseModel):
+    """What one run did."""
+
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0  # attempts that failed and will be retried
+    dead: int = 0  # rows given up on in this run
+    skipped: int = 0  # due rows another replica claimed first
+
+
+class NotificationOut(BaseModel):
+    """One outbox row, without its payload."""
+
+    id: str
+    receiver: str
+    kind: str
+    group_key: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    sent_at: datetime | None
+    last_error: str | None

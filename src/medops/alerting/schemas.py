@@ -176,7 +176,7 @@ class ReceiverConfig(BaseModel):
     to: list[str] = Field(default_factory=list)
     sender: str | None = None
     smtp_host: str | None = None
-    smtp_port: int = 587
+    smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_user: str | None = None
     starttls: bool = True
     max_attempts: int = Field(default=12, ge=1, le=1000)

@@ -57,8 +57,18 @@ class SloConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    period_days: Literal[28, 30] = 30
+    period_days: int = Field(
+        default=30, ge=28, le=30, description="The rolling period: 28 or 30 days."
+    )
     objectives: list[Objective] = Field(default_factory=lambda: list(DEFAULT_OBJECTIVES))
+
+    @field_validator("period_days")
+    @classmethod
+    def _period(cls, value: int) -> int:
+        if value not in (28, 30):
+            msg = "must be 28 or 30"
+            raise ValueError(msg)
+        return value
 
     @model_validator(mode="after")
     def _unique(self) -> SloConfig:

@@ -19,7 +19,10 @@ from medops.cli.common import client
 from medops.cli.output import JsonOption, console, print_json, print_record, print_table
 from medops.errors import FieldError, InvalidInputError
 
-app = typer.Typer(help="Alerts: rules, alerts, silences and routing.", no_args_is_help=True)
+app = typer.Typer(
+    help="Alerts: rules, alerts (ack, resolve), silences, routing, notifications and export.",
+    no_args_is_help=True,
+)
 rules_app = typer.Typer(
     help="Alert rule sets (per deployment, or * for all).", no_args_is_help=True
 )

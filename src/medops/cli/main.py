@@ -100,7 +100,7 @@ class MedopsGroup(LazyGroup):
         "alerts": Lazy(
             "medops.cli.alerts",
             "app",
-            "Alerts: rules, alerts (ack, resolve), silences and routing.",
+            "Alerts: rules, alerts (ack, resolve), silences, routing, notifications and export.",
         ),
         "slo": Lazy(
             "medops.cli.slo",

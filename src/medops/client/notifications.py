@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from medops.alerting.dispatch import DispatchSummary, NotificationOut
+from medops.alerting.records import DispatchSummary, NotificationOut
 from medops.client.shapes import Shape
 from medops.client.transport import Transport
 

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from medops.alerting.dispatch import DispatchSummary, NotificationOut, dispatcher_for
+from medops.alerting.dispatch import dispatcher_for
+from medops.alerting.records import DispatchSummary, NotificationOut
 from medops.alerting.tables import AlertNotification
 from medops.api.deps import API_PREFIX, ServicesDep, require
 from medops.context import Context
