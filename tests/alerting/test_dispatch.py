@@ -157,13 +157,12 @@ def test_a_claim_outlives_any_send() -> None:
     assert CLAIM_SECONDS > 4 * HTTP_TIMEOUT_SECONDS
 
 
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)  # SQLite: one process
 def test_three_replica_processes_on_postgresql_send_each_notification_exactly_once(
-    backend: str, services: Services, db_url: str, tmp_path: Path
+    services: Services, db_url: str, tmp_path: Path
 ) -> None:
     """Three OS processes, each with its own services on the same PostgreSQL database, run
     the dispatcher over the same 60 queued rows; the receiver gets each exactly once."""
-    if backend != "postgresql":
-        pytest.skip("replicas share a PostgreSQL database; SQLite runs one process")
     ids = queue(services.db, services.clock.now(), 60)
     go = tmp_path / "go"
     with HttpPeer(delay=0.01) as peer:
