@@ -281,6 +281,48 @@ class Settings(BaseSettings):
         pattern=r"^[A-Z]{3}$",
         description="Currency of the prices (ISO 4217 code), shown in cost reports.",
     )
+    data_dir: Path | None = Field(
+        default=None,
+        description="Where the dataset store keeps its encrypted objects on this machine; "
+        "default data/ in the home.",
+    )
+    data_kek_file: Path | None = Field(
+        default=None,
+        description="The data key-encryption keys (a keyring file, current key first); default "
+        "data-kek.key in the home, made on first use.",
+    )
+    data_kek: SecretStr | None = Field(
+        default=None,
+        description="The data key-encryption keys themselves (id:base64, comma-separated, current "
+        "first), e.g. from a Kubernetes secret; set, the key file is not used.",
+    )
+    data_remote: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="Where `medops data push` sends dataset versions and `pull` fetches them: "
+        "s3://bucket/prefix or a folder path.",
+    )
+    data_s3_endpoint_url: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="Endpoint of an S3-compatible server (MinIO, Ceph, a cloud's); credentials "
+        "come from the usual AWS_* variables or files.",
+    )
+    data_s3_region: str | None = Field(
+        default=None, max_length=64, description="Region of the S3 bucket, where it needs one."
+    )
+    data_hash_workers: int = Field(
+        default=0,
+        ge=0,
+        le=256,
+        description="Threads that hash and encrypt dataset files (0: one per CPU core).",
+    )
+    openlineage_url: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="Where lineage events go in OpenLineage format: an http(s) endpoint "
+        "(POSTed as JSON) or file:///path (JSON lines); unset, none are sent.",
+    )
 
     @field_validator("url", "public_url")
     @classmethod
@@ -350,6 +392,15 @@ class Settings(BaseSettings):
     def blob_dir(self) -> Path:
         """Where the local content-addressed blob store keeps its objects."""
         return self.home / "blobs"
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        """Where the local dataset store keeps its encrypted objects."""
+        return self.data_dir or self.home / "data"
+
+    @property
+    def resolved_data_kek_file(self) -> Path:
+        return self.data_kek_file or self.home / "data-kek.key"
 
     @property
     def resolved_audit_key_file(self) -> Path:

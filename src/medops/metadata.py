@@ -13,8 +13,20 @@ from medops.alerting.tables import (
 )
 from medops.audit.tables import AuditCheckpoint, AuditEvent
 from medops.auth.tables import ApiToken, BreakGlassGrant, LoginThrottle, RecoveryCode, User
+from medops.datasets.tables import (
+    DataBlob,
+    DataHold,
+    DataObject,
+    DataReplica,
+    Dataset,
+    DatasetVersion,
+    DeidMapping,
+    DeidProject,
+    DicomSeries,
+)
 from medops.db.base import Base
 from medops.jobs import JobLease
+from medops.lineage.tables import LineageEdge, LineageEvent
 from medops.monitoring.tables import (
     MonitoringConfiguration,
     MonitoringProfile,
@@ -52,9 +64,20 @@ __all__ = [
     "AuditCheckpoint",
     "AuditEvent",
     "BreakGlassGrant",
+    "DataBlob",
+    "DataHold",
+    "DataObject",
+    "DataReplica",
+    "Dataset",
+    "DatasetVersion",
+    "DeidMapping",
+    "DeidProject",
     "Deployment",
     "DeploymentEvent",
+    "DicomSeries",
     "JobLease",
+    "LineageEdge",
+    "LineageEvent",
     "LoginThrottle",
     "ModelAlias",
     "ModelCard",

@@ -49,6 +49,12 @@ class Permission(StrEnum):
     ALERTS_CONFIGURE = "alerts:configure"
     ALERTS_RUN = "alerts:run"
     SLO_READ = "slo:read"
+    DATA_READ = "data:read"
+    DATA_CHECKOUT = "data:checkout"
+    DATA_WRITE = "data:write"
+    DATA_MANAGE = "data:manage"
+    DATA_REIDENTIFY = "data:reidentify"
+    LINEAGE_READ = "lineage:read"
 
 
 PERMISSION_DESCRIPTIONS: MappingProxyType[Permission, str] = MappingProxyType(
@@ -99,6 +105,29 @@ PERMISSION_DESCRIPTIONS: MappingProxyType[Permission, str] = MappingProxyType(
         Permission.SLO_READ: (
             "See service-level objectives, error budgets, monthly SLA reports and cost reports."
         ),
+        Permission.DATA_READ: (
+            "See datasets, their versions, manifests, schemas, DICOM indexes and differences."
+        ),
+        Permission.DATA_CHECKOUT: (
+            "Read a dataset version's bytes (checkout, verify), audited with a purpose and the "
+            "patient references it holds."
+        ),
+        Permission.DATA_WRITE: (
+            "Add dataset versions (de-identifying DICOM on the way in) and push or pull them "
+            "between the store and a remote."
+        ),
+        Permission.DATA_MANAGE: (
+            "Place and release legal holds, delete dataset versions under the retention rule, "
+            "rotate the data encryption keys."
+        ),
+        Permission.DATA_REIDENTIFY: (
+            "Map a de-identified pseudonym or UID back to the original, with a reason; every "
+            "re-identification is audited."
+        ),
+        Permission.LINEAGE_READ: (
+            "See lineage: which data made which model, where it is deployed, what it predicted, "
+            "and the impact of a dataset version."
+        ),
     }
 )
 
@@ -111,6 +140,16 @@ _ON_CALL = frozenset({Permission.ALERTS_READ, Permission.ALERTS_RESPOND, Permiss
 
 _MODEL_AUTHOR = frozenset({Permission.MODELS_READ, Permission.MODELS_WRITE, Permission.MODELS_CARD})
 
+# Those who build models version the data they train on, and trace it.
+_DATA_AUTHOR = frozenset(
+    {
+        Permission.DATA_READ,
+        Permission.DATA_CHECKOUT,
+        Permission.DATA_WRITE,
+        Permission.LINEAGE_READ,
+    }
+)
+
 ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyType(
     {
         # Separation of duties: admins manage accounts but do not read (or police) the
@@ -120,6 +159,7 @@ ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyTy
         Role.DATA_SCIENTIST: _PEOPLE
         | _EMERGENCY
         | _MODEL_AUTHOR
+        | _DATA_AUTHOR
         | {Permission.MONITORING_READ}
         | _ON_CALL,
         # Separation of duties within the registry is enforced per version: whoever
@@ -127,7 +167,10 @@ ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyTy
         Role.ML_ENGINEER: _PEOPLE
         | _EMERGENCY
         | _MODEL_AUTHOR
+        | _DATA_AUTHOR
         | {
+            # Retention and legal holds are run by those who run the platform's data.
+            Permission.DATA_MANAGE,
             Permission.MODELS_APPROVE,
             Permission.MODELS_PROMOTE,
             Permission.MODELS_POLICY,
@@ -153,6 +196,11 @@ ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyTy
             Permission.PREDICT,
             Permission.OUTCOMES_WRITE,
             Permission.MONITORING_READ,
+            # Which data a model learned from is part of trusting it.
+            Permission.LINEAGE_READ,
+            # Re-identification (an incidental finding back to the treating team) is a
+            # clinical act, with a reason, audited, reviewed by auditors.
+            Permission.DATA_REIDENTIFY,
         }
         # The clinical safety team is paged for fairness and performance alerts.
         | _ON_CALL,
@@ -166,6 +214,8 @@ ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyTy
             Permission.MONITORING_READ,
             Permission.ALERTS_READ,
             Permission.SLO_READ,
+            Permission.DATA_READ,
+            Permission.LINEAGE_READ,
         },
         # A service account acts only through tokens an admin issues to it; it mints none.
         # Hospital systems (the EHR integration) predict and send outcomes through one.
