@@ -176,6 +176,11 @@ class Keyring:
         key = secrets.token_bytes(KEY_BYTES)
         return "k" + hashlib.sha256(key).hexdigest()[:15], key
 
+    def with_current(self, key: tuple[str, bytes]) -> Keyring:
+        """This keyring with ``key`` first (wrapping from now on), the others still held."""
+        rest = [(kek_id, self._keys[kek_id]) for kek_id in self.ids if kek_id != key[0]]
+        return Keyring([key, *rest], source=self.source)
+
     def _kek(self, kek_id: str) -> bytes:
         key = self._keys.get(kek_id)
         if key is None:
