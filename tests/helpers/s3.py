@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "medops-test",
@@ -46,7 +47,7 @@ class MotoServer:
     def start(cls, *, timeout: float = 30.0) -> MotoServer:
         port = _free_port()
         program = Path(sys.executable).with_name("moto_server")
-        process = subprocess.Popen(  # noqa: S603 (our own venv's program, fixed arguments)
+        process = subprocess.Popen(
             [str(program), "-H", "127.0.0.1", "-p", str(port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -65,7 +66,7 @@ class MotoServer:
                 time.sleep(0.1)
         return cls(endpoint, process)
 
-    def client(self):  # type: ignore[no-untyped-def]
+    def client(self) -> Any:
         import boto3  # type: ignore[import-untyped]
 
         return boto3.session.Session(

@@ -163,8 +163,8 @@ def _multipart(
     if upload_id is None:
         upload_id = remote.start_multipart(key)
         replicas.begin(digest, upload_id)
-    for number in parts:
-        tally.advance(min(part_size, size - (number - 1) * part_size))
+    if parts:
+        tally.advance(sum(min(part_size, size - (n - 1) * part_size) for n in parts))
     for number in range(1, count + 1):
         if number in parts:
             continue
