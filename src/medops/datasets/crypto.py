@@ -176,6 +176,10 @@ class Keyring:
         key = secrets.token_bytes(KEY_BYTES)
         return "k" + hashlib.sha256(key).hexdigest()[:15], key
 
+    def items(self) -> list[tuple[str, bytes]]:
+        """The keys as (id, key), current first (to write a keyring file)."""
+        return [(kek_id, self._keys[kek_id]) for kek_id in self.ids]
+
     def with_current(self, key: tuple[str, bytes]) -> Keyring:
         """This keyring with ``key`` first (wrapping from now on), the others still held."""
         rest = [(kek_id, self._keys[kek_id]) for kek_id in self.ids if kek_id != key[0]]
