@@ -153,12 +153,17 @@ class ObjectStore:
 
     # -- the public interface --------------------------------------------------------------
 
-    def put(self, digest: str, data: bytes | memoryview) -> int:
+    def put(self, digest: str, data: bytes | memoryview, *, checked: bool = False) -> int:
         """Store ``data`` under ``digest`` (it must be its SHA-256, else IntegrityError);
-        idempotent; returns the stored (encrypted) size."""
+        idempotent; returns the stored (encrypted) size. ``checked``: the caller has just
+        computed the SHA-256 of these very bytes itself, so it is not computed again."""
         check_digest(digest)
         view = memoryview(data).cast("B")
-        hashing: Future[str] = self.pool.submit(lambda: hashlib.sha256(view).hexdigest())
+        hashing: Future[str] = (
+            _done(digest.removeprefix("sha256:"))
+            if checked
+            else self.pool.submit(lambda: hashlib.sha256(view).hexdigest())
+        )
         stored = self.backend.size(object_key(digest))
         if stored is not None:
             self._check_hash(digest, hashing.result())
@@ -211,9 +216,14 @@ class ObjectStore:
         for index, _, _ in cipher.spans():
             offset, length = header.segment_span(index)
             items.append((index, view[offset : offset + length]))
-        plain = b"".join(self._map(items, cipher, encrypt=False))
-        self._check_hash(digest, hashlib.sha256(plain).hexdigest())
-        return plain
+        # Hashed here as the pool decrypts the segments ahead: the two overlap.
+        hasher = hashlib.sha256()
+        pieces = []
+        for piece in self._stream(items, cipher, encrypt=False):
+            hasher.update(piece)
+            pieces.append(piece)
+        self._check_hash(digest, hasher.hexdigest())
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def get_range(self, digest: str, offset: int, length: int) -> bytes:
         """``length`` plaintext bytes from ``offset``; only the segments the range covers
@@ -289,6 +299,12 @@ class ObjectStore:
             name = key.rsplit("/", 1)[-1]
             if len(name) == 64:
                 yield "sha256:" + name
+
+
+def _done(value: str) -> Future[str]:
+    future: Future[str] = Future()
+    future.set_result(value)
+    return future
 
 
 def _then_check(

@@ -184,3 +184,16 @@ def test_rewrap_changes_only_the_key_record(store: ObjectStore, keyring: Keyring
     assert store.backend.get(object_key(digest)) == before
     only_new = ObjectStore(store.backend, Keyring([new_key]))
     assert only_new.get(digest) == data
+
+
+def test_checked_put_skips_only_the_hash(store: ObjectStore) -> None:
+    """``checked=True`` stores the same readable object (the reader still checks the
+    digest, so a caller that lied is caught on the first read)."""
+    data = random_bytes(SEGMENT_SIZE + 1, 5)
+    digest = digest_of(data)
+    store.put(digest, data, checked=True)
+    assert store.get(digest) == data
+    liar = digest_of(b"something else")
+    store.put(liar, data, checked=True)
+    with pytest.raises(IntegrityError):
+        store.get(liar)
