@@ -96,13 +96,18 @@ def push(
     progress: Progress | None = None,
     part_size: int = PART_SIZE,
     clock: Clock | None = None,
+    resend_keys: bool = False,
 ) -> TransferSummary:
     """Copy the objects ``digests`` (with their key records) to ``remote``, resuming any
-    upload a killed push left; ``remote_name`` keys the replica rows (the remote's URL)."""
+    upload a killed push left; ``remote_name`` keys the replica rows (the remote's URL).
+    ``resend_keys``: also send again the key records of objects already there (after a KEK
+    rotation, so the remote's records are wrapped by the current KEK; data is not sent)."""
     started = time.monotonic()
     replicas = Replicas(database, remote_name, clock)
     wanted = sorted(set(digests))
     done = replicas.done(wanted)
+    if resend_keys:
+        _run(lambda d: _send_key_record(store, remote, d), sorted(done))
     todo = [d for d in wanted if d not in done]
     headers = {d: store.header(d) for d in todo}  # NotFoundError for an object not stored here
     tally = _Tally(sum(h.stored_size for h in headers.values()), progress)
@@ -135,6 +140,11 @@ def push(
         skipped=tally.skipped,
         seconds=round(time.monotonic() - started, 3),
     )
+
+
+def _send_key_record(store: ObjectStore, remote: Backend, digest: str) -> None:
+    record_key = key_record_key(digest, store.header(digest))
+    remote.put(record_key, [store.backend.get(record_key)])
 
 
 def _multipart(

@@ -3,14 +3,18 @@ the new KEK, without touching encrypted data; the old KEK is then no longer need
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import select
 
 from medops.clock import SystemClock
 from medops.config import Settings
+from medops.datasets.backends import LocalBackend
 from medops.datasets.crypto import Keyring, sealed_kek_id
 from medops.datasets.keys import add_key, rotate
 from medops.datasets.objects import ObjectStore, object_key, open_store
 from medops.datasets.tables import DataObject, DeidMapping, DeidProject
+from medops.datasets.transfer import pull, push
 from medops.db.engine import Database
 from tests.datasets.store.conftest import digest_of, random_bytes
 
@@ -103,3 +107,26 @@ def test_rotation_of_an_empty_store(database: Database, settings: Settings) -> N
     summary = rotate(database, store, store.keyring)
     assert (summary.objects, summary.rewrapped, summary.secrets) == (0, 0, 0)
     assert summary.kek_id == store.keyring.current_id
+
+
+def test_push_after_rotation_resends_key_records(
+    database: Database, settings: Settings, tmp_path: Path
+) -> None:
+    """After a rotation, push with resend_keys replaces the remote's key records (the data
+    stays), so a machine holding only the new KEK can pull."""
+    store = open_store(settings)
+    objects = _seed(database, store)
+    remote = LocalBackend(tmp_path / "remote")
+    push(database, store, remote, "remote", list(objects))
+    data_before = {d: remote.get(object_key(d)) for d in objects}
+    add_key(settings)
+    keyring = Keyring.from_settings(settings)
+    rotated = ObjectStore(store.backend, keyring)
+    rotate(database, rotated, keyring)
+    summary = push(database, rotated, remote, "remote", list(objects), resend_keys=True)
+    assert (summary.objects, summary.skipped) == (0, 3)
+    assert {d: remote.get(object_key(d)) for d in objects} == data_before
+    only_new = ObjectStore(LocalBackend(tmp_path / "b"), Keyring(keyring.items()[:1]))
+    pull(database, only_new, remote, "remote", list(objects))
+    for digest, data in objects.items():
+        assert only_new.get(digest) == data
