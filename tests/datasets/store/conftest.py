@@ -3,8 +3,6 @@ folder, and a bucket of the session's moto_server)."""
 
 from __future__ import annotations
 
-import hashlib
-import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,15 +15,6 @@ from medops.datasets.crypto import Keyring
 from medops.datasets.objects import ObjectStore
 from medops.db.engine import Database
 from tests.helpers.s3 import MotoServer
-
-
-def digest_of(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def random_bytes(size: int, seed: int = 0) -> bytes:
-    """Deterministic incompressible bytes."""
-    return random.Random(seed).randbytes(size)
 
 
 @pytest.fixture

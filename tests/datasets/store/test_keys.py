@@ -16,7 +16,7 @@ from medops.datasets.objects import ObjectStore, object_key, open_store
 from medops.datasets.tables import DataObject, DeidMapping, DeidProject
 from medops.datasets.transfer import pull, push
 from medops.db.engine import Database
-from tests.datasets.store.conftest import digest_of, random_bytes
+from tests.helpers.datastore import digest_of, random_bytes
 
 
 def _seed(database: Database, store: ObjectStore) -> dict[str, bytes]:

@@ -9,7 +9,7 @@ from medops.datasets.backends import Backend
 from medops.datasets.crypto import HEADER_SIZE, SEGMENT_SIZE, Header, Keyring
 from medops.datasets.objects import ObjectStore, key_record_prefix, object_key
 from medops.errors import IntegrityError, InvalidInputError, NotFoundError
-from tests.datasets.store.conftest import digest_of, random_bytes
+from tests.helpers.datastore import digest_of, random_bytes
 
 SIZE = 3 * SEGMENT_SIZE + 12345  # four segments, the last one short
 

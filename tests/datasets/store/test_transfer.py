@@ -23,7 +23,7 @@ from medops.datasets.replicas import DONE, PENDING, Replicas
 from medops.datasets.transfer import pull, push
 from medops.db.engine import Database
 from medops.errors import IntegrityError, NotFoundError
-from tests.datasets.store.conftest import digest_of, random_bytes
+from tests.helpers.datastore import digest_of, random_bytes
 from tests.helpers.s3 import MotoServer
 
 MIB = 1024 * 1024
