@@ -199,17 +199,23 @@ def pull(
     clock: Clock | None = None,
 ) -> TransferSummary:
     """Fetch the objects ``digests`` that the store lacks from ``remote``, verifying each
-    (decrypt + digest) before it is stored."""
+    (decrypt + digest) before it is stored. ``progress`` is called from worker threads."""
     started = time.monotonic()
     replicas = Replicas(database, remote_name, clock)
     wanted = sorted(set(digests))
     todo = sorted(store.missing(wanted))
     headers: dict[str, Header] = {}
-    for digest in todo:
-        raw = remote.get_range(object_key(digest), 0, HEADER_SIZE)
+
+    def read_header(digest: str) -> None:
+        try:
+            raw = remote.get_range(object_key(digest), 0, HEADER_SIZE)
+        except NotFoundError:
+            raw = b""
         if not raw:
             raise NotFoundError(f"object {digest} is not on the remote {remote.url}")
         headers[digest] = Header.parse(raw)
+
+    _run(read_header, todo)  # one small ranged GET each, several in flight
     tally = _Tally(sum(h.stored_size for h in headers.values()), progress)
     for _ in range(len(wanted) - len(todo)):
         tally.skip()
