@@ -3,6 +3,8 @@ detection (a flipped byte, a swapped object, a truncated one) on read and on ver
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from medops.datasets.backends import Backend
@@ -197,3 +199,16 @@ def test_checked_put_skips_only_the_hash(store: ObjectStore) -> None:
     store.put(liar, data, checked=True)
     with pytest.raises(IntegrityError):
         store.get(liar)
+
+
+def test_racing_puts_of_one_digest_leave_a_readable_object(store: ObjectStore) -> None:
+    """Two writers storing the same new object at once (two uploads of one pack) never
+    leave one's data paired with the other's key: each key record is named by its salt."""
+    data = random_bytes(2 * SEGMENT_SIZE, 9)
+    digest = digest_of(data)
+    for _ in range(3):
+        store.delete(digest)
+        writers = [ObjectStore(store.backend, store.keyring, workers=1) for _ in range(2)]
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda s: s.put(digest, data), writers))
+        assert ObjectStore(store.backend, store.keyring).get(digest) == data
