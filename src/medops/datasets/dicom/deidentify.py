@@ -120,40 +120,31 @@ class Deidentifier:
 
     def deidentify(self, data: bytes, *, name: str = "the file") -> DeidResult:
         """The de-identified copy of DICOM file ``data`` (``name`` names it in errors)."""
-        ds = _parse(data, name)
-        run = _Run(self, ds)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            run.clean(ds)
-            run.clean_file_meta(ds)
-            run.stamp(ds)
-            out = io.BytesIO()
-            ds.save_as(out)
+        reason = None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = dcmread(io.BytesIO(data))
+                run = _Run(self, ds)
+                run.clean(ds)
+                run.clean_file_meta(ds)
+                run.stamp(ds)
+                out = io.BytesIO()
+                ds.save_as(out)
+        except InvalidDicomError:
+            reason = "not a DICOM Part 10 file (no 'DICM' after the 128-byte preamble)"
+        except Exception as error:  # noqa: BLE001 - pydicom raises many kinds on broken input
+            # Values are parsed lazily, as the profile reaches them: a broken element fails
+            # here, and nothing of the file is returned.
+            reason = f"not a readable DICOM file ({type(error).__name__})"
+        if reason is not None:
+            raise InvalidInputError(f"{name}: {reason}", errors=[FieldError(name, reason)])
         return DeidResult(
             data=out.getvalue(),
             mappings=list(run.mappings.values()),
             burned_in=run.burned_in,
             patient_ref=run.patient_ref,
         )
-
-
-def _parse(data: bytes, name: str) -> Dataset:
-    reason = None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ds = dcmread(io.BytesIO(data))
-            # Read every element now: a broken file fails here, not half way through.
-            for tag in list(ds.keys()):
-                if tag != PIXEL_DATA:
-                    ds[tag]
-    except InvalidDicomError:
-        reason = "not a DICOM Part 10 file (no 'DICM' after the 128-byte preamble)"
-    except Exception as error:  # noqa: BLE001 - pydicom raises many kinds on broken input
-        reason = f"not a readable DICOM file ({type(error).__name__})"
-    if reason is not None:
-        raise InvalidInputError(f"{name}: {reason}", errors=[FieldError(name, reason)])
-    return ds
 
 
 class _Run:
