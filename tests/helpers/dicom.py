@@ -12,6 +12,7 @@ import datetime as dt
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
@@ -35,8 +36,7 @@ def ct_small() -> bytes:
     """The bytes of pydicom's bundled CT_small.dcm."""
     path = get_testdata_file("CT_small.dcm")
     assert path is not None
-    with open(path, "rb") as handle:
-        return handle.read()
+    return Path(path).read_bytes()
 
 
 @dataclass
@@ -75,7 +75,7 @@ class _Values:
         return text
 
     def value(self, vr: str) -> object:  # noqa: PLR0911 - one answer per VR family
-        vr = vr.split(" or ")[0]
+        vr = vr.split(" or ", maxsplit=1)[0]
         if vr == "PN":
             return f"{self.marker()}^JANE"
         if vr == "UI":
@@ -146,10 +146,6 @@ def phi_file() -> Crafted:
     crafted.values[0x00100020] = ORIGINAL_PATIENT_ID
     crafted.values[0x00100010] = ORIGINAL_PATIENT_NAME
     crafted.markers.append(ORIGINAL_PATIENT_ID)
-    ds.SOPInstanceUID = values.uid()
-    ds.StudyInstanceUID = values.uid()
-    ds.SeriesInstanceUID = values.uid()
-    ds.FrameOfReferenceUID = values.uid()
     ds.InstanceCreationDate = values.date()  # not in the table: the safety net's case
     ds.IssuerOfPatientID = values.marker()
     ds.add_new(HOLDER, "SQ", Sequence([_item(values, 0)]))

@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict
 from pydicom import dcmread
 from pydicom._uid_dict import UID_dictionary
 from pydicom.datadict import dictionary_VR, keyword_for_tag
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
@@ -48,6 +48,7 @@ from medops.errors import FieldError, InvalidInputError
 
 METHOD_TEXT = "medops PS3.15 E.1 Basic Profile"
 PIXEL_DATA = 0x7FE00010
+_UNDEFINED_LENGTH = 0xFFFFFFFF
 _PATIENT_ID = 0x00100020
 _PATIENT_NAME = 0x00100010
 _FILE_META_REMOVED = frozenset({0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x00020102})
@@ -125,12 +126,17 @@ class Deidentifier:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 ds = dcmread(io.BytesIO(data))
+                reason = _incomplete(ds)
+                if reason is not None:
+                    raise _RefusedError(reason)
                 run = _Run(self, ds)
                 run.clean(ds)
                 run.clean_file_meta(ds)
                 run.stamp(ds)
                 out = io.BytesIO()
                 ds.save_as(out)
+        except _RefusedError as refused:
+            reason = str(refused)
         except InvalidDicomError:
             reason = "not a DICOM Part 10 file (no 'DICM' after the 128-byte preamble)"
         except Exception as error:  # noqa: BLE001 - pydicom raises many kinds on broken input
@@ -145,6 +151,27 @@ class Deidentifier:
             burned_in=run.burned_in,
             patient_ref=run.patient_ref,
         )
+
+
+class _RefusedError(Exception):
+    """A file read without error that is still unusable (empty, truncated)."""
+
+
+def _incomplete(ds: Dataset) -> str | None:
+    """Why a parsed file is not a whole DICOM file, or None. pydicom stops quietly at the end
+    of a truncated file; an element shorter than its declared length shows the cut."""
+    if len(ds) == 0:
+        return "not a DICOM file with a data set (only a file meta header)"
+    for tag in list(ds.keys()):
+        raw = ds.get_item(tag)
+        if (
+            isinstance(raw, RawDataElement)
+            and raw.length != _UNDEFINED_LENGTH
+            and raw.value is not None
+            and len(raw.value) < raw.length
+        ):
+            return f"truncated DICOM file ({keyword_for_tag(tag) or tag} is cut short)"
+    return None
 
 
 class _Run:
