@@ -133,6 +133,7 @@ class Deidentifier:
                 run.clean(ds)
                 run.clean_file_meta(ds)
                 run.stamp(ds)
+                _give_vrs(ds)
                 out = io.BytesIO()
                 ds.save_as(out)
         except _RefusedError as refused:
@@ -151,6 +152,18 @@ class Deidentifier:
             burned_in=run.burned_in,
             patient_ref=run.patient_ref,
         )
+
+
+def _give_vrs(ds: Dataset) -> None:
+    """Parse the elements still without a VR when the file is written with explicit VRs (a
+    data set encoded implicitly under an explicit transfer syntax, which pydicom reads)."""
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax is None or syntax.is_implicit_VR:
+        return
+    for tag in list(ds.keys()):
+        raw = ds.get_item(tag)
+        if isinstance(raw, RawDataElement) and raw.VR is None:
+            ds[tag]
 
 
 class _RefusedError(Exception):
