@@ -133,7 +133,7 @@ def _column(name: str, column: pa.ChunkedArray) -> ColumnProfile:
         "distinct_capped": capped,
         "identifier_like": identifier,
     }
-    if identifier or count == 0:
+    if identifier or count == 0 or pa.types.is_nested(kind):
         return ColumnProfile.model_validate(profile)
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
         numbers = pc.cast(column, pa.float64())
@@ -151,7 +151,12 @@ def _column(name: str, column: pa.ChunkedArray) -> ColumnProfile:
 
 
 def _distinct(column: pa.ChunkedArray) -> tuple[int, bool]:
-    distinct = pc.count_distinct(column, mode="only_valid").as_py()
+    if column.null_count == len(column):
+        return 0, False
+    try:
+        distinct = pc.count_distinct(column, mode="only_valid").as_py()
+    except pa.ArrowNotImplementedError:  # nested types (lists, structs): not counted
+        return 0, False
     if distinct > DISTINCT_LIMIT:
         return DISTINCT_LIMIT, True
     return int(distinct), False
