@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 import pytest
-from sklearn.datasets import load_diabetes
+from sklearn.datasets import load_diabetes  # type: ignore[import-untyped]
 
 from medops.datasets.tabular import MIN_COUNT, TOP_N, describe, table_format
 from medops.errors import InvalidInputError
