@@ -242,9 +242,9 @@ def test_clean_descriptors_keeps_descriptions_without_identifiers() -> None:
     """Clean Descriptors keeps a description but scrubs the patient's name, ID and long
     digit runs from it; without the option the description is removed."""
     ds = _read(ct_small())
-    ds.PatientName = "Curie^Marie"
+    ds.PatientName = "Curie^Li"
     ds.PatientID = "MRN778899"
-    ds.SeriesDescription = "CHEST CT curie MRN778899 seen 2024-01-02"
+    ds.SeriesDescription = "CHEST CT curie MRN778899 seen 2024-01-02 CLINICAL"
     ds.StudyDescription = "CT ABDOMEN"
     buffer = io.BytesIO()
     ds.save_as(buffer)
@@ -255,6 +255,7 @@ def test_clean_descriptors_keeps_descriptions_without_identifiers() -> None:
     assert "778899" not in out.SeriesDescription
     assert "2024" not in out.SeriesDescription
     assert out.SeriesDescription.startswith("CHEST CT")
+    assert out.SeriesDescription.endswith("CLINICAL")  # "Li" is scrubbed as a word only
     basic = _read(Deidentifier(SECRET, DeidOptions()).deidentify(buffer.getvalue()).data)
     assert "SeriesDescription" not in basic
     assert "StudyDescription" not in basic

@@ -204,7 +204,16 @@ class _Run:
         self.shift = dt.timedelta(
             days=uids.date_shift_days(secret, key or "", self.options.date_shift_days_max)
         )
-        self.identifiers = _identifiers(ds) if self.options.clean_descriptors else []
+        found = _identifiers(ds) if self.options.clean_descriptors else []
+        # Whole words only: a two-letter name must not eat the letters of other words.
+        self.identifiers = (
+            re.compile(
+                "(?<![A-Za-z0-9])(?:" + "|".join(map(re.escape, found)) + ")(?![A-Za-z0-9])",
+                re.IGNORECASE,
+            )
+            if found
+            else None
+        )
 
     # -- the walk ---------------------------------------------------------------------------
 
@@ -253,8 +262,10 @@ class _Run:
             elem.value = _empty(vr)
         elif action == "D":
             elem.value = self._dummy(elem)
-        elif action == "U":
+        elif action == "U" and vr == "UI":
             elem.value = _map_values(elem.value, self._uid)
+        elif action == "U":
+            elem.value = self._dummy(elem)
         elif action == "C":
             self._clean_value(elem, rule)
 
@@ -368,8 +379,8 @@ class _Run:
 
     def _scrub(self, text: str) -> str:
         cleaned = str(text)
-        for identifier in self.identifiers:
-            cleaned = re.sub(re.escape(identifier), _SCRUBBED, cleaned, flags=re.IGNORECASE)
+        if self.identifiers is not None:
+            cleaned = self.identifiers.sub(_SCRUBBED, cleaned)
         return _DIGITS.sub(_SCRUBBED, cleaned)
 
 
