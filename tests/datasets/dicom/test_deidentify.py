@@ -11,7 +11,7 @@ import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
-from medops.datasets.dicom import Deidentifier, DeidOptions
+from medops.datasets.dicom import Deidentifier, DeidMethod, DeidOptions
 from medops.datasets.dicom.deidentify import METHOD_TEXT
 from medops.datasets.dicom.profile import rules_by_tag
 from medops.errors import InvalidInputError
@@ -114,6 +114,16 @@ def test_identity_removed_and_the_method_codes_name_the_options(crafted: Crafted
     basic = _read(Deidentifier(SECRET, DeidOptions()).deidentify(crafted.data).data)
     assert [i.CodeValue for i in basic.DeidentificationMethodCodeSequence] == ["113100"]
     assert basic.LongitudinalTemporalInformationModified == "REMOVED"
+
+
+def test_the_method_record_names_the_profile_options_codes_and_table() -> None:
+    """DeidMethod, kept with a version, carries the options, their codes and the table."""
+    options = DeidOptions(retain_longitudinal="full")
+    method = DeidMethod.of(options)
+    assert method.options == options
+    assert [c.value for c in method.codes] == ["113100", "113106"]
+    assert "Table E.1-1" in method.table
+    assert DeidMethod.model_validate_json(method.model_dump_json()) == method
 
 
 def test_pixel_data_and_transfer_syntax_are_unchanged_byte_for_byte(crafted: Crafted) -> None:

@@ -3,6 +3,16 @@
 ``generate_annex_e``) and a per-series index read from headers only (``index``)."""
 
 from medops.datasets.dicom.deidentify import Deidentifier, DeidResult, MappingEntry
-from medops.datasets.dicom.profile import DeidOptions
+from medops.datasets.dicom.index import SeriesInfo, series_of
+from medops.datasets.dicom.profile import DeidMethod, DeidOptions, MethodCode
 
-__all__ = ["DeidOptions", "DeidResult", "Deidentifier", "MappingEntry"]
+__all__ = [
+    "DeidMethod",
+    "DeidOptions",
+    "DeidResult",
+    "Deidentifier",
+    "MappingEntry",
+    "MethodCode",
+    "SeriesInfo",
+    "series_of",
+]

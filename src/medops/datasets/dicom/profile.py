@@ -39,6 +39,12 @@ CODE_RETAIN_MODIFIED_DATES = (
 )
 CODE_RETAIN_SAFE_PRIVATE = ("113111", "Retain Safe Private Option")
 
+# Where annex_e.csv comes from (source/NOTICE.md), recorded with every de-identified version.
+TABLE_SOURCE = (
+    "DICOM PS3.15 Table E.1-1 via innolitics/dicom-standard "
+    "0d01bf11dfc1d0b73b6df85bbf6e1764d3c558a3 (460 rows)"
+)
+
 _COMPOUND: dict[str, Action] = {
     "D": "D",
     "Z": "Z",
@@ -85,6 +91,36 @@ class DeidOptions(BaseModel):
         if self.keep_private:
             codes.append(CODE_RETAIN_SAFE_PRIVATE)
         return codes
+
+
+class MethodCode(BaseModel):
+    """One CID 7050 code of a de-identification."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    value: str
+    scheme: Literal["DCM"] = "DCM"
+    meaning: str
+
+
+class DeidMethod(BaseModel):
+    """What a de-identified version went through (kept with the version, shown on its page):
+    the profile, the options, their codes and the table's source."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    profile: Literal["PS3.15 E.1 Basic Application Level Confidentiality Profile"] = (
+        "PS3.15 E.1 Basic Application Level Confidentiality Profile"
+    )
+    options: DeidOptions
+    codes: list[MethodCode]
+    table: str = TABLE_SOURCE
+
+    @classmethod
+    def of(cls, options: DeidOptions) -> DeidMethod:
+        """The method record of ``options``."""
+        codes = [MethodCode(value=v, meaning=m) for v, m in options.method_codes()]
+        return cls(options=options, codes=codes)
 
 
 @dataclass(frozen=True)
