@@ -71,6 +71,14 @@ def test_a_bundled_file_is_de_identified_with_its_pixels_unchanged(name: str) ->
         assert after.PatientID == result.patient_ref != original_id
 
 
+def test_a_dicomdir_is_refused_not_broken() -> None:
+    """A DICOMDIR (patient records at byte offsets) is refused, not rewritten with its
+    offsets wrong."""
+    data = (TEST_FILES / "dicomdirtests" / "DICOMDIR").read_bytes()
+    with pytest.raises(InvalidInputError, match=r"^DICOMDIR: a DICOMDIR"):
+        Deidentifier(SECRET, DeidOptions()).deidentify(data, name="DICOMDIR")
+
+
 @pytest.mark.parametrize(("name", "why"), sorted(REFUSED.items()))
 def test_a_bundled_file_that_is_not_whole_part_10_is_refused(name: str, why: str) -> None:
     """Files without the Part 10 header, or cut short, raise InvalidInputError naming them."""

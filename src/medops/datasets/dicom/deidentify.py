@@ -49,6 +49,8 @@ from medops.errors import FieldError, InvalidInputError
 METHOD_TEXT = "medops PS3.15 E.1 Basic Profile"
 PIXEL_DATA = 0x7FE00010
 _UNDEFINED_LENGTH = 0xFFFFFFFF
+_MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"  # Media Storage Directory Storage
+_DIRECTORY_RECORDS = 0x00041220
 _PATIENT_ID = 0x00100020
 _PATIENT_NAME = 0x00100010
 _FILE_META_REMOVED = frozenset({0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x00020102})
@@ -175,6 +177,10 @@ def _incomplete(ds: Dataset) -> str | None:
     of a truncated file; an element shorter than its declared length shows the cut."""
     if len(ds) == 0:
         return "not a DICOM file with a data set (only a file meta header)"
+    meta_class = getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", None)
+    if meta_class == _MEDIA_DIRECTORY or _DIRECTORY_RECORDS in ds:
+        # Its records hold patient data at byte offsets that any change would break.
+        return "a DICOMDIR (a media directory, not an instance): leave it out or rebuild it"
     for tag in list(ds.keys()):
         raw = ds.get_item(tag)
         if (
