@@ -12,7 +12,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from medops.datasets.dicom import Deidentifier, DeidMethod, DeidOptions
-from medops.datasets.dicom.deidentify import METHOD_TEXT
+from medops.datasets.dicom.deidentify import METHOD_TEXT, is_part10
 from medops.datasets.dicom.profile import rules_by_tag
 from medops.errors import InvalidInputError
 from tests.helpers.dicom import (
@@ -304,6 +304,14 @@ def test_non_dicom_input_is_refused_with_an_error_naming_the_file(data: bytes, w
     assert str(caught.value).startswith("scans/notes.csv: ")
     assert why in str(caught.value)
     assert caught.value.errors[0].field == "scans/notes.csv"
+
+
+def test_is_part10_tells_dicom_files_from_others_by_their_header() -> None:
+    """The preamble and DICM mark a Part 10 file; a CSV or a short file is not one."""
+    assert is_part10(ct_small()[:132]) is True
+    assert is_part10(memoryview(ct_small())) is True
+    assert is_part10(b"patient_id,age\n" * 20) is False
+    assert is_part10(b"") is False
 
 
 def test_a_short_project_secret_is_refused() -> None:

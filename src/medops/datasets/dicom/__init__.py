@@ -2,7 +2,7 @@
 ``uids``; the action table ``annex_e.csv`` generated from the standard's Table E.1-1 by
 ``generate_annex_e``) and a per-series index read from headers only (``index``)."""
 
-from medops.datasets.dicom.deidentify import Deidentifier, DeidResult, MappingEntry
+from medops.datasets.dicom.deidentify import Deidentifier, DeidResult, MappingEntry, is_part10
 from medops.datasets.dicom.index import SeriesInfo, series_of
 from medops.datasets.dicom.profile import DeidMethod, DeidOptions, MethodCode
 
@@ -14,5 +14,6 @@ __all__ = [
     "MappingEntry",
     "MethodCode",
     "SeriesInfo",
+    "is_part10",
     "series_of",
 ]

@@ -77,6 +77,12 @@ _KEPT_UIDS = frozenset(
 )
 
 
+def is_part10(head: bytes | memoryview) -> bool:
+    """Whether a file starting with ``head`` (its first 132 bytes or more) is a DICOM Part 10
+    file: the one cheap test a client runs to pick which files of a folder to de-identify."""
+    return bytes(head[128:132]) == b"DICM"
+
+
 class MappingEntry(BaseModel):
     """One original -> pseudonym pair the server seals (``kind``: ``patient`` or ``uid``)."""
 
