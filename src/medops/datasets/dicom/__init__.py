@@ -1,5 +1,5 @@
 """DICOM for datasets: de-identification by PS3.15 Annex E (``deidentify``, ``profile``,
-``uids``; the action table ``annex_e.csv`` generated from the standard's Table E.1-1 by
+``uids``, ``values``; the action table ``annex_e.csv`` generated from the standard's Table E.1-1 by
 ``generate_annex_e``) and a per-series index read from headers only (``index``)."""
 
 from medops.datasets.dicom.deidentify import Deidentifier, DeidResult, MappingEntry, is_part10

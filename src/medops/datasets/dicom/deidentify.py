@@ -29,21 +29,31 @@ import datetime as dt
 import io
 import re
 import warnings
-from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydicom import dcmread
-from pydicom._uid_dict import UID_dictionary
-from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.datadict import keyword_for_tag
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
 from medops.datasets.dicom import uids
-from medops.datasets.dicom.profile import Action, DeidOptions, Rule, mask_rules, rules_by_tag
+from medops.datasets.dicom.profile import Action, DeidOptions, Rule, rules_by_tag
+from medops.datasets.dicom.values import (
+    BYTES_VRS,
+    NUMBER_VRS,
+    dictionary_vr,
+    empty_value,
+    identifiers,
+    kept_uid,
+    map_values,
+    mask_rule,
+    patient_key,
+    shift_da,
+    shift_dt,
+)
 from medops.errors import FieldError, InvalidInputError
 
 METHOD_TEXT = "medops PS3.15 E.1 Basic Profile"
@@ -57,8 +67,6 @@ _FILE_META_REMOVED = frozenset({0x00020016, 0x00020017, 0x00020018, 0x00020100, 
 _TEXT_VALUE = 0x0040A160  # SR free text: treated as a description (not in Table E.1-1)
 _DATE_VRS = frozenset({"DA", "DT"})
 _TEXT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC", "CS", "AE", "PN"})
-_NUMBER_VRS = frozenset({"US", "SS", "UL", "SL", "UV", "SV", "FL", "FD", "AT"})
-_BYTES_VRS = frozenset({"OB", "OW", "OD", "OF", "OL", "OV", "UN"})
 _DUMMY: dict[str, str] = {
     "DA": "19000101",
     "DT": "19000101000000",
@@ -71,10 +79,6 @@ _DUMMY: dict[str, str] = {
 _DUMMY_TEXT = "ANONYMIZED"
 _DIGITS = re.compile(r"\d(?:[-/.:]?\d){5,}")  # six or more digits: IDs, dates, phone numbers
 _SCRUBBED = "*"
-_CLASS_UID_SUFFIXES = ("ClassUID", "ClassesInStudy", "TransferSyntaxUID", "TransferSyntaxUIDInFile")
-_KEPT_UIDS = frozenset(
-    {"CodingSchemeUID", "ContextGroupExtensionCreatorUID", "PrivateInformationCreatorUID"}
-)
 
 
 def is_part10(head: bytes | memoryview) -> bool:
@@ -216,7 +220,7 @@ class _Run:
         self.shift = dt.timedelta(
             days=uids.date_shift_days(secret, key or "", self.options.date_shift_days_max)
         )
-        found = _identifiers(ds) if self.options.clean_descriptors else []
+        found = identifiers(ds) if self.options.clean_descriptors else []
         # Whole words only: a two-letter name must not eat the letters of other words.
         self.identifiers = (
             re.compile(
@@ -244,7 +248,7 @@ class _Run:
             if element == 0 and group != 0x0002:
                 del ds[tag]
                 continue
-            rule = table.get(number) or _mask_rule(group, element)
+            rule = table.get(number) or mask_rule(group, element)
             if rule is not None:
                 if (group & 0xFF00) == 0x6000:
                     self._drop_overlay(ds, group)
@@ -271,11 +275,11 @@ class _Run:
         if action == "K":
             return
         if action == "Z":
-            elem.value = _empty(vr)
+            elem.value = empty_value(vr)
         elif action == "D":
             elem.value = self._dummy(elem)
         elif action == "U" and vr == "UI":
-            elem.value = _map_values(elem.value, self._uid)
+            elem.value = map_values(elem.value, self._uid)
         elif action == "U":
             elem.value = self._dummy(elem)
         elif action == "C":
@@ -283,7 +287,7 @@ class _Run:
 
     def _safety_net(self, ds: Dataset, number: int) -> None:
         raw = ds.get_item(number)
-        vr = getattr(raw, "VR", None) or _dictionary_vr(number)
+        vr = getattr(raw, "VR", None) or dictionary_vr(number)
         if vr == "SQ":
             for item in ds[number].value or []:
                 self.clean(item)
@@ -291,8 +295,8 @@ class _Run:
             ds[number].value = ""
         elif vr == "UI":
             elem = ds[number]
-            if not _kept_uid(number, elem.value):
-                elem.value = _map_values(elem.value, self._uid)
+            if not kept_uid(number, elem.value):
+                elem.value = map_values(elem.value, self._uid)
         elif vr in _DATE_VRS:
             self._date(ds, number)
         elif number == _TEXT_VALUE:
@@ -312,10 +316,10 @@ class _Run:
         vr = elem.VR
         is_date_rule = rule is None or bool(rule.modified_dates)
         if vr in _DATE_VRS and self.options.retain_longitudinal == "modified" and is_date_rule:
-            shifter = _shift_da if vr == "DA" else _shift_dt
-            elem.value = _map_values(elem.value, lambda text: shifter(text, self.shift))
+            shifter = shift_da if vr == "DA" else shift_dt
+            elem.value = map_values(elem.value, lambda text: shifter(text, self.shift))
         elif vr in _TEXT_VRS and vr != "PN" and self.options.clean_descriptors:
-            elem.value = _map_values(elem.value, self._scrub)
+            elem.value = map_values(elem.value, self._scrub)
         elif vr in {"TM"} or (vr == "SH" and rule is not None and rule.modified_dates):
             return  # times and offsets: a whole-day shift leaves them as they are
         else:
@@ -378,130 +382,19 @@ class _Run:
     def _dummy(self, elem: DataElement) -> Any:
         vr = elem.VR
         if vr == "UI":
-            return _map_values(elem.value, self._uid)
+            return map_values(elem.value, self._uid)
         if vr in _DUMMY:
             return _DUMMY[vr]
         if vr in _TEXT_VRS:
             return _DUMMY_TEXT
-        if vr in _NUMBER_VRS:
+        if vr in NUMBER_VRS:
             return 0
-        if vr in _BYTES_VRS:
+        if vr in BYTES_VRS:
             return b""
-        return _empty(vr)
+        return empty_value(vr)
 
     def _scrub(self, text: str) -> str:
         cleaned = str(text)
         if self.identifiers is not None:
             cleaned = self.identifiers.sub(_SCRUBBED, cleaned)
         return _DIGITS.sub(_SCRUBBED, cleaned)
-
-
-def patient_key(ds: Dataset) -> str:
-    """What identifies the patient in this file: the Patient ID, else name and birth date."""
-    patient_id = str(ds.get("PatientID", "") or "").strip()
-    if patient_id:
-        return patient_id
-    name = str(ds.get("PatientName", "") or "").strip()
-    birth = str(ds.get("PatientBirthDate", "") or "").strip()
-    return f"{name}|{birth}" if name else ""
-
-
-def _identifiers(ds: Dataset) -> list[str]:
-    """The identifying strings this file holds, longest first (scrubbed from descriptions)."""
-    found: set[str] = set()
-    for keyword in (
-        "PatientName",
-        "PatientID",
-        "OtherPatientIDs",
-        "OtherPatientNames",
-        "PatientBirthName",
-        "PatientMotherBirthName",
-        "PatientAddress",
-        "PatientTelephoneNumbers",
-        "AccessionNumber",
-        "StudyID",
-        "MedicalRecordLocator",
-        "InstitutionName",
-        "InstitutionAddress",
-        "StationName",
-        "ReferringPhysicianName",
-        "PerformingPhysicianName",
-        "OperatorsName",
-        "NameOfPhysiciansReadingStudy",
-        "PhysiciansOfRecord",
-        "RequestingPhysician",
-    ):
-        value = ds.get(keyword)
-        for text in value if isinstance(value, MultiValue | list) else [value]:
-            if text is None:
-                continue
-            whole = str(text).strip()
-            found.add(whole)
-            found.update(re.split(r"[\^= ,]+", whole))
-    return sorted((t for t in found if len(t) >= 2), key=len, reverse=True)
-
-
-def _mask_rule(group: int, element: int) -> Rule | None:
-    masks = mask_rules()
-    if (group & 0xFF00) == 0x5000 and group % 2 == 0:
-        return masks.get("50xxxxxx")
-    if (group & 0xFF00) == 0x6000 and group % 2 == 0 and element in {0x3000, 0x4000}:
-        return masks.get(f"60xx{element:04x}")
-    if (group & 0xFF00) == 0x6000 and group % 2 == 0:
-        return masks.get("60xx3000")  # the rest of an overlay goes with its data
-    return None
-
-
-def _dictionary_vr(number: int) -> str:
-    try:
-        return str(dictionary_VR(number))
-    except KeyError:
-        return "UN"
-
-
-def _kept_uid(number: int, value: object) -> bool:
-    keyword = keyword_for_tag(number) or ""
-    if keyword in _KEPT_UIDS or keyword.endswith(_CLASS_UID_SUFFIXES):
-        return True
-    values = value if isinstance(value, MultiValue | list) else [value]
-    return all(str(v) in UID_dictionary for v in values if v)
-
-
-def _empty(vr: str) -> Any:
-    if vr in _BYTES_VRS:
-        return b""
-    if vr in _NUMBER_VRS:
-        return None
-    return ""
-
-
-def _map_values(value: Any, function: Callable[[str], str]) -> Any:
-    if value is None:
-        return value
-    if isinstance(value, MultiValue | list | tuple):
-        return [function(str(v)) for v in value]
-    return function(str(value))
-
-
-def _shift_da(text: str, shift: dt.timedelta) -> str:
-    text = text.strip()
-    if "-" in text:  # a range
-        return "-".join(_shift_da(part, shift) if part else "" for part in text.split("-"))
-    try:
-        return (dt.datetime.strptime(text, "%Y%m%d").date() - shift).strftime("%Y%m%d")
-    except ValueError:
-        return ""  # not a date: nothing to keep
-
-
-def _shift_dt(text: str, shift: dt.timedelta) -> str:
-    text = text.strip()
-    digits = len(text) - len(text.lstrip("0123456789"))
-    if digits < 4:
-        return ""
-    precision = min(digits, 8)
-    padded = text[:precision] + "0101"[max(0, precision - 4) :]
-    try:
-        day = dt.datetime.strptime(padded[:8], "%Y%m%d").date() - shift
-    except ValueError:
-        return ""
-    return day.strftime("%Y%m%d")[:precision] + text[precision:]

@@ -20,7 +20,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from medops.datasets.dicom import uids
-from medops.datasets.dicom.deidentify import patient_key
+from medops.datasets.dicom.values import patient_key
 
 
 class SeriesInfo(BaseModel):
