@@ -22,6 +22,7 @@ from medops.auth.mfa_store import MfaSecretStore
 from medops.auth.service import IdentityService
 from medops.clock import Clock, SystemClock
 from medops.config import Settings
+from medops.datasets.service import DatasetService
 from medops.db.engine import Database
 from medops.monitoring.configs import MonitoringConfigService
 from medops.monitoring.service import MonitoringService
@@ -63,6 +64,7 @@ class Services:
     alerts: AlertService
     usage: UsageRecorder
     slo: SloService
+    datasets: DatasetService
 
     def close(self) -> None:
         self.refusals.flush(everything=True)
@@ -127,4 +129,5 @@ def build_services(
         alerts=alerts,
         usage=UsageRecorder(clock, settings.replica_id or default_replica()),
         slo=slo,
+        datasets=DatasetService(db, clock, audit, settings),
     )

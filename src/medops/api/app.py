@@ -23,6 +23,7 @@ from medops.api.fastlane import PredictFastLane
 from medops.api.middleware import RequestMiddleware
 from medops.api.routers import (
     alerts,
+    datasets,
     audit,
     auth,
     breakglass,
@@ -309,6 +310,7 @@ def create_app(
         notifications.router,  # before alerts/{alert_id}
         alerts.router,
         slo.router,
+        datasets.router,
         *console_routers(),
     ):
         app.include_router(router)
