@@ -32,10 +32,10 @@ from medops.datasets.records import (
     SeriesIn,
     TransferOut,
     UploadOut,
-    VersionDetail,
     VerifyOut,
+    VersionDetail,
 )
-from medops.datasets.schemas import DataSource, DatasetOut, DatasetRef, VersionOut
+from medops.datasets.schemas import DatasetOut, DatasetRef, DataSource, VersionOut
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 # Objects stay under the server's default body limit (32 MiB): packs and chunks of 24 MiB.
@@ -158,9 +158,11 @@ class DatasetCalls(Transport):
         try:
             roots = [Path(p) for p in paths]
             if deidentify:
-                secret = base64.b64decode(self._call(
-                    "POST", f"/api/v1/data/projects/{project or name}/secret", _SECRET, json={}
-                ).secret)  # fmt: skip
+                secret = base64.b64decode(
+                    self._call(
+                        "POST", f"/api/v1/data/projects/{project or name}/secret", _SECRET, json={}
+                    ).secret
+                )
                 staging = Path(tempfile.mkdtemp(prefix="medops-deid-"))
                 roots, mappings, deid_record = _deidentify(
                     roots, staging, secret, retain_dates, clean_descriptors, progress
@@ -177,38 +179,60 @@ class DatasetCalls(Transport):
                 cache.remember([(f, e.digest) for f, e in zip(local, entries, strict=True)])
             contents, series = _describe(local, secret)
             digests = sorted({e.digest for e in entries})
-            missing = set(self._call("POST", "/api/v1/data/objects/missing", _MISSING,
-                                     json={"digests": digests}).missing)  # fmt: skip
+            missing = set(
+                self._call(
+                    "POST", "/api/v1/data/objects/missing", _MISSING, json={"digests": digests}
+                ).missing
+            )
             todo = [(f, e) for f, e in zip(local, entries, strict=True) if e.digest in missing]
-            packer = Packer(workers=self.settings.data_hash_workers,
-                            pack_target=UPLOAD_OBJECT_BYTES, chunk_size=UPLOAD_OBJECT_BYTES,
-                            pack_threshold=min(UPLOAD_OBJECT_BYTES, 4 * 1024 * 1024))  # fmt: skip
+            packer = Packer(
+                workers=self.settings.data_hash_workers,
+                pack_target=UPLOAD_OBJECT_BYTES,
+                chunk_size=UPLOAD_OBJECT_BYTES,
+                pack_threshold=min(UPLOAD_OBJECT_BYTES, 4 * 1024 * 1024),
+            )
             total = sum(e.size for _, e in todo)
             sent = 0
             chunks: set[str] = set()
             for item in packer.objects(todo):
-                self._call("PUT", f"/api/v1/data/objects/{item.digest}", _UPLOAD,
-                           content=item.data,
-                           headers={"x-medops-kind": item.kind,
-                                    "content-type": "application/octet-stream"})  # fmt: skip
+                self._call(
+                    "PUT",
+                    f"/api/v1/data/objects/{item.digest}",
+                    _UPLOAD,
+                    content=item.data,
+                    headers={
+                        "x-medops-kind": item.kind,
+                        "content-type": "application/octet-stream",
+                    },
+                )
                 sent += item.size
                 if item.kind == "chunk":
                     chunks.add(item.digest)
                 if progress:
                     progress("upload", min(sent, total), total)
-            chunked = [s for s in packer.stored.values()
-                       if any(p.object in chunks for p in s.parts)]  # fmt: skip
+            chunked = [
+                s for s in packer.stored.values() if any(p.object in chunks for p in s.parts)
+            ]
             body = CommitIn(
-                files=list(entries), chunked=chunked, message=message,
-                source=DataSource(host=socket.gethostname()[:255],
-                                  paths=tuple(str(p)[:1000] for p in paths)),
+                files=list(entries),
+                chunked=chunked,
+                message=message,
+                source=DataSource(
+                    host=socket.gethostname()[:255], paths=tuple(str(p)[:1000] for p in paths)
+                ),
                 project=project if deidentify else None,
                 derivation="deidentify" if deidentify else None,
-                deidentification=deid_record, contents=contents,
-                dicom_series=series, mappings=mappings,
-            )  # fmt: skip
-            return self._call("POST", f"/api/v1/datasets/{name}/versions", _COMMIT,
-                              json=body.model_dump(mode="json"))  # fmt: skip
+                deidentification=deid_record,
+                contents=contents,
+                dicom_series=series,
+                mappings=mappings,
+            )
+            return self._call(
+                "POST",
+                f"/api/v1/datasets/{name}/versions",
+                _COMMIT,
+                json=body.model_dump(mode="json"),
+            )
         finally:
             if staging is not None:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -230,8 +254,9 @@ class DatasetCalls(Transport):
         answer = self._call("POST", _path(ref) + "/checkout", _CHECKOUT, json={"purpose": purpose})
 
         def fetch(digest: str) -> bytes:
-            return self._raw("GET", f"/api/v1/data/objects/{digest}",
-                             params={"grant": answer.grant})  # fmt: skip
+            return self._raw(
+                "GET", f"/api/v1/data/objects/{digest}", params={"grant": answer.grant}
+            )
 
         materialize(
             answer.files,
@@ -258,7 +283,7 @@ def _deidentify(
     from medops.datasets.dicom import Deidentifier, DeidOptions, is_part10
     from medops.datasets.scan import scan
 
-    options = DeidOptions(retain_longitudinal=retain_dates, clean_descriptors=clean_descriptors)  # type: ignore[arg-type]
+    options = DeidOptions(retain_longitudinal=retain_dates, clean_descriptors=clean_descriptors)
     deid = Deidentifier(secret, options)
     files = scan(roots)
     target = staging / "data"
@@ -280,8 +305,11 @@ def _deidentify(
         if progress:
             progress("deidentify", done, len(files))
     mappings = [MappingIn(kind=k, pseudonym=p, original=o) for (k, p), o in seen.items()]
-    record = {"profile": "PS3.15 Annex E Basic", "options": options.model_dump(),
-              "burned_in_files": burned}  # fmt: skip
+    record = {
+        "profile": "PS3.15 Annex E Basic",
+        "options": options.model_dump(),
+        "burned_in_files": burned,
+    }
     return [target], mappings, record
 
 
@@ -296,6 +324,8 @@ def _describe(local: Sequence[Any], secret: bytes | None) -> tuple[dict[str, Any
             tables[item.path] = describe(item.path, item.abspath).model_dump(mode="json")
     found = series_of(((f.path, f.abspath) for f in local), project_secret=secret)
     series = [SeriesIn(**s.model_dump()) for s in found]
-    contents = {"tables": tables,
-                "dicom": {"series": len(series), "slices": sum(s.slices for s in series)}}  # fmt: skip
+    contents = {
+        "tables": tables,
+        "dicom": {"series": len(series), "slices": sum(s.slices for s in series)},
+    }
     return contents, series

@@ -52,14 +52,14 @@ from medops.datasets.records import (
     SeriesOut,
     TransferOut,
     UploadOut,
-    VersionDetail,
     VerifyOut,
+    VersionDetail,
 )
 from medops.datasets.schemas import (
     DIGEST_PATTERN,
-    DataSource,
     DatasetOut,
     DatasetRef,
+    DataSource,
     FileEntry,
     Manifest,
     Part,
@@ -68,10 +68,10 @@ from medops.datasets.schemas import (
 )
 from medops.datasets.tables import (
     DataBlob,
-    Dataset,
-    DatasetVersion,
     DataHold,
     DataObject,
+    Dataset,
+    DatasetVersion,
     DeidMapping,
     DeidProject,
     DicomSeries,
@@ -80,8 +80,8 @@ from medops.db.engine import Database
 from medops.errors import (
     ConflictError,
     FieldError,
-    InvalidInputError,
     IntegrityError,
+    InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
 )
@@ -152,8 +152,9 @@ class DatasetService:
         with self._db.session() as session:
             for start in range(0, len(wanted), 500):
                 batch = wanted[start : start + 500]
-                found.update(session.scalars(select(DataBlob.digest).where(
-                    DataBlob.digest.in_(batch))))  # fmt: skip
+                found.update(
+                    session.scalars(select(DataBlob.digest).where(DataBlob.digest.in_(batch)))
+                )
         return [d for d in wanted if d not in found]
 
     def upload(self, ctx: Context, digest: str, kind: str, data: bytes) -> UploadOut:
@@ -168,48 +169,56 @@ class DatasetService:
             raise _bad("kind", "must be pack or chunk")
         if _sha(data) != digest:
             raise _bad("body", f"the bytes do not hash to {digest}")
-        entries: list[tuple[str, int, int]] = []
-        if kind == "pack":
-            from medops.datasets.packformat import read_pack_index
-
-            view = memoryview(data)
-            try:
-                index = read_pack_index(view)
-            except (IntegrityError, InvalidInputError) as exc:
-                raise _bad("body", f"not a valid pack: {exc.message}") from None
-            for entry in index:
-                if entry.offset + entry.length > len(data):
-                    raise _bad("body", "a pack entry runs past the end of the object")
-                if _sha(view[entry.offset : entry.offset + entry.length]) != entry.digest:
-                    raise _bad("body", f"the pack's bytes for {entry.digest} do not match it")
-                entries.append((entry.digest, entry.offset, entry.length))
+        entries = _pack_entries(data) if kind == "pack" else []
         size = self.store.put(digest, data, checked=True)
         now = self._clock.now()
         for attempt in range(RACE_ATTEMPTS):
             try:
                 with self._db.transaction() as session:
-                    self._audit.record(session, ctx, AuditEntry(
-                        action="data.object.put", resource_type="data_object",
-                        resource_id=digest,
-                        details={"kind": kind, "size": len(data), "files": len(entries)},
-                    ))  # fmt: skip
+                    self._audit.record(
+                        session,
+                        ctx,
+                        AuditEntry(
+                            action="data.object.put",
+                            resource_type="data_object",
+                            resource_id=digest,
+                            details={"kind": kind, "size": len(data), "files": len(entries)},
+                        ),
+                    )
                     if session.get(DataObject, digest) is None:
-                        session.add(DataObject(digest=digest, kind=kind, size=len(data),
-                                               kek_id=self.store.kek_id(digest), created_at=now))  # fmt: skip
-                    known = set(session.scalars(select(DataBlob.digest).where(
-                        DataBlob.digest.in_([e[0] for e in entries]))))  # fmt: skip
+                        session.add(
+                            DataObject(
+                                digest=digest,
+                                kind=kind,
+                                size=len(data),
+                                kek_id=self.store.kek_id(digest),
+                                created_at=now,
+                            )
+                        )
+                    known = set(
+                        session.scalars(
+                            select(DataBlob.digest).where(
+                                DataBlob.digest.in_([e[0] for e in entries])
+                            )
+                        )
+                    )
                     for file_digest, offset, length in entries:
                         if file_digest not in known:
                             known.add(file_digest)
-                            session.add(DataBlob(digest=file_digest, size=length,
-                                                 parts=json.dumps([[digest, offset, length]]),
-                                                 created_at=now))  # fmt: skip
+                            session.add(
+                                DataBlob(
+                                    digest=file_digest,
+                                    size=length,
+                                    parts=json.dumps([[digest, offset, length]]),
+                                    created_at=now,
+                                )
+                            )
                 break
             except DbIntegrityError:
                 if attempt == RACE_ATTEMPTS - 1:
                     raise
         del size
-        return UploadOut(digest=digest, kind=kind, size=len(data), files=len(entries))  # type: ignore[arg-type]
+        return UploadOut(digest=digest, kind=kind, size=len(data), files=len(entries))
 
     # -- commits ----------------------------------------------------------------------------------
 
@@ -230,11 +239,16 @@ class DatasetService:
         empty = [d for d, size in digests.items() if size == 0 and d not in stored]
         lacking = [d for d in digests if d not in stored and d not in empty]
         if lacking:
-            reason = f"{len(lacking)} file contents are not stored (upload them first), e.g. {lacking[0]}"
+            reason = (
+                f"{len(lacking)} file contents are not stored (upload them first), "
+                f"e.g. {lacking[0]}"
+            )
             raise InvalidInputError(reason, errors=[FieldError("files", reason)])
         for digest, blob in stored.items():
             if blob.size != digests[digest]:
-                raise _bad("files", f"{digest} is stored with {blob.size} bytes, not {digests[digest]}")
+                raise _bad(
+                    "files", f"{digest} is stored with {blob.size} bytes, not {digests[digest]}"
+                )
         manifest = Manifest(root=root, files=tuple(files))
         manifest_bytes = canonical_bytes(manifest.model_dump(mode="json"))
         manifest_digest = _sha(manifest_bytes)
@@ -243,19 +257,37 @@ class DatasetService:
             try:
                 with self._db.transaction() as session:
                     return self._commit_rows(
-                        session, ctx, actor.username, name, body, files, root,
-                        manifest_digest, len(manifest_bytes), empty, now,
-                    )  # fmt: skip
+                        session,
+                        ctx,
+                        actor.username,
+                        name,
+                        body,
+                        files,
+                        root,
+                        manifest_digest,
+                        len(manifest_bytes),
+                        empty,
+                        now,
+                    )
             except DbIntegrityError:
                 if attempt == RACE_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _commit_rows(
-        self, session: Session, ctx: Context, username: str, name: str, body: CommitIn,
-        files: list[FileEntry], root: str, manifest_digest: str, manifest_size: int,
-        empty: list[str], now: Any,
-    ) -> CommitOut:  # fmt: skip
+        self,
+        session: Session,
+        ctx: Context,
+        username: str,
+        name: str,
+        body: CommitIn,
+        files: list[FileEntry],
+        root: str,
+        manifest_digest: str,
+        manifest_size: int,
+        empty: list[str],
+        now: Any,
+    ) -> CommitOut:
         dataset = session.get(Dataset, name)
         latest = session.scalars(
             select(DatasetVersion)
@@ -268,39 +300,74 @@ class DatasetService:
         parent = None
         if body.derived_from:
             parent = _resolve(session, DatasetRef.parse(body.derived_from, field="derived_from"))
-        number = (session.scalar(select(func.max(DatasetVersion.number)).where(
-            DatasetVersion.dataset == name)) or 0) + 1  # fmt: skip
+        number = (
+            session.scalar(
+                select(func.max(DatasetVersion.number)).where(DatasetVersion.dataset == name)
+            )
+            or 0
+        ) + 1
         refs = sorted({s.patient_ref for s in body.dicom_series if s.patient_ref})
-        self._audit.record(session, ctx, AuditEntry(
-            action="data.version.add", resource_type="dataset_version",
-            resource_id=f"{name}@{number}",
-            patient_ref=refs[0] if len(refs) == 1 else None,
-            details={"root": root, "files": len(files), "bytes": sum(f.size for f in files),
-                     "deidentified": body.deidentification is not None,
-                     "patient_refs": refs[:100], "mappings": len(body.mappings),
-                     "derived_from": body.derived_from},
-        ))  # fmt: skip
+        self._audit.record(
+            session,
+            ctx,
+            AuditEntry(
+                action="data.version.add",
+                resource_type="dataset_version",
+                resource_id=f"{name}@{number}",
+                patient_ref=refs[0] if len(refs) == 1 else None,
+                details={
+                    "root": root,
+                    "files": len(files),
+                    "bytes": sum(f.size for f in files),
+                    "deidentified": body.deidentification is not None,
+                    "patient_refs": refs[:100],
+                    "mappings": len(body.mappings),
+                    "derived_from": body.derived_from,
+                },
+            ),
+        )
         if dataset is None:
-            dataset = Dataset(name=name, description=body.description,
-                              project=body.project or name, created_at=now, created_by=username)  # fmt: skip
+            dataset = Dataset(
+                name=name,
+                description=body.description,
+                project=body.project or name,
+                created_at=now,
+                created_by=username,
+            )
             session.add(dataset)
             session.flush()
         for digest in empty:
             if session.get(DataBlob, digest) is None:
                 session.add(DataBlob(digest=digest, size=0, parts="[]", created_at=now))
         if session.get(DataObject, manifest_digest) is None:
-            session.add(DataObject(digest=manifest_digest, kind="manifest", size=manifest_size,
-                                   kek_id=self.store.kek_id(manifest_digest), created_at=now))  # fmt: skip
+            session.add(
+                DataObject(
+                    digest=manifest_digest,
+                    kind="manifest",
+                    size=manifest_size,
+                    kek_id=self.store.kek_id(manifest_digest),
+                    created_at=now,
+                )
+            )
         row = DatasetVersion(
-            id=uuid.uuid4().hex, dataset=name, number=number, root=root,
-            manifest=manifest_digest, file_count=len(files),
-            total_bytes=sum(f.size for f in files), message=body.message,
-            source=body.source.model_dump_json(), derived_from=parent.id if parent else None,
+            id=uuid.uuid4().hex,
+            dataset=name,
+            number=number,
+            root=root,
+            manifest=manifest_digest,
+            file_count=len(files),
+            total_bytes=sum(f.size for f in files),
+            message=body.message,
+            source=body.source.model_dump_json(),
+            derived_from=parent.id if parent else None,
             derivation=body.derivation,
             deidentification=canonical_json(body.deidentification)
-            if body.deidentification is not None else None,
-            contents=canonical_json(body.contents), created_at=now, created_by=username,
-        )  # fmt: skip
+            if body.deidentification is not None
+            else None,
+            contents=canonical_json(body.contents),
+            created_at=now,
+            created_by=username,
+        )
         session.add(row)
         session.flush()
         for series in body.dicom_series:
@@ -316,8 +383,11 @@ class DatasetService:
         if not chunked:
             return
         with self._db.session() as session:
-            known = set(session.scalars(select(DataBlob.digest).where(
-                DataBlob.digest.in_([c.digest for c in chunked]))))  # fmt: skip
+            known = set(
+                session.scalars(
+                    select(DataBlob.digest).where(DataBlob.digest.in_([c.digest for c in chunked]))
+                )
+            )
         todo = [c for c in chunked if c.digest not in known]
         for item in todo:
             if sum(p.length for p in item.parts) != item.size:
@@ -334,38 +404,65 @@ class DatasetService:
         with self._db.transaction() as session:
             for item in todo:
                 if session.get(DataBlob, item.digest) is None:
-                    session.add(DataBlob(digest=item.digest, size=item.size, created_at=now,
-                        parts=json.dumps([[p.object, p.offset, p.length] for p in item.parts])))  # fmt: skip
-            self._audit.record(session, ctx, AuditEntry(
-                action="data.blob.register", resource_type="data_blob",
-                details={"files": len(todo)},
-            ))  # fmt: skip
+                    session.add(
+                        DataBlob(
+                            digest=item.digest,
+                            size=item.size,
+                            created_at=now,
+                            parts=json.dumps([[p.object, p.offset, p.length] for p in item.parts]),
+                        )
+                    )
+            self._audit.record(
+                session,
+                ctx,
+                AuditEntry(
+                    action="data.blob.register",
+                    resource_type="data_blob",
+                    details={"files": len(todo)},
+                ),
+            )
 
     def _store_mappings(
         self, session: Session, project: str, version_id: str, mappings: list[MappingIn], now: Any
     ) -> None:
         if session.get(DeidProject, project) is None:
             raise _bad("mappings", f"project {project!r} has no secret: ask for it first")
-        seen = {(k, p) for k, p in session.execute(select(DeidMapping.kind, DeidMapping.pseudonym).where(
-            DeidMapping.project == project,
-            DeidMapping.pseudonym.in_([m.pseudonym for m in mappings])))}  # fmt: skip
+        seen = {
+            (k, p)
+            for k, p in session.execute(
+                select(DeidMapping.kind, DeidMapping.pseudonym).where(
+                    DeidMapping.project == project,
+                    DeidMapping.pseudonym.in_([m.pseudonym for m in mappings]),
+                )
+            )
+        }
         for item in mappings:
             if (item.kind, item.pseudonym) in seen:
                 continue
             seen.add((item.kind, item.pseudonym))
-            sealed = self.keyring.seal(item.original.encode(), context=_mapping_context(
-                project, item.kind, item.pseudonym))  # fmt: skip
-            session.add(DeidMapping(project=project, kind=item.kind, pseudonym=item.pseudonym,
-                                    sealed_original=sealed, version_id=version_id,
-                                    created_at=now))  # fmt: skip
+            sealed = self.keyring.seal(
+                item.original.encode(), context=_mapping_context(project, item.kind, item.pseudonym)
+            )
+            session.add(
+                DeidMapping(
+                    project=project,
+                    kind=item.kind,
+                    pseudonym=item.pseudonym,
+                    sealed_original=sealed,
+                    version_id=version_id,
+                    created_at=now,
+                )
+            )
 
     # -- reading ----------------------------------------------------------------------------------
 
     def list_datasets(self) -> list[DatasetOut]:
         """Every dataset, by name."""
         with self._db.session() as session:
-            return [self._dataset_out(session, row)
-                    for row in session.scalars(select(Dataset).order_by(Dataset.name))]  # fmt: skip
+            return [
+                self._dataset_out(session, row)
+                for row in session.scalars(select(Dataset).order_by(Dataset.name))
+            ]
 
     def dataset(self, name: str) -> DatasetOut:
         with self._db.session() as session:
@@ -388,15 +485,18 @@ class DatasetService:
         """A version with its contents, DICOM series and holds."""
         with self._db.session() as session:
             row = _resolve(session, ref, include_deleted=True)
-            series = session.scalars(select(DicomSeries).where(DicomSeries.version_id == row.id)
-                                     .order_by(DicomSeries.series_uid))  # fmt: skip
+            series = session.scalars(
+                select(DicomSeries)
+                .where(DicomSeries.version_id == row.id)
+                .order_by(DicomSeries.series_uid)
+            )
             return VersionDetail(
                 version=self._out(session, row),
                 deidentification=json.loads(row.deidentification) if row.deidentification else None,
                 contents=json.loads(row.contents or "{}"),
                 series=[SeriesOut.model_validate(s, from_attributes=True) for s in series],
                 holds=[_hold_out(session, h) for h in _holds(session, row.dataset, row.id)],
-            )  # fmt: skip
+            )
 
     def manifest(self, ref: DatasetRef) -> ManifestOut:
         """A version's files."""
@@ -422,8 +522,15 @@ class DatasetService:
                 added.remove(item)
                 removed.remove(match)
         unchanged = sum(1 for p, f in after.items() if before.get(p) == f)
-        return DiffOut(old=a.version.ref, new=b.version.ref, added=added, removed=removed,
-                       modified=modified, renamed=renamed, unchanged=unchanged)  # fmt: skip
+        return DiffOut(
+            old=a.version.ref,
+            new=b.version.ref,
+            added=added,
+            removed=removed,
+            modified=modified,
+            renamed=renamed,
+            unchanged=unchanged,
+        )
 
     # -- reading bytes ----------------------------------------------------------------------------
 
@@ -439,8 +546,9 @@ class DatasetService:
         stored = self._blobs({f.digest: f.size for f in files})
         expires = self._clock.now() + timedelta(seconds=GRANT_SECONDS)
         grant = self._grant(actor.user_id, row.id, int(expires.timestamp()))
-        return CheckoutOut(version=out, files=files, stored=list(stored.values()),
-                           grant=grant, expires_at=expires)  # fmt: skip
+        return CheckoutOut(
+            version=out, files=files, stored=list(stored.values()), grant=grant, expires_at=expires
+        )
 
     def read_object(self, ctx: Context, grant: str, digest: str) -> bytes:
         """An object's plaintext (decrypted and verified), for the holder of a grant that
@@ -498,10 +606,10 @@ class DatasetService:
                     bad_objects.append(part.object)
         bad_files = []
         for entry in files:
-            blob = stored.get(entry.digest)
+            found = stored.get(entry.digest)
             pieces = []
-            ok = blob is not None or entry.size == 0
-            for part in blob.parts if blob else ():
+            ok = found is not None or entry.size == 0
+            for part in found.parts if found else ():
                 data = objects.get(part.object)
                 if data is None:
                     ok = False
@@ -509,16 +617,29 @@ class DatasetService:
                 pieces.append(data[part.offset : part.offset + part.length])
             if not ok or _sha(b"".join(pieces)) != entry.digest:
                 bad_files.append(entry.path)
-        result = VerifyOut(ref=label, ok=not bad_objects and not bad_files,
-                           objects=len(objects), files=len(files),
-                           bad_objects=sorted(bad_objects), bad_files=bad_files)  # fmt: skip
+        result = VerifyOut(
+            ref=label,
+            ok=not bad_objects and not bad_files,
+            objects=len(objects),
+            files=len(files),
+            bad_objects=sorted(bad_objects),
+            bad_files=bad_files,
+        )
         with self._db.transaction() as session:
-            self._audit.record(session, ctx, AuditEntry(
-                action="data.verify", resource_type="dataset_version", resource_id=label,
-                outcome=Outcome.SUCCESS if result.ok else Outcome.FAILURE,
-                details={"bad_objects": result.bad_objects[:50],
-                         "bad_files": len(result.bad_files)},
-            ))  # fmt: skip
+            self._audit.record(
+                session,
+                ctx,
+                AuditEntry(
+                    action="data.verify",
+                    resource_type="dataset_version",
+                    resource_id=label,
+                    outcome=Outcome.SUCCESS if result.ok else Outcome.FAILURE,
+                    details={
+                        "bad_objects": result.bad_objects[:50],
+                        "bad_files": len(result.bad_files),
+                    },
+                ),
+            )
         return result
 
     # -- retention and holds ----------------------------------------------------------------------
@@ -532,33 +653,49 @@ class DatasetService:
             label = f"{row.dataset}@{row.number}"
             holds = list(_holds(session, row.dataset, row.id))
             if holds:
-                raise ConflictError(f"{label} is under legal hold ({holds[0].reason}): release "
-                                    f"it first with 'medops data release {holds[0].id}'")  # fmt: skip
+                raise ConflictError(
+                    f"{label} is under legal hold ({holds[0].reason}): release "
+                    f"it first with 'medops data release {holds[0].id}'"
+                )
             needed = self.dependants(row.id)
             if needed:
-                raise ConflictError(f"{label} is needed by {', '.join(needed[:5])}: "
-                                    "the retention rule keeps it")  # fmt: skip
+                raise ConflictError(
+                    f"{label} is needed by {', '.join(needed[:5])}: the retention rule keeps it"
+                )
             row.deleted_at = self._clock.now()
             row.deleted_by = actor.username
             row.deleted_reason = reason
-            self._audit.record(session, ctx, AuditEntry(
-                action="data.version.delete", resource_type="dataset_version",
-                resource_id=label, reason=reason,
-            ))  # fmt: skip
+            self._audit.record(
+                session,
+                ctx,
+                AuditEntry(
+                    action="data.version.delete",
+                    resource_type="dataset_version",
+                    resource_id=label,
+                    reason=reason,
+                ),
+            )
             session.flush()
             out = self._out(session, row)
-            live = list(session.scalars(select(DatasetVersion).where(
-                DatasetVersion.deleted_at.is_(None))))  # fmt: skip
+            live = list(
+                session.scalars(select(DatasetVersion).where(DatasetVersion.deleted_at.is_(None)))
+            )
         keep: set[str] = set()
         for other in live:
             keep.add(other.manifest)
             keep |= self._objects_of(other)
         gone = ({row.manifest} | self._objects_of(row)) - keep
         with self._db.transaction() as session:
-            self._audit.record(session, ctx, AuditEntry(
-                action="data.objects.delete", resource_type="dataset_version",
-                resource_id=label, details={"objects": len(gone)},
-            ))  # fmt: skip
+            self._audit.record(
+                session,
+                ctx,
+                AuditEntry(
+                    action="data.objects.delete",
+                    resource_type="dataset_version",
+                    resource_id=label,
+                    details={"objects": len(gone)},
+                ),
+            )
             for digest in gone:
                 obj = session.get(DataObject, digest)
                 if obj is not None:
@@ -580,14 +717,26 @@ class DatasetService:
             version_id = None
             if version is not None:
                 version_id = _resolve(session, DatasetRef(name=name, version=str(version))).id
-            row = DataHold(id=uuid.uuid4().hex, dataset=name, version_id=version_id,
-                           reason=reason, placed_at=self._clock.now(),
-                           placed_by=actor.username)  # fmt: skip
+            row = DataHold(
+                id=uuid.uuid4().hex,
+                dataset=name,
+                version_id=version_id,
+                reason=reason,
+                placed_at=self._clock.now(),
+                placed_by=actor.username,
+            )
             session.add(row)
-            self._audit.record(session, ctx, AuditEntry(
-                action="data.hold.place", resource_type="data_hold", resource_id=row.id,
-                reason=reason, details={"dataset": name, "version": version},
-            ))  # fmt: skip
+            self._audit.record(
+                session,
+                ctx,
+                AuditEntry(
+                    action="data.hold.place",
+                    resource_type="data_hold",
+                    resource_id=row.id,
+                    reason=reason,
+                    details={"dataset": name, "version": version},
+                ),
+            )
             session.flush()
             return _hold_out(session, row)
 
@@ -602,10 +751,17 @@ class DatasetService:
                 raise ConflictError(f"hold {hold_id} is already released")
             row.released_at = self._clock.now()
             row.released_by = actor.username
-            self._audit.record(session, ctx, AuditEntry(
-                action="data.hold.release", resource_type="data_hold", resource_id=row.id,
-                reason=reason, details={"dataset": row.dataset},
-            ))  # fmt: skip
+            self._audit.record(
+                session,
+                ctx,
+                AuditEntry(
+                    action="data.hold.release",
+                    resource_type="data_hold",
+                    resource_id=row.id,
+                    reason=reason,
+                    details={"dataset": row.dataset},
+                ),
+            )
             session.flush()
             return _hold_out(session, row)
 
@@ -626,16 +782,27 @@ class DatasetService:
                     row = session.get(DeidProject, project)
                     if row is None:
                         secret = secrets.token_bytes(32)
-                        row = DeidProject(name=project, created_at=self._clock.now(),
-                            sealed_secret=self.keyring.seal(secret, context=_project_context(project)))  # fmt: skip
+                        row = DeidProject(
+                            name=project,
+                            created_at=self._clock.now(),
+                            sealed_secret=self.keyring.seal(
+                                secret, context=_project_context(project)
+                            ),
+                        )
                         session.add(row)
                     else:
-                        secret = self.keyring.open(row.sealed_secret,
-                                                   context=_project_context(project))  # fmt: skip
-                    self._audit.record(session, ctx, AuditEntry(
-                        action="data.deid.secret", resource_type="data_deid_project",
-                        resource_id=project,
-                    ))  # fmt: skip
+                        secret = self.keyring.open(
+                            row.sealed_secret, context=_project_context(project)
+                        )
+                    self._audit.record(
+                        session,
+                        ctx,
+                        AuditEntry(
+                            action="data.deid.secret",
+                            resource_type="data_deid_project",
+                            resource_id=project,
+                        ),
+                    )
                 return SecretOut(project=project, secret=base64.b64encode(secret).decode())
             except DbIntegrityError:
                 if attempt == RACE_ATTEMPTS - 1:
@@ -648,24 +815,37 @@ class DatasetService:
         """The originals a pseudonym stands for. Audited ``data.reidentify`` with the reason
         (a miss too)."""
         with self._db.transaction() as session:
-            query = select(DeidMapping).where(DeidMapping.project == project,
-                                              DeidMapping.pseudonym == pseudonym)  # fmt: skip
+            query = select(DeidMapping).where(
+                DeidMapping.project == project, DeidMapping.pseudonym == pseudonym
+            )
             if kind is not None:
                 query = query.where(DeidMapping.kind == kind)
             rows = list(session.scalars(query.order_by(DeidMapping.kind)))
-            self._audit.record(session, ctx, AuditEntry(
-                action="data.reidentify", resource_type="data_deid_mapping",
-                resource_id=f"{project}:{pseudonym}", reason=reason,
-                patient_ref=pseudonym, outcome=Outcome.SUCCESS if rows else Outcome.FAILURE,
-                details={"kind": kind, "found": len(rows)},
-            ))  # fmt: skip
+            self._audit.record(
+                session,
+                ctx,
+                AuditEntry(
+                    action="data.reidentify",
+                    resource_type="data_deid_mapping",
+                    resource_id=f"{project}:{pseudonym}",
+                    reason=reason,
+                    patient_ref=pseudonym,
+                    outcome=Outcome.SUCCESS if rows else Outcome.FAILURE,
+                    details={"kind": kind, "found": len(rows)},
+                ),
+            )
         if not rows:
             raise NotFoundError(f"no mapping for {pseudonym!r} in project {project!r}")
         originals = [
-            MappingIn(kind=r.kind, pseudonym=r.pseudonym, original=self.keyring.open(
-                r.sealed_original, context=_mapping_context(project, r.kind, r.pseudonym)).decode())
+            MappingIn(
+                kind=r.kind,
+                pseudonym=r.pseudonym,
+                original=self.keyring.open(
+                    r.sealed_original, context=_mapping_context(project, r.kind, r.pseudonym)
+                ).decode(),
+            )
             for r in rows
-        ]  # fmt: skip
+        ]
         return ReidentifyOut(project=project, pseudonym=pseudonym, originals=originals)
 
     # -- remote -----------------------------------------------------------------------------------
@@ -683,23 +863,41 @@ class DatasetService:
         files = list(self._manifest(row).files)
         stored = self._blobs({f.digest: f.size for f in files})
         digests = sorted({row.manifest} | self._objects_of(row))
-        summary = transfer.push(self._db, self.store, remote, remote.url, digests,
-                                clock=self._clock)  # fmt: skip
-        record = {"version": out.model_dump(mode="json"),
-                  "manifest": row.manifest, "contents": row.contents,
-                  "deidentification": row.deidentification,
-                  "stored": [s.model_dump(mode="json") for s in stored.values()]}  # fmt: skip
+        summary = transfer.push(
+            self._db, self.store, remote, remote.url, digests, clock=self._clock
+        )
+        record = {
+            "version": out.model_dump(mode="json"),
+            "manifest": row.manifest,
+            "contents": row.contents,
+            "deidentification": row.deidentification,
+            "stored": [s.model_dump(mode="json") for s in stored.values()],
+        }
         sealed = self.keyring.seal(canonical_bytes(record), context=b"medops-catalog")
         remote.put(_catalog_key(row.dataset, row.number), [sealed.encode()])
         with self._db.transaction() as session:
-            self._audit.record(session, ctx, AuditEntry(
-                action="data.push", resource_type="dataset_version", resource_id=out.ref,
-                details={"remote": remote.url, "objects": summary.objects,
-                         "bytes": summary.bytes},
-            ))  # fmt: skip
-        return TransferOut(ref=out.ref, remote=remote.url, objects=summary.objects,
-                           bytes=summary.bytes, skipped=summary.skipped,
-                           seconds=summary.seconds)  # fmt: skip
+            self._audit.record(
+                session,
+                ctx,
+                AuditEntry(
+                    action="data.push",
+                    resource_type="dataset_version",
+                    resource_id=out.ref,
+                    details={
+                        "remote": remote.url,
+                        "objects": summary.objects,
+                        "bytes": summary.bytes,
+                    },
+                ),
+            )
+        return TransferOut(
+            ref=out.ref,
+            remote=remote.url,
+            objects=summary.objects,
+            bytes=summary.bytes,
+            skipped=summary.skipped,
+            seconds=summary.seconds,
+        )
 
     def pull(self, ctx: Context, ref: DatasetRef, remote_url: str | None = None) -> TransferOut:
         """Fetch a version's objects the store lacks from the remote (each verified before
@@ -720,49 +918,95 @@ class DatasetService:
         version = VersionOut.model_validate(record["version"])
         stored = [StoredFile.model_validate(s) for s in record["stored"]]
         digests = sorted({record["manifest"]} | {p.object for s in stored for p in s.parts})
-        summary = transfer.pull(self._db, self.store, remote, remote.url, digests,
-                                clock=self._clock)  # fmt: skip
+        summary = transfer.pull(
+            self._db, self.store, remote, remote.url, digests, clock=self._clock
+        )
         manifest = Manifest.model_validate_json(self.store.get(record["manifest"]))
-        if manifest.root != version.root or identity.merkle_root(list(manifest.files)) != version.root:
+        if (
+            manifest.root != version.root
+            or identity.merkle_root(list(manifest.files)) != version.root
+        ):
             raise IntegrityError(f"{ref}: the pulled manifest does not match its root")
         now = self._clock.now()
         with self._db.transaction() as session:
             for digest in digests:
                 if session.get(DataObject, digest) is None:
                     kind = "manifest" if digest == record["manifest"] else "pack"
-                    session.add(DataObject(digest=digest, kind=kind, size=0,
-                                           kek_id=self.store.kek_id(digest), created_at=now))  # fmt: skip
+                    session.add(
+                        DataObject(
+                            digest=digest,
+                            kind=kind,
+                            size=0,
+                            kek_id=self.store.kek_id(digest),
+                            created_at=now,
+                        )
+                    )
             for item in stored:
                 if session.get(DataBlob, item.digest) is None:
-                    session.add(DataBlob(digest=item.digest, size=item.size, created_at=now,
-                        parts=json.dumps([[p.object, p.offset, p.length] for p in item.parts])))  # fmt: skip
+                    session.add(
+                        DataBlob(
+                            digest=item.digest,
+                            size=item.size,
+                            created_at=now,
+                            parts=json.dumps([[p.object, p.offset, p.length] for p in item.parts]),
+                        )
+                    )
             if session.get(Dataset, ref.name) is None:
-                session.add(Dataset(name=ref.name, description=None, project=ref.name,
-                                    created_at=now, created_by=actor.username))  # fmt: skip
+                session.add(
+                    Dataset(
+                        name=ref.name,
+                        description=None,
+                        project=ref.name,
+                        created_at=now,
+                        created_by=actor.username,
+                    )
+                )
                 session.flush()
-            exists = session.scalars(select(DatasetVersion).where(
-                DatasetVersion.dataset == ref.name,
-                DatasetVersion.number == version.number)).first()  # fmt: skip
+            exists = session.scalars(
+                select(DatasetVersion).where(
+                    DatasetVersion.dataset == ref.name, DatasetVersion.number == version.number
+                )
+            ).first()
             if exists is None:
-                session.add(DatasetVersion(
-                    id=version.id, dataset=ref.name, number=version.number, root=version.root,
-                    manifest=record["manifest"], file_count=version.file_count,
-                    total_bytes=version.total_bytes, message=version.message,
-                    source=version.source.model_dump_json(), derived_from=None,
-                    derivation=version.derivation,
-                    deidentification=record["deidentification"],
-                    contents=record["contents"] or "{}", created_at=version.created_at,
-                    created_by=version.created_by,
-                ))  # fmt: skip
+                session.add(
+                    DatasetVersion(
+                        id=version.id,
+                        dataset=ref.name,
+                        number=version.number,
+                        root=version.root,
+                        manifest=record["manifest"],
+                        file_count=version.file_count,
+                        total_bytes=version.total_bytes,
+                        message=version.message,
+                        source=version.source.model_dump_json(),
+                        derived_from=None,
+                        derivation=version.derivation,
+                        deidentification=record["deidentification"],
+                        contents=record["contents"] or "{}",
+                        created_at=version.created_at,
+                        created_by=version.created_by,
+                    )
+                )
             elif exists.root != version.root:
                 raise ConflictError(f"{ref} here has another root than on the remote")
-            self._audit.record(session, ctx, AuditEntry(
-                action="data.pull", resource_type="dataset_version", resource_id=str(ref),
-                details={"remote": remote.url, "objects": summary.objects},
-            ))  # fmt: skip
-        return TransferOut(ref=f"{ref.name}@{version.number}", remote=remote.url,
-                           objects=summary.objects, bytes=summary.bytes,
-                           skipped=summary.skipped, seconds=summary.seconds)  # fmt: skip
+            self._audit.record(
+                session,
+                ctx,
+                AuditEntry(
+                    action="data.pull",
+                    resource_type="dataset_version",
+                    resource_id=str(ref),
+                    details={"remote": remote.url, "objects": summary.objects},
+                ),
+            )
+        return TransferOut(
+            ref=f"{ref.name}@{version.number}",
+            remote=remote.url,
+            objects=summary.objects,
+            bytes=summary.bytes,
+            skipped=summary.skipped,
+            seconds=summary.seconds,
+        )
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -782,26 +1026,43 @@ class DatasetService:
         wanted = list(digests)
         with self._db.session() as session:
             for start in range(0, len(wanted), 500):
-                for blob in session.scalars(select(DataBlob).where(
-                        DataBlob.digest.in_(wanted[start : start + 500]))):  # fmt: skip
-                    parts = tuple(Part(object=o, offset=off, length=n)
-                                  for o, off, n in json.loads(blob.parts))  # fmt: skip
+                for blob in session.scalars(
+                    select(DataBlob).where(DataBlob.digest.in_(wanted[start : start + 500]))
+                ):
+                    parts = tuple(
+                        Part(object=o, offset=off, length=n) for o, off, n in json.loads(blob.parts)
+                    )
                     found[blob.digest] = StoredFile(digest=blob.digest, size=blob.size, parts=parts)
         return found
 
     def _audit_read(
-        self, session: Session, ctx: Context, row: DatasetVersion, action: str, purpose: str,
+        self,
+        session: Session,
+        ctx: Context,
+        row: DatasetVersion,
+        action: str,
+        purpose: str,
         path: str | None,
-    ) -> None:  # fmt: skip
-        refs = sorted(set(session.scalars(select(DicomSeries.patient_ref).where(
-            DicomSeries.version_id == row.id, DicomSeries.patient_ref.is_not(None)))))  # fmt: skip
-        self._audit.record(session, ctx, AuditEntry(
-            action=action, resource_type="dataset_version",
-            resource_id=f"{row.dataset}@{row.number}", reason=purpose,
-            patient_ref=refs[0] if len(refs) == 1 else None,
-            details={"purpose": purpose, "patient_refs": refs[:1000],
-                     "patients": len(refs), "path": path},
-        ))  # fmt: skip
+    ) -> None:
+        query = select(DicomSeries.patient_ref).where(DicomSeries.version_id == row.id)
+        refs = sorted({ref for ref in session.scalars(query) if ref})
+        self._audit.record(
+            session,
+            ctx,
+            AuditEntry(
+                action=action,
+                resource_type="dataset_version",
+                resource_id=f"{row.dataset}@{row.number}",
+                reason=purpose,
+                patient_ref=refs[0] if len(refs) == 1 else None,
+                details={
+                    "purpose": purpose,
+                    "patient_refs": refs[:1000],
+                    "patients": len(refs),
+                    "path": path,
+                },
+            ),
+        )
 
     def _grant(self, user_id: str, version_id: str, expires: int) -> str:
         body = f"{user_id}.{version_id}.{expires}"
@@ -822,27 +1083,40 @@ class DatasetService:
 
     def _dataset_out(self, session: Session, row: Dataset) -> DatasetOut:
         live = select(DatasetVersion.number).where(
-            DatasetVersion.dataset == row.name, DatasetVersion.deleted_at.is_(None))  # fmt: skip
+            DatasetVersion.dataset == row.name, DatasetVersion.deleted_at.is_(None)
+        )
         numbers = list(session.scalars(live))
         return DatasetOut(
-            name=row.name, description=row.description, project=row.project,
-            created_at=row.created_at, created_by=row.created_by, versions=len(numbers),
+            name=row.name,
+            description=row.description,
+            project=row.project,
+            created_at=row.created_at,
+            created_by=row.created_by,
+            versions=len(numbers),
             latest=max(numbers) if numbers else None,
             holds=len(list(_holds(session, row.name, None, every=True))),
-        )  # fmt: skip
+        )
 
     def _out(self, session: Session, row: DatasetVersion) -> VersionOut:
         parent = session.get(DatasetVersion, row.derived_from) if row.derived_from else None
         return VersionOut(
-            id=row.id, dataset=row.dataset, number=row.number,
-            ref=f"{row.dataset}@{row.number}", root=row.root, file_count=row.file_count,
-            total_bytes=row.total_bytes, message=row.message,
+            id=row.id,
+            dataset=row.dataset,
+            number=row.number,
+            ref=f"{row.dataset}@{row.number}",
+            root=row.root,
+            file_count=row.file_count,
+            total_bytes=row.total_bytes,
+            message=row.message,
             source=DataSource.model_validate_json(row.source),
             derived_from=f"{parent.dataset}@{parent.number}" if parent else None,
-            derivation=row.derivation, deidentified=row.deidentification is not None,
-            created_at=row.created_at, created_by=row.created_by, deleted_at=row.deleted_at,
+            derivation=row.derivation,
+            deidentified=row.deidentification is not None,
+            created_at=row.created_at,
+            created_by=row.created_by,
+            deleted_at=row.deleted_at,
             held=any(True for _ in _holds(session, row.dataset, row.id)),
-        )  # fmt: skip
+        )
 
 
 def _resolve(session: Session, ref: DatasetRef, *, include_deleted: bool = False) -> DatasetVersion:
@@ -880,9 +1154,16 @@ def _hold_out(session: Session, row: DataHold) -> HoldOut:
     if row.version_id is not None:
         version = session.get(DatasetVersion, row.version_id)
         number = version.number if version else None
-    return HoldOut(id=row.id, dataset=row.dataset, version=number, reason=row.reason,
-                   placed_at=row.placed_at, placed_by=row.placed_by,
-                   released_at=row.released_at, released_by=row.released_by)  # fmt: skip
+    return HoldOut(
+        id=row.id,
+        dataset=row.dataset,
+        version=number,
+        reason=row.reason,
+        placed_at=row.placed_at,
+        placed_by=row.placed_by,
+        released_at=row.released_at,
+        released_by=row.released_by,
+    )
 
 
 def _project_context(project: str) -> bytes:
@@ -895,3 +1176,22 @@ def _mapping_context(project: str, kind: str, pseudonym: str) -> bytes:
 
 def _catalog_key(name: str, number: int) -> str:
     return f"catalog/{name}/{number}"
+
+
+def _pack_entries(data: bytes) -> list[tuple[str, int, int]]:
+    """A pack's files (digest, offset, length), each range checked against its digest."""
+    from medops.datasets.packformat import read_pack_index
+
+    view = memoryview(data)
+    try:
+        index = read_pack_index(view)
+    except (IntegrityError, InvalidInputError) as exc:
+        raise _bad("body", f"not a valid pack: {exc.message}") from None
+    entries = []
+    for entry in index:
+        if entry.offset + entry.length > len(data):
+            raise _bad("body", "a pack entry runs past the end of the object")
+        if _sha(view[entry.offset : entry.offset + entry.length]) != entry.digest:
+            raise _bad("body", f"the pack's bytes for {entry.digest} do not match it")
+        entries.append((entry.digest, entry.offset, entry.length))
+    return entries

@@ -60,8 +60,12 @@ def sdk_for(
         from tests.helpers.people import make_user
 
         token = make_user(data_services, f"d-{role.value}".replace("_", "-"), role)
-        sdk = Client(url="https://testserver", token=token, settings=data_settings,
-                     transport=EmbeddedTransport(app))  # fmt: skip
+        sdk = Client(
+            url="https://testserver",
+            token=token,
+            settings=data_settings,
+            transport=EmbeddedTransport(app),
+        )
         opened.append(sdk)
         return sdk
 
@@ -88,12 +92,16 @@ def test_add_checkout_verify_tamper(
     _series(source / "ct", SLICES)
     (source / "labs.csv").write_text("age,glucose\n41,5.2\n57,6.1\n")
     first = ds.add_dataset("chest-ct", [source], deidentify=True, message="first")
-    assert not first.unchanged and first.version.number == 1
-    assert first.version.file_count == SLICES + 1 and first.version.deidentified
+    assert not first.unchanged
+    assert first.version.number == 1
+    assert first.version.file_count == SLICES + 1
+    assert first.version.deidentified
     again = ds.add_dataset("chest-ct", [source], deidentify=True)
-    assert again.unchanged and again.version.number == 1
+    assert again.unchanged
+    assert again.version.number == 1
     detail = ds.dataset_version("chest-ct@1")
-    assert detail.series[0].slices == SLICES and detail.series[0].deidentified
+    assert detail.series[0].slices == SLICES
+    assert detail.series[0].deidentified
     assert "labs.csv" in detail.contents["tables"]
     out = tmp_path / "out"
     ds.checkout_dataset("chest-ct@1", out, purpose="training a nodule model")
@@ -111,15 +119,19 @@ def test_add_checkout_verify_tamper(
         ).one()
         assert checkout.reason == "training a nodule model"
     # Tamper with the pack: flip one byte of its stored ciphertext.
-    [obj] = {p.object for s in ds.checkout_dataset("chest-ct@1", tmp_path / "o2",
-                                                   purpose="second look").stored
-             for p in s.parts}  # fmt: skip
+    [obj] = {
+        p.object
+        for s in ds.checkout_dataset("chest-ct@1", tmp_path / "o2", purpose="second look").stored
+        for p in s.parts
+    }
     stored = next((tmp_path / "store").rglob(obj.removeprefix("sha256:")))
     raw = bytearray(stored.read_bytes())
     raw[len(raw) // 2] ^= 0x01
     stored.write_bytes(bytes(raw))
     report = ds.verify_dataset("chest-ct@1")
-    assert not report.ok and obj in report.bad_objects and len(report.bad_files) == SLICES + 1
+    assert not report.ok
+    assert obj in report.bad_objects
+    assert len(report.bad_files) == SLICES + 1
     with pytest.raises(IntegrityError):
         ds.checkout_dataset("chest-ct@1", tmp_path / "o3", purpose="after tampering")
 
@@ -143,7 +155,8 @@ def test_retention_holds_reidentify_and_permissions(
         mle.delete_dataset_version("scan@1", "retention ended")
     mle.release_hold(hold.id)
     gone = mle.delete_dataset_version("scan@1", "retention ended")
-    assert gone.objects_deleted >= 1 and gone.version.deleted_at is not None
+    assert gone.objects_deleted >= 1
+    assert gone.version.deleted_at is not None
     assert added.version.number == 1
     found = clin.reidentify("scan", patient, "contacting the patient about a finding")
     assert any(o.original == "ZZPHI-MRN-000001" for o in found.originals)
@@ -161,9 +174,17 @@ def test_retention_holds_reidentify_and_permissions(
 def test_bad_input_is_named(http: httpx.Client, tokens: dict[Role, str]) -> None:
     """A wrong digest upload and a commit of unstored files are 422 problems naming the field."""
     head = bearer(tokens[Role.DATA_SCIENTIST])
-    wrong = http.put("/api/v1/data/objects/sha256:" + "0" * 64, content=b"x",
-                     headers={**head, "x-medops-kind": "pack"})  # fmt: skip
-    assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "body"
-    commit = http.post("/api/v1/datasets/x/versions", headers=head, json={
-        "files": [{"path": "a", "size": 1, "digest": "sha256:" + "1" * 64}]})  # fmt: skip
-    assert commit.status_code == 422 and commit.json()["errors"][0]["field"] == "files"
+    wrong = http.put(
+        "/api/v1/data/objects/sha256:" + "0" * 64,
+        content=b"x",
+        headers={**head, "x-medops-kind": "pack"},
+    )
+    assert wrong.status_code == 422
+    assert wrong.json()["errors"][0]["field"] == "body"
+    commit = http.post(
+        "/api/v1/datasets/x/versions",
+        headers=head,
+        json={"files": [{"path": "a", "size": 1, "digest": "sha256:" + "1" * 64}]},
+    )
+    assert commit.status_code == 422
+    assert commit.json()["errors"][0]["field"] == "files"

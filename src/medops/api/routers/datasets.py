@@ -32,8 +32,8 @@ from medops.datasets.records import (
     TransferIn,
     TransferOut,
     UploadOut,
-    VersionDetail,
     VerifyOut,
+    VersionDetail,
 )
 from medops.datasets.schemas import DIGEST_PATTERN, DatasetOut, DatasetRef, VersionOut
 
@@ -178,9 +178,7 @@ async def delete_version(
 ) -> DeleteOut:
     """Delete a version under the retention rule (409 while a model version or a legal
     hold needs it); audited with the reason."""
-    return await run_in_threadpool(
-        services.datasets.delete, ctx, _ref(name, version), body.reason
-    )
+    return await run_in_threadpool(services.datasets.delete, ctx, _ref(name, version), body.reason)
 
 
 @router.get(f"{DATASETS}/{{name}}/holds", name="datasets.holds")
