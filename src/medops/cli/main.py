@@ -102,6 +102,11 @@ class MedopsGroup(LazyGroup):
             "app",
             "Alerts: rules, alerts (ack, resolve), silences, routing, notifications and export.",
         ),
+        "data": Lazy(
+            "medops.cli.data",
+            "app",
+            "Datasets: versions (add, checkout, verify), holds, remotes, re-identification.",
+        ),
         "slo": Lazy(
             "medops.cli.slo",
             "app",

@@ -126,6 +126,7 @@ class DatasetService:
         # Filled by services.py with the lineage's answer (datasets never import lineage).
         self.dependants: Dependants = dependants or (lambda _version_id: [])
         self._grant_key = secrets.token_bytes(32)
+        self._bookkeeping: Database | None = None
 
     # -- the store and keys, opened on first use ------------------------------------------------
 
@@ -142,6 +143,14 @@ class DatasetService:
         if self._keyring is None:
             self._keyring = self.store.keyring
         return self._keyring
+
+    @property
+    def _replica_db(self) -> Database:
+        """A connection for the transfer's replica bookkeeping (``data_replicas`` rows, written
+        by ``transfer`` without audit records; the push or pull itself is audited here)."""
+        if self._bookkeeping is None:
+            self._bookkeeping = Database(self._settings.resolved_database_url)
+        return self._bookkeeping
 
     # -- uploads ----------------------------------------------------------------------------------
 
@@ -864,7 +873,7 @@ class DatasetService:
         stored = self._blobs({f.digest: f.size for f in files})
         digests = sorted({row.manifest} | self._objects_of(row))
         summary = transfer.push(
-            self._db, self.store, remote, remote.url, digests, clock=self._clock
+            self._replica_db, self.store, remote, remote.url, digests, clock=self._clock
         )
         record = {
             "version": out.model_dump(mode="json"),
@@ -919,7 +928,7 @@ class DatasetService:
         stored = [StoredFile.model_validate(s) for s in record["stored"]]
         digests = sorted({record["manifest"]} | {p.object for s in stored for p in s.parts})
         summary = transfer.pull(
-            self._db, self.store, remote, remote.url, digests, clock=self._clock
+            self._replica_db, self.store, remote, remote.url, digests, clock=self._clock
         )
         manifest = Manifest.model_validate_json(self.store.get(record["manifest"]))
         if (
@@ -929,6 +938,16 @@ class DatasetService:
             raise IntegrityError(f"{ref}: the pulled manifest does not match its root")
         now = self._clock.now()
         with self._db.transaction() as session:
+            self._audit.record(
+                session,
+                ctx,
+                AuditEntry(
+                    action="data.pull",
+                    resource_type="dataset_version",
+                    resource_id=str(ref),
+                    details={"remote": remote.url, "objects": summary.objects},
+                ),
+            )
             for digest in digests:
                 if session.get(DataObject, digest) is None:
                     kind = "manifest" if digest == record["manifest"] else "pack"
@@ -989,16 +1008,6 @@ class DatasetService:
                 )
             elif exists.root != version.root:
                 raise ConflictError(f"{ref} here has another root than on the remote")
-            self._audit.record(
-                session,
-                ctx,
-                AuditEntry(
-                    action="data.pull",
-                    resource_type="dataset_version",
-                    resource_id=str(ref),
-                    details={"remote": remote.url, "objects": summary.objects},
-                ),
-            )
         return TransferOut(
             ref=f"{ref.name}@{version.number}",
             remote=remote.url,
