@@ -71,6 +71,7 @@ class Services:
         try:
             self.usage.flush(self.db)
         finally:
+            self.datasets.close()
             self.audit.close()
             self.db.dispose()
 

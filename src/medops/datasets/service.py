@@ -144,6 +144,14 @@ class DatasetService:
             self._keyring = self.store.keyring
         return self._keyring
 
+    def close(self) -> None:
+        """Release the replica connection and the store's threads."""
+        if self._bookkeeping is not None:
+            self._bookkeeping.dispose()
+            self._bookkeeping = None
+        if self._store is not None:
+            self._store.close()
+
     @property
     def _replica_db(self) -> Database:
         """A connection for the transfer's replica bookkeeping (``data_replicas`` rows, written
