@@ -60,13 +60,17 @@ _REID = Shape(ReidentifyOut)
 _TRANSFER = Shape(TransferOut)
 
 
-def _path(ref: str) -> str:
+def _split(ref: str) -> tuple[str, str]:
     parsed = DatasetRef.parse(ref)
-    return f"/api/v1/datasets/{parsed.name}/versions/{parsed.version}"
+    return parsed.name, parsed.version
 
 
 class DatasetCalls(Transport):
     """Dataset methods of the SDK client."""
+
+    def dataset(self, name: str) -> DatasetOut:
+        """One dataset."""
+        return self._call("GET", f"/api/v1/datasets/{name}", _DATASET)
 
     def datasets(self) -> list[DatasetOut]:
         """Every dataset."""
@@ -79,11 +83,13 @@ class DatasetCalls(Transport):
 
     def dataset_version(self, ref: str) -> VersionDetail:
         """A version with its contents, DICOM series and holds."""
-        return self._call("GET", _path(ref), _DETAIL)
+        name, version = _split(ref)
+        return self._call("GET", f"/api/v1/datasets/{name}/versions/{version}", _DETAIL)
 
     def dataset_manifest(self, ref: str) -> ManifestOut:
         """A version's files."""
-        return self._call("GET", _path(ref) + "/manifest", _MANIFEST)
+        name, version = _split(ref)
+        return self._call("GET", f"/api/v1/datasets/{name}/versions/{version}/manifest", _MANIFEST)
 
     def dataset_diff(self, name: str, old: str, new: str = "latest") -> DiffOut:
         """What changed between two versions of a dataset."""
@@ -92,11 +98,20 @@ class DatasetCalls(Transport):
 
     def verify_dataset(self, ref: str) -> VerifyOut:
         """Decrypt every object and hash every file of a version on the server."""
-        return self._call("POST", _path(ref) + "/verify", _VERIFY, json={})
+        name, version = _split(ref)
+        return self._call(
+            "POST", f"/api/v1/datasets/{name}/versions/{version}/verify", _VERIFY, json={}
+        )
 
     def delete_dataset_version(self, ref: str, reason: str) -> DeleteOut:
         """Delete a version under the retention rule."""
-        return self._call("POST", _path(ref) + "/delete", _DELETE, json={"reason": reason})
+        name, version = _split(ref)
+        return self._call(
+            "POST",
+            f"/api/v1/datasets/{name}/versions/{version}/delete",
+            _DELETE,
+            json={"reason": reason},
+        )
 
     def hold_dataset(self, name: str, reason: str, version: int | None = None) -> HoldOut:
         """Place a legal hold on a dataset (or one version)."""
@@ -120,16 +135,29 @@ class DatasetCalls(Transport):
 
     def push_dataset(self, ref: str, remote: str | None = None) -> TransferOut:
         """Copy a version's encrypted objects to the remote."""
-        return self._call("POST", _path(ref) + "/push", _TRANSFER, json={"remote": remote})
+        name, version = _split(ref)
+        return self._call(
+            "POST",
+            f"/api/v1/datasets/{name}/versions/{version}/push",
+            _TRANSFER,
+            json={"remote": remote},
+        )
 
     def pull_dataset(self, ref: str, remote: str | None = None) -> TransferOut:
         """Fetch a version's objects (and record) from the remote."""
-        return self._call("POST", _path(ref) + "/pull", _TRANSFER, json={"remote": remote})
+        name, version = _split(ref)
+        return self._call(
+            "POST",
+            f"/api/v1/datasets/{name}/versions/{version}/pull",
+            _TRANSFER,
+            json={"remote": remote},
+        )
 
     def read_dataset_file(self, ref: str, path: str, purpose: str) -> bytes:
         """One file of a version, read on the server (audited with the purpose)."""
+        name, version = _split(ref)
         body = {"path": path, "purpose": purpose}
-        return self._raw("POST", _path(ref) + "/read", json=body)
+        return self._raw("POST", f"/api/v1/datasets/{name}/versions/{version}/read", json=body)
 
     # -- add --------------------------------------------------------------------------------------
 
@@ -249,9 +277,15 @@ class DatasetCalls(Transport):
         progress: Progress | None = None,
     ) -> CheckoutOut:
         """Write a version's files under ``dest``, each verified against the manifest."""
+        name, version = _split(ref)
         from medops.datasets.materialize import materialize
 
-        answer = self._call("POST", _path(ref) + "/checkout", _CHECKOUT, json={"purpose": purpose})
+        answer = self._call(
+            "POST",
+            f"/api/v1/datasets/{name}/versions/{version}/checkout",
+            _CHECKOUT,
+            json={"purpose": purpose},
+        )
 
         def fetch(digest: str) -> bytes:
             return self._raw(
