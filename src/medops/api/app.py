@@ -17,16 +17,17 @@ import medops
 from medops.alerting.dispatch import default_holder, dispatcher_for
 from medops.alerting.outbox_metrics import NotificationCollector
 from medops.alerting.telemetry import AlertCollector
+from medops.api.console import datasets as console_datasets
 from medops.api.console.routes import routers as console_routers
 from medops.api.errors import audit_unhandled, install_error_handlers
 from medops.api.fastlane import PredictFastLane
 from medops.api.middleware import RequestMiddleware
 from medops.api.routers import (
     alerts,
-    datasets,
     audit,
     auth,
     breakglass,
+    datasets,
     deployments,
     health,
     models,
@@ -311,6 +312,7 @@ def create_app(
         alerts.router,
         slo.router,
         datasets.router,
+        console_datasets.router,
         *console_routers(),
     ):
         app.include_router(router)
