@@ -23,7 +23,7 @@ import hashlib
 import os
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO, Literal
@@ -84,7 +84,9 @@ class Packer:
         self.chunk_size = chunk_size
         self.stored: dict[str, StoredFile] = {}
 
-    def objects(self, files: Sequence[tuple[LocalFile, FileEntry]]) -> Iterator[PackedObject]:
+    def objects(
+        self, files: Sequence[tuple[LocalFile, FileEntry]]
+    ) -> Generator[PackedObject, None, None]:
         """The objects holding ``files``' contents, built while the caller consumes them."""
         unique: dict[str, tuple[LocalFile, FileEntry]] = {}
         for local, entry in files:

@@ -96,7 +96,12 @@ def _walk(top: Path, top_info: os.stat_result) -> list[LocalFile]:
         except OSError as exc:
             _refuse(f"{folder} cannot be read: {exc.strerror}")
         for entry in entries:
-            relative = prefix + entry.name
+            name = entry.name
+            # A name from the folder has no "/" and is never "." or ".."; only non-ASCII
+            # (NFC) and backslashes need identity.normal_path (much of a scan's time if all do).
+            if not name.isascii() or "\\" in name:
+                name = _manifest_path(name, Path(entry.path))
+            relative = prefix + name
             try:
                 info = entry.stat(follow_symlinks=True)
             except FileNotFoundError:
@@ -104,8 +109,16 @@ def _walk(top: Path, top_info: os.stat_result) -> list[LocalFile]:
             except OSError as exc:
                 _refuse(f"{entry.path} cannot be read: {exc.strerror}")
             if stat.S_ISREG(info.st_mode):
-                abspath = Path(entry.path)
-                files.append(LocalFile.from_stat(_manifest_path(relative, abspath), abspath, info))
+                files.append(
+                    LocalFile(
+                        relative,
+                        Path(entry.path),
+                        info.st_size,
+                        info.st_mtime_ns,
+                        info.st_ino,
+                        info.st_ctime_ns,
+                    )
+                )
             elif stat.S_ISDIR(info.st_mode):
                 key = (info.st_dev, info.st_ino)
                 if key in ancestors:

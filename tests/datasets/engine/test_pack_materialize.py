@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from medops.datasets.hashing import hash_files
 from medops.datasets.materialize import materialize
@@ -125,3 +128,43 @@ def test_checkout_refuses_paths_leaving_the_destination(tmp_path: Path) -> None:
     with pytest.raises(ConflictError, match="outside"):
         materialize(entries, stored, lambda d: objects[d].data, tmp_path / "out")
     assert not (tmp_path / "elsewhere" / "f").exists()
+
+
+def test_abandoned_iteration_stops_the_producer(tmp_path: Path) -> None:
+    """A caller that stops after the first object does not leave the packer thread running."""
+    import threading
+
+    _dataset(tmp_path / "src")
+    files = scan([tmp_path / "src"])
+    entries = hash_files(files)
+    packer = Packer(pack_threshold=1_000, pack_target=2_000, chunk_size=500_000)
+    iterator = packer.objects(list(zip(files, entries, strict=True)))
+    next(iterator)
+    iterator.close()
+    assert not any(t.name == "medops-packer" and t.is_alive() for t in threading.enumerate())
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b/c", "b/d", "e/f/g", "h"]), st.binary(max_size=3000)),
+        min_size=1,
+        max_size=5,
+        unique_by=lambda pair: pair[0].split("/")[0],
+    ),
+    st.integers(min_value=1, max_value=4000),
+)
+def test_pack_then_checkout_round_trip(files_given: list[tuple[str, bytes]], target: int) -> None:
+    """Whatever the files and pack sizes, a checkout gives back exactly the bytes packed."""
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        for name, data in files_given:
+            (root / "src" / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / "src" / name).write_bytes(data)
+        files = scan([root / "src"])
+        entries = hash_files(files, workers=2)
+        packer = Packer(pack_threshold=max(1, target // 2), pack_target=target, chunk_size=700)
+        objects = {o.digest: o.data for o in packer.objects(list(zip(files, entries, strict=True)))}
+        materialize(entries, packer.stored, objects.__getitem__, root / "out", workers=2)
+        for name, data in files_given:
+            assert (root / "out" / name).read_bytes() == data

@@ -121,3 +121,12 @@ def test_file_changed_during_hashing_is_refused(tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(b"123456")
     with pytest.raises(InvalidInputError, match="changed size"):
         hash_files(files)
+
+
+def test_scan_normalises_unicode_names_to_nfc(tmp_path: Path) -> None:
+    """A name written decomposed (NFD) is listed in NFC, as identity.normal_path does."""
+    decomposed = "cafe\u0301"
+    (tmp_path / "d" / decomposed).mkdir(parents=True)
+    (tmp_path / "d" / decomposed / "re\u0301sume\u0301.txt").write_bytes(b"x")
+    (file,) = scan([tmp_path / "d"])
+    assert file.path == "caf\u00e9/r\u00e9sum\u00e9.txt"
