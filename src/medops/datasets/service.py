@@ -187,7 +187,7 @@ class DatasetService:
         if _sha(data) != digest:
             raise _bad("body", f"the bytes do not hash to {digest}")
         entries = _pack_entries(data) if kind == "pack" else []
-        size = self.store.put(digest, data, checked=True)
+        self.store.put(digest, data, checked=True)
         now = self._clock.now()
         for attempt in range(RACE_ATTEMPTS):
             try:
@@ -234,7 +234,6 @@ class DatasetService:
             except DbIntegrityError:
                 if attempt == RACE_ATTEMPTS - 1:
                     raise
-        del size
         return UploadOut(digest=digest, kind=kind, size=len(data), files=len(entries))
 
     # -- commits ----------------------------------------------------------------------------------

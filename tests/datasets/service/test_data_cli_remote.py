@@ -1,14 +1,12 @@
-"""The issue's done-when through the CLI: a DICOM series (1,000 slices when
-MEDOPS_TEST_FULL_SERIES is set, 200 otherwise) and a table go through ``medops data add
---deidentify``, ``push`` to an S3 server (moto_server on the loopback), ``pull`` and
-``checkout`` on a fresh home with the same KEK and remote, and ``verify``; bad input and
-refusals are one line."""
+"""The issue's done-when through the CLI: a 1,000-slice DICOM series and a table go through
+``medops data add --deidentify``, ``push`` to an S3 server (moto_server on the loopback),
+``pull`` and ``checkout`` on a fresh home with the same KEK and remote, and ``verify``; bad
+input and refusals are one line."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from pathlib import Path
 
 import pydicom
@@ -19,7 +17,7 @@ from tests.helpers.dicom import ct_series
 from tests.helpers.s3 import MotoServer
 
 KEK = "k1:" + base64.b64encode(bytes(range(32))).decode()
-SLICES = 1000 if os.environ.get("MEDOPS_TEST_FULL_SERIES") else 200
+SLICES = 1000
 PEOPLE = [("dana", "data_scientist", "Dana Data"), ("clio", "clinician", "Clio Clin")]
 
 
