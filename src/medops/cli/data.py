@@ -18,6 +18,8 @@ app = typer.Typer(
     help="Datasets: versions (add, checkout, verify), holds, remotes, re-identification.",
     no_args_is_help=True,
 )
+keys_app = typer.Typer(help="The data encryption keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 PurposeOption = typer.Option(..., "--purpose", help="Why you read the data (audited).")
 RemoteOption = typer.Option(None, "--remote", help="s3://bucket/prefix or a folder.")
 
@@ -344,3 +346,15 @@ def reidentify(
         ("kind", "original"),
         [[o.kind, o.original] for o in result.originals],
     )
+
+
+@keys_app.command("rotate")
+def rotate(as_json: bool = JsonOption) -> None:
+    """Re-wrap every data key under the current KEK (put the new key first in
+    MEDOPS_DATA_KEK or the key file); no data is re-encrypted."""
+    with client() as c:
+        result = c.rotate_data_keys()
+    if as_json:
+        print_json(result)
+        return
+    print_record(f"Keys now wrapped by {result.kek_id}", result.model_dump(mode="json"))

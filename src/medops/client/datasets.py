@@ -17,6 +17,7 @@ from typing import Any
 
 from medops.client.shapes import Shape
 from medops.client.transport import Transport
+from medops.datasets.keys import RotationSummary
 from medops.datasets.records import (
     CheckoutOut,
     CommitIn,
@@ -58,6 +59,7 @@ _HOLDS = Shape(list[HoldOut])
 _SECRET = Shape(SecretOut)
 _REID = Shape(ReidentifyOut)
 _TRANSFER = Shape(TransferOut)
+_ROTATION = Shape(RotationSummary)
 
 
 def _split(ref: str) -> tuple[str, str]:
@@ -158,6 +160,10 @@ class DatasetCalls(Transport):
         name, version = _split(ref)
         body = {"path": path, "purpose": purpose}
         return self._raw("POST", f"/api/v1/datasets/{name}/versions/{version}/read", json=body)
+
+    def rotate_data_keys(self) -> RotationSummary:
+        """Re-wrap every data key and sealed secret under the current KEK."""
+        return self._call("POST", "/api/v1/data/keys/rotate", _ROTATION, json={})
 
     # -- add --------------------------------------------------------------------------------------
 

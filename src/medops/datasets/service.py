@@ -88,6 +88,7 @@ from medops.errors import (
 
 if TYPE_CHECKING:
     from medops.datasets.crypto import Keyring
+    from medops.datasets.keys import RotationSummary
     from medops.datasets.objects import ObjectStore
 
 GRANT_SECONDS = 3600
@@ -1023,6 +1024,30 @@ class DatasetService:
             skipped=summary.skipped,
             seconds=summary.seconds,
         )
+
+    def rotate_keys(self, ctx: Context) -> RotationSummary:
+        """Re-wrap every data key and sealed secret under the current KEK (no data is
+        re-encrypted). Audited ``data.keys.rotate``."""
+        from medops.datasets import keys
+
+        require_actor(ctx)
+        summary = keys.rotate(self._replica_db, self.store, self.keyring)
+        with self._db.transaction() as session:
+            self._audit.record(
+                session,
+                ctx,
+                AuditEntry(
+                    action="data.keys.rotate",
+                    resource_type="data_kek",
+                    resource_id=summary.kek_id,
+                    details={
+                        "objects": summary.objects,
+                        "rewrapped": summary.rewrapped,
+                        "secrets": summary.secrets,
+                    },
+                ),
+            )
+        return summary
 
     # -- helpers ----------------------------------------------------------------------------------
 

@@ -169,6 +169,10 @@ def test_retention_holds_reidentify_and_permissions(
     with pytest.raises(PermissionDeniedError):
         ds.hold_dataset("scan", "not mine to place")
     assert [d.name for d in aud.datasets()] == ["scan"]
+    rotated = mle.rotate_data_keys()
+    assert rotated.kek_id == "k1"
+    with pytest.raises(PermissionDeniedError):
+        ds.rotate_data_keys()
 
 
 def test_bad_input_is_named(http: httpx.Client, tokens: dict[Role, str]) -> None:

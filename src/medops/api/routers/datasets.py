@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from medops.api.deps import API_PREFIX, ServicesDep, require
 from medops.context import Context
 from medops.core.permissions import Permission
+from medops.datasets.keys import RotationSummary
 from medops.datasets.records import (
     CheckoutIn,
     CheckoutOut,
@@ -229,3 +230,9 @@ async def pull_version(
 ) -> TransferOut:
     """Fetch a version's objects from the remote, each verified; audited."""
     return await run_in_threadpool(services.datasets.pull, ctx, _ref(name, version), body.remote)
+
+
+@router.post(f"{API_PREFIX}/data/keys/rotate", name="data.keys.rotate")
+async def rotate_keys(services: ServicesDep, ctx: Manager) -> RotationSummary:
+    """Re-wrap every data key and sealed secret under the current KEK; audited."""
+    return await run_in_threadpool(services.datasets.rotate_keys, ctx)
