@@ -13,11 +13,10 @@ import socket
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medops.client.shapes import Shape
 from medops.client.transport import Transport
-from medops.datasets.keys import RotationSummary
 from medops.datasets.records import (
     CheckoutOut,
     CommitIn,
@@ -37,6 +36,9 @@ from medops.datasets.records import (
     VersionDetail,
 )
 from medops.datasets.schemas import DatasetOut, DatasetRef, DataSource, VersionOut
+
+if TYPE_CHECKING:
+    from medops.datasets.keys import RotationSummary
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 # Objects stay under the server's default body limit (32 MiB): packs and chunks of 24 MiB.
@@ -59,7 +61,6 @@ _HOLDS = Shape(list[HoldOut])
 _SECRET = Shape(SecretOut)
 _REID = Shape(ReidentifyOut)
 _TRANSFER = Shape(TransferOut)
-_ROTATION = Shape(RotationSummary)
 
 
 def _split(ref: str) -> tuple[str, str]:
@@ -163,7 +164,10 @@ class DatasetCalls(Transport):
 
     def rotate_data_keys(self) -> RotationSummary:
         """Re-wrap every data key and sealed secret under the current KEK."""
-        return self._call("POST", "/api/v1/data/keys/rotate", _ROTATION, json={})
+        from medops.datasets.keys import RotationSummary  # loads SQLAlchemy: only here
+
+        shape = Shape(RotationSummary)
+        return self._call("POST", "/api/v1/data/keys/rotate", shape, json={})
 
     # -- add --------------------------------------------------------------------------------------
 
