@@ -877,6 +877,12 @@ class DatasetService:
         with self._db.session() as session:
             row = _resolve(session, ref)
             out = self._out(session, row)
+            series = [
+                SeriesOut.model_validate(s, from_attributes=True).model_dump(mode="json")
+                for s in session.scalars(
+                    select(DicomSeries).where(DicomSeries.version_id == row.id)
+                )
+            ]
         files = list(self._manifest(row).files)
         stored = self._blobs({f.digest: f.size for f in files})
         digests = sorted({row.manifest} | self._objects_of(row))
@@ -889,6 +895,7 @@ class DatasetService:
             "contents": row.contents,
             "deidentification": row.deidentification,
             "stored": [s.model_dump(mode="json") for s in stored.values()],
+            "series": series,
         }
         sealed = self.keyring.seal(canonical_bytes(record), context=b"medops-catalog")
         remote.put(_catalog_key(row.dataset, row.number), [sealed.encode()])
@@ -1014,6 +1021,9 @@ class DatasetService:
                         created_by=version.created_by,
                     )
                 )
+                session.flush()
+                for item in record.get("series", []):
+                    session.add(DicomSeries(version_id=version.id, **item))
             elif exists.root != version.root:
                 raise ConflictError(f"{ref} here has another root than on the remote")
         return TransferOut(

@@ -88,6 +88,8 @@ def test_add_push_pull_checkout_verify_elsewhere(
     assert _digests(theirs) == _digests(mine)
     assert pydicom.dcmread(theirs / "ct" / "0001.dcm").PatientIdentityRemoved == "YES"
     assert second.ok("data", "verify", "chest@1", "--json").json()["ok"]
+    [series] = second.ok("data", "show", "chest@1", "--json").json()["series"]
+    assert series["slices"] == SLICES
     assert (
         second.ok("data", "show", "chest@1", "--json").json()["version"]["root"]
         == (added["version"]["root"])
