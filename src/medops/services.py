@@ -23,6 +23,7 @@ from medops.auth.service import IdentityService
 from medops.clock import Clock, SystemClock
 from medops.config import Settings
 from medops.db.engine import Database
+from medops.lineage.service import LineageService
 from medops.monitoring.configs import MonitoringConfigService
 from medops.monitoring.service import MonitoringService
 from medops.registry.lifecycle import LifecycleService
@@ -63,6 +64,7 @@ class Services:
     alerts: AlertService
     usage: UsageRecorder
     slo: SloService
+    lineage: LineageService
 
     def close(self) -> None:
         self.refusals.flush(everything=True)
@@ -104,6 +106,10 @@ def build_services(
     # incidents.
     alerts.signal_sources.append(slo.observations)
     slo.incident_sources.append(incidents.from_alerts(alerts))
+    registry = RegistryService(db, clock, audit, blobs)
+    lineage = LineageService(db, clock, audit, settings)
+    # A registration's pinned dataset versions become lineage edges in its transaction.
+    registry.pin_hooks.append(lineage.on_registered)
     return Services(
         settings=settings,
         db=db,
@@ -117,7 +123,7 @@ def build_services(
         mfa_secrets=MfaSecretStore(db, audit, mfa_keys),
         breakglass=BreakGlassService(db, clock, audit, settings),
         checkpoints=checkpoints,
-        registry=RegistryService(db, clock, audit, blobs),
+        registry=registry,
         lifecycle=lifecycle,
         policy_changes=PolicyChangeService(db, clock, audit, logins, checkpoints.key, followers),
         deployments=deployments,
@@ -127,4 +133,5 @@ def build_services(
         alerts=alerts,
         usage=UsageRecorder(clock, settings.replica_id or default_replica()),
         slo=slo,
+        lineage=lineage,
     )

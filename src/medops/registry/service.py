@@ -35,6 +35,7 @@ from medops.errors import (
     SignatureMismatchError,
 )
 from medops.registry import card as cards
+from medops.registry import pins
 from medops.registry.approvals import canonical_json, sha256_json
 from medops.registry.policy import judge, loosenings
 from medops.registry.refs import Ref
@@ -43,6 +44,8 @@ from medops.registry.schemas import (
     QUANTIZE_TOLERANCE,
     ApprovalOut,
     CardContent,
+    DataReference,
+    DatasetPin,
     ModelCreate,
     ModelOut,
     ParityOut,
@@ -114,6 +117,48 @@ def _binary_dataset(
     return parsed, np.asarray(labels, dtype=np.int64)
 
 
+def _refuse_unpinned_forms(data: VersionCreate) -> None:
+    """A URI may not pretend to be a pin, nor the free-form lineage carry the pins' key."""
+    if isinstance(data.training_data, DataReference) and data.training_data.uri.startswith(
+        pins.DATASET_URI_PREFIX
+    ):
+        reason = "pin a dataset version as {'dataset': 'NAME@VERSION'}, not as a URI"
+        raise InvalidInputError(reason, errors=[FieldError("training_data.uri", reason)])
+    if "datasets" in data.lineage:
+        reason = "'datasets' is kept by medops from training/validation/reference data"
+        raise InvalidInputError(reason, errors=[FieldError("lineage.datasets", reason)])
+
+
+def _with_pins(data: VersionCreate, pinned: list[pins.Pin]) -> VersionCreate:
+    """What is stored: pinned training data as a reference to its dataset version (URI and
+    Merkle root), and every pin under the lineage's ``datasets`` key."""
+    if not pinned:
+        return data
+    update: dict[str, Any] = {
+        "lineage": {
+            **data.lineage,
+            "datasets": {p.role: {"dataset": p.dataset, "root": p.root} for p in pinned},
+        }
+    }
+    training = next((p for p in pinned if p.role == "training"), None)
+    if training is not None:
+        described = data.training_data
+        update["training_data"] = DataReference(
+            uri=pins.DATASET_URI_PREFIX + training.dataset,
+            digest=training.root.removeprefix("sha256:"),
+            description=described.description if isinstance(described, DatasetPin) else None,
+        )
+    return data.model_copy(update=update)
+
+
+def _version_id(session: Session, model: RegisteredModel, number: int) -> str:
+    return session.scalars(
+        select(ModelVersion.id).where(
+            ModelVersion.model_id == model.id, ModelVersion.version == number
+        )
+    ).one()
+
+
 def _change(before: float | None, after: float | None) -> float | None:
     return None if before is None or after is None else after - before
 
@@ -126,6 +171,9 @@ class RegistryService:
         self._clock = clock
         self._audit = audit
         self._blobs = blobs
+        # Called in the registration's transaction with the dataset versions it pins
+        # (services.py appends lineage's recorder; see pins.py).
+        self.pin_hooks: list[pins.PinHook] = []
 
     # -- models ---------------------------------------------------------------------------
 
@@ -235,36 +283,56 @@ class RegistryService:
         store it as the model's next immutable version; on any failure nothing is stored."""
         from medops.core.onnx_model import OnnxModel
 
-        require_actor(ctx)
+        actor = require_actor(ctx)
+        _refuse_unpinned_forms(data)
         with self._db.session() as session:
             load_model(session, name)
+            for role, wanted in data.pins():  # fail fast, before the artifact is loaded
+                pins.pin(session, role, wanted.dataset, field=f"{role}_data.dataset")
         loaded = OnnxModel(artifact, data.signature)  # refuses non-ONNX, checks the signature
         parity = self._parity(loaded, data) if data.parity is not None else None
-        after = {
-            "artifact_digest": loaded.info.digest,
-            "framework": data.framework,
-            "parity": parity.model_dump() if parity else None,
-            "training_data": data.training_data.model_dump() if data.training_data else None,
-            "code": data.code.model_dump() if data.code else None,
-        }
         with self._db.transaction() as session:
             model = load_model(session, name, for_update=True)
+            # Resolved again in the transaction that records them: a version deleted in
+            # between is refused, never pinned.
+            pinned = [
+                pins.pin(session, role, wanted.dataset, field=f"{role}_data.dataset")
+                for role, wanted in data.pins()
+            ]
+            stored = _with_pins(data, pinned)
+            after = {
+                "artifact_digest": loaded.info.digest,
+                "framework": data.framework,
+                "parity": parity.model_dump() if parity else None,
+                "training_data": stored.training_data.model_dump()
+                if stored.training_data
+                else None,
+                "datasets": {p.role: p.dataset for p in pinned},
+                "code": data.code.model_dump() if data.code else None,
+            }
             version = self._add_version(
                 session,
                 ctx,
                 model,
                 artifact,
                 loaded.info,
-                data,
+                stored,
                 parity=parity,
                 parent_id=None,
                 action="model.version.register",
                 after=after,
             )
+            registered = pins.Registered(name, version.version, _version_id(session, model, version.version), actor.username)
+            for hook in self.pin_hooks:
+                hook(session, registered, pinned)
             require_parity = policy_of(model).require_parity
-        return version.model_copy(
-            update={"warnings": cards.registration_warnings(version, require_parity)}
-        )
+        warnings = cards.registration_warnings(version, require_parity)
+        if isinstance(data.training_data, DataReference):
+            warnings.append(
+                "training data is an unchecked URI: pin the dataset version instead with "
+                "--training-data NAME@VERSION (after 'medops data add NAME PATH')"
+            )
+        return version.model_copy(update={"warnings": warnings})
 
     def _add_version(
         self,
