@@ -9,7 +9,7 @@ Plain JSON (the spec's RunEvent, checked in the tests against the vendored JSON 
 START and one COMPLETE per run, both with the same ``runId`` (a UUID derived from what the run
 did, so re-emitting the same fact gives the same run). Facets: ``schema`` (the columns of a
 tabular version, or a model's features), ``dataSource``, ``version`` (the Merkle root or the
-artifact digest), ``documentation`` and the job's ``jobType``. Never a patient identifier, a
+artifact digest) and the job's ``jobType``. Never a patient identifier, a
 file path from a patient's folder or a raw value: names, counts and digests only.
 """
 
@@ -32,7 +32,6 @@ DATASOURCE_FACET = f"{_FACETS}/1-0-1/DatasourceDatasetFacet.json#/$defs/Datasour
 VERSION_FACET = (
     f"{_FACETS}/1-0-1/DatasetVersionDatasetFacet.json#/$defs/DatasetVersionDatasetFacet"
 )
-DOC_FACET = f"{_FACETS}/1-0-1/DocumentationDatasetFacet.json#/$defs/DocumentationDatasetFacet"
 JOB_TYPE_FACET = f"{_FACETS}/2-0-3/JobTypeJobFacet.json#/$defs/JobTypeJobFacet"
 _RUN_NAMESPACE = uuid.UUID("6f1d1c4e-8d7a-4c59-9b8e-6d0f3f0b2a11")
 
@@ -47,7 +46,6 @@ class Node:
     name: str  # NAME@N, NAME/V, deployment name
     version: str | None = None  # sha256 root or artifact digest
     fields: Sequence[tuple[str, str]] = ()  # (name, type) for the schema facet
-    description: str | None = None
 
 
 def _facet(schema_url: str, **content: Any) -> dict[str, Any]:
@@ -71,8 +69,6 @@ def dataset(node: Node) -> dict[str, Any]:
         facets["schema"] = _facet(
             SCHEMA_FACET, fields=[{"name": n, "type": t} for n, t in node.fields]
         )
-    if node.description:
-        facets["documentation"] = _facet(DOC_FACET, description=node.description)
     return {"namespace": node.namespace, "name": node.name, "facets": facets}
 
 

@@ -167,7 +167,6 @@ class LineageService:
             f"{dv.dataset}@{dv.number}",
             dv.root,
             _columns(dv.contents),
-            f"{dv.file_count} files, {dv.total_bytes} bytes",
         )
 
     def _model_node(self, session: Session, version_id: str) -> ol.Node | None:
