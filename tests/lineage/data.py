@@ -33,8 +33,13 @@ def add_version(
         exempt_from_audit_guard(session)  # a fixture, not an action
         if session.get(Dataset, dataset) is None:
             session.add(
-                Dataset(name=dataset, description=None, project="default", created_at=WHEN,
-                        created_by="ds")  # fmt: skip
+                Dataset(
+                    name=dataset,
+                    description=None,
+                    project="default",
+                    created_at=WHEN,
+                    created_by="ds",
+                )  # fmt: skip
             )
             session.flush()
         number = (

@@ -18,7 +18,9 @@ from tests.lineage.data import add_version
 
 def _edges(services: Services) -> set[tuple[str, str, str]]:
     with services.db.session() as session:
-        return {(e.source_id, e.target_id, e.relation) for e in session.scalars(select(LineageEdge))}
+        return {
+            (e.source_id, e.target_id, e.relation) for e in session.scalars(select(LineageEdge))
+        }
 
 
 def test_a_registration_pins_its_training_validation_and_reference_data(
@@ -100,9 +102,7 @@ def test_the_unchecked_uri_form_is_still_accepted_with_a_warning(
     assert _edges(services) == set()
 
 
-def test_a_uri_cannot_pose_as_a_pin(
-    http: httpx.Client, people: dict[str, dict[str, str]]
-) -> None:
+def test_a_uri_cannot_pose_as_a_pin(http: httpx.Client, people: dict[str, dict[str, str]]) -> None:
     """A URI in the pins' own form (medops:dataset/...) is refused: only {'dataset': ...}
     is checked."""
     create_model(http, people)

@@ -79,7 +79,7 @@ class LineageService:
             )
             if exists is None:
                 raise _missing(f"{edge.target_kind} {edge.target_id}", "target_id")
-            if self.record_in(session, edge, actor.username):
+            if not self._exists(session, edge):
                 self._audit.record(
                     session,
                     ctx,
@@ -90,29 +90,34 @@ class LineageService:
                         details={"after": edge.model_dump()},
                     ),
                 )
+                self.record_in(session, edge, actor.username)
         return LineageEdgeOut(
             source=key(DV, edge.source_id),
             target=key(edge.target_kind, edge.target_id),
             relation=edge.relation,
         )
 
+    @staticmethod
+    def _exists(session: Session, edge: EdgeIn) -> bool:
+        return (
+            session.scalars(
+                select(LineageEdge.id).where(
+                    LineageEdge.source_kind == edge.source_kind,
+                    LineageEdge.source_id == edge.source_id,
+                    LineageEdge.target_kind == edge.target_kind,
+                    LineageEdge.target_id == edge.target_id,
+                    LineageEdge.relation == edge.relation,
+                )
+            ).first()
+            is not None
+        )
+
     def record_in(self, session: Session, edge: EdgeIn, actor: str) -> bool:
         """Add ``edge`` in the caller's transaction; False when it was already there."""
-        found = session.scalars(
-            select(LineageEdge.id).where(
-                LineageEdge.source_kind == edge.source_kind,
-                LineageEdge.source_id == edge.source_id,
-                LineageEdge.target_kind == edge.target_kind,
-                LineageEdge.target_id == edge.target_id,
-                LineageEdge.relation == edge.relation,
-            )
-        ).first()
-        if found is not None:
+        if self._exists(session, edge):
             return False
         session.add(
-            LineageEdge(
-                **edge.model_dump(), created_at=self._clock.now(), created_by=actor
-            )
+            LineageEdge(**edge.model_dump(), created_at=self._clock.now(), created_by=actor)
         )
         try:
             with session.begin_nested():
@@ -226,9 +231,7 @@ class LineageService:
         for step in walker.upstream(key(DEP, name)):
             kind, ident = split(step.source)
             if kind != MV:  # an alias: the version it points at now
-                ident = next(
-                    (split(s.source)[1] for s in walker.upstream(step.source)), ""
-                )
+                ident = next((split(s.source)[1] for s in walker.upstream(step.source)), "")
             node = self._model_node(session, ident) if ident else None
             if node is not None:
                 inputs.append(node)
@@ -341,8 +344,10 @@ class LineageService:
         current = node
         while current != root and current in parents:
             step = parents[current]
-            if split(step.target)[0] == MV and split(step.source)[0] == DV and relation == (
-                "derived"
+            if (
+                split(step.target)[0] == MV
+                and split(step.source)[0] == DV
+                and relation == ("derived")
             ):
                 relation = step.relation
             current = step.source
