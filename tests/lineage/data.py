@@ -15,8 +15,8 @@ from medops.datasets.tables import Dataset, DatasetVersion
 from medops.services import Services
 
 WHEN = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
-TABLES = {"tables": [{"name": "vitals.csv", "columns": [{"name": "age", "type": "integer"},
-                                                       {"name": "bmi", "type": "float"}]}]}  # fmt: skip
+COLUMNS = [{"name": "age", "type": "integer"}, {"name": "bmi", "type": "float"}]
+TABLES = {"tables": [{"name": "vitals.csv", "columns": COLUMNS}]}
 
 
 def add_version(
@@ -39,7 +39,7 @@ def add_version(
                     project="default",
                     created_at=WHEN,
                     created_by="ds",
-                )  # fmt: skip
+                )
             )
             session.flush()
         number = (

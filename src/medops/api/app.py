@@ -28,6 +28,7 @@ from medops.api.routers import (
     breakglass,
     deployments,
     health,
+    lineage,
     models,
     monitoring,
     notifications,
@@ -227,6 +228,12 @@ def _loops(
         loops.append(
             asyncio.create_task(_dispatch(services, settings.alert_dispatch_seconds, stopping))
         )
+    if settings.openlineage_url:
+        from medops.lineage.outbox import SEND_SECONDS, run_loop
+
+        target = settings.openlineage_url
+        sender = run_loop(services.db, services.clock, target, SEND_SECONDS, stopping)
+        loops.append(asyncio.create_task(sender))
     return loops
 
 
@@ -309,6 +316,7 @@ def create_app(
         notifications.router,  # before alerts/{alert_id}
         alerts.router,
         slo.router,
+        lineage.router,
         *console_routers(),
     ):
         app.include_router(router)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from medops.client.access import AccessCalls
 from medops.client.alerts import AlertCalls
 from medops.client.audit import AuditCalls
+from medops.client.lineage import LineageCalls
 from medops.client.monitoring import MonitoringCalls
 from medops.client.notifications import NotificationCalls
 from medops.client.registry import RegistryCalls
@@ -39,6 +40,7 @@ class Client(
     AlertCalls,
     NotificationCalls,
     SloCalls,
+    LineageCalls,
 ):
     """Talks to one medops installation as one user (the token's).
 

@@ -34,6 +34,7 @@ from medops.lineage.schemas import SendSummary
 from medops.lineage.tables import LineageEvent
 
 BATCH = 200
+SEND_SECONDS = 30.0  # the server's loop: a pass this often while a target is set
 HTTP_TIMEOUT_S = 10.0
 
 

@@ -51,7 +51,7 @@ class NodeRef(_Frozen):
             return cls(kind=kind, ref=rest)
         if "/" in raw:
             return cls(kind="model", ref=raw)
-        name, at, version = raw.partition("@")
+        _name, at, version = raw.partition("@")
         if at and _DATA_VERSION.match(version):
             return cls(kind="dataset", ref=raw)
         if at:

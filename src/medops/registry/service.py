@@ -322,7 +322,9 @@ class RegistryService:
                 action="model.version.register",
                 after=after,
             )
-            registered = pins.Registered(name, version.version, _version_id(session, model, version.version), actor.username)
+            registered = pins.Registered(
+                name, version.version, _version_id(session, model, version.version), actor.username
+            )
             for hook in self.pin_hooks:
                 hook(session, registered, pinned)
             require_parity = policy_of(model).require_parity
