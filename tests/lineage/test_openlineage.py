@@ -132,7 +132,7 @@ class _Collector(BaseHTTPRequestHandler):
     received: list[dict[str, Any]]
     failing: list[bool]
 
-    def do_POST(self) -> None:  # noqa: N802 (the standard library's name)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["content-length"]))
         if self.failing[0]:
             self.send_response(503)

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from medops.lineage.tables import LineageEdge
 from medops.registry.tables import ModelVersion
 from medops.services import Services
-from tests.helpers.registry import NAME, register
+from tests.helpers.registry import register
 from tests.lineage.chain import create_model, register_pinned
 from tests.lineage.data import add_version
 

@@ -102,6 +102,11 @@ class MedopsGroup(LazyGroup):
             "app",
             "Alerts: rules, alerts (ack, resolve), silences, routing, notifications and export.",
         ),
+        "lineage": Lazy(
+            "medops.cli.lineage",
+            "app",
+            "Lineage: what data made which model, where it serves (show, impact, send).",
+        ),
         "slo": Lazy(
             "medops.cli.slo",
             "app",

@@ -17,6 +17,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from medops.context import Context
 from medops.datasets.schemas import DatasetRef
 from medops.datasets.tables import DatasetVersion
 from medops.errors import FieldError, InvalidInputError
@@ -47,6 +48,9 @@ class Registered:
 
 # (session, the version, its pins): record what lineage keeps, in the same transaction.
 PinHook = Callable[[Session, Registered, list[Pin]], None]
+# (who, NAME@VERSION, path in the version, purpose) -> the file's bytes, read and verified
+# by the dataset service (audited there as a read with its purpose).
+DataReader = Callable[[Context, str, str, str], bytes]
 
 
 def _refuse(field: str, reason: str) -> InvalidInputError:

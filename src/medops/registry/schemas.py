@@ -291,6 +291,19 @@ class QuantizedVersionOut(VersionOut):
     quantization: QuantizationReport
 
 
+class PinnedValidation(BaseModel):
+    """Validation re-run from a file of a pinned dataset version, read on the server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = Field(min_length=3, max_length=200, description="NAME@VERSION")
+    path: str = Field(min_length=1, max_length=4096, description="a CSV file of the version")
+    label: str = Field(min_length=1, max_length=64, description="the label column")
+    threshold: float = Field(default=0.5, gt=0, lt=1)
+    bootstrap: int = Field(default=1000, ge=0, le=10_000)
+    seed: int = Field(default=0, ge=0, le=2**31)
+
+
 class ReportSummary(BaseModel):
     """A validation report's headline: judged under the policy, with its hash."""
 

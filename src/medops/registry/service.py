@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -32,6 +33,7 @@ from medops.errors import (
     NotQuantizableError,
     ParityFailedError,
     PermissionDeniedError,
+    ServiceUnavailableError,
     SignatureMismatchError,
 )
 from medops.registry import card as cards
@@ -49,6 +51,7 @@ from medops.registry.schemas import (
     ModelCreate,
     ModelOut,
     ParityOut,
+    PinnedValidation,
     PromotionPolicy,
     QuantizationReport,
     QuantizedVersionOut,
@@ -174,6 +177,9 @@ class RegistryService:
         # Called in the registration's transaction with the dataset versions it pins
         # (services.py appends lineage's recorder; see pins.py).
         self.pin_hooks: list[pins.PinHook] = []
+        # Reads a file of a dataset version for validation re-runs (services.py sets the
+        # dataset service's read_file; None: re-runs from dataset versions are unavailable).
+        self.data_reader: pins.DataReader | None = None
 
     # -- models ---------------------------------------------------------------------------
 
@@ -594,9 +600,11 @@ class RegistryService:
         threshold: float = 0.5,
         n_bootstrap: int = 1000,
         seed: int = 0,
+        source: str | None = None,
     ) -> ReportOut:
         """Run the version's ONNX artifact on a labeled CSV and store the validation report,
-        judged under the model's promotion policy."""
+        judged under the model's promotion policy (``source``: the dataset version and path
+        the CSV was read from, kept in the audit record)."""
         import numpy as np
 
         from medops.core.onnx_model import OnnxModel
@@ -674,7 +682,8 @@ class RegistryService:
                             "passed": not failures,
                             "failures": failures,
                         }
-                    },
+                    }
+                    | ({"source": source} if source else {}),
                 ),
             )
             session.add(record)
@@ -682,6 +691,34 @@ class RegistryService:
             self._blobs.put(parsed.canonical_csv)
             summary = report_summary(model, row, record)
         return ReportOut(**summary.model_dump(), report=report)
+
+    def validate_pinned(self, ctx: Context, ref: Ref, request: PinnedValidation) -> ReportOut:
+        """Validation re-run from a CSV file of a dataset version (checked to exist and not
+        to be deleted), read on the server: the report is the one an upload of the same file
+        gives (named by the file's name, its digest that of the same rows); the dataset
+        version it came from is kept in the audit record."""
+        require_actor(ctx)
+        if self.data_reader is None:
+            raise ServiceUnavailableError(
+                "this server cannot read dataset versions: validate with --data FILE.csv"
+            )
+        with self._db.session() as session:
+            pinned = pins.pin(session, "validation", request.dataset, field="dataset")
+            resolve(session, ref)  # an unknown version fails before the data is read
+        data = self.data_reader(
+            ctx, pinned.dataset, request.path, f"validation of {ref} (medops models validate)"
+        )
+        return self.validate(
+            ctx,
+            ref,
+            data,
+            label_column=request.label,
+            dataset_name=PurePosixPath(request.path).name,
+            threshold=request.threshold,
+            n_bootstrap=request.bootstrap,
+            seed=request.seed,
+            source=f"{pinned.dataset}:{request.path}",
+        )
 
     def report(self, ref: Ref, report_id: str | None = None) -> ReportOut:
         """The latest validation report of a version (or the one with ``report_id``)."""
