@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from medops.audit.service import exempt_from_audit_guard
 from medops.datasets.tables import Dataset, DatasetVersion
+from medops.db.engine import Database
 from medops.services import Services
 
 WHEN = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
@@ -20,7 +21,7 @@ TABLES = {"tables": [{"name": "vitals.csv", "columns": COLUMNS}]}
 
 
 def add_version(
-    services: Services,
+    services: Services | Database,
     dataset: str,
     *,
     derived_from: str | None = None,
@@ -28,8 +29,10 @@ def add_version(
     deleted: bool = False,
     contents: dict[str, object] | None = None,
 ) -> DatasetVersion:
-    """The next version of ``dataset`` (created on first use); returns the row."""
-    with services.db.transaction() as session:
+    """The next version of ``dataset`` (created on first use); returns the row. ``services``
+    may be a bare Database (the CLI tests' installation)."""
+    db = services if isinstance(services, Database) else services.db
+    with db.transaction() as session:
         exempt_from_audit_guard(session)  # a fixture, not an action
         if session.get(Dataset, dataset) is None:
             session.add(
