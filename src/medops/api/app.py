@@ -17,6 +17,7 @@ import medops
 from medops.alerting.dispatch import default_holder, dispatcher_for
 from medops.alerting.outbox_metrics import NotificationCollector
 from medops.alerting.telemetry import AlertCollector
+from medops.api.console import lineage as console_lineage
 from medops.api.console.routes import routers as console_routers
 from medops.api.errors import audit_unhandled, install_error_handlers
 from medops.api.fastlane import PredictFastLane
@@ -318,6 +319,7 @@ def create_app(
         slo.router,
         lineage.router,
         *console_routers(),
+        console_lineage.router,
     ):
         app.include_router(router)
     app.add_middleware(
