@@ -46,7 +46,6 @@ def test_a_registration_pins_its_training_validation_and_reference_data(
         "validation": {"dataset": "vitals-holdout@1", "root": valid.root},
         "reference": {"dataset": "vitals-reference@1", "root": ref.root},
     }
-    assert not any("unchecked URI" in w for w in body["warnings"])
     with services.db.session() as session:
         version_id = session.scalars(select(ModelVersion.id)).one()
     assert _edges(services) == {
@@ -89,16 +88,15 @@ def test_an_unknown_or_deleted_dataset_version_is_refused_naming_the_field(
     assert _edges(services) == set()
 
 
-def test_the_unchecked_uri_form_is_still_accepted_with_a_warning(
+def test_the_unchecked_uri_form_is_still_accepted(
     http: httpx.Client, services: Services, people: dict[str, dict[str, str]]
 ) -> None:
     """A version registered with {'uri', 'digest'} (how versions were registered before
-    dataset versions) is stored as before, told to pin next time, with no edge."""
+    dataset versions) is stored as before, with no edge (the CLI tells the user to pin)."""
     create_model(http, people)
     answer = register(http, people["ds"])
     assert answer.status_code == 201, answer.text
     assert answer.json()["training_data"]["uri"] == "file:///data/diabetes.csv"
-    assert any("unchecked URI" in w for w in answer.json()["warnings"])
     assert _edges(services) == set()
 
 

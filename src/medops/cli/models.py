@@ -317,6 +317,13 @@ def register(
                     name, package, description=description, tags=_tags(tag), **lineage
                 )
     _show_version(version, json_output, f"registered {version.ref}")
+    if not json_output and "uri" in lineage.get("training_data", {}):
+        console.print(
+            "note: the training data is an unchecked URI; pin a dataset version instead with "
+            "--training-data NAME@VERSION (after 'medops data add NAME PATH')",
+            markup=False,
+            highlight=False,
+        )
 
 
 @app.command("import-mlflow")

@@ -334,13 +334,9 @@ class RegistryService:
             for hook in self.pin_hooks:
                 hook(session, registered, pinned)
             require_parity = policy_of(model).require_parity
-        warnings = cards.registration_warnings(version, require_parity)
-        if isinstance(data.training_data, DataReference):
-            warnings.append(
-                "training data is an unchecked URI: pin the dataset version instead with "
-                "--training-data NAME@VERSION (after 'medops data add NAME PATH')"
-            )
-        return version.model_copy(update={"warnings": warnings})
+        return version.model_copy(
+            update={"warnings": cards.registration_warnings(version, require_parity)}
+        )
 
     def _add_version(
         self,
