@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # dev dependency, through moto[server]
 from referencing import Registry, Resource
 
 SPEC = Path(__file__).parent / "openlineage_spec"

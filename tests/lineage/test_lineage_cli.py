@@ -16,7 +16,7 @@ from tests.lineage.spec import validate
 
 def _register(cli: Cli, tmp_path: Path, *pins: str) -> Result:
     model_file = tmp_path / "model-0.5.joblib"
-    import joblib
+    import joblib  # type: ignore[import-untyped]
 
     joblib.dump(model_data.pipeline(0.5), model_file)
     return cli(

@@ -93,7 +93,7 @@ def test_dataset_and_deployment_events_are_valid(
 
 def test_an_invalid_event_fails_the_schema_check() -> None:
     """The validator is real: an event without a run id or with a bad eventType fails."""
-    import jsonschema
+    import jsonschema  # type: ignore[import-untyped]
 
     event = {"eventTime": "2026-01-01T00:00:00Z", "producer": "https://x.example/",
              "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json",
