@@ -189,3 +189,26 @@ def test_without_a_target_nothing_is_sent(services: Services, clock: FixedClock)
     """No MEDOPS_OPENLINEAGE_URL: the pass says so and leaves the events waiting."""
     summary = services.lineage.send()
     assert (summary.sent, summary.target) == (0, None)
+
+
+def test_a_sweep_turns_deployment_changes_into_events_once(
+    http: httpx.Client, services: Services, people: dict[str, dict[str, str]]
+) -> None:
+    """Serving does not know lineage: a pass finds each deployment revision without an event
+    and emits medops.deploy for it, once; a new revision (a shadow started) gets its own."""
+    create_model(http, people)
+    add_version(services, "vitals")
+    deployed_on(http, people, "vitals@1")
+    assert services.lineage.sweep_deployments() == 1
+    assert services.lineage.sweep_deployments() == 0
+    started = http.put(
+        f"/api/v1/deployments/{DEPLOYMENT}/shadow",
+        json={"version": 1, "reason": "compare"},
+        headers=people["mle"],
+    )
+    assert started.status_code == 200, started.text
+    assert services.lineage.sweep_deployments() == 1
+    deploys = [e for e in _events(services) if e["job"]["name"] == "medops.deploy"]
+    assert len(deploys) == 4
+    for event in deploys:
+        validate(event)

@@ -232,8 +232,7 @@ def _loops(
     if settings.openlineage_url:
         from medops.lineage.outbox import SEND_SECONDS, run_loop
 
-        target = settings.openlineage_url
-        sender = run_loop(services.db, services.clock, target, SEND_SECONDS, stopping)
+        sender = run_loop(services.lineage.send, SEND_SECONDS, stopping)
         loops.append(asyncio.create_task(sender))
     return loops
 

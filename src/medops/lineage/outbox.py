@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -149,15 +149,16 @@ def _deliver(
 
 
 async def run_loop(
-    db: Database, clock: Clock, url: str, seconds: float, stopping: asyncio.Event
+    send_pass: Callable[[], SendSummary], seconds: float, stopping: asyncio.Event
 ) -> None:
-    """The server's loop: a pass every ``seconds`` until the app stops."""
+    """The server's loop: a pass (``LineageService.send``) every ``seconds`` until the app
+    stops."""
     from medops.logs import get_logger
 
     log = get_logger("medops.lineage")
     while not stopping.is_set():
         try:
-            summary = await asyncio.to_thread(send, db, clock, url)
+            summary = await asyncio.to_thread(send_pass)
             if summary.failed:
                 log.warning("openlineage.send_failed", pending=summary.pending)
         except Exception:  # a bad pass must not end the loop; the next one retries

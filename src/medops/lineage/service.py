@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError as SQLAlchemyIntegrityError
 from sqlalchemy.orm import Session
 
 from medops.audit.schemas import AuditEntry
-from medops.audit.service import AuditService
+from medops.audit.service import AuditService, exempt_from_audit_guard
 from medops.auth.common import require_actor
 from medops.clock import Clock
 from medops.config import Settings
@@ -40,7 +40,7 @@ from medops.lineage.schemas import (
     NodeRef,
     SendSummary,
 )
-from medops.lineage.tables import LineageEdge
+from medops.lineage.tables import LineageEdge, LineageEvent
 from medops.monitoring.tables import MonitoringResult
 from medops.registry.pins import Pin, Registered, find_dataset
 from medops.registry.refs import parse_ref
@@ -259,8 +259,32 @@ class LineageService:
         )
         outbox.enqueue(session, events, self._clock.now())
 
+    def sweep_deployments(self) -> int:
+        """Emit ``medops.deploy`` for each deployment whose current revision has no event
+        yet (serving records its changes in its own tables; this pass turns them into events
+        without serving knowing of lineage). Returns how many deployments got events."""
+        emitted = 0
+        with self._db.transaction() as session:
+            exempt_from_audit_guard(session)  # events of changes audited where they were made
+            for name, revision in session.execute(
+                select(Deployment.name, Deployment.revision).order_by(Deployment.name)
+            ):
+                rid = ol.run_id("medops.deploy", name, str(revision))
+                seen = session.scalars(
+                    select(LineageEvent.id)
+                    .where(LineageEvent.event.contains(f'"runId":"{rid}"'))
+                    .limit(1)
+                ).first()
+                if seen is None:
+                    self.emit_deployment_changed(session, name)
+                    emitted += 1
+        return emitted
+
     def send(self, *, limit: int = 10_000) -> SendSummary:
-        """Send the waiting events to MEDOPS_OPENLINEAGE_URL (none set: nothing is sent)."""
+        """Send the waiting events to MEDOPS_OPENLINEAGE_URL (none set: nothing is sent),
+        after adding the events of deployments changed since the last pass."""
+        if self._settings.openlineage_url:
+            self.sweep_deployments()
         return outbox.send(self._db, self._clock, self._settings.openlineage_url, limit=limit)
 
     # -- reading ----------------------------------------------------------------------------
