@@ -13,11 +13,11 @@ from medops.errors import InvalidInputError, NotFoundError
 from medops.lineage.schemas import EdgeIn, NodeRef
 from medops.services import Services
 from medops.testing import FixedClock
+from tests.helpers.lineage_chain import deployed_on, register_pinned
+from tests.helpers.lineage_data import add_version
 from tests.helpers.monitoring_windows import serve_with_outcomes
 from tests.helpers.people import SYSTEM_CTX
 from tests.helpers.registry import DEPLOYMENT, NAME, predict, random_records
-from tests.lineage.chain import deployed_on, register_pinned
-from tests.lineage.data import add_version
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import pytest
 from medops.context import Context
 from medops.services import Services
 from tests.helpers import model_data
+from tests.helpers.lineage_chain import create_model, register_pinned
+from tests.helpers.lineage_data import add_version
 from tests.helpers.registry import NAME, validate
-from tests.lineage.chain import create_model, register_pinned
-from tests.lineage.data import add_version
 
 
 @pytest.fixture

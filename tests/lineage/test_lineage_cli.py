@@ -10,8 +10,8 @@ from medops.db.engine import Database
 from tests.helpers import model_data
 from tests.helpers.cli import DEPLOYMENT, MODEL, assert_one_line_error, log_in, serving
 from tests.helpers.cli_runner import Cli, Result
-from tests.lineage.data import add_version
-from tests.lineage.spec import validate
+from tests.helpers.lineage_data import add_version
+from tests.helpers.openlineage_spec import validate
 
 
 def _register(cli: Cli, tmp_path: Path, *pins: str) -> Result:

@@ -9,9 +9,9 @@ import httpx
 from medops.api.console.layout import CONSOLE_CSP
 from medops.services import Services
 from tests.helpers import model_data
+from tests.helpers.lineage_chain import deployed_on
+from tests.helpers.lineage_data import add_version
 from tests.helpers.registry import DEPLOYMENT, NAME
-from tests.lineage.chain import deployed_on
-from tests.lineage.data import add_version
 
 
 def test_the_page_draws_the_graph_and_the_impact(

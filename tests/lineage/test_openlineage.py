@@ -21,10 +21,10 @@ from medops.lineage import outbox
 from medops.lineage.tables import LineageEvent
 from medops.services import Services
 from medops.testing import FixedClock
+from tests.helpers.lineage_chain import create_model, deployed_on, register_pinned
+from tests.helpers.lineage_data import add_version
+from tests.helpers.openlineage_spec import validate
 from tests.helpers.registry import DEPLOYMENT, NAME
-from tests.lineage.chain import create_model, deployed_on, register_pinned
-from tests.lineage.data import add_version
-from tests.lineage.spec import validate
 
 
 def _events(services: Services) -> list[dict[str, Any]]:

@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from medops.lineage.tables import LineageEdge
 from medops.registry.tables import ModelVersion
 from medops.services import Services
+from tests.helpers.lineage_chain import create_model, register_pinned
+from tests.helpers.lineage_data import add_version
 from tests.helpers.registry import register
-from tests.lineage.chain import create_model, register_pinned
-from tests.lineage.data import add_version
 
 
 def _edges(services: Services) -> set[tuple[str, str, str]]:

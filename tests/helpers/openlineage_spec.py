@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped]  # dev dependency, through moto[server]
 from referencing import Registry, Resource
 
-SPEC = Path(__file__).parent / "openlineage_spec"
+SPEC = Path(__file__).parent.parent / "lineage" / "openlineage_spec"
 # The facet schemas point at the core by these URLs (the versions their files name).
 CORE_URLS = [
     f"https://openlineage.io/spec/{v}/OpenLineage.json" for v in ("1-0-1", "1-0-2", "2-0-2")
