@@ -28,7 +28,8 @@ def _register(cli: Cli, tmp_path: Path, *pins: str) -> Result:
 def test_register_pinned_then_show_impact_and_send(cli: Cli, tmp_path: Path) -> None:
     """A version registered on vitals@1 (training) and vitals-holdout@1 (validation) shows
     both upstream; impact of vitals@1 names it; send writes valid events to the file; an
-    unknown version or reference fails on one line."""
+    unknown version or reference, and a validation re-run the server cannot read (no dataset
+    service wired) or given no data, fail on one line."""
     serving(cli, tmp_path)
     db = Database(cli.env["MEDOPS_DATABASE_URL"])
     try:
@@ -71,6 +72,13 @@ def test_register_pinned_then_show_impact_and_send(cli: Cli, tmp_path: Path) -> 
     for event in events:
         validate(event)
 
+    validate_from = ("models", "validate", f"{MODEL}/2", "--label", model_data.LABEL)
+    assert_one_line_error(cli(*validate_from), "--data FILE.csv", "--dataset NAME@VERSION")
+    # A 503 (the embedded server also logs it as a failed request on stderr).
+    unread = cli(*validate_from, "--dataset", "vitals@1", "--path", "eval.csv")
+    assert unread.code != 0
+    assert unread.out == ""
+    assert unread.err.strip().splitlines()[-1].startswith("error: this server cannot read")
     assert_one_line_error(cli("lineage", "show", "nothing"), "ref")
     assert_one_line_error(cli("lineage", "impact", "vitals@7"), "vitals@7")
     assert_one_line_error(cli("lineage", "show", f"deployment:{DEPLOYMENT}x"), "deployment")
