@@ -68,7 +68,8 @@ def test_register_pinned_then_show_impact_and_send(cli: Cli, tmp_path: Path) -> 
     assert sent["pending"] == 0, sent
     events = [json.loads(line) for line in target.read_text().splitlines()]
     jobs = sorted(e["job"]["name"] for e in events if e["eventType"] == "COMPLETE")
-    assert jobs == ["medops.deploy", "medops.models.register", "medops.models.register"]
+    assert jobs == ["medops.data.add", "medops.data.add", "medops.deploy",
+                    "medops.models.register", "medops.models.register"]  # fmt: skip
     for event in events:
         validate(event)
 

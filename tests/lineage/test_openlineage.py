@@ -212,3 +212,21 @@ def test_a_sweep_turns_deployment_changes_into_events_once(
     assert len(deploys) == 4
     for event in deploys:
         validate(event)
+
+
+def test_a_sweep_gives_dataset_versions_without_events_theirs_once(
+    services: Services,
+) -> None:
+    """Versions committed without the dataset service's hook get medops.data.add (or
+    medops.data.deidentify) from the next pass, once each; a later version is found too."""
+    raw = add_version(services, "scans", contents={})
+    add_version(services, "scans-deid", derived_from=raw.id, derivation="deidentify")
+    assert services.lineage.sweep_datasets() == 2
+    assert services.lineage.sweep_datasets() == 0
+    add_version(services, "scans")
+    assert services.lineage.sweep_datasets() == 1
+    events = _events(services)
+    for event in events:
+        validate(event)
+    jobs = [e["job"]["name"] for e in events if e["eventType"] == "COMPLETE"]
+    assert sorted(jobs) == ["medops.data.add", "medops.data.add", "medops.data.deidentify"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -47,6 +47,9 @@ from medops.registry.refs import parse_ref
 from medops.registry.store import resolve
 from medops.registry.tables import ModelAlias, ModelVersion
 from medops.serving.tables import Deployment, Prediction
+
+# How far before the newest dataset event a sweep looks again for versions without events.
+SWEEP_MARGIN = timedelta(minutes=10)
 
 
 def _missing(what: str, field: str = "ref") -> NotFoundError:
@@ -280,10 +283,45 @@ class LineageService:
                     emitted += 1
         return emitted
 
+    def sweep_datasets(self) -> int:
+        """Emit the add (or derivation) events of dataset versions that have none yet: the
+        versions committed since the newest dataset event (less a margin for commits that
+        finished out of order), each checked by its run id. Returns how many got events."""
+        emitted = 0
+        with self._db.transaction() as session:
+            exempt_from_audit_guard(session)  # events of changes audited where they were made
+            last = session.scalars(
+                select(LineageEvent.event)
+                .where(LineageEvent.event.contains('"name":"medops.data.'))
+                .order_by(LineageEvent.id.desc())
+                .limit(1)
+            ).first()
+            query = select(DatasetVersion).order_by(DatasetVersion.created_at, DatasetVersion.id)
+            if last is not None:
+                since = datetime.fromisoformat(json.loads(last)["eventTime"]) - SWEEP_MARGIN
+                query = query.where(DatasetVersion.created_at >= since)
+            for dv in session.scalars(query):
+                job = (
+                    f"medops.data.{dv.derivation or 'derive'}"
+                    if dv.derived_from
+                    else ("medops.data.add")
+                )
+                rid = ol.run_id(job, dv.id)
+                seen = session.scalars(
+                    select(LineageEvent.id)
+                    .where(LineageEvent.event.contains(f'"runId":"{rid}"'))
+                    .limit(1)
+                ).first()
+                if seen is None:
+                    self.emit_dataset_added(session, dv.id)
+                    emitted += 1
+        return emitted
+
     def send(self, *, limit: int = 10_000) -> SendSummary:
         """Send the waiting events to MEDOPS_OPENLINEAGE_URL (none set: nothing is sent),
-        after adding the events of deployments changed since the last pass."""
+        after adding the events of dataset versions and deployments that have none yet."""
         if self._settings.openlineage_url:
+            self.sweep_datasets()
             self.sweep_deployments()
         return outbox.send(self._db, self._clock, self._settings.openlineage_url, limit=limit)
 
