@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError as SQLAlchemyIntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,23 +30,21 @@ from medops.errors import FieldError, NotFoundError
 from medops.lineage import openlineage as ol
 from medops.lineage import outbox
 from medops.lineage.graph import DEP, DV, MV, Step, Walker, edge_out, key, split, walk
+from medops.lineage.impact import impact_model
 from medops.lineage.schemas import (
     EdgeIn,
-    ImpactModel,
     ImpactReport,
-    ImpactServing,
     LineageEdgeOut,
     LineageGraph,
     NodeRef,
     SendSummary,
 )
 from medops.lineage.tables import LineageEdge, LineageEvent
-from medops.monitoring.tables import MonitoringResult
 from medops.registry.pins import Pin, Registered, find_dataset
 from medops.registry.refs import parse_ref
 from medops.registry.store import resolve
-from medops.registry.tables import ModelAlias, ModelVersion
-from medops.serving.tables import Deployment, Prediction
+from medops.registry.tables import ModelVersion
+from medops.serving.tables import Deployment
 
 # How far before the newest dataset event a sweep looks again for versions without events.
 SWEEP_MARGIN = timedelta(minutes=10)
@@ -379,9 +377,7 @@ class LineageService:
             order = _order(root, steps, upstream=False)
             derived = [walker.node(k).label for k in order if split(k)[0] == DV]
             models = [
-                self._impact_model(session, walker, k, root, parents)
-                for k in order
-                if split(k)[0] == MV
+                impact_model(session, walker, k, root, parents) for k in order if split(k)[0] == MV
             ]
             names = sorted({s.deployment for m in models for s in m.serving})
             return ImpactReport(
@@ -395,101 +391,6 @@ class LineageService:
                 predictions=sum(s.predictions for m in models for s in m.serving),
                 windows=sum(s.windows for m in models for s in m.serving),
             )
-
-    def _impact_model(
-        self, session: Session, walker: Walker, node: str, root: str, parents: dict[str, Step]
-    ) -> ImpactModel:
-        row, name = walker.model_version(split(node)[1]) or (None, "")
-        assert row is not None
-        path = [walker.node(node).label]
-        relation = "derived"
-        current = node
-        while current != root and current in parents:
-            step = parents[current]
-            if (
-                split(step.target)[0] == MV
-                and split(step.source)[0] == DV
-                and relation == ("derived")
-            ):
-                relation = step.relation
-            current = step.source
-            path.append(walker.node(current).label)
-        aliases = sorted(
-            session.scalars(select(ModelAlias.alias).where(ModelAlias.version_id == row.id))
-        )
-        return ImpactModel(
-            model=name,
-            version=row.version,
-            ref=f"{name}/{row.version}",
-            relation=relation,
-            path=list(reversed(path)),
-            aliases=aliases,
-            serving=self._serving(session, walker, row, name),
-        )
-
-    def _serving(
-        self, session: Session, walker: Walker, row: ModelVersion, name: str
-    ) -> list[ImpactServing]:
-        arms: dict[str, tuple[str, str | None, bool, int | None]] = {}
-        for dep in session.scalars(
-            select(Deployment).where(Deployment.model_id == row.model_id).order_by(Deployment.name)
-        ):
-            primary = (
-                walker.alias_version(row.model_id, dep.alias) == row.id
-                if dep.alias is not None
-                else dep.version == row.version
-            )
-            if primary:
-                arms[dep.name] = ("primary", dep.alias, True, None)
-            elif dep.canary_version == row.version:
-                arms[dep.name] = ("canary", None, dep.canary_percent > 0, dep.canary_percent)
-            elif dep.shadow_version == row.version:
-                arms[dep.name] = ("shadow", None, True, None)
-        # Deployments that served the version before (their predictions say so).
-        for dep_name, arm in session.execute(
-            select(Prediction.deployment, func.max(Prediction.arm))
-            .where(Prediction.model_name == name, Prediction.version == row.version)
-            .group_by(Prediction.deployment)
-        ):
-            arms.setdefault(dep_name, (arm, None, False, None))
-        out = []
-        for dep_name, (arm, alias, now, percent) in sorted(arms.items()):
-            count, last = session.execute(
-                select(func.count(), func.max(Prediction.occurred_at)).where(
-                    Prediction.deployment == dep_name,
-                    Prediction.model_name == name,
-                    Prediction.version == row.version,
-                )
-            ).one()
-            windows = [
-                (drifted, verdict)
-                for drifted, verdict in session.execute(
-                    select(MonitoringResult.drifted, MonitoringResult.verdict)
-                    .where(
-                        MonitoringResult.deployment == dep_name,
-                        MonitoringResult.model_name == name,
-                        MonitoringResult.version == row.version,
-                    )
-                    .order_by(MonitoringResult.window_end, MonitoringResult.id)
-                )
-            ]
-            out.append(
-                ImpactServing(
-                    deployment=dep_name,
-                    model=name,
-                    version=row.version,
-                    arm=arm if arm in {"primary", "canary", "shadow"} else "primary",
-                    via_alias=alias,
-                    serving_now=now,
-                    canary_percent=percent,
-                    predictions=int(count or 0),
-                    last_prediction_at=last,
-                    windows=len(windows),
-                    drifted_windows=sum(1 for d, _ in windows if d),
-                    last_window_verdict=windows[-1][1] if windows else None,
-                )
-            )
-        return out
 
 
 def _order(root: str, steps: Sequence[Step], *, upstream: bool) -> list[str]:
