@@ -22,8 +22,10 @@ from medops.auth.mfa_store import MfaSecretStore
 from medops.auth.service import IdentityService
 from medops.clock import Clock, SystemClock
 from medops.config import Settings
+from medops.datasets.schemas import DatasetRef
 from medops.datasets.service import DatasetService
 from medops.db.engine import Database
+from medops.lineage.service import LineageService
 from medops.monitoring.configs import MonitoringConfigService
 from medops.monitoring.service import MonitoringService
 from medops.registry.lifecycle import LifecycleService
@@ -65,6 +67,7 @@ class Services:
     usage: UsageRecorder
     slo: SloService
     datasets: DatasetService
+    lineage: LineageService
 
     def close(self) -> None:
         self.refusals.flush(everything=True)
@@ -107,6 +110,16 @@ def build_services(
     # incidents.
     alerts.signal_sources.append(slo.observations)
     slo.incident_sources.append(incidents.from_alerts(alerts))
+    registry = RegistryService(db, clock, audit, blobs)
+    lineage = LineageService(db, clock, audit, settings)
+    # A registration's pinned dataset versions become lineage edges in its transaction.
+    registry.pin_hooks.append(lineage.on_registered)
+    # The retention rule asks the lineage which model versions need a dataset version, and a
+    # validation re-run reads its file from the dataset store (datasets import neither).
+    datasets = DatasetService(db, clock, audit, settings, dependants=lineage.dependants)
+    registry.data_reader = lambda ctx, ref, path, purpose: datasets.read_file(
+        ctx, DatasetRef.parse(ref), path, purpose
+    )
     return Services(
         settings=settings,
         db=db,
@@ -120,7 +133,7 @@ def build_services(
         mfa_secrets=MfaSecretStore(db, audit, mfa_keys),
         breakglass=BreakGlassService(db, clock, audit, settings),
         checkpoints=checkpoints,
-        registry=RegistryService(db, clock, audit, blobs),
+        registry=registry,
         lifecycle=lifecycle,
         policy_changes=PolicyChangeService(db, clock, audit, logins, checkpoints.key, followers),
         deployments=deployments,
@@ -130,5 +143,6 @@ def build_services(
         alerts=alerts,
         usage=UsageRecorder(clock, settings.replica_id or default_replica()),
         slo=slo,
-        datasets=DatasetService(db, clock, audit, settings),
+        datasets=datasets,
+        lineage=lineage,
     )

@@ -18,6 +18,7 @@ from medops.alerting.dispatch import default_holder, dispatcher_for
 from medops.alerting.outbox_metrics import NotificationCollector
 from medops.alerting.telemetry import AlertCollector
 from medops.api.console import datasets as console_datasets
+from medops.api.console import lineage as console_lineage
 from medops.api.console.routes import routers as console_routers
 from medops.api.errors import audit_unhandled, install_error_handlers
 from medops.api.fastlane import PredictFastLane
@@ -30,6 +31,7 @@ from medops.api.routers import (
     datasets,
     deployments,
     health,
+    lineage,
     models,
     monitoring,
     notifications,
@@ -229,6 +231,11 @@ def _loops(
         loops.append(
             asyncio.create_task(_dispatch(services, settings.alert_dispatch_seconds, stopping))
         )
+    if settings.openlineage_url:
+        from medops.lineage.outbox import SEND_SECONDS, run_loop
+
+        sender = run_loop(services.lineage.send, SEND_SECONDS, stopping)
+        loops.append(asyncio.create_task(sender))
     return loops
 
 
@@ -313,7 +320,9 @@ def create_app(
         slo.router,
         datasets.router,
         console_datasets.router,
+        lineage.router,
         *console_routers(),
+        console_lineage.router,
     ):
         app.include_router(router)
     app.add_middleware(

@@ -107,6 +107,11 @@ class MedopsGroup(LazyGroup):
             "app",
             "Datasets: versions (add, checkout, verify), holds, remotes, re-identification.",
         ),
+        "lineage": Lazy(
+            "medops.cli.lineage",
+            "app",
+            "Lineage: what data made which model, where it serves (show, impact, send).",
+        ),
         "slo": Lazy(
             "medops.cli.slo",
             "app",

@@ -81,17 +81,48 @@ def _tags(values: list[str]) -> dict[str, str]:
     return tags
 
 
+def _pinned(value: str) -> bool:
+    """``NAME@VERSION`` names a dataset version; anything else is an unchecked URI."""
+    from medops.datasets.schemas import DatasetRef
+
+    if "@" not in value:
+        return False
+    try:
+        DatasetRef.parse(value)
+    except InvalidInputError:
+        return False
+    return True
+
+
 def _lineage(
     training_data: str | None,
     training_digest: str | None,
     commit: str | None,
     repository: str | None,
+    validation_data: str | None = None,
+    reference_data: str | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    if training_data:
+    if training_data and _pinned(training_data):
+        if training_digest:
+            raise InvalidInputError(
+                "--training-digest is for a URI: a dataset version carries its own digest",
+                errors=[FieldError("training_digest", "not with NAME@VERSION")],
+            )
+        out["training_data"] = {"dataset": training_data}
+    elif training_data:
         out["training_data"] = {"uri": training_data, "digest": training_digest}
     elif training_digest:
         raise InvalidInputError("--training-digest needs --training-data")
+    for role, value in (("validation", validation_data), ("reference", reference_data)):
+        if value is None:
+            continue
+        if not _pinned(value):
+            reason = "give a dataset version as NAME@VERSION"
+            raise InvalidInputError(
+                f"--{role}-data {value!r}: {reason}", errors=[FieldError(f"{role}_data", reason)]
+            )
+        out[f"{role}_data"] = {"dataset": value}
     if commit:
         out["code"] = {"commit": commit, "repository": repository}
     elif repository:
@@ -124,6 +155,12 @@ def _show_version(version: VersionOut, json_output: bool, title: str) -> None:
             else "not checked",
             **_derivation(version),
             "training data": version.training_data.uri if version.training_data else "-",
+            "pinned data": ", ".join(
+                f"{role} {pin.get('dataset')}"
+                for role, pin in sorted(version.lineage.get("datasets", {}).items())
+                if isinstance(pin, dict)
+            )
+            or "-",
             "code": version.code.commit if version.code else "-",
             "registered": (
                 f"{version.created_at.isoformat(timespec='seconds')} by {version.created_by}"
@@ -203,7 +240,18 @@ def register(
     ranges: list[str] = RangeOption,
     tolerance: float = ToleranceOption,
     training_data: str | None = typer.Option(
-        None, "--training-data", help="URI of the training data."
+        None,
+        "--training-data",
+        help="The training data: a dataset version NAME@VERSION (checked; recorded in the "
+        "lineage), or the URI of data outside medops (unchecked).",
+    ),
+    validation_data: str | None = typer.Option(
+        None, "--validation-data", help="The validation data's dataset version NAME@VERSION."
+    ),
+    reference_data: str | None = typer.Option(
+        None,
+        "--reference-data",
+        help="The reference (monitoring baseline) data's dataset version NAME@VERSION.",
     ),
     training_digest: str | None = typer.Option(
         None, "--training-digest", help="SHA-256 of the training data."
@@ -219,7 +267,9 @@ def register(
     json_output: bool = JsonOption,
 ) -> None:
     """Package a model as ONNX (with a parity check) and register it as the next version."""
-    lineage = _lineage(training_data, training_digest, commit, repository)
+    lineage = _lineage(
+        training_data, training_digest, commit, repository, validation_data, reference_data
+    )
     with client() as c:
         if model_file.suffix.lower() == ".onnx":
             if signature is None:
@@ -267,6 +317,13 @@ def register(
                     name, package, description=description, tags=_tags(tag), **lineage
                 )
     _show_version(version, json_output, f"registered {version.ref}")
+    if not json_output and "uri" in lineage.get("training_data", {}):
+        console.print(
+            "note: the training data is an unchecked URI; pin a dataset version instead with "
+            "--training-data NAME@VERSION (after 'medops data add NAME PATH')",
+            markup=False,
+            highlight=False,
+        )
 
 
 @app.command("import-mlflow")
@@ -397,7 +454,18 @@ def show(
 @app.command("validate")
 def validate(
     ref: str = typer.Argument(..., help="NAME/VERSION, NAME@ALIAS or NAME."),
-    data: Path = typer.Option(..., "--data", help="Labeled evaluation CSV (header row)."),
+    data: Path | None = typer.Option(
+        None, "--data", help="Labeled evaluation CSV (header row) on this machine."
+    ),
+    dataset: str | None = typer.Option(
+        None,
+        "--dataset",
+        help="Re-run from a dataset version NAME@VERSION instead (with --path): the server "
+        "reads the file, audited, and the report equals an upload of the same file.",
+    ),
+    path: str | None = typer.Option(
+        None, "--path", help="With --dataset: the CSV file's path in the dataset version."
+    ),
     label: str = typer.Option(..., "--label", help="The label column."),
     threshold: float = typer.Option(
         0.5, "--threshold", help="Operating threshold for the headline metrics."
@@ -411,13 +479,27 @@ def validate(
     ),
     json_output: bool = JsonOption,
 ) -> None:
-    """Compute a validation report on the server (metrics per subgroup, calibration)."""
-    _require_file(data)
+    """Compute a validation report on the server (metrics per subgroup, calibration), from
+    a CSV file here (--data) or a file of a dataset version (--dataset NAME@V --path F)."""
+    if (data is None) == (dataset is None) or (dataset is None) != (path is None):
+        reason = "give --data FILE.csv, or --dataset NAME@VERSION with --path FILE.csv"
+        raise InvalidInputError(reason, errors=[FieldError("data", reason)])
+    if data is not None:
+        _require_file(data)
     with client() as c:
-        with progress(f"validating {ref} on {data.name} ({bootstrap} bootstrap resamples)"):
-            report = c.validate(
-                ref, data, label=label, threshold=threshold, bootstrap=bootstrap, seed=seed
-            )
+        source = data.name if data is not None else f"{dataset}:{path}"
+        with progress(f"validating {ref} on {source} ({bootstrap} bootstrap resamples)"):
+            if data is not None:
+                report = c.validate(
+                    ref, data, label=label, threshold=threshold, bootstrap=bootstrap, seed=seed
+                )
+            else:
+                assert dataset is not None
+                assert path is not None
+                report = c.validate_from_dataset(
+                    ref, dataset, path, label=label, threshold=threshold, bootstrap=bootstrap,
+                    seed=seed,
+                )  # fmt: skip
         if html is not None:
             write_output(html, c.report_html(ref, report_id=report.id))
     if json_output:

@@ -24,6 +24,7 @@ from medops.registry.schemas import (
     ModelCreate,
     ModelOut,
     ParityEvidenceIn,
+    PinnedValidation,
     PolicyChangeOut,
     PolicyChangeRequest,
     PromotionPolicy,
@@ -159,8 +160,13 @@ class RegistryCalls(Transport):
         training_data: Mapping[str, Any] | None = None,
         code: Mapping[str, Any] | None = None,
         tags: Mapping[str, str] | None = None,
+        validation_data: Mapping[str, Any] | None = None,
+        reference_data: Mapping[str, Any] | None = None,
     ) -> VersionOut:
-        """Register a packaged model (see ``medops.packaging.package_model``)."""
+        """Register a packaged model (see ``medops.packaging.package_model``). Data pinned
+        to dataset versions: ``training_data={"dataset": "NAME@VERSION"}`` (likewise
+        ``validation_data`` and ``reference_data``); ``{"uri": ..., "digest": ...}`` is the
+        older unchecked form of the training data."""
         parity = None
         if package.parity is not None:
             parity = ParityEvidenceIn(
@@ -175,6 +181,8 @@ class RegistryCalls(Transport):
                 "framework": package.framework,
                 "description": description,
                 "training_data": training_data,
+                "validation_data": validation_data,
+                "reference_data": reference_data,
                 "code": code,
                 "hyperparameters": package.hyperparameters,
                 "training_metrics": package.training_metrics,
@@ -199,8 +207,11 @@ class RegistryCalls(Transport):
         training_data: Mapping[str, Any] | None = None,
         code: Mapping[str, Any] | None = None,
         tags: Mapping[str, str] | None = None,
+        validation_data: Mapping[str, Any] | None = None,
+        reference_data: Mapping[str, Any] | None = None,
     ) -> VersionOut:
-        """Convert a native model to ONNX here, check parity on ``sample``, and register it."""
+        """Convert a native model to ONNX here, check parity on ``sample``, and register it
+        (the data arguments as in ``register_package``)."""
         from medops.packaging import package_model
 
         package = package_model(
@@ -218,6 +229,8 @@ class RegistryCalls(Transport):
             training_data=training_data,
             code=code,
             tags=tags,
+            validation_data=validation_data,
+            reference_data=reference_data,
         )
 
     def list_versions(self, name: str) -> list[VersionOut]:
@@ -264,6 +277,30 @@ class RegistryCalls(Transport):
             content=dataset,
             params=params,
             headers={"content-type": "text/csv"},
+        )
+
+    def validate_from_dataset(
+        self,
+        ref: str | Ref,
+        dataset: str,
+        path: str,
+        *,
+        label: str,
+        threshold: float = 0.5,
+        bootstrap: int = 1000,
+        seed: int = 0,
+    ) -> ReportOut:
+        """Re-run a validation report from the CSV file ``path`` of the dataset version
+        ``dataset`` (NAME@VERSION), read on the server."""
+        body = PinnedValidation(
+            dataset=dataset, path=path, label=label, threshold=threshold, bootstrap=bootstrap,
+            seed=seed,
+        )  # fmt: skip
+        return self._call(
+            "POST",
+            self._version_path(ref) + "/validate-dataset",
+            _REPORT,
+            json=body.model_dump(),
         )
 
     def quantize(

@@ -116,12 +116,25 @@ class ModelOut(BaseModel):
 
 
 class DataReference(BaseModel):
-    """Training data: where it is and its content digest (dataset versions link here later)."""
+    """Training data by URI and content digest, unchecked: how versions registered before
+    dataset versions existed name their data (still accepted, with a warning). A version
+    pinned to a dataset version shows it here as ``medops:dataset/NAME@N`` with the version's
+    Merkle root as the digest."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     uri: str = Field(min_length=1, max_length=2000)
     digest: str | None = Field(default=None, pattern=DIGEST_PATTERN)
+    description: str | None = Field(default=None, max_length=2000)
+
+
+class DatasetPin(BaseModel):
+    """Data pinned to a dataset version: ``NAME@VERSION`` (a number, ``latest`` or a root
+    prefix), checked to exist and not to be deleted when the version is registered."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dataset: str = Field(min_length=1, max_length=200, examples=["icu-vitals@3"])
     description: str | None = Field(default=None, max_length=2000)
 
 
@@ -155,13 +168,30 @@ class VersionCreate(BaseModel):
     signature: ModelSignature
     framework: str | None = Field(default=None, max_length=100)
     description: str | None = Field(default=None, max_length=10_000)
-    training_data: DataReference | None = None
+    training_data: DatasetPin | DataReference | None = Field(
+        default=None,
+        description="{'dataset': NAME@VERSION} pins a dataset version (checked); "
+        "{'uri': ..., 'digest': ...} is the older unchecked form",
+    )
+    validation_data: DatasetPin | None = None
+    reference_data: DatasetPin | None = None
     code: CodeReference | None = None
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     training_metrics: dict[str, float] = Field(default_factory=dict)
     lineage: dict[str, Any] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)
     parity: ParityEvidenceIn | None = None
+
+    def pins(self) -> list[tuple[Literal["training", "validation", "reference"], DatasetPin]]:
+        """The dataset versions this registration pins, by role."""
+        found: list[tuple[Literal["training", "validation", "reference"], DatasetPin]] = []
+        if isinstance(self.training_data, DatasetPin):
+            found.append(("training", self.training_data))
+        if self.validation_data is not None:
+            found.append(("validation", self.validation_data))
+        if self.reference_data is not None:
+            found.append(("reference", self.reference_data))
+        return found
 
     @model_validator(mode="after")
     def _storable(self) -> Self:
@@ -259,6 +289,19 @@ class QuantizedVersionOut(VersionOut):
     """The version a quantization created, with its report (also in ``lineage``)."""
 
     quantization: QuantizationReport
+
+
+class PinnedValidation(BaseModel):
+    """Validation re-run from a file of a pinned dataset version, read on the server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = Field(min_length=3, max_length=200, description="NAME@VERSION")
+    path: str = Field(min_length=1, max_length=4096, description="a CSV file of the version")
+    label: str = Field(min_length=1, max_length=64, description="the label column")
+    threshold: float = Field(default=0.5, gt=0, lt=1)
+    bootstrap: int = Field(default=1000, ge=0, le=10_000)
+    seed: int = Field(default=0, ge=0, le=2**31)
 
 
 class ReportSummary(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -32,9 +33,11 @@ from medops.errors import (
     NotQuantizableError,
     ParityFailedError,
     PermissionDeniedError,
+    ServiceUnavailableError,
     SignatureMismatchError,
 )
 from medops.registry import card as cards
+from medops.registry import pins
 from medops.registry.approvals import canonical_json, sha256_json
 from medops.registry.policy import judge, loosenings
 from medops.registry.refs import Ref
@@ -43,9 +46,12 @@ from medops.registry.schemas import (
     QUANTIZE_TOLERANCE,
     ApprovalOut,
     CardContent,
+    DataReference,
+    DatasetPin,
     ModelCreate,
     ModelOut,
     ParityOut,
+    PinnedValidation,
     PromotionPolicy,
     QuantizationReport,
     QuantizedVersionOut,
@@ -114,6 +120,48 @@ def _binary_dataset(
     return parsed, np.asarray(labels, dtype=np.int64)
 
 
+def _refuse_unpinned_forms(data: VersionCreate) -> None:
+    """A URI may not pretend to be a pin, nor the free-form lineage carry the pins' key."""
+    if isinstance(data.training_data, DataReference) and data.training_data.uri.startswith(
+        pins.DATASET_URI_PREFIX
+    ):
+        reason = "pin a dataset version as {'dataset': 'NAME@VERSION'}, not as a URI"
+        raise InvalidInputError(reason, errors=[FieldError("training_data.uri", reason)])
+    if "datasets" in data.lineage:
+        reason = "'datasets' is kept by medops from training/validation/reference data"
+        raise InvalidInputError(reason, errors=[FieldError("lineage.datasets", reason)])
+
+
+def _with_pins(data: VersionCreate, pinned: list[pins.Pin]) -> VersionCreate:
+    """What is stored: pinned training data as a reference to its dataset version (URI and
+    Merkle root), and every pin under the lineage's ``datasets`` key."""
+    if not pinned:
+        return data
+    update: dict[str, Any] = {
+        "lineage": {
+            **data.lineage,
+            "datasets": {p.role: {"dataset": p.dataset, "root": p.root} for p in pinned},
+        }
+    }
+    training = next((p for p in pinned if p.role == "training"), None)
+    if training is not None:
+        described = data.training_data
+        update["training_data"] = DataReference(
+            uri=pins.DATASET_URI_PREFIX + training.dataset,
+            digest=training.root.removeprefix("sha256:"),
+            description=described.description if isinstance(described, DatasetPin) else None,
+        )
+    return data.model_copy(update=update)
+
+
+def _version_id(session: Session, model: RegisteredModel, number: int) -> str:
+    return session.scalars(
+        select(ModelVersion.id).where(
+            ModelVersion.model_id == model.id, ModelVersion.version == number
+        )
+    ).one()
+
+
 def _change(before: float | None, after: float | None) -> float | None:
     return None if before is None or after is None else after - before
 
@@ -126,6 +174,12 @@ class RegistryService:
         self._clock = clock
         self._audit = audit
         self._blobs = blobs
+        # Called in the registration's transaction with the dataset versions it pins
+        # (services.py appends lineage's recorder; see pins.py).
+        self.pin_hooks: list[pins.PinHook] = []
+        # Reads a file of a dataset version for validation re-runs (services.py sets the
+        # dataset service's read_file; None: re-runs from dataset versions are unavailable).
+        self.data_reader: pins.DataReader | None = None
 
     # -- models ---------------------------------------------------------------------------
 
@@ -235,32 +289,50 @@ class RegistryService:
         store it as the model's next immutable version; on any failure nothing is stored."""
         from medops.core.onnx_model import OnnxModel
 
-        require_actor(ctx)
+        actor = require_actor(ctx)
+        _refuse_unpinned_forms(data)
         with self._db.session() as session:
             load_model(session, name)
+            for role, wanted in data.pins():  # fail fast, before the artifact is loaded
+                pins.pin(session, role, wanted.dataset, field=f"{role}_data.dataset")
         loaded = OnnxModel(artifact, data.signature)  # refuses non-ONNX, checks the signature
         parity = self._parity(loaded, data) if data.parity is not None else None
-        after = {
-            "artifact_digest": loaded.info.digest,
-            "framework": data.framework,
-            "parity": parity.model_dump() if parity else None,
-            "training_data": data.training_data.model_dump() if data.training_data else None,
-            "code": data.code.model_dump() if data.code else None,
-        }
         with self._db.transaction() as session:
             model = load_model(session, name, for_update=True)
+            # Resolved again in the transaction that records them: a version deleted in
+            # between is refused, never pinned.
+            pinned = [
+                pins.pin(session, role, wanted.dataset, field=f"{role}_data.dataset")
+                for role, wanted in data.pins()
+            ]
+            stored = _with_pins(data, pinned)
+            after = {
+                "artifact_digest": loaded.info.digest,
+                "framework": data.framework,
+                "parity": parity.model_dump() if parity else None,
+                "training_data": stored.training_data.model_dump()
+                if stored.training_data
+                else None,
+                "datasets": {p.role: p.dataset for p in pinned},
+                "code": data.code.model_dump() if data.code else None,
+            }
             version = self._add_version(
                 session,
                 ctx,
                 model,
                 artifact,
                 loaded.info,
-                data,
+                stored,
                 parity=parity,
                 parent_id=None,
                 action="model.version.register",
                 after=after,
             )
+            registered = pins.Registered(
+                name, version.version, _version_id(session, model, version.version), actor.username
+            )
+            for hook in self.pin_hooks:
+                hook(session, registered, pinned)
             require_parity = policy_of(model).require_parity
         return version.model_copy(
             update={"warnings": cards.registration_warnings(version, require_parity)}
@@ -524,9 +596,11 @@ class RegistryService:
         threshold: float = 0.5,
         n_bootstrap: int = 1000,
         seed: int = 0,
+        source: str | None = None,
     ) -> ReportOut:
         """Run the version's ONNX artifact on a labeled CSV and store the validation report,
-        judged under the model's promotion policy."""
+        judged under the model's promotion policy (``source``: the dataset version and path
+        the CSV was read from, kept in the audit record)."""
         import numpy as np
 
         from medops.core.onnx_model import OnnxModel
@@ -604,7 +678,8 @@ class RegistryService:
                             "passed": not failures,
                             "failures": failures,
                         }
-                    },
+                    }
+                    | ({"source": source} if source else {}),
                 ),
             )
             session.add(record)
@@ -612,6 +687,34 @@ class RegistryService:
             self._blobs.put(parsed.canonical_csv)
             summary = report_summary(model, row, record)
         return ReportOut(**summary.model_dump(), report=report)
+
+    def validate_pinned(self, ctx: Context, ref: Ref, request: PinnedValidation) -> ReportOut:
+        """Validation re-run from a CSV file of a dataset version (checked to exist and not
+        to be deleted), read on the server: the report is the one an upload of the same file
+        gives (named by the file's name, its digest that of the same rows); the dataset
+        version it came from is kept in the audit record."""
+        require_actor(ctx)
+        if self.data_reader is None:
+            raise ServiceUnavailableError(
+                "this server cannot read dataset versions: validate with --data FILE.csv"
+            )
+        with self._db.session() as session:
+            pinned = pins.pin(session, "validation", request.dataset, field="dataset")
+            resolve(session, ref)  # an unknown version fails before the data is read
+        data = self.data_reader(
+            ctx, pinned.dataset, request.path, f"validation of {ref} (medops models validate)"
+        )
+        return self.validate(
+            ctx,
+            ref,
+            data,
+            label_column=request.label,
+            dataset_name=PurePosixPath(request.path).name,
+            threshold=request.threshold,
+            n_bootstrap=request.bootstrap,
+            seed=request.seed,
+            source=f"{pinned.dataset}:{request.path}",
+        )
 
     def report(self, ref: Ref, report_id: str | None = None) -> ReportOut:
         """The latest validation report of a version (or the one with ``report_id``)."""

@@ -1,14 +1,31 @@
-"""A model's lineage drawn as a small left-to-right graph: training data -> versions (and
-the versions they were derived from) -> aliases -> deployments. Inline SVG, with the same
-facts as a table for screen readers."""
+"""Lineage in the console. ``lineage_svg``: a model's lineage as a small left-to-right graph
+(training data -> versions -> aliases -> deployments) for the model page. The page
+``/lineage?ref=...`` (``lineage:read``): the whole graph around a dataset version, model
+version or deployment (``medops.lineage.svg``), its nodes and edges as tables, and for a
+dataset version its impact: model versions, deployments, whether serving now, predictions
+and monitoring windows. Server-rendered SVG and a plain GET form: no script."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Annotated
 
-from medops.api.console.layout import table
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from medops.api.console.errors import CONSOLE_TAG
+from medops.api.console.layout import badge, cell, link, page, section, table, viewer_of
+from medops.api.deps import ServicesDep, require
+from medops.context import Context
+from medops.core.permissions import Permission
 from medops.core.svg import esc
+from medops.lineage import svg
+from medops.lineage.schemas import ImpactReport, LineageGraph
+
+router = APIRouter(include_in_schema=False, tags=[CONSOLE_TAG])
+Reader = Annotated[Context, Depends(require(Permission.LINEAGE_READ))]
 
 BOX_W, BOX_H, GAP_Y, COL_GAP, TOP = 180, 30, 14, 70, 40
 COLUMNS = ("training data", "versions", "aliases", "deployments")
@@ -98,3 +115,87 @@ def lineage_svg(nodes: Sequence[Node], edges: Sequence[Edge], *, title: str) -> 
         f'<details class="numbers"><summary>Lineage as a table</summary>{numbers}</details>'
         "</figure>"
     )
+
+
+def _form(ref: str) -> str:
+    return (
+        '<form method="get" action="/lineage" class="inline">'
+        '<label for="lineage-ref">Node</label> '
+        f'<input id="lineage-ref" name="ref" value="{esc(ref)}" size="40" '
+        'placeholder="data:NAME@VERSION, model:NAME/VERSION or deployment:NAME" required> '
+        '<button type="submit">Show</button></form>'
+    )
+
+
+def _graph_section(graph: LineageGraph, ref: str) -> str:
+    labels = {n.key: n.label for n in graph.nodes}
+    drawing = svg.draw(graph, title=f"Lineage of {ref}")
+    nodes = table(
+        ["node", "kind", "", "detail"],
+        [[link(n.href, n.label) if n.href else esc(n.label), esc(n.kind),
+          badge("deleted", "bad") if n.deleted else
+          (badge("this", "info") if n.key == graph.root else ""), cell(n.detail)]
+         for n in graph.nodes],
+    )  # fmt: skip
+    edges = table(
+        ["from", "to", "relation"],
+        [[esc(labels.get(e.source, e.source)), esc(labels.get(e.target, e.target)),
+          esc(e.relation)] for e in graph.edges],
+    )  # fmt: skip
+    return (
+        f'<figure class="chart">{drawing}<figcaption>{esc(ref)}: '
+        f"{len(graph.upstream)} upstream, {len(graph.downstream)} downstream</figcaption>"
+        f'<details class="numbers"><summary>Edges as a table</summary>{edges}</details>'
+        f"</figure>{nodes}"
+    )
+
+
+def _impact_section(report: ImpactReport) -> str:
+    rows = [
+        [link(f"/models/{s.model}/versions/{s.version}", f"{s.model}/{s.version}"),
+         link(f"/deployments/{s.deployment}", s.deployment),
+         esc(s.arm + (f" {s.canary_percent}%" if s.canary_percent is not None else "")),
+         badge("serving now", "warn") if s.serving_now else badge("not serving", "muted"),
+         cell(s.predictions), cell(s.windows), cell(s.drifted_windows),
+         cell(s.last_window_verdict)]
+        for m in report.models for s in m.serving
+    ]  # fmt: skip
+    models = table(
+        ["model version", "used as", "path", "aliases"],
+        [[link(f"/models/{m.model}/versions/{m.version}", m.ref), esc(m.relation),
+          esc(" → ".join(m.path)), esc(", ".join(m.aliases) or "—")] for m in report.models],
+    )  # fmt: skip
+    serving = table(
+        ["model version", "deployment", "arm", "", "predictions", "windows", "drifted",
+         "last verdict"],
+        rows,
+    )  # fmt: skip
+    headline = badge("serving patients now", "warn") if report.serving_now else badge("not serving")
+    return (
+        f"<p>{headline} {len(report.models)} model version(s), "
+        f"{len(report.deployments)} deployment(s), {report.predictions} prediction(s), "
+        f"{report.windows} monitoring window(s) downstream of {esc(report.dataset)}.</p>"
+        + models
+        + serving
+    )
+
+
+@router.get("/lineage", name="console.lineage", response_class=HTMLResponse)
+async def lineage_page(
+    services: ServicesDep,
+    ctx: Reader,
+    ref: Annotated[str, Query(max_length=300)] = "",
+) -> Response:
+    """The graph around one node; for a dataset version, its impact too."""
+    actor = viewer_of(ctx)
+    crumbs: list[tuple[str, str | None]] = [("Lineage", "/lineage")]
+    body = _form(ref)
+    if ref:
+        graph = await run_in_threadpool(services.lineage.show, ref)
+        body += section("Graph", _graph_section(graph, ref))
+        root = next(n for n in graph.nodes if n.key == graph.root)
+        if root.kind == "dataset_version":
+            report = await run_in_threadpool(services.lineage.impact, root.label)
+            body += section("Impact", _impact_section(report))
+        crumbs.append((ref, None))
+    return page(f"Lineage {ref}".strip(), body, actor=actor, crumbs=crumbs)

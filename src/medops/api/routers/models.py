@@ -32,6 +32,7 @@ from medops.registry.schemas import (
     GateResult,
     ModelCreate,
     ModelOut,
+    PinnedValidation,
     PolicyChangeOut,
     PolicyChangeRequest,
     PolicySignRequest,
@@ -226,6 +227,19 @@ async def validate(
         n_bootstrap=bootstrap,
         seed=seed,
     )
+
+
+@router.post(
+    "/{name}/versions/{selector}/validate-dataset",
+    name="models.validate-dataset",
+    status_code=201,
+)
+def validate_dataset(
+    name: Name, selector: Selector, body: PinnedValidation, services: ServicesDep, ctx: Write
+) -> ReportOut:
+    """Re-run validation from a CSV file of a dataset version, read on the server (the
+    read is audited with its purpose); the report equals an upload of the same file."""
+    return services.registry.validate_pinned(ctx, _ref(name, selector), body)
 
 
 @router.post("/{name}/versions/{selector}/quantize", name="models.quantize", status_code=201)
