@@ -48,6 +48,7 @@ from pathlib import Path
 import pyotp
 from demo_alerts import alerts_demo
 from demo_console import console_demo, serve_console
+from demo_datasets import datasets_demo, lineage_demo, s3_server
 from demo_registry import registry_demo
 from demo_serving import serving_demo
 from rich.console import Console
@@ -110,7 +111,13 @@ def _output_folder() -> Path:
 
 def main() -> int:
     folder = _output_folder()
-    # The installation and every file the demo writes stay in ``folder``.
+    with s3_server() as endpoint:
+        return _run(folder, endpoint)
+
+
+def _run(folder: Path, s3_endpoint: str) -> int:
+    # The installation and every file the demo writes stay in ``folder``; dataset versions
+    # are pushed to the S3 server the demo runs on the loopback.
     settings = Settings(
         home=folder / "home",
         admin_password=PASSWORD,  # type: ignore[arg-type]
@@ -119,6 +126,8 @@ def main() -> int:
         # itself, every 15 s and 5 s).
         alert_evaluate_seconds=0,
         alert_dispatch_seconds=0,
+        data_remote="s3://medops-demo/datasets",
+        data_s3_endpoint_url=s3_endpoint,
     )
     init = admin.init(settings)
     console.rule("[bold]medops demo")
@@ -138,8 +147,10 @@ def main() -> int:
 
     mismatches = _try_actions(settings)
     mismatches += _security_in_action(settings)
+    mismatches += datasets_demo(settings, _login, folder, PASSWORD)
     mismatches += registry_demo(settings, _login, RECOVERY)
     mismatches += serving_demo(settings, _login)
+    mismatches += lineage_demo(settings, _login)
     mismatches += alerts_demo(settings, _login, folder)
     _show_audit(settings, folder)
     users = {_username(r): r for r in Role} | {SECOND_ENGINEER: Role.ML_ENGINEER}

@@ -57,7 +57,7 @@ def registry_demo(
             demographic=["sex", "age"],
             bands={"age": [40.0, 60.0]},
             ranges={"age": (18, 110), "bmi": (10, 80), "bp": (40, 200)},
-            training_data={"uri": "sklearn:load_diabetes", "description": "70% split, seed 0"},
+            training_data={"dataset": "diabetes@1", "description": "train.csv: 70% split, seed 0"},
             code={"commit": "0000000", "repository": "demo/demo_registry.py"},
         )
         parity = version.parity
@@ -75,8 +75,11 @@ def registry_demo(
             problems.append("a pickle was accepted")
         except InvalidArtifactError as exc:
             console.print(f"  uploading the pickled model instead -> 422 invalid-artifact: {exc}")
-        report = ds.validate(version.ref, evaluation, label=examples.LABEL, dataset_name="eval.csv")
+        report = ds.validate(
+            version.ref, evaluation, label=examples.LABEL, dataset_name="evaluation.csv"
+        )
         _show_report(report.report, report.id, report.passed, report.failures)
+        problems += _rerun_from_dataset(ds, version.ref, report.report_hash)
     with Client(settings=settings) as clinician:
         login(clinician, "clinician")
         card = clinician.update_card(version.ref, examples.DIABETES_CARD)
@@ -150,7 +153,7 @@ def _second_version(
             sample=x_train,
             demographic=["sex", "age"],
             bands={"age": [40.0, 60.0]},
-            training_data={"uri": "sklearn:load_diabetes"},
+            training_data={"dataset": "diabetes@1"},
         )
         ds.validate(v2.ref, evaluation, label=examples.LABEL, dataset_name="eval.csv")
         try:
@@ -220,3 +223,12 @@ def _show_report(report: ReportDocument, report_id: str, passed: bool, failures:
         "passes the promotion policy" if passed else "fails the policy: " + "; ".join(failures)
     )
     console.print(f"the report {verdict}")
+
+
+def _rerun_from_dataset(ds: Client, ref: str, report_hash: str) -> list[str]:
+    """Reproducibility: the same report again, from the pinned dataset version's file, read
+    (and audited) on the server."""
+    rerun = ds.validate_from_dataset(ref, "diabetes@1", "evaluation.csv", label=examples.LABEL)
+    same = rerun.report_hash == report_hash
+    console.print(f"validation re-run from diabetes@1/evaluation.csv: report identical = {same}")
+    return [] if same else ["the re-run from the pinned dataset gave another report"]

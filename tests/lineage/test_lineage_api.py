@@ -101,7 +101,10 @@ def test_validation_from_a_pinned_dataset_version_equals_the_upload(
     body = {"dataset": "vitals@1", "path": "eval/evaluation.csv", "label": model_data.LABEL,
             "bootstrap": 200}  # fmt: skip
     route = f"/api/v1/models/{NAME}/versions/1/validate-dataset"
+    wired = services.registry.data_reader
+    services.registry.data_reader = None
     assert http.post(route, json=body, headers=people["ds"]).status_code == 503
+    services.registry.data_reader = wired
     reads: list[tuple[str, str, str]] = []
 
     def read_file(ctx: Context, ref: str, path: str, purpose: str) -> bytes:

@@ -17,8 +17,6 @@ import medops
 from medops.alerting.dispatch import default_holder, dispatcher_for
 from medops.alerting.outbox_metrics import NotificationCollector
 from medops.alerting.telemetry import AlertCollector
-from medops.api.console import datasets as console_datasets
-from medops.api.console import lineage as console_lineage
 from medops.api.console.routes import routers as console_routers
 from medops.api.errors import audit_unhandled, install_error_handlers
 from medops.api.fastlane import PredictFastLane
@@ -319,10 +317,8 @@ def create_app(
         alerts.router,
         slo.router,
         datasets.router,
-        console_datasets.router,
         lineage.router,
         *console_routers(),
-        console_lineage.router,
     ):
         app.include_router(router)
     app.add_middleware(

@@ -54,6 +54,8 @@ SECTIONS: Final = (
     Section("alerts", "Alerts", "/alerts", Permission.ALERTS_READ),
     Section("slo", "Service levels", "/slo", Permission.SLO_READ),
     Section("models", "Models", "/models", Permission.MODELS_READ),
+    Section("datasets", "Datasets", "/datasets", Permission.DATA_READ),
+    Section("lineage", "Lineage", "/lineage", Permission.LINEAGE_READ),
     Section("audit", "Audit", "/audit", Permission.AUDIT_READ),
     Section("users", "Users", "/admin/users", Permission.USERS_READ),
     Section("break-glass", "Break-glass", "/admin/break-glass", Permission.BREAKGLASS_REVIEW),

@@ -198,4 +198,4 @@ async def lineage_page(
             report = await run_in_threadpool(services.lineage.impact, root.label)
             body += section("Impact", _impact_section(report))
         crumbs.append((ref, None))
-    return page(f"Lineage {ref}".strip(), body, actor=actor, crumbs=crumbs)
+    return page(f"Lineage {ref}".strip(), body, actor=actor, active="lineage", crumbs=crumbs)

@@ -241,6 +241,8 @@ def _facts(v: VersionOut) -> str:
         ("Code", esc(f"{v.code.repository or ''} {v.code.commit} {v.code.path or ''}".strip())
                  if v.code else "—"),
         ("Derived from", cell(v.parent)),
+        ("Lineage", link("/lineage", "data, deployments and predictions",
+                         ref=f"model:{v.model}/{v.version}")),
         ("Parity", esc(
             f"max |difference| {v.parity.max_abs_diff:.2e} (tolerance {v.parity.tolerance:g}) "
             f"on {v.parity.rows} rows, label agreement {v.parity.label_agreement:.4f}"

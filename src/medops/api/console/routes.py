@@ -12,6 +12,8 @@ from medops.api.console import (
     apidocs,
     assets,
     audit,
+    datasets,
+    lineage,
     models,
     monitoring,
     overview,
@@ -33,6 +35,8 @@ def routers() -> list[APIRouter]:
         alerts.router,
         slo.router,
         models.router,
+        datasets.router,
+        lineage.router,
         audit.router,
         admin.router,
     ]
