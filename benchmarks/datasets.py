@@ -171,8 +171,51 @@ def dvc_run(folder: Path, source: Path, dvc: Path, results: Results) -> None:
     check_same(source, clone / "data")
 
 
+def _serve(medops: Path, folder: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    """``medops server`` on a free loopback port for this home; its URL once it answers."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = subprocess.Popen(  # noqa: S603 - the benchmark's own commands
+        [str(medops), "server", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1):  # noqa: S310
+                return server, url
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                raise StepFailedError("medops server did not start") from None
+            time.sleep(0.2)
+
+
+SERVERS: list[subprocess.Popen[bytes]] = []
+SERVER_MODE = False  # --server: the CLI talks to a running `medops server` (MEDOPS_URL)
+
+
 def medops_run(folder: Path, source: Path, medops: Path, results: Results) -> None:
-    """One fresh medops run: add first and unchanged, push, pull + checkout on a fresh home."""
+    """One fresh medops run: add first and unchanged, push, pull + checkout on a fresh home
+    (embedded: each command runs the app in-process; --server: against a running server)."""
+    try:
+        _medops_run(folder, source, medops, results)
+    finally:
+        while SERVERS:
+            server = SERVERS.pop()
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def _medops_run(folder: Path, source: Path, medops: Path, results: Results) -> None:
     kek = "bench:" + base64.b64encode(os.urandom(32)).decode()
     remote = folder / "medops-remote"
     remote.mkdir()
@@ -190,8 +233,26 @@ def medops_run(folder: Path, source: Path, medops: Path, results: Results) -> No
         env.pop("MEDOPS_URL", None)
         env.pop("MEDOPS_DATABASE_URL", None)
         run([str(medops), "init"], cwd=folder, env=env)
+        if SERVER_MODE:
+            server, url = _serve(medops, folder, env)
+            SERVERS.append(server)
+            env = {**env, "MEDOPS_URL": url}
         run(
             [str(medops), "login", "-u", "admin", "--password-stdin"],
+            cwd=folder,
+            env=env,
+            stdin=PASSWORD + "\n",
+        )
+        # Datasets are added by a data scientist (admins manage accounts, not data).
+        run(
+            [str(medops), "users", "create", "bench-ds", "--role", "data_scientist",
+             "--password-stdin"],
+            cwd=folder,
+            env=env,
+            stdin=PASSWORD + "\n",
+        )  # fmt: skip
+        run(
+            [str(medops), "login", "-u", "bench-ds", "--password-stdin"],
             cwd=folder,
             env=env,
             stdin=PASSWORD + "\n",
@@ -204,13 +265,15 @@ def medops_run(folder: Path, source: Path, medops: Path, results: Results) -> No
     results.add("add (first)", run_measured(add, cwd=folder, env=first))
     results.add("add (unchanged)", run_measured(add, cwd=folder, env=first))
     results.add(
-        "push", run_measured([str(medops), "data", "push", f"{NAME}@latest"], cwd=folder, env=first)
+        "push", run_measured([str(medops), "data", "push", f"{NAME}@1"], cwd=folder, env=first)
     )
     second = home("medops-home-b")
     out = folder / "medops-checkout"
-    pull = run_measured([str(medops), "data", "pull", f"{NAME}@latest"], cwd=folder, env=second)
+    pull = run_measured([str(medops), "data", "pull", f"{NAME}@1"], cwd=folder, env=second)
     checkout = run_measured(
-        [str(medops), "data", "checkout", f"{NAME}@latest", str(out)], cwd=folder, env=second
+        [str(medops), "data", "checkout", f"{NAME}@1", str(out), "--purpose", "benchmark"],
+        cwd=folder,
+        env=second,
     )
     results.add(
         "pull (fresh clone)",
@@ -368,12 +431,19 @@ def main() -> int:
     parser.add_argument(
         "--folder", type=Path, default=None, help="work here (kept) instead of a temp folder"
     )
+    parser.add_argument(
+        "--server",
+        action="store_true",
+        help="the medops CLI talks to a running `medops server` per home (MEDOPS_URL)",
+    )
     parser.add_argument("--child", nargs=2, metavar=("MODE", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child[0], Path(args.child[1]))
         return 0
     only = set(args.only.split(","))
+    global SERVER_MODE  # noqa: PLW0603 - one flag for the whole run
+    SERVER_MODE = args.server
     if "dvc" in only and not args.dvc.exists():
         sys.stderr.write(f"{args.dvc} is missing: run bash benchmarks/dvc-peers/setup.sh" + "\n")
         return 2

@@ -89,6 +89,21 @@ class DatasetCalls(Transport):
         name, version = _split(ref)
         return self._call("GET", f"/api/v1/datasets/{name}/versions/{version}", _DETAIL)
 
+    def _unchanged(self, name: str, entries: Sequence[Any]) -> CommitOut | None:
+        """The latest version when its root is the one these files make (nothing to read,
+        index or upload); None when the dataset is new or the files differ."""
+        from medops.datasets.identity import merkle_root, sorted_files
+        from medops.errors import NotFoundError
+
+        root = merkle_root(sorted_files(entries))
+        try:
+            latest = self._call("GET", f"/api/v1/datasets/{name}/versions/latest", _DETAIL)
+        except NotFoundError:
+            return None
+        if latest.version.root != root:
+            return None
+        return CommitOut(version=latest.version, unchanged=True)
+
     def dataset_manifest(self, ref: str) -> ManifestOut:
         """A version's files."""
         name, version = _split(ref)
@@ -215,6 +230,9 @@ class DatasetCalls(Transport):
                     progress=(lambda d, t: progress("hash", d, t)) if progress else None,
                 )
                 cache.remember([(f, e.digest) for f, e in zip(local, entries, strict=True)])
+            unchanged = self._unchanged(name, entries)
+            if unchanged is not None:
+                return unchanged
             contents, series = _describe(local, secret)
             digests = sorted({e.digest for e in entries})
             missing = set(
@@ -359,17 +377,31 @@ def _deidentify(
 
 def _describe(local: Sequence[Any], secret: bytes | None) -> tuple[dict[str, Any], list[SeriesIn]]:
     """Tabular schemas and the DICOM index of the files."""
-    from medops.datasets.dicom import series_of
-    from medops.datasets.tabular import describe
-
     tables = {}
-    for item in local:
-        if item.path.lower().endswith((".csv", ".tsv", ".parquet")):
+    tabular = [f for f in local if f.path.lower().endswith((".csv", ".tsv", ".parquet"))]
+    if tabular:  # pyarrow is imported only when there is a table to describe
+        from medops.datasets.tabular import describe
+
+        for item in tabular:
             tables[item.path] = describe(item.path, item.abspath).model_dump(mode="json")
-    found = series_of(((f.path, f.abspath) for f in local), project_secret=secret)
-    series = [SeriesIn(**s.model_dump()) for s in found]
+    # Only Part 10 files (the "DICM" marker after the preamble) are read as DICOM, and pydicom
+    # is imported only when there is one.
+    dicom = [f for f in local if _has_dicom_marker(f.abspath)]
+    series: list[SeriesIn] = []
+    if dicom:
+        from medops.datasets.dicom import series_of
+
+        found = series_of(((f.path, f.abspath) for f in dicom), project_secret=secret)
+        series = [SeriesIn(**s.model_dump()) for s in found]
     contents = {
         "tables": tables,
         "dicom": {"series": len(series), "slices": sum(s.slices for s in series)},
     }
     return contents, series
+
+
+def _has_dicom_marker(path: Path) -> bool:
+    """Whether a file starts as a DICOM Part 10 file does: 128 bytes, then ``DICM``."""
+    with path.open("rb") as handle:
+        head = handle.read(132)
+    return len(head) == 132 and head[128:] == b"DICM"
