@@ -1062,7 +1062,15 @@ class DatasetService:
     # -- helpers ----------------------------------------------------------------------------------
 
     def _manifest(self, row: DatasetVersion) -> Manifest:
-        manifest = Manifest.model_validate_json(self.store.get(row.manifest))
+        try:
+            data = self.store.get(row.manifest)
+        except NotFoundError:
+            # Say which version, not where the store keeps its files.
+            raise NotFoundError(
+                f"{row.dataset}@{row.number}: its manifest is not in this installation's store "
+                f"(pull it: medops data pull {row.dataset}@{row.number})"
+            ) from None
+        manifest = Manifest.model_validate_json(data)
         if manifest.root != row.root:
             raise IntegrityError(f"{row.dataset}@{row.number}: the manifest is not its root's")
         return manifest
