@@ -31,6 +31,7 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import hmac
 import os
 import re
 import secrets
@@ -157,6 +158,11 @@ class Keyring:
         self.current_id = keys[0][0]
         self.ids = [kek_id for kek_id, _ in keys]
         self.source = source
+
+    def derive(self, label: bytes) -> bytes:
+        """A 256-bit key for ``label`` derived from the current KEK (HMAC-SHA-256): the same
+        on every replica holding the keyring, and a different one after a rotation."""
+        return hmac.new(self._keys[self.current_id], b"medops-derive:" + label, "sha256").digest()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Keyring:

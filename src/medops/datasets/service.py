@@ -16,6 +16,7 @@ version. Re-identification opens a sealed mapping, audited with a reason.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -126,7 +127,6 @@ class DatasetService:
         self._keyring = keyring
         # Filled by services.py with the lineage's answer (datasets never import lineage).
         self.dependants: Dependants = dependants or (lambda _version_id: [])
-        self._grant_key = secrets.token_bytes(32)
         self._bookkeeping: Database | None = None
 
     # -- the store and keys, opened on first use ------------------------------------------------
@@ -1122,6 +1122,12 @@ class DatasetService:
                 },
             ),
         )
+
+    @functools.cached_property
+    def _grant_key(self) -> bytes:
+        # Derived from the KEK: a grant one replica issues is good on another, and survives a
+        # restart; a key rotation ends the grants issued before it.
+        return self.keyring.derive(b"read-grant")
 
     def _grant(self, user_id: str, version_id: str, expires: int) -> str:
         body = f"{user_id}.{version_id}.{expires}"
