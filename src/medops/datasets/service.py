@@ -23,7 +23,7 @@ import json
 import secrets
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
@@ -419,16 +419,7 @@ class DatasetService:
         if not todo:
             return
         with self._db.transaction() as session:
-            for item in todo:
-                if session.get(DataBlob, item.digest) is None:
-                    session.add(
-                        DataBlob(
-                            digest=item.digest,
-                            size=item.size,
-                            created_at=now,
-                            parts=json.dumps([[p.object, p.offset, p.length] for p in item.parts]),
-                        )
-                    )
+            _register_blobs(session, todo, now)
             self._audit.record(
                 session,
                 ctx,
@@ -975,16 +966,7 @@ class DatasetService:
                             created_at=now,
                         )
                     )
-            for item in stored:
-                if session.get(DataBlob, item.digest) is None:
-                    session.add(
-                        DataBlob(
-                            digest=item.digest,
-                            size=item.size,
-                            created_at=now,
-                            parts=json.dumps([[p.object, p.offset, p.length] for p in item.parts]),
-                        )
-                    )
+            _register_blobs(session, stored, now)
             if session.get(Dataset, ref.name) is None:
                 session.add(
                     Dataset(
@@ -1260,3 +1242,17 @@ def _pack_entries(data: bytes) -> list[tuple[str, int, int]]:
             raise _bad("body", f"the pack's bytes for {entry.digest} do not match it")
         entries.append((entry.digest, entry.offset, entry.length))
     return entries
+
+
+def _register_blobs(session: Session, stored: Iterable[StoredFile], now: datetime) -> None:
+    """Record where each file content's bytes are, unless it is recorded already."""
+    for item in stored:
+        if session.get(DataBlob, item.digest) is None:
+            session.add(
+                DataBlob(
+                    digest=item.digest,
+                    size=item.size,
+                    created_at=now,
+                    parts=json.dumps([[p.object, p.offset, p.length] for p in item.parts]),
+                )
+            )
