@@ -1,27 +1,22 @@
 """A 1,000-slice CT series de-identified the way ``data add --deidentify`` does it: one study
-and series UID across all slices, one patient, and within a time budget (measured on the
-2-core development machine: about 2 s; the budget leaves room for a busy machine)."""
+and series UID across all slices, one patient. (Its speed, about 2 s on the 2-core development
+machine, is measured by hand and in the demo, not asserted here.)"""
 
 from __future__ import annotations
-
-import time
 
 from medops.datasets.dicom import Deidentifier, DeidOptions
 from medops.datasets.dicom.index import series_of
 from tests.helpers.dicom import ct_series
 
 SLICES = 1_000
-BUDGET_SECONDS = 30.0
 
 
 def test_a_thousand_slices_keep_one_study_one_series_one_patient() -> None:
     """1,000 slices come out as one series of one study of one patient, each slice its own
-    new SOP Instance UID, in well under the budget."""
+    new SOP Instance UID."""
     slices = list(ct_series(SLICES))
     deid = Deidentifier(b"scale-test-secret-0123456789abcdef", DeidOptions())
-    started = time.perf_counter()
     results = [deid.deidentify(data, name=f"{i}.dcm") for i, data in enumerate(slices)]
-    elapsed = time.perf_counter() - started
     rows = series_of((f"{i}.dcm", r.data) for i, r in enumerate(results))
     assert len(rows) == 1
     assert rows[0].slices == SLICES
@@ -29,4 +24,3 @@ def test_a_thousand_slices_keep_one_study_one_series_one_patient() -> None:
     assert len({r.patient_ref for r in results}) == 1
     uids = {m.original: m.pseudonym for r in results for m in r.mappings if m.kind == "uid"}
     assert len(uids) == SLICES + 4  # instances + study, series, frame of reference, creator
-    assert elapsed < BUDGET_SECONDS

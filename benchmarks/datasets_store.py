@@ -1,6 +1,6 @@
 # ruff: noqa: T201
 """Throughput of the object store's add path, run by hand (not collected by pytest):
-``.venv/bin/python tests/datasets/store/measure_store.py`` puts and gets 8 objects of 64 MiB
+``.venv/bin/python benchmarks/datasets_store.py`` puts and gets 8 objects of 64 MiB
 (512 MiB, the pack size) in a temporary local store, fsync included, and prints MiB/s next to
 hashlib's SHA-256 floor. docs/datasets-storage.md records the figures."""
 
