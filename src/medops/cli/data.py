@@ -21,7 +21,9 @@ app = typer.Typer(
 keys_app = typer.Typer(help="The data encryption keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 PurposeOption = typer.Option(..., "--purpose", help="Why you read the data (audited).")
-RemoteOption = typer.Option(None, "--remote", help="s3://bucket/prefix or a folder.")
+RemoteOption = typer.Option(
+    None, "--remote", help="The configured remote (MEDOPS_DATA_REMOTE); the server uses no other."
+)
 
 
 @contextlib.contextmanager

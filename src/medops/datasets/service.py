@@ -858,16 +858,32 @@ class DatasetService:
 
     # -- remote -----------------------------------------------------------------------------------
 
+    def _remote_url(self, asked: str | None) -> str:
+        """The remote a push or pull may use: the one the operator configured. A request may
+        name it, never another (a user must not make the server write to, or read from, a
+        folder or bucket of their choosing)."""
+        configured = self._settings.data_remote
+        if not configured:
+            raise _bad(
+                "remote",
+                "this installation has no data remote: the operator sets MEDOPS_DATA_REMOTE "
+                "(s3://bucket/prefix or a folder)",
+            )
+        if asked and asked.rstrip("/") != configured.rstrip("/"):
+            raise _bad("remote", f"only the configured remote {configured} may be used")
+        return configured
+
     def push(self, ctx: Context, ref: DatasetRef, remote_url: str | None = None) -> TransferOut:
         """Copy a version's encrypted objects (as stored) and its catalogue record to the
         remote. Audited ``data.push``."""
         from medops.datasets import transfer
         from medops.datasets.backends import open_remote
 
-        remote = open_remote(self._settings, remote_url)
         with self._db.session() as session:
             row = _resolve(session, ref)
             out = self._out(session, row)
+        remote = open_remote(self._settings, self._remote_url(remote_url))
+        with self._db.session() as session:
             series = [
                 SeriesOut.model_validate(s, from_attributes=True).model_dump(mode="json")
                 for s in session.scalars(
@@ -924,7 +940,7 @@ class DatasetService:
         actor = require_actor(ctx)
         if not ref.version.isdigit():
             raise _bad("ref", "pull needs NAME@NUMBER")
-        remote = open_remote(self._settings, remote_url)
+        remote = open_remote(self._settings, self._remote_url(remote_url))
         try:
             sealed = remote.get(_catalog_key(ref.name, int(ref.version)))
         except (NotFoundError, FileNotFoundError):

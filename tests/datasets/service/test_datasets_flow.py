@@ -176,7 +176,8 @@ def test_retention_holds_reidentify_and_permissions(
 
 
 def test_bad_input_is_named(http: httpx.Client, tokens: dict[Role, str]) -> None:
-    """A wrong digest upload and a commit of unstored files are 422 problems naming the field."""
+    """A wrong digest upload, a commit of unstored files and a pull from a remote the operator
+    did not configure are 422 problems naming the field; a push of an unknown version, 404."""
     head = bearer(tokens[Role.DATA_SCIENTIST])
     wrong = http.put(
         "/api/v1/data/objects/sha256:" + "0" * 64,
@@ -192,3 +193,12 @@ def test_bad_input_is_named(http: httpx.Client, tokens: dict[Role, str]) -> None
     )
     assert commit.status_code == 422
     assert commit.json()["errors"][0]["field"] == "files"
+    unknown = http.post("/api/v1/datasets/x/versions/latest/push", headers=head, json={})
+    assert unknown.status_code == 404
+    # The server reads and writes only the remote its operator configured, never a folder or
+    # bucket a request names.
+    elsewhere = http.post(
+        "/api/v1/datasets/x/versions/1/pull", headers=head, json={"remote": "/var/lib/elsewhere"}
+    )
+    assert elsewhere.status_code == 422
+    assert elsewhere.json()["errors"][0]["field"] == "remote"
