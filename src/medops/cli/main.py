@@ -110,7 +110,7 @@ class MedopsGroup(LazyGroup):
         "lineage": Lazy(
             "medops.cli.lineage",
             "app",
-            "Lineage: what data made which model, where it serves (show, impact, send).",
+            "Lineage: which data made which model, where it serves, what it predicted.",
         ),
         "slo": Lazy(
             "medops.cli.slo",
