@@ -97,7 +97,7 @@ class DatasetCalls(Transport):
 
         root = merkle_root(sorted_files(entries))
         try:
-            latest = self._call("GET", f"/api/v1/datasets/{name}/versions/latest", _DETAIL)
+            latest = self.dataset_version(f"{name}@latest")
         except NotFoundError:
             return None
         if latest.version.root != root:
