@@ -26,9 +26,9 @@ class SeriesIn(_In):
     manufacturer: str | None = Field(default=None, max_length=128)
     model_name: str | None = Field(default=None, max_length=128)
     body_part: str | None = Field(default=None, max_length=64)
-    slices: int = Field(ge=0)
-    bytes: int = Field(ge=0)
-    burned_in: int = Field(default=0, ge=0)
+    slices: int = Field(ge=0, le=2**62)
+    bytes: int = Field(ge=0, le=2**62)
+    burned_in: int = Field(default=0, ge=0, le=2**62)
     deidentified: bool = False
 
 
@@ -104,7 +104,7 @@ class SeriesOut(BaseModel):
 class HoldIn(_In):
     """A legal hold on a dataset (``version`` none: every version)."""
 
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1)
     reason: str = Field(min_length=1, max_length=2000)
 
 

@@ -30,7 +30,7 @@ class FileEntry(_Frozen):
     """One file of a version: its path in the dataset, size and content digest."""
 
     path: str = Field(min_length=1, max_length=4096)
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, le=2**62)
     digest: Digest
 
 
@@ -38,15 +38,15 @@ class Part(_Frozen):
     """A run of a file's bytes inside one stored object."""
 
     object: Digest
-    offset: int = Field(ge=0)
-    length: int = Field(ge=0)
+    offset: int = Field(ge=0, le=2**62)
+    length: int = Field(ge=0, le=2**62)
 
 
 class StoredFile(_Frozen):
     """A distinct file content and where its bytes live, in order (none for an empty file)."""
 
     digest: Digest
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, le=2**62)
     parts: tuple[Part, ...]
 
 
