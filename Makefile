@@ -9,7 +9,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: setup demo test browser lint typecheck fuzz check diagrams clean
+.PHONY: setup demo test browser lint typecheck fuzz image replicas dr scan check diagrams clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -26,10 +26,10 @@ setup: $(VENV)/.synced
 demo: setup
 	$(VENV)/bin/python demo/demo.py
 
-## test: the whole test suite but the browser tests (PostgreSQL cases need
+## test: the whole test suite but the browser, replicas and DR stories (PostgreSQL cases need
 ## MEDOPS_TEST_POSTGRES_URL)
 test: setup
-	$(VENV)/bin/pytest -m "not browser"
+	$(VENV)/bin/pytest -m "not browser and not replicas and not dr"
 
 ## browser: the console in chromium (tests/browser; needs /usr/bin/chromium, or
 ## MEDOPS_CHROMIUM); screenshots go to browser-artifacts/screenshots/ (or MEDOPS_SCREENSHOTS)
@@ -51,8 +51,27 @@ FUZZ_SECONDS ?= 40
 fuzz: setup
 	$(VENV)/bin/python -m tests.security.schemathesis_run --seconds $(FUZZ_SECONDS)
 
+## image: build the container image with buildah from a debootstrap Debian base and
+## smoke-test it on a fresh PostgreSQL database (deploy/container/; needs root, buildah,
+## debootstrap)
+image: setup
+	deploy/container/build.sh
+
+## replicas: three servers on one PostgreSQL behind haproxy under load (tests/ops/replicas)
+replicas: setup
+	$(VENV)/bin/pytest -m replicas tests/ops/replicas
+
+## dr: the disaster-recovery drill: streaming replica, primary killed, RPO and RTO measured
+## (tests/ops/dr; needs PostgreSQL's server binaries)
+dr: setup
+	$(VENV)/bin/pytest -m dr tests/ops/dr
+
+## scan: secret scanning, bandit, the dependency vulnerability audit and the SBOM
+scan: setup
+	deploy/scan/scan.sh
+
 ## check: everything CI runs, in CI's order
-check: lint typecheck demo fuzz browser test
+check: lint typecheck demo fuzz browser image replicas dr scan test
 
 ## diagrams: render docs/diagrams/*.dot to the SVGs committed next to them (needs Graphviz's
 ## `dot`; CI does not: it uses the committed SVGs)

@@ -323,6 +323,26 @@ class Settings(BaseSettings):
         description="Where lineage events go in OpenLineage format: an http(s) endpoint "
         "(POSTed as JSON) or file:///path (JSON lines); unset, none are sent.",
     )
+    # -- TLS (medops server) --
+    tls_cert_file: Path | None = Field(
+        default=None,
+        description="PEM certificate chain `medops server` serves HTTPS with (with "
+        "MEDOPS_TLS_KEY_FILE); unset: plain HTTP, for a proxy or ingress that terminates TLS.",
+    )
+    tls_key_file: Path | None = Field(
+        default=None,
+        description="PEM private key of MEDOPS_TLS_CERT_FILE (keep it mode 0600).",
+    )
+    ca_file: Path | None = Field(
+        default=None,
+        description="PEM bundle of the certificate authorities the SDK and CLI trust for an "
+        "https MEDOPS_URL (a hospital's private CA); default: the system's.",
+    )
+    # -- registry blob store (storage/): helper `blobs` adds its settings here --
+
+    # -- backups (backup/): helper `backup` adds its settings here --
+
+    # -- disaster recovery and replicas: helpers `dr` and `replicas` add theirs here --
 
     @field_validator("url", "public_url")
     @classmethod

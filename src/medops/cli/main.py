@@ -29,6 +29,7 @@ from medops.cli.output import (
     print_table,
 )
 from medops.errors import MedopsError
+from medops.tls import tls_options
 
 
 class MedopsGroup(LazyGroup):
@@ -230,12 +231,14 @@ def server(
         "access_log": False,
         "server_header": False,
         "timeout_graceful_shutdown": 30,
+        **tls_options(config),
     }
+    scheme = "https" if "ssl_certfile" in options else "http"
     if workers > 1:
         # Each worker is a fresh process that builds its own app from the same environment.
         if json_output:
             print_json(
-                {"event": "starting", "url": f"http://{host}:{port}", "pid": os.getpid(),
+                {"event": "starting", "url": f"{scheme}://{host}:{port}", "pid": os.getpid(),
                  "workers": workers}
             )  # fmt: skip
             sys.stdout.flush()
@@ -243,7 +246,7 @@ def server(
         return
     application = create_app(config)
     if json_output:
-        print_json({"event": "starting", "url": f"http://{host}:{port}", "pid": os.getpid()})
+        print_json({"event": "starting", "url": f"{scheme}://{host}:{port}", "pid": os.getpid()})
         sys.stdout.flush()
     settle_heap()
     uvicorn.run(application, **options)

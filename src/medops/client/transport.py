@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import ssl
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -24,6 +25,7 @@ from medops.config import Settings, load_settings
 from medops.errors import (
     BY_CODE,
     AuthenticationError,
+    ConfigurationError,
     ConnectionFailedError,
     FieldError,
     MedopsError,
@@ -63,6 +65,7 @@ class Transport:
             transport=transport,
             headers=headers,
             timeout=self.settings.request_timeout_seconds,
+            verify=_trust(self.settings),
         )
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -174,6 +177,20 @@ class Transport:
             current = next(iter(sorted(profiles)), None)
         data[self._credentials_key()] = {"current": current, "profiles": profiles}
         _write_private(self.settings.credentials_file, json.dumps(data, indent=2))
+
+
+def _trust(settings: Settings) -> ssl.SSLContext | bool:
+    """What an https server's certificate is checked against: MEDOPS_CA_FILE when set (a
+    hospital's private CA), else the system's trust store."""
+    if settings.ca_file is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=str(settings.ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(
+            f"MEDOPS_CA_FILE {settings.ca_file} is not a readable PEM bundle ({exc}); "
+            "point it at your CA's certificate or unset it"
+        ) from exc
 
 
 def _embedded_transport(settings: Settings) -> httpx.BaseTransport:
