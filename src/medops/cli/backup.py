@@ -7,6 +7,8 @@ MEDOPS_BACKUP_TARGETS (folders or s3://bucket/prefix) or to --to. Audited as bac
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from medops.cli.common import settings
@@ -192,3 +194,34 @@ def prune(
             for r in results
         ],
     )
+
+
+wal_app = typer.Typer(
+    help="PostgreSQL WAL archiving into the backup targets, for point-in-time recovery.",
+    no_args_is_help=True,
+)
+app.add_typer(wal_app, name="wal")
+
+
+@wal_app.command("push")
+def wal_push(
+    path: Path = typer.Argument(..., help="The WAL file (PostgreSQL's %p)."),
+    json_output: bool = JsonOption,
+) -> None:
+    """archive_command: encrypt one WAL file into every target (idempotent)."""
+    from medops.backup import wal
+
+    written = wal.push(settings(), path)
+    if json_output:
+        print_json({"wal": path.name, "written": written})
+
+
+@wal_app.command("fetch")
+def wal_fetch(
+    name: str = typer.Argument(..., help="The WAL file's name (PostgreSQL's %f)."),
+    into: Path = typer.Argument(..., help="Where to write it (PostgreSQL's %p)."),
+) -> None:
+    """restore_command: bring one WAL file back (exit 1 when the archive lacks it)."""
+    from medops.backup import wal
+
+    wal.fetch(settings(), name, into)
