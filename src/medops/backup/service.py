@@ -534,6 +534,8 @@ def restore_backup(
             targets[name].put(item.key, [data])
 
         _check(settings, repository, keys, manifest, work, problems, on_object=put)
+        for backend in targets.values():
+            stores.tidy(backend)
         if problems:
             raise IntegrityError(f"backup {backup_id} changed while restoring: {problems[0]}")
     revision, state = dbcopy.state_of(settings.resolved_database_url)

@@ -11,6 +11,7 @@ byte-identical, whatever its layout.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -68,3 +69,10 @@ def stored_keys(backend: Backend) -> Iterator[str]:
 
 def is_empty(backend: Backend) -> bool:
     return next(iter(stored_keys(backend)), None) is None
+
+
+def tidy(backend: Backend) -> None:
+    """Remove the empty scratch folder a restore's writes leave in a local store."""
+    if isinstance(backend, LocalBackend):
+        with contextlib.suppress(OSError):
+            (backend.root / ".tmp").rmdir()
