@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from medops.backup.schemas import Manifest
 from medops.config import Settings
+from medops.datasets.objects import open_store
+from medops.services import Services
+from tests.helpers.datastore import digest_of, random_bytes
 
 
 def key_files(settings: Settings) -> list[Path]:
@@ -55,3 +59,22 @@ def manifest_of(folder: Path, backup_id: str) -> Manifest:
     """The manifest of a backup in a folder target, read as it is stored."""
     body = (folder / "backups" / backup_id / "manifest.json").read_bytes()
     return Manifest.model_validate_json(body)
+
+
+@dataclass(frozen=True)
+class Populated:
+    settings: Settings
+    services: Services
+    clinician: dict[str, str]
+    predictions: int
+
+
+def add_data_object(settings: Settings, seed: int, size: int = 4096) -> str:
+    """Put one object in the dataset store (encrypted, with its key record); its digest."""
+    data = random_bytes(size, seed)
+    store = open_store(settings)
+    try:
+        store.put(digest_of(data), data)
+    finally:
+        store.close()
+    return digest_of(data)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,32 +12,13 @@ import httpx
 import pytest
 
 from medops.config import Settings
-from medops.datasets.objects import open_store
 from medops.services import Services
 from medops.storage.local import LocalBlobStore
 from medops.testing import FixedClock
-from tests.helpers.datastore import digest_of, random_bytes
+from tests.helpers.backup import Populated, add_data_object
+from tests.helpers.datastore import random_bytes
 from tests.helpers.registry import predict, random_records
 from tests.helpers.s3 import MotoServer, moto_server
-
-
-@dataclass(frozen=True)
-class Populated:
-    settings: Settings
-    services: Services
-    clinician: dict[str, str]
-    predictions: int
-
-
-def add_data_object(settings: Settings, seed: int, size: int = 4096) -> str:
-    """Put one object in the dataset store (encrypted, with its key record); its digest."""
-    data = random_bytes(size, seed)
-    store = open_store(settings)
-    try:
-        store.put(digest_of(data), data)
-    finally:
-        store.close()
-    return digest_of(data)
 
 
 @pytest.fixture

@@ -11,9 +11,8 @@ from medops.backup.stores import data_backend, stored_keys
 from medops.config import Settings
 from medops.storage.local import LocalBlobStore
 from medops.testing import FixedClock
-from tests.helpers.backup import manifest_of
+from tests.helpers.backup import add_data_object, manifest_of
 from tests.helpers.datastore import random_bytes
-from tests.ops.backup.conftest import add_data_object
 
 
 def test_a_second_backup_copies_only_new_objects(

@@ -20,11 +20,10 @@ from medops.db.engine import Database
 from medops.errors import ConflictError
 from medops.serving.tables import Prediction
 from medops.testing import FixedClock
-from tests.helpers.backup import manifest_of, new_machine, store_files
+from tests.helpers.backup import Populated, manifest_of, new_machine, store_files
 from tests.helpers.cli_runner import clean_env
 from tests.helpers.registry import DEPLOYMENT, random_records
 from tests.helpers.server import free_port, start_server
-from tests.ops.backup.conftest import Populated
 
 
 def _count(url: str, what: type[Prediction] | type[AuditEvent]) -> int:
