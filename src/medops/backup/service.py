@@ -226,7 +226,11 @@ def create_backup(
         except MedopsError as exc:
             copy.error = exc.message
     with _workdir() as work:
-        dump = _dump(settings, work / "database")
+        try:
+            dump = _dump(settings, work / "database")
+        except MedopsError as exc:  # no backup without the database: audited as a failure
+            _audit(settings, "backup.create", backup_id, {"targets": chosen}, failed=exc.message)
+            raise
         dump_sha = _file_sha256(dump.path)
         dump_size = dump.path.stat().st_size
         sealed = work / "database.enc"

@@ -7,9 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from medops.audit.tables import AuditEvent
 from medops.config import Settings
+from medops.db.engine import Database
 from tests.helpers.cli_runner import Cli, clean_env
+from tests.helpers.postgres import PgServer
 
 
 @pytest.fixture
@@ -63,3 +67,30 @@ def test_bad_input_is_one_line(
     assert len(result.err.strip().splitlines()) == 1, result.err
     assert "Traceback" not in result.err
     assert json.dumps(result.out)  # nothing half-printed that breaks a reader
+
+
+def test_a_backup_without_pg_dump_is_one_line_and_audited_postgresql(
+    pg_server: PgServer | None, tmp_path: Path, repo: Path
+) -> None:
+    """PostgreSQL without a usable pg_dump: one line saying what to install, and the failed
+    attempt is in the audit log."""
+    if pg_server is None:
+        pytest.skip("PostgreSQL case: set MEDOPS_TEST_POSTGRES_URL to run it")
+    url = pg_server.new_database()
+    cli = Cli(clean_env(MEDOPS_HOME=str(tmp_path / "home"), MEDOPS_DATABASE_URL=url))
+    result = cli("backup", "create", "--to", str(repo), MEDOPS_BACKUP_PG_BIN_DIR=str(tmp_path))
+    assert result.code == 1
+    assert "pg_dump not found" in result.err
+    assert "client tools" in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    database = Database(url)
+    try:
+        with database.session() as session:
+            outcomes = list(
+                session.scalars(
+                    select(AuditEvent.outcome).where(AuditEvent.action == "backup.create")
+                )
+            )
+    finally:
+        database.dispose()
+    assert outcomes == ["failure"]
