@@ -29,16 +29,19 @@ class Exposed:
 
     samples: frozenset[str]
     declared: frozenset[str]
+    label_values: frozenset[tuple[str, str]]
 
 
 def _exposed(*texts: str) -> Exposed:
     samples: set[str] = set()
     declared: set[str] = set()
+    labels: set[tuple[str, str]] = set()
     for text in texts:
         for family in text_string_to_metric_families(text):
             declared.add(family.name)
             samples.update(s.name for s in family.samples)
-    return Exposed(frozenset(samples), frozenset(declared))
+            labels.update(pair for s in family.samples for pair in s.labels.items())
+    return Exposed(frozenset(samples), frozenset(declared), frozenset(labels))
 
 
 def _tripped_canary(http: httpx.Client, people: dict[str, dict[str, str]]) -> None:
