@@ -1,12 +1,13 @@
 """A real app exercised until every labelled series the dashboard and the rules read exists:
 predictions (a cache, a canary rolled back automatically, a refusal, a shed), a monitoring
-run before and after outcomes, an alert, a queued notification; then its /metrics."""
+run before and after outcomes, an alert, a queued notification; then its /metrics, scraped
+twice with traffic in between (and a second app's, which sheds)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import httpx
@@ -30,6 +31,7 @@ class Exposed:
     samples: frozenset[str]
     declared: frozenset[str]
     label_values: frozenset[tuple[str, str]]
+    scrapes: tuple[tuple[str, ...], ...] = ()
 
 
 def _exposed(*texts: str) -> Exposed:
@@ -109,6 +111,16 @@ def exposed(
 
     # A second app on the same database whose deadline is below the batching delay sheds.
     overloaded, _ = client_for(serving_deadline_ms=0.001)
-    shed = predict(overloaded, clin, {"records": body["records"][:1]})
-    assert shed.status_code == 503, shed.text
-    return _exposed(http.get("/metrics").text, overloaded.get("/metrics").text)
+    shed_scrapes = []
+    for _ in range(2):
+        shed = predict(overloaded, clin, {"records": body["records"][:1]})
+        assert shed.status_code == 503, shed.text
+        shed_scrapes.append(overloaded.get("/metrics").text)
+
+    # Two scrapes of the first app, with traffic in between (for rates in Prometheus).
+    first = http.get("/metrics").text
+    assert predict(http, clin, {"records": body["records"][:3]}).status_code == 200
+    assert predict(http, clin, {"records": body["records"][:5]}, name=CACHED).status_code == 200
+    last = http.get("/metrics").text
+    exposed = _exposed(last, shed_scrapes[-1])
+    return replace(exposed, scrapes=((first, last), tuple(shed_scrapes)))
