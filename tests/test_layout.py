@@ -20,6 +20,8 @@ NOT_A_PACKAGE = {
     "the typed report, window and profile models must keep loading",
     "browser": "the console's stories in a real browser (make browser, its own CI stage), "
     "crossing every page",
+    "ops": "running the whole product as hospital IT does (issue 21): image, Kubernetes, "
+    "replicas, backups, disaster recovery, observability, supply chain",
 }
 
 

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TypeVar
@@ -17,12 +18,36 @@ from typing import TypeVar
 import httpx
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel, ConfigDict
 
 from tests.helpers.grafana import REQUIRE_ENV
 from tests.helpers.server import free_port
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Exposed:
+    """What /metrics served: the names of the samples (``_total``, ``_bucket``... as
+    served), and the families declared by a ``# TYPE`` line even without a sample."""
+
+    samples: frozenset[str]
+    declared: frozenset[str]
+    label_values: frozenset[tuple[str, str]]
+    scrapes: tuple[tuple[str, ...], ...] = ()
+
+
+def exposed_by(*texts: str) -> Exposed:
+    samples: set[str] = set()
+    declared: set[str] = set()
+    labels: set[tuple[str, str]] = set()
+    for text in texts:
+        for family in text_string_to_metric_families(text):
+            declared.add(family.name)
+            samples.update(s.name for s in family.samples)
+            labels.update(pair for s in family.samples for pair in s.labels.items())
+    return Exposed(frozenset(samples), frozenset(declared), frozenset(labels))
 
 
 def prometheus_binary() -> str:

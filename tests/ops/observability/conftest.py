@@ -7,43 +7,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from medops.services import Services
 from medops.testing import FixedClock
 from tests.helpers.alerting import PERSON, hooked
 from tests.helpers.notify_outbox import queue
+from tests.helpers.prometheus import Exposed, exposed_by
 from tests.helpers.registry import DEPLOYMENT, approved, deploy, predict, random_records
 
 CACHED = "cached"
-
-
-@dataclass(frozen=True)
-class Exposed:
-    """What /metrics served: the names of the samples (``_total``, ``_bucket``... as
-    served), and the families declared by a ``# TYPE`` line even without a sample."""
-
-    samples: frozenset[str]
-    declared: frozenset[str]
-    label_values: frozenset[tuple[str, str]]
-    scrapes: tuple[tuple[str, ...], ...] = ()
-
-
-def _exposed(*texts: str) -> Exposed:
-    samples: set[str] = set()
-    declared: set[str] = set()
-    labels: set[tuple[str, str]] = set()
-    for text in texts:
-        for family in text_string_to_metric_families(text):
-            declared.add(family.name)
-            samples.update(s.name for s in family.samples)
-            labels.update(pair for s in family.samples for pair in s.labels.items())
-    return Exposed(frozenset(samples), frozenset(declared), frozenset(labels))
 
 
 def _tripped_canary(http: httpx.Client, people: dict[str, dict[str, str]]) -> None:
@@ -122,5 +99,5 @@ def exposed(
     assert predict(http, clin, {"records": body["records"][:3]}).status_code == 200
     assert predict(http, clin, {"records": body["records"][:5]}, name=CACHED).status_code == 200
     last = http.get("/metrics").text
-    exposed = _exposed(last, shed_scrapes[-1])
+    exposed = exposed_by(last, shed_scrapes[-1])
     return replace(exposed, scrapes=((first, last), tuple(shed_scrapes)))

@@ -17,8 +17,7 @@ from tests.helpers.grafana import (
     rule_file,
     substitute,
 )
-from tests.helpers.prometheus import Prometheus, RuleState, scraping, wait_for
-from tests.ops.observability.conftest import Exposed
+from tests.helpers.prometheus import Exposed, Prometheus, RuleState, scraping, wait_for
 
 # Series that only exist once something goes wrong enough: their family is declared on
 # /metrics (# TYPE) and the fixture makes them happen, so they must have samples too.
