@@ -151,3 +151,16 @@ def test_grafana_provisions_the_dashboard_folder_and_the_datasource() -> None:
     (source,) = datasource_provisioning().datasources
     assert (source.type, source.uid, source.access) == ("prometheus", "medops-prometheus", "proxy")
     assert source.url.startswith("http")
+
+
+# Gauges every replica reads from the shared database at scrape time: the same value on each.
+FROM_THE_DATABASE = ("medops_alerts", "medops_alert_notifications", "medops_monitoring_")
+
+
+def test_gauges_read_from_the_database_are_not_summed_over_replicas() -> None:
+    """Three replicas report the same open alert three times: the dashboard takes the max."""
+    for panel, target in dashboard().targets():
+        names = metric_names(substitute(target.expr))
+        if names and all(n.startswith(FROM_THE_DATABASE) for n in names):
+            assert "sum" not in target.expr, (panel.title, target.ref_id)
+            assert "max" in target.expr, (panel.title, target.ref_id)
