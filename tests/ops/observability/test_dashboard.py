@@ -17,7 +17,7 @@ from tests.helpers.grafana import (
     substitute,
 )
 
-# Grafana 12's classic dashboard model.
+# The classic dashboard model as Grafana 11.6 and 12 write it.
 SCHEMA_VERSION = 41
 
 # What the dashboard must show (panel title -> a metric it reads).
