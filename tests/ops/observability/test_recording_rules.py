@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.helpers.grafana import ALERTING, RECORDING, RECORDING_TEST, rule_file, run_promtool
 
-HPA_SERIES = "namespace_pod:medops_prediction_requests:rate2m"
+HPA_SERIES = "namespace_pod:medops_http_requests:rate2m"
 
 
 def test_promtool_checks_the_recording_rules(tmp_path: Path) -> None:
@@ -39,4 +39,6 @@ def test_recorded_names_are_unique_and_the_hpa_series_is_per_pod() -> None:
     assert len(named) == len(set(named))
     (hpa,) = [r for r in rule_file(RECORDING).rules() if r.record == HPA_SERIES]
     assert "sum by (namespace, pod)" in hpa.expr
+    assert '[2m]' in hpa.expr  # the window of the adapter's rule
+    assert all(probe in hpa.expr for probe in ("/healthz", "/readyz", "/metrics"))
     assert all(r.alert is None for r in rule_file(RECORDING).rules())
