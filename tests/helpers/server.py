@@ -45,9 +45,7 @@ def start_server(env: dict[str, str], port: int, *, workers: int = 1) -> subproc
     raise AssertionError("server did not start")
 
 
-def wait_ready(
-    url: str, *, verify: ssl.SSLContext | bool = True, seconds: float = 30
-) -> None:
+def wait_ready(url: str, *, verify: ssl.SSLContext | bool = True, seconds: float = 30) -> None:
     """Wait until ``url``/readyz answers 200 (raise when it does not within ``seconds``)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
