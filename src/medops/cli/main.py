@@ -123,6 +123,13 @@ class MedopsGroup(LazyGroup):
             "cost_app",
             "What serving costs: per 1,000 predictions, right-sizing, INT8 against its parent.",
         ),
+        # -- disaster recovery (helper `dr`) --
+        "dr": Lazy(
+            "medops.cli.dr",
+            "app",
+            "Disaster recovery: a drill that loses the primary database under load and measures "
+            "RPO and RTO.",
+        ),
     }
 
 

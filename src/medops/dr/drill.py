@@ -99,6 +99,13 @@ class DrillReport(BaseModel):
     audit_records: int
     audit_problem: str | None = None
     steps: list[Step]
+    failures: list[str] = Field(
+        default_factory=list, description="what the drill's objectives did not meet (empty: passed)"
+    )
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
 
 
 def run_drill(options: DrillOptions, progress: Progress | None = None) -> DrillReport:
@@ -290,7 +297,20 @@ class _Drill:
         verified = admin.audit_verify(settings)
         first = verified.problems[0] if verified.problems else None
         problem = f"{first.where}: {first.reason}" if first is not None else None
+        failures = []
+        if rto is None:
+            waited = self.options.recover_timeout_seconds
+            failures.append(f"predictions did not succeed again within {waited:g} s")
+        if self.options.mode is DrillMode.SYNC and lost:
+            failures.append(
+                f"{len(lost)} acknowledged prediction(s) lost with synchronous replication"
+            )
+        if not verified.ok:
+            failures.append(f"the audit trail does not verify ({problem})")
+        if not before:
+            failures.append("no prediction was acknowledged before the loss")
         return DrillReport(
+            failures=failures,
             mode=self.options.mode,
             started_at=started_at,
             machine=f"{socket.gethostname()}, {os.cpu_count()} CPUs, {platform.platform()}",
