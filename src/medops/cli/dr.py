@@ -109,6 +109,13 @@ def drill(
                 ("RPO: lost", report.lost),
                 ("RPO: seconds of data", f"{report.lost_seconds:.2f}"),
                 ("RTO", rto),
+                (
+                    "standby lag before the loss",
+                    ""
+                    if report.standby_lag_bytes is None
+                    else f"{report.standby_lag_bytes} bytes of WAL",
+                ),
+                ("backup", report.backup_id or ""),
                 ("promote / restore + start", f"{report.recovery_seconds:.2f} s"),
                 ("servers restarted", "yes" if report.servers_restarted else "no"),
                 ("audit verifies", "yes" if report.audit_verifies else "no"),

@@ -95,6 +95,12 @@ class DrillReport(BaseModel):
     )
     recovery_seconds: float = Field(description="promote, or fresh cluster + restore + start")
     backup_id: str | None = None
+    standby_lag_bytes: int | None = Field(
+        default=None, description="WAL the standby had not flushed just before the loss"
+    )
+    lost_before_backup: int | None = Field(
+        default=None, description="backup mode: acknowledged before the backup began, lost"
+    )
     audit_verifies: bool
     audit_records: int
     audit_problem: str | None = None
@@ -138,6 +144,8 @@ class _Drill:
         self.ports = [_free_port() for _ in range(options.servers)]
         self.steps: list[Step] = []
         self.password = new_password()
+        self.backup_started: float | None = None
+        self.standby_lag: int | None = None
 
     @contextlib.contextmanager
     def step(self, name: str) -> Iterator[None]:
@@ -200,6 +208,10 @@ class _Drill:
         with self.step(f"load: {options.clients} clients for {options.load_seconds:g} s"):
             load.start()
             time.sleep(options.load_seconds)
+            lag = primary.psql(
+                "SELECT coalesce(max(pg_current_wal_lsn() - flush_lsn), 0) FROM pg_stat_replication"
+            )
+            self.standby_lag = int(float(lag.strip() or 0))
         with self.step("primary killed (SIGKILL of the postmaster and its processes)"):
             primary.kill()
         lost_at = time.monotonic()
@@ -238,6 +250,7 @@ class _Drill:
         with self.step(f"load: {options.clients} clients; medops backup create during it"):
             load.start()
             time.sleep(options.load_seconds / 2)
+            self.backup_started = time.monotonic()
             made = medops(env, "backup", "create", "--to", str(backups), timeout=600)
             backup_id = str(made["id"])
             time.sleep(options.load_seconds / 2)
@@ -297,7 +310,14 @@ class _Drill:
         verified = admin.audit_verify(settings)
         first = verified.problems[0] if verified.problems else None
         problem = f"{first.where}: {first.reason}" if first is not None else None
+        lost_before_backup = (
+            None if self.backup_started is None else sum(a.at < self.backup_started for a in lost)
+        )
         failures = []
+        if lost_before_backup:
+            failures.append(
+                f"{lost_before_backup} prediction(s) acknowledged before the backup lost"
+            )
         if rto is None:
             waited = self.options.recover_timeout_seconds
             failures.append(f"predictions did not succeed again within {waited:g} s")
@@ -330,6 +350,8 @@ class _Drill:
             rto_seconds=rto,
             recovery_seconds=round(recovery, 2),
             backup_id=backup_id,
+            lost_before_backup=lost_before_backup,
+            standby_lag_bytes=self.standby_lag,
             audit_verifies=verified.ok,
             audit_records=verified.records,
             audit_problem=problem,
