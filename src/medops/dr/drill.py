@@ -262,7 +262,8 @@ class _Drill:
         fresh = self.cluster("restored", options.pg_port + 2)
         restored_home = self.folder / "home-restored"
         restored_env = self.env(restored_home, fresh.url())
-        with self.step("fresh cluster; medops backup restore"):
+        with self.step("fresh cluster; the keys from escrow; medops backup restore"):
+            _escrow_keys(home, restored_home)
             fresh.initdb({"synchronous_commit": "on"})
             fresh.start()
             fresh.psql("CREATE DATABASE medops")
@@ -418,6 +419,16 @@ def settings_of(env: dict[str, str]) -> Settings:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+def _escrow_keys(home: Path, restored: Path) -> None:
+    """The installation's keys (audit signing, TOTP secrets, backup), which a hospital keeps
+    apart from its backups, put in the fresh home before the restore (mode 0600)."""
+    restored.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for key in sorted(home.glob("*.key")):
+        copy = restored / key.name
+        copy.write_bytes(key.read_bytes())
+        copy.chmod(0o600)
 
 
 def _free_port() -> int:

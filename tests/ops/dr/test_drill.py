@@ -27,7 +27,9 @@ pytestmark = [pytest.mark.dr]
 MIN_LOAD = 20  # acknowledged predictions before the loss, for the drill to mean anything
 
 
-def _drill(mode: DrillMode, bindir: Path, *, servers: int) -> DrillReport:
+def _drill(
+    mode: DrillMode, bindir: Path, capsys: pytest.CaptureFixture[str], *, servers: int
+) -> DrillReport:
     # The drill's own folder (under /tmp, reachable by the postgres user; pytest's is not).
     options = DrillOptions(
         mode=mode, servers=servers, clients=4, load_seconds=4.0, after_seconds=1.0,
@@ -35,19 +37,23 @@ def _drill(mode: DrillMode, bindir: Path, *, servers: int) -> DrillReport:
     )  # fmt: skip
     report = run_drill(options)
     rto = "never" if report.rto_seconds is None else f"{report.rto_seconds:.2f} s"
-    print(  # noqa: T201 - the measured figures are the stage's output
-        f"\nDR drill {mode.value}: {report.predictions_acknowledged} acknowledged "
-        f"({report.acknowledged_before_loss} before the loss, {report.load_rate_per_second:g}/s), "
-        f"RPO {report.lost} lost ({report.lost_seconds:.2f} s of data), RTO {rto} "
-        f"(recovery {report.recovery_seconds:.2f} s), audit verifies: {report.audit_verifies}"
-    )
+    with capsys.disabled():  # the measured figures are the stage's output, always shown
+        print(  # noqa: T201
+            f"\nDR drill {mode.value}: {report.predictions_acknowledged} acknowledged "
+            f"({report.acknowledged_before_loss} before the loss, "
+            f"{report.load_rate_per_second:g}/s), RPO {report.lost} lost "
+            f"({report.lost_seconds:.2f} s of data), RTO {rto} (recovery "
+            f"{report.recovery_seconds:.2f} s), audit verifies: {report.audit_verifies}"
+        )
     return report
 
 
-def test_sync_failover_loses_no_acknowledged_prediction(pg_bindir: Path) -> None:
+def test_sync_failover_loses_no_acknowledged_prediction(
+    pg_bindir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Two servers on a primary and its synchronous standby; the primary dies under load, the
     standby is promoted: every acknowledged prediction is there and the audit trail verifies."""
-    report = _drill(DrillMode.SYNC, pg_bindir, servers=2)
+    report = _drill(DrillMode.SYNC, pg_bindir, capsys, servers=2)
     assert report.acknowledged_before_loss >= MIN_LOAD, "too little load to mean anything"
     assert report.lost_before_loss == 0
     assert report.lost == 0
@@ -57,10 +63,12 @@ def test_sync_failover_loses_no_acknowledged_prediction(pg_bindir: Path) -> None
     assert report.passed, report.failures
 
 
-def test_async_failover_states_what_it_loses(pg_bindir: Path) -> None:
+def test_async_failover_states_what_it_loses(
+    pg_bindir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The same with an asynchronous standby: predictions succeed again, the audit trail on
     the promoted database verifies, and the loss is counted (whatever it is)."""
-    report = _drill(DrillMode.ASYNC, pg_bindir, servers=2)
+    report = _drill(DrillMode.ASYNC, pg_bindir, capsys, servers=2)
     assert report.acknowledged_before_loss >= MIN_LOAD, "too little load to mean anything"
     assert report.rto_seconds is not None, report.failures
     assert report.lost >= report.lost_before_loss >= 0
@@ -71,10 +79,10 @@ def test_async_failover_states_what_it_loses(pg_bindir: Path) -> None:
     importlib.util.find_spec("medops.backup") is None,
     reason="medops backup (branch backup) is not in this build yet",
 )
-def test_restore_from_backups_alone(pg_bindir: Path) -> None:
+def test_restore_from_backups_alone(pg_bindir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """No standby: a backup taken during the load is restored on a fresh cluster and the
     servers start on it; what was acknowledged before the backup is all there."""
-    report = _drill(DrillMode.BACKUP, pg_bindir, servers=1)
+    report = _drill(DrillMode.BACKUP, pg_bindir, capsys, servers=1)
     assert report.acknowledged_before_loss >= MIN_LOAD, "too little load to mean anything"
     assert report.backup_id is not None
     assert report.lost_before_backup == 0
