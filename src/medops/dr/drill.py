@@ -85,7 +85,7 @@ class DrillReport(BaseModel):
     servers_restarted: bool = Field(description="whether the servers had to be restarted")
     load_rate_per_second: float = Field(description="acknowledged predictions per second")
     predictions_acknowledged: int
-    acknowledged_before_loss: int
+    acknowledged_before_loss: int = Field(description="acknowledged, sent before the loss")
     lost: int = Field(description="RPO: acknowledged predictions absent after recovery")
     lost_before_loss: int = Field(description="of those, acknowledged before the loss")
     lost_seconds: float = Field(description="RPO in time: the loss minus the first lost ack")
@@ -301,10 +301,10 @@ class _Drill:
         from medops import admin
 
         acks = load.acknowledged()
-        before = [a for a in acks if a.at <= lost_at]
+        before = [a for a in acks if a.sent < lost_at]
         stored = _prediction_ids(database)
         lost = [a for a in acks if a.id not in stored]
-        lost_before = [a for a in lost if a.at <= lost_at]
+        lost_before = [a for a in lost if a.sent < lost_at]
         lost_seconds = lost_at - min(a.at for a in lost_before) if lost_before else 0.0
         span = max(a.at for a in before) - min(a.at for a in before) if len(before) > 1 else 0
         settings = settings_of(self.env(home, database))
