@@ -157,8 +157,11 @@ class Cluster:
 
     def kill(self) -> None:
         """SIGKILL the postmaster and every process it started, as a machine that died
-        leaves it: no backend finishes a commit, no WAL sender sends another byte."""
+        leaves it: no backend finishes a commit, no WAL sender sends another byte. Nothing
+        when it does not run (a stale postmaster.pid names no process of ours)."""
         pid = self.postmaster_pid()
+        if not self.runs(pid):
+            return
         victims = [pid, *_children(pid)]
         for victim in victims:
             try:
@@ -169,13 +172,22 @@ class Cluster:
         while time.monotonic() < deadline and _alive(pid):
             time.sleep(0.01)
 
+    def runs(self, pid: int) -> bool:
+        """Whether ``pid`` is this cluster's live postmaster (its command line names our data
+        folder: a pid reused by another process after a kill is never touched)."""
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        return _alive(pid) and str(self.datadir).encode() in command
+
     def promote(self) -> None:
         """``pg_ctl promote``: the standby ends recovery and accepts writes."""
         self._run("pg_ctl", "-D", str(self.datadir), "-w", "promote")
 
     def stop(self) -> None:
         """Stop it fast if it runs (nothing to do for a killed one)."""
-        if not (self.datadir / "postmaster.pid").exists():
+        if not (self.datadir / "postmaster.pid").exists() or not self.runs(self.postmaster_pid()):
             return
         try:
             self._run("pg_ctl", "-D", str(self.datadir), "-m", "immediate", "-w", "stop")
