@@ -118,10 +118,23 @@ class MedopsGroup(LazyGroup):
             "app",
             "Service-level objectives: status, error budgets, burn rates, the monthly SLA report.",
         ),
+        "backup": Lazy(
+            "medops.cli.backup",
+            "app",
+            "Backups (local: run where the database and stores are): create, list, verify, "
+            "restore, prune.",
+        ),
         "cost": Lazy(
             "medops.cli.slo",
             "cost_app",
             "What serving costs: per 1,000 predictions, right-sizing, INT8 against its parent.",
+        ),
+        # -- disaster recovery (helper `dr`) --
+        "dr": Lazy(
+            "medops.cli.dr",
+            "app",
+            "Disaster recovery: a drill that loses the primary database under load and measures "
+            "RPO and RTO.",
         ),
     }
 
