@@ -118,6 +118,12 @@ class MedopsGroup(LazyGroup):
             "app",
             "Service-level objectives: status, error budgets, burn rates, the monthly SLA report.",
         ),
+        "backup": Lazy(
+            "medops.cli.backup",
+            "app",
+            "Backups (local: run where the database and stores are): create, list, verify, "
+            "restore, prune.",
+        ),
         "cost": Lazy(
             "medops.cli.slo",
             "cost_app",
