@@ -121,6 +121,8 @@ def build_services(
     # The retention rule asks the lineage which model versions need a dataset version, and a
     # validation re-run reads its file from the dataset store (datasets import neither).
     datasets = DatasetService(db, clock, audit, settings, dependants=lineage.dependants)
+    if isinstance(blobs, EncryptedBlobStore):
+        datasets.blob_rewrap = blobs.rewrap_all  # `medops data keys rotate` covers blobs
     registry.data_reader = lambda ctx, ref, path, purpose: datasets.read_file(
         ctx, DatasetRef.parse(ref), path, purpose
     )
