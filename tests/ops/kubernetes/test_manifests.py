@@ -7,6 +7,7 @@ is Pod Security "restricted", and the migration Job can be applied before the re
 
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 
@@ -53,6 +54,7 @@ SECRET_SETTINGS = {
     "MEDOPS_ALERT_LINK_KEY",
     "MEDOPS_TOKEN",
     "MEDOPS_ADMIN_PASSWORD",
+    "MEDOPS_BACKUP_KEY",
 }
 OPERATIONS = ROOT / "docs" / "operations.md"
 TMP = "/" + "tmp"  # the pods' writable scratch folder (an emptyDir), not this machine's
@@ -169,20 +171,44 @@ def test_every_secret_the_manifests_use_has_its_create_command_in_the_runbook() 
     assert "--from-file" in runbook
 
 
+def _pod_environment(container: Container, config: dict[str, str]) -> dict[str, str]:
+    """The MEDOPS_* variables a container sees: the ConfigMap, its literal values, a
+    placeholder of the right shape for each secret it references, the pod's name."""
+    key = base64.b64encode(bytes(32)).decode()
+    placeholders = {
+        "MEDOPS_DATA_KEK": f"kplaceholder:{key}",
+        "MEDOPS_MFA_KEY": key,
+        "MEDOPS_BACKUP_KEY": key,
+        "MEDOPS_ALERT_LINK_KEY": "x" * 48,
+        "MEDOPS_DATABASE_URL": "postgresql://medops@db.example/medops",
+        "MEDOPS_TOKEN": "placeholder",
+    }
+    seen = dict(config) if any(f.config_map_ref for f in container.env_from) else {}
+    for variable in container.env:
+        if variable.value is not None:
+            seen[variable.name] = variable.value
+        elif variable.value_from is not None and variable.value_from.secret_key_ref is not None:
+            seen[variable.name] = placeholders[variable.name]
+        elif variable.value_from is not None and variable.value_from.field_ref is not None:
+            seen[variable.name] = "medops-7d9f8-abcde"
+    return {k: v for k, v in seen.items() if k.startswith(ENV_PREFIX)}
+
+
 @pytest.mark.parametrize("overlay", EVERY)
 def test_every_medops_variable_is_a_setting_with_a_valid_value(overlay: str) -> None:
     """Every MEDOPS_* name in the ConfigMap and in a container's env is a field of
-    src/medops/config.py, and the ConfigMap's values load as Settings."""
+    src/medops/config.py, and what each container sees loads as Settings (secrets replaced by
+    placeholders of their shape)."""
     manifests = render(overlay_path(overlay))
     config = _config(manifests)
-    names = set(config)
-    for _, container in _containers(overlay):
-        names |= {e.name for e in container.env if e.name.startswith(ENV_PREFIX)}
-    fields = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
-    assert sorted(names - fields) == []
     assert all(name.startswith(ENV_PREFIX) for name in config)
-    loaded = Settings(**{k.removeprefix(ENV_PREFIX).lower(): v for k, v in config.items()})  # type: ignore[arg-type]
-    assert str(loaded.home) == config["MEDOPS_HOME"]
+    fields = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    assert sorted(set(config) - fields) == []
+    for workload, container in _containers(overlay):
+        environment = _pod_environment(container, config)
+        assert sorted(set(environment) - fields) == [], workload.name
+        loaded = Settings(**{k.removeprefix(ENV_PREFIX).lower(): v for k, v in environment.items()})  # type: ignore[arg-type]
+        assert str(loaded.home) == environment["MEDOPS_HOME"], workload.name
 
 
 def _command(argv: list[str]) -> str:
