@@ -88,9 +88,7 @@ def _metric(text: str, name: str) -> float:
     return float(match.group(1))
 
 
-def _drive(
-    base: str, token: str, records: int, seconds: float, clients: int, name: str
-) -> Phase:
+def _drive(base: str, token: str, records: int, seconds: float, clients: int, name: str) -> Phase:
     body = {"records": [{"features": ROW} for _ in range(records)]}
     stop = threading.Event()
     ok = [0] * clients
