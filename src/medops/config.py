@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from medops.core.permissions import Role
@@ -339,8 +339,84 @@ class Settings(BaseSettings):
         "https MEDOPS_URL (a hospital's private CA); default: the system's.",
     )
     # -- registry blob store (storage/): helper `blobs` adds its settings here --
+    blob_url: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="Where the registry keeps model artifacts and reports, encrypted with the "
+        "data KEK: a folder path or s3://bucket/prefix (endpoint and region from "
+        "MEDOPS_DATA_S3_ENDPOINT_URL and MEDOPS_DATA_S3_REGION); default: blobs/ in the home.",
+    )
+
+    @field_validator("blob_url")
+    @classmethod
+    def _blob_url_is_supported(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        from medops.storage.location import parse_blob_url  # no boto3: a light parse
+
+        location = parse_blob_url(value)  # raises ValueError naming what is wrong
+        if location.is_s3 and not (info.data.get("data_kek") or info.data.get("data_kek_file")):
+            # A key file made per pod would be a different key on every replica.
+            msg = (
+                "is an S3 bucket shared by replicas: give them one data KEK, set "
+                "MEDOPS_DATA_KEK (a secret) or MEDOPS_DATA_KEK_FILE (a mounted secret)"
+            )
+            raise ValueError(msg)
+        return value.strip()
 
     # -- backups (backup/): helper `backup` adds its settings here --
+    backup_targets: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Where `medops backup create` writes: folder paths or s3://bucket/prefix "
+        "URLs, comma-separated (endpoint from MEDOPS_DATA_S3_ENDPOINT_URL); each is a "
+        "repository of its own.",
+    )
+    backup_key_file: Path | None = Field(
+        default=None,
+        description="The backup key(s) (base64, one per line, current first) that encrypt "
+        "and sign backups; default backup.key in the home, made on first use. Keep a copy "
+        "apart from the backups.",
+    )
+    backup_key: SecretStr | None = Field(
+        default=None,
+        description="The backup key(s) themselves (base64, comma-separated, current first), "
+        "e.g. from a Kubernetes secret; set, the key file is not used.",
+    )
+    backup_keep_daily: int = Field(
+        default=7, ge=0, le=3660, description="Retention: the newest backup of this many days."
+    )
+    backup_keep_weekly: int = Field(
+        default=4, ge=0, le=520, description="Retention: the newest backup of this many weeks."
+    )
+    backup_keep_monthly: int = Field(
+        default=12,
+        ge=0,
+        le=1200,
+        description="Retention: the newest backup of this many months.",
+    )
+    backup_min_copies: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description="3-2-1 rule: copies of the data, the live one included (live + targets).",
+    )
+    backup_min_media: int = Field(
+        default=2,
+        ge=1,
+        le=20,
+        description="3-2-1 rule: kinds of media (local disk; S3-compatible object storage).",
+    )
+    backup_min_offsite: int = Field(
+        default=1,
+        ge=0,
+        le=20,
+        description="3-2-1 rule: copies away from this site (s3:// targets count as offsite).",
+    )
+    backup_pg_bin_dir: Path | None = Field(
+        default=None,
+        description="Folder of pg_dump and pg_restore; default: PostgreSQL's own for the "
+        "server's major version (/usr/lib/postgresql/<major>/bin), else the PATH.",
+    )
 
     # -- disaster recovery and replicas: helpers `dr` and `replicas` add theirs here --
 
@@ -371,6 +447,11 @@ class Settings(BaseSettings):
             msg = "name at least one execution provider"
             raise ValueError(msg)
         return providers
+
+    @field_validator("backup_targets", mode="before")
+    @classmethod
+    def _targets_list(cls, value: object) -> tuple[str, ...]:
+        return _comma_list(value)
 
     @field_validator("mfa_required_roles", mode="before")
     @classmethod
@@ -429,6 +510,10 @@ class Settings(BaseSettings):
     @property
     def resolved_mfa_key_file(self) -> Path:
         return self.mfa_key_file or self.home / "mfa-secrets.key"
+
+    @property
+    def resolved_backup_key_file(self) -> Path:
+        return self.backup_key_file or self.home / "backup.key"
 
     @property
     def alert_link_key_file(self) -> Path:
