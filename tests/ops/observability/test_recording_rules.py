@@ -39,6 +39,6 @@ def test_recorded_names_are_unique_and_the_hpa_series_is_per_pod() -> None:
     assert len(named) == len(set(named))
     (hpa,) = [r for r in rule_file(RECORDING).rules() if r.record == HPA_SERIES]
     assert "sum by (namespace, pod)" in hpa.expr
-    assert '[2m]' in hpa.expr  # the window of the adapter's rule
+    assert "[2m]" in hpa.expr  # the window of the adapter's rule
     assert all(probe in hpa.expr for probe in ("/healthz", "/readyz", "/metrics"))
     assert all(r.alert is None for r in rule_file(RECORDING).rules())
