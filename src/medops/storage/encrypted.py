@@ -61,6 +61,7 @@ from medops.storage.location import BlobLocation, parse_blob_url
 
 PART_SIZE = 16 * 1024 * 1024  # S3 multipart part (S3's minimum is 5 MiB)
 READ_SEGMENTS = 4  # segments per ranged read of ``open``
+MAX_IN_FLIGHT = 8  # segments being sealed at once, whatever the core count (memory bound)
 _SPOOL_AAD = b"medops-blob-spool\0"
 T = TypeVar("T")
 
@@ -227,7 +228,7 @@ class EncryptedBlobStore:
         caller writes one result while the pool computes the next ones (memory stays bounded
         by the window)."""
         pool = self.objects.pool
-        depth = 2 * self.objects.workers
+        depth = min(2 * self.objects.workers, MAX_IN_FLIGHT)
         window: deque[Future[bytes]] = deque()
         try:
             for item in items:
