@@ -79,6 +79,7 @@ class EncryptedBlobStore:
         keyring: Callable[[], Keyring],
         *,
         legacy: Path | None = None,
+        spool: Path | None = None,
         workers: int = 0,
         part_size: int = PART_SIZE,
     ) -> None:
@@ -90,7 +91,9 @@ class EncryptedBlobStore:
         self.part_size = part_size
         # Blobs written in plain by releases before encryption at rest (the same folder).
         self.legacy = LocalBlobStore(legacy) if legacy is not None else None
-        self._spool_dir = Path(backend.url) / ".tmp" if isinstance(backend, LocalBackend) else None
+        # Where put_stream spools (sealed; unlinked at once): the store's folder, or ``spool``
+        # (the home: writable where a read-only root filesystem leaves no /tmp).
+        self._spool_dir = Path(backend.url) / ".tmp" if isinstance(backend, LocalBackend) else spool
 
     @property
     def url(self) -> str:
@@ -471,4 +474,4 @@ def open_blob_store(
         endpoint_url=settings.data_s3_endpoint_url,
         region=settings.data_s3_region,
     )
-    return EncryptedBlobStore(backend, keys, workers=workers)
+    return EncryptedBlobStore(backend, keys, spool=settings.home / "tmp", workers=workers)
