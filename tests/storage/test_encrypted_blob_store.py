@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -251,3 +252,24 @@ def test_a_folder_url_places_the_store(tmp_path: Path) -> None:
     assert Path(default.url) == tmp_path / "home" / "blobs"
     assert isinstance(default.objects.keyring, Keyring)
     default.close()
+
+
+def test_put_stream_memory_does_not_grow_with_the_blob(
+    local_store: EncryptedBlobStore, tmp_path: Path
+) -> None:
+    """A 32 MiB stream is stored with a few segments in memory at a time (spooled sealed,
+    then re-sealed), not the whole artifact."""
+    source = tmp_path / "artifact.onnx"
+    with source.open("wb") as handle:
+        for _ in range(32):
+            handle.write(os.urandom(SEGMENT_SIZE))
+    local_store.put(b"warm")  # the keyring and the crypto pool exist before measuring
+    tracemalloc.start()
+    try:
+        with source.open("rb") as stream:
+            digest = local_store.put_stream(stream)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * SEGMENT_SIZE
+    assert local_store.size(digest) == 32 * SEGMENT_SIZE

@@ -61,6 +61,7 @@ from medops.storage.location import BlobLocation, parse_blob_url
 
 PART_SIZE = 16 * 1024 * 1024  # S3 multipart part (S3's minimum is 5 MiB)
 READ_SEGMENTS = 4  # segments per ranged read of ``open``
+MAX_IN_FLIGHT = 8  # segments being sealed at once, whatever the core count (memory bound)
 _SPOOL_AAD = b"medops-blob-spool\0"
 T = TypeVar("T")
 
@@ -78,6 +79,7 @@ class EncryptedBlobStore:
         keyring: Callable[[], Keyring],
         *,
         legacy: Path | None = None,
+        spool: Path | None = None,
         workers: int = 0,
         part_size: int = PART_SIZE,
     ) -> None:
@@ -89,7 +91,9 @@ class EncryptedBlobStore:
         self.part_size = part_size
         # Blobs written in plain by releases before encryption at rest (the same folder).
         self.legacy = LocalBlobStore(legacy) if legacy is not None else None
-        self._spool_dir = Path(backend.url) / ".tmp" if isinstance(backend, LocalBackend) else None
+        # Where put_stream spools (sealed; unlinked at once): the store's folder, or ``spool``
+        # (the home: writable where a read-only root filesystem leaves no /tmp).
+        self._spool_dir = Path(backend.url) / ".tmp" if isinstance(backend, LocalBackend) else spool
 
     @property
     def url(self) -> str:
@@ -227,7 +231,7 @@ class EncryptedBlobStore:
         caller writes one result while the pool computes the next ones (memory stays bounded
         by the window)."""
         pool = self.objects.pool
-        depth = 2 * self.objects.workers
+        depth = min(2 * self.objects.workers, MAX_IN_FLIGHT)
         window: deque[Future[bytes]] = deque()
         try:
             for item in items:
@@ -470,4 +474,4 @@ def open_blob_store(
         endpoint_url=settings.data_s3_endpoint_url,
         region=settings.data_s3_region,
     )
-    return EncryptedBlobStore(backend, keys, workers=workers)
+    return EncryptedBlobStore(backend, keys, spool=settings.home / "tmp", workers=workers)
