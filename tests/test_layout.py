@@ -20,6 +20,8 @@ NOT_A_PACKAGE = {
     "the typed report, window and profile models must keep loading",
     "browser": "the console's stories in a real browser (make browser, its own CI stage), "
     "crossing every page",
+    "ops": "how hospital IT runs the platform (issue 21): the image, Kubernetes, replicas, "
+    "disaster recovery, observability, scanning",
 }
 
 

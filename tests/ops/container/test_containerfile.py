@@ -53,7 +53,7 @@ def test_the_builder_syncs_the_lock_with_the_pinned_uv(image: Containerfile) -> 
     builder = image.stage("builder")
     runs = " ".join(r.args for r in builder.all("RUN"))
     assert "uv sync --frozen --no-dev --no-editable" in runs
-    assert "--require-hashes -r /tmp/uv-requirements.txt" in runs
+    assert "fetch_uv.py /tmp/uv-requirements.txt /opt/uv/bin" in runs  # sha256-checked
     envs: dict[str, str] = {}
     for env in builder.all("ENV"):
         envs |= env.pairs()
