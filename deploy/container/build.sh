@@ -81,6 +81,7 @@ work="$(mktemp -d /var/tmp/medops-image.XXXXXX)"
 base_ctr=""
 cleanup() {
     local rc=$?
+    set +e  # clean up everything, whatever fails
     [ -n "$base_ctr" ] && buildah rm "$base_ctr" >/dev/null 2>&1
     if mountpoint -q "$work"; then umount "$work" || umount -l "$work"; fi
     rm -rf "$work"
