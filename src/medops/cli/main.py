@@ -118,6 +118,11 @@ class MedopsGroup(LazyGroup):
             "app",
             "Service-level objectives: status, error budgets, burn rates, the monthly SLA report.",
         ),
+        "ci": Lazy(
+            "medops.cli.ci",
+            "app",
+            "Continuous integration for models: the gate a model repository's pipeline runs.",
+        ),
         "cost": Lazy(
             "medops.cli.slo",
             "cost_app",
