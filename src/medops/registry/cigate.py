@@ -48,10 +48,6 @@ class CiGateResult(BaseModel):
         return [c for c in self.checks if c.status == "fail"]
 
 
-def _unmet(gates: GateResult, prefix: str) -> str:
-    return "; ".join(u for u in gates.unmet if u.startswith(prefix))
-
-
 def judge(
     version: VersionOut,
     gates: GateResult,
@@ -93,7 +89,15 @@ def judge(
             "validation report",
             gates.checks.get("validation_report", report.passed),
             f"{report.id} passes the policy ({report.dataset_rows} rows of {report.dataset_name})",
-            f"{report.id}: " + ("; ".join(report.failures) or _unmet(gates, "validation report")),
+            f"{report.id}: "
+            + (
+                "; ".join(
+                    u.removeprefix(f"validation report {report.id}: ")
+                    for u in gates.unmet
+                    if u.startswith("validation report")
+                )
+                or "; ".join(report.failures)
+            ),
         )
     add(
         "model card",
