@@ -40,7 +40,8 @@ record() { # record STEP VERDICT DETAIL
 # 1. Secrets: every finding in the tracked files must be in .secrets.baseline, audited as
 # not a secret with a reason (deploy/scan/checks.py secrets).
 t=$SECONDS
-if "$bin/detect-secrets" scan >"$report/secrets.json" 2>"$report/secrets.log"; then
+# The baseline itself is left out: it holds the hashes of what it lists.
+if "$bin/detect-secrets" scan --exclude-files '^\.secrets\.baseline$' >"$report/secrets.json" 2>"$report/secrets.log"; then
     if detail=$("$bin/python" "$checks" secrets .secrets.baseline "$report/secrets.json"); then
         record secrets ok "$detail ($((SECONDS - t)) s)"
     else

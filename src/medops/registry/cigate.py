@@ -131,7 +131,7 @@ def judge(
     )
 
 
-_MARK = {"pass": "✅ pass", "fail": "❌ fail", "pending": "⏳ pending"}
+_MARK = {"pass": "✅ pass", "fail": "❌ fail", "pending": "⏳ pending"}  # nosec B105 - verdict labels
 
 
 def _cell(text: str) -> str:
