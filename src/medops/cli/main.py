@@ -124,6 +124,11 @@ class MedopsGroup(LazyGroup):
             "Backups (local: run where the database and stores are): create, list, verify, "
             "restore, prune.",
         ),
+        "ci": Lazy(
+            "medops.cli.ci",
+            "app",
+            "Continuous integration for models: the gate a model repository's pipeline runs.",
+        ),
         "cost": Lazy(
             "medops.cli.slo",
             "cost_app",
