@@ -20,6 +20,8 @@ NOT_A_PACKAGE = {
     "the typed report, window and profile models must keep loading",
     "browser": "the console's stories in a real browser (make browser, its own CI stage), "
     "crossing every page",
+    "ops": "stories of running medops as hospital IT does (DR drill, replicas, deployment), "
+    "each its own CI stage, crossing packages",
 }
 
 

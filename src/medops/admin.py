@@ -29,7 +29,9 @@ from medops.db import migrate
 from medops.errors import FieldError, InvalidInputError
 from medops.files import FOLDER_MODE, private_folder
 from medops.rowcheck import check_rows
-from medops.services import build_services
+from medops.services import Services, build_services
+from medops.storage.encrypted import EncryptedBlobStore
+from medops.storage.migrate import BlobEncryption, encrypt_legacy_blobs
 
 LOCAL_ORIGIN = Origin(source_ip="local", user_agent="medops-cli", request_id=None)
 
@@ -48,6 +50,8 @@ class UpgradeResult:
     database: str
     before: str | None
     after: str
+    blobs_encrypted: int = 0  # plaintext blobs of an earlier release encrypted now
+    blobs_failed: tuple[str, ...] = ()  # plain files that fail their digest (left in place)
 
 
 def generate_password() -> str:
@@ -108,9 +112,35 @@ def upgrade(settings: Settings) -> UpgradeResult:
             )
         # TOTP secrets of an installation from before encryption at rest are sealed now.
         services.mfa_secrets.seal_plaintext(ctx)
-        return UpgradeResult(services.db.dialect, before, after)
+        blobs = _encrypt_legacy_blobs(services, ctx)
+        return UpgradeResult(
+            services.db.dialect,
+            before,
+            after,
+            blobs_encrypted=blobs.encrypted if blobs else 0,
+            blobs_failed=tuple(blobs.failed) if blobs else (),
+        )
     finally:
         services.close()
+
+
+def _encrypt_legacy_blobs(services: Services, ctx: Context) -> BlobEncryption | None:
+    """Blobs an earlier release stored in plain are encrypted in place (audited when any
+    were, or when any fail their digest)."""
+    if not isinstance(services.blobs, EncryptedBlobStore):
+        return None
+    summary = encrypt_legacy_blobs(services.blobs)
+    if summary.encrypted or summary.failed:
+        services.audit.record_alone(
+            ctx,
+            AuditEntry(
+                action="storage.blobs.encrypt",
+                resource_type="blob_store",
+                resource_id=summary.store[:200],
+                details={"encrypted": summary.encrypted, "failed": summary.failed[:50]},
+            ),
+        )
+    return summary
 
 
 def status(settings: Settings) -> UpgradeResult:

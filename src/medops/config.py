@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from medops.core.permissions import Role
@@ -339,6 +339,30 @@ class Settings(BaseSettings):
         "https MEDOPS_URL (a hospital's private CA); default: the system's.",
     )
     # -- registry blob store (storage/): helper `blobs` adds its settings here --
+    blob_url: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="Where the registry keeps model artifacts and reports, encrypted with the "
+        "data KEK: a folder path or s3://bucket/prefix (endpoint and region from "
+        "MEDOPS_DATA_S3_ENDPOINT_URL and MEDOPS_DATA_S3_REGION); default: blobs/ in the home.",
+    )
+
+    @field_validator("blob_url")
+    @classmethod
+    def _blob_url_is_supported(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        from medops.storage.location import parse_blob_url  # no boto3: a light parse
+
+        location = parse_blob_url(value)  # raises ValueError naming what is wrong
+        if location.is_s3 and not (info.data.get("data_kek") or info.data.get("data_kek_file")):
+            # A key file made per pod would be a different key on every replica.
+            msg = (
+                "is an S3 bucket shared by replicas: give them one data KEK, set "
+                "MEDOPS_DATA_KEK (a secret) or MEDOPS_DATA_KEK_FILE (a mounted secret)"
+            )
+            raise ValueError(msg)
+        return value.strip()
 
     # -- backups (backup/): helper `backup` adds its settings here --
     backup_targets: Annotated[tuple[str, ...], NoDecode] = Field(

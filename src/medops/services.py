@@ -37,7 +37,7 @@ from medops.serving.deployments import DeploymentService, followers
 from medops.serving.outcomes import OutcomeService
 from medops.serving.recorder import UsageRecorder, default_replica
 from medops.storage.base import BlobStore
-from medops.storage.local import LocalBlobStore
+from medops.storage.encrypted import EncryptedBlobStore, open_blob_store
 
 
 @dataclass
@@ -74,6 +74,8 @@ class Services:
         try:
             self.usage.flush(self.db)
         finally:
+            if isinstance(self.blobs, EncryptedBlobStore):
+                self.blobs.close()  # its crypto threads
             self.datasets.close()
             self.audit.close()
             self.db.dispose()
@@ -93,7 +95,9 @@ def build_services(
     key_file = settings.resolved_audit_key_file
     # The audit key signs chain openings, checkpoints and approvals, and keys the records' MACs.
     audit = AuditService(db, clock, audit_sink, key=lambda: signing.load_or_create(key_file))
-    blobs = blobs or LocalBlobStore(settings.blob_dir)
+    # Encrypted with the datasets' keyring (one instance, so a rotation covers both); it is
+    # asked for on first use, when ``datasets`` below exists.
+    blobs = blobs or open_blob_store(settings, keyring=lambda: datasets.keyring)
     mfa_keys = MfaKeys(
         settings.resolved_mfa_key_file,
         settings.mfa_key.get_secret_value() if settings.mfa_key else None,
@@ -117,6 +121,8 @@ def build_services(
     # The retention rule asks the lineage which model versions need a dataset version, and a
     # validation re-run reads its file from the dataset store (datasets import neither).
     datasets = DatasetService(db, clock, audit, settings, dependants=lineage.dependants)
+    if isinstance(blobs, EncryptedBlobStore):
+        datasets.blob_rewrap = blobs.rewrap_all  # `medops data keys rotate` covers blobs
     registry.data_reader = lambda ctx, ref, path, purpose: datasets.read_file(
         ctx, DatasetRef.parse(ref), path, purpose
     )

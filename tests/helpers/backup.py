@@ -78,3 +78,10 @@ def add_data_object(settings: Settings, seed: int, size: int = 4096) -> str:
     finally:
         store.close()
     return digest_of(data)
+
+
+def stored_objects(settings: Settings) -> int:
+    """How many values the blob store and the dataset store hold (what a backup lists)."""
+    from medops.backup.stores import sources, stored_keys
+
+    return sum(len(list(stored_keys(b))) for b in sources(settings).values())

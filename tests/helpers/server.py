@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -42,6 +43,19 @@ def start_server(env: dict[str, str], port: int, *, workers: int = 1) -> subproc
             time.sleep(0.1)
     proc.kill()
     raise AssertionError("server did not start")
+
+
+def wait_ready(url: str, *, verify: ssl.SSLContext | bool = True, seconds: float = 30) -> None:
+    """Wait until ``url``/readyz answers 200 (raise when it does not within ``seconds``)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1, verify=verify).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not become ready")
 
 
 def kill_under_load(

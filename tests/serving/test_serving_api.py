@@ -487,7 +487,8 @@ def test_an_arm_whose_artifact_is_gone_is_left_out_not_fatal(
     digest = http.get(f"/api/v1/models/{NAME}/versions/{shadow}", headers=deployed["mle"]).json()[
         "artifact_digest"
     ]
-    blob = services.settings.blob_dir / "sha256" / digest[:2] / digest[2:]
+    hexdigest = digest.removeprefix("sha256:")
+    blob = services.settings.blob_dir / "objects" / hexdigest[:2] / hexdigest  # encrypted
     assert blob.exists()
     blob.unlink()
     record = random_records(1)[0]

@@ -298,7 +298,7 @@ class _Insert:
         names = ", ".join(quote(column.name) for column in columns)
         marks = ", ".join([mark] * len(columns))
         # Names from the table's metadata, quoted by the dialect; every value is a parameter.
-        self.sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})"  # noqa: S608
+        self.sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})"  # noqa: S608  # nosec B608 - quoted table metadata, values are parameters
         self.keys = keys
         self.processors = [
             column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns

@@ -203,7 +203,7 @@ class IdentityService:
                     action="user.password-reset",
                     resource_type="user",
                     resource_id=username,
-                    details={"after": {"must_change_password": True}} | revoked.details(),
+                    details={"after": {"must_change_password": True}} | revoked.details(),  # nosec B105 - a flag, not a password
                 ),
             )
             user.password_hash = passwords.hash_password(temporary)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-TOKEN_PREFIX = "mdo_"  # noqa: S105 - a public prefix, not a secret
+TOKEN_PREFIX = "mdo_"  # noqa: S105 - a public prefix, not a secret  # nosec B105
 
 
 def new_token_id() -> str:

@@ -12,43 +12,35 @@ byte-identical, whatever its layout.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
-from pathlib import Path
-from urllib.parse import urlparse
+from collections.abc import Iterator
 
 from medops.config import Settings
-from medops.datasets.backends.base import Backend, Buffer
+from medops.datasets.backends.base import Backend
 from medops.datasets.backends.local import LocalBackend
-from medops.files import BLOB_MODE
 
 # Work in progress inside a store (a half-written blob): never part of a backup.
 _SKIP_PREFIXES = ("tmp/",)
 
 
 def blob_backend(settings: Settings) -> Backend:
-    url = getattr(settings, "blob_url", None)  # MEDOPS_BLOB_URL (the storage package's)
-    if url:
-        parsed = urlparse(str(url))
-        if parsed.scheme == "s3":
-            from medops.datasets.backends.s3 import S3Backend
+    """The registry blob store's backend, as ``storage.encrypted.open_blob_store`` opens it."""
+    from medops.storage.location import BlobLocation, parse_blob_url
 
-            return S3Backend(
-                parsed.netloc,
-                parsed.path,
-                endpoint_url=settings.data_s3_endpoint_url,
-                region=settings.data_s3_region,
-            )
-        path = Path(parsed.path) if parsed.scheme == "file" else Path(str(url)).expanduser()
-        return _ReadOnlyBlobs(path)
-    return _ReadOnlyBlobs(settings.blob_dir)
+    location = (
+        parse_blob_url(settings.blob_url)
+        if settings.blob_url
+        else BlobLocation(folder=settings.blob_dir)
+    )
+    if location.folder is not None:
+        return LocalBackend(location.folder)
+    from medops.datasets.backends.s3 import S3Backend  # boto3 loads only when needed
 
-
-class _ReadOnlyBlobs(LocalBackend):
-    """The local blob store: its files are written mode 0400, as the store writes them."""
-
-    def put(self, key: str, chunks: Iterable[Buffer]) -> None:
-        super().put(key, chunks)
-        self._path(key).chmod(BLOB_MODE)
+    return S3Backend(
+        location.bucket,
+        location.prefix,
+        endpoint_url=settings.data_s3_endpoint_url,
+        region=settings.data_s3_region,
+    )
 
 
 def data_backend(settings: Settings) -> Backend:

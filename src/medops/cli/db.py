@@ -30,6 +30,8 @@ def upgrade(json_output: bool = JsonOption) -> None:
                 "database": result.database,
                 "from": result.before or "(empty)",
                 "to": result.after,
+                "blobs encrypted": result.blobs_encrypted,
+                "blobs failing their digest": ", ".join(result.blobs_failed) or "none",
             },
         )
 

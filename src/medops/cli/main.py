@@ -124,10 +124,22 @@ class MedopsGroup(LazyGroup):
             "Backups (local: run where the database and stores are): create, list, verify, "
             "restore, prune.",
         ),
+        "ci": Lazy(
+            "medops.cli.ci",
+            "app",
+            "Continuous integration for models: the gate a model repository's pipeline runs.",
+        ),
         "cost": Lazy(
             "medops.cli.slo",
             "cost_app",
             "What serving costs: per 1,000 predictions, right-sizing, INT8 against its parent.",
+        ),
+        # -- disaster recovery (helper `dr`) --
+        "dr": Lazy(
+            "medops.cli.dr",
+            "app",
+            "Disaster recovery: a drill that loses the primary database under load and measures "
+            "RPO and RTO.",
         ),
     }
 
@@ -205,6 +217,14 @@ def init(
         console.print(result.generated_password, markup=False, highlight=False)
 
 
+def _say_starting(event: dict[str, Any]) -> None:
+    """One JSON line (so a program can read it before the server's logs), flushed at once."""
+    import json
+
+    sys.stdout.write(json.dumps(event) + "\n")
+    sys.stdout.flush()
+
+
 @app.command()
 def server(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
@@ -243,17 +263,15 @@ def server(
     if workers > 1:
         # Each worker is a fresh process that builds its own app from the same environment.
         if json_output:
-            print_json(
+            _say_starting(
                 {"event": "starting", "url": f"{scheme}://{host}:{port}", "pid": os.getpid(),
                  "workers": workers}
             )  # fmt: skip
-            sys.stdout.flush()
         uvicorn.run("medops.api.app:worker_app", factory=True, workers=workers, **options)
         return
     application = create_app(config)
     if json_output:
-        print_json({"event": "starting", "url": f"{scheme}://{host}:{port}", "pid": os.getpid()})
-        sys.stdout.flush()
+        _say_starting({"event": "starting", "url": f"{scheme}://{host}:{port}", "pid": os.getpid()})
     settle_heap()
     uvicorn.run(application, **options)
 

@@ -8,6 +8,7 @@ converted to ONNX and checked for parity; the server receives only the ONNX file
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -718,6 +719,43 @@ def gates(
     )
     for line in result.unmet:
         console.print(f"missing: {line}", markup=False, highlight=False)
+
+
+@app.command("sbom")
+def sbom(
+    ref: str = typer.Argument(..., help="NAME/VERSION, NAME@ALIAS or NAME."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write the CycloneDX JSON to this file."
+    ),
+    json_output: bool = JsonOption,
+) -> None:
+    """The version's ML bill of materials (CycloneDX 1.6 JSON): artifact digest, training
+    data, framework, converter, opset, runtime, report hash, signers."""
+    from medops.registry.sbom import summarize
+
+    with client() as c:
+        document = c.sbom(ref)
+    text = json.dumps(document, indent=2) + "\n"
+    if output is not None:
+        write_output(output, text)
+    if json_output:
+        sys.stdout.write(text)
+        return
+    summary = summarize(document)
+    print_record(
+        f"ML-BOM of {summary.model}/{summary.version} (CycloneDX {document['specVersion']})",
+        {
+            "artifact sha256": summary.artifact_sha256,
+            "framework": summary.framework,
+            "converter": summary.converter,
+            "opset": summary.opset,
+            "onnxruntime": summary.onnxruntime,
+            "datasets": summary.datasets,
+            "report sha256": summary.report_sha256,
+            "signers": summary.signers,
+            "written to": str(output) if output is not None else None,
+        },
+    )
 
 
 @app.command("promote")

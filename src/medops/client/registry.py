@@ -396,6 +396,11 @@ class RegistryCalls(Transport):
         path = self._version_path(ref) + "/gates"
         return self._call("GET", path, _GATES, params={"alias": alias})
 
+    def sbom(self, ref: str | Ref) -> dict[str, Any]:
+        """A version's ML bill of materials: CycloneDX 1.6 JSON (``medops.registry.sbom``
+        reads its headline with ``summarize``). Needs models:read."""
+        return self._call("GET", self._version_path(ref) + "/sbom", _ANY)
+
     def promote(self, name: str, alias: str, version: int, reason: str) -> AliasEventOut:
         """Point ``name@alias`` at ``version``; protected aliases check every gate first."""
         body = {"version": version, "reason": reason}

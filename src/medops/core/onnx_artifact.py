@@ -13,7 +13,7 @@ produce them, and refusing keeps every operator the server runs visible in
 from __future__ import annotations
 
 import hashlib
-import pickletools
+import pickletools  # nosec B403 - reads opcodes to refuse pickles; never unpickles
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any

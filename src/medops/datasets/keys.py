@@ -40,6 +40,10 @@ class RotationSummary(BaseModel):
     objects: int = Field(description="Objects looked at.")
     rewrapped: int = Field(description="Objects whose data key was re-wrapped.")
     secrets: int = Field(description="Sealed database values re-wrapped.")
+    blobs: int = Field(default=0, description="Registry blobs (model artifacts) looked at.")
+    blobs_rewrapped: int = Field(
+        default=0, description="Registry blobs whose data key was re-wrapped."
+    )
     seconds: float
 
 

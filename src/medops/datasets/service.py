@@ -127,6 +127,9 @@ class DatasetService:
         self._keyring = keyring
         # Filled by services.py with the lineage's answer (datasets never import lineage).
         self.dependants: Dependants = dependants or (lambda _version_id: [])
+        # Filled by services.py: the registry's blob store re-wraps its data keys under the
+        # same keyring; returns (blobs, re-wrapped).
+        self.blob_rewrap: Callable[[], tuple[int, int]] = lambda: (0, 0)
         self._bookkeeping: Database | None = None
 
     # -- the store and keys, opened on first use ------------------------------------------------
@@ -1040,6 +1043,8 @@ class DatasetService:
 
         require_actor(ctx)
         summary = keys.rotate(self._replica_db, self.store, self.keyring)
+        blobs, blobs_rewrapped = self.blob_rewrap()
+        summary = summary.model_copy(update={"blobs": blobs, "blobs_rewrapped": blobs_rewrapped})
         with self._db.transaction() as session:
             self._audit.record(
                 session,
@@ -1052,6 +1057,8 @@ class DatasetService:
                         "objects": summary.objects,
                         "rewrapped": summary.rewrapped,
                         "secrets": summary.secrets,
+                        "blobs": summary.blobs,
+                        "blobs_rewrapped": summary.blobs_rewrapped,
                     },
                 ),
             )

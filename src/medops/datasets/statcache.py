@@ -84,7 +84,7 @@ class StatCache:
                 batch = keys[start : start + _BATCH]
                 marks = ",".join("?" * len(batch))
                 rows = self._db.execute(
-                    "SELECT abspath, inode, size, mtime_ns, ctime_ns, digest FROM files "  # noqa: S608 - only placeholders are formatted in
+                    "SELECT abspath, inode, size, mtime_ns, ctime_ns, digest FROM files "  # noqa: S608 - only placeholders are formatted in  # nosec B608
                     f"WHERE abspath IN ({marks})",
                     batch,
                 )

@@ -229,7 +229,7 @@ def _renamed(error: FieldError, parsed: Parsed) -> FieldError:
 def canary_bucket(deployment: str, patient_ref: str | None) -> float:
     """Where a record falls in [0, 100): fixed per (deployment, patient), else random."""
     if patient_ref is None:
-        return random.random() * 100  # noqa: S311 - traffic split, not security
+        return random.random() * 100  # noqa: S311 - traffic split, not security  # nosec B311
     digest = hashlib.sha256(f"{deployment}\x00{patient_ref}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 * 100
 

@@ -13,7 +13,7 @@ import pytest
 
 from medops.config import Settings
 from medops.services import Services
-from medops.storage.local import LocalBlobStore
+from medops.storage.encrypted import open_blob_store
 from medops.testing import FixedClock
 from tests.helpers.backup import Populated, add_data_object
 from tests.helpers.datastore import random_bytes
@@ -54,7 +54,7 @@ def small(tmp_path: Path, sqlite_template: Path) -> Settings:
     path.parent.mkdir(parents=True)
     shutil.copyfile(sqlite_template, path)
     settings = Settings(home=tmp_path / "home", database_url=f"sqlite:///{path}")
-    blobs = LocalBlobStore(settings.blob_dir)
+    blobs = open_blob_store(settings)
     for seed in range(2):
         blobs.put(random_bytes(2048, 100 + seed))
         add_data_object(settings, seed)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from medops.backup import retention
 from medops.backup.service import create_backup, prune_backups, verify_backup
-from medops.backup.stores import blob_backend
+from medops.backup.stores import blob_backend, stored_keys
 from medops.config import Settings
-from medops.storage.local import LocalBlobStore
+from medops.storage.encrypted import open_blob_store
 from medops.testing import FixedClock
 from tests.helpers.datastore import random_bytes
 
@@ -49,26 +49,29 @@ def test_prune_removes_old_backups_and_the_objects_only_they_needed(
     )
     clock = FixedClock(_at(0))
     made: dict[str, str] = {}
-    blobs = LocalBlobStore(settings.blob_dir)
+    blobs = open_blob_store(settings)
+    only_first: set[str] = set()
     for name, when in (("jan-1", _at(0)), ("jan-2", _at(1)), ("feb", _at(40)),
                        ("feb-next", _at(41)), ("feb-last", _at(42))):  # fmt: skip
         clock.set(when)
-        if name == "jan-1":  # an object that only the first backup holds
-            digest = blobs.put(random_bytes(3000, 55))
+        if name == "jan-1":  # an object that only the first backup holds (and its key record)
+            before = set(stored_keys(blob_backend(settings)))
+            blobs.put(random_bytes(3000, 55))
+            only_first = set(stored_keys(blob_backend(settings))) - before
         made[name] = create_backup(settings, targets=[str(repo)], clock=clock).id
         if name == "jan-1":
-            blob_backend(settings).delete(f"sha256/{digest[7:9]}/{digest[9:]}")
+            for key in only_first:
+                blob_backend(settings).delete(key)
 
     dry = prune_backups(settings, targets=[str(repo)], dry_run=True)[0]
-    assert dry.objects_removed == 1
+    assert dry.objects_removed == len(only_first) > 0
     assert len(list((repo / "backups").iterdir())) == 5
 
     result = prune_backups(settings, targets=[str(repo)])[0]
     # daily: feb-last, feb-next; weekly: feb-last; monthly: feb-last (February), jan-2 (January)
     assert set(result.kept) == {made["feb-last"], made["feb-next"], made["jan-2"]}
     assert set(result.removed) == {made["jan-1"], made["feb"]}
-    assert result.objects_removed == 1
-    assert not (repo / "objects" / digest[7:9] / digest[7:]).exists()
+    assert result.objects_removed == len(only_first)
     for backup_id in result.kept:
         assert verify_backup(settings, backup_id, source=str(repo)).ok
     assert prune_backups(settings, targets=[str(repo)])[0].removed == []

@@ -363,6 +363,18 @@ def gates(
     return services.lifecycle.gates(_ref(name, selector), alias)
 
 
+@router.get("/{name}/versions/{selector}/sbom", name="models.sbom")
+def get_sbom(name: Name, selector: Selector, services: ServicesDep, _ctx: Read) -> dict[str, Any]:
+    """The version's ML bill of materials as CycloneDX 1.6 JSON: the artifact's SHA-256,
+    its training and evaluation data, framework, converter and opset, the ONNX Runtime that
+    serves it, its validation report's hash, the model card and the signers."""
+    from medops.registry import sbom
+
+    return sbom.for_version(
+        services.registry, services.lifecycle, _ref(name, selector), services.clock.now()
+    )
+
+
 @router.get("/{name}/aliases/{alias}", name="models.alias")
 def get_alias(
     name: Name,

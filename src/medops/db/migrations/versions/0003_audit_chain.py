@@ -94,7 +94,7 @@ def create_append_only_triggers() -> None:
             ("audit_checkpoints", "id = NEW.id OR previous = NEW.previous"),
         ):
             op.execute(
-                f"CREATE TRIGGER {table}_no_replace BEFORE INSERT ON {table} "
+                f"CREATE TRIGGER {table}_no_replace BEFORE INSERT ON {table} "  # nosec B608 - constants
                 f"WHEN EXISTS (SELECT 1 FROM {table} WHERE {clash}) "
                 f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
             )
