@@ -14,9 +14,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from medops.datasets.backends import LocalBackend
-from medops.datasets.crypto import Keyring
-from medops.datasets.objects import ObjectStore
+from medops.storage.backends import LocalBackend
+from medops.storage.crypto import Keyring
+from medops.storage.objects import ObjectStore
 
 MIB = 1024 * 1024
 OBJECTS = 8

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from medops.backup.schemas import Manifest
 from medops.config import Settings
-from medops.datasets.objects import open_store
 from medops.services import Services
+from medops.storage.objects import open_store
 from tests.helpers.datastore import digest_of, random_bytes
 
 

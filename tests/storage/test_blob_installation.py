@@ -18,14 +18,14 @@ from medops.api.app import create_app
 from medops.client.embedded import EmbeddedTransport
 from medops.config import Settings
 from medops.core.permissions import Role
-from medops.datasets.crypto import parse_keys, write_keyring_file
 from medops.datasets.keys import add_key
-from medops.datasets.objects import object_key
 from medops.errors import IntegrityError
 from medops.services import Services, build_services
+from medops.storage.crypto import parse_keys, write_keyring_file
 from medops.storage.encrypted import EncryptedBlobStore, open_blob_store
 from medops.storage.local import LocalBlobStore
 from medops.storage.migrate import encrypt_legacy_blobs
+from medops.storage.objects import object_key
 from medops.testing import FixedClock
 from tests.helpers import model_data
 from tests.helpers.cli import assert_one_line_error

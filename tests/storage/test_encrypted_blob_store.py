@@ -14,10 +14,10 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from medops.config import Settings
-from medops.datasets.crypto import SEGMENT_SIZE, Keyring
-from medops.datasets.objects import ObjectStore, object_key
 from medops.errors import IntegrityError, InvalidInputError, NotFoundError
+from medops.storage.crypto import SEGMENT_SIZE, Keyring
 from medops.storage.encrypted import EncryptedBlobStore, open_blob_store
+from medops.storage.objects import ObjectStore, object_key
 from tests.helpers.s3 import MotoServer
 
 MARKER = b"PATIENT-MARKER-7f3c"

@@ -21,9 +21,9 @@ from pydantic import ValidationError
 from medops.backup import keys as crypto
 from medops.backup.schemas import Manifest
 from medops.config import Settings
-from medops.datasets.backends.base import Backend
-from medops.datasets.backends.local import LocalBackend
 from medops.errors import FieldError, IntegrityError, InvalidInputError, NotFoundError
+from medops.storage.backends.base import Backend
+from medops.storage.backends.local import LocalBackend
 
 BACKUP_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
 READ_CHUNK = crypto.STORED_SEGMENT * 4
@@ -33,7 +33,7 @@ def open_target(settings: Settings, target: str) -> Backend:
     """The backend of a target: ``s3://bucket/prefix``, ``file:///path`` or a folder path."""
     parsed = urlparse(target)
     if parsed.scheme == "s3":
-        from medops.datasets.backends.s3 import S3Backend  # boto3 loads only when needed
+        from medops.storage.backends.s3 import S3Backend  # boto3 loads only when needed
 
         return S3Backend(
             parsed.netloc,

@@ -49,7 +49,6 @@ from medops.backup.schemas import (
 )
 from medops.clock import Clock, SystemClock
 from medops.config import Settings
-from medops.datasets.backends.base import Backend
 from medops.errors import (
     ConfigurationError,
     ConflictError,
@@ -61,6 +60,7 @@ from medops.errors import (
 )
 from medops.files import private_folder
 from medops.logs import get_logger
+from medops.storage.backends.base import Backend
 
 WORKERS = 8
 log = get_logger("medops.backup")

@@ -15,8 +15,8 @@ import contextlib
 from collections.abc import Iterator
 
 from medops.config import Settings
-from medops.datasets.backends.base import Backend
-from medops.datasets.backends.local import LocalBackend
+from medops.storage.backends.base import Backend
+from medops.storage.backends.local import LocalBackend
 
 # Work in progress inside a store (a half-written blob): never part of a backup.
 _SKIP_PREFIXES = ("tmp/",)
@@ -33,7 +33,7 @@ def blob_backend(settings: Settings) -> Backend:
     )
     if location.folder is not None:
         return LocalBackend(location.folder)
-    from medops.datasets.backends.s3 import S3Backend  # boto3 loads only when needed
+    from medops.storage.backends.s3 import S3Backend  # boto3 loads only when needed
 
     return S3Backend(
         location.bucket,

@@ -22,11 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from medops.config import Settings
-from medops.datasets.crypto import Keyring, parse_keys, sealed_kek_id, write_keyring_file
-from medops.datasets.objects import ObjectStore
 from medops.datasets.tables import DataObject, DeidMapping, DeidProject
 from medops.db.engine import Database
 from medops.errors import ConfigurationError
+from medops.storage.crypto import Keyring, parse_keys, sealed_kek_id, write_keyring_file
+from medops.storage.objects import ObjectStore
 
 _BATCH = 500
 

@@ -88,9 +88,9 @@ from medops.errors import (
 )
 
 if TYPE_CHECKING:
-    from medops.datasets.crypto import Keyring
     from medops.datasets.keys import RotationSummary
-    from medops.datasets.objects import ObjectStore
+    from medops.storage.crypto import Keyring
+    from medops.storage.objects import ObjectStore
 
 GRANT_SECONDS = 3600
 RACE_ATTEMPTS = 3
@@ -137,7 +137,7 @@ class DatasetService:
     @property
     def store(self) -> ObjectStore:
         if self._store is None:
-            from medops.datasets.objects import open_store
+            from medops.storage.objects import open_store
 
             self._store = open_store(self._settings)
         return self._store
@@ -880,7 +880,7 @@ class DatasetService:
         """Copy a version's encrypted objects (as stored) and its catalogue record to the
         remote. Audited ``data.push``."""
         from medops.datasets import transfer
-        from medops.datasets.backends import open_remote
+        from medops.storage.backends import open_remote
 
         with self._db.session() as session:
             row = _resolve(session, ref)
@@ -938,7 +938,7 @@ class DatasetService:
         it counts) and, on an installation that has not seen it, its version record.
         Audited ``data.pull``."""
         from medops.datasets import transfer
-        from medops.datasets.backends import open_remote
+        from medops.storage.backends import open_remote
 
         actor = require_actor(ctx)
         if not ref.version.isdigit():

@@ -23,12 +23,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pydantic import BaseModel, ConfigDict, Field
 
 from medops.clock import Clock
-from medops.datasets.backends.base import Backend
-from medops.datasets.crypto import HEADER_SIZE, Header, KeyRecord
-from medops.datasets.objects import ObjectStore, key_record_key, object_key
 from medops.datasets.replicas import Replicas
 from medops.db.engine import Database
 from medops.errors import NotFoundError
+from medops.storage.backends.base import Backend
+from medops.storage.crypto import HEADER_SIZE, Header, KeyRecord
+from medops.storage.objects import ObjectStore, key_record_key, object_key
 
 PART_SIZE = 16 * 1024 * 1024  # S3 needs at least 5 MiB for every part but the last
 CONCURRENCY = 4  # objects in flight at once

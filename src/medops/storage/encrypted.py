@@ -1,6 +1,6 @@
 """The registry's blob store, encrypted at rest with the datasets' envelope encryption.
 
-A blob is an object of the dataset store's format (``medops.datasets.crypto``): a clear header,
+A blob is an object of the dataset store's format (``medops.storage.crypto``): a clear header,
 1 MiB segments sealed with AES-256-GCM under the blob's own random data key, and a key record
 (the data key wrapped by the current data KEK of ``MEDOPS_DATA_KEK``/``MEDOPS_DATA_KEK_FILE``)
 beside it; keys ``objects/ab/<hex>`` and ``keys/ab/<hex>.<salt>`` in a ``Backend`` (a folder or
@@ -40,9 +40,12 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from medops.config import Settings
-from medops.datasets.backends.base import Backend, Buffer
-from medops.datasets.backends.local import LocalBackend
-from medops.datasets.crypto import (
+from medops.errors import IntegrityError, NotFoundError
+from medops.files import private_folder
+from medops.storage.backends.base import Backend, Buffer
+from medops.storage.backends.local import LocalBackend
+from medops.storage.base import CHUNK_SIZE, DIGEST_PREFIX, check_digest
+from medops.storage.crypto import (
     HEADER_SIZE,
     SEGMENT_SIZE,
     TAG_BYTES,
@@ -52,12 +55,9 @@ from medops.datasets.crypto import (
     binding,
     new_header,
 )
-from medops.datasets.objects import ObjectStore, key_record_key, object_key
-from medops.errors import IntegrityError, NotFoundError
-from medops.files import private_folder
-from medops.storage.base import CHUNK_SIZE, DIGEST_PREFIX, check_digest
 from medops.storage.local import LocalBlobStore
 from medops.storage.location import BlobLocation, parse_blob_url
+from medops.storage.objects import ObjectStore, key_record_key, object_key
 
 PART_SIZE = 16 * 1024 * 1024  # S3 multipart part (S3's minimum is 5 MiB)
 READ_SEGMENTS = 4  # segments per ranged read of ``open``
@@ -466,7 +466,7 @@ def open_blob_store(
     if location.folder is not None:
         backend: Backend = LocalBackend(location.folder)
         return EncryptedBlobStore(backend, keys, legacy=location.folder, workers=workers)
-    from medops.datasets.backends.s3 import S3Backend  # boto3 loads only when needed
+    from medops.storage.backends.s3 import S3Backend  # boto3 loads only when needed
 
     backend = S3Backend(
         location.bucket,

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from medops.config import Settings
-from medops.datasets.backends import Backend, LocalBackend
-from medops.datasets.backends.s3 import S3Backend
-from medops.datasets.crypto import Keyring
-from medops.datasets.objects import ObjectStore
 from medops.db.engine import Database
+from medops.storage.backends import Backend, LocalBackend
+from medops.storage.backends.s3 import S3Backend
+from medops.storage.crypto import Keyring
+from medops.storage.objects import ObjectStore
 from tests.helpers.s3 import MotoServer
 
 

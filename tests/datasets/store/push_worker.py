@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 from medops.config import Settings
-from medops.datasets.backends import open_remote
-from medops.datasets.objects import open_store
 from medops.datasets.transfer import push
 from medops.db.engine import Database
+from medops.storage.backends import open_remote
+from medops.storage.objects import open_store
 
 
 def main() -> None:

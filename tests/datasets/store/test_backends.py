@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from medops.config import Settings
-from medops.datasets.backends import Backend, LocalBackend, open_remote
-from medops.datasets.backends.s3 import S3Backend
 from medops.errors import ConfigurationError, InvalidInputError, NotFoundError
+from medops.storage.backends import Backend, LocalBackend, open_remote
+from medops.storage.backends.s3 import S3Backend
 
 MIB = 1024 * 1024
 

@@ -11,9 +11,9 @@ import pytest
 from pydantic import SecretStr
 
 from medops.config import Settings
-from medops.datasets.crypto import Keyring, sealed_kek_id
 from medops.datasets.keys import add_key
 from medops.errors import ConfigurationError, IntegrityError
+from medops.storage.crypto import Keyring, sealed_kek_id
 
 
 def _settings(tmp_path: Path, **values: object) -> Settings:

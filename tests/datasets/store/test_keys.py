@@ -9,13 +9,13 @@ from sqlalchemy import select
 
 from medops.clock import SystemClock
 from medops.config import Settings
-from medops.datasets.backends import LocalBackend
-from medops.datasets.crypto import Keyring, sealed_kek_id
 from medops.datasets.keys import add_key, rotate
-from medops.datasets.objects import ObjectStore, object_key, open_store
 from medops.datasets.tables import DataObject, DeidMapping, DeidProject
 from medops.datasets.transfer import pull, push
 from medops.db.engine import Database
+from medops.storage.backends import LocalBackend
+from medops.storage.crypto import Keyring, sealed_kek_id
+from medops.storage.objects import ObjectStore, object_key, open_store
 from tests.helpers.datastore import digest_of, random_bytes
 
 

@@ -7,10 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from medops.datasets.backends import Backend
-from medops.datasets.crypto import HEADER_SIZE, SEGMENT_SIZE, Header, Keyring
-from medops.datasets.objects import ObjectStore, key_record_prefix, object_key
 from medops.errors import IntegrityError, InvalidInputError, NotFoundError
+from medops.storage.backends import Backend
+from medops.storage.crypto import HEADER_SIZE, SEGMENT_SIZE, Header, Keyring
+from medops.storage.objects import ObjectStore, key_record_prefix, object_key
 from tests.helpers.datastore import digest_of, random_bytes
 
 SIZE = 3 * SEGMENT_SIZE + 12345  # four segments, the last one short

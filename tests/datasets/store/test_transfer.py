@@ -16,13 +16,13 @@ import pytest
 from pydantic import SecretStr
 
 from medops.config import Settings
-from medops.datasets.backends import Backend, open_remote
-from medops.datasets.crypto import Keyring, format_keys
-from medops.datasets.objects import ObjectStore, object_key, open_store
 from medops.datasets.replicas import DONE, PENDING, Replicas
 from medops.datasets.transfer import pull, push
 from medops.db.engine import Database
 from medops.errors import IntegrityError, NotFoundError
+from medops.storage.backends import Backend, open_remote
+from medops.storage.crypto import Keyring, format_keys
+from medops.storage.objects import ObjectStore, object_key, open_store
 from tests.helpers.datastore import digest_of, random_bytes
 from tests.helpers.s3 import MotoServer
 

@@ -17,8 +17,8 @@ import boto3  # type: ignore[import-untyped]
 from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
-from medops.datasets.backends.base import Buffer
 from medops.errors import ConnectionFailedError, InvalidInputError, NotFoundError
+from medops.storage.backends.base import Buffer
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 

@@ -16,9 +16,9 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from medops.datasets.backends.base import Buffer
 from medops.errors import InvalidInputError, NotFoundError
 from medops.files import private_folder
+from medops.storage.backends.base import Buffer
 
 _UPLOADS = ".uploads"
 _TMP = ".tmp"

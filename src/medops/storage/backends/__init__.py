@@ -7,9 +7,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from medops.config import Settings
-from medops.datasets.backends.base import Backend, Buffer
-from medops.datasets.backends.local import LocalBackend
 from medops.errors import ConfigurationError, FieldError, InvalidInputError
+from medops.storage.backends.base import Backend, Buffer
+from medops.storage.backends.local import LocalBackend
 
 __all__ = ["Backend", "Buffer", "LocalBackend", "open_remote"]
 
@@ -23,7 +23,7 @@ def open_remote(settings: Settings, url: str | None = None) -> Backend:
         raise ConfigurationError(msg)
     parsed = urlparse(target)
     if parsed.scheme == "s3":
-        from medops.datasets.backends.s3 import S3Backend  # boto3 loads only when needed
+        from medops.storage.backends.s3 import S3Backend  # boto3 loads only when needed
 
         return S3Backend(
             parsed.netloc,

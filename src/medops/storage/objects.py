@@ -29,9 +29,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from medops.config import Settings
-from medops.datasets.backends.base import Backend
-from medops.datasets.backends.local import LocalBackend
-from medops.datasets.crypto import (
+from medops.errors import FieldError, IntegrityError, InvalidInputError, NotFoundError
+from medops.storage.backends.base import Backend
+from medops.storage.backends.local import LocalBackend
+from medops.storage.crypto import (
     HEADER_SIZE,
     Header,
     KeyRecord,
@@ -40,7 +41,6 @@ from medops.datasets.crypto import (
     binding,
     new_header,
 )
-from medops.errors import FieldError, IntegrityError, InvalidInputError, NotFoundError
 
 _DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")
 _KEY_CACHE = 4096
