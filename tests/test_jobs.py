@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from medops.db.engine import Database
-from medops.jobs import Leader, process_holder
+from medops.jobs import LEASE_GRACE, Leader, process_holder
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 PERIOD = 10.0
@@ -20,7 +20,8 @@ def test_the_leader_keeps_the_job_while_it_renews_and_another_takes_it_when_it_s
     db_url: str,
 ) -> None:
     """a leads and renews each period: b never leads meanwhile; a stops (killed): b is
-    refused until two periods after a's last turn, then leads; a, back, does not."""
+    refused until two periods and the grace after a's last turn, then leads; a, back, does
+    not."""
     database = Database(db_url)
     try:
         a = Leader(database, "monitoring.run", "a", PERIOD)
@@ -29,10 +30,11 @@ def test_the_leader_keeps_the_job_while_it_renews_and_another_takes_it_when_it_s
             seconds=PERIOD * n + 1))) for n in range(5)]  # fmt: skip
         assert turns == [(True, False)] * 5
         last = T0 + timedelta(seconds=PERIOD * 4)
-        assert not b.turn(last + timedelta(seconds=2 * PERIOD - 1))
-        assert b.turn(last + timedelta(seconds=2 * PERIOD))
+        lapse = last + timedelta(seconds=2 * PERIOD + LEASE_GRACE)
+        assert not b.turn(lapse - timedelta(seconds=1))
+        assert b.turn(lapse)
         assert (a.leading, b.leading) == (True, True)  # a has not looked since
-        assert not a.turn(last + timedelta(seconds=2 * PERIOD + 1))
+        assert not a.turn(lapse + timedelta(seconds=1))
         assert not a.leading
     finally:
         database.dispose()
@@ -67,7 +69,7 @@ def test_eight_replicas_racing_for_a_free_lease_on_postgresql_elect_one(db_url: 
 
         first = race(T0)
         assert first.count(True) == 1
-        second = race(T0 + timedelta(seconds=2 * PERIOD))
+        second = race(T0 + timedelta(seconds=2 * PERIOD + LEASE_GRACE))
         assert second.count(True) == 1
     finally:
         for db in databases:

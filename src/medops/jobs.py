@@ -8,11 +8,13 @@ advisory lock or clock agreement beyond the injected ``now`` is needed. A holder
 loses its lease when ``until`` passes.
 
 ``Leader`` is one process's side of a lease for a periodic job: the server's loops call
-``Leader.turn(now)`` each period and run the job only when it answers True. Its lease lasts
-two periods and is extended at every turn, so the holder keeps the job while it lives and
-another replica takes it over, at its next turn, once two periods have passed without the
-holder's renewal (a killed leader: within three periods). Each run and each change of leader is
-a log line (``scheduled job ran``, ``job lease taken``): the record of who ran what, when.
+``Leader.turn(now)`` each period (and again after a run) and run the job only when it
+answers True. Its lease lasts two periods plus LEASE_GRACE seconds (a holder slowed by load
+keeps its job) and is extended at every turn, so the holder keeps the job while it lives and
+another replica takes it over, at its next turn, once the lease has passed without the
+holder's renewal (a killed leader: within three periods plus LEASE_GRACE). Each run and each
+change of leader is a log line (``scheduled job ran``, ``job lease taken``): the record of who
+ran what, when.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from medops.db.engine import Database
 from medops.logs import get_logger
 
 log = get_logger("medops.jobs")
+LEASE_GRACE = 5.0  # seconds a lease outlasts two periods
 
 
 class JobLease(Base):
@@ -106,10 +109,11 @@ class Leader:
         self.runs = 0  # runs of the job by this process (``ran``)
 
     def turn(self, now: datetime) -> bool:
-        """Take or extend the lease for two periods from ``now``; True when this process
-        holds it (then it runs the job). Logs when this process becomes or stops being the
-        job's leader."""
-        leading = self.lease.acquire(self.name, self.holder, 2 * self.period, now)
+        """Take or extend the lease for two periods and LEASE_GRACE from ``now``; True when
+        this process holds it (then it runs the job). Logs when this process becomes or stops
+        being the job's leader."""
+        seconds = 2 * self.period + LEASE_GRACE
+        leading = self.lease.acquire(self.name, self.holder, seconds, now)
         if leading != self.leading:
             log.info(
                 "job lease taken" if leading else "job lease lost",

@@ -104,6 +104,7 @@ async def _housekeeping(services: Services, stopping: asyncio.Event) -> None:
                 if await run_in_threadpool(signer.turn, services.clock.now()):
                     made = await run_in_threadpool(services.checkpoints.checkpoint)
                     signer.ran(to_seq=made["to_seq"] if made else None)
+                    await run_in_threadpool(signer.turn, services.clock.now())  # a long one
                     if made:
                         log.info("audit checkpoint signed", to_seq=made["to_seq"])
         except AuditTamperedError as exc:  # counted and audited by the checkpointer
@@ -143,6 +144,7 @@ async def _alerting(services: Services, seconds: float, stopping: asyncio.Event)
             if await run_in_threadpool(leader.turn, services.clock.now()):
                 await run_in_threadpool(services.alerts.evaluate, SYSTEM_CONTEXT)
                 leader.ran()
+                await run_in_threadpool(leader.turn, services.clock.now())  # a long run
         except Exception:
             log.warning("alert evaluation failed; retried at the next tick", exc_info=True)
 
