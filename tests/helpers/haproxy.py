@@ -14,6 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from medops.config import Settings
+from medops.context import Context, Origin
+from medops.services import build_services
+from tests.helpers.people import PASSWORD
 from tests.helpers.server import MEDOPS, free_port
 
 REQUIRE_ENV = "MEDOPS_REQUIRE_HAPROXY"
@@ -175,3 +179,13 @@ def runs_of(replicas: list[Replica], job: str) -> Runs:
         if r.get("event") == "scheduled job ran" and r.get("job") == job
     ]
     return Runs(job, [holder for _, holder in sorted(lines)])
+
+
+def login(settings: Settings, username: str) -> str:
+    """A login on the real clock (the fixtures' tokens were issued on a fixed one)."""
+    real = build_services(settings)
+    try:
+        origin = Context(actor=None, origin=Origin(source_ip="127.0.0.1"))
+        return real.logins.login(origin, username, PASSWORD, kind="login").secret
+    finally:
+        real.close()

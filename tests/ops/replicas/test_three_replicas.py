@@ -27,17 +27,22 @@ from medops.audit import signing
 from medops.audit.checkpoints import verify_database
 from medops.audit.tables import AuditCheckpoint, AuditEvent
 from medops.config import Settings
-from medops.context import Context, Origin
 from medops.db.engine import Database
 from medops.jobs import LEASE_GRACE, JobLease
 from medops.monitoring.tables import MonitoringResult
 from medops.registry.tables import ModelAlias
 from medops.rowcheck import check_rows
-from medops.services import Services, build_services
+from medops.services import Services
 from medops.serving.tables import Prediction
 from tests.helpers.cli_runner import clean_env
-from tests.helpers.haproxy import Replica, haproxy_binary, runs_of, start_haproxy, start_replica
-from tests.helpers.people import PASSWORD
+from tests.helpers.haproxy import (
+    Replica,
+    haproxy_binary,
+    login,
+    runs_of,
+    start_haproxy,
+    start_replica,
+)
 from tests.helpers.registry import DEPLOYMENT, NAME, approved, predict, random_records
 
 pytestmark = [pytest.mark.replicas]
@@ -74,16 +79,6 @@ def client(url: str, token: str, load: Load, n: int) -> None:
                     load.acknowledged.extend(p["id"] for p in answer.json()["predictions"])
                 else:
                     load.refused[str(answer.status_code)] += 1
-
-
-def login(settings: Settings, username: str) -> str:
-    """A login on the real clock (the fixtures' tokens were issued on a fixed one)."""
-    real = build_services(settings)
-    try:
-        origin = Context(actor=None, origin=Origin(source_ip="127.0.0.1"))
-        return real.logins.login(origin, username, PASSWORD, kind="login").secret
-    finally:
-        real.close()
 
 
 def holder_of(db: Database, job: str) -> str | None:
