@@ -12,7 +12,8 @@ loses its lease when ``until`` passes.
 answers True. Its lease lasts two periods plus LEASE_GRACE seconds (a holder slowed by load
 keeps its job) and is extended at every turn, so the holder keeps the job while it lives and
 another replica takes it over, at its next turn, once the lease has passed without the
-holder's renewal (a killed leader: within three periods plus LEASE_GRACE). Each run and each
+holder's renewal (a killed leader: within three periods plus LEASE_GRACE; a leader that stops
+cleanly releases its leases, and the next turn of another takes them). Each run and each
 change of leader is a log line (``scheduled job ran``, ``job lease taken``): the record of who
 ran what, when.
 """

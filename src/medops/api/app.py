@@ -65,6 +65,18 @@ async def _pause(stopping: asyncio.Event, seconds: float) -> bool:
     return stopping.is_set()
 
 
+async def _release(services: Services, *leaders: Leader) -> None:
+    """At shutdown, give up the leases this process holds, so another replica takes the jobs
+    over at its next turn instead of after the leases run out (a rolling upgrade)."""
+    for leader in leaders:
+        if leader.leading:
+            try:
+                await run_in_threadpool(leader.lease.release, leader.name, leader.holder,
+                                        services.clock.now())  # fmt: skip
+            except Exception:
+                log.warning("job lease not released; it runs out", job=leader.name, exc_info=True)
+
+
 async def _housekeeping(services: Services, stopping: asyncio.Event) -> None:
     """Every minute, end and audit logins that expired while nobody used them, and forget
     login failures too old to count (the ``sessions.sweep`` lease: one replica). Write this
@@ -96,7 +108,7 @@ async def _housekeeping(services: Services, stopping: asyncio.Event) -> None:
                     await run_in_threadpool(services.logins.sweep_throttle)
                     sweeper.ran()
             due = since_checkpoint >= settings.audit_checkpoint_seconds
-            if not due and since_checkpoint >= 0 and signer.leading:
+            if not due and since_checkpoint >= 0:
                 waiting = await run_in_threadpool(services.checkpoints.pending_records)
                 due = waiting >= settings.audit_checkpoint_records
             if due:
@@ -114,6 +126,7 @@ async def _housekeeping(services: Services, stopping: asyncio.Event) -> None:
             since_checkpoint = -REFUSAL_BACKOFF * settings.audit_checkpoint_seconds
         except Exception:
             log.warning("housekeeping failed; retried at the next tick", exc_info=True)
+    await _release(services, sweeper, signer)
 
 
 async def _monitoring(
@@ -133,6 +146,7 @@ async def _monitoring(
                 await run_in_threadpool(leader.turn, services.clock.now())  # a long run
         except Exception:
             log.warning("monitoring run failed; retried at the next interval", exc_info=True)
+    await _release(services, leader)
 
 
 async def _alerting(services: Services, seconds: float, stopping: asyncio.Event) -> None:
@@ -147,6 +161,7 @@ async def _alerting(services: Services, seconds: float, stopping: asyncio.Event)
                 await run_in_threadpool(leader.turn, services.clock.now())  # a long run
         except Exception:
             log.warning("alert evaluation failed; retried at the next tick", exc_info=True)
+    await _release(services, leader)
 
 
 async def _dispatch(services: Services, seconds: float, stopping: asyncio.Event) -> None:
