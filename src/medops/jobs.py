@@ -6,11 +6,24 @@ of two concurrent first acquirers in), else an UPDATE that succeeds only if the 
 (expired) or already the caller's. The database decides, on PostgreSQL and SQLite alike; no
 advisory lock or clock agreement beyond the injected ``now`` is needed. A holder that dies
 loses its lease when ``until`` passes.
+
+``Leader`` is one process's side of a lease for a periodic job: the server's loops call
+``Leader.turn(now)`` each period (and again after a run) and run the job only when it
+answers True. Its lease lasts two periods plus LEASE_GRACE seconds (a holder slowed by load
+keeps its job) and is extended at every turn, so the holder keeps the job while it lives and
+another replica takes it over, at its next turn, once the lease has passed without the
+holder's renewal (a killed leader: within three periods plus LEASE_GRACE; a leader that stops
+cleanly releases its leases, and the next turn of another takes them). Each run and each
+change of leader is a log line (``scheduled job ran``, ``job lease taken``): the record of who
+ran what, when.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import String, or_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -20,6 +33,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from medops.audit.service import exempt_from_audit_guard
 from medops.db.base import Base, UTCDateTime
 from medops.db.engine import Database
+from medops.logs import get_logger
+
+log = get_logger("medops.jobs")
+LEASE_GRACE = 5.0  # seconds a lease outlasts two periods
 
 
 class JobLease(Base):
@@ -74,3 +91,40 @@ class Lease:
                 .values(until=now)
                 .execution_options(synchronize_session=False)
             )
+
+
+def process_holder(owner: object) -> str:
+    """A holder name unique to this process and ``owner`` (its services): host, pid, id."""
+    return f"{socket.gethostname()[:48]}-{os.getpid()}-{id(owner):x}"
+
+
+class Leader:
+    """This process's claim on the lease of one periodic job (see the module)."""
+
+    def __init__(self, db: Database, name: str, holder: str, period: float) -> None:
+        self.lease = Lease(db)
+        self.name = name
+        self.holder = holder
+        self.period = period
+        self.leading = False  # whether the last turn answered True
+        self.runs = 0  # runs of the job by this process (``ran``)
+
+    def turn(self, now: datetime) -> bool:
+        """Take or extend the lease for two periods and LEASE_GRACE from ``now``; True when
+        this process holds it (then it runs the job). Logs when this process becomes or stops
+        being the job's leader."""
+        seconds = 2 * self.period + LEASE_GRACE
+        leading = self.lease.acquire(self.name, self.holder, seconds, now)
+        if leading != self.leading:
+            log.info(
+                "job lease taken" if leading else "job lease lost",
+                job=self.name,
+                holder=self.holder,
+            )
+        self.leading = leading
+        return leading
+
+    def ran(self, **fields: Any) -> None:
+        """Record one run of the job by this process (a log line with the job and holder)."""
+        self.runs += 1
+        log.info("scheduled job ran", job=self.name, holder=self.holder, run=self.runs, **fields)

@@ -11,8 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from medops.alerting.dispatch import CLAIM_SECONDS, backoff
+from medops.alerting.dispatch import CLAIM_SECONDS, Dispatcher, backoff
+from medops.alerting.links import Links
+from medops.alerting.receivers import Receiver, Secrets, build
 from medops.alerting.receivers.base import HTTP_TIMEOUT_SECONDS
+from medops.alerting.records import DispatchSummary
+from medops.alerting.schemas import NotificationPayload, ReceiverConfig
 from medops.alerting.tables import AlertNotification
 from medops.audit.service import exempt_from_audit_guard
 from medops.audit.tables import AuditEvent
@@ -155,6 +159,43 @@ def test_a_claim_outlives_any_send() -> None:
     """Claims last longer than the receivers' timeouts, so no second replica takes a row
     that is still being sent."""
     assert CLAIM_SECONDS > 4 * HTTP_TIMEOUT_SECONDS
+
+
+def test_a_batch_slower_than_a_claim_claims_each_row_when_it_reaches_it(
+    services: Services, clock: FixedClock
+) -> None:
+    """Each send of r1's batch takes longer than a claim lasts. A second replica dispatching
+    while r1 sends its second row finds that row claimed (r1 claimed it at the clock's time
+    of the claim, not of the batch's start, whose claim would have lapsed): each row reaches
+    the peer once."""
+    queue(services.db, clock.now(), 2)
+    during: list[DispatchSummary] = []
+    sends: list[str] = []
+    with peer_for(clock) as peer:
+
+        def slow(config: ReceiverConfig, secrets: Secrets) -> Receiver:
+            receiver = build(config, secrets)
+
+            class Slow:
+                def send(self, payload: NotificationPayload, links: Links) -> None:
+                    sends.append(config.name)
+                    if len(sends) == 2:  # r2's pass while r1 sends its second row
+                        during.append(dispatcher(services, [hook(peer.url)], "r2").run_once())
+                    receiver.send(payload, links)
+                    clock.advance(timedelta(seconds=CLAIM_SECONDS + 1))
+                    peer.now = clock.now()
+
+            return Slow()
+
+        r1 = Dispatcher(
+            services.db, services.clock, services.audit, services.settings,
+            lambda: [hook(peer.url)], holder="r1", factory=slow,
+        )  # fmt: skip
+        first = r1.run_once()
+    assert (first.claimed, first.sent) == (2, 2)
+    assert during[0].claimed == 0
+    keys = Counter(r.headers["idempotency-key"] for r in peer.received)
+    assert sorted(keys.values()) == [1, 1]
 
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)  # SQLite: one process

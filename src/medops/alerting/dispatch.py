@@ -93,12 +93,17 @@ class Dispatcher:
         self._batch = batch
 
     def run_once(self, now: datetime | None = None) -> DispatchSummary:
-        """Claim and send every due row (up to the batch size)."""
+        """Claim and send every due row (up to the batch size). Without a given ``now``, each
+        claim is made at the clock's time when it is made: a batch whose sends take longer
+        than CLAIM_SECONDS must not claim its last rows with claims that have already lapsed
+        (another replica could then claim and send them too)."""
+        fixed = now
         now = now or self._clock.now()
         summary = DispatchSummary()
         configs = {c.name: c for c in self._receivers()}
         key = load_key(self._settings)
         for row_id in self._due(now):
+            now = fixed or self._clock.now()
             if not self._claim(row_id, now):
                 summary.skipped += 1
                 continue

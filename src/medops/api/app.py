@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import os
-import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -41,7 +39,8 @@ from medops.api.telemetry import AuditWriterCollector, HttpMetrics
 from medops.config import Settings, load_settings
 from medops.context import SYSTEM_ACTOR, Context, Origin
 from medops.errors import AuditTamperedError
-from medops.jobs import Lease
+from medops.jobs import Leader, process_holder
+from medops.lineage.schemas import SendSummary
 from medops.logs import get_logger
 from medops.monitoring.telemetry import MonitoringCollector
 from medops.services import Services, build_services
@@ -66,15 +65,32 @@ async def _pause(stopping: asyncio.Event, seconds: float) -> bool:
     return stopping.is_set()
 
 
+async def _release(services: Services, *leaders: Leader) -> None:
+    """At shutdown, give up the leases this process holds, so another replica takes the jobs
+    over at its next turn instead of after the leases run out (a rolling upgrade)."""
+    for leader in leaders:
+        if leader.leading:
+            try:
+                await run_in_threadpool(leader.lease.release, leader.name, leader.holder,
+                                        services.clock.now())  # fmt: skip
+            except Exception:
+                log.warning("job lease not released; it runs out", job=leader.name, exc_info=True)
+
+
 async def _housekeeping(services: Services, stopping: asyncio.Event) -> None:
     """Every minute, end and audit logins that expired while nobody used them, and forget
-    login failures too old to count. Write the counts of refused requests whose minute has
-    closed (every TICK_SECONDS). Sign a checkpoint of new audit records every
-    MEDOPS_AUDIT_CHECKPOINT_SECONDS, or sooner once MEDOPS_AUDIT_CHECKPOINT_RECORDS await one
-    (checked every TICK_SECONDS). A checkpoint refused for tampering (counted and audited by
-    the checkpointer) is logged as an error; the server keeps serving and tries again
-    REFUSAL_BACKOFF intervals later."""
+    login failures too old to count (the ``sessions.sweep`` lease: one replica). Write this
+    process's counts of refused requests whose minute has closed (every TICK_SECONDS). Sign a
+    checkpoint of new audit records every MEDOPS_AUDIT_CHECKPOINT_SECONDS, or sooner once
+    MEDOPS_AUDIT_CHECKPOINT_RECORDS await one (checked every TICK_SECONDS), when this process
+    holds the ``audit.checkpoint`` lease: one replica signs the records of every replica's
+    chain. A checkpoint refused for tampering (counted and audited by the checkpointer) is
+    logged as an error; the server keeps serving and tries again REFUSAL_BACKOFF intervals
+    later."""
     settings = services.settings
+    holder = process_holder(services)
+    sweeper = Leader(services.db, "sessions.sweep", holder, SWEEP_SECONDS)
+    signer = Leader(services.db, "audit.checkpoint", holder, settings.audit_checkpoint_seconds)
     since_sweep = since_checkpoint = 0
     while not await _pause(stopping, TICK_SECONDS):
         since_sweep += TICK_SECONDS
@@ -85,19 +101,24 @@ async def _housekeeping(services: Services, stopping: asyncio.Event) -> None:
                 await services.usage.flush_async(services.db)
             if since_sweep >= SWEEP_SECONDS:
                 since_sweep = 0
-                ended = await run_in_threadpool(services.logins.sweep_expired)
-                if ended:
-                    log.info("expired sessions ended", count=ended)
-                await run_in_threadpool(services.logins.sweep_throttle)
+                if await run_in_threadpool(sweeper.turn, services.clock.now()):
+                    ended = await run_in_threadpool(services.logins.sweep_expired)
+                    if ended:
+                        log.info("expired sessions ended", count=ended)
+                    await run_in_threadpool(services.logins.sweep_throttle)
+                    sweeper.ran()
             due = since_checkpoint >= settings.audit_checkpoint_seconds
             if not due and since_checkpoint >= 0:
                 waiting = await run_in_threadpool(services.checkpoints.pending_records)
                 due = waiting >= settings.audit_checkpoint_records
             if due:
                 since_checkpoint = 0
-                made = await run_in_threadpool(services.checkpoints.checkpoint)
-                if made:
-                    log.info("audit checkpoint signed", to_seq=made["to_seq"])
+                if await run_in_threadpool(signer.turn, services.clock.now()):
+                    made = await run_in_threadpool(services.checkpoints.checkpoint)
+                    signer.ran(to_seq=made["to_seq"] if made else None)
+                    await run_in_threadpool(signer.turn, services.clock.now())  # a long one
+                    if made:
+                        log.info("audit checkpoint signed", to_seq=made["to_seq"])
         except AuditTamperedError as exc:  # counted and audited by the checkpointer
             log.error("audit tampering detected; checkpoint refused", reason=exc.message)
             # Try again after REFUSAL_BACKOFF intervals, not at every tick: the range keeps
@@ -105,32 +126,42 @@ async def _housekeeping(services: Services, stopping: asyncio.Event) -> None:
             since_checkpoint = -REFUSAL_BACKOFF * settings.audit_checkpoint_seconds
         except Exception:
             log.warning("housekeeping failed; retried at the next tick", exc_info=True)
+    await _release(services, sweeper, signer)
 
 
 async def _monitoring(
     services: Services, seconds: float, window: str, stopping: asyncio.Event
 ) -> None:
-    """Compute the due monitoring windows every ``seconds`` (MEDOPS_MONITOR_INTERVAL_SECONDS)."""
+    """Compute the due monitoring windows every ``seconds`` (MEDOPS_MONITOR_INTERVAL_SECONDS)
+    when this process holds the ``monitoring.run`` lease: one replica computes each period
+    (a run started by hand on any replica may race it; each window is stored once all the
+    same, by the unique (deployment, version, window, sequence) of its row)."""
     ctx = Context(actor=SYSTEM_ACTOR, origin=Origin(source_ip="local"))
+    leader = Leader(services.db, "monitoring.run", process_holder(services), seconds)
     while not await _pause(stopping, seconds):
         try:
-            await run_in_threadpool(services.monitoring.run, ctx, window)
+            if await run_in_threadpool(leader.turn, services.clock.now()):
+                summary = await run_in_threadpool(services.monitoring.run, ctx, window)
+                leader.ran(windows=len(summary.computed))
+                await run_in_threadpool(leader.turn, services.clock.now())  # a long run
         except Exception:
             log.warning("monitoring run failed; retried at the next interval", exc_info=True)
+    await _release(services, leader)
 
 
 async def _alerting(services: Services, seconds: float, stopping: asyncio.Event) -> None:
     """Evaluate alert rules every ``seconds`` (MEDOPS_ALERT_EVALUATE_SECONDS), when this
     process holds the ``alerts.evaluate`` lease: one replica evaluates each tick."""
-    lease = Lease(services.db)
-    holder = f"{socket.gethostname()[:48]}-{os.getpid()}-{id(services):x}"
+    leader = Leader(services.db, "alerts.evaluate", process_holder(services), seconds)
     while not await _pause(stopping, seconds):
         try:
-            now = services.clock.now()
-            if await run_in_threadpool(lease.acquire, "alerts.evaluate", holder, 2 * seconds, now):
+            if await run_in_threadpool(leader.turn, services.clock.now()):
                 await run_in_threadpool(services.alerts.evaluate, SYSTEM_CONTEXT)
+                leader.ran()
+                await run_in_threadpool(leader.turn, services.clock.now())  # a long run
         except Exception:
             log.warning("alert evaluation failed; retried at the next tick", exc_info=True)
+    await _release(services, leader)
 
 
 async def _dispatch(services: Services, seconds: float, stopping: asyncio.Event) -> None:
@@ -203,11 +234,32 @@ def worker_app() -> FastAPI:
     return application
 
 
+def _lineage_pass(services: Services, seconds: float) -> Callable[[], SendSummary]:
+    """A pass of the OpenLineage outbox when this process holds the ``lineage.send`` lease:
+    one replica sends, so the events leave in their order (row locks alone would let two
+    replicas send two batches out of order)."""
+    leader = Leader(services.db, "lineage.send", process_holder(services), seconds)
+
+    def send_pass() -> SendSummary:
+        if not leader.turn(services.clock.now()):
+            return SendSummary(sent=0, failed=0, pending=0, target=None)
+        summary = services.lineage.send()
+        leader.ran(sent=summary.sent)
+        return summary
+
+    return send_pass
+
+
 def _loops(
     services: Services, runtime: ServingRuntime, stopping: asyncio.Event
 ) -> list[asyncio.Task[None]]:
     """The app's background loops: housekeeping and the serving refresh always; monitoring,
-    alert evaluation and notification dispatch when their interval is above 0."""
+    alert evaluation and notification dispatch when their interval is above 0; the
+    OpenLineage sender when a target is set. Across replicas, the jobs that must run once per
+    period (session sweep, audit checkpoints, monitoring, alert evaluation, the OpenLineage
+    sender) run under a lease (``medops.jobs.Leader``); notification dispatch runs
+    everywhere, each row claimed by one replica; the refresh, usage and refusal counts are
+    each replica's own."""
     settings = services.settings
     loops = [
         asyncio.create_task(_housekeeping(services, stopping)),
@@ -232,7 +284,7 @@ def _loops(
     if settings.openlineage_url:
         from medops.lineage.outbox import SEND_SECONDS, run_loop
 
-        sender = run_loop(services.lineage.send, SEND_SECONDS, stopping)
+        sender = run_loop(_lineage_pass(services, SEND_SECONDS), SEND_SECONDS, stopping)
         loops.append(asyncio.create_task(sender))
     return loops
 
