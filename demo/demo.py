@@ -26,7 +26,10 @@ trail stay there after the demo, and it says where:
    within the rule's ``for`` plus group_wait, nobody acknowledges so the ops lead is paged, the
    on-call engineer acknowledges and escalation stops, recovery sends a resolved notification,
    and the month's SLA report shows the incident and the budget spent.
-7. The web console: every user signs in as a browser does (session cookie, CSRF token, a
+7. Operations: the version in production's ML bill of materials and its CI gate; a backup of
+   the whole installation, verified, a second one that copies only what changed, and a
+   restore onto an empty machine whose audit trail verifies.
+8. The web console: every user signs in as a browser does (session cookie, CSRF token, a
    one-time code where MFA applies) and opens each console page; which pages each role opens
    is checked against the permission matrix. The demo ends by printing the console's address
    and every user's credentials, and, in a terminal, serves the console until Ctrl-C.
@@ -49,6 +52,7 @@ import pyotp
 from demo_alerts import alerts_demo
 from demo_console import console_demo, serve_console
 from demo_datasets import datasets_demo, lineage_demo, s3_server
+from demo_ops import ops_demo
 from demo_registry import registry_demo
 from demo_serving import serving_demo
 from rich.console import Console
@@ -152,6 +156,7 @@ def _run(folder: Path, s3_endpoint: str) -> int:
     mismatches += serving_demo(settings, _login)
     mismatches += lineage_demo(settings, _login)
     mismatches += alerts_demo(settings, _login, folder)
+    mismatches += ops_demo(settings, _login, folder)
     _show_audit(settings, folder)
     users = {_username(r): r for r in Role} | {SECOND_ENGINEER: Role.ML_ENGINEER}
     mismatches += console_demo(settings, users, PASSWORD, RECOVERY)

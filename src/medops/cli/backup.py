@@ -220,8 +220,11 @@ def wal_push(
 def wal_fetch(
     name: str = typer.Argument(..., help="The WAL file's name (PostgreSQL's %f)."),
     into: Path = typer.Argument(..., help="Where to write it (PostgreSQL's %p)."),
+    json_output: bool = JsonOption,
 ) -> None:
     """restore_command: bring one WAL file back (exit 1 when the archive lacks it)."""
     from medops.backup import wal
 
     wal.fetch(settings(), name, into)
+    if json_output:
+        print_json({"wal": name, "written_to": str(into)})
