@@ -37,8 +37,8 @@ def ops_demo(settings: Settings, login: Callable[[Client, str], None], folder: P
         ref = f"{version.model}/{version.version}"
         sbom = engineer.sbom(ref)
         components = sbom.get("components", [])
-        model = next((c for c in components if c.get("type") == "machine-learning-model"), None)
-        if model is None:
+        model = sbom.get("metadata", {}).get("component")  # the subject of the BOM
+        if model is None or model.get("type") != "machine-learning-model":
             problems.append("the ML-BOM has no machine-learning-model component")
         else:
             digest = next(iter(model.get("hashes", [])), {}).get("content", "")

@@ -32,6 +32,7 @@ from tests.helpers.http import bearer
 from tests.helpers.people import make_user
 from tests.helpers.postgres import PgServer
 from tests.helpers.registry import NAME, approved, deploy, promote
+from tests.helpers.s3 import MotoServer, moto_server
 
 PG_ENV = "MEDOPS_TEST_POSTGRES_URL"
 REQUIRE_PG_ENV = "MEDOPS_REQUIRE_POSTGRES"
@@ -267,3 +268,18 @@ def deployed(http: httpx.Client, people: dict[str, dict[str, str]]) -> dict[str,
     answer = deploy(http, people["mle"])
     assert answer.status_code == 201, answer.text
     return people
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[MotoServer]:
+    """One S3-compatible server (moto) for the session; each test takes its own bucket."""
+    with moto_server() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_env(s3_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
+    """The S3 server, with its credentials in this test's environment (for boto3's chain)."""
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    return s3_server

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from medops.config import Settings
 from medops.storage.encrypted import EncryptedBlobStore, open_blob_store
-from tests.helpers.s3 import MotoServer, moto_server
+from tests.helpers.s3 import MotoServer
 
 
 def _kek(name: str) -> str:
@@ -24,20 +24,6 @@ def _kek(name: str) -> str:
 def new_kek() -> Callable[[str], str]:
     """``new_kek("k2")``: a fresh data KEK in MEDOPS_DATA_KEK's ``id:base64`` form."""
     return _kek
-
-
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[MotoServer]:
-    with moto_server() as server:
-        yield server
-
-
-@pytest.fixture
-def s3_env(s3_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
-    """The S3 server, with its credentials in this test's environment (for boto3's chain)."""
-    for name, value in s3_server.env.items():
-        monkeypatch.setenv(name, value)
-    return s3_server
 
 
 @pytest.fixture

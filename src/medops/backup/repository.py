@@ -14,7 +14,6 @@ import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from urllib.parse import urlparse
 
 from pydantic import ValidationError
 
@@ -22,8 +21,8 @@ from medops.backup import keys as crypto
 from medops.backup.schemas import Manifest
 from medops.config import Settings
 from medops.errors import FieldError, IntegrityError, InvalidInputError, NotFoundError
+from medops.storage.backends import open_url
 from medops.storage.backends.base import Backend
-from medops.storage.backends.local import LocalBackend
 
 BACKUP_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
 READ_CHUNK = crypto.STORED_SEGMENT * 4
@@ -31,24 +30,7 @@ READ_CHUNK = crypto.STORED_SEGMENT * 4
 
 def open_target(settings: Settings, target: str) -> Backend:
     """The backend of a target: ``s3://bucket/prefix``, ``file:///path`` or a folder path."""
-    parsed = urlparse(target)
-    if parsed.scheme == "s3":
-        from medops.storage.backends.s3 import S3Backend  # boto3 loads only when needed
-
-        return S3Backend(
-            parsed.netloc,
-            parsed.path,
-            endpoint_url=settings.data_s3_endpoint_url,
-            region=settings.data_s3_region,
-        )
-    if parsed.scheme == "file":
-        return LocalBackend(Path(parsed.path))
-    if parsed.scheme == "" and target.strip():
-        return LocalBackend(Path(target).expanduser().absolute())
-    reason = "use a folder path or s3://bucket/prefix"
-    raise InvalidInputError(
-        f"unsupported backup target {target!r}: {reason}", errors=[FieldError("target", reason)]
-    )
+    return open_url(settings, target, field="target", what="backup target")
 
 
 def check_id(backup_id: str) -> str:

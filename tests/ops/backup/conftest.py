@@ -4,7 +4,6 @@ predictions made, objects in the dataset store and a signed audit checkpoint."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from medops.testing import FixedClock
 from tests.helpers.backup import Populated, add_data_object
 from tests.helpers.datastore import random_bytes
 from tests.helpers.registry import predict, random_records
-from tests.helpers.s3 import MotoServer, moto_server
+from tests.helpers.s3 import MotoServer
 
 
 @pytest.fixture
@@ -59,12 +58,6 @@ def small(tmp_path: Path, sqlite_template: Path) -> Settings:
         blobs.put(random_bytes(2048, 100 + seed))
         add_data_object(settings, seed)
     return settings
-
-
-@pytest.fixture(scope="module")
-def s3_server() -> Iterator[MotoServer]:
-    with moto_server() as server:
-        yield server
 
 
 @pytest.fixture
