@@ -338,7 +338,7 @@ class Settings(BaseSettings):
         description="PEM bundle of the certificate authorities the SDK and CLI trust for an "
         "https MEDOPS_URL (a hospital's private CA); default: the system's.",
     )
-    # -- registry blob store (storage/): helper `blobs` adds its settings here --
+    # -- the registry blob store (storage/) --
     blob_url: str | None = Field(
         default=None,
         max_length=1024,
@@ -364,7 +364,7 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return value.strip()
 
-    # -- backups (backup/): helper `backup` adds its settings here --
+    # -- backups (backup/) --
     backup_targets: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         description="Where `medops backup create` writes: folder paths or s3://bucket/prefix "
@@ -417,8 +417,6 @@ class Settings(BaseSettings):
         description="Folder of pg_dump and pg_restore; default: PostgreSQL's own for the "
         "server's major version (/usr/lib/postgresql/<major>/bin), else the PATH.",
     )
-
-    # -- disaster recovery and replicas: helpers `dr` and `replicas` add theirs here --
 
     @field_validator("url", "public_url")
     @classmethod

@@ -134,7 +134,6 @@ class MedopsGroup(LazyGroup):
             "cost_app",
             "What serving costs: per 1,000 predictions, right-sizing, INT8 against its parent.",
         ),
-        # -- disaster recovery (helper `dr`) --
         "dr": Lazy(
             "medops.cli.dr",
             "app",
