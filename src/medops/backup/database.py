@@ -18,7 +18,7 @@ import os
 import re
 import shutil
 import sqlite3
-import subprocess
+import subprocess  # nosec B404 - runs pg_dump/pg_restore with argument lists, never a shell
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -228,7 +228,7 @@ def find_tool(settings: Settings, name: str, server_major: int) -> Path:
 
 
 def _tool_version_text(tool: Path) -> str:
-    answer = subprocess.run(  # noqa: S603
+    answer = subprocess.run(  # noqa: S603  # nosec B603 - the tool's path, no shell
         [str(tool), "--version"], capture_output=True, text=True, timeout=30, check=False
     )
     match = re.search(r"\d+(?:\.\d+)+|\d+", answer.stdout)
@@ -274,7 +274,7 @@ def dump_postgres(settings: Settings, url: str, into: Path) -> Dump:
         with Session(bind=connection) as session:
             revision, state = read_state(session)
         conninfo, env = _libpq(url)
-        answer = subprocess.run(  # noqa: S603 - our arguments, the URL given as one argument
+        answer = subprocess.run(  # noqa: S603 - our arguments, the URL given as one argument  # nosec B603
             [
                 str(tool),
                 "--format=custom",
@@ -323,7 +323,7 @@ def server_version(url: str) -> str:
 def check_postgres_dump(settings: Settings, dump: Path, server: str) -> None:
     """``pg_restore --list`` reads the whole table of contents of the dump."""
     tool, _version = checked_tool(settings, "pg_restore", server)
-    answer = subprocess.run(  # noqa: S603
+    answer = subprocess.run(  # noqa: S603  # nosec B603 - pg_restore --list of our dump, no shell
         [str(tool), "--list", str(dump)],
         capture_output=True,
         text=True,
@@ -343,7 +343,7 @@ def restore_postgres(settings: Settings, dump: Path, url: str) -> None:
         )
     tool, _version = checked_tool(settings, "pg_restore", server_version(url))
     conninfo, env = _libpq(url)
-    answer = subprocess.run(  # noqa: S603
+    answer = subprocess.run(  # noqa: S603  # nosec B603 - pg_restore of our dump, no shell
         [
             str(tool),
             "--exit-on-error",

@@ -17,7 +17,7 @@ import os
 import platform
 import shutil
 import socket
-import subprocess
+import subprocess  # nosec B404 - starts medops servers with argument lists, never a shell
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -367,7 +367,7 @@ class _Drill:
         for port in self.ports:
             log = (logs / f"server-{port}.log").open("ab")
             self.servers.append(
-                subprocess.Popen(  # noqa: S603 - our own command
+                subprocess.Popen(  # noqa: S603 - our own command  # nosec B603
                     [*MEDOPS, "server", "--port", str(port)],
                     env=env,
                     stdout=log,

@@ -12,7 +12,7 @@ import pwd
 import shutil
 import signal
 import socket
-import subprocess
+import subprocess  # nosec B404 - runs PostgreSQL's own binaries with argument lists
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,7 +107,7 @@ class Cluster:
 
     def _run(self, *args: str, timeout: float = START_SECONDS) -> str:
         command = [*_as_postgres(), str(self.bindir / args[0]), *args[1:]]
-        done = subprocess.run(  # noqa: S603 - our own binaries and arguments
+        done = subprocess.run(  # noqa: S603 - our own binaries and arguments  # nosec B603
             command, capture_output=True, text=True, timeout=timeout, check=False
         )
         if done.returncode != 0:

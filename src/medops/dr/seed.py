@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
+import subprocess  # nosec B404 - runs the medops CLI with argument lists, never a shell
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +35,7 @@ class Seeded:
 
 def medops(env: dict[str, str], *args: str, timeout: float = 120) -> Any:
     """Run ``medops ARGS --json`` with ``env``; its JSON answer (one line on error)."""
-    done = subprocess.run(  # noqa: S603 - our own command
+    done = subprocess.run(  # noqa: S603 - our own command  # nosec B603
         [*MEDOPS, *args, "--json"], env=env, capture_output=True, text=True,
         timeout=timeout, check=False,
     )  # fmt: skip
