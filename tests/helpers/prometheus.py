@@ -184,6 +184,9 @@ def scraping(
         try:
 
             def scraped_twice() -> bool:
+                # Prometheus listens before it is ready, and answers 503 until then.
+                if server.client.get("/-/ready").status_code != 200:
+                    return False
                 answer = server.query("count_over_time(up[5m]) >= 2")
                 return answer.data is not None and len(answer.data.result) == len(ports)
 

@@ -350,7 +350,6 @@ def test_a_version_that_cannot_be_monitored_does_not_stop_the_others(
     from medops.audit.service import exempt_from_audit_guard
     from medops.registry.tables import ModelVersion
     from medops.serving.tables import Prediction
-    from medops.storage.base import DIGEST_PREFIX
     from tests.helpers.registry import ready_version
 
     number = ready_version(http, deployed, c=0.5)
@@ -364,7 +363,8 @@ def test_a_version_that_cannot_be_monitored_does_not_stop_the_others(
         digest = session.scalars(
             select(ModelVersion.artifact_digest).where(ModelVersion.version == number)
         ).one()
-    blob = services.blobs._path(DIGEST_PREFIX + digest)  # type: ignore[attr-defined]
+    blob = services.settings.blob_dir / "objects" / digest[:2] / digest  # encrypted at rest
+    assert blob.exists()
     blob.unlink()
     answer = http.post("/api/v1/monitoring/run", json={"window": "day"}, headers=deployed["mle"])
     assert answer.status_code == 200, answer.text
