@@ -38,14 +38,19 @@ def test_password_flow_returns_a_bearer_token_that_authenticates(
         "data:checkout",
         "data:read",
         "data:write",
+        "features:read",
+        "features:write",
         "lineage:read",
         "models:card",
         "models:read",
         "models:write",
         "monitoring:read",
+        "plans:write",
         "self",
         "slo:read",
         "tokens:create",
+        "training:read",
+        "training:run",
     ]
 
 

@@ -55,6 +55,13 @@ class Permission(StrEnum):
     DATA_MANAGE = "data:manage"
     DATA_REIDENTIFY = "data:reidentify"
     LINEAGE_READ = "lineage:read"
+    FEATURES_READ = "features:read"
+    FEATURES_WRITE = "features:write"
+    FEATURES_MATERIALIZE = "features:materialize"
+    PLANS_WRITE = "plans:write"
+    TRAINING_READ = "training:read"
+    TRAINING_RUN = "training:run"
+    TRAINING_CONFIGURE = "training:configure"
 
 
 PERMISSION_DESCRIPTIONS: MappingProxyType[Permission, str] = MappingProxyType(
@@ -128,6 +135,30 @@ PERMISSION_DESCRIPTIONS: MappingProxyType[Permission, str] = MappingProxyType(
             "See lineage: which data made which model, where it is deployed, what it predicted, "
             "and the impact of a dataset version."
         ),
+        Permission.FEATURES_READ: (
+            "See entities, feature views, on-demand features, materialization state and "
+            "training-serving skew reports."
+        ),
+        Permission.FEATURES_WRITE: (
+            "Apply feature definitions (entities, feature views, on-demand features) and build "
+            "point-in-time training sets."
+        ),
+        Permission.FEATURES_MATERIALIZE: (
+            "Write the latest feature values to the online store and run the online/offline "
+            "skew check."
+        ),
+        Permission.PLANS_WRITE: (
+            "Draft change-control plans (what a retraining may change, the floors a candidate "
+            "must meet, the rollout protocol); signing one needs models:approve."
+        ),
+        Permission.TRAINING_READ: "See training runs, their logs, triggers and comparisons.",
+        Permission.TRAINING_RUN: (
+            "Start a training run for a model (a person's trigger) and register its candidate."
+        ),
+        Permission.TRAINING_CONFIGURE: (
+            "Set a model's retraining triggers (schedule, monitoring verdicts, labelled-data "
+            "size), pause and resume them."
+        ),
     }
 )
 
@@ -150,6 +181,17 @@ _DATA_AUTHOR = frozenset(
     }
 )
 
+# Those who build models define and reuse features, and train.
+_FEATURE_AUTHOR = frozenset(
+    {
+        Permission.FEATURES_READ,
+        Permission.FEATURES_WRITE,
+        Permission.PLANS_WRITE,
+        Permission.TRAINING_READ,
+        Permission.TRAINING_RUN,
+    }
+)
+
 ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyType(
     {
         # Separation of duties: admins manage accounts but do not read (or police) the
@@ -160,6 +202,7 @@ ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyTy
         | _EMERGENCY
         | _MODEL_AUTHOR
         | _DATA_AUTHOR
+        | _FEATURE_AUTHOR
         | {Permission.MONITORING_READ}
         | _ON_CALL,
         # Separation of duties within the registry is enforced per version: whoever
@@ -168,9 +211,13 @@ ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyTy
         | _EMERGENCY
         | _MODEL_AUTHOR
         | _DATA_AUTHOR
+        | _FEATURE_AUTHOR
         | {
             # Retention and legal holds are run by those who run the platform's data.
             Permission.DATA_MANAGE,
+            # The online store and the retraining triggers are run by those who run serving.
+            Permission.FEATURES_MATERIALIZE,
+            Permission.TRAINING_CONFIGURE,
             Permission.MODELS_APPROVE,
             Permission.MODELS_PROMOTE,
             Permission.MODELS_POLICY,
@@ -198,6 +245,8 @@ ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyTy
             Permission.MONITORING_READ,
             # Which data a model learned from is part of trusting it.
             Permission.LINEAGE_READ,
+            # They sign change-control plans, so they see what each retraining did.
+            Permission.TRAINING_READ,
             # Re-identification (an incidental finding back to the treating team) is a
             # clinical act, with a reason, audited, reviewed by auditors.
             Permission.DATA_REIDENTIFY,
@@ -216,6 +265,8 @@ ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyTy
             Permission.SLO_READ,
             Permission.DATA_READ,
             Permission.LINEAGE_READ,
+            Permission.FEATURES_READ,
+            Permission.TRAINING_READ,
         },
         # A service account acts only through tokens an admin issues to it; it mints none.
         # Hospital systems (the EHR integration) predict and send outcomes through one.
@@ -229,6 +280,8 @@ ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyTy
                 Permission.MONITORING_RUN,
                 # A Kubernetes CronJob may evaluate rules and send notifications.
                 Permission.ALERTS_RUN,
+                # ... and materialize features on a schedule.
+                Permission.FEATURES_MATERIALIZE,
             }
         ),
     }

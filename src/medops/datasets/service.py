@@ -101,6 +101,8 @@ def _sha(data: bytes | memoryview) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+_EMPTY_DIGEST = _sha(b"")  # a 0-byte file is committed without an upload, so it must be this
+
 def _bad(field: str, reason: str) -> InvalidInputError:
     return InvalidInputError(f"{field}: {reason}", errors=[FieldError(field, reason)])
 
@@ -256,6 +258,9 @@ class DatasetService:
         self._register_chunked(body.chunked, now, ctx)
         digests = {f.digest: f.size for f in files}
         stored = self._blobs(digests)
+        bad_empty = [d for d, size in digests.items() if size == 0 and d != _EMPTY_DIGEST]
+        if bad_empty:
+            raise _bad("files", f"{bad_empty[0]} is a 0-byte file's digest but not sha256 of b''")
         empty = [d for d, size in digests.items() if size == 0 and d not in stored]
         lacking = [d for d in digests if d not in stored and d not in empty]
         if lacking:

@@ -193,6 +193,16 @@ def test_bad_input_is_named(http: httpx.Client, tokens: dict[Role, str]) -> None
     )
     assert commit.status_code == 422
     assert commit.json()["errors"][0]["field"] == "files"
+    # A 0-byte file needs no upload, so its digest must be that of no bytes: any other would
+    # commit a version whose file can never be read (found by schemathesis as a 500 on read).
+    empty = http.post(
+        "/api/v1/datasets/x/versions",
+        headers=head,
+        json={"files": [{"path": "a", "size": 0, "digest": "sha256:" + "2" * 64}]},
+    )
+    assert empty.status_code == 422
+    assert empty.json()["errors"][0]["field"] == "files"
+    assert http.get("/api/v1/datasets/x", headers=head).status_code == 404
     unknown = http.post("/api/v1/datasets/x/versions/latest/push", headers=head, json={})
     assert unknown.status_code == 404
     # The server reads and writes only the remote its operator configured, never a folder or
