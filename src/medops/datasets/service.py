@@ -103,6 +103,7 @@ def _sha(data: bytes | memoryview) -> str:
 
 _EMPTY_DIGEST = _sha(b"")  # a 0-byte file is committed without an upload, so it must be this
 
+
 def _bad(field: str, reason: str) -> InvalidInputError:
     return InvalidInputError(f"{field}: {reason}", errors=[FieldError(field, reason)])
 
