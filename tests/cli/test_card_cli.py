@@ -27,7 +27,7 @@ def test_registration_warns_and_a_card_is_copied_forward(cli: Cli, tmp_path: Pat
     bare = cli.ok("models", "register", "risk", str(model_file), "--sample", str(sample))
     said = " ".join(bare.out.split())  # as read, whatever the terminal's wrapping
     assert "warning: no training data recorded" in said
-    assert "--training-data URI" in said
+    assert "--training-data NAME@VERSION" in said
     assert "warning: no demographic attribute" in said
     assert "before risk/1 can be promoted" in said
     joblib.dump(model_data.pipeline(2.0), model_file)

@@ -393,7 +393,8 @@ def registration_warnings(version: VersionOut, require_parity: bool) -> list[str
         warnings.append(
             "no training data recorded: the card's required 'training data' can never be filled "
             "for this version, so a protected alias (production) will refuse it; register it "
-            "again with --training-data URI (and --training-digest)"
+            "again with --training-data NAME@VERSION (a dataset version, after 'medops data add'), "
+            "or the URI of data outside medops with --training-digest"
         )
     if not version.signature.demographics:
         warnings.append(
