@@ -154,6 +154,7 @@ def paired_bootstrap(
     scores_b: npt.ArrayLike,
     metric: Metric,
     *,
+    metric_b: Metric | None = None,
     name: str = "bootstrap",
     n_resamples: int = 1000,
     level: float = 0.95,
@@ -161,17 +162,19 @@ def paired_bootstrap(
 ) -> PairedTest:
     """The difference ``metric(a) - metric(b)`` with a percentile interval from resampling
     rows (the same rows for both models); resamples where the metric is undefined (NaN, say
-    one class only) are dropped."""
+    one class only) are dropped. ``metric_b``, when given, judges B (say, at its own
+    threshold)."""
     labels = _labels(y)
     a = np.asarray(scores_a, dtype=np.float64)
     b = np.asarray(scores_b, dtype=np.float64)
-    value_a, value_b = metric(labels, a), metric(labels, b)
+    judge_b = metric if metric_b is None else metric_b
+    value_a, value_b = metric(labels, a), judge_b(labels, b)
     rng = np.random.default_rng(seed)
     n = labels.size
     diffs = np.empty(n_resamples)
     for i in range(n_resamples):
         idx = rng.integers(0, n, n)
-        diffs[i] = metric(labels[idx], a[idx]) - metric(labels[idx], b[idx])
+        diffs[i] = metric(labels[idx], a[idx]) - judge_b(labels[idx], b[idx])
     diffs = diffs[np.isfinite(diffs)]
     diff = float(value_a - value_b)
     if diffs.size == 0:
