@@ -42,6 +42,7 @@ from medops.registry.schemas import PRODUCTION, PromoteRequest
 from medops.registry.store import load_model
 from medops.retraining import stats
 from medops.retraining.plan_schemas import (
+    CandidateReport,
     PlanSpec,
     RolloutEvent,
     RolloutOut,
@@ -116,6 +117,11 @@ class RolloutService:
                     f"a plan's rollout moves {name}@{PRODUCTION}; the deployment must follow it"
                 )
                 raise ConflictError(reason, errors=[FieldError("deployment", reason)])
+            if deployment.canary_version is not None:
+                raise ConflictError(
+                    f"{request.deployment} has a canary of version {deployment.canary_version} "
+                    "already; end it before a rollout under the plan"
+                )
             busy = session.scalars(
                 select(PlanRollout.id).where(
                     PlanRollout.deployment == request.deployment, PlanRollout.state.in_(OPEN)
@@ -139,7 +145,7 @@ class RolloutService:
             plan = session.get(ChangeControlPlan, report.plan_id)
             assert plan is not None
             active = active_plan(session, model)
-            reasons: list[str] = json.loads(report.report)["reasons"]
+            reasons = list(CandidateReport.model_validate_json(report.report).reasons)
             if active is None or active.id != plan.id:
                 reasons = [*reasons, f"the report was made under plan {plan.number}, not active"]
             now = self._clock.now()
