@@ -158,3 +158,19 @@ def test_no_plan_no_candidate_report(http: httpx.Client, people: dict[str, dict[
     answer = evaluate(http, people["ds"], version, None)
     assert answer.status_code == 409
     assert "no active change-control plan" in answer.text
+
+
+def test_a_newer_plan_withdraws_the_cover_of_reports_made_under_the_old_one(
+    http: httpx.Client, people: dict[str, dict[str, str]], tmp_path: Path
+) -> None:
+    """Once another plan is active, a report made under the superseded one opens no gate:
+    the candidate must be judged again under the plan in force."""
+    active_plan(http, people, spec(tmp_path))
+    version = candidate(http, people, 2.0)
+    assert evaluate(http, people["ds"], version, eval_file(tmp_path)).json()["within_plan"]
+    gates = f"/api/v1/models/{NAME}/versions/{version}/gates"
+    assert http.get(gates, headers=people["mle"]).json()["passed"]
+    active_plan(http, people, spec(tmp_path, description="tightened"))
+    after = http.get(gates, headers=people["mle"]).json()
+    assert not after["passed"]
+    assert "approvals.plan" not in after["checks"]

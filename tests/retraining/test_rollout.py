@@ -196,3 +196,21 @@ def test_outside_plan_candidate_stops_and_waits_for_approval(
     state = _deployment(http, people)
     assert (state["shadow_version"], state["canary_version"]) == (None, None)
     assert _tick(http, people) == []
+
+
+def test_a_rollout_stopped_by_hand_ends_its_canary(
+    http: httpx.Client, people: dict[str, dict[str, str]], tmp_path: Path
+) -> None:
+    """An ML engineer aborts a rollout in canary: the canary is rolled back, the rollout is
+    aborted with the reason, and a data scientist may not do it (no deployments:manage)."""
+    _within_plan_rollout(http, people, tmp_path)
+    moved = _to_canary(http, people)
+    path = f"/api/v1/models/{NAME}/rollouts/{moved['id']}/abort"
+    body = {"reason": "clinical team asked to pause"}
+    assert http.post(path, json=body, headers=people["ds"]).status_code == 403
+    aborted = http.post(path, json=body, headers=people["mle"])
+    assert aborted.status_code == 200, aborted.text
+    assert aborted.json()["state"] == "aborted"
+    assert aborted.json()["reasons"] == ["clinical team asked to pause"]
+    assert _deployment(http, people)["canary_version"] is None
+    assert http.post(path, json=body, headers=people["mle"]).status_code == 409
