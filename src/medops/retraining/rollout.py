@@ -35,6 +35,7 @@ from medops.context import Context
 from medops.core.signature import ModelSignature
 from medops.db.engine import Database
 from medops.errors import ConflictError, FieldError, MedopsError, NotFoundError
+from medops.logs import get_logger
 from medops.monitoring.service import MonitoringService
 from medops.monitoring.tables import MonitoringResult
 from medops.registry.lifecycle import LifecycleService
@@ -56,6 +57,7 @@ from medops.serving.schemas import CanaryRequest, DeploymentRollbackRequest, Sha
 from medops.serving.tables import Deployment, Outcome, Prediction
 
 OPEN = ("shadow", "canary")
+log = get_logger("medops.retraining")
 
 
 class RolloutService:
@@ -195,7 +197,16 @@ class RolloutService:
                 .order_by(PlanRollout.started_at)
             ).all()
             names = {model_id: self._deployments.model_name(model_id) for _id, model_id in found}
-        return [self.advance(ctx, names[model_id], rollout_id) for rollout_id, model_id in found]
+        moved = []
+        for rollout_id, model_id in found:
+            try:
+                moved.append(self.advance(ctx, names[model_id], rollout_id))
+            except MedopsError as exc:
+                # One rollout that cannot move (say its deployment changed under it) must
+                # not hold up the others; it is tried again at the next tick.
+                log.warning("rollout could not advance", rollout=rollout_id, error=exc.code)
+                moved.append(self.get(names[model_id], rollout_id))
+        return moved
 
     def advance(self, ctx: Context, name: str, rollout_id: str) -> RolloutOut:
         """One step of one rollout, if its conditions are met (else unchanged)."""
