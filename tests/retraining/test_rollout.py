@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from medops.api.app import create_app
+from medops.client.embedded import EmbeddedTransport
 from medops.monitoring.tables import MonitoringResult
 from medops.services import Services
 from medops.testing import FixedClock
@@ -214,3 +216,33 @@ def test_a_rollout_stopped_by_hand_ends_its_canary(
     assert aborted.json()["reasons"] == ["clinical team asked to pause"]
     assert _deployment(http, people)["canary_version"] is None
     assert http.post(path, json=body, headers=people["mle"]).status_code == 409
+
+
+def test_the_server_advances_rollouts_by_itself_under_its_lease(
+    http: httpx.Client, people: dict[str, dict[str, str]], services: Services, tmp_path: Path
+) -> None:
+    """With MEDOPS_ROLLOUT_INTERVAL_SECONDS set, a server's own loop (the retraining.rollout
+    lease) promotes a rollout whose protocol has nothing left to wait for; nobody ticks."""
+    rollout = {"shadow_predictions": 0, "canary_steps": [{"percent": 10, "minutes": 0}]}
+    active_plan(http, people, spec(tmp_path, rollout=rollout))
+    version = candidate(http, people, 2.0)
+    assert evaluate(http, people["ds"], version, eval_file(tmp_path)).json()["within_plan"]
+    started = http.post(
+        f"/api/v1/models/{NAME}/rollouts",
+        json={"version": version, "deployment": DEPLOYMENT},
+        headers=people["ds"],
+    ).json()
+    assert started["state"] == "canary"
+    services.settings = services.settings.model_copy(update={"rollout_interval_seconds": 0.05})
+    server = create_app(services=services, owns_services=False)
+    with httpx.Client(transport=EmbeddedTransport(server), base_url="https://testserver"):
+        for _ in range(200):
+            state = http.get(
+                f"/api/v1/models/{NAME}/rollouts/{started['id']}", headers=people["mle"]
+            ).json()["state"]
+            if state != "canary":
+                break
+            time.sleep(0.05)
+    assert state == "promoted"
+    model = http.get(f"/api/v1/models/{NAME}", headers=people["mle"]).json()
+    assert model["aliases"]["production"] == version
