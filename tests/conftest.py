@@ -143,6 +143,7 @@ def settings(tmp_path: Path, db_url: str) -> Settings:
         mfa_required_roles=(),
         alert_evaluate_seconds=0,
         alert_dispatch_seconds=0,  # the dispatch loop ticks in real time; tests dispatch
+        rollout_interval_seconds=0,  # so does the rollout driver; tests tick
     )
 
 

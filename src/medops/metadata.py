@@ -41,6 +41,12 @@ from medops.registry.tables import (
     RegisteredModel,
     ValidationReport,
 )
+from medops.retraining.plan_tables import (
+    CandidateEvaluation,
+    ChangeControlPlan,
+    PlanRollout,
+    PlanSignature,
+)
 from medops.serving.tables import (
     Deployment,
     DeploymentEvent,
@@ -64,6 +70,8 @@ __all__ = [
     "AuditCheckpoint",
     "AuditEvent",
     "BreakGlassGrant",
+    "CandidateEvaluation",
+    "ChangeControlPlan",
     "DataBlob",
     "DataHold",
     "DataObject",
@@ -86,6 +94,8 @@ __all__ = [
     "MonitoringProfile",
     "MonitoringResult",
     "Outcome",
+    "PlanRollout",
+    "PlanSignature",
     "Prediction",
     "RecoveryCode",
     "RegisteredModel",

@@ -31,6 +31,9 @@ from medops.monitoring.service import MonitoringService
 from medops.registry.lifecycle import LifecycleService
 from medops.registry.policy_changes import PolicyChangeService
 from medops.registry.service import RegistryService
+from medops.retraining.comparison import CandidateService
+from medops.retraining.plans import PlanService
+from medops.retraining.rollout import RolloutService
 from medops.rowcheck import check_rows
 from medops.serving.cost import Prices
 from medops.serving.deployments import DeploymentService, followers
@@ -68,6 +71,9 @@ class Services:
     slo: SloService
     datasets: DatasetService
     lineage: LineageService
+    plans: PlanService
+    candidates: CandidateService
+    rollouts: RolloutService
 
     def close(self) -> None:
         self.refusals.flush(everything=True)
@@ -126,6 +132,12 @@ def build_services(
     registry.data_reader = lambda ctx, ref, path, purpose: datasets.read_file(
         ctx, DatasetRef.parse(ref), path, purpose
     )
+    # A change-control plan's signatures stand in for a version's approvals when a
+    # within-plan candidate report covers the version (retraining/plans.py).
+    plans = PlanService(db, clock, audit, logins, checkpoints.key)
+    lifecycle.approval_sources.append(plans.cover)
+    candidates = CandidateService(db, clock, audit, blobs, registry.data_reader)
+    monitoring = MonitoringService(db, clock, audit, blobs)
     return Services(
         settings=settings,
         db=db,
@@ -144,11 +156,14 @@ def build_services(
         policy_changes=PolicyChangeService(db, clock, audit, logins, checkpoints.key, followers),
         deployments=deployments,
         outcomes=OutcomeService(db, clock, audit),
-        monitoring=MonitoringService(db, clock, audit, blobs),
+        monitoring=monitoring,
         monitoring_config=MonitoringConfigService(db, clock, audit),
         alerts=alerts,
         usage=UsageRecorder(clock, settings.replica_id or default_replica()),
         slo=slo,
         datasets=datasets,
         lineage=lineage,
+        plans=plans,
+        candidates=candidates,
+        rollouts=RolloutService(db, clock, audit, lifecycle, deployments, monitoring),
     )

@@ -31,6 +31,7 @@ from medops.api.routers import (
     models,
     monitoring,
     notifications,
+    plans,
     slo,
     tokens,
     users,
@@ -146,6 +147,21 @@ async def _monitoring(
                 await run_in_threadpool(leader.turn, services.clock.now())  # a long run
         except Exception:
             log.warning("monitoring run failed; retried at the next interval", exc_info=True)
+    await _release(services, leader)
+
+
+async def _rollouts(services: Services, seconds: float, stopping: asyncio.Event) -> None:
+    """Advance the rollouts change-control plans allow every ``seconds``
+    (MEDOPS_ROLLOUT_INTERVAL_SECONDS), when this process holds the ``retraining.rollout``
+    lease: one replica moves each rollout per period."""
+    leader = Leader(services.db, "retraining.rollout", process_holder(services), seconds)
+    while not await _pause(stopping, seconds):
+        try:
+            if await run_in_threadpool(leader.turn, services.clock.now()):
+                moved = await run_in_threadpool(services.rollouts.tick, SYSTEM_CONTEXT)
+                leader.ran(rollouts=len(moved))
+        except Exception:
+            log.warning("rollout tick failed; retried at the next interval", exc_info=True)
     await _release(services, leader)
 
 
@@ -281,6 +297,10 @@ def _loops(
         loops.append(
             asyncio.create_task(_dispatch(services, settings.alert_dispatch_seconds, stopping))
         )
+    if settings.rollout_interval_seconds > 0:
+        loops.append(
+            asyncio.create_task(_rollouts(services, settings.rollout_interval_seconds, stopping))
+        )
     if settings.openlineage_url:
         from medops.lineage.outbox import SEND_SECONDS, run_loop
 
@@ -362,6 +382,8 @@ def create_app(
         tokens.router,
         audit.router,
         breakglass.router,
+        plans.router,  # before models' /{name}/versions/{selector}
+        plans.jobs,
         models.router,
         deployments.router,
         monitoring.router,

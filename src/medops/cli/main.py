@@ -113,6 +113,11 @@ class MedopsGroup(LazyGroup):
             "app",
             "Lineage: which data made which model, where it serves, what it predicted.",
         ),
+        "plans": Lazy(
+            "medops.cli.plans",
+            "app",
+            "Change-control plans: create, sign, show; candidates against the champion; rollouts.",
+        ),
         "slo": Lazy(
             "medops.cli.slo",
             "app",

@@ -27,6 +27,7 @@ from medops.api.console.layout import (
     when,
 )
 from medops.api.console.lineage import Edge, Node, lineage_svg
+from medops.api.console.plans import plan_sections
 from medops.api.deps import ServicesDep, require
 from medops.context import Actor, Context
 from medops.core.permissions import Permission
@@ -220,6 +221,7 @@ def model_page(
                   table(["when", "alias", "move", "from", "to", "by", "reason"],
                         _history_rows(services.lifecycle.history(name)), empty="No move yet."))
         + section("Promotion policy", _policy(model))
+        + plan_sections(services, actor, name)
     )  # fmt: skip
     return page(f"Model {name}", body, actor=actor, active="models", crumbs=[MODELS, (name, None)])
 
