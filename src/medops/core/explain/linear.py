@@ -60,10 +60,14 @@ class LinearExplainer(Explainer):
         used = columns >= 0
         grouping[np.flatnonzero(used), columns[used]] = w[used]
         self._grouping = grouping
-        self._w = w
+        self.weights = w  # per preprocessed column, for the explained class
         self._z_mean = z.mean(axis=0)
         self._intercept = link.sign * intercepts[link.column] + link.offset
-        self.base_value = float(self._w @ self._z_mean + self._intercept)
+        self.base_value = float(self.weights @ self._z_mean + self._intercept)
+
+    def preprocessed(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        """The linear node's input columns for ``feed``, as the graph computes them."""
+        return self._run(feed)[0]
 
     def _run(self, feed: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         z, probabilities = self._probe.run(feed)
@@ -78,7 +82,7 @@ class LinearExplainer(Explainer):
             features=self.features,
             values=values,
             base_values=np.full(n_rows, self.base_value),
-            outputs=z @ self._w + self._intercept,
+            outputs=z @ self.weights + self._intercept,
             scale=self.scale,
             method=self.method,
             exact=True,

@@ -146,6 +146,11 @@ class TreeExplainer(Explainer):
         self.base_value = float(active.mean(axis=0) @ self._leaf + self._constant)
         self._build_tables(bg_bits)
 
+    @property
+    def deep_paths(self) -> int:
+        """How many paths have more than TABLE_DEPTH distinct features (no table)."""
+        return int(self._deep.size)
+
     # -- paths ---------------------------------------------------------------------------
 
     def _z_and_probabilities(self, feed: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
