@@ -161,3 +161,18 @@ def test_outputs_are_the_served_probabilities() -> None:
             answer.outputs if answer.scale == "probability" else 1 / (1 + np.exp(-answer.outputs))
         )
         assert np.abs(shown - served).max() < 1e-6, family
+
+
+def test_one_row_at_a_time_equals_the_batch() -> None:
+    """Serving explains one row per request (a faster path): each single-row answer equals
+    that row's answer in a batch."""
+    model = fitted("gradient-boosting")
+    explainer = explainer_for(
+        model.package.onnx, model.package.signature, background=model.columns(model.background)
+    )
+    rows = model.data.iloc[:25]
+    batch = explainer.explain(model.columns(rows))
+    for i in range(len(rows)):
+        single = explainer.explain(model.columns(rows.iloc[i : i + 1]))
+        assert np.array_equal(single.values[0], batch.values[i])
+        assert single.outputs[0] == batch.outputs[i]

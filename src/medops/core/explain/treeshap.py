@@ -230,7 +230,7 @@ class TreeExplainer(Explainer):
 
     def _holds(self, z: np.ndarray) -> np.ndarray:
         """(n, U): whether each row satisfies each distinct condition."""
-        values = z[:, self._u_col]
+        values = z[0].take(self._u_col)[None, :] if z.shape[0] == 1 else z[:, self._u_col]
         holds = (values > self._u_lo) & (values <= self._u_hi)
         if np.isnan(values).any():
             holds |= np.isnan(values) & self._u_nan
@@ -245,6 +245,9 @@ class TreeExplainer(Explainer):
         """(n, P) each path's bit pattern as an integer, and the bits when needed."""
         if self._c_max == 1 and not self._deep.size:
             holds = self._holds(z).astype(np.float64)
+            if z.shape[0] == 1:  # one row: 1-D take is several times faster than fancy indexing
+                bits = holds[0].take(self._slot_condition)
+                return (bits @ self._pattern_weights).astype(np.int64)[None, :], None
             return (holds[:, self._slot_condition] @ self._pattern_weights).astype(np.int64), None
         bits = self._bits(z)
         return (bits.astype(np.float64) @ self._pattern_weights).astype(np.int64), bits
