@@ -26,7 +26,7 @@ from medops.core.permissions import Role
 from medops.db import migrate
 from medops.db.engine import Database
 from medops.services import Services, build_services
-from medops.testing import FixedClock
+from medops.testing import FAST_PASSWORD_HASHING, FixedClock
 from tests.helpers import model_data
 from tests.helpers.http import bearer
 from tests.helpers.people import make_user
@@ -154,7 +154,7 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def services(settings: Settings, clock: FixedClock) -> Iterator[Services]:
-    services = build_services(settings, clock=clock)
+    services = build_services(settings, clock=clock, password_hashing=FAST_PASSWORD_HASHING)
     try:
         yield services
     finally:
@@ -209,7 +209,11 @@ def client_for(
     opened: list[tuple[httpx.Client, Services]] = []
 
     def build(**overrides: object) -> tuple[httpx.Client, Services]:
-        services = build_services(settings.model_copy(update=overrides), clock=clock)
+        services = build_services(
+            settings.model_copy(update=overrides),
+            clock=clock,
+            password_hashing=FAST_PASSWORD_HASHING,
+        )
         client = httpx.Client(
             transport=EmbeddedTransport(create_app(services=services)),
             base_url="https://testserver",

@@ -19,6 +19,7 @@ from medops.auth.enrollment import MfaService
 from medops.auth.login import LoginService
 from medops.auth.mfa_keys import MfaKeys
 from medops.auth.mfa_store import MfaSecretStore
+from medops.auth.passwords import OWASP_HASHING, PasswordHashing
 from medops.auth.service import IdentityService
 from medops.clock import Clock, SystemClock
 from medops.config import Settings
@@ -93,8 +94,10 @@ def build_services(
     clock: Clock | None = None,
     blobs: BlobStore | None = None,
     audit_sink: AuditSink | None = None,
+    password_hashing: PasswordHashing = OWASP_HASHING,
 ) -> Services:
-    """Connect the pieces for ``settings``; nothing is created on disk or in the database."""
+    """Connect the pieces for ``settings``; nothing is created on disk or in the database.
+    ``password_hashing`` is for test suites only (medops.testing.FAST_PASSWORD_HASHING)."""
     clock = clock or SystemClock()
     db = Database(settings.resolved_database_url)
     install_audit_guard(db.session_factory)
@@ -108,7 +111,7 @@ def build_services(
         settings.resolved_mfa_key_file,
         settings.mfa_key.get_secret_value() if settings.mfa_key else None,
     )
-    logins = LoginService(db, clock, audit, settings, mfa_keys)
+    logins = LoginService(db, clock, audit, settings, mfa_keys, password_hashing)
     checkpoints = CheckpointService(db, clock, audit, settings.audit_checkpoint_dir, check_rows)
     # Signatures are countersigned with the same Ed25519 key as audit checkpoints.
     lifecycle = LifecycleService(db, clock, audit, blobs, logins, checkpoints.key, followers)
@@ -145,7 +148,7 @@ def build_services(
         blobs=blobs,
         audit=audit,
         refusals=RefusalTally(audit, clock),
-        identity=IdentityService(db, clock, audit, settings),
+        identity=IdentityService(db, clock, audit, settings, password_hashing),
         logins=logins,
         mfa=MfaService(db, clock, audit, logins, mfa_keys),
         mfa_secrets=MfaSecretStore(db, audit, mfa_keys),

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from medops.auth.tables import User
+from medops.config import Settings
+from medops.context import Context, Origin
 from medops.core.permissions import Role
-from medops.services import Services
-from medops.testing import capture_audit
+from medops.services import Services, build_services
+from medops.testing import FixedClock, capture_audit
 from tests.helpers.http import bearer, login
 from tests.helpers.people import PASSWORD, make_user
 
@@ -89,3 +93,23 @@ def test_admin_reset_forces_a_change_before_anything_else(
     )
     assert http.post("/api/v1/tokens", json={}, headers=bearer(token)).status_code == 201
     assert login(http, "zane", "sunlit-archive-93").json()["restriction"] is None
+
+
+def test_an_installation_hashes_at_owasp_costs_and_reads_any_costs(
+    settings: Settings, clock: FixedClock, services: Services
+) -> None:
+    """build_services without a hashing given stores argon2id at OWASP's costs (19 MiB, 2
+    passes, 1 lane), and logs in a user whose hash was made at other costs (the test suite's);
+    the suite's cheap hashing is only what its fixtures inject."""
+    make_user(services, "fast-hash", Role.CLINICIAN)
+    installation = build_services(settings, clock=clock)
+    try:
+        make_user(installation, "owasp-hash", Role.CLINICIAN)
+        ctx = Context(actor=None, origin=Origin(source_ip="127.0.0.1"))
+        assert installation.logins.login(ctx, "fast-hash", PASSWORD, kind="login").secret
+        with installation.db.transaction() as session:
+            stored = {u.username: u.password_hash or "" for u in session.scalars(select(User))}
+    finally:
+        installation.close()
+    assert stored["owasp-hash"].startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert stored["fast-hash"].startswith("$argon2id$v=19$m=8,t=1,p=1$")

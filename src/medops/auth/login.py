@@ -86,12 +86,14 @@ class LoginService:
         audit: AuditService,
         settings: Settings,
         mfa_keys: MfaKeys,
+        hashing: passwords.PasswordHashing = passwords.OWASP_HASHING,
     ) -> None:
         self._db = db
         self._clock = clock
         self._audit = audit
         self._settings = settings
         self._keys = mfa_keys
+        self._hashing = hashing
         self.limits = limits_of(settings)
         self.cache = AuthCache(settings.auth_cache_seconds, clock)
         watch_auth_changes(db.session_factory, self.cache)
@@ -141,7 +143,7 @@ class LoginService:
             # A refusal of a blocked address is counted with the other refused requests of
             # that address and minute (api/errors.py), not recorded one by one.
             _refuse_blocked(address, now)
-            ok = passwords.verify_password(user.password_hash if user else None, password)
+            ok = self._hashing.verify(user.password_hash if user else None, password)
             second: str | None = "none"
             reason = ""
             if ok and user is not None and user.is_active and user.mfa_enabled_at is not None:
@@ -555,7 +557,7 @@ class LoginService:
                     details=revoked.details(),
                 ),
             )
-            user.password_hash = passwords.hash_password(new)
+            user.password_hash = self._hashing.hash(new)
             user.must_change_password = False
             # The change lifts only its own restriction: MFA enrollment may still be due.
             needs_mfa = user.role in self._settings.mfa_required_roles and not user.mfa_enabled_at
@@ -619,7 +621,7 @@ class LoginService:
                     audited=True,
                 )
                 reason = "locked after repeated failures"
-            elif not passwords.verify_password(user.password_hash, password):
+            elif not self._hashing.verify(user.password_hash, password):
                 error = AuthenticationError(
                     "re-authentication failed: wrong password", audited=True
                 )

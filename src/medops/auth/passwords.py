@@ -12,14 +12,40 @@ from medops.errors import FieldError, InvalidInputError
 MIN_LENGTH = 12
 MAX_LENGTH = 256
 
+
+class PasswordHashing:
+    """argon2id at given costs: hashes new passwords and verifies any argon2 hash (a hash
+    carries its own costs, so hashes made at other costs still verify)."""
+
+    def __init__(self, *, time_cost: int, memory_kib: int) -> None:
+        self._hasher = PasswordHasher(
+            time_cost=time_cost, memory_cost=memory_kib, parallelism=1, type=Type.ID
+        )
+
+    def hash(self, password: str) -> str:
+        """An argon2id hash of the password, with its own random salt."""
+        return self._hasher.hash(password)
+
+    def verify(self, password_hash: str | None, password: str) -> bool:
+        """True when the password matches; always spends the time of one verification."""
+        try:
+            return (
+                self._hasher.verify(password_hash or self._dummy_hash, password)
+                and password_hash is not None
+            )
+        except (VerificationError, InvalidHashError):
+            return False
+
+    @functools.cached_property
+    def _dummy_hash(self) -> str:
+        """Verified against when the user does not exist, so both paths cost the same time."""
+        return self._hasher.hash("medops-timing-equaliser")
+
+
 # OWASP's argon2id minimum (19 MiB, 2 passes, 1 lane): strong, yet ~20 ms on a small server.
-_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, type=Type.ID)
-
-
-@functools.cache
-def _dummy_hash() -> str:
-    """Verified against when the user does not exist, so both paths cost the same time."""
-    return _HASHER.hash("medops-timing-equaliser")
+# Every installation uses it; only a test suite passes another to build_services (see
+# medops.testing.FAST_PASSWORD_HASHING).
+OWASP_HASHING = PasswordHashing(time_cost=2, memory_kib=19 * 1024)
 
 
 # Long passwords that still top breach lists, plus this product's own obvious choices. The
@@ -113,15 +139,10 @@ def check_policy(password: str, *, field: str = "password", username: str | None
 
 
 def hash_password(password: str) -> str:
-    """An argon2id hash of the password, with its own random salt."""
-    return _HASHER.hash(password)
+    """An argon2id hash of the password at OWASP's costs, with its own random salt."""
+    return OWASP_HASHING.hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True when the password matches; always spends the time of one verification."""
-    try:
-        return (
-            _HASHER.verify(password_hash or _dummy_hash(), password) and password_hash is not None
-        )
-    except (VerificationError, InvalidHashError):
-        return False
+    return OWASP_HASHING.verify(password_hash, password)

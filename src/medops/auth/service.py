@@ -41,11 +41,19 @@ DEFAULT_TOKEN_DAYS = 90
 class IdentityService:
     """Creates, disables and resets accounts; issues, lists and revokes API tokens."""
 
-    def __init__(self, db: Database, clock: Clock, audit: AuditService, settings: Settings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        audit: AuditService,
+        settings: Settings,
+        hashing: passwords.PasswordHashing = passwords.OWASP_HASHING,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._audit = audit
         self._settings = settings
+        self._hashing = hashing
 
     # --- users -------------------------------------------------------------------------
 
@@ -98,7 +106,7 @@ class IdentityService:
             username=data.username,
             full_name=data.full_name.strip() if data.full_name else None,
             role=data.role.value,
-            password_hash=passwords.hash_password(data.password),
+            password_hash=self._hashing.hash(data.password),
             created_at=self._clock.now(),
             must_change_password=False,
         )
@@ -206,7 +214,7 @@ class IdentityService:
                     details={"after": {"must_change_password": True}} | revoked.details(),  # nosec B105 - a flag, not a password
                 ),
             )
-            user.password_hash = passwords.hash_password(temporary)
+            user.password_hash = self._hashing.hash(temporary)
             user.must_change_password = True
         return user_out(user)
 

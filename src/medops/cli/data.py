@@ -38,7 +38,7 @@ def _bars(quiet: bool) -> Iterator[Any]:
         TextColumn("{task.description}"),
         BarColumn(),
         DownloadColumn(),
-        console=err_console,
+        console=err_console.current,
         transient=True,
     ) as bars:
         tasks: dict[str, Any] = {}

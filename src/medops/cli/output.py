@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -11,13 +12,66 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.segment import Segments
+from rich.status import Status
 from rich.table import Table
 from rich.text import Text
 
 from medops.errors import MedopsError
 
-console = Console()
-err_console = Console(stderr=True)
+# The environment variables rich reads when it builds a Console: its width and height, whether
+# the output is a terminal, and its colours.
+TERMINAL_ENVIRONMENT = (
+    "COLUMNS", "LINES", "TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE",
+    "TTY_INTERACTIVE",
+)  # fmt: skip
+
+
+class TerminalConsole:
+    """stdout's (or stderr's) rich Console as the terminal is when something is printed.
+
+    A rich ``Console`` reads ``COLUMNS``, ``NO_COLOR`` and the like once, when it is built;
+    built at import it would keep the terminal of whoever imported this module first (a test
+    run's first CLI test, say) for the life of the process. This one builds its Console again
+    whenever the stream or one of those variables has changed since the last use, so every
+    command sees its own terminal. ``current`` gives the Console itself for anything not
+    forwarded here.
+    """
+
+    def __init__(self, *, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._built: tuple[object, tuple[str | None, ...], Console] | None = None
+
+    @property
+    def current(self) -> Console:
+        stream = sys.stderr if self._stderr else sys.stdout
+        environment = tuple(os.environ.get(name) for name in TERMINAL_ENVIRONMENT)
+        built = self._built
+        if built is None or built[0] is not stream or built[1] != environment:
+            built = (stream, environment, Console(stderr=self._stderr))
+            self._built = built
+        return built[2]
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        self.current.print(*objects, **options)
+
+    def status(self, message: str) -> Status:
+        return self.current.status(message)
+
+    @property
+    def width(self) -> int:
+        return self.current.width
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.current.is_terminal
+
+    @property
+    def is_interactive(self) -> bool:
+        return self.current.is_interactive
+
+
+console = TerminalConsole()
+err_console = TerminalConsole(stderr=True)
 
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
 
@@ -93,15 +147,16 @@ def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]
         table.add_column(column, no_wrap=whole, overflow="fold")
     for row in rows:
         table.add_row(*(_cell(v) for v in row))
-    unbounded = console.options.update_width(TABLE_MAX_WIDTH)
-    needed = min(console.measure(table, options=unbounded).minimum, TABLE_MAX_WIDTH)
-    if needed <= console.width:
-        console.print(table)
+    out = console.current
+    unbounded = out.options.update_width(TABLE_MAX_WIDTH)
+    needed = min(out.measure(table, options=unbounded).minimum, TABLE_MAX_WIDTH)
+    if needed <= out.width:
+        out.print(table)
         return
     # rich never prints wider than the console: render at the needed width and print the
     # lines as they are (neither cropped nor wrapped by rich).
-    lines = console.render(table, console.options.update_width(needed))
-    console.print(Segments(lines), crop=False, soft_wrap=True)
+    lines = out.render(table, out.options.update_width(needed))
+    out.print(Segments(lines), crop=False, soft_wrap=True)
 
 
 TABLE_MAX_WIDTH = 10_000  # how wide a table may be printed so that no cell is cut

@@ -309,7 +309,7 @@ def _run(
         TextColumn("{task.fields[rows]:,} rows, {task.fields[failed]:,} failed"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=err_console,
+        console=err_console.current,
     )
     total = source.size if source is not None else count
     task = progress.add_task(f"predict {limits.deployment}", total=total, rows=0, failed=0)
