@@ -31,6 +31,8 @@ from medops.monitoring.service import MonitoringService
 from medops.registry.lifecycle import LifecycleService
 from medops.registry.policy_changes import PolicyChangeService
 from medops.registry.service import RegistryService
+from medops.retraining.jobs import TrainingService
+from medops.retraining.triggers import TriggerService
 from medops.rowcheck import check_rows
 from medops.serving.cost import Prices
 from medops.serving.deployments import DeploymentService, followers
@@ -68,6 +70,8 @@ class Services:
     slo: SloService
     datasets: DatasetService
     lineage: LineageService
+    training: TrainingService
+    training_triggers: TriggerService
 
     def close(self) -> None:
         self.refusals.flush(everything=True)
@@ -126,6 +130,7 @@ def build_services(
     registry.data_reader = lambda ctx, ref, path, purpose: datasets.read_file(
         ctx, DatasetRef.parse(ref), path, purpose
     )
+    training = TrainingService(db, clock, audit)
     return Services(
         settings=settings,
         db=db,
@@ -151,4 +156,6 @@ def build_services(
         slo=slo,
         datasets=datasets,
         lineage=lineage,
+        training=training,
+        training_triggers=TriggerService(db, clock, audit, training),
     )
