@@ -113,6 +113,11 @@ class MedopsGroup(LazyGroup):
             "app",
             "Lineage: which data made which model, where it serves, what it predicted.",
         ),
+        "train": Lazy(
+            "medops.cli.train",
+            "app",
+            "Training: run a model's training entry point on pinned data, triggers, history.",
+        ),
         "slo": Lazy(
             "medops.cli.slo",
             "app",

@@ -27,6 +27,7 @@ from medops.client.notifications import NotificationCalls
 from medops.client.registry import RegistryCalls
 from medops.client.serving import ServingCalls
 from medops.client.slo import SloCalls
+from medops.client.training import TrainingCalls
 from medops.client.transport import EMBEDDED_KEY
 
 __all__ = ["EMBEDDED_KEY", "Client"]
@@ -43,6 +44,7 @@ class Client(
     SloCalls,
     DatasetCalls,
     LineageCalls,
+    TrainingCalls,
 ):
     """Talks to one medops installation as one user (the token's).
 

@@ -391,8 +391,9 @@ class TrainingService:
         if version is None:
             reason = f"model {run.model!r} has no version {number}"
             raise InvalidInputError(reason, errors=[FieldError("candidate_version", reason)])
-        pinned = json.loads(version.training_data) if version.training_data else {}
-        if pinned.get("dataset") != run.dataset:
+        lineage = json.loads(version.lineage) if version.lineage else {}
+        pinned = lineage.get("datasets", {}).get("training") or {}
+        if (pinned.get("dataset"), pinned.get("root")) != (run.dataset, run.dataset_root):
             reason = (
                 f"version {number} does not pin the run's training data {run.dataset} "
                 f"(it pins {pinned.get('dataset') or 'no dataset version'})"
