@@ -233,9 +233,6 @@ class TrainingService:
                     environment="{}",
                     logs="",
                 )
-                session.add(TrainingActive(model=model, run_id=run.id))
-                session.flush()  # the one-active-run guard: refused here if taken
-                session.add(run)
                 self._audit.record(
                     session,
                     ctx,
@@ -255,6 +252,9 @@ class TrainingService:
                         },
                     ),
                 )
+                session.add(TrainingActive(model=model, run_id=run.id))
+                session.flush()  # the one-active-run guard: refused here if taken
+                session.add(run)
                 self._event(session, trigger_id, model, kind, "fired", run.id, request.reason)
                 session.flush()
                 return run_out(run)
@@ -352,11 +352,6 @@ class TrainingService:
             row.error = record.error
             row.mlflow_run = record.mlflow_run
             row.logs = record.logs
-            session.execute(
-                delete(TrainingActive).where(
-                    TrainingActive.model == row.model, TrainingActive.run_id == row.id
-                )
-            )
             self._audit.record(
                 session,
                 ctx,
@@ -376,6 +371,11 @@ class TrainingService:
                         "by": actor.username,
                     },
                 ),
+            )
+            session.execute(
+                delete(TrainingActive).where(
+                    TrainingActive.model == row.model, TrainingActive.run_id == row.id
+                )
             )
             session.flush()
             return run_out(row)

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from medops.audit.schemas import AuditEntry
-from medops.audit.service import AuditService
+from medops.audit.service import AuditService, exempt_from_audit_guard
 from medops.auth.common import require_actor
 from medops.clock import Clock
 from medops.context import Context
@@ -172,6 +172,7 @@ class TriggerService:
             if reason is not None:
                 fired = self._fire(ctx, trigger, reason, events)
             with self._db.transaction() as session:
+                exempt_from_audit_guard(session)  # bookkeeping: the firing itself is audited
                 row = self._load(session, trigger.id)
                 row.checked_at = now
                 if fired:
