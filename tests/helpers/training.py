@@ -80,13 +80,13 @@ def add_training_data(api: Client, folder: Path, table: bytes, message: str) -> 
 def sdk(app: FastAPI, settings: Settings, headers: dict[str, str]) -> Client:
     """An SDK client on the test app with a person's bearer token."""
     token = headers["Authorization"].removeprefix("Bearer ")
-    return Client(
-        "https://testserver", token, settings=settings, transport=EmbeddedTransport(app)
-    )
+    return Client("https://testserver", token, settings=settings, transport=EmbeddedTransport(app))
 
 
 def audit_actions(http: httpx.Client, headers: dict[str, str], prefix: str) -> list[str]:
     """The audited actions starting with ``prefix``, oldest first."""
     answer = http.get("/api/v1/audit/events", params={"limit": 1000}, headers=headers)
     assert answer.status_code == 200, answer.text
-    return [e["action"] for e in reversed(answer.json()["events"]) if e["action"].startswith(prefix)]
+    return [
+        e["action"] for e in reversed(answer.json()["events"]) if e["action"].startswith(prefix)
+    ]
