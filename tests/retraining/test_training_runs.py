@@ -53,14 +53,16 @@ def test_a_run_trains_on_the_newest_pinned_data_and_registers_a_candidate_with_l
     logs = ds.training_logs(done.id).logs
     assert "fitting on 309 rows with C=0.5" in logs
     assert "converted to ONNX" in logs
-    assert done.environment["python"] and "scikit-learn" in done.environment
+    assert done.environment["python"]
+    assert "scikit-learn" in done.environment
     candidate = ds.get_version(f"{NAME}/2")
     champion = ds.get_version(f"{NAME}/1")
     assert candidate.lineage["datasets"]["training"]["dataset"] == f"{DATASET}@{newest}"
     assert candidate.lineage["training_run"] == done.id
     assert candidate.tags == {"training_run": done.id, "candidate": "true"}
     assert candidate.signature == champion.signature
-    assert candidate.parity is not None and candidate.parity.max_abs_diff < 1e-4
+    assert candidate.parity is not None
+    assert candidate.parity.max_abs_diff < 1e-4
     assert candidate.hyperparameters["C"] == 0.5
     graph = http.get(
         "/api/v1/lineage", params={"ref": f"model:{NAME}/2"}, headers=deployed["mle"]
@@ -110,9 +112,11 @@ def test_a_failing_entry_point_ends_the_run_failed_with_its_output(
     run = ds.request_training_run(NAME, RunRequest(reason="try"))
     done = execute(ds, run.id, workdir=tmp_path)
     assert done.status == "failed"
-    assert done.error is not None and "exited with status 1" in done.error
+    assert done.error is not None
+    assert "exited with status 1" in done.error
     logs = ds.training_logs(run.id).logs
-    assert "loaded 100 rows" in logs and "no column 'hba1c'" in logs
+    assert "loaded 100 rows" in logs
+    assert "no column 'hba1c'" in logs
     assert [v.version for v in ds.list_versions(NAME)] == [1]
     assert ds.request_training_run(NAME, RunRequest(reason="next")).status == "queued"
 

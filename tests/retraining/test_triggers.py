@@ -163,7 +163,7 @@ def test_trigger_definitions_are_checked() -> None:
     trigger its size."""
     for kind in ("schedule", "monitoring", "labelled-data"):
         with pytest.raises(ValueError, match=f"a {kind} trigger needs"):
-            TriggerIn(model=NAME, kind=kind)  # type: ignore[arg-type]
+            TriggerIn(model=NAME, kind=kind)
 
 
 def test_a_monitoring_trigger_names_a_deployment_of_its_model(api: Client) -> None:
