@@ -116,6 +116,6 @@ def render_job(run: RunOut, settings: Settings, *, server_url: str = SERVER_URL)
             "backoffLimit": 0,
             "activeDeadlineSeconds": spec.timeout_seconds + 600,
             "ttlSecondsAfterFinished": 7 * 86400,
-            "template": {"metadata": {"labels": labels}, "spec": pod},
+            "template": {"metadata": {"labels": dict(labels)}, "spec": pod},
         },
     }
