@@ -27,11 +27,11 @@ WHEN = datetime(2026, 12, 6, 7, 0, tzinfo=UTC)
 def example_run(**resources: Any) -> RunOut:
     """A queued run of diabetes-risk as a monitoring trigger requests it."""
     return RunOut(
-        id="tr_0123456789abcdef",
+        id="tr_0000000000000001",
         model="diabetes-risk",
         status="queued",
         reason="monitoring: covariate-shift in diabetes v1 hour window 2026-12-06T06:00:00+00:00",
-        trigger_id="tt_00112233445566ff",
+        trigger_id="tt_0000000000000001",
         spec_version=1,
         spec=spec(executor="kubernetes", resources=resources or {"cpu": "2", "memory": "4Gi"}),
         dataset="diabetes-train@3",
@@ -82,8 +82,8 @@ def test_the_job_runs_the_run_locked_down_with_its_resources() -> None:
     job = document["spec"]
     pod = job["template"]["spec"]
     (container,) = pod["containers"]
-    assert document["metadata"]["name"] == job_name("tr_0123456789abcdef")
-    assert container["args"] == ["train", "execute", "tr_0123456789abcdef", "--json"]
+    assert document["metadata"]["name"] == job_name("tr_0000000000000001")
+    assert container["args"] == ["train", "execute", "tr_0000000000000001", "--json"]
     assert container["image"] == "medops"
     assert job["backoffLimit"] == 0
     assert pod["automountServiceAccountToken"] is False
