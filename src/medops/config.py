@@ -391,6 +391,16 @@ class Settings(BaseSettings):
         "data:read).",
     )
 
+    # -- retraining rollouts (retraining/rollout.py) --
+    rollout_interval_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=24 * 3600,
+        description="How often the server advances the rollouts change-control plans allow "
+        "(shadow, canary steps, promotion, aborts), under a lease so one replica runs each "
+        "tick (0: never; run `medops plans tick` from a scheduler instead).",
+    )
+
     # -- backups (backup/) --
     backup_targets: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),

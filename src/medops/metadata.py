@@ -48,6 +48,12 @@ from medops.retraining.job_tables import (
     TrainingTrigger,
     TrainingTriggerEvent,
 )
+from medops.retraining.plan_tables import (
+    CandidateEvaluation,
+    ChangeControlPlan,
+    PlanRollout,
+    PlanSignature,
+)
 from medops.serving.tables import (
     Deployment,
     DeploymentEvent,
@@ -71,6 +77,8 @@ __all__ = [
     "AuditCheckpoint",
     "AuditEvent",
     "BreakGlassGrant",
+    "CandidateEvaluation",
+    "ChangeControlPlan",
     "DataBlob",
     "DataHold",
     "DataObject",
@@ -93,6 +101,8 @@ __all__ = [
     "MonitoringProfile",
     "MonitoringResult",
     "Outcome",
+    "PlanRollout",
+    "PlanSignature",
     "Prediction",
     "RecoveryCode",
     "RegisteredModel",

@@ -31,7 +31,10 @@ from medops.monitoring.service import MonitoringService
 from medops.registry.lifecycle import LifecycleService
 from medops.registry.policy_changes import PolicyChangeService
 from medops.registry.service import RegistryService
+from medops.retraining.comparison import CandidateService
 from medops.retraining.jobs import TrainingService
+from medops.retraining.plans import PlanService
+from medops.retraining.rollout import RolloutService
 from medops.retraining.triggers import TriggerService
 from medops.rowcheck import check_rows
 from medops.serving.cost import Prices
@@ -72,6 +75,9 @@ class Services:
     lineage: LineageService
     training: TrainingService
     training_triggers: TriggerService
+    plans: PlanService
+    candidates: CandidateService
+    rollouts: RolloutService
 
     def close(self) -> None:
         self.refusals.flush(everything=True)
@@ -131,6 +137,12 @@ def build_services(
         ctx, DatasetRef.parse(ref), path, purpose
     )
     training = TrainingService(db, clock, audit)
+    # A change-control plan's signatures stand in for a version's approvals when a
+    # within-plan candidate report covers the version (retraining/plans.py).
+    plans = PlanService(db, clock, audit, logins, checkpoints.key)
+    lifecycle.approval_sources.append(plans.cover)
+    candidates = CandidateService(db, clock, audit, blobs, registry.data_reader)
+    monitoring = MonitoringService(db, clock, audit, blobs)
     return Services(
         settings=settings,
         db=db,
@@ -149,7 +161,7 @@ def build_services(
         policy_changes=PolicyChangeService(db, clock, audit, logins, checkpoints.key, followers),
         deployments=deployments,
         outcomes=OutcomeService(db, clock, audit),
-        monitoring=MonitoringService(db, clock, audit, blobs),
+        monitoring=monitoring,
         monitoring_config=MonitoringConfigService(db, clock, audit),
         alerts=alerts,
         usage=UsageRecorder(clock, settings.replica_id or default_replica()),
@@ -158,4 +170,7 @@ def build_services(
         lineage=lineage,
         training=training,
         training_triggers=TriggerService(db, clock, audit, training),
+        plans=plans,
+        candidates=candidates,
+        rollouts=RolloutService(db, clock, audit, lifecycle, deployments, monitoring),
     )

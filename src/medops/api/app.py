@@ -31,6 +31,7 @@ from medops.api.routers import (
     models,
     monitoring,
     notifications,
+    plans,
     slo,
     tokens,
     training,
@@ -150,6 +151,21 @@ async def _monitoring(
     await _release(services, leader)
 
 
+async def _rollouts(services: Services, seconds: float, stopping: asyncio.Event) -> None:
+    """Advance the rollouts change-control plans allow every ``seconds``
+    (MEDOPS_ROLLOUT_INTERVAL_SECONDS), when this process holds the ``retraining.rollout``
+    lease: one replica moves each rollout per period."""
+    leader = Leader(services.db, "retraining.rollout", process_holder(services), seconds)
+    while not await _pause(stopping, seconds):
+        try:
+            if await run_in_threadpool(leader.turn, services.clock.now()):
+                moved = await run_in_threadpool(services.rollouts.tick, SYSTEM_CONTEXT)
+                leader.ran(rollouts=len(moved))
+        except Exception:
+            log.warning("rollout tick failed; retried at the next interval", exc_info=True)
+    await _release(services, leader)
+
+
 async def _alerting(services: Services, seconds: float, stopping: asyncio.Event) -> None:
     """Evaluate alert rules every ``seconds`` (MEDOPS_ALERT_EVALUATE_SECONDS), when this
     process holds the ``alerts.evaluate`` lease: one replica evaluates each tick."""
@@ -165,9 +181,7 @@ async def _alerting(services: Services, seconds: float, stopping: asyncio.Event)
     await _release(services, leader)
 
 
-async def _training_triggers(
-    services: Services, seconds: float, stopping: asyncio.Event
-) -> None:
+async def _training_triggers(services: Services, seconds: float, stopping: asyncio.Event) -> None:
     """Evaluate the retraining triggers every ``seconds`` (MEDOPS_TRAINING_TRIGGER_SECONDS)
     when this process holds the ``training.triggers`` lease: one replica evaluates each tick
     (and a second request for the same model is refused by the database all the same)."""
@@ -308,6 +322,10 @@ def _loops(
                 _training_triggers(services, settings.training_trigger_seconds, stopping)
             )
         )
+    if settings.rollout_interval_seconds > 0:
+        loops.append(
+            asyncio.create_task(_rollouts(services, settings.rollout_interval_seconds, stopping))
+        )
     if settings.openlineage_url:
         from medops.lineage.outbox import SEND_SECONDS, run_loop
 
@@ -389,6 +407,8 @@ def create_app(
         tokens.router,
         audit.router,
         breakglass.router,
+        plans.router,  # before models' /{name}/versions/{selector}
+        plans.jobs,
         models.router,
         deployments.router,
         monitoring.router,

@@ -24,6 +24,7 @@ from medops.client.datasets import DatasetCalls
 from medops.client.lineage import LineageCalls
 from medops.client.monitoring import MonitoringCalls
 from medops.client.notifications import NotificationCalls
+from medops.client.plans import PlanCalls
 from medops.client.registry import RegistryCalls
 from medops.client.serving import ServingCalls
 from medops.client.slo import SloCalls
@@ -45,6 +46,7 @@ class Client(
     DatasetCalls,
     LineageCalls,
     TrainingCalls,
+    PlanCalls,
 ):
     """Talks to one medops installation as one user (the token's).
 

@@ -68,6 +68,12 @@ from medops.registry.tables import AliasEvent, Approval, ModelAlias, ModelVersio
 from medops.registry.validation_report import ReportDocument
 from medops.storage.base import DIGEST_PREFIX, BlobStore
 
+# (session, model, version) -> (signers as (role, username), evidence) or None.
+ApprovalSource = Callable[
+    [Session, RegisteredModel, ModelVersion],
+    tuple[list[tuple[str, str]], dict[str, object]] | None,
+]
+
 
 class LifecycleService:
     """Signatures, gates, promotion, rollback and the alias history."""
@@ -93,6 +99,10 @@ class LifecycleService:
         # Called inside a rollback's transaction (session, ctx, model id, alias, reason):
         # serving ends the canaries and shadows of the deployments that follow the alias.
         self.rollback_hooks: list[Callable[[Session, Context, str, str, str], None]] = []
+        # Asked when a version's own approvals fall short: a signed change-control plan that
+        # covers the version (retraining.plans) answers its signers (role, username) and the
+        # evidence to record; its signatures stand in for new ones.
+        self.approval_sources: list[ApprovalSource] = []
 
     # -- signatures -----------------------------------------------------------------------
 
@@ -330,7 +340,15 @@ class LifecycleService:
                 if a.valid and a.meaning == "approval" and a.username != row.created_by
             ]
             # Distinct people per role: one person's two signatures count once.
-            have = Counter(role for role, _user in {(a.role, a.username) for a in valid})
+            signers = {(a.role, a.username) for a in valid}
+            have = Counter(role for role, _user in signers)
+            if any(have[r.value] < n for r, n in policy.required_approvals.items()):
+                for source in self.approval_sources:
+                    found = source(session, model, row)
+                    if found is not None:
+                        signers |= {(r, u) for r, u in found[0] if u != row.created_by}
+                        checks["approvals.plan"] = True
+                have = Counter(role for role, _user in signers)
             for role, need in sorted(policy.required_approvals.items()):
                 ok = have[role.value] >= need
                 checks[f"approvals.{role.value}"] = ok
@@ -382,12 +400,26 @@ class LifecycleService:
                     evidence={
                         "gates": result.checks,
                         "approvals": self._evidence(session, model.name, row),
+                        **self._plan_evidence(session, model, row, result),
                     },
                     actor=actor.username,
                 )
             else:
                 refused = result
         return self._settle(ctx, moved, refused, "model.promote", request.reason, "move to")
+
+    def _plan_evidence(
+        self, session: Session, model: RegisteredModel, row: ModelVersion, result: GateResult
+    ) -> dict[str, object]:
+        """The plan whose signatures stood in for approvals (its number, hash, signatures and
+        the candidate report), when one did."""
+        if not result.checks.get("approvals.plan"):
+            return {}
+        for source in self.approval_sources:
+            found = source(session, model, row)
+            if found is not None:
+                return {"plan": found[1]}
+        return {}
 
     def _evidence(self, session: Session, name: str, row: ModelVersion) -> list[dict[str, str]]:
         return [

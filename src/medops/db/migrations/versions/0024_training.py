@@ -1,7 +1,7 @@
 """retraining: training specifications, runs, the one-active-run guard and triggers
 
 Revision ID: 0024
-Revises: 0019
+Revises: 0023
 Create Date: 2026-12-06 07:10:00
 
 ``training_specs`` versions each model's training specification; ``training_runs`` records
@@ -18,7 +18,7 @@ from alembic import op
 from medops.db.base import UTCDateTime
 
 revision = "0024"
-down_revision = "0019"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
