@@ -63,7 +63,8 @@ def test_a_run_trains_on_the_newest_pinned_data_and_registers_a_candidate_with_l
     assert candidate.signature == champion.signature
     assert candidate.parity is not None
     assert candidate.parity.max_abs_diff < 1e-4
-    assert candidate.hyperparameters["C"] == 0.5
+    assert candidate.hyperparameters["logisticregression__C"] == 0.5
+    assert candidate.lineage["training_parameters"] == {"C": 0.5}
     graph = http.get(
         "/api/v1/lineage", params={"ref": f"model:{NAME}/2"}, headers=deployed["mle"]
     ).json()

@@ -103,6 +103,7 @@ def execute(api: Client, run_id: str, *, workdir: Path | None = None) -> RunOut:
     run = api.start_training_run(run_id)
     logs = ""
     commit: str | None = None
+    champ: Any = None
     try:
         with tempfile.TemporaryDirectory(prefix="medops-train-", dir=workdir) as folder:
             work = Path(folder)
@@ -125,7 +126,7 @@ def execute(api: Client, run_id: str, *, workdir: Path | None = None) -> RunOut:
                 validation_data=_pin(pins, "validation"),
                 reference_data=_pin(pins, "reference"),
                 code={"commit": commit, "path": run.spec.entry_point} if commit else None,
-                tags={"training_run": run.id, "candidate": "true"},
+                tags={**run.spec.tags, "training_run": run.id, "candidate": "true"},
             )
     except Exception as exc:  # noqa: BLE001 - any failure ends the run, recorded
         if isinstance(exc, TrainingFailedError) and exc.logs:
@@ -145,7 +146,40 @@ def execute(api: Client, run_id: str, *, workdir: Path | None = None) -> RunOut:
         environment=environment(),
         logs=logs[-MAX_LOG_CHARS:],
     )
+    try:
+        record = follow_up(api, run, champ.version, version.version, record)
+    except Exception as exc:  # noqa: BLE001 - the candidate stands; the step that failed is named
+        record = record.model_copy(update={"error": f"after registration: {exc}"[:4000]})
     return api.finish_training_run(run_id, record)
+
+
+def follow_up(
+    api: Client, run: RunOut, champion_version: int, candidate: int, record: RunRecord
+) -> RunRecord:
+    """What the spec asks after registration: a validation report, the champion's card,
+    the candidate report under the active plan, and the rollout it allows (or the stop that
+    waits for the full approval path). Returns the record with the report and rollout."""
+    spec = run.spec
+    ref = f"{run.model}/{candidate}"
+    if spec.validation is not None:
+        api.validate_from_dataset(
+            ref, dataset=spec.validation.dataset, path=spec.validation.path,
+            label=spec.validation.label,
+        )  # fmt: skip
+    if spec.copy_card:
+        api.copy_card(f"{run.model}/{champion_version}", ref)
+    if not spec.evaluate:
+        return record
+    recent = None
+    if spec.recent is not None:
+        newest = api.dataset_version(spec.recent.dataset)  # NAME: its newest version
+        recent = {"dataset": newest.version.ref, "path": spec.recent.path}
+    report = api.evaluate_candidate(run.model, candidate, recent)
+    update: dict[str, Any] = {"candidate_report": report.id, "within_plan": report.within_plan}
+    if spec.deployment is not None:
+        rollout = api.start_rollout(run.model, candidate, spec.deployment)
+        update |= {"rollout": rollout.id, "rollout_state": rollout.state}
+    return record.model_copy(update=update)
 
 
 def _pin(pins: dict[str, Any], role: str) -> dict[str, str] | None:
@@ -227,8 +261,13 @@ def _package(run: RunOut, signature: ModelSignature, output: Path) -> Package:
         signature=signature,
         framework=str(meta.get("framework", "onnx")),
         parity=ParityEvidence(**parity) if parity else None,
-        hyperparameters=meta.get("hyperparameters", run.parameters),
-        lineage={"training_run": run.id, "trigger": run.trigger_id, "reason": run.reason},
+        hyperparameters=meta.get("hyperparameters", {}),
+        lineage={
+            "training_run": run.id,
+            "trigger": run.trigger_id,
+            "reason": run.reason,
+            "training_parameters": run.parameters,
+        },
         training_metrics={str(k): float(v) for k, v in (meta.get("metrics") or metrics).items()},
     )
 
@@ -271,7 +310,7 @@ def child_main(spec_path: str) -> None:
     parity = asdict(package.parity) if package.parity else None
     meta = {
         "framework": package.framework,
-        "hyperparameters": {**summarize_params(fitted), **spec.parameters},
+        "hyperparameters": package.hyperparameters or summarize_params(fitted),
         "metrics": package.training_metrics,
         "parity": parity,
     }

@@ -32,6 +32,16 @@ class Resources(BaseModel):
     gpu: int = Field(default=0, ge=0, le=8, description="nvidia.com/gpu limit; 0 for none")
 
 
+class DataSource(BaseModel):
+    """A labelled CSV in a dataset: ``NAME`` (its newest version when used) or ``NAME@N``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dataset: str = Field(min_length=3, max_length=200)
+    path: str = Field(min_length=1, max_length=1000)
+    label: str = Field(default="label", max_length=128)
+
+
 class TrainingSpec(BaseModel):
     """How a model is retrained: the entry point that receives the pinned training data and
     parameters and returns a fitted model, the data it is pinned to, and where it runs.
@@ -59,6 +69,18 @@ class TrainingSpec(BaseModel):
     image: str | None = Field(default=None, max_length=300, description="kubernetes only")
     resources: Resources = Field(default_factory=Resources)
     timeout_seconds: int = Field(default=3600, ge=10, le=7 * 86400)
+    # What follows a registered candidate (each optional): the tags it carries (a plan
+    # reads ``model_family``), a validation report on ``validation``, the champion's model
+    # card copied (a retraining changes neither intended use nor population), the
+    # challenger-against-champion report under the active plan (``recent``: the newest
+    # labelled data), and a rollout on ``deployment``: the plan's shadow and canary when the
+    # report is within the plan, else a stop that waits for the full approval path.
+    tags: dict[str, str] = Field(default_factory=dict)
+    validation: DataSource | None = None
+    copy_card: bool = True
+    evaluate: bool = False
+    recent: DataSource | None = None
+    deployment: str | None = Field(default=None, max_length=64)
 
     @model_validator(mode="after")
     def _one_entry(self) -> TrainingSpec:
@@ -105,6 +127,10 @@ class RunRecord(BaseModel):
     logs: str = Field(default="", max_length=MAX_LOG_CHARS)
     error: str | None = Field(default=None, max_length=4000)
     mlflow_run: str | None = Field(default=None, max_length=200)
+    candidate_report: str | None = Field(default=None, max_length=64)
+    within_plan: bool | None = None
+    rollout: str | None = Field(default=None, max_length=64)
+    rollout_state: str | None = Field(default=None, max_length=16)
 
     @model_validator(mode="after")
     def _consistent(self) -> RunRecord:
@@ -137,6 +163,10 @@ class RunOut(BaseModel):
     environment: dict[str, str]
     error: str | None
     mlflow_run: str | None
+    candidate_report: str | None
+    within_plan: bool | None
+    rollout: str | None
+    rollout_state: str | None
     log_chars: int
 
 

@@ -56,6 +56,10 @@ class TrainingRun(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     mlflow_run: Mapped[str | None] = mapped_column(String(200), nullable=True)
     logs: Mapped[str] = mapped_column(Text, default="")
+    candidate_report: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    within_plan: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    rollout: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    rollout_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class TrainingActive(Base):

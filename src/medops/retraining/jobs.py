@@ -88,6 +88,10 @@ def run_out(row: TrainingRun) -> RunOut:
         environment=json.loads(row.environment),
         error=row.error,
         mlflow_run=row.mlflow_run,
+        candidate_report=row.candidate_report,
+        within_plan=row.within_plan,
+        rollout=row.rollout,
+        rollout_state=row.rollout_state,
         log_chars=len(row.logs),
     )
 
@@ -352,6 +356,10 @@ class TrainingService:
             row.error = record.error
             row.mlflow_run = record.mlflow_run
             row.logs = record.logs
+            row.candidate_report = record.candidate_report
+            row.within_plan = record.within_plan
+            row.rollout = record.rollout
+            row.rollout_state = record.rollout_state
             self._audit.record(
                 session,
                 ctx,
@@ -367,6 +375,10 @@ class TrainingService:
                         "environment": record.environment,
                         "error": record.error,
                         "mlflow_run": record.mlflow_run,
+                        "candidate_report": record.candidate_report,
+                        "within_plan": record.within_plan,
+                        "rollout": record.rollout,
+                        "rollout_state": record.rollout_state,
                         "log_chars": len(record.logs),
                         "by": actor.username,
                     },

@@ -56,6 +56,10 @@ def upgrade() -> None:
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("mlflow_run", sa.String(length=200), nullable=True),
         sa.Column("logs", sa.Text(), nullable=False),
+        sa.Column("candidate_report", sa.String(length=64), nullable=True),
+        sa.Column("within_plan", sa.Boolean(), nullable=True),
+        sa.Column("rollout", sa.String(length=64), nullable=True),
+        sa.Column("rollout_state", sa.String(length=16), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_training_runs")),
     )
     op.create_index(op.f("ix_training_runs_model"), "training_runs", ["model"])
