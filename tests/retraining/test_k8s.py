@@ -47,6 +47,10 @@ def example_run(**resources: Any) -> RunOut:
         environment={},
         error=None,
         mlflow_run=None,
+        candidate_report=None,
+        within_plan=None,
+        rollout=None,
+        rollout_state=None,
         log_chars=0,
     )
 

@@ -4,6 +4,7 @@ run at a time per model, and failures recorded with their logs."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -14,6 +15,8 @@ from medops.config import Settings
 from medops.errors import InvalidInputError, PermissionDeniedError, TrainingBusyError
 from medops.retraining.entrypoints import execute
 from medops.retraining.job_schemas import RunRecord, RunRequest
+from medops.retraining.jobs import LOST_RUNNER_GRACE
+from medops.testing import FixedClock
 from tests.helpers.registry import NAME
 from tests.helpers.training import (
     DATASET,
@@ -165,3 +168,29 @@ def test_a_run_needs_a_spec_and_a_dataset_version(
     sdk(app, settings, deployed["mle"]).configure_training(NAME, spec())
     with pytest.raises(InvalidInputError, match="no dataset version diabetes-train"):
         ds.request_training_run(NAME, RunRequest(reason="x"))
+
+
+def test_a_run_whose_runner_went_silent_expires_at_the_next_request(
+    app: FastAPI,
+    settings: Settings,
+    deployed: dict[str, dict[str, str]],
+    clock: FixedClock,
+    tmp_path: Path,
+) -> None:
+    """A run taken by a runner that never reports blocks the model only until its timeout
+    and the grace have passed; then the next request ends it as failed (audited) and queues."""
+    ds = sdk(app, settings, deployed["ds"])
+    sdk(app, settings, deployed["mle"]).configure_training(NAME, spec(timeout_seconds=60))
+    add_training_data(ds, tmp_path / "a", training_table(100), "v1")
+    lost = ds.request_training_run(NAME, RunRequest(reason="runner dies"))
+    ds.start_training_run(lost.id)
+    clock.advance(timedelta(seconds=60 + LOST_RUNNER_GRACE))
+    with pytest.raises(TrainingBusyError):
+        ds.request_training_run(NAME, RunRequest(reason="too soon"))
+    clock.advance(timedelta(seconds=1))
+    fresh = ds.request_training_run(NAME, RunRequest(reason="after the grace"))
+    assert fresh.status == "queued"
+    ended = ds.training_run(lost.id)
+    assert ended.status == "failed"
+    assert ended.error is not None
+    assert "no report from the runner" in ended.error

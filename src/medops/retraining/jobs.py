@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -59,6 +59,8 @@ from medops.retraining.job_tables import (
     TrainingSpecVersion,
     TrainingTriggerEvent,
 )
+
+LOST_RUNNER_GRACE = 600  # seconds past a run's timeout before its runner counts as lost
 
 
 def _new_id() -> str:
@@ -211,6 +213,7 @@ class TrainingService:
         is queued or running (then a ``deduplicated`` trigger event is recorded)."""
         actor = require_actor(ctx)
         now = self._clock.now()
+        self._expire(ctx, model, now)
         try:
             with self._db.transaction() as session:
                 load_model(session, model)
@@ -279,6 +282,35 @@ class TrainingService:
             )
             self._event(session, trigger_id, model, kind, "deduplicated", active, detail)
         raise TrainingBusyError(detail, errors=[FieldError("model", "a run is active")])
+
+    def _expire(self, ctx: Context, model: str, now: datetime) -> None:
+        """End ``model``'s active run as failed when its runner has been silent past the
+        spec's timeout plus LOST_RUNNER_GRACE (a runner that died must not block retraining
+        for ever); audited ``training.expire``."""
+        with self._db.transaction() as session:
+            active = session.get(TrainingActive, model)
+            row = session.get(TrainingRun, active.run_id) if active else None
+            if active is None or row is None:
+                return
+            spec = TrainingSpec.model_validate_json(row.spec)
+            since = row.started_at or row.requested_at
+            if now - since <= timedelta(seconds=spec.timeout_seconds + LOST_RUNNER_GRACE):
+                return
+            reason = f"no report from the runner within {spec.timeout_seconds} s and the grace"
+            self._audit.record(
+                session,
+                ctx,
+                AuditEntry(
+                    action="training.expire",
+                    resource_type="training_run",
+                    resource_id=row.id,
+                    details={"model": model, "status": row.status, "reason": reason},
+                ),
+            )
+            row.status = "failed"
+            row.finished_at = now
+            row.error = reason
+            session.delete(active)
 
     def _event(
         self,
