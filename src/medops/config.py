@@ -364,6 +364,33 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return value.strip()
 
+    # -- retraining (retraining/jobs.py, triggers.py, k8s.py) --
+    training_trigger_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=24 * 3600,
+        description="How often the server evaluates the retraining triggers, under a lease so "
+        "one replica runs each tick (0: never; run `medops train evaluate` from a scheduler).",
+    )
+    training_image: str = Field(
+        default="medops",
+        max_length=300,
+        description="The container image of a training Job when the model's spec names none: "
+        "the server's own image (the kustomize base's `medops`, set by the overlay).",
+    )
+    training_namespace: str = Field(
+        default="medops",
+        pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        description="The Kubernetes namespace of training Jobs.",
+    )
+    training_token_secret: str = Field(
+        default="medops-training-token",
+        pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
+        description="The Kubernetes secret (key `token`) holding the API token a training Job "
+        "runs with (a person's or service account's with training:run, models:register and "
+        "data:read).",
+    )
+
     # -- retraining rollouts (retraining/rollout.py) --
     rollout_interval_seconds: float = Field(
         default=60.0,

@@ -168,6 +168,13 @@ class DuplicateVersionError(ConflictError):
     title = "Version already registered"
 
 
+class TrainingBusyError(ConflictError):
+    """Raised when a model already has a queued or running training run (one at a time)."""
+
+    code = "training-busy"
+    title = "A training run of this model is already active"
+
+
 class PromotionBlockedError(ConflictError):
     """Raised when moving a protected alias fails one or more gates; ``errors`` lists each."""
 
@@ -323,6 +330,7 @@ ALL_ERRORS: tuple[type[MedopsError], ...] = (
     NotQuantizableError,
     PackagingError,
     DuplicateVersionError,
+    TrainingBusyError,
     PromotionBlockedError,
     GovernedChangeError,
     ExplanationError,

@@ -41,6 +41,13 @@ from medops.registry.tables import (
     RegisteredModel,
     ValidationReport,
 )
+from medops.retraining.job_tables import (
+    TrainingActive,
+    TrainingRun,
+    TrainingSpecVersion,
+    TrainingTrigger,
+    TrainingTriggerEvent,
+)
 from medops.retraining.plan_tables import (
     CandidateEvaluation,
     ChangeControlPlan,
@@ -101,6 +108,11 @@ __all__ = [
     "RegisteredModel",
     "ServingUsage",
     "SloObjectiveVersion",
+    "TrainingActive",
+    "TrainingRun",
+    "TrainingSpecVersion",
+    "TrainingTrigger",
+    "TrainingTriggerEvent",
     "User",
     "ValidationReport",
     "metadata",

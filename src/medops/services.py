@@ -33,8 +33,10 @@ from medops.registry.lifecycle import LifecycleService
 from medops.registry.policy_changes import PolicyChangeService
 from medops.registry.service import RegistryService
 from medops.retraining.comparison import CandidateService
+from medops.retraining.jobs import TrainingService
 from medops.retraining.plans import PlanService
 from medops.retraining.rollout import RolloutService
+from medops.retraining.triggers import TriggerService
 from medops.rowcheck import check_rows
 from medops.serving.cost import Prices
 from medops.serving.deployments import DeploymentService, followers
@@ -72,6 +74,8 @@ class Services:
     slo: SloService
     datasets: DatasetService
     lineage: LineageService
+    training: TrainingService
+    training_triggers: TriggerService
     plans: PlanService
     candidates: CandidateService
     rollouts: RolloutService
@@ -135,6 +139,7 @@ def build_services(
     registry.data_reader = lambda ctx, ref, path, purpose: datasets.read_file(
         ctx, DatasetRef.parse(ref), path, purpose
     )
+    training = TrainingService(db, clock, audit)
     # A change-control plan's signatures stand in for a version's approvals when a
     # within-plan candidate report covers the version (retraining/plans.py).
     plans = PlanService(db, clock, audit, logins, checkpoints.key)
@@ -166,6 +171,8 @@ def build_services(
         slo=slo,
         datasets=datasets,
         lineage=lineage,
+        training=training,
+        training_triggers=TriggerService(db, clock, audit, training),
         plans=plans,
         candidates=candidates,
         rollouts=RolloutService(db, clock, audit, lifecycle, deployments, monitoring),

@@ -34,6 +34,7 @@ from medops.api.routers import (
     plans,
     slo,
     tokens,
+    training,
     users,
 )
 from medops.api.telemetry import AuditWriterCollector, HttpMetrics
@@ -180,6 +181,24 @@ async def _alerting(services: Services, seconds: float, stopping: asyncio.Event)
     await _release(services, leader)
 
 
+async def _training_triggers(services: Services, seconds: float, stopping: asyncio.Event) -> None:
+    """Evaluate the retraining triggers every ``seconds`` (MEDOPS_TRAINING_TRIGGER_SECONDS)
+    when this process holds the ``training.triggers`` lease: one replica evaluates each tick
+    (and a second request for the same model is refused by the database all the same)."""
+    leader = Leader(services.db, "training.triggers", process_holder(services), seconds)
+    while not await _pause(stopping, seconds):
+        try:
+            if await run_in_threadpool(leader.turn, services.clock.now()):
+                result = await run_in_threadpool(
+                    services.training_triggers.evaluate, SYSTEM_CONTEXT
+                )
+                leader.ran(triggers=result.checked, events=len(result.events))
+                await run_in_threadpool(leader.turn, services.clock.now())  # a long run
+        except Exception:
+            log.warning("trigger evaluation failed; retried at the next tick", exc_info=True)
+    await _release(services, leader)
+
+
 async def _dispatch(services: Services, seconds: float, stopping: asyncio.Event) -> None:
     """Send the due alert notifications every ``seconds`` (MEDOPS_ALERT_DISPATCH_SECONDS).
     Every replica runs it: each row is claimed by one conditional UPDATE, so one sends it."""
@@ -297,6 +316,12 @@ def _loops(
         loops.append(
             asyncio.create_task(_dispatch(services, settings.alert_dispatch_seconds, stopping))
         )
+    if settings.training_trigger_seconds > 0:
+        loops.append(
+            asyncio.create_task(
+                _training_triggers(services, settings.training_trigger_seconds, stopping)
+            )
+        )
     if settings.rollout_interval_seconds > 0:
         loops.append(
             asyncio.create_task(_rollouts(services, settings.rollout_interval_seconds, stopping))
@@ -392,6 +417,7 @@ def create_app(
         slo.router,
         datasets.router,
         lineage.router,
+        training.router,
         *console_routers(),
     ):
         app.include_router(router)

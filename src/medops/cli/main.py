@@ -118,6 +118,11 @@ class MedopsGroup(LazyGroup):
             "app",
             "Change-control plans: create, sign, show; candidates against the champion; rollouts.",
         ),
+        "train": Lazy(
+            "medops.cli.train",
+            "app",
+            "Training: run a model's training entry point on pinned data, triggers, history.",
+        ),
         "slo": Lazy(
             "medops.cli.slo",
             "app",

@@ -28,6 +28,7 @@ from medops.client.plans import PlanCalls
 from medops.client.registry import RegistryCalls
 from medops.client.serving import ServingCalls
 from medops.client.slo import SloCalls
+from medops.client.training import TrainingCalls
 from medops.client.transport import EMBEDDED_KEY
 
 __all__ = ["EMBEDDED_KEY", "Client"]
@@ -44,6 +45,7 @@ class Client(
     SloCalls,
     DatasetCalls,
     LineageCalls,
+    TrainingCalls,
     PlanCalls,
 ):
     """Talks to one medops installation as one user (the token's).
