@@ -25,6 +25,7 @@ from medops.config import Settings
 from medops.datasets.schemas import DatasetRef
 from medops.datasets.service import DatasetService
 from medops.db.engine import Database
+from medops.features.service import FeatureService
 from medops.lineage.service import LineageService
 from medops.monitoring.configs import MonitoringConfigService
 from medops.monitoring.service import MonitoringService
@@ -68,6 +69,7 @@ class Services:
     slo: SloService
     datasets: DatasetService
     lineage: LineageService
+    features: FeatureService
 
     def close(self) -> None:
         self.refusals.flush(everything=True)
@@ -151,4 +153,5 @@ def build_services(
         slo=slo,
         datasets=datasets,
         lineage=lineage,
+        features=FeatureService(db, clock, audit),
     )

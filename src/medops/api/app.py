@@ -26,6 +26,7 @@ from medops.api.routers import (
     breakglass,
     datasets,
     deployments,
+    features,
     health,
     lineage,
     models,
@@ -370,6 +371,7 @@ def create_app(
         slo.router,
         datasets.router,
         lineage.router,
+        features.router,
         *console_routers(),
     ):
         app.include_router(router)

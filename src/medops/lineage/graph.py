@@ -21,12 +21,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from medops.datasets.tables import DatasetVersion
+from medops.features.tables import FeatureDefinition
 from medops.lineage.schemas import LineageEdgeOut, LineageNode
 from medops.lineage.tables import LineageEdge
 from medops.registry.tables import ModelAlias, ModelVersion, RegisteredModel
 from medops.serving.tables import Deployment
 
 DV, MV, ALIAS, DEP = "dataset_version", "model_version", "alias", "deployment"
+FEATURE = "feature_definition"  # a version of a feature store definition (features/tables.py)
 
 
 def key(kind: str, ident: str) -> str:
@@ -122,6 +124,18 @@ class Walker:
                 label=f"{name}/{row.version}",
                 detail=row.framework,
                 href=f"/models/{name}/versions/{row.version}",
+            )
+        if kind == FEATURE:
+            definition = (
+                self.session.get(FeatureDefinition, int(ident)) if ident.isdigit() else None
+            )
+            if definition is None:
+                return LineageNode(key=node, kind=FEATURE, label=ident, deleted=True)
+            return LineageNode(
+                key=node,
+                kind=FEATURE,
+                label=f"{definition.name} v{definition.version}",
+                detail=definition.kind.replace("_", " "),
             )
         if kind == ALIAS:
             model_id, _, alias = ident.partition("@")
