@@ -154,6 +154,17 @@ class Walker:
             href=f"/deployments/{ident}",
         )
 
+    def _feature_node(self, node: str, ident: str) -> LineageNode:
+        found = self.session.get(FeatureDefinition, int(ident)) if ident.isdigit() else None
+        if found is None:
+            return LineageNode(key=node, kind=FEATURE, label=ident, deleted=True)
+        return LineageNode(
+            key=node,
+            kind=FEATURE,
+            label=f"{found.name} v{found.version}",
+            detail=found.kind.replace("_", " "),
+        )
+
     # -- neighbours -------------------------------------------------------------------------
 
     def upstream(self, node: str) -> list[Step]:
