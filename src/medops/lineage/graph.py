@@ -125,18 +125,6 @@ class Walker:
                 detail=row.framework,
                 href=f"/models/{name}/versions/{row.version}",
             )
-        if kind == FEATURE:
-            definition = (
-                self.session.get(FeatureDefinition, int(ident)) if ident.isdigit() else None
-            )
-            if definition is None:
-                return LineageNode(key=node, kind=FEATURE, label=ident, deleted=True)
-            return LineageNode(
-                key=node,
-                kind=FEATURE,
-                label=f"{definition.name} v{definition.version}",
-                detail=definition.kind.replace("_", " "),
-            )
         if kind == ALIAS:
             model_id, _, alias = ident.partition("@")
             model = self.session.get(RegisteredModel, model_id)
@@ -144,6 +132,12 @@ class Walker:
             return LineageNode(
                 key=node, kind="alias", label=f"{name}@{alias}", href=f"/models/{name}"
             )
+        return self._other_node(node, kind, ident)
+
+    def _other_node(self, node: str, kind: str, ident: str) -> LineageNode:
+        """A feature definition's version, else a deployment."""
+        if kind == FEATURE:
+            return self._feature_node(node, ident)
         dep = self.deployment(ident)
         return LineageNode(
             key=node,
