@@ -137,7 +137,7 @@ def duckdb_reference(work: Path, views: int, features: int, ttl_days: int) -> pl
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'")
     query = f"SELECT e.row_id FROM read_parquet('{work / 'entities.parquet'}') e ORDER BY row_id"
-    frame = pl.from_arrow(con.execute(query).to_arrow_table())
+    frame = pl.from_arrow(con.sql(query).to_arrow_table())
     for v in range(views):
         cols = ", ".join(f"v{v}_f{i}" for i in range(features))
         picked = ", ".join(
@@ -156,7 +156,7 @@ def duckdb_reference(work: Path, views: int, features: int, ttl_days: int) -> pl
         ASOF LEFT JOIN latest f ON e.patient_id = f.patient_id AND e.event_time >= f.event_time
         ORDER BY e.row_id
         """  # noqa: S608 -- the benchmark's own file names
-        frame = frame.join(pl.from_arrow(con.execute(sql).to_arrow_table()), on="row_id", how="left")
+        frame = frame.join(pl.from_arrow(con.sql(sql).to_arrow_table()), on="row_id", how="left")
     return frame
 
 
