@@ -25,6 +25,7 @@ from medops.datasets.tables import (
     DicomSeries,
 )
 from medops.db.base import Base
+from medops.features.tables import FeatureDefinition
 from medops.jobs import JobLease
 from medops.lineage.tables import LineageEdge, LineageEvent
 from medops.monitoring.tables import (
@@ -90,6 +91,7 @@ __all__ = [
     "Deployment",
     "DeploymentEvent",
     "DicomSeries",
+    "FeatureDefinition",
     "JobLease",
     "LineageEdge",
     "LineageEvent",

@@ -26,6 +26,7 @@ from medops.config import Settings
 from medops.datasets.schemas import DatasetRef
 from medops.datasets.service import DatasetService
 from medops.db.engine import Database
+from medops.features.service import FeatureService
 from medops.lineage.service import LineageService
 from medops.monitoring.configs import MonitoringConfigService
 from medops.monitoring.service import MonitoringService
@@ -79,6 +80,7 @@ class Services:
     plans: PlanService
     candidates: CandidateService
     rollouts: RolloutService
+    features: FeatureService
 
     def close(self) -> None:
         self.refusals.flush(everything=True)
@@ -176,4 +178,5 @@ def build_services(
         plans=plans,
         candidates=candidates,
         rollouts=RolloutService(db, clock, audit, lifecycle, deployments, monitoring),
+        features=FeatureService(db, clock, audit),
     )

@@ -26,6 +26,7 @@ from medops.api.routers import (
     breakglass,
     datasets,
     deployments,
+    features,
     health,
     lineage,
     models,
@@ -418,6 +419,7 @@ def create_app(
         datasets.router,
         lineage.router,
         training.router,
+        features.router,
         *console_routers(),
     ):
         app.include_router(router)

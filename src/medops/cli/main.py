@@ -123,6 +123,11 @@ class MedopsGroup(LazyGroup):
             "app",
             "Training: run a model's training entry point on pinned data, triggers, history.",
         ),
+        "features": Lazy(
+            "medops.cli.features",
+            "app",
+            "Feature store: definitions (apply, list, show) and point-in-time training sets.",
+        ),
         "slo": Lazy(
             "medops.cli.slo",
             "app",
