@@ -46,6 +46,7 @@ from medops.serving.tables import (
     DeploymentEvent,
     Outcome,
     Prediction,
+    PredictionExplanation,
     ServingUsage,
 )
 
@@ -87,6 +88,7 @@ __all__ = [
     "MonitoringResult",
     "Outcome",
     "Prediction",
+    "PredictionExplanation",
     "RecoveryCode",
     "RegisteredModel",
     "ServingUsage",

@@ -34,6 +34,7 @@ from medops.registry.service import RegistryService
 from medops.rowcheck import check_rows
 from medops.serving.cost import Prices
 from medops.serving.deployments import DeploymentService, followers
+from medops.serving.explanations import ExplanationService
 from medops.serving.outcomes import OutcomeService
 from medops.serving.recorder import UsageRecorder, default_replica
 from medops.storage.base import BlobStore
@@ -61,6 +62,7 @@ class Services:
     policy_changes: PolicyChangeService
     deployments: DeploymentService
     outcomes: OutcomeService
+    explanations: ExplanationService
     monitoring: MonitoringService
     monitoring_config: MonitoringConfigService
     alerts: AlertService
@@ -144,6 +146,7 @@ def build_services(
         policy_changes=PolicyChangeService(db, clock, audit, logins, checkpoints.key, followers),
         deployments=deployments,
         outcomes=OutcomeService(db, clock, audit),
+        explanations=ExplanationService(db),
         monitoring=MonitoringService(db, clock, audit, blobs),
         monitoring_config=MonitoringConfigService(db, clock, audit),
         alerts=alerts,

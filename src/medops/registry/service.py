@@ -476,6 +476,25 @@ class RegistryService:
 
     # -- derived versions -----------------------------------------------------------------
 
+    def explain_background(self, ref: Ref, limit: int) -> dict[str, list[Any]] | None:
+        """Up to ``limit`` rows (a fixed-seed sample) of the data the version's latest
+        validation report was computed on, as columns: the background its explanations are
+        computed against (None when the version has no report)."""
+        from medops.serving.explain import sample_rows
+
+        with self._db.session() as session:
+            model, row = resolve(session, ref)
+            signature = version_out(session, model, row).signature
+            record = latest_report(session, row.id)
+            if record is None:
+                return None
+            digest, label_column = record.dataset_digest, record.label_column
+        parsed = datasets.parse_csv(
+            self._blobs.get(DIGEST_PREFIX + digest), signature, label_column=label_column
+        )
+        rows = sample_rows(parsed.columns, limit)
+        return {name: [values[i] for i in rows] for name, values in parsed.columns.items()}
+
     def quantize(
         self,
         ctx: Context,
