@@ -72,6 +72,7 @@ from medops.registry.store import (
 )
 from medops.registry.tables import ModelCard, ModelVersion, RegisteredModel, ValidationReport
 from medops.registry.validation_report import ReportDocument
+from medops.serving.explain import global_explanations
 from medops.storage.base import DIGEST_PREFIX, BlobStore, digest_of
 
 if TYPE_CHECKING:
@@ -646,6 +647,9 @@ class RegistryService:
             threshold=threshold,
             n_bootstrap=n_bootstrap,
             seed=seed,
+        )
+        report["explanations"] = global_explanations(
+            self._blobs.get(DIGEST_PREFIX + row.artifact_digest), signature, parsed.columns
         )
         dataset_digest = digest_of(parsed.canonical_csv).removeprefix(DIGEST_PREFIX)
         report["dataset"] = {

@@ -37,6 +37,7 @@ from medops.errors import ConflictError
 
 if TYPE_CHECKING:
     from medops.core.explain import Attributions, Explainer
+    from medops.core.signature import ModelSignature
 
 BACKGROUND_ROWS = 100
 BACKGROUND_SEED = 0
@@ -225,4 +226,50 @@ def mean_contributions(attributions: Attributions) -> dict[str, dict[str, float]
     return {
         f: {"mean": float(m), "mean_abs": float(a)}
         for f, m, a in zip(attributions.features, means, magnitudes, strict=True)
+    }
+
+
+REPORT_ROWS = 2000  # the most validation rows a report explains (a fixed-seed sample)
+
+
+def global_explanations(
+    model: bytes,
+    signature: ModelSignature,
+    columns: Mapping[str, Sequence[Any]],
+    *,
+    background_rows: int = BACKGROUND_ROWS,
+) -> dict[str, Any]:
+    """The validation report's ``explanations`` part: per feature the mean and mean absolute
+    contribution over the validation rows (up to ``REPORT_ROWS``), against the background
+    serving uses (the same sample of the same rows). A model that cannot be explained gets
+    the reason instead; the report is still written."""
+    from medops.core.explain import explainer_for
+
+    background = as_arrays(columns, sample_rows(columns, background_rows))
+    explained = sample_rows(columns, REPORT_ROWS)
+    empty: dict[str, Any] = {
+        "background_rows": len(next(iter(background.values()))) if background else 0,
+        "exact": None,
+        "features": {},
+        "method": None,
+        "rows": 0,
+        "scale": None,
+        "unavailable": None,
+    }
+    try:
+        explainer = explainer_for(
+            model,
+            signature,
+            background=background,
+            class_index=signature.outputs.positive_index,
+        )
+        attributions = explainer.explain(as_arrays(columns, explained))
+    except Exception as exc:  # noqa: BLE001 - recorded in the report, which is still written
+        return empty | {"unavailable": f"{type(exc).__name__}: {exc}"[:500]}
+    return empty | {
+        "exact": bool(attributions.exact),
+        "features": mean_contributions(attributions),
+        "method": attributions.method,
+        "rows": len(explained),
+        "scale": attributions.scale,
     }
