@@ -183,6 +183,14 @@ class GovernedChangeError(ConflictError):
     title = "Change needs signatures"
 
 
+class ExplanationError(MedopsError):
+    """Raised when an explanation cannot be given honestly: the contributions would not add
+    up to the model output, or the model cannot be explained with the data given."""
+
+    code = "explanation-failed"
+    title = "Explanation failed"
+
+
 class AuthenticationError(MedopsError):
     """Raised when credentials are missing, wrong, expired or revoked."""
 
