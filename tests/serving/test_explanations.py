@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select, update
 
 from medops.audit.checkpoints import verify_database
@@ -51,7 +52,8 @@ def expected(records: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.
     mean = background.mean(axis=0)
     values = (x - mean) * w
     base = lr.intercept_[0] + float(((mean - scaler.mean_) * w).sum())
-    return values, np.full(len(records), base), lr.decision_function(scaler.transform(x))
+    outputs = ((x - scaler.mean_) / scaler.scale_) @ lr.coef_[0] + lr.intercept_[0]
+    return values, np.full(len(records), base), outputs
 
 
 def count(services: Services, table: Any) -> int:
@@ -96,7 +98,7 @@ def test_explained_answer_equals_exact_contributions_and_adds_up(
 
 
 def test_unexplained_predictions_carry_and_log_no_explanation(
-    http: httpx.Client, services: Services, deployed: dict[str, dict[str, str]]
+    app: FastAPI, http: httpx.Client, services: Services, deployed: dict[str, dict[str, str]]
 ) -> None:
     """Without "explain" the answer has no explanation, its timing no explain stage, and the
     log no explanation row; the deployment has not built an explainer."""
@@ -105,15 +107,9 @@ def test_unexplained_predictions_carry_and_log_no_explanation(
     assert "explanation" not in answer.json()["predictions"][0]
     assert "explain" not in answer.json()["timing_ms"]
     assert count(services, PredictionExplanation) == 0
-    predictor = http_app_predictor(http)
-    served = predictor.runtime.route(DEPLOYMENT).primary
+    served = app.state.predictor.runtime.route(DEPLOYMENT).primary
     assert served is not None
     assert not served.explainer.ready
-
-
-def http_app_predictor(http: httpx.Client) -> Any:
-    transport = http._transport
-    return transport.app.state.predictor  # type: ignore[attr-defined]
 
 
 def test_explain_must_be_a_boolean(

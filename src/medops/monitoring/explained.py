@@ -58,7 +58,11 @@ class WindowExplainer:
         self._lock = threading.Lock()
 
     def explain(
-        self, model_name: str, version: int, features: Mapping[str, Sequence[Any]], rows: int
+        self,
+        model_name: str,
+        version: int,
+        features: Mapping[str, Sequence[Any] | np.ndarray[Any, Any]],
+        rows: int,
     ) -> ExplainedWindow | None:
         """The reference's and the window's contributions, or None (not explainable)."""
         reference = self._reference(model_name, version)
@@ -121,8 +125,7 @@ class WindowExplainer:
             background=as_arrays(parsed.columns, sample_rows(parsed.columns, BACKGROUND_ROWS)),
             class_index=signature.outputs.positive_index,
         )
-        probe = explainer.explain(as_arrays(parsed.columns, [0]))
-        limit = REPORT_ROWS if probe.exact else APPROX_ROWS
+        limit = REPORT_ROWS if explainer.exact else APPROX_ROWS
         values = explainer.explain(as_arrays(parsed.columns, sample_rows(parsed.columns, limit)))
         return _Reference(
             explainer=explainer,

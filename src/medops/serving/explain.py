@@ -12,9 +12,9 @@ costs nothing more. Its background data (what "no information" means: the base v
 for linear and approximate methods, the reference each feature is compared with) is a fixed
 sample of the version's latest validation data, the same rows monitoring builds its reference
 profile from: ``BACKGROUND_ROWS`` rows drawn with a fixed seed, so every replica and every
-restart computes the same values. A version with no validation report is explained without a
-background where the method allows it (trees: path-dependent TreeSHAP from the graph's own
-covers), else the request is refused (409) with the reason.
+restart computes the same values. Every method is interventional (contributions against the
+background), so a version with no validation report cannot be explained: an explained request
+to it is refused (409) with the reason, before anything is scored or logged.
 
 The answer shows the ``top`` largest contributions (by magnitude) and what the others add up
 to (``rest``), so base + shown + rest is the output. The prediction log keeps every feature's
@@ -47,7 +47,9 @@ FHIR_EXTENSION = "urn:medops:fhir:StructureDefinition/feature-contribution"
 FHIR_EXPLANATION = "urn:medops:fhir:StructureDefinition/explanation"
 
 
-def sample_rows(columns: Mapping[str, Sequence[Any]], limit: int = BACKGROUND_ROWS) -> list[int]:
+def sample_rows(
+    columns: Mapping[str, Sequence[Any] | np.ndarray[Any, Any]], limit: int = BACKGROUND_ROWS
+) -> list[int]:
     """Which rows of ``columns`` make the background: all of them up to ``limit``, else
     ``limit`` drawn without replacement with a fixed seed (in their original order)."""
     n = len(next(iter(columns.values()))) if columns else 0
@@ -58,7 +60,7 @@ def sample_rows(columns: Mapping[str, Sequence[Any]], limit: int = BACKGROUND_RO
 
 
 def as_arrays(
-    columns: Mapping[str, Sequence[Any]], rows: Sequence[int] | None = None
+    columns: Mapping[str, Sequence[Any] | np.ndarray[Any, Any]], rows: Sequence[int] | None = None
 ) -> dict[str, np.ndarray]:
     """Columns (lists as validated) as the NumPy arrays the explainer reads."""
     out: dict[str, np.ndarray] = {}

@@ -100,7 +100,7 @@ class ExplanationOut(BaseModel):
     model: str
     version: int
     occurred_at: datetime
-    method: str = Field(description="linear, tree_shap or kernel_shap")
+    method: str = Field(description="linear, tree_shap or sampling_shapley")
     exact: bool
     scale: str = Field(description="log_odds, probability or raw")
     base_value: float

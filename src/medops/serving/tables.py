@@ -103,7 +103,7 @@ class PredictionExplanation(Base):
     __tablename__ = "prediction_explanations"
 
     prediction_id: Mapped[str] = mapped_column(ForeignKey("predictions.id"), primary_key=True)
-    method: Mapped[str] = mapped_column(String(16))  # linear | tree_shap | kernel_shap
+    method: Mapped[str] = mapped_column(String(16))  # linear | tree_shap | sampling_shapley
     exact: Mapped[bool] = mapped_column(Boolean)
     scale: Mapped[str] = mapped_column(String(16))  # log_odds | probability | raw
     base_value: Mapped[float] = mapped_column(Float)
