@@ -27,15 +27,19 @@ from medops.logs import get_logger
 from medops.monitoring.attribution import WINDOW_ROWS
 from medops.monitoring.evaluate import ExplainedWindow
 from medops.registry.tables import ModelVersion, RegisteredModel, ValidationReport
-from medops.serving.explain import BACKGROUND_ROWS, REPORT_ROWS, as_arrays, sample_rows
+from medops.serving.explain import (
+    APPROX_ROWS,
+    BACKGROUND_ROWS,
+    REPORT_ROWS,
+    as_arrays,
+    sample_rows,
+)
 from medops.storage.base import DIGEST_PREFIX, BlobStore
 
 if TYPE_CHECKING:
     from medops.core.explain import Explainer
 
 log = get_logger("medops.monitoring")
-
-APPROX_ROWS = 100
 
 
 @dataclass(frozen=True)
