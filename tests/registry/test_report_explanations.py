@@ -25,7 +25,8 @@ def hand_contributions() -> np.ndarray:
     )
     x = np.array([[parsed.columns[f][i] for f in FEATURES] for i in range(parsed.rows)], float)
     background = x[sample_rows(parsed.columns)]
-    return (x - background.mean(axis=0)) * (lr.coef_[0] / scaler.scale_)
+    weights = np.asarray(lr.coef_[0] / scaler.scale_, dtype=np.float64)
+    return (x - background.mean(axis=0)) * weights
 
 
 def test_report_and_card_hold_mean_contributions(
