@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from medops.core import datasets
+from medops.registry.explained import sample_rows
 from medops.registry.validation_report import ReportDocument
-from medops.serving.explain import sample_rows
 from tests.helpers import model_data
 from tests.helpers.registry import FEATURES, NAME, register, validate
 
@@ -26,7 +26,8 @@ def hand_contributions() -> np.ndarray:
     x = np.array([[parsed.columns[f][i] for f in FEATURES] for i in range(parsed.rows)], float)
     background = x[sample_rows(parsed.columns)]
     weights = np.asarray(lr.coef_[0] / scaler.scale_, dtype=np.float64)
-    return (x - background.mean(axis=0)) * weights
+    values: np.ndarray = (x - background.mean(axis=0)) * weights
+    return values
 
 
 def test_report_and_card_hold_mean_contributions(

@@ -19,9 +19,10 @@ from medops.audit.checkpoints import verify_database
 from medops.audit.tables import AuditEvent
 from medops.config import Settings
 from medops.core import datasets
+from medops.registry.explained import sample_rows
 from medops.rowcheck import check_rows
 from medops.services import Services
-from medops.serving.explain import FHIR_EXPLANATION, FHIR_EXTENSION, sample_rows
+from medops.serving.explain import FHIR_EXPLANATION, FHIR_EXTENSION
 from medops.serving.tables import Prediction, PredictionExplanation
 from tests.helpers import model_data
 from tests.helpers.registry import DEPLOYMENT, FEATURES, predict, random_records

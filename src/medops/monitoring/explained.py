@@ -26,14 +26,14 @@ from medops.db.engine import Database
 from medops.logs import get_logger
 from medops.monitoring.attribution import WINDOW_ROWS
 from medops.monitoring.evaluate import ExplainedWindow
-from medops.registry.tables import ModelVersion, RegisteredModel, ValidationReport
-from medops.serving.explain import (
+from medops.registry.explained import (
     APPROX_ROWS,
     BACKGROUND_ROWS,
     REPORT_ROWS,
     as_arrays,
     sample_rows,
 )
+from medops.registry.tables import ModelVersion, RegisteredModel, ValidationReport
 from medops.storage.base import DIGEST_PREFIX, BlobStore
 
 if TYPE_CHECKING:

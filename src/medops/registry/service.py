@@ -39,6 +39,7 @@ from medops.errors import (
 from medops.registry import card as cards
 from medops.registry import pins
 from medops.registry.approvals import canonical_json, sha256_json
+from medops.registry.explained import global_explanations
 from medops.registry.policy import judge, loosenings
 from medops.registry.refs import Ref
 from medops.registry.schemas import (
@@ -72,7 +73,6 @@ from medops.registry.store import (
 )
 from medops.registry.tables import ModelCard, ModelVersion, RegisteredModel, ValidationReport
 from medops.registry.validation_report import ReportDocument
-from medops.serving.explain import global_explanations
 from medops.storage.base import DIGEST_PREFIX, BlobStore, digest_of
 
 if TYPE_CHECKING:
@@ -481,7 +481,7 @@ class RegistryService:
         """Up to ``limit`` rows (a fixed-seed sample) of the data the version's latest
         validation report was computed on, as columns: the background its explanations are
         computed against (None when the version has no report)."""
-        from medops.serving.explain import sample_rows
+        from medops.registry.explained import sample_rows
 
         with self._db.session() as session:
             model, row = resolve(session, ref)
