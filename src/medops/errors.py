@@ -325,6 +325,7 @@ ALL_ERRORS: tuple[type[MedopsError], ...] = (
     DuplicateVersionError,
     PromotionBlockedError,
     GovernedChangeError,
+    ExplanationError,
     SeparationOfDutiesError,
     AuthenticationError,
     MfaRequiredError,

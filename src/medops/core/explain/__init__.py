@@ -35,6 +35,7 @@ from medops.core.explain.base import MAX_BACKGROUND, Explainer, background_colum
 from medops.core.explain.graph import analyse
 from medops.core.explain.linear import LinearExplainer
 from medops.core.explain.sampling import SamplingExplainer
+from medops.core.explain.treeshap import TreeExplainer
 from medops.core.onnx_model import OnnxModel
 from medops.core.signature import ModelSignature
 from medops.errors import ExplanationError, FieldError, InvalidInputError
@@ -81,6 +82,7 @@ def explainer_for(
         try:
             if analysis.node.op_type in _LINEAR:
                 return LinearExplainer(onnx_model, analysis, feed, index)
+            return TreeExplainer(onnx_model, analysis, feed, index)
         except ValueError:
             pass  # the graph is not what the exact method reads: fall back
     if exact_only:

@@ -58,7 +58,29 @@ _COLUMNWISE = frozenset(
         "Unsqueeze",
     }
 )
-_ARITHMETIC = frozenset({"Add", "Sub", "Mul", "Div"})
+# Elementwise operators: column k of the output depends on column k of each input.
+_ELEMENTWISE = frozenset(
+    {
+        "Add",
+        "Sub",
+        "Mul",
+        "Div",
+        "Where",
+        "IsNaN",
+        "IsInf",
+        "Not",
+        "Equal",
+        "Less",
+        "Greater",
+        "LessOrEqual",
+        "GreaterOrEqual",
+        "And",
+        "Or",
+        "Max",
+        "Min",
+        "Pow",
+    }
+)
 
 # One column of a tensor: the input features it depends on (empty for a constant).
 Deps = frozenset[int]
@@ -107,7 +129,7 @@ def analyse(data: bytes, signature: ModelSignature) -> Analysis | None:
     return Analysis(model, node, _columns_of(graph, node.input[0], signature))
 
 
-def _columns_of(  # noqa: PLR0912 - one small rule per operator
+def _columns_of(  # noqa: PLR0911, PLR0912 - one small rule per operator
     graph: onnx.GraphProto, target: str, signature: ModelSignature
 ) -> tuple[int, ...] | None:
     constants = _constants(graph)
@@ -129,8 +151,12 @@ def _columns_of(  # noqa: PLR0912 - one small rule per operator
         known = [i for i in ins if i is not None]
         op = node.op_type
         out: list[Deps] | None
-        if (op in _COLUMNWISE or op in _ARITHMETIC) and len(known) == 1:
+        if op in _COLUMNWISE and len(known) == 1:
             out = known[0]
+        elif op in _ELEMENTWISE:
+            if len({len(k) for k in known}) != 1:
+                return None  # broadcasting one column against several mixes them
+            out = [frozenset().union(*cols) for cols in zip(*known, strict=True)]
         elif op == "Concat":
             out = [c for part in known for c in part]
         elif op == "Gather" and len(known) == 1:

@@ -48,10 +48,11 @@ class SamplingExplainer(Explainer):
         super().__init__(model)
         self._class = class_index
         self._n_orders = max(2, n_orders + n_orders % 2)
-        self._rng = np.random.default_rng(seed)
+        self._seed = seed
         n_rows = len(next(iter(background.values())))
         if n_rows > n_background:
-            keep = np.sort(self._rng.choice(n_rows, size=n_background, replace=False))
+            pick = np.random.default_rng(seed)
+            keep = np.sort(pick.choice(n_rows, size=n_background, replace=False))
             background = {name: values[keep] for name, values in background.items()}
         self._background = [self._column(background, i) for i in range(len(self.features))]
         self._f_background = self._predict(self._background)
@@ -72,14 +73,16 @@ class SamplingExplainer(Explainer):
             feed = {f: c.reshape(-1, 1) for f, c in zip(self.features, columns, strict=True)}
         return self.model.run_feed(feed)[1][:, self._class]
 
-    def _orders(self) -> np.ndarray:
+    def _orders(self, rng: np.random.Generator) -> np.ndarray:
         half = self._n_orders // 2
-        orders = np.array([self._rng.permutation(len(self.features)) for _ in range(half)])
+        orders = np.array([rng.permutation(len(self.features)) for _ in range(half)])
         return np.concatenate([orders, orders[:, ::-1]])  # antithetic pairs: i and i + half
 
     def _explain_row(self, row: list[np.ndarray]) -> tuple[np.ndarray, float, float]:
         n_features, n_bg = len(self.features), len(self._f_background)
-        orders = self._orders()
+        # Seeded per row: the same row gets the same answer (an auditor can recompute it),
+        # and concurrent requests share no generator state.
+        orders = self._orders(np.random.default_rng(self._seed))
         n_orders = len(orders)
         # take[o, k, i]: after k switches in order o, feature i has the row's value.
         rank = np.argsort(orders, axis=1)  # rank[o, i] = position of feature i in order o
