@@ -433,7 +433,9 @@ class Predictor:
             rows = [i for i, a in enumerate(assignment) if a == arm]
             if not rows:
                 continue
-            explainer = await run_in_threadpool(served.explainer.get)
+            slot = served.explainer
+            # Built once (reads the artifact and background): off the loop; then at once.
+            explainer = slot.get() if slot.ready else await run_in_threadpool(slot.get)
             arrays = as_arrays(columns[id(served.signature)], rows)
             attributions = await run_in_threadpool(explainer.explain, arrays)
             for j, i in enumerate(rows):
