@@ -233,6 +233,21 @@ class Settings(BaseSettings):
         description="How often a server checks the database for deployment and alias changes "
         "made by other processes (its own changes apply at once).",
     )
+    # -- explanations --
+    explain_top: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="How many feature contributions (largest first) an explained prediction "
+        "shows; the prediction log keeps all of them.",
+    )
+    explain_background_rows: int = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        description="Rows of the version's validation data (a fixed-seed sample) that make "
+        "the explainer's background: the base value and what each feature is compared with.",
+    )
     request_timeout_seconds: float = Field(
         default=30.0,
         gt=0,

@@ -60,6 +60,7 @@ from medops.serving.tables import (
     DeploymentEvent,
     Outcome,
     Prediction,
+    PredictionExplanation,
     ServingUsage,
 )
 
@@ -106,6 +107,7 @@ __all__ = [
     "PlanRollout",
     "PlanSignature",
     "Prediction",
+    "PredictionExplanation",
     "RecoveryCode",
     "RegisteredModel",
     "ServingUsage",

@@ -41,6 +41,7 @@ from medops.retraining.triggers import TriggerService
 from medops.rowcheck import check_rows
 from medops.serving.cost import Prices
 from medops.serving.deployments import DeploymentService, followers
+from medops.serving.explanations import ExplanationService
 from medops.serving.outcomes import OutcomeService
 from medops.serving.recorder import UsageRecorder, default_replica
 from medops.storage.base import BlobStore
@@ -68,6 +69,7 @@ class Services:
     policy_changes: PolicyChangeService
     deployments: DeploymentService
     outcomes: OutcomeService
+    explanations: ExplanationService
     monitoring: MonitoringService
     monitoring_config: MonitoringConfigService
     alerts: AlertService
@@ -166,6 +168,7 @@ def build_services(
         policy_changes=PolicyChangeService(db, clock, audit, logins, checkpoints.key, followers),
         deployments=deployments,
         outcomes=OutcomeService(db, clock, audit),
+        explanations=ExplanationService(db),
         monitoring=monitoring,
         monitoring_config=MonitoringConfigService(db, clock, audit),
         alerts=alerts,

@@ -186,3 +186,45 @@ def public_key(json_output: bool = JsonOption) -> None:
         print_json({"public_key_pem": pem})
         return
     sys.stdout.write(pem)
+
+
+@app.command("explanation")
+def explanation(
+    prediction_id: str = typer.Argument(..., help="The prediction's id."),
+    json_output: bool = JsonOption,
+) -> None:
+    """Show what a clinician was shown of why: the logged explanation of a prediction (every
+    feature's contribution as a bar chart, those the answer showed marked), checked against
+    the prediction's audit record."""
+    from medops.cli.explain_chart import print_explanation
+
+    with client() as c:
+        found = c.prediction_explanation(prediction_id)
+    if json_output:
+        print_json(found)
+        return
+    shown = sum(1 for item in found.contributions if item.shown)
+    print_explanation(
+        {
+            "method": found.method,
+            "exact": found.exact,
+            "scale": found.scale,
+            "base_value": found.base_value,
+            "output": found.output,
+            "error_estimate": found.error_estimate,
+            "contributions": [
+                item.model_dump() | {"feature": f"{item.feature}{'' if item.shown else ' *'}"}
+                for item in found.contributions
+            ],
+        },
+        f"prediction {found.prediction_id} ({found.model}/{found.version}, "
+        f"{found.occurred_at.isoformat(timespec='seconds')})",
+    )
+    console.print(
+        f"{shown} contribution(s) shown in the answer; * = logged, not shown. "
+        + (
+            "Matches its audit record."
+            if found.audited
+            else "DOES NOT match its audit record's digest."
+        )
+    )

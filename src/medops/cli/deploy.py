@@ -76,6 +76,7 @@ def _show_deployment(deployment: DeploymentOut, json_output: bool, title: str) -
             else "-",
             "shadow": f"{d.model}/{d.shadow_version}" if d.shadow_version else "-",
             "cache": f"{d.cache_size} entries" if d.cache_size else "off",
+            "explain": "every prediction" if d.explain else "when asked",
             "limits": _limits_text(d.limits),
             "revision": d.revision,
             "created": f"{d.created_at.isoformat(timespec='seconds')} by {d.created_by}",
@@ -100,6 +101,9 @@ def create(
     max_error_rate: float | None = MaxErrorRateOption,
     max_p99_ms: float | None = MaxP99Option,
     min_requests: int | None = MinRequestsOption,
+    explain: bool = typer.Option(
+        False, "--explain", help="Explain every prediction (feature contributions), asked or not."
+    ),
     reason: str = typer.Option(
         "created", "--reason", help="Why (kept in the deployment's history)."
     ),
@@ -110,7 +114,7 @@ def create(
     limits = _given_limits(max_error_rate, max_p99_ms, min_requests) or None
     with client() as c:
         deployment = c.create_deployment(
-            name, model, cache_size=cache_size, limits=limits, reason=reason
+            name, model, cache_size=cache_size, limits=limits, explain=explain, reason=reason
         )
     _show_deployment(deployment, json_output, f"created deployment {deployment.name}")
 
@@ -284,6 +288,30 @@ def shadow(
         f"shadow of {deployment.name}: {deployment.model}/{deployment.shadow_version}"
         if deployment.shadow_version
         else f"shadow of {deployment.name} stopped"
+    )
+    _show_deployment(deployment, json_output, title)
+
+
+@app.command("explain")
+def explain(
+    name: str = typer.Argument(..., help="Deployment name."),
+    always: bool = typer.Option(False, "--always", help="Explain every prediction, asked or not."),
+    off: bool = typer.Option(
+        False, "--off", help="Explain only the predictions whose request asks."
+    ),
+    reason: str = ReasonOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Explain every prediction of a deployment (--always), or only those asked for (--off)."""
+    if always == off:
+        problem = "give either --always or --off"
+        raise InvalidInputError(problem, errors=[FieldError("always", problem)])
+    with client() as c:
+        deployment = c.set_explain(name, always, reason)
+    title = (
+        f"{deployment.name} explains every prediction"
+        if deployment.explain
+        else f"{deployment.name} explains predictions when asked"
     )
     _show_deployment(deployment, json_output, title)
 

@@ -209,6 +209,11 @@ def predict(
     fhir: bool = typer.Option(
         False, "--fhir", help="Answer as FHIR R4 RiskAssessment JSON (needs a patient reference)."
     ),
+    explain: bool = typer.Option(
+        False,
+        "--explain",
+        help="Explain each prediction: its largest feature contributions as a bar chart.",
+    ),
     json_output: bool = JsonOption,
 ) -> None:
     """Score one record or several with a deployment; every prediction is logged. A large
@@ -216,6 +221,8 @@ def predict(
     if output is not None:
         if fhir:
             raise _bad("--fhir prints one answer: leave out --output to use it", "fhir")
+        if explain:
+            raise _bad("--explain prints one answer: leave out --output to use it", "explain")
         _predict_to_file(name, input_, output, patient_ref, json_output=json_output)
         return
     parsed = read_input(input_)
@@ -236,11 +243,20 @@ def predict(
             patient_ref=patient_ref if patient_ref is not None else parsed.patient_ref,
             metadata=parsed.metadata,
             fhir=fhir,
+            explain=explain,
         )
     if json_output or fhir:
         print_json(answer)
         return
     _print_predictions(answer, name)
+    if explain:
+        from medops.cli.explain_chart import print_explanation
+
+        for i, p in enumerate(answer.get("predictions", [])):
+            if p.get("explanation") is not None:
+                print_explanation(
+                    p["explanation"], f"#{i} {p.get('id')}: why score {_score(p.get('score'))}"
+                )
 
 
 # -- in batches, to a file -----------------------------------------------------------------

@@ -27,6 +27,8 @@ from medops.serving.schemas import (
     DeploymentEventOut,
     DeploymentOut,
     DeploymentRollbackRequest,
+    ExplainRequest,
+    ExplanationOut,
     OutcomeIn,
     OutcomeMatchIn,
     OutcomeOut,
@@ -39,6 +41,7 @@ from medops.serving.schemas import (
 FHIR_JSON = "application/fhir+json"
 
 _DEPLOYMENT = Shape(DeploymentOut)
+_EXPLANATION = Shape(ExplanationOut)
 _DEPLOYMENTS = Shape(list[DeploymentOut])
 _EVENTS = Shape(list[DeploymentEventOut])
 _OUTCOME = Shape(OutcomeOut)
@@ -73,6 +76,7 @@ class ServingCalls(Transport):
         *,
         cache_size: int = 0,
         limits: LimitsLike | None = None,
+        explain: bool = False,
         reason: str = "created",
     ) -> DeploymentOut:
         """A new endpoint bound to ``model``: ``name@alias`` (followed) or ``name/N`` (pinned,
@@ -82,6 +86,7 @@ class ServingCalls(Transport):
             model=model,
             cache_size=cache_size,
             limits=_limits(limits) or RolloutLimits(),
+            explain=explain,
             reason=reason,
         ).model_dump(mode="json")
         return self._call("POST", "/api/v1/deployments", _DEPLOYMENT, json=body)
@@ -115,6 +120,18 @@ class ServingCalls(Transport):
         body = ShadowRequest(version=version, reason=reason).model_dump(mode="json")
         return self._call("PUT", _path(name) + "/shadow", _DEPLOYMENT, json=body)
 
+    def set_explain(self, name: str, always: bool, reason: str) -> DeploymentOut:
+        """Explain every prediction of ``name`` (``always``) or only those asked for."""
+        body = ExplainRequest(always=always, reason=reason).model_dump(mode="json")
+        return self._call("PUT", _path(name) + "/explain", _DEPLOYMENT, json=body)
+
+    def prediction_explanation(self, prediction_id: str) -> ExplanationOut:
+        """The logged explanation of a prediction (every contribution, those shown, and
+        whether it matches its audit record). Needs audit:read."""
+        return self._call(
+            "GET", f"/api/v1/predictions/{quote(prediction_id, safe='')}/explanation", _EXPLANATION
+        )
+
     def rollback_deployment(self, name: str, reason: str) -> DeploymentOut:
         """End the canary at once; without one, move the deployment back (a followed alias
         is rolled back through the registry, which needs models:promote)."""
@@ -132,10 +149,12 @@ class ServingCalls(Transport):
         patient_ref: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         fhir: bool = False,
+        explain: bool = False,
     ) -> dict[str, Any]:
         """Score one record (``features``) or several (``records``, each
         ``{"features": {...}, "patient_ref": ...}``). ``patient_ref`` applies to records
-        without their own. Returns the JSON answer, or FHIR with ``fhir=True``."""
+        without their own. Returns the JSON answer, or FHIR with ``fhir=True``; ``explain`` adds
+        each prediction's feature contributions (``explanation``)."""
         if (features is None) == (records is None):
             reason = "pass either features (one record) or records"
             raise InvalidInputError(reason, errors=[FieldError("features", reason)])
@@ -148,6 +167,8 @@ class ServingCalls(Transport):
             body["patient_ref"] = patient_ref
         if metadata is not None:
             body["metadata"] = dict(metadata)
+        if explain:
+            body["explain"] = True
         headers = {"content-type": "application/json"}
         if fhir:
             headers["accept"] = FHIR_JSON

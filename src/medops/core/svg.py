@@ -257,3 +257,54 @@ def forest_plot(rows: Sequence[ForestRow], *, overall: float | None, title: str)
         parts.extend(_forest_row(frame, row, frame.top + row_height * (i + 0.5)))
     parts.append("</svg>")
     return "".join(parts)
+
+
+@dataclass(frozen=True)
+class ContributionBar:
+    """One feature's contribution to a prediction (or its mean contribution)."""
+
+    label: str
+    value: float
+    detail: str = ""  # e.g. the feature's value as sent, shown after the label
+
+
+def contribution_plot(bars: Sequence[ContributionBar], *, title: str, axis_label: str) -> str:
+    """Horizontal bars around a zero line: a feature that raises the output to the right
+    (``bar-up``), one that lowers it to the left (``bar-down``), lengths to one scale (the
+    largest magnitude); each bar's exact value in its ``title`` and at its end."""
+    row_height = 22
+    height = MARGIN_TOP + MARGIN_BOTTOM + row_height * max(len(bars), 1)
+    frame = Frame(width=640, height=height, left=240)
+    largest = max((abs(b.value) for b in bars), default=0.0) or 1.0
+
+    def at(value: float) -> float:  # [-largest, largest] -> [0, 1]
+        return 0.5 + value / (2 * largest)
+
+    parts = _open(frame, title)
+    zero = num(frame.x(0.5))
+    parts.append(
+        f'<line x1="{zero}" y1="{frame.top}" x2="{zero}" y2="{num(frame.y(0.0))}" '
+        'class="axis"/>'
+        f'<text x="{num(frame.x(0.5))}" y="{frame.height - 12}" text-anchor="middle" '
+        f'class="axis-label">{esc(axis_label)}</text>'
+        f'<text x="{num(frame.x(0.0))}" y="{frame.height - 26}" class="tick-label">'
+        f"{-largest:+.3g}</text>"
+        f'<text x="{num(frame.x(1.0))}" y="{frame.height - 26}" text-anchor="end" '
+        f'class="tick-label">{largest:+.3g}</text>'
+    )
+    for i, bar in enumerate(bars):
+        y = frame.top + row_height * (i + 0.5)
+        label = f"{bar.label} = {bar.detail}" if bar.detail else bar.label
+        x0, x1 = sorted((frame.x(0.5), frame.x(at(bar.value))))
+        css = "bar-up" if bar.value > 0 else "bar-down"
+        anchor, text_x = ("start", x1 + 4) if bar.value >= 0 else ("end", x0 - 4)
+        parts.append(
+            f'<text x="{frame.left - 8}" y="{num(y + 4)}" text-anchor="end" class="tick">'
+            f"{esc(_short(label))}<title>{esc(label)}</title></text>"
+            f'<rect x="{num(x0)}" y="{num(y - 7)}" width="{num(max(x1 - x0, 0.5))}" '
+            f'height="14" class="{css}"><title>{esc(bar.label)}: {bar.value:+.6g}</title></rect>'
+            f'<text x="{num(text_x)}" y="{num(y + 4)}" text-anchor="{anchor}" class="count">'
+            f"{bar.value:+.3g}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)

@@ -20,6 +20,9 @@ document:
   alerts against the reference range; its alerts are raised while fewer than ``min_samples``
   outcomes have arrived. ``reconciliation``: once they have, the estimate for the labelled rows
   against their realized metrics (difference, inside the band or not) and the labelled share.
+* ``attribution`` (when the version can be explained): each feature's change of mean
+  contribution between the reference and the window, beside whether its input drifted
+  (``attribution.py``).
 * ``verdict``: ``stable``, ``covariate-shift``, ``concept-drift`` (performance or calibration
   fell while inputs are stable) or ``covariate-shift-with-performance-drop``; ``alerts``.
 
@@ -38,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from medops.core.signature import ModelSignature
+from medops.monitoring.attribution import attribution_drift, summary_lines
 from medops.monitoring.cbpe import reconcile
 from medops.monitoring.drift import (
     CategoricalReference,
@@ -68,6 +72,17 @@ ECE_RISE = 0.05
 PARALLEL_ROWS = 50_000
 
 
+@dataclass(frozen=True)
+class ExplainedWindow:
+    """Contributions of the reference rows and of (a sample of) the window's rows."""
+
+    features: tuple[str, ...]
+    reference: np.ndarray[Any, Any]
+    window: np.ndarray[Any, Any]
+    method: str
+    scale: str
+
+
 @dataclass
 class WindowRows:
     """The rows of one window, column-oriented, as the prediction log holds them."""
@@ -91,6 +106,7 @@ def evaluate_window(
     correction: str | None = "holm",
     min_samples: int = MIN_SAMPLES,
     seed: int = 0,
+    explained: ExplainedWindow | None = None,
 ) -> dict[str, Any]:
     """The window's full monitoring document (see the module docstring)."""
     thresholds = thresholds or {}
@@ -168,8 +184,30 @@ def evaluate_window(
         messages.append("the outcome prevalence drifted")
     if not enough:  # estimates speak until enough outcomes have arrived
         messages.extend(estimated.alerts)
-    report["alerts"] = messages
+    report["alerts"] = messages + _attribution(report, explained, verdict, min_samples)
     return report
+
+
+def _attribution(
+    report: dict[str, Any],
+    explained: ExplainedWindow | None,
+    verdict: DatasetVerdict,
+    min_samples: int,
+) -> list[str]:
+    """Put the attribution part in ``report`` (when the version is explained); its alerts."""
+    if explained is None:
+        return []
+    part = attribution_drift(
+        explained.features,
+        explained.reference,
+        explained.window,
+        method=explained.method,
+        scale=explained.scale,
+        input_drifted=verdict.drifted_features,
+        min_samples=min_samples,
+    )
+    report["attribution"] = part
+    return summary_lines(part)
 
 
 def _estimated(

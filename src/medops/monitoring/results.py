@@ -219,10 +219,37 @@ class Configuration(_Part):
     thresholds_mode: str | None = None
 
 
+class FeatureAttributionChange(_Part):
+    """One feature's mean contribution in the reference and the window (``attribution.py``)."""
+
+    change: float | None
+    drifted: bool
+    input_drifted: bool
+    reference_mean: float
+    reference_mean_abs: float
+    relative_change: float | None
+    window_mean: float | None
+    window_mean_abs: float | None
+
+
+class AttributionDrift(_Part):
+    """Attribution drift of a window: per feature, beside its input drift."""
+
+    drifted_features: tuple[str, ...]
+    features: dict[str, FeatureAttributionChange]
+    method: str
+    reference_rows: int
+    rows: int
+    scale: str
+    status: str
+    threshold: float
+
+
 class WindowResult(_Part):
     """The full monitoring document of one window (see ``evaluate.py``)."""
 
     alerts: tuple[str, ...]
+    attribution: AttributionDrift | None = None
     configuration: Configuration | None = None
     dataset: DatasetVerdict
     estimated: Estimated | None = None

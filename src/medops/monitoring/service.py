@@ -46,6 +46,7 @@ from medops.errors import ConflictError, MedopsError, NotFoundError
 from medops.logs import get_logger
 from medops.monitoring import configs, logread
 from medops.monitoring.evaluate import WindowRows, evaluate_window
+from medops.monitoring.explained import WindowExplainer
 from medops.monitoring.profile import ReferenceProfile
 from medops.monitoring.results import WindowDocument, WindowResult, WindowSummary
 from medops.monitoring.schemas import MonitoringConfig
@@ -114,6 +115,7 @@ class MonitoringService:
         self._audit = audit
         self._blobs = blobs
         self._running = threading.Lock()
+        self._explainers = WindowExplainer(db, blobs)  # attribution drift (attribution.py)
 
     # --- running -------------------------------------------------------------------------
 
@@ -523,6 +525,9 @@ class MonitoringService:
             thresholds=judged.thresholds,
             correction=judged.correction,
             min_samples=judged.min_samples,
+            explained=self._explainers.explain(
+                series.model_name, series.version, current.features, current.rows
+            ),
         )
         document["configuration"] = judged.record
         typed = WindowResult.load(document)

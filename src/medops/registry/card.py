@@ -170,6 +170,11 @@ def _auto(version: VersionOut, report: ReportSummary | None) -> dict[str, list[d
         ],
         "performance": [
             _a("metrics", "Metrics on the validation set", report.metrics if report else None),
+            _a(
+                "feature_importance",
+                "Mean |contribution| per feature on the validation set (explanations)",
+                report.feature_importance if report else None,
+            ),
         ],
     }
     return auto

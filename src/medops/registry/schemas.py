@@ -320,6 +320,11 @@ class ReportSummary(BaseModel):
     metrics: dict[str, float | None]
     created_at: datetime
     created_by: str
+    feature_importance: dict[str, float] | None = Field(
+        default=None,
+        description="mean |contribution| per feature on the validation data, largest first "
+        "(None: the report predates explanations or the model cannot be explained)",
+    )
 
 
 class ReportOut(ReportSummary):

@@ -39,6 +39,7 @@ from medops.errors import (
 from medops.registry import card as cards
 from medops.registry import pins
 from medops.registry.approvals import canonical_json, sha256_json
+from medops.registry.explained import global_explanations
 from medops.registry.policy import judge, loosenings
 from medops.registry.refs import Ref
 from medops.registry.schemas import (
@@ -476,6 +477,25 @@ class RegistryService:
 
     # -- derived versions -----------------------------------------------------------------
 
+    def explain_background(self, ref: Ref, limit: int) -> dict[str, list[Any]] | None:
+        """Up to ``limit`` rows (a fixed-seed sample) of the data the version's latest
+        validation report was computed on, as columns: the background its explanations are
+        computed against (None when the version has no report)."""
+        from medops.registry.explained import sample_rows
+
+        with self._db.session() as session:
+            model, row = resolve(session, ref)
+            signature = version_out(session, model, row).signature
+            record = latest_report(session, row.id)
+            if record is None:
+                return None
+            digest, label_column = record.dataset_digest, record.label_column
+        parsed = datasets.parse_csv(
+            self._blobs.get(DIGEST_PREFIX + digest), signature, label_column=label_column
+        )
+        rows = sample_rows(parsed.columns, limit)
+        return {name: [values[i] for i in rows] for name, values in parsed.columns.items()}
+
     def quantize(
         self,
         ctx: Context,
@@ -627,6 +647,9 @@ class RegistryService:
             threshold=threshold,
             n_bootstrap=n_bootstrap,
             seed=seed,
+        )
+        report["explanations"] = global_explanations(
+            self._blobs.get(DIGEST_PREFIX + row.artifact_digest), signature, parsed.columns
         )
         dataset_digest = digest_of(parsed.canonical_csv).removeprefix(DIGEST_PREFIX)
         report["dataset"] = {

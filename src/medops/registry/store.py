@@ -150,4 +150,5 @@ def report_summary(
         metrics={k: report.value(k) for k in REPORT_METRICS},
         created_at=row.created_at,
         created_by=row.created_by,
+        feature_importance=report.importance(),
     )

@@ -147,6 +147,27 @@ class DatasetPart(_Part):
     rows: int
 
 
+class FeatureAttribution(_Part):
+    """A feature's mean contribution and mean absolute contribution over the rows."""
+
+    mean: Number
+    mean_abs: Number
+
+
+class ExplanationsPart(_Part):
+    """The global view of the version's explanations on the validation data: per feature,
+    the mean and the mean absolute contribution (``serving/explain.py``), with the method
+    and scale they are on; ``unavailable`` says why there are none."""
+
+    background_rows: int
+    exact: bool | None
+    features: dict[str, FeatureAttribution]
+    method: str | None
+    rows: int
+    scale: str | None
+    unavailable: str | None
+
+
 class ModelPart(_Part):
     artifact_digest: str
     name: str
@@ -163,6 +184,7 @@ class ReportDocument(_Part):
     calibration: Calibration
     confusion: Confusion
     dataset: DatasetPart | None = Field(default=None, exclude_if=lambda v: v is None)
+    explanations: ExplanationsPart | None = Field(default=None, exclude_if=lambda v: v is None)
     metrics: dict[str, MetricValue]
     model: ModelPart | None = Field(default=None, exclude_if=lambda v: v is None)
     n: int
@@ -183,3 +205,11 @@ class ReportDocument(_Part):
         """The overall value of ``metric`` (``None`` when undefined or not reported)."""
         found = self.metrics.get(metric)
         return None if found is None else found.value
+
+    def importance(self) -> dict[str, float] | None:
+        """Mean absolute contribution per feature, largest first (None: not computed)."""
+        part = self.explanations
+        if part is None or part.unavailable is not None:
+            return None
+        pairs = sorted(part.features.items(), key=lambda kv: -float(kv[1].mean_abs))
+        return {name: float(value.mean_abs) for name, value in pairs}

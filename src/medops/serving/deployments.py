@@ -44,6 +44,7 @@ from medops.serving.schemas import (
     DeploymentEventOut,
     DeploymentOut,
     DeploymentRollbackRequest,
+    ExplainRequest,
     RolloutLimits,
     ShadowRequest,
 )
@@ -71,6 +72,7 @@ def routing(row: Deployment) -> dict[str, Any]:
         "shadow_version": row.shadow_version,
         "cache_size": row.cache_size,
         "limits": limits_of(row).model_dump(),
+        "explain": bool(row.explain),
     }
 
 
@@ -197,6 +199,7 @@ class DeploymentService:
             shadow_version=row.shadow_version,
             cache_size=row.cache_size,
             limits=limits_of(row),
+            explain=bool(row.explain),
             revision=row.revision,
             created_at=row.created_at,
             created_by=row.created_by,
@@ -256,6 +259,7 @@ class DeploymentService:
                 canary_percent=0,
                 shadow_version=None,
                 cache_size=data.cache_size,
+                explain=data.explain,
                 max_error_rate=data.limits.max_error_rate,
                 max_p99_ms=data.limits.max_p99_ms,
                 min_requests=data.limits.min_requests,
@@ -328,6 +332,14 @@ class DeploymentService:
             row.shadow_version = request.version
 
         return self._update(ctx, name, "shadow", request.reason, change)
+
+    def set_explain(self, ctx: Context, name: str, request: ExplainRequest) -> DeploymentOut:
+        """Explain every prediction (``always``) or only those asked for."""
+
+        def change(_session: Session, row: Deployment) -> None:
+            row.explain = request.always
+
+        return self._update(ctx, name, "explain", request.reason, change)
 
     def rollback(
         self, ctx: Context, name: str, request: DeploymentRollbackRequest

@@ -3,7 +3,9 @@
 The subject is the pseudonymous patient reference (``Patient/<ref>``); a record sent without
 one has no subject, which R4 requires, so FHIR answers need a patient reference. The model
 version that produced the assessment is the ``method`` and a ``note`` with its artifact
-digest; each class is one ``prediction`` with its probability.
+digest; each class is one ``prediction`` with its probability. An explained prediction carries
+its explanation as one extension (``serving/explain.py`` ``fhir_extension``: method, exactness,
+scale, base value, output, and one ``feature-contribution`` per contribution shown).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def require_subjects(patient_refs: list[str | None], single: bool) -> None:
 def risk_assessment(prediction: dict[str, Any], occurred: datetime) -> dict[str, Any]:
     """One prediction as a RiskAssessment (a plain dict, JSON-ready)."""
     model = f"{prediction['model']}/{prediction['version']}"
-    return {
+    resource = {
         "resourceType": "RiskAssessment",
         "id": prediction["id"],
         "identifier": [{"system": PREDICTION_SYSTEM, "value": prediction["id"]}],
@@ -58,6 +60,12 @@ def risk_assessment(prediction: dict[str, Any], occurred: datetime) -> dict[str,
         ],
         "note": [{"text": f"artifact sha256:{prediction['artifact_digest']}"}],
     }
+    explanation = prediction.get("explanation")
+    if explanation is not None:
+        from medops.serving.explain import fhir_extension
+
+        resource["extension"] = [fhir_extension(explanation)]
+    return resource
 
 
 def bundle(predictions: list[dict[str, Any]], occurred: datetime) -> dict[str, Any]:

@@ -39,26 +39,29 @@ from medops.errors import (
     clip,
 )
 from medops.logs import get_logger
+from medops.serving.explain import explanation_digest, explanation_of, explanation_row
 from medops.serving.fhir import bundle, require_subjects, risk_assessment
 from medops.serving.schemas import PATIENT_REF_MAX
-from medops.serving.tables import Prediction
+from medops.serving.tables import Prediction, PredictionExplanation
 
 if TYPE_CHECKING:
     from medops.audit.service import AuditService
     from medops.clock import Clock
     from medops.config import Settings
     from medops.context import Context
+    from medops.core.explain import Attributions
     from medops.core.signature import ModelSignature
     from medops.serving.recorder import UsageRecorder
     from medops.serving.runtime import Route, RowResult, Served, ServingRuntime
     from medops.serving.telemetry import ServingMetrics
 
 log = get_logger("medops.serving")
+Explained = tuple["Attributions", int]  # a record's attributions, and its row in them
 
 METADATA_MAX_BYTES = 4096
 LOG_TIMEOUT_S = 10.0
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-_TOP_KEYS = frozenset({"features", "records", "patient_ref", "metadata"})
+_TOP_KEYS = frozenset({"features", "records", "patient_ref", "metadata", "explain"})
 _RECORD_KEYS = frozenset({"features", "patient_ref"})
 
 
@@ -71,6 +74,7 @@ class Parsed:
     metadata: dict[str, Any] | None
     single: bool
     problems: list[FieldError] = field(default_factory=list)
+    explain: bool = False  # feature contributions asked for (serving/explain.py)
 
     def field(self, index: int) -> str:
         return "features" if self.single else f"records[{index}].features"
@@ -122,6 +126,7 @@ def parse(body: bytes, max_records: int) -> Parsed:
         )
         metadata = None
     default_ref = _patient_ref(data.get("patient_ref"), "patient_ref", errors)
+    explain = _explain_flag(data.get("explain", False), errors)
     records: list[dict[str, Any]] = []
     refs: list[str | None] = []
     single = "features" in data
@@ -137,7 +142,14 @@ def parse(body: bytes, max_records: int) -> Parsed:
     if errors and (not records or any(e.field.endswith("].features") for e in errors)):
         raise _invalid(errors)
     # The records' features are checked too, so one answer lists every problem.
-    return Parsed(records, refs, metadata, single, errors)
+    return Parsed(records, refs, metadata, single, errors, explain=explain)
+
+
+def _explain_flag(value: object, errors: list[FieldError]) -> bool:
+    if isinstance(value, bool):
+        return value
+    errors.append(FieldError("explain", "must be true or false"))
+    return False
 
 
 def _records(
@@ -226,6 +238,21 @@ def _renamed(error: FieldError, parsed: Parsed) -> FieldError:
     return error
 
 
+def _validated(parsed: Parsed, arms: dict[str, Served]) -> dict[int, dict[str, list[Any]]]:
+    """The records as columns for each arm's signature; every problem of any arm refused."""
+    columns: dict[int, dict[str, list[Any]]] = {}
+    problems = list(parsed.problems)
+    for served in arms.values():
+        if id(served.signature) not in columns:
+            try:
+                columns[id(served.signature)] = columns_of(parsed, served.signature)
+            except InvalidInputError as exc:
+                problems.extend(e for e in exc.errors if e not in problems)
+    if problems:
+        raise _invalid(problems)
+    return columns
+
+
 def canary_bucket(deployment: str, patient_ref: str | None) -> float:
     """Where a record falls in [0, 100): fixed per (deployment, patient), else random."""
     if patient_ref is None:
@@ -242,6 +269,7 @@ class Timing:
     queue: float = 0.0
     infer: float = 0.0
     log: float = 0.0
+    explain: float = 0.0
     started: float = field(default_factory=time.perf_counter)
 
     def as_ms(self, total: float) -> dict[str, float]:
@@ -251,7 +279,7 @@ class Timing:
             "infer": round(self.infer * 1000, 3),
             "log": round(self.log * 1000, 3),
             "total": round(total * 1000, 3),
-        }
+        } | ({"explain": round(self.explain * 1000, 3)} if self.explain else {})
 
 
 def _label(value: Any) -> Any:
@@ -320,20 +348,16 @@ class Predictor:
         arms: dict[str, Served] = {"primary": primary}
         if route.canary is not None:
             arms["canary"] = route.canary
-        columns: dict[int, dict[str, list[Any]]] = {}
-        problems = list(parsed.problems)
-        for served in arms.values():
-            if id(served.signature) not in columns:
-                try:
-                    columns[id(served.signature)] = columns_of(parsed, served.signature)
-                except InvalidInputError as exc:
-                    problems.extend(e for e in exc.errors if e not in problems)
-        if problems:
-            raise _invalid(problems)
+        columns = _validated(parsed, arms)
         timing.validate = time.perf_counter() - timing.started
 
         assignment = self._assign(route, parsed)
         results, cached = await self._results(route, arms, assignment, parsed, columns, timing)
+        explained: dict[int, Explained] = {}
+        if parsed.explain or route.explain:
+            started = time.perf_counter()
+            explained = await self._explain(arms, assignment, columns)
+            timing.explain = time.perf_counter() - started
         scored_at = time.perf_counter()
         latency_ms = (scored_at - timing.started) * 1000
         predictions = []
@@ -345,6 +369,7 @@ class Predictor:
             served = arms[assignment[i]]
             prediction = self._answer(route, served, assignment[i], result, parsed.patient_refs[i])
             prediction["cached"] = cached[i]
+            explanation = self._explained(prediction, explained.get(i), parsed.records[i])
             predictions.append(prediction)
             records.append(
                 self._record(
@@ -358,6 +383,7 @@ class Predictor:
                     latency_ms,
                     metadata,
                     shadow=False,
+                    explanation=explanation,
                 )
             )
         # The only request in flight commits its own records (no thread hand-off; nothing
@@ -379,6 +405,42 @@ class Predictor:
             "predictions": predictions,
             "timing_ms": timing.as_ms(total),
         }
+
+    def _explained(
+        self, prediction: dict[str, Any], found: Explained | None, record: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Put the record's explanation in its answer; return its prediction log row."""
+        if found is None:
+            return None
+        attributions, row = found
+        answer = explanation_of(attributions, row, record, self._settings.explain_top)
+        prediction["explanation"] = answer
+        return explanation_row(prediction["id"], attributions, row, len(answer["contributions"]))
+
+    async def _explain(
+        self,
+        arms: dict[str, Served],
+        assignment: list[str],
+        columns: dict[int, dict[str, list[Any]]],
+    ) -> dict[int, Explained]:
+        """Each record's attributions (and its row in them), computed per arm off the event
+        loop; a version that cannot be explained refuses the request (409), before anything
+        is logged."""
+        from medops.serving.explain import as_arrays
+
+        found: dict[int, Explained] = {}
+        for arm, served in arms.items():
+            rows = [i for i, a in enumerate(assignment) if a == arm]
+            if not rows:
+                continue
+            slot = served.explainer
+            # Built once (reads the artifact and background): off the loop; then at once.
+            explainer = slot.get() if slot.ready else await run_in_threadpool(slot.get)
+            arrays = as_arrays(columns[id(served.signature)], rows)
+            attributions = await run_in_threadpool(explainer.explain, arrays)
+            for j, i in enumerate(rows):
+                found[i] = (attributions, j)
+        return found
 
     async def _durable(
         self, ctx: Context, records: list[tuple[AuditEntry, Rows]], *, alone: bool = False
@@ -521,6 +583,7 @@ class Predictor:
         metadata: str | None,
         *,
         shadow: bool,
+        explanation: dict[str, Any] | None = None,
     ) -> tuple[AuditEntry, Rows]:
         row = {
             "id": prediction["id"],
@@ -557,7 +620,11 @@ class Predictor:
                 "row_digest": prediction_digest(row),
             },
         )
-        return entry, ((Prediction, row),)
+        if explanation is None:
+            return entry, ((Prediction, row),)
+        # The explanation shown, bound into the same record (serving/explain.py).
+        entry.details["explanation_digest"] = explanation_digest(explanation)
+        return entry, ((Prediction, row), (PredictionExplanation, explanation))
 
     def _start_shadow(
         self,

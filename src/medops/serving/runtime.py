@@ -25,12 +25,14 @@ from medops.errors import NotFoundError
 from medops.logs import get_logger
 from medops.registry.refs import Ref
 from medops.serving.batcher import MicroBatcher
+from medops.serving.explain import ExplainerSlot
 from medops.serving.schemas import ArmStats, RolloutLimits
 
 if TYPE_CHECKING:
     import numpy as np
 
     from medops.config import Settings
+    from medops.core.explain import Explainer
     from medops.core.onnx_model import OnnxModel
     from medops.core.packed import FeaturePacker
     from medops.core.signature import ModelSignature
@@ -108,6 +110,7 @@ class Served:
     onnx: OnnxModel
     batcher: MicroBatcher[RowRef, RowResult]
     packer: FeaturePacker  # its records' features as the prediction log packs them
+    explainer: ExplainerSlot  # built on the first explained request (serving/explain.py)
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,6 +127,7 @@ class Route:
     cache: PredictionCache | None
     limits: RolloutLimits
     revision: int
+    explain: bool = False  # every prediction explained, asked or not
 
 
 @dataclass
@@ -274,6 +278,7 @@ class ServingRuntime:
             cache=cache,
             limits=limits_of(row),
             revision=row.revision,
+            explain=row.explain,
         )
 
     def _serve_or_none(self, deployment: str, arm: str, version: Any) -> Served | None:
@@ -325,6 +330,7 @@ class ServingRuntime:
             signature=info.signature,
             onnx=onnx,
             packer=FeaturePacker(info.signature),
+            explainer=ExplainerSlot(self._explainer_of(model_name, version.version)),
             batcher=MicroBatcher(
                 _run_rows(onnx),
                 max_batch_size=settings.serving_max_batch_size,
@@ -335,6 +341,30 @@ class ServingRuntime:
         self._served[version.id] = served
         log.info("model loaded for serving", model=model_name, version=version.version)
         return served
+
+    def _explainer_of(self, model_name: str, number: int) -> Callable[[], Explainer]:
+        """How to build the version's explainer when first asked: its artifact, and its
+        background (serving/explain.py) from the latest validation data."""
+
+        def build() -> Explainer:
+            import numpy as np
+
+            from medops.core.explain import explainer_for
+
+            ref = Ref(model_name, version=number)
+            info, data = self._registry.artifact(ref)
+            rows = self._registry.explain_background(ref, self._settings.explain_background_rows)
+            background = None
+            if rows is not None:
+                background = {name: np.asarray(values) for name, values in rows.items()}
+            return explainer_for(
+                data,
+                info.signature,
+                background=background,
+                class_index=info.signature.outputs.positive_index,
+            )
+
+        return build
 
     def providers(self) -> list[str]:
         """The configured execution providers this ONNX Runtime has, in order."""

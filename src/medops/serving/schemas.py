@@ -44,6 +44,9 @@ class DeploymentCreate(BaseModel):
     model: str = Field(min_length=1, max_length=140, description="name@alias or name/VERSION")
     cache_size: int = Field(default=0, ge=0, le=1_000_000, description="0 turns the cache off")
     limits: RolloutLimits = Field(default_factory=RolloutLimits)
+    explain: bool = Field(
+        default=False, description="explain every prediction (feature contributions), asked or not"
+    )
     reason: str = Field(default="created", min_length=3, max_length=500)
 
 
@@ -66,6 +69,48 @@ class ShadowRequest(BaseModel):
 
     version: VersionNumber | None = None
     reason: str = Field(min_length=3, max_length=500)
+
+
+class ExplainRequest(BaseModel):
+    """Explain every prediction of the deployment (``always`` true), or only those whose
+    request asks with ``"explain": true``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    always: bool
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class ContributionOut(BaseModel):
+    """One feature's contribution to a logged prediction (on the explanation's scale)."""
+
+    feature: str
+    value: Any = Field(description="the feature's value as sent")
+    contribution: float
+    direction: str = Field(description="increases, decreases or none")
+    shown: bool = Field(description="among the contributions the answer showed")
+
+
+class ExplanationOut(BaseModel):
+    """What the prediction log holds of an explained prediction: every feature's
+    contribution, largest first, and which of them the answer showed."""
+
+    prediction_id: str
+    deployment: str
+    model: str
+    version: int
+    occurred_at: datetime
+    method: str = Field(description="linear, tree_shap or sampling_shapley")
+    exact: bool
+    scale: str = Field(description="log_odds, probability or raw")
+    base_value: float
+    output: float = Field(description="base_value plus every contribution")
+    error_estimate: float | None
+    score: float | None = Field(description="the positive class's probability")
+    contributions: list[ContributionOut]
+    audited: bool = Field(
+        description="the stored explanation matches the digest in the prediction's audit record"
+    )
 
 
 class DeploymentRollbackRequest(BaseModel):
@@ -103,6 +148,7 @@ class DeploymentOut(BaseModel):
     shadow_version: int | None
     cache_size: int
     limits: RolloutLimits
+    explain: bool = Field(default=False, description="every prediction explained")
     revision: int
     created_at: datetime
     created_by: str

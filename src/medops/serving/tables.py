@@ -33,6 +33,8 @@ class Deployment(Base):
     canary_percent: Mapped[int] = mapped_column(Integer, default=0)
     shadow_version: Mapped[int | None] = mapped_column(Integer)
     cache_size: Mapped[int] = mapped_column(Integer, default=0)  # 0: no cache
+    # Every prediction explained (feature contributions), as if each request asked for it.
+    explain: Mapped[bool] = mapped_column(Boolean, default=False)
     max_error_rate: Mapped[float] = mapped_column(Float)
     max_p99_ms: Mapped[float] = mapped_column(Float)
     min_requests: Mapped[int] = mapped_column(Integer)
@@ -91,6 +93,24 @@ class Prediction(Base):
     # (or a record that cannot be packed): readers then parse ``inputs``/``probabilities``.
     features: Mapped[bytes | None] = mapped_column(LargeBinary)
     score: Mapped[float | None] = mapped_column(Float)
+
+
+class PredictionExplanation(Base):
+    """What a clinician was shown of why: the feature contributions of one explained
+    prediction, all of them (the answer shows the top ones), written with the prediction row
+    and bound into the same audit record (``explanation_digest``)."""
+
+    __tablename__ = "prediction_explanations"
+
+    prediction_id: Mapped[str] = mapped_column(ForeignKey("predictions.id"), primary_key=True)
+    method: Mapped[str] = mapped_column(String(16))  # linear | tree_shap | sampling_shapley
+    exact: Mapped[bool] = mapped_column(Boolean)
+    scale: Mapped[str] = mapped_column(String(16))  # log_odds | probability | raw
+    base_value: Mapped[float] = mapped_column(Float)
+    output: Mapped[float] = mapped_column(Float)
+    error_estimate: Mapped[float | None] = mapped_column(Float)
+    shown: Mapped[int] = mapped_column(Integer)  # how many (largest first) the answer showed
+    contributions: Mapped[str] = mapped_column(Text)  # JSON [[feature, contribution], ...]
 
 
 class Outcome(Base):

@@ -150,6 +150,10 @@ def _row(event: AuditEventOut) -> list[str]:
     patient = (
         link("/audit", event.patient_ref, patient=event.patient_ref) if event.patient_ref else "—"
     )
+    shown = cell(resource)
+    if event.resource_id and "explanation_digest" in (event.details or {}):
+        # An explained prediction: its explanation as the clinician saw it.
+        shown += " " + link("/explanation", "explanation", prediction=event.resource_id)
     return [
         link(f"/audit/{event.seq}", str(event.seq)),
         esc(stamp(event.occurred_at)),
@@ -159,7 +163,7 @@ def _row(event: AuditEventOut) -> list[str]:
         badge(
             event.outcome, {"success": "ok", "failure": "warn", "denied": "bad"}.get(event.outcome)
         ),
-        cell(resource),
+        shown,
         patient,
         cell(event.source_ip),
     ]

@@ -13,6 +13,7 @@ from medops.api.console import (
     assets,
     audit,
     datasets,
+    explanation,
     lineage,
     models,
     monitoring,
@@ -38,5 +39,6 @@ def routers() -> list[APIRouter]:
         datasets.router,
         lineage.router,
         audit.router,
+        explanation.router,
         admin.router,
     ]

@@ -25,6 +25,8 @@ from medops.serving.schemas import (
     DeploymentEventOut,
     DeploymentOut,
     DeploymentRollbackRequest,
+    ExplainRequest,
+    ExplanationOut,
     OutcomeIn,
     OutcomeMatchIn,
     OutcomeOut,
@@ -46,6 +48,7 @@ Read = Annotated[Context, Depends(require(Permission.DEPLOYMENTS_READ))]
 Manage = Annotated[Context, Depends(require(Permission.DEPLOYMENTS_MANAGE))]
 Predict = Annotated[Context, Depends(require(Permission.PREDICT))]
 Outcomes = Annotated[Context, Depends(require(Permission.OUTCOMES_WRITE))]
+Audit = Annotated[Context, Depends(require(Permission.AUDIT_READ))]
 
 
 def _runtime(request: Request) -> ServingRuntime:
@@ -102,6 +105,25 @@ def set_shadow(
 ) -> DeploymentOut:
     """Score a copy of every record with a version (logged, never returned); null stops."""
     return _with_live(request, services.deployments.set_shadow(ctx, name, body))
+
+
+@router.put(f"{PREFIX}/{{name}}/explain", name="deployments.explain")
+def set_explain(
+    name: Name, body: ExplainRequest, request: Request, services: ServicesDep, ctx: Manage
+) -> DeploymentOut:
+    """Explain every prediction (``always`` true) or only those whose request asks."""
+    return _with_live(request, services.deployments.set_explain(ctx, name, body))
+
+
+@router.get(
+    f"{API_PREFIX}/predictions/{{prediction_id}}/explanation", name="predictions.explanation"
+)
+def prediction_explanation(
+    prediction_id: PredictionId, services: ServicesDep, _ctx: Audit
+) -> ExplanationOut:
+    """What the prediction log holds of an explained prediction: every feature's
+    contribution, those the answer showed, and whether it matches its audit record."""
+    return services.explanations.get(prediction_id)
 
 
 @router.post(f"{PREFIX}/{{name}}/rollback", name="deployments.rollback")
