@@ -25,6 +25,7 @@ from medops.datasets.tables import (
     DicomSeries,
 )
 from medops.db.base import Base
+from medops.features.online.tables import FeatureBinding, FeatureMaterialization
 from medops.jobs import JobLease
 from medops.lineage.tables import LineageEdge, LineageEvent
 from medops.monitoring.tables import (
@@ -75,6 +76,8 @@ __all__ = [
     "Deployment",
     "DeploymentEvent",
     "DicomSeries",
+    "FeatureBinding",
+    "FeatureMaterialization",
     "JobLease",
     "LineageEdge",
     "LineageEvent",

@@ -25,6 +25,7 @@ from medops.config import Settings
 from medops.datasets.schemas import DatasetRef
 from medops.datasets.service import DatasetService
 from medops.db.engine import Database
+from medops.features.online.service import FeatureOnlineService
 from medops.lineage.service import LineageService
 from medops.monitoring.configs import MonitoringConfigService
 from medops.monitoring.service import MonitoringService
@@ -68,6 +69,7 @@ class Services:
     slo: SloService
     datasets: DatasetService
     lineage: LineageService
+    feature_online: FeatureOnlineService
 
     def close(self) -> None:
         self.refusals.flush(everything=True)
@@ -77,6 +79,7 @@ class Services:
             if isinstance(self.blobs, EncryptedBlobStore):
                 self.blobs.close()  # its crypto threads
             self.datasets.close()
+            self.feature_online.close()
             self.audit.close()
             self.db.dispose()
 
@@ -151,4 +154,5 @@ def build_services(
         slo=slo,
         datasets=datasets,
         lineage=lineage,
+        feature_online=FeatureOnlineService(db, clock, audit, settings),
     )

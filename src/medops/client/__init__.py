@@ -21,6 +21,7 @@ from medops.client.access import AccessCalls
 from medops.client.alerts import AlertCalls
 from medops.client.audit import AuditCalls
 from medops.client.datasets import DatasetCalls
+from medops.client.features_online import FeatureOnlineCalls
 from medops.client.lineage import LineageCalls
 from medops.client.monitoring import MonitoringCalls
 from medops.client.notifications import NotificationCalls
@@ -43,6 +44,7 @@ class Client(
     SloCalls,
     DatasetCalls,
     LineageCalls,
+    FeatureOnlineCalls,
 ):
     """Talks to one medops installation as one user (the token's).
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from medops.features.online import OnlineRow, OnlineStore, entity_key, open_online_store
+from medops.features.online import OnlineStore, StoredRow, entity_key, open_online_store
 from tests.helpers.online import ONLINE_KINDS, drop_namespace, online_url
 from tests.helpers.postgres import PgServer
 
@@ -31,8 +31,8 @@ def store(
             drop_namespace(url, namespace)
 
 
-def row(key: str, value: float, event: datetime, created: datetime | None = None) -> OnlineRow:
-    return OnlineRow(key, {"hr": value, "unit": "bpm"}, event, created or event)
+def row(key: str, value: float, event: datetime, created: datetime | None = None) -> StoredRow:
+    return StoredRow(key, {"hr": value, "unit": "bpm"}, event, created or event)
 
 
 def test_write_then_read_in_request_order(store: OnlineStore) -> None:
@@ -68,6 +68,17 @@ def test_an_older_row_never_replaces_a_newer_one(store: OnlineStore) -> None:
     assert got.created == T0 + timedelta(hours=3)
 
 
+def test_rewriting_the_same_row_changes_nothing(store: OnlineStore) -> None:
+    """A re-read row (same times and values) is not counted as written; at equal times
+    different values (a later full tie in the source) replace the stored ones."""
+    assert store.write("vitals", [row("p1", 70.0, T0)]) == 1
+    assert store.write("vitals", [row("p1", 70.0, T0)]) == 0
+    assert store.write("vitals", [row("p1", 71.0, T0)]) == 1
+    got = store.read("vitals", ["p1"])[0]
+    assert got is not None
+    assert got.values["hr"] == 71.0
+
+
 def test_within_one_batch_the_last_of_full_ties_wins(store: OnlineStore) -> None:
     """A batch holding several rows of one key keeps the newest, the later one on a full tie."""
     batch = [row("p1", 1.0, T0), row("p1", 2.0, T0), row("p1", 0.5, T0 - timedelta(days=1))]
@@ -81,7 +92,7 @@ def test_composite_keys_nulls_and_delete(store: OnlineStore) -> None:
     """Composite keys are distinct entities; null values survive; a view can be emptied."""
     a, b = entity_key(["p1", 7]), entity_key(["p17", ""])
     assert a != b
-    store.write("enc", [OnlineRow(a, {"x": None, "y": 3}, T0, T0), OnlineRow(b, {"x": 1}, T0, T0)])
+    store.write("enc", [StoredRow(a, {"x": None, "y": 3}, T0, T0), StoredRow(b, {"x": 1}, T0, T0)])
     store.write("other", [row("p1", 1.0, T0)])
     got = store.read("enc", [a])[0]
     assert got is not None

@@ -16,10 +16,10 @@ one entity is one read.
 from __future__ import annotations
 
 from medops.features.online.base import (
-    OnlineRow,
     OnlineStore,
+    StoredRow,
     entity_key,
     open_online_store,
 )
 
-__all__ = ["OnlineRow", "OnlineStore", "entity_key", "open_online_store"]
+__all__ = ["OnlineStore", "StoredRow", "entity_key", "open_online_store"]

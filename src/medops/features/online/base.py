@@ -33,7 +33,7 @@ def from_micros(micros: int) -> datetime:
 
 
 @dataclass(frozen=True, slots=True)
-class OnlineRow:
+class StoredRow:
     """The latest values of one view for one entity, with the row's event and created time
     (``created`` orders corrections of the same event time; equal to ``event`` when the view
     declares no created-time column)."""
@@ -57,12 +57,14 @@ class OnlineStore(Protocol):
 
     url: str
 
-    def write(self, view: str, rows: Iterable[OnlineRow]) -> int:
+    def write(self, view: str, rows: Iterable[StoredRow]) -> int:
         """Upsert ``rows`` of ``view``; a row older (event, created) than the stored one is
-        ignored. Returns the rows written (replaced or new)."""
+        ignored, and so is one equal to it in times and values (a re-read). At equal times
+        different values replace the stored ones (the later source row wins a full tie).
+        Returns the rows written (new or changed)."""
         ...
 
-    def read(self, view: str, keys: Sequence[str]) -> list[OnlineRow | None]:
+    def read(self, view: str, keys: Sequence[str]) -> list[StoredRow | None]:
         """The stored rows of ``view`` for ``keys``, in order (``None`` where absent)."""
         ...
 
@@ -97,10 +99,10 @@ def open_online_store(url: str, *, namespace: str = "medops") -> OnlineStore:
     )
 
 
-def newest_per_key(rows: Iterable[OnlineRow]) -> list[OnlineRow]:
+def newest_per_key(rows: Iterable[StoredRow]) -> list[StoredRow]:
     """One row per key, the newest by (event, created); a later row wins a full tie (the
     source's row order: the latest correction)."""
-    newest: dict[str, OnlineRow] = {}
+    newest: dict[str, StoredRow] = {}
     for row in rows:
         held = newest.get(row.key)
         if held is None or (row.event, row.created) >= (held.event, held.created):

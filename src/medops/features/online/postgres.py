@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 
 from medops.errors import InvalidInputError
 from medops.features.online.base import (
-    OnlineRow,
+    StoredRow,
     from_micros,
     newest_per_key,
     to_micros,
@@ -45,7 +45,8 @@ class PostgresOnlineStore:
             "ON CONFLICT (view, key) DO UPDATE SET vals = excluded.vals, "
             "event_us = excluded.event_us, created_us = excluded.created_us "
             f"WHERE excluded.event_us > {t}.event_us OR (excluded.event_us = {t}.event_us "
-            f"AND excluded.created_us >= {t}.created_us)"
+            f"AND (excluded.created_us > {t}.created_us OR (excluded.created_us = "
+            f"{t}.created_us AND excluded.vals IS DISTINCT FROM {t}.vals)))"
         )  # nosec B608 - the table name is checked against _NAME
         self._read = (
             f"SELECT key, vals, event_us, created_us FROM {t} "  # noqa: S608
@@ -68,7 +69,7 @@ class PostgresOnlineStore:
                 self._opened.append(conn)
         return conn
 
-    def write(self, view: str, rows: Iterable[OnlineRow]) -> int:
+    def write(self, view: str, rows: Iterable[StoredRow]) -> int:
         newest = newest_per_key(rows)
         conn = self._connection()
         written = 0
@@ -87,15 +88,15 @@ class PostgresOnlineStore:
             written += max(cursor.rowcount, 0)
         return written
 
-    def read(self, view: str, keys: Sequence[str]) -> list[OnlineRow | None]:
+    def read(self, view: str, keys: Sequence[str]) -> list[StoredRow | None]:
         found = self._connection().execute(self._read.encode(), (view, list(keys))).fetchall()
-        rows: dict[str, OnlineRow] = {}
+        rows: dict[str, StoredRow] = {}
         for key, vals, event, created in found:
             assert isinstance(key, str)
             assert isinstance(vals, dict)
             assert isinstance(event, int)
             assert isinstance(created, int)
-            rows[key] = OnlineRow(key, vals, from_micros(event), from_micros(created))
+            rows[key] = StoredRow(key, vals, from_micros(event), from_micros(created))
         return [rows.get(k) for k in keys]
 
     def delete_view(self, view: str) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 import redis
 
 from medops.features.online.base import (
-    OnlineRow,
+    StoredRow,
     decode_values,
     from_micros,
     newest_per_key,
@@ -19,11 +19,11 @@ from medops.features.online.base import (
 )
 
 _UPSERT = """
-local cur = redis.call('HMGET', KEYS[1], 'e', 'c')
+local cur = redis.call('HMGET', KEYS[1], 'e', 'c', 'v')
 if cur[1] then
   local e, c = tonumber(cur[1]), tonumber(cur[2])
   local ne, nc = tonumber(ARGV[2]), tonumber(ARGV[3])
-  if e > ne or (e == ne and c > nc) then return 0 end
+  if e > ne or (e == ne and (c > nc or (c == nc and cur[3] == ARGV[1]))) then return 0 end
 end
 redis.call('HSET', KEYS[1], 'v', ARGV[1], 'e', ARGV[2], 'c', ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[4])
@@ -47,7 +47,7 @@ class RedisOnlineStore:
     def _members(self, view: str) -> str:
         return f"{self.namespace}:fvkeys:{view}"
 
-    def write(self, view: str, rows: Iterable[OnlineRow]) -> int:
+    def write(self, view: str, rows: Iterable[StoredRow]) -> int:
         written = 0
         newest = newest_per_key(rows)
         members = self._members(view)
@@ -62,7 +62,7 @@ class RedisOnlineStore:
             written += sum(int(x) for x in pipe.execute())
         return written
 
-    def read(self, view: str, keys: Sequence[str]) -> list[OnlineRow | None]:
+    def read(self, view: str, keys: Sequence[str]) -> list[StoredRow | None]:
         if len(keys) == 1:
             found = [self._client.hmget(self._key(view, keys[0]), "v", "e", "c")]
         else:
@@ -70,13 +70,13 @@ class RedisOnlineStore:
             for k in keys:
                 pipe.hmget(self._key(view, k), "v", "e", "c")
             found = pipe.execute()
-        out: list[OnlineRow | None] = []
+        out: list[StoredRow | None] = []
         for key, (vals, event, created) in zip(keys, found, strict=True):
             if vals is None or event is None or created is None:
                 out.append(None)
             else:
                 out.append(
-                    OnlineRow(
+                    StoredRow(
                         key, decode_values(vals), from_micros(int(event)), from_micros(int(created))
                     )
                 )

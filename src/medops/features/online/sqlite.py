@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from medops.features.online.base import (
-    OnlineRow,
+    StoredRow,
     decode_values,
     from_micros,
     newest_per_key,
@@ -35,7 +35,9 @@ ON CONFLICT (view, key) DO UPDATE SET
     vals = excluded.vals, event_us = excluded.event_us, created_us = excluded.created_us
 WHERE excluded.event_us > feature_online.event_us
    OR (excluded.event_us = feature_online.event_us
-       AND excluded.created_us >= feature_online.created_us)
+       AND (excluded.created_us > feature_online.created_us
+            OR (excluded.created_us = feature_online.created_us
+                AND excluded.vals != feature_online.vals)))
 """
 _READ_ONE = "SELECT key, vals, event_us, created_us FROM feature_online WHERE view = ? AND key = ?"
 
@@ -65,7 +67,7 @@ class SqliteOnlineStore:
                 self._opened.append(conn)
         return conn
 
-    def write(self, view: str, rows: Iterable[OnlineRow]) -> int:
+    def write(self, view: str, rows: Iterable[StoredRow]) -> int:
         params = [
             (view, r.key, r.encode(), to_micros(r.event), to_micros(r.created))
             for r in newest_per_key(rows)
@@ -77,7 +79,7 @@ class SqliteOnlineStore:
             cursor = conn.executemany(_UPSERT, params)
             return max(cursor.rowcount, 0)
 
-    def read(self, view: str, keys: Sequence[str]) -> list[OnlineRow | None]:
+    def read(self, view: str, keys: Sequence[str]) -> list[StoredRow | None]:
         conn = self._connection()
         if len(keys) == 1:
             found = conn.execute(_READ_ONE, (view, keys[0])).fetchall()
@@ -89,7 +91,7 @@ class SqliteOnlineStore:
                 (view, *keys),
             ).fetchall()
         rows = {
-            key: OnlineRow(key, decode_values(vals), from_micros(event), from_micros(created))
+            key: StoredRow(key, decode_values(vals), from_micros(event), from_micros(created))
             for key, vals, event, created in found
         }
         return [rows.get(k) for k in keys]
