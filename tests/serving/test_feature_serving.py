@@ -337,3 +337,45 @@ def test_materialization_is_incremental_and_keeps_the_latest_correction(
     states = http.get("/api/v1/features/materializations", headers=mle).json()
     assert [s["runs"] for s in states if s["view"] == "labs"] == [3]
     assert np.isfinite(run["seconds"])
+
+
+def test_skew_checks_online_against_offline_and_served_against_training(
+    http: httpx.Client,
+    deployed: dict[str, dict[str, str]],
+    world: World,
+) -> None:
+    """After materialization the online store agrees with the offline join at the same time;
+    a correction not yet materialized shows as a difference for that entity and feature set;
+    the served inputs are compared with the training set's values per feature."""
+    mle, clin = deployed["mle"], deployed["clin"]
+    repo = repo_for(world.folder)
+    url = f"/api/v1/deployments/{DEPLOYMENT}/features"
+    assert http.put(url, json=spec_for(repo), headers=mle).is_success
+    assert http.post("/api/v1/features/materialize", json={}, headers=mle).is_success
+    check = http.post("/api/v1/features/skew/online", json={"view": "labs"}, headers=mle)
+    assert check.status_code == 200, check.text
+    assert check.json()["consistent"] is True
+    assert check.json()["sampled"] == 3
+    naive = world.now.replace(tzinfo=None)
+    fix = {"patient_id": "p2", "drawn_at": naive - timedelta(days=1)}
+    fix |= {"recorded_at": naive - timedelta(hours=2)} | dict.fromkeys(LABS, 9.0)
+    both = pl.concat([world.labs, pl.DataFrame([fix], schema=world.labs.schema)])
+    both.write_parquet(world.folder / "labs.parquet")
+    check = http.post("/api/v1/features/skew/online", json={"view": "labs"}, headers=mle).json()
+    assert check["consistent"] is False
+    assert {f["feature"]: f["equal"] for f in check["features"]} == dict.fromkeys(LABS, 2)
+    assert all(f["max_abs_difference"] > 0 for f in check["features"])
+
+    for i in (0, 1):
+        assert predict(http, clin, {"features": world.request(i)}).status_code == 200
+    training = {name: [r[name] for r in random_records(200, seed=1)] for name in FEATURES}
+    served = http.post(
+        "/api/v1/features/skew/served",
+        json={"deployment": DEPLOYMENT, "training": training},
+        headers=mle,
+    )
+    assert served.status_code == 200, served.text
+    body = served.json()
+    assert body["served_rows"] == 2
+    assert {f["feature"] for f in body["features"]} == set(FEATURES)
+    assert all(f["served_rows"] == 2 for f in body["features"])

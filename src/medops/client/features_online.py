@@ -14,6 +14,10 @@ from medops.features.online.schemas import (
     MaterializeOut,
     OnlineLookupIn,
     OnlineLookupOut,
+    OnlineSkewIn,
+    ServedSkewIn,
+    ServedSkewOut,
+    SkewCheckOut,
 )
 from medops.features.schemas import FeatureRepo
 
@@ -22,6 +26,8 @@ _MATERIALIZED = Shape(MaterializeOut)
 _STATES = Shape(list[MaterializationState])
 _LOOKUP = Shape(OnlineLookupOut)
 _NONE: Shape[None] = Shape(None)
+_SKEW = Shape(SkewCheckOut)
+_SERVED = Shape(ServedSkewOut)
 
 
 class FeatureOnlineCalls(Transport):
@@ -62,4 +68,15 @@ class FeatureOnlineCalls(Transport):
         body = OnlineLookupIn(entity=entity, features=tuple(features))
         return self._call(
             "POST", "/api/v1/features/online", _LOOKUP, json=body.model_dump(mode="json")
+        )
+
+    def online_skew(self, view: str, *, sample: int = 200, seed: int = 0) -> SkewCheckOut:
+        """Online values against the offline join at the same time, for sampled entities."""
+        body = OnlineSkewIn(view=view, sample=sample, seed=seed).model_dump(mode="json")
+        return self._call("POST", "/api/v1/features/skew/online", _SKEW, json=body)
+
+    def served_skew(self, request: ServedSkewIn) -> ServedSkewOut:
+        """What a deployment served against the training set's values, per feature."""
+        return self._call(
+            "POST", "/api/v1/features/skew/served", _SERVED, json=request.model_dump(mode="json")
         )

@@ -21,6 +21,10 @@ from medops.features.online.schemas import (
     MaterializeOut,
     OnlineLookupIn,
     OnlineLookupOut,
+    OnlineSkewIn,
+    ServedSkewIn,
+    ServedSkewOut,
+    SkewCheckOut,
 )
 
 router = APIRouter(tags=["features"])
@@ -73,3 +77,16 @@ def materializations(services: ServicesDep, _ctx: Reader) -> list[Materializatio
 def online(services: ServicesDep, ctx: Reader, body: OnlineLookupIn) -> OnlineLookupOut:
     """An entity's values in the online store, with their event times and freshness."""
     return services.feature_online.lookup(ctx, dict(body.entity), list(body.features))
+
+
+@router.post(f"{API_PREFIX}/features/skew/online", name="features.skew-online")
+async def skew_online(services: ServicesDep, ctx: Reader, body: OnlineSkewIn) -> SkewCheckOut:
+    """For sampled entities of a served view, the online values against the offline
+    point-in-time join at the same time."""
+    return await run_in_threadpool(services.feature_online.online_skew, ctx, body)
+
+
+@router.post(f"{API_PREFIX}/features/skew/served", name="features.skew-served")
+async def skew_served(services: ServicesDep, _ctx: Reader, body: ServedSkewIn) -> ServedSkewOut:
+    """What a deployment served against the training set's distribution, per feature."""
+    return await run_in_threadpool(services.feature_online.served_skew, body)

@@ -130,6 +130,42 @@ class OnlineLookupOut(_Frozen):
     values: tuple[OnlineValue, ...]
 
 
+class OnlineSkewIn(_Frozen):
+    """The body of ``POST /v1/features/skew/online``: the view, how many entities to sample."""
+
+    view: str
+    sample: int = Field(default=200, ge=1, le=100_000)
+    seed: int = 0
+
+
+class ServedSkewIn(_Frozen):
+    """The body of ``POST /v1/features/skew/served``: the training set's values per model input
+    (a sample, read on the caller's side), compared with what the deployment served since
+    ``since`` (default: everything logged)."""
+
+    deployment: str = Field(min_length=1, max_length=64)
+    training: dict[str, list[float | None]] = Field(min_length=1, max_length=1000)
+    since: datetime | None = None
+    at_most: int = Field(default=100_000, ge=1, le=1_000_000)
+
+
+class ServedFeatureSkew(_Frozen):
+    """One input: the drift tests (monitoring's) of served values against the training set."""
+
+    feature: str
+    training_rows: int
+    served_rows: int
+    drifted: bool
+    tests: tuple[dict[str, object], ...]
+
+
+class ServedSkewOut(_Frozen):
+    deployment: str
+    served_rows: int
+    features: tuple[ServedFeatureSkew, ...]
+    drifted: tuple[str, ...]
+
+
 class SkewFeature(_Frozen):
     """One feature's online-vs-offline comparison over the sampled entities."""
 

@@ -29,12 +29,16 @@ from medops.features.online.schemas import (
     MaterializeOut,
     MaterializeRun,
     OnlineLookupOut,
+    OnlineSkewIn,
     OnlineValue,
+    ServedSkewIn,
+    ServedSkewOut,
+    SkewCheckOut,
 )
 from medops.features.online.tables import FeatureBinding, FeatureMaterialization
 from medops.features.schemas import FeatureRef, FeatureRepo, FeatureView
 from medops.serving.features import BoundFeatures, FeatureServing
-from medops.serving.tables import Deployment
+from medops.serving.tables import Deployment, Prediction
 
 if TYPE_CHECKING:
     from medops.audit.service import AuditService
@@ -380,3 +384,73 @@ class FeatureOnlineService:
                 ),
             )
         return OnlineLookupOut(entity=entity, values=tuple(values))
+
+    # -- skew -------------------------------------------------------------------------------
+
+    def online_skew(self, ctx: Context, request: OnlineSkewIn) -> SkewCheckOut:
+        """Online values against the offline join at the same time, for sampled entities of
+        a served view (``features.skew``); audited ``features.skew-check`` with its verdict."""
+        from medops.features.skew import online_offline
+
+        require_actor(ctx)
+        views = self.bound_views()
+        if request.view not in views:
+            raise InvalidInputError(
+                f"no served feature view {request.view}",
+                errors=[FieldError("view", f"unknown view {request.view}")],
+            )
+        repo, view = views[request.view]
+        result = online_offline(
+            repo,
+            view,
+            self.store,
+            self._clock.now(),
+            sample=request.sample,
+            seed=request.seed,
+            datasets=self.datasets,
+        )
+        with self._db.transaction() as session:
+            self._audit.record(
+                session,
+                ctx,
+                AuditEntry(
+                    action="features.skew-check",
+                    resource_type="feature_view",
+                    resource_id=request.view,
+                    details={
+                        "sampled": result.sampled,
+                        "consistent": result.consistent,
+                        "differing": [f.feature for f in result.features if f.equal < f.compared],
+                    },
+                ),
+            )
+        return result
+
+    def served_skew(self, request: ServedSkewIn) -> ServedSkewOut:
+        """What ``request.deployment`` served (its prediction log, shadow rows left out)
+        against the training set's values, per feature, with monitoring's drift tests."""
+        from medops.features.skew import served_skew, served_values
+
+        with self._db.session() as session:
+            if (
+                session.scalar(select(Deployment.id).where(Deployment.name == request.deployment))
+                is None
+            ):
+                raise NotFoundError(f"no deployment {request.deployment}")
+            query = (
+                select(Prediction.inputs)
+                .where(Prediction.deployment == request.deployment, Prediction.shadow.is_(False))
+                .order_by(Prediction.occurred_at.desc())
+                .limit(request.at_most)
+            )
+            if request.since is not None:
+                query = query.where(Prediction.occurred_at >= request.since)
+            rows = list(session.scalars(query))
+        served = served_values(rows, list(request.training))
+        features = served_skew(dict(request.training), served)
+        return ServedSkewOut(
+            deployment=request.deployment,
+            served_rows=len(rows),
+            features=tuple(features),
+            drifted=tuple(f.feature for f in features if f.drifted),
+        )
