@@ -26,6 +26,7 @@ from medops.datasets.tables import (
 )
 from medops.db.base import Base
 from medops.features.online.tables import FeatureBinding, FeatureMaterialization
+from medops.features.tables import FeatureDefinition
 from medops.jobs import JobLease
 from medops.lineage.tables import LineageEdge, LineageEvent
 from medops.monitoring.tables import (
@@ -77,6 +78,7 @@ __all__ = [
     "DeploymentEvent",
     "DicomSeries",
     "FeatureBinding",
+    "FeatureDefinition",
     "FeatureMaterialization",
     "JobLease",
     "LineageEdge",

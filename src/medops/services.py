@@ -26,6 +26,7 @@ from medops.datasets.schemas import DatasetRef
 from medops.datasets.service import DatasetService
 from medops.db.engine import Database
 from medops.features.online.service import FeatureOnlineService
+from medops.features.service import FeatureService
 from medops.lineage.service import LineageService
 from medops.monitoring.configs import MonitoringConfigService
 from medops.monitoring.service import MonitoringService
@@ -69,6 +70,7 @@ class Services:
     slo: SloService
     datasets: DatasetService
     lineage: LineageService
+    features: FeatureService
     feature_online: FeatureOnlineService
 
     def close(self) -> None:
@@ -154,5 +156,6 @@ def build_services(
         slo=slo,
         datasets=datasets,
         lineage=lineage,
+        features=FeatureService(db, clock, audit),
         feature_online=FeatureOnlineService(db, clock, audit, settings),
     )

@@ -26,6 +26,7 @@ from medops.api.routers import (
     breakglass,
     datasets,
     deployments,
+    features,
     features_online,
     health,
     lineage,
@@ -404,6 +405,7 @@ def create_app(
         slo.router,
         datasets.router,
         lineage.router,
+        features.router,
         features_online.router,
         *console_routers(),
     ):

@@ -21,6 +21,7 @@ from medops.client.access import AccessCalls
 from medops.client.alerts import AlertCalls
 from medops.client.audit import AuditCalls
 from medops.client.datasets import DatasetCalls
+from medops.client.features import FeatureCalls
 from medops.client.features_online import FeatureOnlineCalls
 from medops.client.lineage import LineageCalls
 from medops.client.monitoring import MonitoringCalls
@@ -44,6 +45,7 @@ class Client(
     SloCalls,
     DatasetCalls,
     LineageCalls,
+    FeatureCalls,
     FeatureOnlineCalls,
 ):
     """Talks to one medops installation as one user (the token's).

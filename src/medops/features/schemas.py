@@ -384,6 +384,14 @@ class ApplyOut(_Frozen):
     unchanged: tuple[DefinitionOut, ...]
 
 
+class RegisteredRepo(_Frozen):
+    """The newest version of every registered definition as one repository, and the version
+    of each (``kind:name`` -> version): what a training set is built from."""
+
+    repo: FeatureRepo
+    versions: dict[str, int]
+
+
 class TrainingSetRecordIn(_Frozen):
     """Record that a dataset version is a training set built from these features (as of the
     definition versions the builder read): lineage edges from each view version."""

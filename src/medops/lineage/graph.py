@@ -21,12 +21,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from medops.datasets.tables import DatasetVersion
+from medops.features.tables import FeatureDefinition
 from medops.lineage.schemas import LineageEdgeOut, LineageNode
 from medops.lineage.tables import LineageEdge
 from medops.registry.tables import ModelAlias, ModelVersion, RegisteredModel
 from medops.serving.tables import Deployment
 
 DV, MV, ALIAS, DEP = "dataset_version", "model_version", "alias", "deployment"
+FEATURE = "feature_definition"  # a version of a feature store definition (features/tables.py)
 
 
 def key(kind: str, ident: str) -> str:
@@ -130,6 +132,12 @@ class Walker:
             return LineageNode(
                 key=node, kind="alias", label=f"{name}@{alias}", href=f"/models/{name}"
             )
+        return self._other_node(node, kind, ident)
+
+    def _other_node(self, node: str, kind: str, ident: str) -> LineageNode:
+        """A feature definition's version, else a deployment."""
+        if kind == FEATURE:
+            return self._feature_node(node, ident)
         dep = self.deployment(ident)
         return LineageNode(
             key=node,
@@ -138,6 +146,17 @@ class Walker:
             deleted=dep is None,
             detail=_routing(dep) if dep else None,
             href=f"/deployments/{ident}",
+        )
+
+    def _feature_node(self, node: str, ident: str) -> LineageNode:
+        found = self.session.get(FeatureDefinition, int(ident)) if ident.isdigit() else None
+        if found is None:
+            return LineageNode(key=node, kind=FEATURE, label=ident, deleted=True)
+        return LineageNode(
+            key=node,
+            kind=FEATURE,
+            label=f"{found.name} v{found.version}",
+            detail=found.kind.replace("_", " "),
         )
 
     # -- neighbours -------------------------------------------------------------------------

@@ -14,11 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from medops.errors import FieldError, InvalidInputError
 
-NodeKind = Literal["dataset_version", "model_version", "alias", "deployment"]
+NodeKind = Literal[
+    "dataset_version", "model_version", "alias", "deployment", "feature_definition"
+]  # fmt: skip
 # What a dataset version was used for, or how one was made from another.
 Relation = Literal[
     "derived", "deidentify", "split", "training", "validation", "reference", "quantized",
-    "alias", "serves", "canary", "shadow",
+    "alias", "serves", "canary", "shadow", "features",
 ]  # fmt: skip
 EDGE_RELATIONS = ("derived", "deidentify", "split", "training", "validation", "reference")
 Arm = Literal["primary", "canary", "shadow"]

@@ -2,7 +2,7 @@
 to feature views
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 Create Date: 2026-12-06 07:10:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from medops.db.base import UTCDateTime
 
 revision = "0021"
-down_revision = "0019"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
