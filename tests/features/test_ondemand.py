@@ -29,7 +29,7 @@ EXPRESSIONS = {
     ),
     "score": ("int64", "clip(round(sqrt(abs(hr - 70)) * 3), -5, 40) + (sbp < 90) * 10"),
     "flag": ("bool", "(hr > 100 or sbp <= 90) and min(age, 200) > 17"),
-    "ratio": ("float64", "max(exp(creat / 10), 1) / (age - 40)"),
+    "ratio": ("float64", "round(max(exp(creat / 10), 1) / (age - 40), 4)"),
 }
 
 

@@ -113,6 +113,11 @@ class MedopsGroup(LazyGroup):
             "app",
             "Lineage: which data made which model, where it serves, what it predicted.",
         ),
+        "features": Lazy(
+            "medops.cli.features",
+            "app",
+            "Feature store: definitions (apply, list, show) and point-in-time training sets.",
+        ),
         "slo": Lazy(
             "medops.cli.slo",
             "app",

@@ -119,10 +119,10 @@ def _clip(x: Column, lo: Column, hi: Column) -> Column:
 def _round(x: Column, digits: Column | None = None) -> Column:
     if digits is None:
         return np.round(_num(x))
-    d = _num(digits)
-    if d.size != 1 or math.isnan(float(d.reshape(-1)[0])):
-        raise ExpressionError("round's digits must be a number")
-    return np.round(_num(x), int(d.reshape(-1)[0]))
+    d = np.unique(_num(digits))
+    if d.size != 1 or math.isnan(float(d[0])):
+        raise ExpressionError("round's digits must be one number")
+    return np.round(_num(x), int(d[0]))
 
 
 def _min(a: Column, b: Column) -> Column:

@@ -15,7 +15,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from medops.features.expressions import Column, Expression, compile_expression, evaluate
+from medops.errors import FieldError, InvalidInputError
+from medops.features.expressions import (
+    Column,
+    Expression,
+    ExpressionError,
+    compile_expression,
+    evaluate,
+)
 from medops.features.expressions import evaluate_row as _evaluate_row
 from medops.features.schemas import FeatureRepo, FeatureView, OnDemandFeature, Value
 
@@ -69,7 +76,10 @@ def evaluate_frame(
     expression = _compiled(odf.expression)
     dtypes = input_dtypes(odf, repo)
     env = {name: _frame_column(columns[name], dtypes[name]) for name in expression.names}
-    result = np.asarray(evaluate(expression, env, n), dtype=np.float64)
+    try:
+        result = np.asarray(evaluate(expression, env, n), dtype=np.float64)
+    except (ExpressionError, ValueError, TypeError) as exc:
+        raise _failed(odf, exc) from None
     return pl.Series(odf.name, finish(result, odf.dtype), dtype=_POLARS[odf.dtype])
 
 
@@ -77,4 +87,14 @@ def evaluate_row(odf: OnDemandFeature, repo: FeatureRepo, values: Mapping[str, A
     """The on-demand feature for one request: ``values`` maps each request value's name and
     each input alias to its value (None for missing)."""
     expression = _compiled(odf.expression)
-    return finish(_evaluate_row(expression, values, input_dtypes(odf, repo)), odf.dtype)[0]
+    try:
+        answer = _evaluate_row(expression, values, input_dtypes(odf, repo))
+    except (ExpressionError, ValueError, TypeError) as exc:
+        raise _failed(odf, exc) from None
+    return finish(answer, odf.dtype)[0]
+
+
+def _failed(odf: OnDemandFeature, exc: Exception) -> InvalidInputError:
+    """An expression that cannot be evaluated on these values (text in arithmetic, say)."""
+    reason = f"on-demand feature {odf.name} cannot be computed: {exc}"
+    return InvalidInputError(reason, errors=[FieldError(odf.name, reason)])

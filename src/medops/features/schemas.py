@@ -420,6 +420,15 @@ class TrainingSetSummary(_Frozen):
     seconds: float
 
 
+class TrainingSetOut(_Frozen):
+    """What ``features training-set`` did: the join's summary, the file written and, when
+    asked, the dataset version it became with its lineage."""
+
+    summary: TrainingSetSummary
+    out: str
+    recorded: TrainingSetRecordOut | None = None
+
+
 # -- the online lookup contract (implemented by medops.features.online) ---------------------
 
 EntityKey = tuple[str | int, ...]  # the join-key values, in the view's join-key order
