@@ -446,8 +446,14 @@ class FeatureOnlineService:
             if request.since is not None:
                 query = query.where(Prediction.occurred_at >= request.since)
             rows = list(session.scalars(query))
-        served = served_values(rows, list(request.training))
-        features = served_skew(dict(request.training), served)
+        # The training set's other columns (label, keys, times) are no model input: only the
+        # features the log holds are compared.
+        logged: set[str] = set()
+        for text in rows[:100]:
+            logged.update(json.loads(text))
+        training = {k: v for k, v in request.training.items() if k in logged or not rows}
+        served = served_values(rows, list(training))
+        features = served_skew(training, served)
         return ServedSkewOut(
             deployment=request.deployment,
             served_rows=len(rows),
