@@ -1,7 +1,7 @@
 """The online side of the feature store over HTTP: binding a deployment to feature views
-(``features:write``), materializing views into the online store (``features:materialize``),
-the materialization state, an entity's online values and the online/offline skew check
-(``features:read``)."""
+(``features:write``), materializing views into the online store and the online/offline skew check
+(``features:materialize``, as the role table describes it), the materialization state, an
+entity's online values and served-against-trained skew (``features:read``)."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def online(services: ServicesDep, ctx: Reader, body: OnlineLookupIn) -> OnlineLo
 
 
 @router.post(f"{API_PREFIX}/features/skew/online", name="features.skew-online")
-async def skew_online(services: ServicesDep, ctx: Reader, body: OnlineSkewIn) -> SkewCheckOut:
+async def skew_online(services: ServicesDep, ctx: Materializer, body: OnlineSkewIn) -> SkewCheckOut:
     """For sampled entities of a served view, the online values against the offline
     point-in-time join at the same time."""
     return await run_in_threadpool(services.feature_online.online_skew, ctx, body)
