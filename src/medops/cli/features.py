@@ -254,6 +254,8 @@ def bind(
 ) -> None:
     """Serve DEPLOYMENT's model from feature views: requests then carry entity keys and
     request values; the definitions used are pinned in the binding."""
+    from pydantic import ValidationError
+
     from medops.features.online.schemas import FeatureBindingSpec
 
     if policy not in ("reject", "impute"):
@@ -267,8 +269,9 @@ def bind(
                 policy="impute" if policy == "impute" else "reject",
                 impute={k: _scalar(v) for k, v in _pairs(impute, "--impute").items()},
             )
-        except ValueError as exc:
-            raise _bad("--input", str(exc).splitlines()[-1].strip()) from None
+        except ValidationError as exc:
+            message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+            raise _bad("--input", message) from None
         out = c.bind_features(deployment, spec)
     if json_output:
         print_json(out)
