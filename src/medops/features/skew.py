@@ -31,7 +31,6 @@ from medops.features.online.schemas import (
     SkewFeature,
 )
 from medops.features.schemas import FeatureRef, FeatureRepo, FeatureView
-from medops.monitoring.drift import NumericReference, numeric_drift
 
 TOLERANCE = 1e-9  # values are compared exactly but for float round-trips through JSON
 
@@ -40,6 +39,9 @@ def served_skew(
     training: dict[str, list[float | None]], served: dict[str, list[float | None]]
 ) -> list[ServedFeatureSkew]:
     """Monitoring's numeric drift tests of each served feature against its training values."""
+    # monitoring/ reaches serving/, which imports features/: imported on use.
+    from medops.monitoring.drift import NumericReference, numeric_drift
+
     out: list[ServedFeatureSkew] = []
     for feature in sorted(training):
         ref_values = np.array(

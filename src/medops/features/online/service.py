@@ -37,8 +37,6 @@ from medops.features.online.schemas import (
 )
 from medops.features.online.tables import FeatureBinding, FeatureMaterialization
 from medops.features.schemas import FeatureRef, FeatureRepo, FeatureView
-from medops.serving.features import BoundFeatures, FeatureServing
-from medops.serving.tables import Deployment, Prediction
 
 if TYPE_CHECKING:
     from medops.audit.service import AuditService
@@ -47,6 +45,7 @@ if TYPE_CHECKING:
     from medops.context import Context
     from medops.db.engine import Database
     from medops.features.offline import DatasetFiles
+    from medops.serving.features import FeatureServing
 
 
 def store_fingerprint(url: str, namespace: str) -> str:
@@ -88,7 +87,10 @@ class FeatureOnlineService:
         self.url = settings.resolved_feature_online_url
         self.namespace = settings.feature_online_namespace
         self.fingerprint = store_fingerprint(self.url, self.namespace)
-        self.serving = FeatureServing(
+        # serving/ imports features/ at import time; features/ reaches serving/ on use only.
+        from medops.serving.features import FeatureServing
+
+        self.serving: FeatureServing = FeatureServing(
             self._open_store, self._load_bindings, settings.feature_binding_refresh_seconds
         )
         self.listeners: list[Callable[[], None]] = [self.serving.invalidate]
@@ -115,6 +117,8 @@ class FeatureOnlineService:
 
     @staticmethod
     def _out(row: FeatureBinding) -> FeatureBindingOut:
+        from medops.serving.features import BoundFeatures
+
         spec = FeatureBindingSpec.model_validate_json(row.spec)
         return FeatureBindingOut(
             deployment=row.deployment,
@@ -129,6 +133,8 @@ class FeatureOnlineService:
     def bind(self, ctx: Context, deployment: str, spec: FeatureBindingSpec) -> FeatureBindingOut:
         """Serve ``deployment``'s model from feature views (replacing an earlier binding);
         audited ``features.bind``."""
+        from medops.serving.tables import Deployment
+
         actor = require_actor(ctx)
         now = self._clock.now()
         digest = _digest(spec)
@@ -202,6 +208,8 @@ class FeatureOnlineService:
 
     def bound_views(self) -> dict[str, tuple[FeatureRepo, FeatureView]]:
         """Every view a bound deployment reads (the most recently bound definition wins)."""
+        from medops.serving.features import BoundFeatures
+
         views: dict[str, tuple[FeatureRepo, FeatureView, datetime]] = {}
         with self._db.session() as session:
             for row in session.scalars(select(FeatureBinding)).all():
@@ -430,6 +438,7 @@ class FeatureOnlineService:
         """What ``request.deployment`` served (its prediction log, shadow rows left out)
         against the training set's values, per feature, with monitoring's drift tests."""
         from medops.features.skew import served_skew, served_values
+        from medops.serving.tables import Deployment, Prediction
 
         with self._db.session() as session:
             if (
