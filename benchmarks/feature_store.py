@@ -137,7 +137,7 @@ def duckdb_reference(work: Path, views: int, features: int, ttl_days: int) -> pl
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'")
     query = f"SELECT e.row_id FROM read_parquet('{work / 'entities.parquet'}') e ORDER BY row_id"
-    frame = pl.from_arrow(con.execute(query).to_arrow_table())
+    frame = pl.from_arrow(con.sql(query).to_arrow_table())
     for v in range(views):
         cols = ", ".join(f"v{v}_f{i}" for i in range(features))
         picked = ", ".join(
@@ -147,16 +147,16 @@ def duckdb_reference(work: Path, views: int, features: int, ttl_days: int) -> pl
         )
         sql = f"""
         WITH src AS (SELECT *, row_number() OVER () AS pos
-                     FROM read_parquet('{work / f'view{v}.parquet'}')),
+                     FROM read_parquet('{work / f"view{v}.parquet"}')),
         latest AS (SELECT patient_id, event_time, {cols} FROM src
                    QUALIFY row_number() OVER (PARTITION BY patient_id, event_time
                                               ORDER BY created DESC, pos DESC) = 1)
         SELECT e.row_id, {picked}
-        FROM read_parquet('{work / 'entities.parquet'}') e
+        FROM read_parquet('{work / "entities.parquet"}') e
         ASOF LEFT JOIN latest f ON e.patient_id = f.patient_id AND e.event_time >= f.event_time
         ORDER BY e.row_id
         """  # noqa: S608 -- the benchmark's own file names
-        frame = frame.join(pl.from_arrow(con.execute(sql).to_arrow_table()), on="row_id", how="left")
+        frame = frame.join(pl.from_arrow(con.sql(sql).to_arrow_table()), on="row_id", how="left")
     return frame
 
 
@@ -234,9 +234,7 @@ def main() -> None:
                 "seconds": [round(r["seconds"], 2) for r in feast],
                 "peak_mib_median": statistics.median(r["peak_kib"] / 1024 for r in feast),
                 "rows": feast[0]["rows"],
-                "cells_differing_from_medops_in_kept_rows": _cells_differing(
-                    ours, theirs, columns
-                ),
+                "cells_differing_from_medops_in_kept_rows": _cells_differing(ours, theirs, columns),
             }
             m, f = report["medops"], report["feast"]
             assert isinstance(m, dict)

@@ -18,7 +18,12 @@ import benchlib  # noqa: E402
 
 
 def main() -> None:
-    work, views, features, ttl_days = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    work, views, features, ttl_days = (
+        Path(sys.argv[1]),
+        int(sys.argv[2]),
+        int(sys.argv[3]),
+        int(sys.argv[4]),
+    )
     import pandas as pd
     from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
     from feast.repo_config import RepoConfig

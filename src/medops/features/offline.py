@@ -132,7 +132,8 @@ def latest_rows(
     frame = frame.with_row_index(ORDER)
     order = [event_time, *([created_time] if created_time else []), ORDER]
     frame = frame.sort(order, nulls_last=False, maintain_order=True)
-    frame = frame.unique(subset=[*keys, event_time], keep="last", maintain_order=True)
+    # keep="last" keeps the last of each group in the frame's (sorted) order
+    frame = frame.unique(subset=[*keys, event_time], keep="last", maintain_order=False)
     drop = [ORDER, *([created_time] if created_time else [])]
     return frame.drop(drop).sort(event_time, maintain_order=True)
 
@@ -217,6 +218,9 @@ def point_in_time_join(
     if frame["__medops_ts"].null_count():
         raise _bad("entities", f"some entity rows have no {event_time}")
     frame = frame.sort("__medops_ts", maintain_order=True)
+    # Each view is joined onto a narrow frame (time and keys only) and its columns are put
+    # beside the others at the end: the wide frame is never copied once per view.
+    joined: list[pl.DataFrame] = []
     for view_name, features in plan.items():
         view = repo.view(view_name)
         assert view is not None
@@ -225,18 +229,23 @@ def point_in_time_join(
         if missing:
             raise _bad("entities", f"view {view_name} needs the join key {missing[0]}")
         right = _view_frame(repo, view, features, "__medops_right_ts", datasets)
-        left_keys = [pl.col(k.name).cast(_POLARS[k.dtype]).alias(f"__k_{k.name}") for k in keys]
-        frame = frame.with_columns(left_keys)
+        by = [f"__k_{k.name}" for k in keys]
+        left = frame.select(
+            "__medops_ts",
+            *(pl.col(k.name).cast(_POLARS[k.dtype]).alias(f"__k_{k.name}") for k in keys),
+        )
         right = right.rename({k.name: f"__k_{k.name}" for k in keys})
-        frame = frame.join_asof(
+        result = left.join_asof(
             right,
             left_on="__medops_ts",
             right_on="__medops_right_ts",
-            by=[f"__k_{k.name}" for k in keys],
+            by=by,
             strategy="backward",
             tolerance=view.ttl,
             check_sortedness=False,
-        ).drop([*(f"__k_{k.name}" for k in keys), "__medops_right_ts"], strict=False)
+        )
+        joined.append(result.select(f"{view_name}__{f}" for f in features))
+    frame = pl.concat([frame, *joined], how="horizontal") if joined else frame
     columns: dict[str, pl.Series] = {}
     n = frame.height
     for ref in refs:

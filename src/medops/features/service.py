@@ -34,7 +34,6 @@ from medops.features.schemas import (
     definition_digest,
 )
 from medops.features.tables import FeatureDefinition
-from medops.lineage.tables import LineageEdge
 from medops.registry.pins import resolve_dataset
 
 KINDS: tuple[DefinitionKind, ...] = (
@@ -218,6 +217,9 @@ class FeatureService:
         ``body.features``: a lineage edge from each definition version it read (the views, the
         on-demand features and the entities they join on) to the dataset version. Audited
         ``features.training_set``."""
+        # lineage reads this package's table to show the nodes: imported here, not at the top
+        from medops.lineage.tables import LineageEdge
+
         actor = require_actor(ctx)
         refs = [FeatureRef.parse(f) for f in body.features]
         wanted: set[tuple[str, str]] = set()
