@@ -524,6 +524,7 @@ class Settings(BaseSettings):
         """The online feature store's URL (SQLite in the home unless set)."""
         return self.feature_online_url or f"sqlite:///{self.home / 'features-online.db'}"
 
+    @property
     def resolved_data_dir(self) -> Path:
         """Where the local dataset store keeps its encrypted objects."""
         return self.data_dir or self.home / "data"
