@@ -153,15 +153,15 @@ def features_demo(
         )
         for run in engineer.materialize().runs:
             console.print(f"  materialized {run.view}: {run.rows_read} rows, {run.entities} ids")
-    with Client(settings=settings) as clinician:
-        login(clinician, "clinician")
-        _serve(clinician, patients, problems)
-    drawn = now - timedelta(days=1)
-    fix = {"patient_id": "pt-2000", "drawn_at": drawn, "recorded_at": now - timedelta(minutes=5)}
-    fix |= {n: patients[0][n] + 1.0 for n in LABS}
-    pl.DataFrame([*labs, fix]).write_parquet(sources / "labs.parquet")
-    with Client(settings=settings) as engineer:
-        login(engineer, "ml-engineer")
+        # One login per person: each MFA login spends one of the demo's recovery codes.
+        with Client(settings=settings) as clinician:
+            login(clinician, "clinician")
+            _serve(clinician, patients, problems)
+        drawn = now - timedelta(days=1)
+        fix = {"patient_id": "pt-2000", "drawn_at": drawn}
+        fix |= {"recorded_at": now - timedelta(minutes=5)}
+        fix |= {n: patients[0][n] + 1.0 for n in LABS}
+        pl.DataFrame([*labs, fix]).write_parquet(sources / "labs.parquet")
         before = engineer.online_skew("labs")
         console.print(f"a lab result is corrected; online = offline before: {before.consistent}")
         run = engineer.materialize(["labs"]).runs[0]
