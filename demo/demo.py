@@ -53,6 +53,7 @@ from demo_alerts import alerts_demo
 from demo_console import console_demo, serve_console
 from demo_datasets import datasets_demo, lineage_demo, s3_server
 from demo_explanations import explanations_demo
+from demo_features import features_demo
 from demo_ops import ops_demo
 from demo_registry import registry_demo
 from demo_serving import serving_demo
@@ -156,6 +157,7 @@ def _run(folder: Path, s3_endpoint: str) -> int:
     mismatches += registry_demo(settings, _login, RECOVERY)
     mismatches += serving_demo(settings, _login)
     mismatches += explanations_demo(settings, _login)
+    mismatches += features_demo(settings, _login, folder)
     mismatches += lineage_demo(settings, _login)
     mismatches += alerts_demo(settings, _login, folder)
     mismatches += ops_demo(settings, _login, folder)

@@ -416,6 +416,33 @@ class Settings(BaseSettings):
         "tick (0: never; run `medops plans tick` from a scheduler instead).",
     )
 
+    # -- feature store, online side (features/online/, features/materialize.py) --
+    feature_online_url: str | None = Field(
+        default=None,
+        description="The online feature store: sqlite:///path (embedded), redis://host:port/db "
+        "or postgresql://...; default features-online.db (SQLite) in the home.",
+    )
+    feature_online_namespace: str = Field(
+        default="medops",
+        pattern=r"^[a-z_][a-z0-9_]{0,40}$",
+        description="Prefix of the online store's Redis keys and name of its PostgreSQL table "
+        "(<namespace>_feature_online): installations sharing one Redis or database differ.",
+    )
+    feature_materialize_seconds: float = Field(
+        default=0,
+        ge=0,
+        description="How often the server materializes every feature view served by a "
+        "deployment into the online store (one replica per period); 0: only on request "
+        "(`medops features materialize`, a CronJob).",
+    )
+    feature_binding_refresh_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="How often a server re-reads which deployments serve from feature views "
+        "(a change made through this process applies at once).",
+    )
+
     # -- backups (backup/) --
     backup_targets: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
@@ -543,6 +570,11 @@ class Settings(BaseSettings):
     def blob_dir(self) -> Path:
         """Where the local content-addressed blob store keeps its objects."""
         return self.home / "blobs"
+
+    @property
+    def resolved_feature_online_url(self) -> str:
+        """The online feature store's URL (SQLite in the home unless set)."""
+        return self.feature_online_url or f"sqlite:///{self.home / 'features-online.db'}"
 
     @property
     def resolved_data_dir(self) -> Path:

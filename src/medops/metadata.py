@@ -25,6 +25,7 @@ from medops.datasets.tables import (
     DicomSeries,
 )
 from medops.db.base import Base
+from medops.features.online.tables import FeatureBinding, FeatureMaterialization
 from medops.features.tables import FeatureDefinition
 from medops.jobs import JobLease
 from medops.lineage.tables import LineageEdge, LineageEvent
@@ -92,7 +93,9 @@ __all__ = [
     "Deployment",
     "DeploymentEvent",
     "DicomSeries",
+    "FeatureBinding",
     "FeatureDefinition",
+    "FeatureMaterialization",
     "JobLease",
     "LineageEdge",
     "LineageEvent",

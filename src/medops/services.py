@@ -26,6 +26,7 @@ from medops.config import Settings
 from medops.datasets.schemas import DatasetRef
 from medops.datasets.service import DatasetService
 from medops.db.engine import Database
+from medops.features.online.service import FeatureOnlineService
 from medops.features.service import FeatureService
 from medops.lineage.service import LineageService
 from medops.monitoring.configs import MonitoringConfigService
@@ -83,6 +84,7 @@ class Services:
     candidates: CandidateService
     rollouts: RolloutService
     features: FeatureService
+    feature_online: FeatureOnlineService
 
     def close(self) -> None:
         self.refusals.flush(everything=True)
@@ -92,6 +94,7 @@ class Services:
             if isinstance(self.blobs, EncryptedBlobStore):
                 self.blobs.close()  # its crypto threads
             self.datasets.close()
+            self.feature_online.close()
             self.audit.close()
             self.db.dispose()
 
@@ -182,4 +185,5 @@ def build_services(
         candidates=candidates,
         rollouts=RolloutService(db, clock, audit, lifecycle, deployments, monitoring),
         features=FeatureService(db, clock, audit),
+        feature_online=FeatureOnlineService(db, clock, audit, settings),
     )

@@ -27,6 +27,7 @@ from medops.api.routers import (
     datasets,
     deployments,
     features,
+    features_online,
     health,
     lineage,
     models,
@@ -197,6 +198,24 @@ async def _training_triggers(services: Services, seconds: float, stopping: async
                 await run_in_threadpool(leader.turn, services.clock.now())  # a long run
         except Exception:
             log.warning("trigger evaluation failed; retried at the next tick", exc_info=True)
+async def _materializing(services: Services, seconds: float, stopping: asyncio.Event) -> None:
+    """Materialize every feature view a deployment serves from, every ``seconds``
+    (MEDOPS_FEATURE_MATERIALIZE_SECONDS), when this process holds the ``features.materialize``
+    lease: one replica per period (a run by hand may race it: the online store keeps the newer
+    row whatever the order of writes)."""
+    from medops.features.online.schemas import MaterializeIn
+
+    leader = Leader(services.db, "features.materialize", process_holder(services), seconds)
+    while not await _pause(stopping, seconds):
+        try:
+            if await run_in_threadpool(leader.turn, services.clock.now()):
+                done = await run_in_threadpool(
+                    services.feature_online.materialize, SYSTEM_CONTEXT, MaterializeIn()
+                )
+                leader.ran(views=len(done.runs), rows=sum(r.rows_written for r in done.runs))
+                await run_in_threadpool(leader.turn, services.clock.now())  # a long run
+        except Exception:
+            log.warning("feature materialization failed; retried at the next tick", exc_info=True)
     await _release(services, leader)
 
 
@@ -245,7 +264,13 @@ def _serving(services: Services, metrics: ServingMetrics) -> tuple[ServingRuntim
     runtime.on_unhealthy = on_unhealthy
     services.usage.providers = runtime.providers
     predictor = Predictor(
-        runtime, services.audit, services.clock, services.settings, metrics, services.usage
+        runtime,
+        services.audit,
+        services.clock,
+        services.settings,
+        metrics,
+        services.usage,
+        services.feature_online.serving,
     )
     return runtime, predictor
 
@@ -326,6 +351,12 @@ def _loops(
     if settings.rollout_interval_seconds > 0:
         loops.append(
             asyncio.create_task(_rollouts(services, settings.rollout_interval_seconds, stopping))
+        )
+    if settings.feature_materialize_seconds > 0:
+        loops.append(
+            asyncio.create_task(
+                _materializing(services, settings.feature_materialize_seconds, stopping)
+            )
         )
     if settings.openlineage_url:
         from medops.lineage.outbox import SEND_SECONDS, run_loop
@@ -420,6 +451,7 @@ def create_app(
         lineage.router,
         training.router,
         features.router,
+        features_online.router,
         *console_routers(),
     ):
         app.include_router(router)

@@ -209,3 +209,215 @@ def training_set(
     )
     if recorded is None:
         console.print("[dim]not recorded as a dataset version[/]")
+
+
+# -- the online side (fs-online): bind, unbind, materialize, get, skew -----------------------
+
+
+def _pairs(items: list[str], field: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise _bad(field, f"{item!r}: expected NAME=VALUE")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def _scalar(text: str) -> Any:
+    """A value typed on the command line: a number when it reads as one, else text."""
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+@app.command("bind")
+def bind(
+    deployment: str = typer.Argument(..., help="The deployment to serve from feature views."),
+    inputs: list[str] = typer.Option(
+        ...,
+        "--input",
+        help="MODEL_INPUT=view:feature or MODEL_INPUT=on_demand:name (repeat); other model "
+        "inputs are request values the caller sends.",
+    ),
+    policy: str = typer.Option("reject", "--policy", help="Missing or stale: reject|impute."),
+    impute: list[str] = typer.Option(
+        [], "--impute", help="MODEL_INPUT=VALUE used (and flagged) under --policy impute."
+    ),
+    repo_file: Path | None = typer.Option(
+        None, "--repo", help="Definitions to pin (features.yaml); default: the registered ones."
+    ),
+    json_output: bool = JsonOption,
+) -> None:
+    """Serve DEPLOYMENT's model from feature views: requests then carry entity keys and
+    request values; the definitions used are pinned in the binding."""
+    from pydantic import ValidationError
+
+    from medops.features.online.schemas import FeatureBindingSpec
+
+    if policy not in ("reject", "impute"):
+        raise _bad("--policy", "expected reject or impute")
+    with client() as c:
+        repo = _load(repo_file) if repo_file is not None else c.feature_repo().repo
+        try:
+            spec = FeatureBindingSpec(
+                repo=repo,
+                inputs=_pairs(inputs, "--input"),
+                policy="impute" if policy == "impute" else "reject",
+                impute={k: _scalar(v) for k, v in _pairs(impute, "--impute").items()},
+            )
+        except ValidationError as exc:
+            message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+            raise _bad("--input", message) from None
+        out = c.bind_features(deployment, spec)
+    if json_output:
+        print_json(out)
+        return
+    print_record(
+        f"Deployment {deployment} serves from feature views",
+        {
+            "revision": out.revision,
+            "policy": out.spec.policy,
+            "request carries": ", ".join(out.request_fields),
+        },
+    )
+    print_table("Inputs", ("model input", "from"), sorted(out.spec.inputs.items()))
+
+
+@app.command("unbind")
+def unbind(
+    deployment: str = typer.Argument(..., help="The deployment."),
+    json_output: bool = JsonOption,
+) -> None:
+    """Stop serving DEPLOYMENT from feature views (requests carry every input again)."""
+    with client() as c:
+        c.unbind_features(deployment)
+    if json_output:
+        print_json({"deployment": deployment, "bound": False})
+        return
+    console.print(f"deployment {deployment} no longer serves from feature views")
+
+
+@app.command("materialize")
+def materialize(
+    views: list[str] = typer.Argument(
+        None, help="Views (default: every view a deployment serves)."
+    ),
+    full: bool = typer.Option(False, "--full", help="Read each source from the start."),
+    json_output: bool = JsonOption,
+) -> None:
+    """Write the newest row per entity of each view, arrived since its watermark, to the
+    online store."""
+    with client() as c:
+        out = c.materialize(list(views or []), full=full)
+    if json_output:
+        print_json(out)
+        return
+    print_table(
+        f"Materialized into store {out.store}",
+        ("view", "rows read", "rows written", "entities", "watermark", "seconds"),
+        [
+            (r.view, r.rows_read, r.rows_written, r.entities, r.watermark_after, r.seconds)
+            for r in out.runs
+        ],
+    )
+
+
+@app.command("get")
+def get(
+    entity: list[str] = typer.Option(
+        ..., "--entity", help="JOIN_KEY=VALUE of the entity (repeat for composite keys)."
+    ),
+    features: str = typer.Option(
+        ..., "--features", help="Comma-separated view:feature or whole views."
+    ),
+    json_output: bool = JsonOption,
+) -> None:
+    """An entity's values in the online store, with their event times and freshness."""
+    keys = {k: _scalar(v) for k, v in _pairs(entity, "--entity").items()}
+    wanted = [f.strip() for f in features.split(",") if f.strip()]
+    with client() as c:
+        out = c.online_features(keys, wanted)
+    if json_output:
+        print_json(out)
+        return
+    print_table(
+        "Online values",
+        ("view", "feature", "value", "event time", "fresh"),
+        [(v.view, v.feature, v.value, v.event_time, v.fresh) for v in out.values],
+    )
+
+
+@app.command("skew")
+def skew(
+    view: str | None = typer.Option(
+        None, "--view", help="Compare this view's online values with the offline join."
+    ),
+    sample: int = typer.Option(200, "--sample", help="Entities to sample (--view)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sample (--view)."),
+    deployment: str | None = typer.Option(
+        None, "--deployment", help="Compare what this deployment served with --training-set."
+    ),
+    training_set: Path | None = typer.Option(
+        None, "--training-set", help="The training set file (Parquet or CSV; --deployment)."
+    ),
+    json_output: bool = JsonOption,
+) -> None:
+    """Training-serving skew: --view checks online against offline values for sampled
+    entities; --deployment --training-set compares served inputs with the training set."""
+    from medops.features.online.schemas import ServedSkewIn
+
+    if (view is None) == (deployment is None):
+        raise _bad("--view", "give --view, or --deployment with --training-set")
+    with client() as c:
+        if view is not None:
+            checked = c.online_skew(view, sample=sample, seed=seed)
+            if json_output:
+                print_json(checked)
+                return
+            print_record(
+                f"Online against offline, view {view}",
+                {"sampled": checked.sampled, "at": checked.at, "consistent": checked.consistent},
+            )
+            print_table(
+                "Features",
+                ("feature", "compared", "equal", "online only", "offline only", "max |diff|"),
+                [
+                    (
+                        f.feature,
+                        f.compared,
+                        f.equal,
+                        f.online_only,
+                        f.offline_only,
+                        f.max_abs_difference,
+                    )
+                    for f in checked.features
+                ],
+            )
+            return
+        if training_set is None:
+            raise _bad("--training-set", "needed with --deployment")
+        from medops.features.offline import read_table
+
+        frame = read_table(training_set)
+        if frame.height > 100_000:
+            frame = frame.sample(n=100_000, seed=seed)
+        numeric = [n for n, t in frame.schema.items() if t.is_numeric()]
+        training = {n: frame[n].cast(float).to_list() for n in numeric}
+        assert deployment is not None
+        served = c.served_skew(ServedSkewIn(deployment=deployment, training=training))
+    if json_output:
+        print_json(served)
+        return
+    print_record(
+        f"Served against trained, deployment {deployment}",
+        {"served rows": served.served_rows, "drifted": ", ".join(served.drifted) or "-"},
+    )
+    print_table(
+        "Features",
+        ("feature", "training rows", "served rows", "drifted"),
+        [(f.feature, f.training_rows, f.served_rows, f.drifted) for f in served.features],
+    )

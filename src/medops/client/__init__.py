@@ -22,6 +22,7 @@ from medops.client.alerts import AlertCalls
 from medops.client.audit import AuditCalls
 from medops.client.datasets import DatasetCalls
 from medops.client.features import FeatureCalls
+from medops.client.features_online import FeatureOnlineCalls
 from medops.client.lineage import LineageCalls
 from medops.client.monitoring import MonitoringCalls
 from medops.client.notifications import NotificationCalls
@@ -49,6 +50,7 @@ class Client(
     TrainingCalls,
     PlanCalls,
     FeatureCalls,
+    FeatureOnlineCalls,
 ):
     """Talks to one medops installation as one user (the token's).
 

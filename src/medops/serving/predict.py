@@ -40,6 +40,7 @@ from medops.errors import (
 )
 from medops.logs import get_logger
 from medops.serving.explain import explanation_digest, explanation_of, explanation_row
+from medops.serving.features import record_metadata
 from medops.serving.fhir import bundle, require_subjects, risk_assessment
 from medops.serving.schemas import PATIENT_REF_MAX
 from medops.serving.tables import Prediction, PredictionExplanation
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from medops.context import Context
     from medops.core.explain import Attributions
     from medops.core.signature import ModelSignature
+    from medops.serving.features import FeatureServing, FeatureUse
     from medops.serving.recorder import UsageRecorder
     from medops.serving.runtime import Route, RowResult, Served, ServingRuntime
     from medops.serving.telemetry import ServingMetrics
@@ -261,6 +263,21 @@ def canary_bucket(deployment: str, patient_ref: str | None) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64 * 100
 
 
+def _metadatas(metadata: str | None, uses: list[FeatureUse] | None, n: int) -> list[str | None]:
+    """Each record's logged metadata: the request's, plus where its features came from."""
+    if uses is None:
+        return [metadata] * n
+    return [record_metadata(metadata, use) for use in uses]
+
+
+def _feature_answers(predictions: list[dict[str, Any]], uses: list[FeatureUse] | None) -> None:
+    """Tell the caller, per prediction, as of when its stored features were and which inputs
+    were imputed (deployments bound to feature views only)."""
+    if uses is not None:
+        for prediction, use in zip(predictions, uses, strict=True):
+            prediction["feature_store"] = use.answer()
+
+
 @dataclass
 class Timing:
     """Seconds per stage of one request (queue and infer: the slowest arm)."""
@@ -270,10 +287,13 @@ class Timing:
     infer: float = 0.0
     log: float = 0.0
     explain: float = 0.0
+    features: float | None = None  # the feature store lookup (deployments bound to views)
     started: float = field(default_factory=time.perf_counter)
 
     def as_ms(self, total: float) -> dict[str, float]:
+        looked_up = {} if self.features is None else {"features": round(self.features * 1000, 3)}
         return {
+            **looked_up,
             "validate": round(self.validate * 1000, 3),
             "queue": round(self.queue * 1000, 3),
             "infer": round(self.infer * 1000, 3),
@@ -302,8 +322,10 @@ class Predictor:
         settings: Settings,
         metrics: ServingMetrics,
         usage: UsageRecorder | None = None,
+        features: FeatureServing | None = None,
     ) -> None:
         self.runtime = runtime
+        self.features = features  # deployments whose inputs come from feature views
         self.usage = usage  # serving_usage rows: counted here, written by housekeeping
         self._audit = audit
         self._clock = clock
@@ -345,6 +367,7 @@ class Predictor:
         parsed = parse(body, self._settings.serving_max_records)
         if fhir:
             require_subjects(parsed.patient_refs, parsed.single)
+        uses = self._look_up(route, parsed, timing)
         arms: dict[str, Served] = {"primary": primary}
         if route.canary is not None:
             arms["canary"] = route.canary
@@ -365,6 +388,7 @@ class Predictor:
         now = self._clock.now()
         metadata = json.dumps(parsed.metadata, sort_keys=True) if parsed.metadata else None
         requester = ctx.actor.username if ctx.actor else "anonymous"
+        metadatas = _metadatas(metadata, uses, len(results))
         for i, result in enumerate(results):
             served = arms[assignment[i]]
             prediction = self._answer(route, served, assignment[i], result, parsed.patient_refs[i])
@@ -381,11 +405,12 @@ class Predictor:
                     requester,
                     ctx.origin.request_id,
                     latency_ms,
-                    metadata,
+                    metadatas[i],
                     shadow=False,
                     explanation=explanation,
                 )
             )
+        _feature_answers(predictions, uses)
         # The only request in flight commits its own records (no thread hand-off; nothing
         # else is waiting for the event loop, and nothing to batch them with).
         await self._durable(ctx, records, alone=self._in_flight == 1)
@@ -441,6 +466,18 @@ class Predictor:
             for j, i in enumerate(rows):
                 found[i] = (attributions, j)
         return found
+    def _look_up(self, route: Route, parsed: Parsed, timing: Timing) -> list[FeatureUse] | None:
+        """For a deployment bound to feature views, replace each record (entity keys and
+        request values) by the model's inputs from the online store (serving/features.py)."""
+        bound = self.features.binding(route.name) if self.features is not None else None
+        if bound is None or self.features is None:
+            return None
+        started = time.perf_counter()
+        uses, problems = bound.resolve(self.features.store, parsed, self._clock.now())
+        timing.features = time.perf_counter() - started
+        if problems or parsed.problems:
+            raise _invalid([*parsed.problems, *problems])
+        return uses
 
     async def _durable(
         self, ctx: Context, records: list[tuple[AuditEntry, Rows]], *, alone: bool = False

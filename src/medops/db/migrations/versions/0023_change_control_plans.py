@@ -18,7 +18,7 @@ from alembic import op
 from medops.db.base import UTCDateTime
 
 revision = "0023"
-down_revision = "0019"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
