@@ -198,6 +198,8 @@ async def _training_triggers(services: Services, seconds: float, stopping: async
                 await run_in_threadpool(leader.turn, services.clock.now())  # a long run
         except Exception:
             log.warning("trigger evaluation failed; retried at the next tick", exc_info=True)
+
+
 async def _materializing(services: Services, seconds: float, stopping: asyncio.Event) -> None:
     """Materialize every feature view a deployment serves from, every ``seconds``
     (MEDOPS_FEATURE_MATERIALIZE_SECONDS), when this process holds the ``features.materialize``

@@ -466,6 +466,7 @@ class Predictor:
             for j, i in enumerate(rows):
                 found[i] = (attributions, j)
         return found
+
     def _look_up(self, route: Route, parsed: Parsed, timing: Timing) -> list[FeatureUse] | None:
         """For a deployment bound to feature views, replace each record (entity keys and
         request values) by the model's inputs from the online store (serving/features.py)."""
