@@ -18,8 +18,8 @@ from medops.cli.output import JsonOption, console, print_json, print_record, pri
 from medops.retraining.plan_schemas import CandidateReport, PlanOut, RolloutOut
 
 app = typer.Typer(
-    help="Change-control plans: what a retraining may change, signed by a clinician and an "
-    "ML engineer; candidates judged against them; the rollouts they allow.",
+    help="Change-control plans: create, sign, show; candidates against the champion; "
+    "rollouts.",
     no_args_is_help=True,
 )
 

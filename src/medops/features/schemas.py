@@ -22,8 +22,8 @@ from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from medops.bounds import INT64_MAX, Int64, VersionNumber
 from medops.core.canonical import canonical_bytes
-from medops.features.expressions import ExpressionError, compile_expression
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 _NAME = re.compile(NAME_PATTERN)
@@ -209,6 +209,10 @@ class OnDemandFeature(_Frozen):
             raise ValueError("a request value and a feature input share a name")
         for ref in self.features.values():
             FeatureRef.parse(ref)
+        # The evaluator needs numpy: imported here so the SDK's import stays light (a remote
+        # `medops deploy status` loads no numerical library).
+        from medops.features.expressions import ExpressionError, compile_expression
+
         try:
             compile_expression(self.expression, frozenset(names))
         except ExpressionError as exc:
@@ -398,9 +402,9 @@ class TrainingSetRecordIn(_Frozen):
 
     dataset: str = Field(pattern=r"^[^@\s]+@\d+$")
     features: tuple[str, ...] = Field(min_length=1, max_length=1000)
-    definitions: dict[str, int] = Field(default_factory=dict)  # "kind:name" -> version used
-    entity_rows: int = Field(ge=0)
-    rows_with_all_values: int = Field(ge=0)
+    definitions: dict[str, VersionNumber] = Field(default_factory=dict)  # "kind:name" -> version
+    entity_rows: int = Field(ge=0, le=INT64_MAX)
+    rows_with_all_values: int = Field(ge=0, le=INT64_MAX)
 
 
 class TrainingSetRecordOut(_Frozen):
@@ -432,7 +436,7 @@ class TrainingSetOut(_Frozen):
 # -- the online lookup contract (implemented by medops.features.online) ---------------------
 
 EntityKey = tuple[str | int, ...]  # the join-key values, in the view's join-key order
-Value = float | int | str | bool | None
+Value = float | Int64 | str | bool | None
 
 
 class OnlineRow(_Frozen):

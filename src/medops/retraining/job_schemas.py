@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from medops.bounds import INT32_MAX
+
 ENTRY_POINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 RunStatus = Literal["queued", "running", "succeeded", "failed"]
 ACTIVE: tuple[RunStatus, ...] = ("queued", "running")
@@ -110,7 +112,7 @@ class RunRequest(BaseModel):
         default_factory=dict, description="merged over the spec's parameters"
     )
     dataset_version: int | None = Field(
-        default=None, ge=1, description="pin this version instead of the newest"
+        default=None, ge=1, le=INT32_MAX, description="pin this version instead of the newest"
     )
 
 
@@ -121,7 +123,7 @@ class RunRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: Literal["succeeded", "failed"]
-    candidate_version: int | None = Field(default=None, ge=1)
+    candidate_version: int | None = Field(default=None, ge=1, le=INT32_MAX)
     code_commit: str | None = Field(default=None, max_length=64)
     environment: dict[str, str] = Field(default_factory=dict)
     logs: str = Field(default="", max_length=MAX_LOG_CHARS)

@@ -20,6 +20,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from medops.auth.schemas import PASSWORD_FIELD
+from medops.bounds import INT32_MAX, Int64, VersionNumber
 from medops.registry.schemas import SignatureOut
 from medops.serving.schemas import RolloutLimits
 
@@ -28,7 +29,7 @@ THRESHOLD_PARAMETER = "threshold"
 DEFAULT_THRESHOLD = 0.5
 MinMetric = Literal["auroc", "accuracy", "sensitivity", "specificity"]
 GapMetric = Literal["auroc", "accuracy", "sensitivity", "specificity"]
-Scalar = str | int | float | bool
+Scalar = str | Int64 | float | bool
 
 
 class _Frozen(BaseModel):
@@ -119,7 +120,7 @@ class SubgroupLimit(_Frozen):
     attribute: str = Field(min_length=1, max_length=200)
     metric: GapMetric = "sensitivity"
     max_gap: float = Field(gt=0, le=1)
-    min_rows: int = Field(default=20, ge=2)
+    min_rows: int = Field(default=20, ge=2, le=INT32_MAX)
 
 
 class EvaluationSpec(_Frozen):
@@ -128,7 +129,7 @@ class EvaluationSpec(_Frozen):
 
     fixed_set: DataRef
     label_column: str = Field(min_length=1, max_length=200)
-    recent_min_rows: int = Field(default=50, ge=2)
+    recent_min_rows: int = Field(default=50, ge=2, le=INT32_MAX)
 
 
 class CanaryStep(_Frozen):
@@ -137,7 +138,7 @@ class CanaryStep(_Frozen):
 
     percent: int = Field(ge=1, le=100)
     minutes: float = Field(default=0, ge=0)
-    min_predictions: int = Field(default=0, ge=0)
+    min_predictions: int = Field(default=0, ge=0, le=INT32_MAX)
 
 
 ABORT_VERDICTS = ("concept-drift", "covariate-shift-with-performance-drop")
@@ -146,11 +147,11 @@ ABORT_VERDICTS = ("concept-drift", "covariate-shift-with-performance-drop")
 class RolloutProtocol(_Frozen):
     """How a within-plan candidate is put in front of patients, and what stops it."""
 
-    shadow_predictions: int = Field(default=100, ge=0)
+    shadow_predictions: int = Field(default=100, ge=0, le=INT32_MAX)
     canary_steps: list[CanaryStep] = Field(min_length=1, max_length=20)
     abort_verdicts: list[str] = Field(default_factory=lambda: list(ABORT_VERDICTS))
     canary_min_auroc: float | None = Field(default=None, gt=0, le=1)
-    canary_min_labelled: int = Field(default=30, ge=2)
+    canary_min_labelled: int = Field(default=30, ge=2, le=INT32_MAX)
     limits: RolloutLimits | None = None
 
 
@@ -287,7 +288,7 @@ RolloutState = Literal["shadow", "canary", "promoted", "aborted", "stopped"]
 class RolloutStart(_Frozen):
     """Start taking a version through the plan's protocol on a deployment."""
 
-    version: int = Field(ge=1)
+    version: VersionNumber
     deployment: str = Field(min_length=1, max_length=64)
 
 

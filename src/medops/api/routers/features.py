@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from medops.api.deps import API_PREFIX, ServicesDep, require
+from medops.bounds import INT32_MAX
 from medops.context import Context
 from medops.core.permissions import Permission
 from medops.features.schemas import (
@@ -54,7 +55,7 @@ def show(
     services: ServicesDep,
     _ctx: Reader,
     kind: Kind = None,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=INT32_MAX)] = None,
 ) -> DefinitionOut:
     """One version of a definition (default: the newest)."""
     return services.features.show(name, kind, version)

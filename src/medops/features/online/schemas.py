@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from medops.bounds import INT32_MAX, Int64
 from medops.features.schemas import FeatureRef, FeatureRepo, Value
 
 Policy = Literal["reject", "impute"]
@@ -111,7 +112,7 @@ class OnlineLookupIn(_Frozen):
     URL, since they are patient identifiers) and the features to read (``view:feature`` or a
     whole ``view``)."""
 
-    entity: dict[str, str | int] = Field(min_length=1, max_length=8)
+    entity: dict[str, str | Int64] = Field(min_length=1, max_length=8)
     features: tuple[str, ...] = Field(min_length=1, max_length=1000)
 
 
@@ -135,7 +136,7 @@ class OnlineSkewIn(_Frozen):
 
     view: str
     sample: int = Field(default=200, ge=1, le=100_000)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=INT32_MAX)
 
 
 class ServedSkewIn(_Frozen):
