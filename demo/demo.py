@@ -184,6 +184,21 @@ def _run(folder: Path, s3_endpoint: str) -> int:
 
 RECOVERY: dict[str, list[str]] = {}  # the demo keeps each enrolled user's recovery codes
 SECRETS: dict[str, str] = {}  # and their TOTP secrets, printed at the end for the console
+SESSIONS: dict[str, str] = {}  # each MFA user's latest access token
+
+
+def _resume(client: Client, username: str) -> bool:
+    """Use the user's earlier token if it is still valid."""
+    token = SESSIONS.get(username)
+    if token is None:
+        return False
+    client.token = token
+    try:
+        client.whoami()
+    except MedopsError:
+        client.token = None
+        return False
+    return True
 
 
 def _enroll_admin(client: Client) -> None:
@@ -212,7 +227,12 @@ def _login(client: Client, username: str) -> None:
     try:
         answer = client.login(username, PASSWORD)
     except MfaRequiredError:
+        # The user's earlier login goes on (as `medops login` saves one), so the ten
+        # recovery codes last the whole demo; a login that ended costs a code.
+        if _resume(client, username):
+            return
         answer = client.login(username, PASSWORD, otp=RECOVERY[username].pop())
+        SESSIONS[username] = answer.access_token
     if answer.restriction == "mfa-enrollment":
         _enroll(client, username)
 

@@ -8,14 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 from sklearn.pipeline import make_pipeline  # type: ignore[import-untyped]
 from sklearn.preprocessing import StandardScaler  # type: ignore[import-untyped]
 
 from medops import examples
 from medops.client import Client
-from medops.client.embedded import EmbeddedTransport
 from medops.config import Settings
 from medops.retraining.job_schemas import TrainingSpec
 from tests.helpers import model_data
@@ -77,10 +75,27 @@ def add_training_data(api: Client, folder: Path, table: bytes, message: str) -> 
     return committed.version.number
 
 
-def sdk(app: FastAPI, settings: Settings, headers: dict[str, str]) -> Client:
-    """An SDK client on the test app with a person's bearer token."""
+class _Shared(httpx.BaseTransport):
+    """The test's own transport, lent: the ``http`` fixture owns it and closes it. A second
+    embedded transport on the same app would run its lifespan again on another event loop, and
+    the serving runtime (one per app) would then be closed from the wrong loop."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self._inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        """Nothing: the lender closes it."""
+
+
+def sdk(http: httpx.Client, settings: Settings, headers: dict[str, str]) -> Client:
+    """An SDK client with a person's bearer token, through the test's own client's transport."""
     token = headers["Authorization"].removeprefix("Bearer ")
-    return Client("https://testserver", token, settings=settings, transport=EmbeddedTransport(app))
+    return Client(
+        "https://testserver", token, settings=settings, transport=_Shared(http._transport)
+    )
 
 
 def audit_actions(http: httpx.Client, headers: dict[str, str], prefix: str) -> list[str]:

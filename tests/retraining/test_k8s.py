@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from fastapi import FastAPI
@@ -123,10 +124,14 @@ def test_the_spec_image_and_settings_choose_the_image_and_namespace() -> None:
 
 
 def test_the_api_renders_a_queued_runs_job(
-    app: FastAPI, settings: Settings, deployed: dict[str, dict[str, str]], tmp_path: Path
+    app: FastAPI,
+    http: httpx.Client,
+    settings: Settings,
+    deployed: dict[str, dict[str, str]],
+    tmp_path: Path,
 ) -> None:
     """`GET /training/runs/{id}/job` answers the run's Job, valid, with its pinned data."""
-    mle = sdk(app, settings, deployed["mle"])
+    mle = sdk(http, settings, deployed["mle"])
     mle.configure_training(NAME, spec(executor="kubernetes"))
     add_training_data(mle, tmp_path / "d", training_table(50), "v1")
     run = mle.request_training_run(NAME, RunRequest(reason="as a Job"))

@@ -109,7 +109,7 @@ def test_drift_retrain_promote_then_a_subgroup_stop_then_a_canary_rollback(
     tmp_path: Path,
 ) -> None:
     """The whole story, each step asserted where it happens."""
-    ds, mle = sdk(app, settings, people["ds"]), sdk(app, settings, people["mle"])
+    ds, mle = sdk(http, settings, people["ds"]), sdk(http, settings, people["mle"])
     # -- the setting: a signed plan, pinned data, the training spec, a drift trigger --------
     active_plan(http, people, spec(tmp_path, subgroup_limits=SUBGROUPS, rollout=PROTOCOL))
     (tmp_path / "eval").mkdir()

@@ -40,8 +40,8 @@ def test_a_run_trains_on_the_newest_pinned_data_and_registers_a_candidate_with_l
     """The run pins the dataset's newest version, the child's output is the run's log, and
     the candidate (v2) pins that version as its training data, with the champion's
     signature, the parameters and the run in its lineage; every step is audited."""
-    ds = sdk(app, settings, deployed["ds"])
-    mle = sdk(app, settings, deployed["mle"])
+    ds = sdk(http, settings, deployed["ds"])
+    mle = sdk(http, settings, deployed["mle"])
     add_training_data(ds, tmp_path / "a", training_table(200), "first 200 rows")
     newest = add_training_data(ds, tmp_path / "b", training_table(), "all rows")
     mle.configure_training(NAME, spec())
@@ -81,12 +81,16 @@ def test_a_run_trains_on_the_newest_pinned_data_and_registers_a_candidate_with_l
 
 
 def test_one_retraining_at_a_time_per_model(
-    app: FastAPI, settings: Settings, deployed: dict[str, dict[str, str]], tmp_path: Path
+    app: FastAPI,
+    http: httpx.Client,
+    settings: Settings,
+    deployed: dict[str, dict[str, str]],
+    tmp_path: Path,
 ) -> None:
     """A second request while a run is queued is refused (409 training-busy) and recorded as
     a deduplicated event; once the run ends, a new one may be requested."""
-    ds = sdk(app, settings, deployed["ds"])
-    sdk(app, settings, deployed["mle"]).configure_training(NAME, spec())
+    ds = sdk(http, settings, deployed["ds"])
+    sdk(http, settings, deployed["mle"]).configure_training(NAME, spec())
     add_training_data(ds, tmp_path / "a", training_table(150), "v1")
     first = ds.request_training_run(NAME, RunRequest(reason="first"))
     with pytest.raises(TrainingBusyError):
@@ -104,12 +108,16 @@ def test_one_retraining_at_a_time_per_model(
 
 
 def test_a_failing_entry_point_ends_the_run_failed_with_its_output(
-    app: FastAPI, settings: Settings, deployed: dict[str, dict[str, str]], tmp_path: Path
+    app: FastAPI,
+    http: httpx.Client,
+    settings: Settings,
+    deployed: dict[str, dict[str, str]],
+    tmp_path: Path,
 ) -> None:
     """The child's exception is the run's error; what it printed is in the logs; nothing is
     registered and the model is free for the next run."""
-    ds = sdk(app, settings, deployed["ds"])
-    sdk(app, settings, deployed["mle"]).configure_training(
+    ds = sdk(http, settings, deployed["ds"])
+    sdk(http, settings, deployed["mle"]).configure_training(
         NAME, spec("tests.helpers.training:broken")
     )
     add_training_data(ds, tmp_path / "a", training_table(100), "v1")
@@ -126,12 +134,16 @@ def test_a_failing_entry_point_ends_the_run_failed_with_its_output(
 
 
 def test_a_run_is_finished_only_with_a_candidate_that_pins_its_data(
-    app: FastAPI, settings: Settings, deployed: dict[str, dict[str, str]], tmp_path: Path
+    app: FastAPI,
+    http: httpx.Client,
+    settings: Settings,
+    deployed: dict[str, dict[str, str]],
+    tmp_path: Path,
 ) -> None:
     """A runner cannot claim v1 (which pins other data) as the run's candidate, nor finish
     a run it has not started, nor start it twice."""
-    ds = sdk(app, settings, deployed["ds"])
-    sdk(app, settings, deployed["mle"]).configure_training(NAME, spec())
+    ds = sdk(http, settings, deployed["ds"])
+    sdk(http, settings, deployed["mle"]).configure_training(NAME, spec())
     add_training_data(ds, tmp_path / "a", training_table(100), "v1")
     run = ds.request_training_run(NAME, RunRequest(reason="check"))
     with pytest.raises(Exception, match="not running"):
@@ -144,12 +156,12 @@ def test_a_run_is_finished_only_with_a_candidate_that_pins_its_data(
 
 
 def test_training_permissions(
-    app: FastAPI, settings: Settings, deployed: dict[str, dict[str, str]]
+    app: FastAPI, http: httpx.Client, settings: Settings, deployed: dict[str, dict[str, str]]
 ) -> None:
     """A clinician reads runs but neither configures nor requests one; a data scientist
     requests but does not configure."""
-    clin = sdk(app, settings, deployed["clin"])
-    ds = sdk(app, settings, deployed["ds"])
+    clin = sdk(http, settings, deployed["clin"])
+    ds = sdk(http, settings, deployed["ds"])
     assert clin.training_runs() == []
     with pytest.raises(PermissionDeniedError):
         clin.request_training_run(NAME, RunRequest(reason="x"))
@@ -158,20 +170,21 @@ def test_training_permissions(
 
 
 def test_a_run_needs_a_spec_and_a_dataset_version(
-    app: FastAPI, settings: Settings, deployed: dict[str, dict[str, str]]
+    app: FastAPI, http: httpx.Client, settings: Settings, deployed: dict[str, dict[str, str]]
 ) -> None:
     """Without a spec, or without any version of its dataset, a request is a 422 naming
     what is missing."""
-    ds = sdk(app, settings, deployed["ds"])
+    ds = sdk(http, settings, deployed["ds"])
     with pytest.raises(InvalidInputError, match="no training specification"):
         ds.request_training_run(NAME, RunRequest(reason="x"))
-    sdk(app, settings, deployed["mle"]).configure_training(NAME, spec())
+    sdk(http, settings, deployed["mle"]).configure_training(NAME, spec())
     with pytest.raises(InvalidInputError, match="no dataset version diabetes-train"):
         ds.request_training_run(NAME, RunRequest(reason="x"))
 
 
 def test_a_run_whose_runner_went_silent_expires_at_the_next_request(
     app: FastAPI,
+    http: httpx.Client,
     settings: Settings,
     deployed: dict[str, dict[str, str]],
     clock: FixedClock,
@@ -179,8 +192,8 @@ def test_a_run_whose_runner_went_silent_expires_at_the_next_request(
 ) -> None:
     """A run taken by a runner that never reports blocks the model only until its timeout
     and the grace have passed; then the next request ends it as failed (audited) and queues."""
-    ds = sdk(app, settings, deployed["ds"])
-    sdk(app, settings, deployed["mle"]).configure_training(NAME, spec(timeout_seconds=60))
+    ds = sdk(http, settings, deployed["ds"])
+    sdk(http, settings, deployed["mle"]).configure_training(NAME, spec(timeout_seconds=60))
     add_training_data(ds, tmp_path / "a", training_table(100), "v1")
     lost = ds.request_training_run(NAME, RunRequest(reason="runner dies"))
     ds.start_training_run(lost.id)

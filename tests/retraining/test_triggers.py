@@ -24,12 +24,13 @@ from tests.helpers.training import add_training_data, audit_actions, sdk, spec, 
 @pytest.fixture
 def api(
     app: FastAPI,
+    http: httpx.Client,
     settings: Settings,
     deployed: dict[str, dict[str, str]],
     tmp_path: Any,
 ) -> Client:
     """An ML engineer's SDK client; the model has a training spec and a dataset version."""
-    mle = sdk(app, settings, deployed["mle"])
+    mle = sdk(http, settings, deployed["mle"])
     mle.configure_training(NAME, spec())
     add_training_data(mle, tmp_path / "data", training_table(120), "v1")
     return mle
