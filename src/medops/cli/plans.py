@@ -18,8 +18,7 @@ from medops.cli.output import JsonOption, console, print_json, print_record, pri
 from medops.retraining.plan_schemas import CandidateReport, PlanOut, RolloutOut
 
 app = typer.Typer(
-    help="Change-control plans: create, sign, show; candidates against the champion; "
-    "rollouts.",
+    help="Change-control plans: create, sign, show; candidates against the champion; rollouts.",
     no_args_is_help=True,
 )
 

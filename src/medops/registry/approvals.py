@@ -18,7 +18,10 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from medops.audit import signing
+from medops.auth.schemas import SignatureRecord
 from medops.core.canonical import canonical_json, sha256_json
+from medops.errors import FieldError, InvalidInputError
 from medops.registry.tables import Approval, SignedBy
 
 # canonical_json and sha256_json live in medops.core.canonical; they stay importable from here.
@@ -71,6 +74,44 @@ def seal(row: Approval, key: Ed25519PrivateKey, key_id: str, *, model: str, vers
     row.manifest_hash = sha256_json(manifest(row, model=model, version=version))
     row.key_id = key_id
     row.server_signature = countersign(row.manifest_hash, key)
+
+
+def signer_columns(
+    record: SignatureRecord, printed_name: str, comment: str | None, key: Ed25519PrivateKey
+) -> dict[str, Any]:
+    """The ``SignedBy`` columns of a new signature row from its re-authentication record;
+    the seal stays empty until :func:`seal_manifest` (the manifest names the row's parent)."""
+    return {
+        "user_id": record.user_id,
+        "username": record.username,
+        "printed_name": printed_name,
+        "role": record.role,
+        "meaning": record.meaning,
+        "comment": comment,
+        "method": record.method,
+        "signed_at": record.signed_at,
+        "key_id": signing.key_id(key.public_key()),
+        "manifest_hash": "",
+        "server_signature": "",
+    }
+
+
+def seal_manifest(row: SignedBy, signed: dict[str, Any], key: Ed25519PrivateKey) -> None:
+    """Fill a signature row's manifest hash and the server's countersignature of it."""
+    row.manifest_hash = sha256_json(signed)
+    row.server_signature = countersign(row.manifest_hash, key)
+
+
+def require_printed_name(printed_name: str) -> str:
+    """The signer's printed name (21 CFR 11.50); refused, naming the field, when the account
+    has none."""
+    if not printed_name:
+        reason = "your account has no full name for the printed name of a signature"
+        raise InvalidInputError(
+            f"{reason}; an admin sets it with 'medops users set-name'",
+            errors=[FieldError("full_name", reason)],
+        )
+    return printed_name
 
 
 def countersign(manifest_hash: str, key: Ed25519PrivateKey) -> str:

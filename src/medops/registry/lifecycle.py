@@ -35,7 +35,6 @@ from medops.errors import (
     ConflictError,
     FieldError,
     IntegrityError,
-    InvalidInputError,
     NotFoundError,
     PromotionBlockedError,
     SeparationOfDutiesError,
@@ -139,12 +138,7 @@ class LifecycleService:
             number, report_id = row.version, report.id
             report_hash, card_hash = report.report_hash, card_row.content_hash
             policy_hash = current.policy_hash
-        if not printed_name:
-            reason = "your account has no full name for the printed name of a signature"
-            raise InvalidInputError(
-                f"{reason}; an admin sets it with 'medops users set-name'",
-                errors=[FieldError("full_name", reason)],
-            )
+        sig.require_printed_name(printed_name)
         record = self._logins.reauthenticate(
             ctx, Signature(password=request.password, otp=request.otp, meaning=request.meaning)
         )

@@ -35,7 +35,7 @@ from medops.clock import Clock
 from medops.context import Context
 from medops.core.permissions import Role
 from medops.db.engine import Database
-from medops.errors import ConflictError, FieldError, InvalidInputError, NotFoundError
+from medops.errors import ConflictError, FieldError, NotFoundError
 from medops.registry import approvals as sig
 from medops.registry.followers import Followers
 from medops.registry.policy import loosenings
@@ -187,12 +187,7 @@ class PolicyChangeService:
             self._refuse_second(session, model, row, actor.user_id)
             user = session.get(User, uuid.UUID(actor.user_id))
             printed_name = (user.full_name or "").strip() if user else ""
-        if not printed_name:
-            reason = "your account has no full name for the printed name of a signature"
-            raise InvalidInputError(
-                f"{reason}; an admin sets it with 'medops users set-name'",
-                errors=[FieldError("full_name", reason)],
-            )
+        sig.require_printed_name(printed_name)
         record = self._logins.reauthenticate(
             ctx, Signature(password=request.password, otp=request.otp, meaning=MEANING)
         )
@@ -206,20 +201,9 @@ class PolicyChangeService:
             signature = PolicySignature(
                 id="psig_" + secrets.token_hex(8),
                 change_id=row.id,
-                user_id=actor.user_id,
-                username=actor.username,
-                printed_name=printed_name,
-                role=actor.role,
-                meaning=MEANING,
-                comment=request.comment,
-                method=record.method,
-                signed_at=record.signed_at,
-                key_id=signing.key_id(key.public_key()),
-                manifest_hash="",
-                server_signature="",
+                **sig.signer_columns(record, printed_name, request.comment, key),
             )
-            signature.manifest_hash = sig.sha256_json(manifest(signature, row, model.name))
-            signature.server_signature = sig.countersign(signature.manifest_hash, key)
+            sig.seal_manifest(signature, manifest(signature, row, model.name), key)
             self._audit.record(
                 session,
                 ctx,

@@ -197,12 +197,7 @@ class PlanService:
             self._check_open(session, model, row, actor.user_id)
             user = session.get(User, uuid.UUID(actor.user_id))
             printed_name = (user.full_name or "").strip() if user else ""
-        if not printed_name:
-            reason = "your account has no full name for the printed name of a signature"
-            raise InvalidInputError(
-                f"{reason}; an admin sets it with 'medops users set-name'",
-                errors=[FieldError("full_name", reason)],
-            )
+        sig.require_printed_name(printed_name)
         record = self._logins.reauthenticate(
             ctx, Signature(password=request.password, otp=request.otp, meaning=MEANING)
         )
@@ -214,20 +209,9 @@ class PlanService:
             signature = PlanSignature(
                 id="plsig_" + secrets.token_hex(8),
                 plan_id=row.id,
-                user_id=actor.user_id,
-                username=actor.username,
-                printed_name=printed_name,
-                role=actor.role,
-                meaning=MEANING,
-                comment=request.comment,
-                method=record.method,
-                signed_at=record.signed_at,
-                key_id=signing.key_id(key.public_key()),
-                manifest_hash="",
-                server_signature="",
+                **sig.signer_columns(record, printed_name, request.comment, key),
             )
-            signature.manifest_hash = sig.sha256_json(manifest(signature, row, model.name))
-            signature.server_signature = sig.countersign(signature.manifest_hash, key)
+            sig.seal_manifest(signature, manifest(signature, row, model.name), key)
             self._audit.record(
                 session,
                 ctx,
