@@ -28,7 +28,7 @@ import importlib.metadata
 import json
 import os
 import platform
-import subprocess
+import subprocess  # nosec B404 - the runner starts git and the model's own entry point, never a shell
 import sys
 import tempfile
 from dataclasses import asdict, dataclass
@@ -73,7 +73,7 @@ def environment() -> dict[str, str]:
 def git_commit(folder: Path) -> str | None:
     """The commit checked out at ``folder`` (None outside a git work tree or without git)."""
     try:
-        answer = subprocess.run(  # noqa: S603 - fixed argument list, no shell
+        answer = subprocess.run(  # noqa: S603  # nosec B603 B607 - fixed argument list (git from PATH), no shell
             ["git", "-C", str(folder), "rev-parse", "HEAD"],  # noqa: S607 - git from PATH
             capture_output=True,
             text=True,
@@ -224,7 +224,7 @@ def _train(
             "MEDOPS_TRAIN_RUN": run.id,
         }
     try:
-        done = subprocess.run(  # noqa: S603 - the model's declared entry point, no shell
+        done = subprocess.run(  # noqa: S603  # nosec B603 - the model's declared entry point, no shell
             command,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -39,7 +39,7 @@ class PostgresOnlineStore:
         self._lock = threading.Lock()
         t = self.table
         self._upsert = (
-            f"INSERT INTO {t} (view, key, vals, event_us, created_us) "  # noqa: S608
+            f"INSERT INTO {t} (view, key, vals, event_us, created_us) "  # noqa: S608  # nosec B608 - the table name is checked against _NAME; values are parameters
             "SELECT %s, k, v::jsonb, e, c FROM unnest(%s::text[], %s::text[], %s::bigint[], "
             "%s::bigint[]) AS u(k, v, e, c) "
             "ON CONFLICT (view, key) DO UPDATE SET vals = excluded.vals, "
@@ -47,11 +47,11 @@ class PostgresOnlineStore:
             f"WHERE excluded.event_us > {t}.event_us OR (excluded.event_us = {t}.event_us "
             f"AND (excluded.created_us > {t}.created_us OR (excluded.created_us = "
             f"{t}.created_us AND excluded.vals IS DISTINCT FROM {t}.vals)))"
-        )  # nosec B608 - the table name is checked against _NAME
+        )
         self._read = (
-            f"SELECT key, vals, event_us, created_us FROM {t} "  # noqa: S608
+            f"SELECT key, vals, event_us, created_us FROM {t} "  # noqa: S608  # nosec B608 - checked table name
             "WHERE view = %s AND key = ANY(%s)"
-        )  # nosec B608
+        )
         conn = self._connection()
         conn.execute(
             f"CREATE TABLE IF NOT EXISTS {t} (view text NOT NULL, key text NOT NULL, "
