@@ -15,6 +15,9 @@ window.addEventListener("load", () => {
     // Off: Swagger UI draws a deep link as a link inside the operation's button (nested
     // interactive controls, an accessibility failure axe-core reports as serious).
     deepLinking: false,
+    // Tags start collapsed: with every operation expanded at once (about 170 here) Swagger UI
+    // stops drawing after the first tag; a reader opens the group they need.
+    docExpansion: "none",
     validatorUrl: null, // the default would send the document to validator.swagger.io
     requestInterceptor: (request) => {
       const token = medopsCsrfToken();
