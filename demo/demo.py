@@ -56,6 +56,7 @@ from demo_explanations import explanations_demo
 from demo_features import features_demo
 from demo_ops import ops_demo
 from demo_registry import registry_demo
+from demo_retraining import retraining_demo
 from demo_serving import serving_demo
 from rich.console import Console
 from rich.table import Table
@@ -158,6 +159,7 @@ def _run(folder: Path, s3_endpoint: str) -> int:
     mismatches += serving_demo(settings, _login)
     mismatches += explanations_demo(settings, _login)
     mismatches += features_demo(settings, _login, folder)
+    mismatches += retraining_demo(settings, _login, folder, lambda u: RECOVERY[u].pop())
     mismatches += lineage_demo(settings, _login)
     mismatches += alerts_demo(settings, _login, folder)
     mismatches += ops_demo(settings, _login, folder)
