@@ -290,8 +290,13 @@ def retraining_demo(  # noqa: PLR0912, PLR0915 - one story, told in order
             problems.append(f"retraining: the third candidate was not in shadow ({third})")
             return problems
         _tick_until(engineer, clinician, "canary", 6, 3)
-        served = clinician.predict(DEPLOYMENT, records=_records(40, 4))["predictions"]
-        canary = [p for p in served if p["arm"] == "canary"]
+        canary: list[dict[str, Any]] = []
+        for attempt in range(20):  # the serving runtime picks the canary up within moments
+            served = clinician.predict(DEPLOYMENT, records=_records(40, 4 + 1000 * attempt))
+            canary += [p for p in served["predictions"] if p.get("arm") == "canary"]
+            if len(canary) >= 10:
+                break
+            time.sleep(0.2)
         for p in canary:  # what happened to these patients contradicts every canary score
             other = next(k for k in p["probabilities"] if str(k) != str(p["label"]))
             label = type(p["label"])(int(other) if isinstance(p["label"], int) else other)
