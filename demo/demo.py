@@ -56,6 +56,7 @@ from demo_explanations import explanations_demo
 from demo_features import features_demo
 from demo_ops import ops_demo
 from demo_registry import registry_demo
+from demo_retraining import retraining_demo
 from demo_serving import serving_demo
 from rich.console import Console
 from rich.table import Table
@@ -161,6 +162,9 @@ def _run(folder: Path, s3_endpoint: str) -> int:
     mismatches += lineage_demo(settings, _login)
     mismatches += alerts_demo(settings, _login, folder)
     mismatches += ops_demo(settings, _login, folder)
+    # last of the stories: it promotes a retrained version, which the lineage and alert
+    # stories above do not expect
+    mismatches += retraining_demo(settings, _login, folder, lambda u: RECOVERY[u].pop())
     _show_audit(settings, folder)
     users = {_username(r): r for r in Role} | {SECOND_ENGINEER: Role.ML_ENGINEER}
     mismatches += console_demo(settings, users, PASSWORD, RECOVERY)
