@@ -165,3 +165,9 @@ def test_training_set_lineage_reaches_the_definitions(
         headers=people["ds"],
     )
     assert unknown.status_code == 422
+    # Not a reference at all (found by schemathesis as a 500): a 422 naming the field.
+    empty = http.post(
+        "/api/v1/features/training-sets", json=body | {"features": [""]}, headers=people["ds"]
+    )
+    assert empty.status_code == 422
+    assert empty.json()["errors"][0]["field"].startswith("features")

@@ -406,6 +406,13 @@ class TrainingSetRecordIn(_Frozen):
     entity_rows: int = Field(ge=0, le=INT64_MAX)
     rows_with_all_values: int = Field(ge=0, le=INT64_MAX)
 
+    @field_validator("features")
+    @classmethod
+    def _references(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for text in value:
+            FeatureRef.parse(text)  # a ValueError here is a 422 naming the field
+        return value
+
 
 class TrainingSetRecordOut(_Frozen):
     dataset: str
