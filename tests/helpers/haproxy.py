@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -170,13 +171,22 @@ class Runs:
         return led
 
 
-def runs_of(replicas: list[Replica], job: str) -> Runs:
-    """Every ``scheduled job ran`` line of ``job``, merged across replicas by timestamp."""
+def log_time() -> str:
+    """Now as the replicas' log lines write it (ISO 8601 UTC with microseconds and Z), so
+    the two compare as strings."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def runs_of(replicas: list[Replica], job: str, *, before: str | None = None) -> Runs:
+    """Every ``scheduled job ran`` line of ``job``, merged across replicas by timestamp;
+    with ``before`` (a :func:`log_time`), only the runs logged earlier."""
     lines = [
         (str(r["timestamp"]), str(r["holder"]))
         for replica in replicas
         for r in replica.records()
-        if r.get("event") == "scheduled job ran" and r.get("job") == job
+        if r.get("event") == "scheduled job ran"
+        and r.get("job") == job
+        and (before is None or str(r["timestamp"]) < before)
     ]
     return Runs(job, [holder for _, holder in sorted(lines)])
 

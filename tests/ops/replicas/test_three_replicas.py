@@ -38,6 +38,7 @@ from tests.helpers.cli_runner import clean_env
 from tests.helpers.haproxy import (
     Replica,
     haproxy_binary,
+    log_time,
     login,
     runs_of,
     start_haproxy,
@@ -176,6 +177,9 @@ def test_three_replicas_behind_haproxy_under_load(
         for thread in threads:
             thread.join(timeout=30)
         proxy.stop()
+        # A replica that stops gives its leases up at once, so one still running may take
+        # over while the others stop: that hand-over is by design and not counted below.
+        stopping_at = log_time()
         for replica in replicas:
             if not replica.killed:
                 replica.proc.terminate()
@@ -217,12 +221,12 @@ def test_three_replicas_behind_haproxy_under_load(
     # Checkpoints were signed, covering the chains of every replica (plus the fixtures').
     assert checkpoints
     assert len(chains) >= 4
-    # Scheduled work under one leader at a time: alert evaluation changed hands once (the
-    # kill); the others never had two leaders taking turns.
-    evaluations = runs_of(replicas, "alerts.evaluate")
+    # Scheduled work under one leader at a time until the shutdown: alert evaluation changed
+    # hands once (the kill); the others never had two leaders taking turns.
+    evaluations = runs_of(replicas, "alerts.evaluate", before=stopping_at)
     assert len(evaluations.tenures()) == 2, evaluations.tenures()
     assert evaluations.tenures()[0] == leader
     for job in ("monitoring.run", "audit.checkpoint"):
-        tenures = runs_of(replicas, job).tenures()
+        tenures = runs_of(replicas, job, before=stopping_at).tenures()
         assert 1 <= len(tenures) <= 2, (job, tenures)
         assert len(tenures) == len(set(tenures)), (job, tenures)
