@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from demo_registry import PASSWORD
 from rich.console import Console
 from rich.table import Table
 
@@ -44,7 +45,6 @@ NAME = "diabetes-risk"
 DEPLOYMENT = "diabetes"
 DATASET = "diabetes-train"
 EVAL = "diabetes-eval"
-PASSWORD = "demo-password-not-for-production"
 FEATURES = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
 PLAN: dict[str, Any] = {
     "description": "Retraining of the diabetes progression risk model",
