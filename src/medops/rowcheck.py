@@ -1,13 +1,14 @@
 """Read the rows the audit records account for and check each against its record.
 
-The rows are the registry's signatures and serving's predictions and outcomes; this module
-sits above the three domains, and services.py hands ``check_rows`` to the audit checkpointer.
+The rows are the registry's signatures and serving's predictions, their explanations and
+outcomes; this module sits above the three domains, and services.py hands ``check_rows`` to
+the audit checkpointer.
 
-Predictions and outcomes are read in batches by primary key (keyset pagination), so a log of
-millions of predictions streams through ``bindings.RowCheck`` with one batch in memory at a
-time; signatures are few and read at once. Runs inside the caller's read session, so rows and
-records come from one snapshot (a prediction committed after the records were read is not
-taken for one without a record).
+Predictions, explanations and outcomes are read in batches by primary key (keyset
+pagination), so a log of millions of predictions streams through ``bindings.RowCheck`` with one
+batch in memory at a time; signatures are few and read at once. Runs inside the caller's read
+session, so rows and records come from one snapshot (a prediction committed after the records
+were read is not taken for one without a record).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from medops.audit.anchor import OPEN_ACTION
 from medops.audit.bindings import Finding, RowCheck
 from medops.registry import approvals
 from medops.registry.tables import Approval, ModelVersion, RegisteredModel
-from medops.serving.tables import Outcome, Prediction
+from medops.serving.tables import Outcome, Prediction, PredictionExplanation
 
 BATCH = 5000
 
@@ -39,8 +40,8 @@ def check_rows(
     *,
     batch: int = BATCH,
 ) -> tuple[dict[str, int], list[Finding]]:
-    """Check every prediction, outcome and signature row against the audit records; returns
-    how many rows of each kind were read, and what does not match."""
+    """Check every prediction, explanation, outcome and signature row against the audit
+    records; returns how many rows of each kind were read, and what does not match."""
     anchored_chains = {
         r["chain_id"] for r in records if r.get("chain_seq") == 1 and r.get("action") == OPEN_ACTION
     }
@@ -67,6 +68,22 @@ def check_rows(
         for row in rows:
             predictions.row(row["id"], bindings.prediction_digest(row))
 
+    def explained(record: Mapping[str, Any]) -> str | None:
+        return resource(record) if bindings.explanation_digest_of(record) else None
+
+    explanations = RowCheck(
+        "explanation of prediction",
+        records,
+        actions=bindings.PREDICTION_ACTIONS,
+        key_of=explained,
+        digest_of=bindings.explanation_digest_of,
+        anchored=lambda _record: True,  # only records that carry a digest are keyed
+    )
+    columns = [getattr(PredictionExplanation, name) for name in bindings.EXPLANATION_FIELDS]
+    for rows in _batches(session, columns, PredictionExplanation.prediction_id, batch):
+        for row in rows:
+            explanations.row(row["prediction_id"], bindings.explanation_digest(row))
+
     outcomes = RowCheck(
         "outcome of prediction",
         records,
@@ -91,11 +108,13 @@ def check_rows(
     countersigned = _approvals(session, signatures, public_key)
     counts = {
         "predictions": predictions.rows,
+        "explanations": explanations.rows,
         "outcomes": outcomes.rows,
         "signatures": signatures.rows,
     }
     return counts, [
         *predictions.finish(),
+        *explanations.finish(),
         *outcomes.finish(),
         *signatures.finish(),
         *countersigned,

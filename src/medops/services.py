@@ -171,7 +171,7 @@ def build_services(
         policy_changes=PolicyChangeService(db, clock, audit, logins, checkpoints.key, followers),
         deployments=deployments,
         outcomes=OutcomeService(db, clock, audit),
-        explanations=ExplanationService(db),
+        explanations=ExplanationService(db, audit),
         monitoring=monitoring,
         monitoring_config=MonitoringConfigService(db, clock, audit),
         alerts=alerts,

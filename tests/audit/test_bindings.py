@@ -152,7 +152,7 @@ def test_predictions_are_checked_in_batches_from_one_snapshot(services: Services
             session.add(Prediction(**row))
     with snapshot(services.db) as session:
         counts, found = check_rows(session, record_rows(session), public_key=None, batch=5)
-    assert counts == {"predictions": 23, "outcomes": 0, "signatures": 0}
+    assert counts == {"predictions": 23, "explanations": 0, "outcomes": 0, "signatures": 0}
     assert found == []
 
     victim = rows[17]["id"]

@@ -13,8 +13,9 @@ import httpx
 import numpy as np
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, insert, select, update
 
+from medops.audit.bindings import EXPLANATION_FIELDS
 from medops.audit.checkpoints import verify_database
 from medops.audit.tables import AuditEvent
 from medops.config import Settings
@@ -160,6 +161,33 @@ def test_logged_explanation_is_what_was_shown_and_matches_its_audit_record(
     assert http.get(url, headers=deployed["aud"]).json()["audited"] is False
 
 
+def test_reading_an_explanation_is_audited_with_its_patient(
+    http: httpx.Client, services: Services, deployed: dict[str, dict[str, str]]
+) -> None:
+    """An explanation shows a patient's inputs: each read leaves a
+    ``explanation.read`` record naming the reader and the patient; a refused read
+    (a clinician) and a prediction without an explanation leave none."""
+    answer = predict(
+        http,
+        deployed["clin"],
+        {"features": random_records(1)[0], "patient_ref": "p-42", "explain": True},
+    ).json()["predictions"][0]
+    url = f"/api/v1/predictions/{answer['id']}/explanation"
+    assert http.get(url, headers=deployed["clin"]).status_code == 403
+    plain = predict(http, deployed["clin"], {"features": random_records(1)[0]}).json()
+    missing = f"/api/v1/predictions/{plain['predictions'][0]['id']}/explanation"
+    assert http.get(missing, headers=deployed["aud"]).status_code == 404
+    for _ in range(2):
+        assert http.get(url, headers=deployed["aud"]).status_code == 200
+    with services.db.session() as session:
+        reads = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "explanation.read")
+        ).all()
+    assert [(r.resource_id, r.patient_ref, r.actor_role) for r in reads] == [
+        (answer["id"], "p-42", "auditor")
+    ] * 2
+
+
 def test_audit_chain_verifies_with_explanations(
     http: httpx.Client, services: Services, deployed: dict[str, dict[str, str]]
 ) -> None:
@@ -178,6 +206,54 @@ def test_audit_chain_verifies_with_explanations(
         ).all()
     assert len(details) == 3
     assert all(len(json.loads(d)["explanation_digest"]) == 64 for d in details if d)
+
+
+def test_audit_verify_finds_a_changed_deleted_or_inserted_explanation(
+    http: httpx.Client, services: Services, deployed: dict[str, dict[str, str]]
+) -> None:
+    """``audit verify`` checks each explanation row against the digest its prediction's record
+    carries: a changed contribution, a deleted explanation and one added to a prediction that
+    was not explained are each named, and nothing else is."""
+    explained = [
+        predict(http, deployed["clin"], {"features": r, "explain": True}).json()
+        for r in random_records(2, seed=9)
+    ]
+    changed, deleted = (body["predictions"][0]["id"] for body in explained)
+    plain = predict(http, deployed["clin"], {"features": random_records(1, seed=3)[0]}).json()
+    inserted = plain["predictions"][0]["id"]
+    key, mac_key = services.audit.signing_keys()
+
+    def problems() -> list[tuple[str, str]]:
+        report, _ = verify_database(
+            services.db, rows=check_rows, public_key=key.public_key(), mac_key=mac_key
+        )
+        assert report.rows["explanations"] == count(services, PredictionExplanation)
+        return sorted((p.where, p.reason) for p in report.problems)
+
+    assert problems() == []
+    with services.db.transaction() as session:  # as a direct database write would
+        source = session.get(PredictionExplanation, deleted)
+        assert source is not None
+        copied = {name: getattr(source, name) for name in EXPLANATION_FIELDS}
+        row = PredictionExplanation
+        session.execute(insert(row).values({**copied, "prediction_id": inserted}))
+        session.execute(delete(row).where(row.prediction_id == deleted))
+        session.execute(
+            update(row).where(row.prediction_id == changed).values(output=row.output + 0.5)
+        )
+    assert problems() == sorted(
+        [
+            (
+                f"explanation of prediction {changed}",
+                "row differs from its audit record (changed after it was written)",
+            ),
+            (f"explanation of prediction {deleted}", "row is missing (deleted?)"),
+            (
+                f"explanation of prediction {inserted}",
+                "row has no audit record (inserted outside medops?)",
+            ),
+        ]
+    )
 
 
 def test_fhir_risk_assessment_carries_the_explanation(

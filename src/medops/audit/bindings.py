@@ -1,4 +1,5 @@
-"""Rows bound into the audit chain: predictions, outcomes and signatures. Pure.
+"""Rows bound into the audit chain: predictions, their explanations, outcomes and signatures.
+Pure.
 
 A ``prediction.create``/``prediction.shadow`` record carries ``row_digest``, SHA-256 over the
 canonical JSON of the prediction row it accounts for (``PREDICTION_FIELDS``: id, time,
@@ -7,7 +8,8 @@ request id, inputs, label, probabilities and metadata, as stored; and, on rows l
 since migration 0013, the packed features and the score that monitoring reads); an
 ``outcome.record`` record the digest of the outcome row (``OUTCOME_FIELDS``); a
 ``model.approve`` record the signature's manifest hash, which covers every field of the
-signature row that was signed (approvals.py).
+signature row that was signed (approvals.py). An explained prediction's record also carries
+``explanation_digest``, the digest of its explanation row (``EXPLANATION_FIELDS``).
 
 ``RowCheck`` matches stored rows with their records, one row at a time as the rows stream in:
 a row whose content differs from its record's digest was changed; a row with no record was
@@ -31,6 +33,7 @@ PREDICTION_SCHEMA = "medops.prediction-row/1"
 # A row that also holds its features packed for monitoring, and its score (migration 0013).
 PACKED_PREDICTION_SCHEMA = "medops.prediction-row/2"
 OUTCOME_SCHEMA = "medops.outcome-row/1"
+EXPLANATION_SCHEMA = "medops.prediction-explanation/1"
 PREDICTION_ACTIONS = frozenset({"prediction.create", "prediction.shadow"})
 OUTCOME_ACTIONS = frozenset({"outcome.record"})
 APPROVAL_ACTIONS = frozenset({"model.approve"})
@@ -81,6 +84,35 @@ def prediction_digest(row: Mapping[str, Any]) -> str:
 def outcome_digest(row: Mapping[str, Any]) -> str:
     """The ``row_digest`` of an outcome row."""
     return _digest(OUTCOME_SCHEMA, OUTCOME_FIELDS, row)
+
+
+# An explained prediction's ``prediction_explanations`` row, bound by ``explanation_digest``
+# in the prediction's own record (migration 0022).
+EXPLANATION_FIELDS = (
+    "prediction_id",
+    "method",
+    "exact",
+    "scale",
+    "base_value",
+    "output",
+    "error_estimate",
+    "shown",
+    "contributions",
+)
+
+
+def explanation_digest(row: Mapping[str, Any]) -> str:
+    """SHA-256 over the canonical JSON of an explanation row (as stored): the prediction's
+    audit record carries it, so a changed explanation no longer matches its record."""
+    body = {name: row.get(name) for name in EXPLANATION_FIELDS}
+    body["schema"] = EXPLANATION_SCHEMA
+    return hashlib.sha256(canonical_bytes(body)).hexdigest()
+
+
+def explanation_digest_of(record: Mapping[str, Any]) -> str | None:
+    """The explanation digest a prediction record carries (None: it was not explained)."""
+    digest = details_of(record).get("explanation_digest")
+    return digest if isinstance(digest, str) else None
 
 
 def details_of(record: Mapping[str, Any]) -> dict[str, Any]:

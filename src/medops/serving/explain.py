@@ -24,7 +24,6 @@ bound into its audit record, so an auditor sees exactly what the clinician was s
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections.abc import Callable, Mapping
@@ -32,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from medops.core.canonical import canonical_bytes
 from medops.errors import ConflictError
 from medops.registry.explained import as_arrays, sample_rows
 
@@ -41,7 +39,6 @@ __all__ = ["as_arrays", "sample_rows"]  # re-exported: the serving path uses the
 if TYPE_CHECKING:
     from medops.core.explain import Attributions, Explainer
 
-EXPLANATION_SCHEMA = "medops.prediction-explanation/1"
 # The FHIR extension carrying one contribution (documented in docs/explanations.md).
 FHIR_EXTENSION = "urn:medops:fhir:StructureDefinition/feature-contribution"
 FHIR_EXPLANATION = "urn:medops:fhir:StructureDefinition/explanation"
@@ -145,27 +142,6 @@ def explanation_row(
             [[f, float(v)] for f, v in zip(attributions.features, values, strict=True)]
         ),
     }
-
-
-EXPLANATION_FIELDS = (
-    "prediction_id",
-    "method",
-    "exact",
-    "scale",
-    "base_value",
-    "output",
-    "error_estimate",
-    "shown",
-    "contributions",
-)
-
-
-def explanation_digest(row: Mapping[str, Any]) -> str:
-    """SHA-256 over the canonical JSON of an explanation row (as stored): the prediction's
-    audit record carries it, so a changed explanation no longer matches its record."""
-    body = {name: row.get(name) for name in EXPLANATION_FIELDS}
-    body["schema"] = EXPLANATION_SCHEMA
-    return hashlib.sha256(canonical_bytes(body)).hexdigest()
 
 
 def fhir_extension(explanation: Mapping[str, Any]) -> dict[str, Any]:

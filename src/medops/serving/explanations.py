@@ -9,36 +9,29 @@ from typing import Any
 
 from sqlalchemy import select
 
+from medops.audit.bindings import EXPLANATION_FIELDS, explanation_digest
+from medops.audit.schemas import AuditEntry
+from medops.audit.service import AuditService
 from medops.audit.tables import AuditEvent
+from medops.context import Context
 from medops.db.engine import Database
 from medops.errors import NotFoundError
-from medops.serving.explain import explanation_digest
 from medops.serving.schemas import ContributionOut, ExplanationOut
 from medops.serving.tables import Prediction, PredictionExplanation
-
-_COLUMNS = (
-    "prediction_id",
-    "method",
-    "exact",
-    "scale",
-    "base_value",
-    "output",
-    "error_estimate",
-    "shown",
-    "contributions",
-)
 
 
 class ExplanationService:
     """Explanations of logged predictions."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, audit: AuditService) -> None:
         self._db = db
+        self._audit = audit
 
-    def get(self, prediction_id: str) -> ExplanationOut:
+    def get(self, ctx: Context, prediction_id: str) -> ExplanationOut:
         """The explanation logged with prediction ``prediction_id`` (404 when it was not
-        explained)."""
-        with self._db.session() as session:
+        explained). The explanation shows a patient's inputs, so each read is audited
+        ``explanation.read`` with the prediction's patient reference."""
+        with self._db.transaction() as session:
             found = session.execute(
                 select(PredictionExplanation, Prediction)
                 .join(Prediction, Prediction.id == PredictionExplanation.prediction_id)
@@ -53,7 +46,18 @@ class ExplanationService:
             if prediction.patient_ref is not None:  # indexed: finds the record at once
                 query = query.where(AuditEvent.patient_ref == prediction.patient_ref)
             details = session.scalars(query).first()
-            row = {name: getattr(stored, name) for name in _COLUMNS}
+            row = {name: getattr(stored, name) for name in EXPLANATION_FIELDS}
+            self._audit.record(
+                session,
+                ctx,
+                AuditEntry(
+                    action="explanation.read",
+                    resource_type="prediction",
+                    resource_id=prediction_id,
+                    patient_ref=prediction.patient_ref,
+                    details={"deployment": prediction.deployment},
+                ),
+            )
         recorded = json.loads(details or "{}").get("explanation_digest")
         inputs: dict[str, Any] = json.loads(prediction.inputs)
         pairs = [(str(f), float(v)) for f, v in json.loads(stored.contributions)]

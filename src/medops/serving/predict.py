@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 
-from medops.audit.bindings import prediction_digest
+from medops.audit.bindings import explanation_digest, prediction_digest
 from medops.audit.schemas import AuditEntry
 from medops.audit.writer import Rows
 from medops.errors import (
@@ -39,7 +39,7 @@ from medops.errors import (
     clip,
 )
 from medops.logs import get_logger
-from medops.serving.explain import explanation_digest, explanation_of, explanation_row
+from medops.serving.explain import explanation_of, explanation_row
 from medops.serving.features import record_metadata
 from medops.serving.fhir import bundle, require_subjects, risk_assessment
 from medops.serving.schemas import PATIENT_REF_MAX

@@ -124,7 +124,7 @@ async def explanation_page(
             status = 422
         else:
             try:
-                found = await run_in_threadpool(services.explanations.get, prediction)
+                found = await run_in_threadpool(services.explanations.get, ctx, prediction)
                 body += section("Explanation", explanation_body(found))
             except NotFoundError as exc:
                 body += notice(exc.message, "warn")

@@ -119,11 +119,12 @@ def set_explain(
     f"{API_PREFIX}/predictions/{{prediction_id}}/explanation", name="predictions.explanation"
 )
 def prediction_explanation(
-    prediction_id: PredictionId, services: ServicesDep, _ctx: Audit
+    prediction_id: PredictionId, services: ServicesDep, ctx: Audit
 ) -> ExplanationOut:
     """What the prediction log holds of an explained prediction: every feature's
-    contribution, those the answer showed, and whether it matches its audit record."""
-    return services.explanations.get(prediction_id)
+    contribution, those the answer showed, and whether it matches its audit record. Audited
+    ``explanation.read`` with the patient reference."""
+    return services.explanations.get(ctx, prediction_id)
 
 
 @router.post(f"{PREFIX}/{{name}}/rollback", name="deployments.rollback")
