@@ -238,6 +238,38 @@ def test_serving_from_feature_views_end_to_end(
     assert actions.count("features.materialize") == 2
 
 
+def test_a_binding_that_does_not_fit_the_model_is_refused_and_changes_nothing(
+    http: httpx.Client,
+    services: Services,
+    deployed: dict[str, dict[str, str]],
+    world: World,
+) -> None:
+    """A binding whose input is not in the served version's signature, or whose feature's
+    type cannot be that input's, would fail every request: it is refused at bind time with a
+    422 naming each input, and the deployment keeps serving as before."""
+    mle, clin = deployed["mle"], deployed["clin"]
+    url = f"/api/v1/deployments/{DEPLOYMENT}/features"
+    raw = repo_for(world.folder).model_dump(mode="json")
+    raw["feature_views"][0]["features"].append({"name": "clinic", "dtype": "string"})
+    repo = FeatureRepo.model_validate(raw)
+    inputs = {n: f"labs:{n}" for n in LABS} | {"glucose": "labs:s1", "bmi": "labs:clinic"}
+    body = {"spec": {"repo": repo.model_dump(mode="json"), "inputs": inputs}}
+    refused = http.put(url, json=body, headers=mle)
+    assert refused.status_code == 422, refused.text
+    problems = {e["field"]: e["reason"] for e in refused.json()["errors"]}
+    assert set(problems) == {"spec.inputs.glucose", "spec.inputs.bmi"}
+    assert "not an input" in problems["spec.inputs.glucose"]
+    assert "labs:clinic is string" in problems["spec.inputs.bmi"]
+    assert http.get(url, headers=mle).status_code == 404
+    answer = predict(http, clin, {"features": random_records(1)[0]})
+    assert answer.status_code == 200, answer.text
+    with services.db.session() as session:
+        binds = session.scalars(
+            select(AuditEvent.outcome).where(AuditEvent.action == "features.bind")
+        ).all()
+    assert binds == ["failure"]  # the refusal is on record; no binding was made
+
+
 def test_impute_policy_flags_and_batch_requests(
     http: httpx.Client,
     services: Services,

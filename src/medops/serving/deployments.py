@@ -80,6 +80,33 @@ def target_of(row: Deployment) -> str:
     return f"{row.model_name}@{row.alias}" if row.alias else f"{row.model_name}/{row.version}"
 
 
+def _version_row(
+    session: Session, model: RegisteredModel, number: int | None
+) -> ModelVersion | None:
+    if number is None:
+        return None
+    return load_version(session, model, Ref(model.name, version=number))
+
+
+def _target_row(session: Session, model: RegisteredModel, row: Deployment) -> ModelVersion | None:
+    if row.alias is None:
+        return _version_row(session, model, row.version)
+    alias = session.get(ModelAlias, (model.id, row.alias))
+    return _version_row(session, model, alias.version) if alias is not None else None
+
+
+def arms_of(session: Session, row: Deployment) -> dict[str, ModelVersion | None]:
+    """The version rows a deployment serves as of now: its target (``primary``, through its
+    alias when it follows one), its canary and its shadow (None where there is none)."""
+    model = session.get(RegisteredModel, row.model_id)
+    assert model is not None
+    return {
+        "primary": _target_row(session, model, row),
+        "canary": _version_row(session, model, row.canary_version),
+        "shadow": _version_row(session, model, row.shadow_version),
+    }
+
+
 def limits_of(row: Deployment) -> RolloutLimits:
     return RolloutLimits(
         max_error_rate=row.max_error_rate, max_p99_ms=row.max_p99_ms, min_requests=row.min_requests
@@ -150,14 +177,7 @@ class DeploymentService:
         with self._db.session() as session:
             result = []
             for row in session.scalars(select(Deployment)):
-                model = session.get(RegisteredModel, row.model_id)
-                assert model is not None
-                arms: dict[str, ModelVersion | None] = {
-                    "primary": self._target_version(session, model, row),
-                    "canary": self._version(session, model, row.canary_version),
-                    "shadow": self._version(session, model, row.shadow_version),
-                }
-                result.append((row, arms))
+                result.append((row, arms_of(session, row)))
             return result
 
     def model_name(self, model_id: str) -> str:
@@ -171,17 +191,12 @@ class DeploymentService:
     def _version(
         session: Session, model: RegisteredModel, number: int | None
     ) -> ModelVersion | None:
-        if number is None:
-            return None
-        return load_version(session, model, Ref(model.name, version=number))
+        return _version_row(session, model, number)
 
     def _target_version(
         self, session: Session, model: RegisteredModel, row: Deployment
     ) -> ModelVersion | None:
-        if row.alias is None:
-            return self._version(session, model, row.version)
-        alias = session.get(ModelAlias, (model.id, row.alias))
-        return self._version(session, model, alias.version) if alias is not None else None
+        return _target_row(session, model, row)
 
     def _out(self, session: Session, row: Deployment) -> DeploymentOut:
         model = session.get(RegisteredModel, row.model_id)

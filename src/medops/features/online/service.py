@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -19,6 +19,7 @@ from sqlalchemy import select
 from medops.audit.schemas import AuditEntry
 from medops.auth.common import require_actor
 from medops.core.canonical import canonical_bytes
+from medops.core.signature import ModelSignature
 from medops.errors import FieldError, InvalidInputError, NotFoundError
 from medops.features.online.base import OnlineStore, entity_key, open_online_store
 from medops.features.online.schemas import (
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from medops.context import Context
     from medops.db.engine import Database
     from medops.features.offline import DatasetFiles
+    from medops.registry.tables import ModelVersion
     from medops.serving.features import FeatureServing
 
 
@@ -133,14 +135,17 @@ class FeatureOnlineService:
     def bind(self, ctx: Context, deployment: str, spec: FeatureBindingSpec) -> FeatureBindingOut:
         """Serve ``deployment``'s model from feature views (replacing an earlier binding);
         audited ``features.bind``."""
+        from medops.serving.deployments import arms_of
         from medops.serving.tables import Deployment
 
         actor = require_actor(ctx)
         now = self._clock.now()
         digest = _digest(spec)
         with self._db.transaction() as session:
-            if session.scalar(select(Deployment.id).where(Deployment.name == deployment)) is None:
+            served = session.scalar(select(Deployment).where(Deployment.name == deployment))
+            if served is None:
                 raise NotFoundError(f"no deployment {deployment}")
+            _check_signatures(spec, arms_of(session, served))
             row = session.get(FeatureBinding, deployment)
             before = None if row is None else row.digest
             if row is None:
@@ -469,3 +474,47 @@ class FeatureOnlineService:
             features=tuple(features),
             drifted=tuple(f.feature for f in features if f.drifted),
         )
+
+
+# Which stored types can feed which signature types (a category takes text or whole numbers).
+_FEEDS: dict[str, frozenset[str]] = {
+    "float": frozenset({"float64", "int64"}),
+    "integer": frozenset({"int64"}),
+    "boolean": frozenset({"bool"}),
+    "category": frozenset({"string", "int64"}),
+}
+
+
+def _check_signatures(spec: FeatureBindingSpec, arms: Mapping[str, ModelVersion | None]) -> None:
+    """Refuse a binding that would make every request fail: an input that is not in the
+    signature of a version the deployment serves (target, canary or shadow), or a stored or
+    on-demand feature whose type cannot be that input's (a 422 naming each)."""
+    errors: list[FieldError] = []
+    for version in {id(v): v for v in arms.values() if v is not None}.values():
+        signature = ModelSignature.model_validate_json(version.signature)
+        inputs = {f.name: f for f in signature.inputs}
+        label = f"version {version.version}"
+        for model_input, text in spec.inputs.items():
+            field = f"spec.inputs.{model_input}"
+            if model_input not in inputs:
+                errors.append(FieldError(field, f"not an input of {label}'s signature"))
+                continue
+            dtype = _dtype_of(spec, FeatureRef.parse(text))
+            wanted = inputs[model_input].type
+            if dtype is not None and dtype not in _FEEDS[wanted]:
+                reason = f"{text} is {dtype}; {label} takes a {wanted} here"
+                errors.append(FieldError(field, reason))
+    if errors:
+        raise InvalidInputError(
+            "the binding does not fit the deployment's model: " + errors[0].reason,
+            errors=list({(e.field, e.reason): e for e in errors}.values()),
+        )
+
+
+def _dtype_of(spec: FeatureBindingSpec, ref: FeatureRef) -> str | None:
+    if ref.on_demand:
+        found = spec.repo.on_demand(ref.feature)
+        return None if found is None else found.dtype
+    view = spec.repo.view(ref.view)
+    feature = None if view is None else view.feature(ref.feature)
+    return None if feature is None else feature.dtype
