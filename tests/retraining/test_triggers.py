@@ -4,6 +4,7 @@ active, and nothing fired while paused."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -11,10 +12,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from medops.api.app import create_app
 from medops.client import Client
+from medops.client.embedded import EmbeddedTransport
 from medops.config import Settings
 from medops.errors import InvalidInputError
+from medops.jobs import JobLease, process_holder
 from medops.retraining.job_schemas import RunRecord, TriggerIn
+from medops.services import Services
 from medops.testing import FixedClock
 from tests.helpers import model_data
 from tests.helpers.registry import DEPLOYMENT, NAME, predict, random_records
@@ -66,6 +71,31 @@ def test_a_schedule_fires_once_per_period(api: Client, clock: FixedClock) -> Non
     again = api.evaluate_training_triggers().events
     assert [(e.outcome, e.run_id) for e in again] == [("deduplicated", run.id)]
     assert len(api.training_runs(NAME)) == 1
+
+
+def test_the_server_evaluates_triggers_by_itself_under_its_lease(
+    api: Client, clock: FixedClock, services: Services
+) -> None:
+    """With MEDOPS_TRAINING_TRIGGER_SECONDS set, a server's own loop (the training.triggers
+    lease) fires a schedule that is due and queues its run; nobody calls evaluate."""
+    trigger = api.create_training_trigger(
+        TriggerIn(model=NAME, kind="schedule", every_seconds=3600)
+    )
+    clock.advance(timedelta(minutes=61))
+    services.settings = services.settings.model_copy(update={"training_trigger_seconds": 0.05})
+    server = create_app(services=services, owns_services=False)
+    runs: list[RunRecord] = []
+    with httpx.Client(transport=EmbeddedTransport(server), base_url="https://testserver"):
+        for _ in range(200):
+            runs = api.training_runs(NAME)
+            if runs:
+                break
+            time.sleep(0.05)
+    assert [(r.trigger_id, r.status) for r in runs] == [(trigger.id, "queued")]
+    with services.db.session() as session:
+        lease = session.get(JobLease, "training.triggers")
+    assert lease is not None
+    assert lease.holder == process_holder(services)
 
 
 def test_a_paused_trigger_does_not_fire_and_resumes_from_now(
