@@ -18,7 +18,7 @@ from medops.client.embedded import EmbeddedTransport
 from medops.config import Settings
 from medops.errors import InvalidInputError
 from medops.jobs import JobLease, process_holder
-from medops.retraining.job_schemas import RunRecord, TriggerIn
+from medops.retraining.job_schemas import RunOut, RunRecord, TriggerIn
 from medops.services import Services
 from medops.testing import FixedClock
 from tests.helpers import model_data
@@ -84,7 +84,7 @@ def test_the_server_evaluates_triggers_by_itself_under_its_lease(
     clock.advance(timedelta(minutes=61))
     services.settings = services.settings.model_copy(update={"training_trigger_seconds": 0.05})
     server = create_app(services=services, owns_services=False)
-    runs: list[RunRecord] = []
+    runs: list[RunOut] = []
     with httpx.Client(transport=EmbeddedTransport(server), base_url="https://testserver"):
         for _ in range(200):
             runs = api.training_runs(NAME)
