@@ -5,6 +5,7 @@ Built once per process (or per test) and handed to the API app; nothing here is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from medops.alerting import incidents
@@ -23,10 +24,12 @@ from medops.auth.passwords import OWASP_HASHING, PasswordHashing
 from medops.auth.service import IdentityService
 from medops.clock import Clock, SystemClock
 from medops.config import Settings
+from medops.context import Context
 from medops.datasets.schemas import DatasetRef
 from medops.datasets.service import DatasetService
 from medops.db.engine import Database
 from medops.features.online.service import FeatureOnlineService
+from medops.features.schemas import DatasetSource
 from medops.features.service import FeatureService
 from medops.lineage.service import LineageService
 from medops.monitoring.configs import MonitoringConfigService
@@ -97,6 +100,17 @@ class Services:
             self.feature_online.close()
             self.audit.close()
             self.db.dispose()
+
+
+def dataset_reader(datasets: DatasetService) -> Callable[[Context, DatasetSource], bytes]:
+    """How the feature store reads a view's dataset-version source on the server: the file
+    through the datasets service, as the caller, audited ``data.read``."""
+
+    def read(ctx: Context, source: DatasetSource) -> bytes:
+        ref = DatasetRef.parse(source.dataset, field="source.dataset")
+        return datasets.read_file(ctx, ref, source.file, "feature view source")
+
+    return read
 
 
 def build_services(
@@ -185,5 +199,7 @@ def build_services(
         candidates=candidates,
         rollouts=RolloutService(db, clock, audit, lifecycle, deployments, monitoring),
         features=FeatureService(db, clock, audit),
-        feature_online=FeatureOnlineService(db, clock, audit, settings),
+        feature_online=FeatureOnlineService(
+            db, clock, audit, settings, read_dataset=dataset_reader(datasets)
+        ),
     )

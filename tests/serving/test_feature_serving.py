@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import numpy as np
 import polars as pl
+import psycopg
 import pytest
 from sqlalchemy import select
 
@@ -29,7 +30,9 @@ from medops.serving.tables import Prediction
 from medops.testing import FixedClock
 from tests.helpers import model_data
 from tests.helpers.online import drop_namespace, redis_url
+from tests.helpers.postgres import PgServer
 from tests.helpers.registry import DEPLOYMENT, FEATURES, predict, random_records
+from tests.helpers.training import sdk
 
 LABS = ["s1", "s2", "s3", "s4", "s5", "s6"]
 
@@ -268,6 +271,73 @@ def test_a_binding_that_does_not_fit_the_model_is_refused_and_changes_nothing(
             select(AuditEvent.outcome).where(AuditEvent.action == "features.bind")
         ).all()
     assert binds == ["failure"]  # the refusal is on record; no binding was made
+
+
+def test_views_read_from_a_dataset_version_and_a_postgresql_table(
+    http: httpx.Client,
+    services: Services,
+    settings: Settings,
+    deployed: dict[str, dict[str, str]],
+    world: World,
+    pg_server: PgServer | None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The labs view reads a file of a dataset version (through the datasets service, as the
+    caller, audited ``data.read``; never written to disk), the vitals view a PostgreSQL table
+    (its URL from the environment): the server materializes both and serves the same inputs
+    as from files; the online store agrees with the offline join."""
+    if pg_server is None:
+        pytest.skip("the PostgreSQL source needs MEDOPS_TEST_POSTGRES_URL")
+    mle, clin = deployed["mle"], deployed["clin"]
+    committed = sdk(http, settings, mle).add_dataset(
+        "labs-source", [world.folder / "labs.parquet"], message="lab results"
+    )
+    source_url = pg_server.new_database(migrated=False).replace("+psycopg", "")
+    vitals = pl.read_csv(world.folder / "vitals.csv", try_parse_dates=True)
+    with psycopg.connect(source_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE vitals (patient_id text, taken_at timestamp, sbp float8, dbp float8)"
+        )
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO vitals VALUES (%s, %s, %s, %s)",
+                vitals.select("patient_id", "taken_at", "sbp", "dbp").rows(),
+            )
+    monkeypatch.setenv("MEDOPS_TEST_VITALS_URL", source_url)
+    raw = repo_for(world.folder).model_dump(mode="json")
+    raw["feature_views"][0]["source"] = {
+        "kind": "dataset",
+        "dataset": f"labs-source@{committed.version.number}",
+        "file": "labs.parquet",
+    }
+    raw["feature_views"][1]["source"] = {
+        "kind": "postgres",
+        "url_env": "MEDOPS_TEST_VITALS_URL",
+        "table": "vitals",
+    }
+    body = spec_for(FeatureRepo.model_validate(raw))
+    bound = http.put(f"/api/v1/deployments/{DEPLOYMENT}/features", json=body, headers=mle)
+    assert bound.status_code == 200, bound.text
+    done = http.post("/api/v1/features/materialize", json={}, headers=mle)
+    assert done.status_code == 200, done.text
+    runs = {r["view"]: r for r in done.json()["runs"]}
+    assert (runs["labs"]["rows_read"], runs["labs"]["entities"]) == (9, 3)
+    assert (runs["vitals"]["rows_read"], runs["vitals"]["entities"]) == (3, 3)
+    for i in (0, 1):
+        answer = predict(http, clin, {"features": world.request(i)})
+        assert answer.status_code == 200, answer.text
+        score = answer.json()["predictions"][0]["score"]
+        assert score == pytest.approx(onnx_score(world.expected(i)), abs=1e-6)
+    skew = http.post(
+        "/api/v1/features/skew/online", json={"view": "labs", "sample": 3}, headers=mle
+    )
+    assert skew.status_code == 200, skew.text
+    with services.db.session() as session:
+        reads = session.scalars(
+            select(AuditEvent.details).where(AuditEvent.action == "data.read")
+        ).all()
+    assert len(reads) == 2  # materialization and the skew check, each as the engineer
+    assert all("feature view source" in (d or "") for d in reads)
 
 
 def test_impute_policy_flags_and_batch_requests(

@@ -5,7 +5,6 @@ lineage to the definitions. Every command answers ``--json``."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -163,14 +162,11 @@ def training_set(
         frame = read_table(entities)
     except (OSError, ValueError) as exc:
         raise _bad("entities", f"cannot read {entities}: {exc}") from None
-    with client() as c, tempfile.TemporaryDirectory(prefix="medops-features-") as scratch:
+    with client() as c:
         registered = c.feature_repo()
 
-        def dataset_file(source: DatasetSource) -> Path:
-            data = c.read_dataset_file(source.dataset, source.file, "feature training set")
-            local = Path(scratch) / f"{len(list(Path(scratch).iterdir()))}-{Path(source.file).name}"
-            local.write_bytes(data)
-            return local
+        def dataset_file(source: DatasetSource) -> bytes:
+            return c.read_dataset_file(source.dataset, source.file, "feature training set")
 
         table, summary = point_in_time_join(
             registered.repo, frame, refs, event_time=event_time, datasets=dataset_file

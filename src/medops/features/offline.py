@@ -19,6 +19,7 @@ user's side (where the source files are) and records the result through the API.
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -47,7 +48,7 @@ _POLARS: dict[str, pl.DataType] = {
     "bool": pl.Boolean(),
     "string": pl.Utf8(),
 }
-DatasetFiles = Callable[[DatasetSource], Path]  # a dataset version's file, fetched locally
+DatasetFiles = Callable[[DatasetSource], bytes]  # a dataset version's file, read through the API
 
 
 def _bad(field: str, reason: str) -> InvalidInputError:
@@ -110,11 +111,16 @@ def read_source(
     if isinstance(source, DatasetSource):
         if datasets is None:
             raise _bad("source", f"view {view.name} reads a dataset version: no reader given")
-        path = str(datasets(source))
-        fmt = "csv" if path.lower().endswith(".csv") else "parquet"
-    else:
-        assert isinstance(source, FileSource)
-        path, fmt = source.path, source.file_format
+        data = datasets(source)  # in memory: a decrypted dataset file never touches the disk
+        where = f"{source.dataset} {source.file}"
+        try:
+            if source.file.lower().endswith((".csv", ".csv.gz")):
+                return pl.read_csv(io.BytesIO(data), try_parse_dates=True, columns=list(columns))
+            return pl.read_parquet(io.BytesIO(data), columns=list(columns))
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise _bad("source", f"view {view.name}: cannot read {where}: {exc}") from None
+    assert isinstance(source, FileSource)
+    path, fmt = source.path, source.file_format
     frame = (
         pl.scan_csv(path, try_parse_dates=True) if fmt == "csv" else pl.scan_parquet(path)
     ).select(columns)

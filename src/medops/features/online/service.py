@@ -37,7 +37,7 @@ from medops.features.online.schemas import (
     SkewCheckOut,
 )
 from medops.features.online.tables import FeatureBinding, FeatureMaterialization
-from medops.features.schemas import FeatureRef, FeatureRepo, FeatureView
+from medops.features.schemas import DatasetSource, FeatureRef, FeatureRepo, FeatureView
 
 if TYPE_CHECKING:
     from medops.audit.service import AuditService
@@ -79,13 +79,14 @@ class FeatureOnlineService:
         clock: Clock,
         audit: AuditService,
         settings: Settings,
-        datasets: DatasetFiles | None = None,
+        read_dataset: Callable[[Context, DatasetSource], bytes] | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._audit = audit
         self._settings = settings
-        self.datasets = datasets  # how a view reading a dataset version finds its file
+        # How a view reading a dataset version gets its file (as the caller, audited).
+        self._read_dataset = read_dataset
         self.url = settings.resolved_feature_online_url
         self.namespace = settings.feature_online_namespace
         self.fingerprint = store_fingerprint(self.url, self.namespace)
@@ -96,6 +97,22 @@ class FeatureOnlineService:
             self._open_store, self._load_bindings, settings.feature_binding_refresh_seconds
         )
         self.listeners: list[Callable[[], None]] = [self.serving.invalidate]
+
+    def _datasets(self, ctx: Context) -> DatasetFiles | None:
+        """The reader of dataset-version sources for one operation of one caller: its reads
+        are audited as theirs, and a file the operation reads twice is fetched once."""
+        read = self._read_dataset
+        if read is None:
+            return None
+        fetched: dict[tuple[str, str], bytes] = {}
+
+        def once(source: DatasetSource) -> bytes:
+            key = (source.dataset, source.file)
+            if key not in fetched:
+                fetched[key] = read(ctx, source)
+            return fetched[key]
+
+        return once
 
     def _open_store(self) -> OnlineStore:
         return open_online_store(self.url, namespace=self.namespace)
@@ -253,7 +270,7 @@ class FeatureOnlineService:
                 same = state is not None and state.definition_digest == digest
             start = before if same and not request.full else None
             done = materialize_view(
-                repo, view, self.store, start, self._clock.now(), datasets=self.datasets
+                repo, view, self.store, start, self._clock.now(), datasets=self._datasets(ctx)
             )
             runs.append(
                 MaterializeRun(
@@ -420,7 +437,7 @@ class FeatureOnlineService:
             self._clock.now(),
             sample=request.sample,
             seed=request.seed,
-            datasets=self.datasets,
+            datasets=self._datasets(ctx),
         )
         with self._db.transaction() as session:
             self._audit.record(
