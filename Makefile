@@ -27,12 +27,14 @@ demo: setup
 	$(VENV)/bin/python demo/demo.py
 
 ## test: the whole test suite but the browser, replicas and DR stories (PostgreSQL cases need
-## MEDOPS_TEST_POSTGRES_URL). Its PostgreSQL sessions commit without waiting for the WAL
-## flush (PGOPTIONS, ~6.5 ms -> 0.3 ms a commit on the CI VM): the suite's databases are
-## thrown away and none of its tests crashes a server; the DR drill (make dr), which measures
-## durability, keeps synchronous commits.
+## MEDOPS_TEST_POSTGRES_URL), in TEST_WORKERS pytest-xdist processes (default 2; each has its
+## own PostgreSQL template and databases; 0 runs in this one process). Its PostgreSQL sessions
+## commit without waiting for the WAL flush (PGOPTIONS, ~6.5 ms -> 0.3 ms a commit on the CI
+## VM): the suite's databases are thrown away and none of its tests crashes a server; the DR
+## drill (make dr), which measures durability, keeps synchronous commits.
+TEST_WORKERS ?= 2
 test: setup
-	PGOPTIONS="-c synchronous_commit=off" $(VENV)/bin/pytest -m "not browser and not replicas and not dr"
+	PGOPTIONS="-c synchronous_commit=off" $(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup -m "not browser and not replicas and not dr"
 
 ## browser: the console in chromium (tests/browser; needs /usr/bin/chromium, or
 ## MEDOPS_CHROMIUM); screenshots go to browser-artifacts/screenshots/ (or MEDOPS_SCREENSHOTS)
