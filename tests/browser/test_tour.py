@@ -8,6 +8,7 @@ import pytest
 
 from medops.core.permissions import Role
 from tests.helpers.browser import ConsolePage, sign_in_as
+from tests.helpers.registry import FEATURES
 
 pytestmark = pytest.mark.browser
 
@@ -21,8 +22,9 @@ def _visit(page: ConsolePage, path: str, shot: str) -> None:
 
 def test_every_page_an_auditor_reads(page: ConsolePage) -> None:
     """An auditor: overview, deployment, a window, models, a model and a version, the audit
-    trail with a record and the whole-log verification, users, a user, break-glass grants and
-    the account page; alerts, an alert and the service levels."""
+    trail with a record and the whole-log verification, a prediction's explanation, users, a
+    user, break-glass grants and the account page; alerts, an alert and the service levels;
+    datasets and a model version's lineage."""
     seed = page.seed
     assert seed.alerts, "the seeded drift opened no alert"
     sign_in_as(page, seed.person(Role.AUDITOR))
@@ -45,8 +47,14 @@ def test_every_page_an_auditor_reads(page: ConsolePage) -> None:
         ("/alerts", "auditor-alerts"),
         (f"/alerts/{seed.alerts[0]}", "auditor-alert"),
         ("/slo", "auditor-slo"),
+        ("/datasets", "auditor-datasets"),
+        (f"/lineage?ref={seed.model}/{seed.production_version}", "auditor-lineage"),
+        (f"/explanation?prediction={seed.explained}", "auditor-explanation"),
     ):
         _visit(page, path, shot)
+    assert page.page.locator("main figure svg").count() == 1  # the contribution chart
+    assert page.page.locator("main table tbody tr").count() == len(FEATURES)
+    assert page.page.get_by_text("matches", exact=True).is_visible()  # its audit digest
 
 
 def test_the_admin_pages_with_their_actions(page: ConsolePage) -> None:

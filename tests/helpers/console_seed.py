@@ -99,6 +99,7 @@ class ConsoleSeed:
     predictions: int  # logged in the seeded past days (live ones come on top)
     windows: tuple[Window, ...]
     alerts: tuple[str, ...]  # the ids of the alerts an evaluation after the run opened
+    explained: str  # the id of a prediction logged with its explanation
 
     def person(self, role: Role) -> Person:
         return self.people[role]
@@ -199,6 +200,11 @@ def _seed(
     )
     _ok(http.post("/api/v1/alerts/evaluate", json={}, headers=headers["mle"]))
     alerts = tuple(a["id"] for a in _ok(http.get("/api/v1/alerts", headers=headers["mle"])))
+    asked = {"features": _records(1, DAYS, drifted=False)[0], "patient_ref": "pt-explained",
+             "explain": True}  # fmt: skip
+    explained = _ok(
+        http.post(f"/api/v1/deployments/{DEPLOYMENT}/predict", json=asked, headers=headers["clin"])
+    )["predictions"][0]["id"]
     secrets = {role: _enroll(http, clock, USERNAMES[role], tokens[role]) for role in ENROLLED}
     return ConsoleSeed(
         people={
@@ -215,6 +221,7 @@ def _seed(
         predictions=predictions,
         windows=windows,
         alerts=alerts,
+        explained=explained,
     )
 
 

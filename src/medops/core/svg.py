@@ -259,6 +259,9 @@ def forest_plot(rows: Sequence[ForestRow], *, overall: float | None, title: str)
     return "".join(parts)
 
 
+VALUE_ROOM = 52  # pixels beside the longest contribution bar for its value label
+
+
 @dataclass(frozen=True)
 class ContributionBar:
     """One feature's contribution to a prediction (or its mean contribution)."""
@@ -276,9 +279,12 @@ def contribution_plot(bars: Sequence[ContributionBar], *, title: str, axis_label
     height = MARGIN_TOP + MARGIN_BOTTOM + row_height * max(len(bars), 1)
     frame = Frame(width=640, height=height, left=240)
     largest = max((abs(b.value) for b in bars), default=0.0) or 1.0
+    # The longest bar stops short of the plot's edge by room for its value label, so a label
+    # never runs into the feature names (left) or out of the drawing (right).
+    reach = 0.5 - VALUE_ROOM / (frame.x(1.0) - frame.x(0.0))
 
-    def at(value: float) -> float:  # [-largest, largest] -> [0, 1]
-        return 0.5 + value / (2 * largest)
+    def at(value: float) -> float:  # [-largest, largest] -> [0.5 - reach, 0.5 + reach]
+        return 0.5 + reach * value / largest
 
     parts = _open(frame, title)
     zero = num(frame.x(0.5))
@@ -287,9 +293,9 @@ def contribution_plot(bars: Sequence[ContributionBar], *, title: str, axis_label
         'class="axis"/>'
         f'<text x="{num(frame.x(0.5))}" y="{frame.height - 12}" text-anchor="middle" '
         f'class="axis-label">{esc(axis_label)}</text>'
-        f'<text x="{num(frame.x(0.0))}" y="{frame.height - 26}" class="tick-label">'
-        f"{-largest:+.3g}</text>"
-        f'<text x="{num(frame.x(1.0))}" y="{frame.height - 26}" text-anchor="end" '
+        f'<text x="{num(frame.x(at(-largest)))}" y="{frame.height - 26}" text-anchor="middle" '
+        f'class="tick-label">{-largest:+.3g}</text>'
+        f'<text x="{num(frame.x(at(largest)))}" y="{frame.height - 26}" text-anchor="middle" '
         f'class="tick-label">{largest:+.3g}</text>'
     )
     for i, bar in enumerate(bars):
