@@ -9,9 +9,10 @@ answer does not depend on how a sort breaks ties. An entity row without such a v
 place with a null (Feast drops it); the output has the entity rows in their input order.
 
 The join is Polars' ``join_asof`` (backward, ``by`` the join keys, ``tolerance`` the TTL) over
-the entity frame sorted once by time, one view after the other; each view is first reduced to
-one row per (key, event time). Times are compared as UTC: a time-zone-aware column is
-converted, a naive one is taken as UTC.
+the entity frame sorted once by time, one view after the other; each view is first sorted by
+(event time, created time, source position), so that the backward search, which takes the last
+right row at or before the left time, takes the latest correction. Times are compared as UTC:
+a time-zone-aware column is converted, a naive one is taken as UTC.
 
 This module reads files and PostgreSQL and touches no medops database: the CLI runs it on the
 user's side (where the source files are) and records the result through the API.
@@ -130,18 +131,18 @@ def read_source(
         raise _bad("source", f"view {view.name}: cannot read {path}: {exc}") from None
 
 
-def latest_rows(
-    frame: pl.DataFrame, keys: Sequence[str], event_time: str, created_time: str | None
+def in_correction_order(
+    frame: pl.DataFrame, event_time: str, created_time: str | None
 ) -> pl.DataFrame:
-    """One row per (key, event time): the greatest created time, then the later source row;
-    sorted by event time (what ``join_asof`` needs)."""
-    frame = frame.with_row_index(ORDER)
-    order = [event_time, *([created_time] if created_time else []), ORDER]
-    frame = frame.sort(order, nulls_last=False, maintain_order=True)
-    # keep="last" keeps the last of each group in the frame's (sorted) order
-    frame = frame.unique(subset=[*keys, event_time], keep="last", maintain_order=False)
-    drop = [ORDER, *([created_time] if created_time else [])]
-    return frame.drop(drop).sort(event_time, maintain_order=True)
+    """The rows sorted by (event time, created time, source position), what ``join_asof``
+    needs: its backward search takes the *last* right row at or before the left time (Polars
+    documents it so), so among the rows of one key and event time the join takes the greatest
+    created time, then the later source row: the latest correction. No separate
+    de-duplication pass (sorting, then ``unique``, then sorting again cost three times as much
+    on 2M-row views)."""
+    order = [event_time, *([created_time] if created_time else [])]
+    frame = frame.with_row_index(ORDER).sort([*order, ORDER], nulls_last=False)
+    return frame.drop([ORDER, *([created_time] if created_time else [])])
 
 
 def _view_frame(
@@ -165,7 +166,7 @@ def _view_frame(
         assert feature is not None
         casts.append(pl.col(name).cast(_POLARS[feature.dtype]).alias(f"{view.name}__{name}"))
     frame = raw.select(casts).filter(pl.col(ts).is_not_null())
-    return latest_rows(frame, names, ts, CREATED if view.created_time else None)
+    return in_correction_order(frame, ts, CREATED if view.created_time else None)
 
 
 def _plan(repo: FeatureRepo, refs: Sequence[FeatureRef]) -> dict[str, list[str]]:
