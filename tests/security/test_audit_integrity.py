@@ -330,7 +330,7 @@ def test_an_untampered_installation_verifies_through_the_api(installation: Insta
     """The API's verification passes on an honest log, with every kind of row checked."""
     report = _ok(installation.http.get("/api/v1/audit/verify", headers=installation.people["aud"]))
     assert report["ok"] is True, report["first_problem"]
-    assert report["rows"] == {"predictions": 5, "outcomes": 1, "signatures": 2}
+    assert report["rows"] == {"predictions": 5, "explanations": 0, "outcomes": 1, "signatures": 2}
     assert report["macs_checked"] is True
     assert report["legacy_chains"] == 0
     refused = installation.http.get("/api/v1/audit/verify", headers=installation.people["clin"])
